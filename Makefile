@@ -1,0 +1,49 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SYSTEM_PACKAGES := redis-server nginx prometheus wrk
+SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk
+
+.PHONY: run test lint bench install sysdeps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the integration tests and the benchmark start for real.
+sysdeps:
+	@missing=""; for p in $(SYSTEM_PROGRAMS); do \
+	  command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages (missing:$$missing)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null || \
+	  { echo "could not install $(SYSTEM_PACKAGES); the tests that need them will fail"; exit 1; }; \
+	fi
+
+# Two mock nodes on :9001/:9002 and the router on :8080 with the shipped routes.yaml.
+run: $(STAMP)
+	@$(PY) -m router check routes.yaml
+	@bash .ci/demo.sh $(PY)
+
+test: $(STAMP) sysdeps
+	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check router tests bench
+	$(VENV)/bin/ruff check router tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP) sysdeps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

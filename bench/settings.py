@@ -1,0 +1,83 @@
+"""How long and how hard each section runs, per mode (full, quick, smoke)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Counts and durations for one benchmark run; every load run is bounded by them."""
+
+    mode: str
+    pin: bool  # taskset: proxies on core 0, load generators and upstreams on core 1
+    wrk_seconds: int
+    warmup_seconds: int
+    connections: tuple[int, ...]
+    latency_seconds: int
+    stream_levels: tuple[int, ...]
+    single_rounds: int  # sequential streams at concurrency 1
+    multi_rounds: int  # rounds of `stream_levels[-1]` concurrent streams
+    stream_chunks: int
+    stream_interval: float
+    hold_streams: int
+    hold_chunks: int
+    hold_interval: float
+    hold_ramp: float
+    hold_clients: int
+    hold_deadline: float  # hard cap on the whole concurrency run, seconds
+
+
+FULL = Settings(
+    mode="full",
+    pin=True,
+    wrk_seconds=10,
+    warmup_seconds=2,
+    connections=(32, 256),
+    latency_seconds=10,
+    stream_levels=(1, 100),
+    single_rounds=50,
+    multi_rounds=5,
+    stream_chunks=40,
+    stream_interval=0.01,
+    hold_streams=8000,
+    hold_chunks=20,
+    hold_interval=1.0,
+    hold_ramp=8.0,
+    hold_clients=2,
+    hold_deadline=60.0,
+)
+
+QUICK = replace(
+    FULL,
+    mode="quick",
+    wrk_seconds=4,
+    warmup_seconds=1,
+    latency_seconds=4,
+    single_rounds=20,
+    multi_rounds=2,
+    hold_chunks=12,
+    hold_ramp=6.0,
+    hold_deadline=45.0,
+)
+
+SMOKE = replace(
+    FULL,
+    mode="smoke",
+    pin=False,
+    wrk_seconds=1,
+    warmup_seconds=0,
+    latency_seconds=1,
+    stream_levels=(1, 20),
+    single_rounds=2,
+    multi_rounds=1,
+    stream_chunks=10,
+    hold_streams=20,
+    hold_chunks=3,
+    hold_interval=0.2,
+    hold_ramp=0.2,
+    hold_clients=2,
+    hold_deadline=20.0,
+)
+
+MODES = {s.mode: s for s in (FULL, QUICK, SMOKE)}

@@ -1,0 +1,123 @@
+"""What gets benchmarked: the upstream directly, the bare pass-through, nginx, and the router.
+
+Add a column by appending a `Target` to `default_targets()` (e.g. the router with
+`--workers 2`, or with metrics off); the first two targets are the references.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ContextManager
+
+from bench import nginx
+from bench.procs import Server, running
+from bench.system import find_program, free_port, pinned
+
+DIRECT = "direct"
+BARE = "bare"
+NGINX = "nginx"
+ROUTER = "router"
+
+ROUTER_CONFIG = """\
+version: 1
+server: {{host: 127.0.0.1, port: {port}}}
+defaults:
+  timeouts: {{connect: 2, first_byte: 60, idle: 120, total: 900}}
+  retries: 2
+nodes:
+  node62: {{url: "{upstream}"}}
+  node63: {{url: "{upstream}"}}
+models:
+  gemini-2.5-flash:
+    backends:
+      - {{node: node62, weight: 3}}
+      - {{node: node63, weight: 1}}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    """Where and how targets run: a private temp dir, and the core proxies are pinned to."""
+
+    workdir: Path
+    proxy_core: int | None
+    repo: Path
+
+
+Starter = Callable[[Env, Server], ContextManager[Server]]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One column of the table: a name and how to start it in front of an upstream."""
+
+    name: str
+    start: Starter
+    requires: tuple[str, ...] = ()  # system programs it needs
+    family: str = "python"  # "upstream" (the reference), "nginx", or "python" (a proxy in Python)
+
+
+@contextlib.contextmanager
+def _direct(env: Env, upstream: Server) -> Iterator[Server]:
+    yield upstream
+
+
+def _bare(env: Env, upstream: Server) -> ContextManager[Server]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.passthrough", "--port", str(port)]
+    cmd += ["--upstream", upstream.url]
+    return running(
+        BARE, pinned(cmd, env.proxy_core), port=port, workdir=env.workdir, cwd=env.repo
+    )
+
+
+def _nginx(env: Env, upstream: Server) -> ContextManager[Server]:
+    port = free_port()
+    upstream_port = int(upstream.url.rsplit(":", 1)[1])
+    conf = nginx.proxy_conf(env.workdir / f"nginx-proxy-{port}", port, upstream_port)
+    return running(NGINX, nginx.command(conf, env.proxy_core), port=port, workdir=env.workdir)
+
+
+def _router(env: Env, upstream: Server, *, name: str, extra: tuple[str, ...]) -> ContextManager[Server]:
+    port = free_port()
+    config = env.workdir / f"{name}-{port}.yaml"
+    config.write_text(ROUTER_CONFIG.format(port=port, upstream=upstream.url))
+    cmd = [sys.executable, "-m", "router", "serve", "--config", str(config)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), *extra]
+    return running(
+        name,
+        pinned(cmd, env.proxy_core),
+        port=port,
+        workdir=env.workdir,
+        ready_path="/readyz",
+        timeout=30.0,
+        cwd=env.repo,
+    )
+
+
+def router_target(name: str = ROUTER, *extra: str) -> Target:
+    """The router with extra `serve` flags (for variants such as `--workers 2`)."""
+    return Target(name, functools.partial(_router, name=name, extra=extra))
+
+
+def default_targets() -> list[Target]:
+    """The columns, references first."""
+    return [
+        Target(DIRECT, _direct, family="upstream"),
+        Target(BARE, _bare),
+        Target(NGINX, _nginx, requires=("nginx",), family="nginx"),
+        router_target(),
+    ]
+
+
+def missing_requirement(target: Target) -> str | None:
+    """Why `target` cannot run on this machine, or None."""
+    for program in target.requires:
+        if find_program(program) is None:
+            return f"{program} not installed"
+    return None

@@ -1,0 +1,90 @@
+"""Section 1, throughput: non-streaming requests/s at 32 and 256 connections, as x bare."""
+
+from __future__ import annotations
+
+from bench import wrk
+from bench.report import MET, MISSED, REFUSED, UNAVAILABLE, Row
+from bench.runner import Run
+from bench.targets import BARE, DIRECT, ROUTER
+
+HEADROOM = 3.0  # the upstream alone must be this much faster than a Python proxy
+TARGET_RATIO = 0.85  # router at 32 connections vs the bare pass-through
+
+
+def run_section(run: Run) -> None:
+    """Measure every target with wrk; refuse figures whose setup was not sane."""
+    s = run.settings
+    script = wrk.write_script(run.env.workdir)
+    results: dict[str, dict[int, wrk.WrkResult]] = {}
+    why: dict[str, str] = {}
+    with run.json_upstream() as upstream:
+        for target in run.targets:
+            with run.started(target, upstream) as server:
+                if server is None:
+                    why[target.name] = run.unavailable(target) or "not started"
+                    continue
+                print(f"bench: throughput {target.name}", flush=True)
+                try:
+                    if s.warmup_seconds:
+                        wrk.run(server.url, script, connections=32, seconds=s.warmup_seconds,
+                                core=run.load_core)
+                    results[target.name] = {
+                        c: wrk.run(server.url, script, connections=c, seconds=s.wrk_seconds,
+                                   core=run.load_core)
+                        for c in s.connections
+                    }
+                except (RuntimeError, OSError) as exc:
+                    why[target.name] = f"wrk: {exc}"
+    run.report.raw["throughput"] = {
+        name: {str(c): vars_of(r) for c, r in per.items()} for name, per in results.items()
+    }
+    for c in s.connections:
+        _rows(run, c, results, why)
+
+
+def vars_of(result: wrk.WrkResult) -> dict[str, object]:
+    return {"rps": result.rps, "requests": result.requests, "seconds": result.seconds,
+            "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "errors": result.errors}
+
+
+def _sanity(name: str, c: int, results: dict[str, dict[int, wrk.WrkResult]], family: str) -> str:
+    mine = results[name][c]
+    if not mine.is_clean:
+        return f"not every request got 2xx: {mine.problems()}"
+    direct = results.get(DIRECT, {}).get(c)
+    if direct is None or not direct.is_clean:
+        return "no clean run against the upstream directly"
+    if family == "python" and direct.rps < HEADROOM * mine.rps:
+        return f"upstream only {direct.rps / mine.rps:.1f}x faster (need {HEADROOM:.0f}x)"
+    return ""
+
+
+def _rows(run: Run, c: int, results: dict[str, dict[int, wrk.WrkResult]], why: dict[str, str]) -> None:
+    row = run.report.add(Row("throughput", f"req/s, {c} conns (x bare)"))
+    families = {t.name: t.family for t in run.targets}
+    bare = results.get(BARE, {}).get(c)
+    bare_ok = bare is not None and not _sanity(BARE, c, results, "python")
+    for name in run.report.columns:
+        if name not in results:
+            row.cells[name] = why.get(name, "not run")
+            continue
+        problem = _sanity(name, c, results, families[name])
+        mine = results[name][c]
+        if problem:
+            row.cells[name] = f"{REFUSED}: {problem}"
+            why[f"{name}@{c}"] = problem
+            continue
+        row.values[name] = mine.rps
+        ratio = f" ({mine.rps / bare.rps:.2f}x)" if bare_ok and bare else ""
+        row.cells[name] = f"{mine.rps:,.0f}{ratio}"
+    if c != 32:
+        return
+    row.target = f"{ROUTER} >= {TARGET_RATIO} x {BARE}"
+    if ROUTER not in results:
+        row.status, row.why = UNAVAILABLE, why.get(ROUTER, "not run")
+    elif ROUTER not in row.values or BARE not in row.values:
+        row.status, row.why = REFUSED, why.get(f"{ROUTER}@{c}") or why.get(f"{BARE}@{c}", "")
+    else:
+        ratio = row.values[ROUTER] / row.values[BARE]
+        row.status = MET if ratio >= TARGET_RATIO else MISSED
+        row.why = f"{ratio:.2f}x"

@@ -1,0 +1,34 @@
+"""What happened to one client request: filled in by the proxy, read by logs and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try on one node, and why it was left (None when it answered)."""
+
+    node: str
+    model: str
+    failure: str | None = None
+    status: int | None = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    request_id: str
+    method: str
+    path: str
+    client: str | None
+    started: float  # event-loop clock
+    model: str = "unknown"  # a configured model name, never raw user input
+    node: str | None = None
+    status: int = 0
+    ttfb: float | None = None  # request sent to the node until its first byte
+    streamed: bool = False
+    bytes_out: int = 0
+    client_disconnected: bool = False
+    error_code: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: dict[str, int] | None = None

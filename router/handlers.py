@@ -1,0 +1,159 @@
+"""HTTP handlers: parse the request, find its route, hand it to the proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from router.config import Backend
+from router.dialects import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
+from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge
+from router.exchange import Exchange
+from router.headers import REQUEST_ID
+from router.nodes import NodeRuntime
+from router.proxy import Proxy
+from router.runtime import RouteTable
+
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_MAX_ECHO = 100  # longest piece of user input quoted back in an error message
+
+
+def request_id_of(request: web.Request) -> str:
+    """The client's X-Request-ID when it is sane, else a new one (cached on the request)."""
+    rid: str | None = request.get("request_id")
+    if rid is None:
+        given = request.headers.get(REQUEST_ID)
+        rid = given if given and _REQUEST_ID_OK.match(given) else os.urandom(16).hex()
+        request["request_id"] = rid
+    return rid
+
+
+@dataclass(slots=True)
+class OpenAITarget:
+    """POST {node}/v1/chat/completions with the client's body (model renamed if asked)."""
+
+    raw: bytes
+    parsed: OpenAIRequest
+
+    def url(self, node: NodeRuntime, backend: Backend) -> str:
+        return node.chat_url
+
+    def body(self, backend: Backend) -> bytes:
+        if backend.upstream_model is None or backend.upstream_model == self.parsed.model:
+            return self.raw
+        return self.parsed.with_model(backend.upstream_model)
+
+
+@dataclass(slots=True)
+class GeminiNodeTarget:
+    """POST {node}/{version}/models/{model}:{action}?{query} with the body untouched."""
+
+    raw: bytes
+    target: GeminiTarget
+    query: str
+
+    def url(self, node: NodeRuntime, backend: Backend) -> str:
+        return f"{node.base_url}{self.target.path(backend.upstream_model)}{self.query}"
+
+    def body(self, backend: Backend) -> bytes:
+        return self.raw
+
+
+def _without_key(query_string: str) -> str:
+    """The query string minus `key=` (the client's credential), with its leading '?'."""
+    if not query_string:
+        return ""
+    if "key=" in query_string:
+        kept = [p for p in query_string.split("&") if p and not p.startswith("key=")]
+        query_string = "&".join(kept)
+    return f"?{query_string}" if query_string else ""
+
+
+class Handlers:
+    """The router's endpoints."""
+
+    def __init__(self, table: RouteTable, proxy: Proxy, max_body_bytes: int) -> None:
+        self.table = table
+        self.proxy = proxy
+        self.max_body_bytes = max_body_bytes
+        self.started = time.time()
+
+    def _exchange(self, request: web.Request) -> Exchange:
+        return Exchange(
+            request_id=request_id_of(request),
+            method=request.method,
+            path=request.path,
+            client=request.remote,
+            started=asyncio.get_running_loop().time(),
+        )
+
+    async def _body(self, request: web.Request) -> bytes:
+        length = request.content_length
+        if length is not None and length > self.max_body_bytes:
+            raise RequestTooLarge(self._too_large())
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise RequestTooLarge(self._too_large()) from exc
+
+    def _too_large(self) -> str:
+        limit = self.max_body_bytes / (1024 * 1024)
+        return f"request body exceeds the {limit:g} MB limit (server.max_body_mb)"
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        """POST {prefix}/chat/completions (OpenAI-compatible)."""
+        exchange = self._exchange(request)
+        raw = await self._body(request)
+        parsed = parse_openai(raw)
+        route = self.table.config.resolve(parsed.model)
+        if route is None:
+            raise ModelNotFound(f"model {parsed.model[:_MAX_ECHO]!r} is not served here")
+        exchange.model = route.name
+        return await self.proxy.forward(request, exchange, route, OpenAITarget(raw, parsed))
+
+    async def gemini(self, request: web.Request) -> web.StreamResponse:
+        """POST /{v1beta,v1,v1alpha}/models/{model}:{action} (Gemini-native)."""
+        exchange = self._exchange(request)
+        version = request.match_info["version"]
+        target = parse_gemini(version, request.match_info["model_action"])
+        route = self.table.config.resolve(target.model)
+        if route is None:
+            raise ModelNotFound(f"model {target.model[:_MAX_ECHO]!r} is not served here")
+        exchange.model = route.name
+        raw = await self._body(request)
+        if raw and target.action != "countTokens":
+            try:
+                orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+        node_target = GeminiNodeTarget(raw, target, _without_key(request.query_string))
+        return await self.proxy.forward(request, exchange, route, node_target)
+
+    async def models(self, request: web.Request) -> web.Response:
+        """GET {prefix}/models: configured models and aliases, OpenAI list format."""
+        created = int(self.started)
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": "router"}
+            for name in self.table.config.listed_models()
+        ]
+        return _json({"object": "list", "data": data})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """GET /healthz: the process is alive."""
+        return _json({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        """GET /readyz: config loaded and at least one node usable."""
+        if self.table.is_ready():
+            return _json({"status": "ready"})
+        return _json({"status": "not ready", "reason": "no node is usable"}, status=503)
+
+
+def _json(document: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(document), status=status, content_type="application/json")

@@ -1,0 +1,51 @@
+"""Which headers cross the router, in each direction.
+
+The client's credentials (`Authorization`, `x-goog-api-key`) never reach a node; the
+node's own key does. Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one
+connection and are dropped both ways, as are the framing headers aiohttp recomputes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Never forwarded to a node: hop-by-hop, recomputed framing, and the client's credentials.
+_NOT_TO_NODE = HOP_BY_HOP | {"host", "content-length", "authorization", "x-goog-api-key"}
+# Never copied back to the client: hop-by-hop, plus headers the router sets itself.
+_NOT_TO_CLIENT = HOP_BY_HOP | {"content-length", "x-request-id", "date", "server"}
+
+REQUEST_ID = "X-Request-ID"
+
+
+def to_node(
+    client: CIMultiDictProxy[str], request_id: str, authorization: str | None
+) -> CIMultiDict[str]:
+    """Headers for the upstream request: the client's, filtered, plus ours."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in client.items():
+        if name.lower() not in _NOT_TO_NODE:
+            headers.add(name, value)
+    headers[REQUEST_ID] = request_id
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    return headers
+
+
+def to_client(upstream: CIMultiDictProxy[str]) -> Iterable[tuple[str, str]]:
+    """The node's response headers the client may see."""
+    return [(k, v) for k, v in upstream.items() if k.lower() not in _NOT_TO_CLIENT]

@@ -1,0 +1,116 @@
+"""Live per-node objects: connection pool, in-flight count, prepared URLs and headers.
+
+A `NodePool` outlives config reloads: a node whose URL and key are unchanged keeps its
+`NodeRuntime` (counters, health, connections); a removed node is retired and its pool
+closed once its last request ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from router.config import NodeConfig
+
+
+class NodeRuntime:
+    """Everything the hot path needs about one node, prepared once."""
+
+    __slots__ = (
+        "authorization",
+        "base_url",
+        "chat_url",
+        "client_timeout",
+        "config",
+        "inflight",
+        "name",
+        "retired",
+        "session",
+    )
+
+    def __init__(self, config: NodeConfig, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.inflight = 0
+        self.retired = False
+        self.configure(config)
+
+    def configure(self, config: NodeConfig) -> None:
+        """Adopt a (reloaded) config for the same URL."""
+        self.config = config
+        self.name = config.name
+        self.base_url = config.base_url
+        self.chat_url = f"{config.base_url}/v1/chat/completions"
+        self.authorization = f"Bearer {config.api_key}" if config.api_key else None
+        self.client_timeout = config.timeouts.client_timeout()
+
+    def has_capacity(self) -> bool:
+        return self.inflight < self.config.max_inflight
+
+    def is_selectable(self) -> bool:
+        """Whether a new request may go to this node now."""
+        return not self.retired and self.inflight < self.config.max_inflight
+
+    def release(self) -> None:
+        """One request ended; a retired node closes its pool after its last one."""
+        self.inflight -= 1
+        if self.retired and self.inflight == 0:
+            asyncio.get_running_loop().create_task(self.session.close())
+
+
+def new_session(config: NodeConfig) -> aiohttp.ClientSession:
+    """A client session for one node: no decompression (bytes pass through untouched)."""
+    connector = aiohttp.TCPConnector(
+        limit=0,  # max_inflight is enforced by the router, per node
+        ttl_dns_cache=60,
+        keepalive_timeout=30,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Content-Type"),
+        raise_for_status=False,
+    )
+
+
+class NodePool:
+    """The set of live nodes, updated in place on reload."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeRuntime] = {}
+
+    def get(self, name: str) -> NodeRuntime:
+        return self.nodes[name]
+
+    def apply(self, configs: Mapping[str, NodeConfig]) -> None:
+        """Make the pool match a config: keep unchanged nodes, add new, retire removed."""
+        updated: dict[str, NodeRuntime] = {}
+        for name, config in configs.items():
+            old = self.nodes.get(name)
+            same = old is not None and (old.config.url, old.config.api_key) == (
+                config.url,
+                config.api_key,
+            )
+            if old is not None and same:
+                old.configure(config)
+                updated[name] = old
+            else:
+                if old is not None:
+                    self._retire(old)
+                updated[name] = NodeRuntime(config, new_session(config))
+        for name, old in self.nodes.items():
+            if name not in updated:
+                self._retire(old)
+        self.nodes = updated
+
+    def _retire(self, node: NodeRuntime) -> None:
+        node.retired = True
+        if node.inflight == 0:
+            asyncio.get_running_loop().create_task(node.session.close())
+
+    async def close(self) -> None:
+        """Close every connection pool (shutdown)."""
+        for node in self.nodes.values():
+            await node.session.close()
+        self.nodes = {}

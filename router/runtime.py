@@ -1,0 +1,46 @@
+"""The live route table: the active config, its balancers and the node pool.
+
+`RouteTable.install` swaps in a new config in one synchronous step, so a request sees
+either the old table or the new one, never a mix. Requests already running keep the
+objects they picked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from router.balancer import ModelBalancer
+from router.config import Config, ModelRoute
+from router.nodes import NodePool, NodeRuntime
+
+
+class RouteTable:
+    """What the proxy consults for every request."""
+
+    def __init__(self, config: Config) -> None:
+        self.pool = NodePool()
+        self.config = config
+        self.balancers: dict[str, ModelBalancer] = {}
+
+    def install(self, config: Config) -> None:
+        """Make `config` active (call on the event loop: node pools may be created)."""
+        self.pool.apply(config.nodes)
+        self.balancers = {name: ModelBalancer(route) for name, route in config.models.items()}
+        self.config = config
+
+    def chain(self, route: ModelRoute) -> Iterator[tuple[ModelRoute, ModelBalancer]]:
+        """The route, then each of its fallbacks, with their balancers."""
+        yield route, self.balancers[route.name]
+        seen = {route.name}
+        for name in route.fallbacks:
+            fallback = self.config.resolve(name)
+            if fallback is not None and fallback.name not in seen:
+                seen.add(fallback.name)
+                yield fallback, self.balancers[fallback.name]
+
+    def node(self, name: str) -> NodeRuntime:
+        return self.pool.nodes[name]
+
+    def is_ready(self) -> bool:
+        """At least one node can take a request."""
+        return any(node.is_selectable() for node in self.pool.nodes.values())

@@ -1,0 +1,76 @@
+"""Open SSE streams and the keep-alive comments that stop load balancers cutting them.
+
+How this works: rather than a timer per chunk (which would cost on every chunk of every
+stream), each open stream records when it last wrote, and one ticker task per process
+wakes once a second and sends `: keep-alive` to the streams silent for longer than
+`server.keepalive_interval`. A write of a whole chunk is handed to the transport in one
+synchronous step, so a keep-alive can never land inside a node's chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+class OpenStream:
+    """One SSE response being relayed."""
+
+    __slots__ = ("last_write", "response")
+
+    def __init__(self, response: web.StreamResponse, now: float) -> None:
+        self.response = response
+        self.last_write = now
+
+
+class StreamRegistry:
+    """All open streams of this process, and the keep-alive ticker over them."""
+
+    def __init__(self, keepalive_interval: float, tick: float = 1.0) -> None:
+        self.keepalive_interval = keepalive_interval
+        self.tick = min(tick, keepalive_interval / 2)
+        self.open: set[OpenStream] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def add(self, stream: OpenStream) -> None:
+        self.open.add(stream)
+
+    def discard(self, stream: OpenStream) -> None:
+        self.open.discard(stream)
+
+    def start(self) -> None:
+        """Start the ticker (once the event loop runs)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the ticker and any keep-alive write still under way."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._pending):
+            task.cancel()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            now = loop.time()
+            for stream in list(self.open):
+                if now - stream.last_write >= self.keepalive_interval:
+                    stream.last_write = now
+                    task = loop.create_task(self._ping(stream))
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
+
+    async def _ping(self, stream: OpenStream) -> None:
+        # A client that went away is noticed by the relay itself; nothing to do here.
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await stream.response.write(KEEPALIVE)

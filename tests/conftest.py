@@ -1,0 +1,27 @@
+"""Fixtures shared by the tests: real mock-node processes that are always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Proc, start_mock_node
+
+
+@pytest.fixture
+def mock_node_factory(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+    """`start(name, *extra_args, port=None)` runs `router mock-node`; teardown stops them all."""
+    started: list[Proc] = []
+
+    def start(name: str = "node", *extra_args: str, port: int | None = None) -> Proc:
+        proc = start_mock_node(name, port, *extra_args, log_dir=tmp_path)
+        started.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in reversed(started):
+            proc.stop()

@@ -1,0 +1,452 @@
+"""Tables for the node health state machine; no event loop, no clock."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+
+from router.config import Ejection, HealthCheck, NodeConfig
+from router.health import (
+    TRANSITIONS,
+    Event,
+    IllegalTransition,
+    NodeHealth,
+    NodeState,
+    Reason,
+    Transition,
+    may_eject,
+    next_state,
+    panic_candidates,
+)
+
+H, EJ, PR, DR, DI = (
+    NodeState.HEALTHY,
+    NodeState.EJECTED,
+    NodeState.PROBING,
+    NodeState.DRAINING,
+    NodeState.DISABLED,
+)
+
+CHECK = HealthCheck(unhealthy_threshold=3, healthy_threshold=2)
+EJECTION = Ejection(consecutive_failures=3, base_seconds=5.0, max_seconds=12.0, max_percent=50.0)
+
+
+def fresh(name: str = "n1") -> NodeHealth:
+    return NodeHealth(name, CHECK, EJECTION)
+
+
+def fail_requests(node: NodeHealth, now: float, times: int = 3) -> None:
+    for _ in range(times):
+        node.record_failure(now)
+
+
+def probe(node: NodeHealth, results: str, now: float) -> None:
+    for ch in results:
+        node.record_probe(ch == "+", now)
+
+
+# Builders for a node in each state (at t=0), through the public API only.
+def healthy() -> NodeHealth:
+    return fresh()
+
+
+def ejected() -> NodeHealth:  # passively: ends at t=5
+    node = fresh()
+    fail_requests(node, 0.0)
+    return node
+
+
+def down_by_check() -> NodeHealth:
+    node = fresh()
+    probe(node, "---", 0.0)
+    return node
+
+
+def probing() -> NodeHealth:  # ejection ended; trial taken at t=5 and still in flight
+    node = ejected()
+    node.take_trial(5.0)
+    return node
+
+
+def draining() -> NodeHealth:
+    node = fresh()
+    node.drain(0.0)
+    return node
+
+
+def disabled() -> NodeHealth:
+    node = fresh()
+    node.record_auth_failure(0.0)
+    return node
+
+
+BUILDERS: dict[NodeState, Callable[[], NodeHealth]] = {
+    H: healthy,
+    EJ: ejected,
+    PR: probing,
+    DR: draining,
+    DI: disabled,
+}
+
+
+@pytest.mark.parametrize("name,build,state,reason", [
+    ("healthy", healthy, H, None),
+    ("ejected", ejected, EJ, Reason.FAILURES),
+    ("down by check", down_by_check, EJ, Reason.HEALTH_CHECK),
+    ("probing", probing, PR, Reason.FAILURES),
+    ("draining", draining, DR, Reason.OPERATOR),
+    ("disabled", disabled, DI, Reason.AUTH),
+])  # fmt: skip
+def test_builders(name, build, state, reason):
+    node = build()
+    assert (node.state, node.reason) == (state, reason), name
+
+
+# --- the table itself --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pair,expected", sorted(TRANSITIONS.items()))
+def test_next_state_follows_table(pair, expected):
+    assert next_state(*pair) is expected
+
+
+ILLEGAL = sorted(set(itertools.product(NodeState, Event)) - set(TRANSITIONS))
+
+
+@pytest.mark.parametrize("state,event", ILLEGAL)
+def test_pairs_missing_from_table_raise(state, event):
+    with pytest.raises(IllegalTransition):
+        next_state(state, event)
+
+
+def test_illegal_list_is_not_empty():
+    assert (H, Event.EJECTION_EXPIRED) in ILLEGAL
+    assert (DR, Event.AUTH_FAILED) in ILLEGAL
+
+
+# --- every legal transition, driven through NodeHealth's methods ------------------------
+# (builder, action at t, expected transitions as (old, new, event)); t=6 is after the
+# passive ejection built above (t=0..5) has ended.
+
+CASES: list[tuple[str, Callable[[], NodeHealth], Callable[[NodeHealth], object], list]] = [
+    ("healthy: 3rd failure ejects", healthy, lambda n: fail_requests(n, 1.0),
+     [(H, EJ, Event.REQUEST_FAILED)]),
+    ("healthy: 3rd probe failure", healthy, lambda n: probe(n, "---", 1.0),
+     [(H, EJ, Event.PROBE_FAILED)]),
+    ("healthy: 401", healthy, lambda n: n.record_auth_failure(1.0),
+     [(H, DI, Event.AUTH_FAILED)]),
+    ("healthy: drain", healthy, lambda n: n.drain(1.0), [(H, DR, Event.DRAIN)]),
+    ("healthy: enable is a no-op move", healthy, lambda n: n.enable(1.0), []),
+    ("ejected: expiry on take_trial", ejected, lambda n: n.take_trial(6.0),
+     [(EJ, PR, Event.EJECTION_EXPIRED)]),
+    ("ejected: late success after expiry is the trial", ejected,
+     lambda n: n.record_success(6.0),
+     [(EJ, PR, Event.EJECTION_EXPIRED), (PR, H, Event.REQUEST_SUCCEEDED)]),
+    ("down by check: 2 probe successes", down_by_check, lambda n: probe(n, "++", 1.0),
+     [(EJ, H, Event.PROBE_SUCCEEDED)]),
+    ("ejected: 401", ejected, lambda n: n.record_auth_failure(1.0),
+     [(EJ, DI, Event.AUTH_FAILED)]),
+    ("ejected: drain", ejected, lambda n: n.drain(1.0), [(EJ, DR, Event.DRAIN)]),
+    ("ejected: enable", ejected, lambda n: n.enable(1.0), [(EJ, H, Event.ENABLE)]),
+    ("probing: trial succeeds", probing, lambda n: n.record_success(6.0),
+     [(PR, H, Event.REQUEST_SUCCEEDED)]),
+    ("probing: probe succeeds", probing, lambda n: n.record_probe(True, 6.0),
+     [(PR, H, Event.PROBE_SUCCEEDED)]),
+    ("probing: trial fails", probing, lambda n: n.record_failure(6.0),
+     [(PR, EJ, Event.REQUEST_FAILED)]),
+    ("probing: probe fails", probing, lambda n: n.record_probe(False, 6.0),
+     [(PR, EJ, Event.PROBE_FAILED)]),
+    ("probing: 401", probing, lambda n: n.record_auth_failure(6.0),
+     [(PR, DI, Event.AUTH_FAILED)]),
+    ("probing: drain", probing, lambda n: n.drain(6.0), [(PR, DR, Event.DRAIN)]),
+    ("probing: enable", probing, lambda n: n.enable(6.0), [(PR, H, Event.ENABLE)]),
+    ("draining: drain again", draining, lambda n: n.drain(1.0), []),
+    ("draining: enable", draining, lambda n: n.enable(1.0), [(DR, H, Event.ENABLE)]),
+    ("disabled: probe succeeds", disabled, lambda n: n.record_probe(True, 1.0),
+     [(DI, H, Event.PROBE_SUCCEEDED)]),
+    ("disabled: drain", disabled, lambda n: n.drain(1.0), [(DI, DR, Event.DRAIN)]),
+    ("disabled: enable", disabled, lambda n: n.enable(1.0), [(DI, H, Event.ENABLE)]),
+]  # fmt: skip
+
+
+class _Recorder:
+    """Forwards calls to a NodeHealth and keeps the transitions its methods return."""
+
+    def __init__(self, node: NodeHealth) -> None:
+        self.node, self.seen = node, []
+
+    def __getattr__(self, name: str):
+        method = getattr(self.node, name)
+
+        def call(*args, **kwargs):
+            result = method(*args, **kwargs)
+            self.seen.extend(result or ())
+            return result
+
+        return call
+
+
+@pytest.mark.parametrize("name,build,action,expected", CASES, ids=[c[0] for c in CASES])
+def test_legal_transitions_through_methods(name, build, action, expected):
+    recorder = _Recorder(build())
+    action(recorder)
+    assert [(t.old, t.new, t.event) for t in recorder.seen] == expected
+
+
+def test_cases_cover_every_moving_row_of_the_table():
+    covered = {(old, event) for *_, moves in CASES for old, _, event in moves}
+    moving = {pair for pair, new in TRANSITIONS.items() if new is not pair[0]}
+    assert moving <= covered
+
+
+# --- observations that match no row only update counters ---------------------------------
+
+
+@pytest.mark.parametrize("name,build,action,state", [
+    ("late success does not end an ejection", ejected, lambda n: n.record_success(1.0), EJ),
+    ("late failure does not extend it", ejected, lambda n: n.record_failure(1.0), EJ),
+    ("probe success does not end a passive ejection", ejected,
+     lambda n: probe(n, "+++", 1.0), EJ),
+    ("draining ignores failures", draining, lambda n: fail_requests(n, 1.0, 5), DR),
+    ("draining ignores 401", draining, lambda n: n.record_auth_failure(1.0), DR),
+    ("disabled ignores a failed probe", disabled, lambda n: n.record_probe(False, 1.0), DI),
+    ("disabled ignores requests", disabled, lambda n: n.record_success(1.0), DI),
+    ("down by check ignores time", down_by_check, lambda n: n.record_success(1e9), EJ),
+])  # fmt: skip
+def test_unmatched_observations_keep_state(name, build, action, state):
+    node = build()
+    action(node)
+    assert node.state is state, name
+
+
+def test_late_failure_keeps_the_end_time():
+    node = ejected()
+    node.record_failure(4.0)
+    assert node.ejected_until == 5.0
+    assert node.last_failure_at == 4.0
+
+
+# --- passive ejection --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("outcomes,state", [
+    ("--", H),
+    ("---", EJ),
+    ("--+-", H),  # a success breaks the streak
+    ("--+---", EJ),
+])  # fmt: skip
+def test_consecutive_failures(outcomes, state):
+    node = fresh()
+    for ch in outcomes:
+        if ch == "+":
+            node.record_success(0.0)
+        else:
+            node.record_failure(0.0)
+    assert node.state is state
+
+
+@pytest.mark.parametrize("ejection_number,seconds", [(1, 5.0), (2, 10.0), (3, 12.0), (4, 12.0)])
+def test_ejection_grows_base_times_n_and_caps(ejection_number, seconds):
+    node = fresh()
+    now = 100.0
+    fail_requests(node, now)
+    for _ in range(ejection_number - 1):
+        assert node.ejected_until is not None
+        now = node.ejected_until
+        node.take_trial(now)
+        node.record_failure(now)
+    assert node.ejections == ejection_number
+    assert node.ejected_until == now + seconds
+
+
+def test_record_failure_reports_the_ejection():
+    node = fresh()
+    assert node.record_failure(1.0) == ()
+    assert node.record_failure(1.0) == ()
+    (t,) = node.record_failure(1.0)
+    assert t == Transition("n1", H, EJ, Event.REQUEST_FAILED, Reason.FAILURES, 1.0, 6.0)
+
+
+def test_ejection_refused_by_max_percent_keeps_node_in_rotation():
+    node = fresh()
+    for _ in range(5):
+        assert node.record_failure(1.0, allow_eject=False) == ()
+    assert node.state is H
+    assert node.is_selectable(1.0)
+    assert node.record_failure(1.0)  # allowed again: the streak is still there
+
+
+def test_probing_lets_exactly_one_request_through():
+    node = ejected()
+    assert not node.is_selectable(4.9)
+    assert node.state_at(5.0) is PR
+    assert node.state is EJ  # queries never change anything
+    assert node.is_selectable(5.0) and node.needs_trial(5.0)
+    node.take_trial(5.0)
+    assert not node.is_selectable(5.0)
+    with pytest.raises(IllegalTransition):
+        node.take_trial(5.0)
+    node.release_trial()  # the trial ended without a verdict
+    assert node.is_selectable(5.0)
+
+
+def test_take_trial_on_healthy_raises():
+    with pytest.raises(IllegalTransition):
+        fresh().take_trial(0.0)
+
+
+def test_trial_success_restores_and_resets_the_count():
+    node = ejected()
+    node.take_trial(5.0)
+    node.record_failure(5.0)  # second ejection: 10 s
+    assert (node.ejections, node.ejected_until) == (2, 15.0)
+    node.take_trial(15.0)
+    node.record_success(15.0)
+    assert (node.state, node.ejections, node.reason, node.ejected_until) == (H, 0, None, None)
+    fail_requests(node, 20.0)
+    assert node.ejected_until == 25.0  # back to base_seconds
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("build", [healthy, ejected, probing])
+def test_auth_failure_disables_until_a_probe_succeeds(build):
+    node = build()
+    node.record_auth_failure(6.0)
+    assert (node.state, node.reason) == (DI, Reason.AUTH)
+    assert not node.is_selectable(1e9)  # time alone never re-enables
+    node.record_probe(False, 7.0)
+    assert node.state is DI
+    node.record_probe(True, 8.0)
+    assert node.state is H
+
+
+# --- active checks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probes,state,reason", [
+    ("--", H, None),
+    ("---", EJ, Reason.HEALTH_CHECK),
+    ("-+--", H, None),  # a success breaks the streak
+    ("---+", EJ, Reason.HEALTH_CHECK),
+    ("---++", H, None),
+    ("---+-+", EJ, Reason.HEALTH_CHECK),
+    ("---+-++", H, None),
+])  # fmt: skip
+def test_active_thresholds(probes, state, reason):
+    node = fresh()
+    probe(node, probes, 0.0)
+    assert (node.state, node.reason) == (state, reason)
+
+
+def test_down_by_check_has_no_end_time():
+    node = down_by_check()
+    assert node.ejected_until is None
+    assert not node.is_passively_ejected
+    assert node.state_at(1e9) is EJ and not node.is_selectable(1e9)
+
+
+# --- operator -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", list(NodeState))
+def test_drain_from_any_state(state):
+    node = BUILDERS[state]()
+    node.drain(6.0)
+    assert node.state is DR and not node.is_selectable(6.0)
+
+
+@pytest.mark.parametrize("state", list(NodeState))
+def test_enable_from_any_state_resets_counters(state):
+    node = BUILDERS[state]()
+    node.record_failure(6.0)
+    node.enable(7.0)
+    assert node.is_selectable(7.0)
+    assert (node.state, node.reason, node.ejected_until, node.trial_in_flight) == (
+        H,
+        None,
+        None,
+        False,
+    )
+    assert (node.failures, node.ejections, node.probe_failures, node.probe_successes) == (
+        0,
+        0,
+        0,
+        0,
+    )
+
+
+def test_for_node_takes_the_node_config():
+    cfg = NodeConfig("gpu-1", "http://x", health=CHECK, ejection=EJECTION)
+    node = NodeHealth.for_node(cfg, now=3.0)
+    assert (node.name, node.check, node.ejection, node.changed_at) == (
+        "gpu-1",
+        CHECK,
+        EJECTION,
+        3.0,
+    )
+
+
+# --- max_percent --------------------------------------------------------------------------
+
+
+def model(*states: str) -> list[NodeHealth]:
+    """Nodes by letter: h healthy, e passively ejected, c down by check, p probing, d disabled."""
+    build = {"h": healthy, "e": ejected, "c": down_by_check, "p": probing, "d": disabled}
+    return [build[s]() for s in states]
+
+
+@pytest.mark.parametrize("states,max_percent,allowed", [
+    ("hh", 50.0, True),  # 1 of 2 = 50%
+    ("eh", 50.0, False),  # 2 of 2 > 50%
+    ("phhh", 50.0, True),  # probing counts as ejected: 2 of 4
+    ("pehh", 50.0, False),
+    ("cchh", 50.0, True),  # health-check and auth downs are not passive ejections
+    ("ddh", 50.0, True),  # 1 of 3 = 33%
+    ("h", 50.0, False),  # never eject a model's only node below 100%
+    ("h", 100.0, True),
+    ("hhhhhhhhhh", 10.0, True),
+    ("ehhhhhhhhh", 10.0, False),
+    ("", 100.0, False),
+])  # fmt: skip
+def test_may_eject(states, max_percent, allowed):
+    assert may_eject(model(*states), max_percent) is allowed
+
+
+# --- panic --------------------------------------------------------------------------------
+
+
+def failed_at(t: float | None, build: Callable[[], NodeHealth] = down_by_check) -> NodeHealth:
+    node = build()
+    node.last_failure_at = t
+    return node
+
+
+def test_panic_orders_least_recently_failed_first():
+    a, b, c, d = failed_at(30.0), failed_at(10.0), failed_at(None), failed_at(20.0, ejected)
+    for i, n in enumerate((a, b, c, d)):
+        n.name = "abcd"[i]
+    assert [n.name for n in panic_candidates([a, b, c, d], 1.0)] == ["c", "b", "d", "a"]
+
+
+@pytest.mark.parametrize("states,count", [
+    ("ch", 0),  # a node is selectable: no panic
+    ("ee", 2),
+    ("cd", 1),  # disabled nodes are never tried: their key is wrong
+    ("dd", 0),
+    ("p", 1),  # probing with its trial taken
+])  # fmt: skip
+def test_panic_candidates(states, count):
+    assert len(panic_candidates(model(*states), 1.0)) == count
+
+
+def test_draining_nodes_are_never_panic_candidates():
+    assert panic_candidates([draining(), down_by_check()], 1.0)[0].state is EJ
+    assert panic_candidates([draining()], 1.0) == ()
+
+
+def test_expired_ejection_is_selectable_so_no_panic():
+    assert panic_candidates(model("e", "c"), 5.0) == ()
