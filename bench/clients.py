@@ -70,7 +70,10 @@ def run_streams(
         log = (workdir / (out.name + ".log")).open("wb")
         procs.append(
             subprocess.Popen(
-                pinned(cmd, core), stdout=log, stderr=subprocess.STDOUT, cwd=repo,
+                pinned(cmd, core),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=repo,
                 start_new_session=True,
             )
         )

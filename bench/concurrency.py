@@ -69,7 +69,11 @@ def _hold(run: Run, server: Server) -> dict[str, float]:
         delays=False,
     )
     got: StreamResult = run_streams(
-        server.url, load, workdir=run.env.workdir, core=run.load_core, repo=run.env.repo,
+        server.url,
+        load,
+        workdir=run.env.workdir,
+        core=run.load_core,
+        repo=run.env.repo,
         tick=sample,
     )
     peak_kib = max(peak[0], tree_hwm_kib(server.pid))
@@ -99,7 +103,9 @@ def _rows(run: Run, stats: dict[str, dict], why: dict[str, str]) -> None:
             continue
         rows["errors"].cells[name] = f"{st['errors']} / {st['open_at_once']}"
         rows["peak"].cells[name] = f"{st['peak_kib'] / 1024:.0f} ({st['idle_kib'] / 1024:.0f})"
-        ratio = f" ({st['kib_per_stream'] / bare['kib_per_stream']:.2f}x)" if bare else ""
+        ratio = ""
+        if bare and bare["kib_per_stream"] > 0:
+            ratio = f" ({st['kib_per_stream'] / bare['kib_per_stream']:.2f}x)"
         rows["per"].cells[name] = f"{st['kib_per_stream']:.1f}{ratio}"
         rows["per"].values[name] = st["kib_per_stream"]
     row = rows["per"]
@@ -107,12 +113,13 @@ def _rows(run: Run, stats: dict[str, dict], why: dict[str, str]) -> None:
     mine = stats.get(ROUTER)
     if mine is None:
         row.status, row.why = UNAVAILABLE, why.get(ROUTER, "not run")
+    elif mine["errors"]:
+        row.status, row.why = MISSED, f"{mine['errors']} failed streams: {mine['error_kinds']}"
     elif mine["open_at_once"] < n:
         row.status, row.why = REFUSED, f"only {mine['open_at_once']} of {n} streams open at once"
-    elif bare is None or bare["errors"] or bare["open_at_once"] < n:
+    elif bare is None or bare["errors"] or bare["open_at_once"] < n or bare["kib_per_stream"] <= 0:
         row.status, row.why = REFUSED, "no clean bare pass-through run to compare with"
     else:
         ratio = mine["kib_per_stream"] / bare["kib_per_stream"]
-        ok = mine["errors"] == 0 and ratio <= TARGET_VS_BARE
-        row.status = MET if ok else MISSED
-        row.why = f"{mine['errors']} errors, {ratio:.2f}x"
+        row.status = MET if ratio <= TARGET_VS_BARE else MISSED
+        row.why = f"0 errors, {ratio:.2f}x"

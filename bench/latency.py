@@ -24,8 +24,13 @@ def run_section(run: Run) -> None:
                 print(f"bench: latency {target.name}", flush=True)
                 try:
                     wrk.run(server.url, script, connections=1, seconds=1, core=run.load_core)
-                    result = wrk.run(server.url, script, connections=1,
-                                     seconds=run.settings.latency_seconds, core=run.load_core)
+                    result = wrk.run(
+                        server.url,
+                        script,
+                        connections=1,
+                        seconds=run.settings.latency_seconds,
+                        core=run.load_core,
+                    )
                 except (RuntimeError, OSError) as exc:
                     why[target.name] = f"wrk: {exc}"
                     continue
@@ -34,8 +39,13 @@ def run_section(run: Run) -> None:
                 else:
                     why[target.name] = f"{REFUSED}: not every request got 2xx: {result.problems()}"
     run.report.raw["latency"] = {
-        name: {"p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms,
-               "requests": r.requests, "errors": r.errors}
+        name: {
+            "p50_ms": r.p50_ms,
+            "p90_ms": r.p90_ms,
+            "p99_ms": r.p99_ms,
+            "requests": r.requests,
+            "errors": r.errors,
+        }
         for name, r in results.items()
     }
     direct = results.get(DIRECT)
@@ -50,7 +60,7 @@ def run_section(run: Run) -> None:
             else:
                 added = _pct(mine, pct) - _pct(direct, pct)
                 row.values[name] = added
-                row.cells[name] = f"+{added:.3f}"
+                row.cells[name] = f"{added:+.3f}"
         row.target = f"{ROUTER} <= +{TARGET_MS[pct]} ms"
         if direct is None:
             row.status, row.why = REFUSED, why.get(DIRECT, "no direct run")
@@ -59,7 +69,7 @@ def run_section(run: Run) -> None:
         else:
             added = row.values[ROUTER]
             row.status = MET if added <= TARGET_MS[pct] else MISSED
-            row.why = f"+{added:.3f} ms"
+            row.why = f"{added:+.3f} ms"
 
 
 def _pct(result: wrk.WrkResult, pct: int) -> float:

@@ -63,7 +63,9 @@ class Report:
     def text(self) -> str:
         lines = self.table()
         widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-        out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
+        out = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+        ]
         out.insert(1, "  ".join("-" * w for w in widths))
         out.extend(f"note: {n}" for n in self.notes)
         return "\n".join(line.rstrip() for line in out)
@@ -82,8 +84,13 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         checks = [
-            {"section": r.section, "figure": r.figure, "target": r.target, "status": r.status,
-             "why": r.why}
+            {
+                "section": r.section,
+                "figure": r.figure,
+                "target": r.target,
+                "status": r.status,
+                "why": r.why,
+            }
             for r in self.rows
             if r.target
         ]

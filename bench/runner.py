@@ -25,6 +25,7 @@ class Run:
     targets: list[Target]
     report: Report
     load_core: int | None
+    nofile: tuple[int, int]  # (soft, hard) RLIMIT_NOFILE after raising it
     missing_tools: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # target -> why it did not start
 
@@ -34,7 +35,8 @@ class Run:
             return self.failures[target.name]
         missing = missing_requirement(target)
         if missing:
-            return f"{target.name} not available: {self.missing_tools.get(target.requires[0], missing)}"
+            detail = self.missing_tools.get(target.requires[0], missing)
+            return f"{target.name} not available: {detail}"
         return None
 
     @contextlib.contextmanager
@@ -59,10 +61,15 @@ class Run:
         port = free_port()
         conf = nginx.upstream_conf(self.env.workdir / f"nginx-upstream-{port}", port)
         return running(
-            "nginx-upstream", nginx.command(conf, self.load_core), port=port, workdir=self.env.workdir
+            "nginx-upstream",
+            nginx.command(conf, self.load_core),
+            port=port,
+            workdir=self.env.workdir,
         )
 
-    def sse_upstream(self, chunks: int, interval: float) -> contextlib.AbstractContextManager[Server]:
+    def sse_upstream(
+        self, chunks: int, interval: float
+    ) -> contextlib.AbstractContextManager[Server]:
         """bench.sse_upstream streaming stamped chunks, on the load core."""
         port = free_port()
         cmd = [sys.executable, "-m", "bench.sse_upstream", "--port", str(port)]

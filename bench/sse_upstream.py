@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 
 import orjson
@@ -43,10 +44,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     """Send `chunks` stamped events `interval` seconds apart, then the usage chunk and [DONE]."""
     body = await request.read()
     count = request.app[CHUNKS]
-    try:
+    with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
         count = int(orjson.loads(body).get("max_tokens") or count)
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-        pass
     response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
     await response.prepare(request)

@@ -62,7 +62,7 @@ async def one_stream(
                     arrivals.append((line, now))
                     if line.startswith(b"data: [DONE]"):
                         break
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         rec.errors[type(exc).__name__] += 1
         return
     finally:
@@ -105,7 +105,7 @@ async def run(args: argparse.Namespace) -> Record:
 
         try:
             await asyncio.wait_for(all_rounds(), timeout=args.deadline)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             missing = args.streams * args.rounds - rec.ok - sum(rec.errors.values())
             rec.errors["deadline"] += max(missing, 0)
     return rec

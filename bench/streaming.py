@@ -36,16 +36,26 @@ def run_section(run: Run, *, delay: bool = True, ttfb: bool = True) -> None:
                 for level in levels:
                     rounds = s.single_rounds if level == 1 else s.multi_rounds
                     warm = Load(streams=level, chunks=2, deadline=20)
-                    load = Load(streams=level, chunks=s.stream_chunks, rounds=rounds,
-                                deadline=min(60.0, rounds * (s.stream_chunks * s.stream_interval + 2) + 10))
+                    load = Load(
+                        streams=level,
+                        chunks=s.stream_chunks,
+                        rounds=rounds,
+                        deadline=min(60.0, rounds * (s.stream_chunks * s.stream_interval + 2) + 10),
+                    )
                     for each in (warm, load):
-                        got = run_streams(server.url, each, workdir=run.env.workdir,
-                                          core=run.load_core, repo=run.env.repo)
+                        got = run_streams(
+                            server.url,
+                            each,
+                            workdir=run.env.workdir,
+                            core=run.load_core,
+                            repo=run.env.repo,
+                        )
                     results[target.name][level] = got
     run.report.raw["streaming"] = {
         name: {
             str(level): {
-                "ok": r.ok, "errors": dict(r.errors),
+                "ok": r.ok,
+                "errors": dict(r.errors),
                 "delay_p50_ms": percentile(r.delays_ms, 50),
                 "delay_p99_ms": percentile(r.delays_ms, 99),
                 "ttfb_p50_ms": percentile(r.ttfb_ms, 50),
@@ -59,7 +69,9 @@ def run_section(run: Run, *, delay: bool = True, ttfb: bool = True) -> None:
     for name, per in results.items():
         for level, r in per.items():
             if r.error_count:
-                why[f"{name}@{level}"] = f"{REFUSED}: {r.error_count} failed streams ({r.problems()})"
+                why[f"{name}@{level}"] = (
+                    f"{REFUSED}: {r.error_count} failed streams ({r.problems()})"
+                )
     if delay:
         for level in levels:
             for pct in (50, 99):
@@ -70,15 +82,17 @@ def run_section(run: Run, *, delay: bool = True, ttfb: bool = True) -> None:
             _ttfb_row(run, levels[-1], pct, results, why)
 
 
-def _cell_or_why(name: str, level: int, results: dict[str, dict[int, StreamResult]],
-                 why: dict[str, str]) -> StreamResult | str:
+def _cell_or_why(
+    name: str, level: int, results: dict[str, dict[int, StreamResult]], why: dict[str, str]
+) -> StreamResult | str:
     if name not in results:
         return why.get(name, "not run")
     return why.get(f"{name}@{level}") or results[name][level]
 
 
-def _delay_row(run: Run, level: int, pct: int, results: dict[str, dict[int, StreamResult]],
-               why: dict[str, str]) -> None:
+def _delay_row(
+    run: Run, level: int, pct: int, results: dict[str, dict[int, StreamResult]], why: dict[str, str]
+) -> None:
     row = run.report.add(Row("streaming", f"chunk delay p{pct} @{level} streams, ms (x bare)"))
     for name in run.report.columns:
         got = _cell_or_why(name, level, results, why)
@@ -106,8 +120,9 @@ def _delay_row(run: Run, level: int, pct: int, results: dict[str, dict[int, Stre
         row.why = f"{mine:.3f} ms, {mine / bare:.2f}x"
 
 
-def _ttfb_row(run: Run, level: int, pct: int, results: dict[str, dict[int, StreamResult]],
-              why: dict[str, str]) -> None:
+def _ttfb_row(
+    run: Run, level: int, pct: int, results: dict[str, dict[int, StreamResult]], why: dict[str, str]
+) -> None:
     row = run.report.add(Row("ttfb", f"first chunk p{pct} @{level} streams, ms added vs direct"))
     direct = _cell_or_why(DIRECT, level, results, why)
     base = None if isinstance(direct, str) else percentile(direct.ttfb_ms, pct)

@@ -55,7 +55,9 @@ def ensure_tools(names: tuple[str, ...] = ("wrk", "nginx")) -> dict[str, str]:
     if not missing:
         return {}
     if os.geteuid() != 0:
-        return {n: "not installed and not root: run `make sysdeps` or apt-get install" for n in missing}
+        return {
+            n: "not installed and not root: run `make sysdeps` or apt-get install" for n in missing
+        }
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     print(f"bench: installing {' '.join(missing)} with apt-get", flush=True)
     log: list[str] = []

@@ -10,9 +10,9 @@ import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager
 
 from bench import nginx
 from bench.procs import Server, running
@@ -71,9 +71,7 @@ def _bare(env: Env, upstream: Server) -> ContextManager[Server]:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.passthrough", "--port", str(port)]
     cmd += ["--upstream", upstream.url]
-    return running(
-        BARE, pinned(cmd, env.proxy_core), port=port, workdir=env.workdir, cwd=env.repo
-    )
+    return running(BARE, pinned(cmd, env.proxy_core), port=port, workdir=env.workdir, cwd=env.repo)
 
 
 def _nginx(env: Env, upstream: Server) -> ContextManager[Server]:
@@ -83,7 +81,9 @@ def _nginx(env: Env, upstream: Server) -> ContextManager[Server]:
     return running(NGINX, nginx.command(conf, env.proxy_core), port=port, workdir=env.workdir)
 
 
-def _router(env: Env, upstream: Server, *, name: str, extra: tuple[str, ...]) -> ContextManager[Server]:
+def _router(
+    env: Env, upstream: Server, *, name: str, extra: tuple[str, ...]
+) -> ContextManager[Server]:
     port = free_port()
     config = env.workdir / f"{name}-{port}.yaml"
     config.write_text(ROUTER_CONFIG.format(port=port, upstream=upstream.url))

@@ -26,11 +26,21 @@ def run_section(run: Run) -> None:
                 print(f"bench: throughput {target.name}", flush=True)
                 try:
                     if s.warmup_seconds:
-                        wrk.run(server.url, script, connections=32, seconds=s.warmup_seconds,
-                                core=run.load_core)
+                        wrk.run(
+                            server.url,
+                            script,
+                            connections=32,
+                            seconds=s.warmup_seconds,
+                            core=run.load_core,
+                        )
                     results[target.name] = {
-                        c: wrk.run(server.url, script, connections=c, seconds=s.wrk_seconds,
-                                   core=run.load_core)
+                        c: wrk.run(
+                            server.url,
+                            script,
+                            connections=c,
+                            seconds=s.wrk_seconds,
+                            core=run.load_core,
+                        )
                         for c in s.connections
                     }
                 except (RuntimeError, OSError) as exc:
@@ -43,8 +53,14 @@ def run_section(run: Run) -> None:
 
 
 def vars_of(result: wrk.WrkResult) -> dict[str, object]:
-    return {"rps": result.rps, "requests": result.requests, "seconds": result.seconds,
-            "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "errors": result.errors}
+    return {
+        "rps": result.rps,
+        "requests": result.requests,
+        "seconds": result.seconds,
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "errors": result.errors,
+    }
 
 
 def _sanity(name: str, c: int, results: dict[str, dict[int, wrk.WrkResult]], family: str) -> str:
@@ -59,7 +75,9 @@ def _sanity(name: str, c: int, results: dict[str, dict[int, wrk.WrkResult]], fam
     return ""
 
 
-def _rows(run: Run, c: int, results: dict[str, dict[int, wrk.WrkResult]], why: dict[str, str]) -> None:
+def _rows(
+    run: Run, c: int, results: dict[str, dict[int, wrk.WrkResult]], why: dict[str, str]
+) -> None:
     row = run.report.add(Row("throughput", f"req/s, {c} conns (x bare)"))
     families = {t.name: t.family for t in run.targets}
     bare = results.get(BARE, {}).get(c)

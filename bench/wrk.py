@@ -66,9 +66,7 @@ def write_script(folder: Path) -> Path:
     return script
 
 
-def run(
-    url: str, script: Path, *, connections: int, seconds: int, core: int | None
-) -> WrkResult:
+def run(url: str, script: Path, *, connections: int, seconds: int, core: int | None) -> WrkResult:
     """One bounded wrk run against `url` + the chat path."""
     wrk = find_program("wrk") or "wrk"
     cmd = [

@@ -12,7 +12,7 @@ import fnmatch
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,6 +216,7 @@ def parse_static_keys(
     return tuple(out)
 
 
+_Report = Callable[[str | None, str], None]
 _STATIC_FIELDS = frozenset(
     {"name", "hash", "key", "models", "rpm", "max_concurrent", "credits", "disabled"}
 )
@@ -250,7 +251,9 @@ def _static_key(
     return KeyRecord(spec, key_hash, is_static=True)
 
 
-def _static_hash(entry: dict[str, Any], environ: Mapping[str, str] | None, bad: Any) -> str | None:
+def _static_hash(
+    entry: dict[str, Any], environ: Mapping[str, str] | None, bad: _Report
+) -> str | None:
     if ("hash" in entry) == ("key" in entry):
         bad(None, "needs exactly one of `hash` (sha256 hex) or `key`")
         return None
@@ -269,11 +272,11 @@ def _static_hash(entry: dict[str, Any], environ: Mapping[str, str] | None, bad: 
     return hash_key(plain.strip())
 
 
-def _typed(entry: dict[str, Any], field: str, kind: type, bad: Any) -> Any:
-    value = entry.get(field)
+def _typed(entry: dict[str, Any], field: str, kind: type, bad: _Report) -> Any:
+    value: Any = entry.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         bad(field, f"must be {kind.__name__}, got {type(value).__name__}")
         return None
     if kind is list and not all(isinstance(v, str) for v in value):
@@ -282,7 +285,7 @@ def _typed(entry: dict[str, Any], field: str, kind: type, bad: Any) -> Any:
     return value
 
 
-def _credits(value: Any, bad: Any) -> int | None:
+def _credits(value: Any, bad: _Report) -> int | None:
     if value is None:
         return None
     try:

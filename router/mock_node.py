@@ -188,7 +188,7 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "system_fingerprint": "",  # seed 002 sends "" here and null everywhere else
+            "system_fingerprint": None,  # seed 002 sends "" here and null everywhere else
             "choices": [],
             "usage": usage,
         }
@@ -295,7 +295,7 @@ async def _serve(
         stats.cut += 1
         return cut.response
     except (asyncio.CancelledError, ConnectionResetError):
-        stats.count_cancel()
+        pass
         raise
     finally:
         stats.inflight -= 1
@@ -462,7 +462,7 @@ async def _serve_forever(args: argparse.Namespace, faults: Faults) -> None:
     app = create_app(settings, faults, seed=args.seed)
     # handler_cancellation: a client that goes away cancels its handler (counted in stats);
     # a short shutdown_timeout: hanging requests must not hold up SIGTERM for a minute.
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

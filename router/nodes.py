@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from router.config import NodeConfig
+from router.health import NodeHealth
 
 
 class NodeRuntime:
@@ -23,7 +24,9 @@ class NodeRuntime:
         "base_url",
         "chat_url",
         "client_timeout",
+        "awaiting_probe",
         "config",
+        "health",
         "inflight",
         "name",
         "retired",
@@ -34,6 +37,9 @@ class NodeRuntime:
         self.session = session
         self.inflight = 0
         self.retired = False
+        self.health = NodeHealth.for_node(config)
+        # With active checks on, a new node serves only after its first successful probe.
+        self.awaiting_probe = config.health.enabled
         self.configure(config)
 
     def configure(self, config: NodeConfig) -> None:
@@ -44,13 +50,23 @@ class NodeRuntime:
         self.chat_url = f"{config.base_url}/v1/chat/completions"
         self.authorization = f"Bearer {config.api_key}" if config.api_key else None
         self.client_timeout = config.timeouts.client_timeout()
+        self.health.check = config.health
+        self.health.ejection = config.ejection
+        if not config.health.enabled:
+            self.awaiting_probe = False
 
     def has_capacity(self) -> bool:
-        return self.inflight < self.config.max_inflight
-
-    def is_selectable(self) -> bool:
-        """Whether a new request may go to this node now."""
+        """Below max_inflight and still part of the config."""
         return not self.retired and self.inflight < self.config.max_inflight
+
+    def is_selectable(self, now: float) -> bool:
+        """Whether a new request may go to this node now."""
+        return (
+            not self.awaiting_probe
+            and self.inflight < self.config.max_inflight
+            and not self.retired
+            and self.health.is_selectable(now)
+        )
 
     def release(self) -> None:
         """One request ended; a retired node closes its pool after its last one."""

@@ -94,8 +94,8 @@ def test_every_contract_metric_is_rendered_with_its_labels(metrics: Metrics) -> 
         seen.setdefault(name, set(labels))
     missing = sorted(set(CONTRACT) - set(seen))
     assert not missing, f"not rendered: {missing}"
-    for name, labels in CONTRACT.items():
-        assert seen[name] == labels, name
+    for name, expected in CONTRACT.items():
+        assert seen[name] == expected, name
 
 
 def test_recorded_values(metrics: Metrics) -> None:
@@ -207,7 +207,9 @@ def test_model_node_info_and_reload_drops_removed_nodes(metrics: Metrics) -> Non
     metrics.set_routes({"llama": ["b"]})
     rendered = samples(metrics)
     assert not [s for s in rendered if s[0] == "router_node_state" and s[1]["node"] == "c"]
-    assert not [s for s in rendered if s[0] == "router_model_node_info" and s[1]["model"] != "llama"]
+    assert not [
+        s for s in rendered if s[0] == "router_model_node_info" and s[1]["model"] != "llama"
+    ]
     assert metrics.route("gpt-4o", "a").model == "unknown"
     assert metrics.route("llama", "a").node == "unknown"
 

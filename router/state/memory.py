@@ -63,7 +63,9 @@ class MemoryStateStore:
 
     def _store(self, record: KeyRecord) -> None:
         s = record.spec
-        self._keys[record.key_hash] = _Key(record, ModelGlobs.compile(s.models), s.credits, s.disabled)
+        self._keys[record.key_hash] = _Key(
+            record, ModelGlobs.compile(s.models), s.credits, s.disabled
+        )
         self._names[s.name] = record.key_hash
 
     async def admit(
@@ -134,7 +136,9 @@ class MemoryStateStore:
                 return Settlement(rid, SettleResult.ALREADY_SETTLED, done[0])
             return Settlement(rid, SettleResult.UNKNOWN)
         charge = decide_charge(admission, usage, outcome)
-        return self._finish(rid, charge.settled_by, charge.amount, usage, outcome, node, status, now)
+        return self._finish(
+            rid, charge.settled_by, charge.amount, usage, outcome, node, status, now
+        )
 
     def _finish(
         self,

@@ -1,0 +1,124 @@
+"""Where the proxy reports what happened: metrics and structured logs, in one place.
+
+The proxy and the health machinery call these methods and never touch prometheus-client
+or structlog themselves, so the hot path pays only for what is switched on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from structlog.typing import FilteringBoundLogger
+
+from router.exchange import Exchange
+from router.health import NodeState, Transition
+from router.logs import get_logger, log_access
+from router.metrics import NO_NODE, Metrics
+
+
+class Observer:
+    """Records requests, upstream failures, node state changes and reloads."""
+
+    def __init__(self, metrics: Metrics | None, *, access_log: bool = True) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+        self.log = get_logger("router")
+        self.access = get_logger("router.access")
+
+    # -- per request ---------------------------------------------------------------------
+
+    def request_finished(self, exchange: Exchange, now: float) -> None:
+        """One client request ended (answered, failed, or abandoned by the client)."""
+        duration = now - exchange.started
+        metrics = self.metrics
+        if metrics is not None:
+            route = metrics.route(exchange.model, exchange.node or NO_NODE)
+            route.finished(exchange.status or 499, duration)
+            if exchange.ttfb is not None:
+                route.first_byte(exchange.ttfb)
+            usage = exchange.usage
+            if usage:
+                route.add_tokens(
+                    usage.get("prompt", 0), usage.get("completion", 0), usage.get("reasoning", 0)
+                )
+            if exchange.client_disconnected:
+                route.client_disconnected()
+        if self.access_log:
+            log_access(
+                self.access,
+                trace_id=exchange.request_id,
+                method=exchange.method,
+                path=exchange.path,
+                model=exchange.model,
+                node=exchange.node,
+                attempts=[
+                    {"node": a.node, "model": a.model, "failure": a.failure, "status": a.status}
+                    for a in exchange.attempts
+                ],
+                status=exchange.status or 499,
+                ttfb_ms=None if exchange.ttfb is None else exchange.ttfb * 1000,
+                duration_ms=duration * 1000,
+                streamed=exchange.streamed,
+                bytes_out=exchange.bytes_out,
+                usage=exchange.usage,
+                client=exchange.client,
+                client_disconnected=exchange.client_disconnected,
+            )
+
+    def upstream_failed(self, node: str, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream_error(node, reason)
+
+    def failover(self, model: str, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.failover(model, reason)
+
+    def retry_budget_exhausted(self, model: str) -> None:
+        if self.metrics is not None:
+            self.metrics.retry_budget_exhausted(model)
+        self.log.warning("retry_budget_exhausted", model=model)
+
+    def panic(self, model: str, node: str) -> None:
+        self.log.warning(
+            "panic_mode", model=model, node=node, detail="every node of the model is down"
+        )
+
+    # -- node state -------------------------------------------------------------------
+
+    def transitions(self, changes: Sequence[Transition]) -> None:
+        """Log and count node state changes."""
+        for change in changes:
+            level = logging.ERROR if change.reason == "auth" else logging.WARNING
+            if change.new is NodeState.HEALTHY:
+                level = logging.INFO
+            self.log.log(
+                level,
+                "node_state",
+                node=change.node,
+                old=change.old.value,
+                new=change.new.value,
+                event=change.event.value,
+                reason=None if change.reason is None else change.reason.value,
+                until=change.until,
+            )
+            if self.metrics is not None:
+                self.metrics.set_node_state(change.node, change.new.value)
+                if change.new is NodeState.EJECTED and change.until is not None:
+                    self.metrics.node_ejected(change.node)
+
+    def node_states(self, states: Iterable[tuple[str, NodeState]]) -> None:
+        """Publish the current state of every node (after a load or reload)."""
+        if self.metrics is not None:
+            for node, state in states:
+                self.metrics.set_node_state(node, state.value)
+
+    # -- config -----------------------------------------------------------------------
+
+    def config_reloaded(self, ok: bool, source: str, problems: Sequence[str] = ()) -> None:
+        if self.metrics is not None:
+            self.metrics.config_reloaded(success=ok)
+        if ok:
+            self.log.info("config_reloaded", source=source)
+        else:
+            self.log.error("config_reload_failed", source=source, problems=list(problems))

@@ -1,0 +1,196 @@
+"""The Lua scripts behind the Redis state store; each phase of a request is one script.
+
+How this works. Redis runs a script atomically, so each phase is one round trip that no
+other replica can interleave with:
+
+- ADMIT finds the key record by hash, checks disabled, the model (Lua patterns compiled
+  from the key's globs at creation), the rpm window (a sorted set of admission times: a
+  sliding-window log, exact across replicas), the concurrency slots (a sorted set of
+  request ids scored by expiry, so a dead router's slots lapse) and the balance, and only
+  when every check passes counts the request, takes the slot and moves `pre_deduct` from
+  the balance into a reservation hash (also indexed by expiry for the sweep).
+- SETTLE applies `balance += reserved - charge` (may go below zero), appends the ledger
+  entry to the stream, releases the slot, deletes the reservation and leaves a `done`
+  marker. No reservation -> nothing changes: "already" with the marker, else "unknown".
+  The expiry sweep is SETTLE with settled_by=expired, so a late settle and the sweep
+  cannot both charge.
+
+Money is integer micro-credits in strings; Lua numbers are doubles, so arithmetic is
+exact below 2^53 and `%d` formats results (tostring would switch to 1e+14 notation).
+Scripts touch only the keys passed in KEYS (all derived from the key hash and request id).
+"""
+
+from __future__ import annotations
+
+ADMIT = """
+-- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset
+-- ARGV: rid, model, now_ms, pre_deduct, expires_ms, has_key, has_static, key_hash,
+--       started, ttl_ms
+local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
+if live[1] then return {'ok', live[1], live[2]} end
+local rec = {}
+if ARGV[6] == '1' then
+  rec = redis.call('HMGET', KEYS[2], 'name', 'disabled', 'patterns', 'rpm',
+                   'max_concurrent', 'credits')
+end
+if not rec[1] then
+  -- No keys anywhere (and none configured statically) means auth is off.
+  if ARGV[7] == '0' and redis.call('HLEN', KEYS[1]) == 0 then return {'off'} end
+  return {'err', 'invalid_token', 0}
+end
+if rec[2] == '1' then return {'err', 'key_disabled', 0} end
+local patterns = cjson.decode(rec[3] or '[]')
+if #patterns > 0 then
+  local allowed = false
+  for _, pattern in ipairs(patterns) do
+    if string.find(ARGV[2], pattern) then allowed = true break end
+  end
+  if not allowed then return {'err', 'model_not_allowed', 0} end
+end
+local now = tonumber(ARGV[3])
+local rpm = tonumber(rec[4] or '')
+if rpm then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60000)
+  if redis.call('ZCARD', KEYS[3]) >= rpm then
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    return {'err', 'too_many_requests', tonumber(oldest[2]) + 60000 - now}
+  end
+end
+local max_concurrent = tonumber(rec[5] or '')
+if max_concurrent then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  if redis.call('ZCARD', KEYS[4]) >= max_concurrent then
+    return {'err', 'too_many_requests', -1}
+  end
+end
+local reserve = '0'
+if rec[6] then
+  local balance = tonumber(rec[6])
+  if balance <= 0 or balance < tonumber(ARGV[4]) then
+    return {'err', 'insufficient_quota', 0}
+  end
+  reserve = ARGV[4]
+end
+-- Every check passed: only now count the request, take the slot and the credits.
+if rpm then
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], 61000)
+end
+if max_concurrent then
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[10])
+end
+if reserve ~= '0' then redis.call('HINCRBY', KEYS[2], 'credits', '-' .. reserve) end
+redis.call('HSET', KEYS[5], 'name', rec[1], 'hash', ARGV[8], 'model', ARGV[2],
+           'amount', reserve, 'started', ARGV[9], 'expires', ARGV[5])
+redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
+return {'ok', rec[1], reserve}
+"""
+
+SETTLE = """
+-- KEYS: reservation, reservations zset, done marker, usage stream, key record, inflight zset
+-- ARGV: rid, settled_by, charge (used when settled_by=usage), done_ttl_s,
+--       then ledger field/value pairs (without charged and settled_by)
+local amount = redis.call('HGET', KEYS[1], 'amount')
+if not amount then
+  local previous = redis.call('GET', KEYS[3])
+  if previous then return {'already', previous} end
+  return {'unknown'}
+end
+local charge = ARGV[3]
+if ARGV[2] == 'reservation' or ARGV[2] == 'expired' then
+  charge = amount
+elseif ARGV[2] == 'refund' then
+  charge = '0'
+end
+local balance = false
+if redis.call('HEXISTS', KEYS[5], 'credits') == 1 then
+  local delta = string.format('%d', tonumber(amount) - tonumber(charge))
+  balance = redis.call('HINCRBY', KEYS[5], 'credits', delta)
+end
+local entry = {}
+for i = 5, #ARGV do entry[#entry + 1] = ARGV[i] end
+entry[#entry + 1] = 'charged'
+entry[#entry + 1] = charge
+entry[#entry + 1] = 'settled_by'
+entry[#entry + 1] = ARGV[2]
+redis.call('XADD', KEYS[4], '*', unpack(entry))
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+return {'settled', charge, balance}
+"""
+
+# ARGV shared by CREATE_KEY and SEED_STATIC:
+#   name, hash, models json, patterns json, rpm, max_concurrent, credits ('' = unlimited),
+#   disabled, static
+_WRITE_RECORD = """
+redis.call('HSET', KEYS[2], 'name', ARGV[1], 'models', ARGV[3], 'patterns', ARGV[4],
+           'rpm', ARGV[5], 'max_concurrent', ARGV[6], 'disabled', ARGV[8], 'static', ARGV[9])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+CREATE_KEY = (
+    """
+-- KEYS: index, key record
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'exists' end
+"""
+    + _WRITE_RECORD
+    + """
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'credits', ARGV[7]) end
+return 'ok'
+"""
+)
+
+SEED_STATIC = (
+    """
+-- KEYS: index, key record, the record the name pointed at when the caller looked
+-- ARGV: as CREATE_KEY, then that previous hash ('' if none)
+-- Fields come from routes.yaml every start; the balance is seeded only once, so a
+-- restart does not refill it (top up with `router keys credit`).
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and current ~= ARGV[2] then
+  if current ~= ARGV[10] then return 'retry' end
+  if redis.call('HGET', KEYS[3], 'static') ~= '1' then return 'conflict' end
+  -- The key was rotated in routes.yaml: its balance moves to the new hash.
+  local balance = redis.call('HGET', KEYS[3], 'credits')
+  if balance and ARGV[7] ~= '' then redis.call('HSETNX', KEYS[2], 'credits', balance) end
+  redis.call('DEL', KEYS[3])
+end
+"""
+    + _WRITE_RECORD
+    + """
+if ARGV[7] == '' then
+  redis.call('HDEL', KEYS[2], 'credits')
+else
+  redis.call('HSETNX', KEYS[2], 'credits', ARGV[7])
+end
+return 'ok'
+"""
+)
+
+DROP_STATIC = """
+-- KEYS: index, key record. ARGV: name, hash. Removes a static key gone from routes.yaml.
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2]
+   and redis.call('HGET', KEYS[2], 'static') == '1' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+
+ADD_CREDITS = """
+-- KEYS: key record. ARGV: delta (micro-credits, may be negative)
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if redis.call('HEXISTS', KEYS[1], 'credits') == 0 then return {'unlimited'} end
+return {'ok', redis.call('HINCRBY', KEYS[1], 'credits', ARGV[1])}
+"""
+
+DISABLE_KEY = """
+-- KEYS: key record
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'disabled', '1')
+return 1
+"""

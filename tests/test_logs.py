@@ -1,0 +1,98 @@
+"""router.logs: one JSON object per line, level filtering, no secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from router.logs import configure_logging, get_logger, log_access
+
+ACCESS: dict[str, Any] = {
+    "trace_id": "t-1",
+    "method": "POST",
+    "path": "/v1/chat/completions",
+    "model": "gpt-4o",
+    "node": "a",
+    "attempts": [{"node": "b", "outcome": "timeout"}],
+    "status": 200,
+    "ttfb_ms": 12.345,
+    "duration_ms": 100.04,
+    "streamed": True,
+    "bytes_out": 1234,
+    "usage": {"prompt_tokens": 3, "completion_tokens": 5},
+    "client": "127.0.0.1",
+    "client_disconnected": False,
+}
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line]
+
+
+def test_access_event_is_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json")
+    log_access(get_logger("router.access"), **ACCESS)
+    (event,) = lines(capsys.readouterr().out)
+    assert event["event"] == "access" and event["level"] == "info"
+    assert event["logger"] == "router.access"
+    assert event["ttfb_ms"] == 12.3 and event["duration_ms"] == 100.0
+    assert event["attempts"] == [{"node": "b", "outcome": "timeout"}]
+    assert event["timestamp"].endswith("Z") and "T" in event["timestamp"]
+
+
+def test_level_filters_access_log(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("warning", "json")
+    log = get_logger("router.access")
+    assert not log.is_enabled_for(logging.INFO)
+    log_access(log, **ACCESS)
+    log.warning("kept")
+    assert [e["event"] for e in lines(capsys.readouterr().out)] == ["kept"]
+
+
+def test_secrets_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("debug", "json")
+    get_logger("x").info("oops", authorization="Bearer sk-secret", messages=[{"content": "hi"}])
+    out = capsys.readouterr().out
+    assert "sk-secret" not in out and "hi" not in out
+
+
+def test_stdlib_logs_share_the_format(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "json")
+    configure_logging("info", "json")  # twice must not double lines
+    logging.getLogger("aiohttp.server").warning("boom %s", 1)
+    (event,) = lines(capsys.readouterr().out)
+    assert event == {**event, "event": "boom 1", "logger": "aiohttp.server", "level": "warning"}
+
+
+def test_console_format_and_text_stream() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "console", stream=stream)
+    get_logger("c").info("hello", n=1)
+    assert "hello" in stream.getvalue() and "n=1" in stream.getvalue()
+    stream = io.StringIO()
+    configure_logging("info", "auto", stream=stream)  # not a TTY: JSON
+    get_logger("c").info("hello")
+    assert json.loads(stream.getvalue())["event"] == "hello"
+
+
+def test_bad_level_and_format_are_rejected() -> None:
+    with pytest.raises(ValueError, match="log level"):
+        configure_logging("loud")
+    with pytest.raises(ValueError, match="log format"):
+        configure_logging("info", "xml")
