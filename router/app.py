@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from router.admin import Admin
 from router.config import Config
 from router.dialects import GEMINI_VERSIONS
 from router.errors import ApiError, NotFound, RouterError, error_body
 from router.handlers import Handlers, request_id_of
 from router.headers import REQUEST_ID
+from router.lifecycle import Lifecycle
+from router.metrics import Metrics
+from router.observer import Observer
+from router.prober import HealthProber
 from router.proxy import Proxy
+from router.reload import ConfigReloader
 from router.runtime import RouteTable
 from router.streams import StreamRegistry
-
-ROUTE_TABLE = web.AppKey("route_table", RouteTable)
-STREAMS = web.AppKey("streams", StreamRegistry)
 
 log = logging.getLogger("router")
 
@@ -33,8 +37,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(_from_http(exc), request_id_of(request))
-    except (ConnectionError, TimeoutError) as exc:  # pragma: no cover - defensive
-        log.warning("request failed: %s", type(exc).__name__)
+    except Exception:
+        # A bug, not a client or node problem: answer in the usual shape and log it whole.
+        log.exception("unhandled error")
         return error_response(ApiError("internal error"), request_id_of(request))
     if not response.prepared:
         response.headers[REQUEST_ID] = request_id_of(request)
@@ -72,22 +77,65 @@ def _gemini_roots(prefixes: tuple[str, ...]) -> list[str]:
     return roots
 
 
-def create_app(config: Config) -> web.Application:
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to run: where routes.yaml lives (for reloads) and what to record."""
+
+    config_path: str | None = None
+    metrics: bool = True
+    access_log: bool = True
+    reload_poll: float = 1.0
+
+
+@dataclass(slots=True)
+class Parts:
+    """The live objects of one router process, reachable from the app."""
+
+    table: RouteTable
+    streams: StreamRegistry
+    lifecycle: Lifecycle
+    observer: Observer
+    metrics: Metrics | None
+    prober: HealthProber
+    reloader: ConfigReloader | None
+
+
+PARTS = web.AppKey("parts", Parts)
+
+
+def create_app(config: Config, options: Options | None = None) -> web.Application:
     """Build the router application for `config`."""
+    options = options or Options()
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )
+    metrics = Metrics() if options.metrics else None
+    observer = Observer(metrics, access_log=options.access_log)
     table = RouteTable(config)
     streams = StreamRegistry(config.server.keepalive_interval)
-    app[ROUTE_TABLE] = table
-    app[STREAMS] = streams
-    handlers = Handlers(table, Proxy(table, streams), config.server.max_body_bytes)
+    lifecycle = Lifecycle()
+    proxy = Proxy(table, streams, observer)
+    handlers = Handlers(table, proxy, lifecycle)
+    prober = HealthProber(table, observer)
+
+    def installed(new: Config) -> None:
+        if metrics is not None:
+            metrics.apply_config(new)
+        observer.node_states((name, node.health.state) for name, node in table.pool.nodes.items())
+        prober.sync()
+
+    reloader = (
+        ConfigReloader(options.config_path, table, observer, installed, options.reload_poll)
+        if options.config_path
+        else None
+    )
+    app[PARTS] = Parts(table, streams, lifecycle, observer, metrics, prober, reloader)
 
     routes: list[web.RouteDef] = []
     seen: set[str] = set()
 
     def add(method: str, path: str, handler: Handler) -> None:
-        if (method, path) not in seen:
+        if method + path not in seen:
             seen.add(method + path)
             routes.append(web.route(method, path, handler))
 
@@ -99,13 +147,38 @@ def create_app(config: Config) -> web.Application:
         add("POST", f"{root}/{{version:{versions}}}/models/{{model_action}}", handlers.gemini)
     add("GET", "/healthz", handlers.healthz)
     add("GET", "/readyz", handlers.readyz)
+
+    async def metrics_endpoint(request: web.Request) -> web.Response:
+        if metrics is None:
+            raise NotFound("metrics are switched off")
+        # Gauges read at scrape time cost nothing per request.
+        metrics.inflight_requests.set(lifecycle.inflight)
+        metrics.streams_open.set(len(streams.open))
+        for name, node in table.pool.nodes.items():
+            metrics.node(name).inflight.set(node.inflight)
+        body, content_type = metrics.render(request.headers.get("Accept"))
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    add("GET", "/metrics", metrics_endpoint)
     app.add_routes(routes)
+    if reloader is not None:
+        app.add_routes(Admin(table, reloader, observer).routes())
 
     async def start(app: web.Application) -> None:
         table.install(config)
+        installed(config)
+        if metrics is not None:
+            metrics.config_loaded()
         streams.start()
+        if reloader is not None:
+            reloader.start()
 
     async def stop(app: web.Application) -> None:
+        if reloader is not None:
+            await reloader.stop()
+        await prober.stop()
         await streams.stop()
         await table.pool.close()
 
@@ -114,4 +187,4 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
-__all__ = ["ROUTE_TABLE", "STREAMS", "create_app", "error_body", "error_response"]
+__all__ = ["PARTS", "Options", "Parts", "create_app", "error_body", "error_response"]

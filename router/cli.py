@@ -16,6 +16,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default="routes.yaml", help="path to routes.yaml")
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    serve.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
+    )
+    serve.add_argument(
+        "--log-format",
+        default="auto",
+        choices=["auto", "json", "console"],
+        help="json lines (default when stdout is not a terminal) or readable console output",
+    )
+    serve.add_argument("--no-metrics", action="store_true", help="do not record or serve /metrics")
+    serve.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per request"
+    )
 
     check = sub.add_parser("check", help="validate a routes.yaml and print a summary")
     check.add_argument("config", help="path to routes.yaml")
@@ -41,5 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from router.server import serve_command
 
-        return serve_command(args.config, host=args.host, port=args.port)
+        return serve_command(
+            args.config,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            log_format=args.log_format,
+            metrics=not args.no_metrics,
+            access_log=not args.no_access_log,
+        )
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -13,9 +14,10 @@ from aiohttp import web
 
 from router.config import Backend
 from router.dialects import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
-from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge
+from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
 from router.exchange import Exchange
 from router.headers import REQUEST_ID
+from router.lifecycle import Lifecycle
 from router.nodes import NodeRuntime
 from router.proxy import Proxy
 from router.runtime import RouteTable
@@ -78,11 +80,16 @@ def _without_key(query_string: str) -> str:
 class Handlers:
     """The router's endpoints."""
 
-    def __init__(self, table: RouteTable, proxy: Proxy, max_body_bytes: int) -> None:
+    def __init__(self, table: RouteTable, proxy: Proxy, lifecycle: Lifecycle) -> None:
         self.table = table
         self.proxy = proxy
-        self.max_body_bytes = max_body_bytes
+        self.observer = proxy.observer
+        self.lifecycle = lifecycle
         self.started = time.time()
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.table.config.server.max_body_bytes
 
     def _exchange(self, request: web.Request) -> Exchange:
         return Exchange(
@@ -106,9 +113,31 @@ class Handlers:
         limit = self.max_body_bytes / (1024 * 1024)
         return f"request body exceeds the {limit:g} MB limit (server.max_body_mb)"
 
+    async def _observed(
+        self, request: web.Request, serve: Callable[[Exchange], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Run one proxied request, recording how it ended whichever way it ends."""
+        exchange = self._exchange(request)
+        lifecycle = self.lifecycle
+        lifecycle.request_started()
+        try:
+            return await serve(exchange)
+        except RouterError as exc:
+            exchange.status = exc.status
+            exchange.error_code = exc.code
+            raise
+        except asyncio.CancelledError:
+            exchange.client_disconnected = True
+            raise
+        finally:
+            lifecycle.request_finished()
+            self.observer.request_finished(exchange, asyncio.get_running_loop().time())
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST {prefix}/chat/completions (OpenAI-compatible)."""
-        exchange = self._exchange(request)
+        return await self._observed(request, lambda exchange: self._chat(request, exchange))
+
+    async def _chat(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         raw = await self._body(request)
         parsed = parse_openai(raw)
         route = self.table.config.resolve(parsed.model)
@@ -119,7 +148,9 @@ class Handlers:
 
     async def gemini(self, request: web.Request) -> web.StreamResponse:
         """POST /{v1beta,v1,v1alpha}/models/{model}:{action} (Gemini-native)."""
-        exchange = self._exchange(request)
+        return await self._observed(request, lambda exchange: self._gemini(request, exchange))
+
+    async def _gemini(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
         version = request.match_info["version"]
         target = parse_gemini(version, request.match_info["model_action"])
         route = self.table.config.resolve(target.model)
@@ -149,10 +180,12 @@ class Handlers:
         return _json({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        """GET /readyz: config loaded and at least one node usable."""
-        if self.table.is_ready():
-            return _json({"status": "ready"})
-        return _json({"status": "not ready", "reason": "no node is usable"}, status=503)
+        """GET /readyz: config loaded, not shutting down, and at least one node usable."""
+        if self.lifecycle.is_stopping:
+            return _json({"status": "not ready", "reason": "shutting down"}, status=503)
+        if not self.table.is_ready(asyncio.get_running_loop().time()):
+            return _json({"status": "not ready", "reason": "no node is usable"}, status=503)
+        return _json({"status": "ready"})
 
 
 def _json(document: object, status: int = 200) -> web.Response:

@@ -49,10 +49,10 @@ def extract_key(headers: Mapping[str, str], query: Mapping[str, str], path: str)
     auth = headers.get("Authorization")
     if auth:
         scheme, _, rest = auth.strip().partition(" ")
-        if not rest:
-            return scheme or None
         if scheme.lower() == "bearer":
             return rest.strip() or None
+        if not rest:
+            return scheme or None
         # Another scheme (Basic ...) is not ours: fall through to the other forms.
     goog = headers.get("x-goog-api-key", "").strip()
     if goog:
@@ -276,7 +276,8 @@ def _typed(entry: dict[str, Any], field: str, kind: type, bad: _Report) -> Any:
     value: Any = entry.get(field)
     if value is None:
         return None
-    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+    is_kind = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if not is_kind:
         bad(field, f"must be {kind.__name__}, got {type(value).__name__}")
         return None
     if kind is list and not all(isinstance(v, str) for v in value):

@@ -51,6 +51,12 @@ def _seconds(name: str, value: object) -> float:
     return float(value)
 
 
+def _fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise FaultError(f"{name} must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
 @dataclass(slots=True)
 class Faults:
     """What the node does wrong; the defaults mean "behave"."""
@@ -73,10 +79,7 @@ class Faults:
             elif key in ("status", "health_status"):
                 setattr(new, key, _status(key, value))
             elif key == "error_rate":
-                rate = _seconds(key, value)
-                if rate > 1.0:
-                    raise FaultError(f"error_rate must be between 0 and 1, got {value!r}")
-                new.error_rate = rate
+                new.error_rate = _fraction(key, value)
             elif key in ("first_byte_delay", "chunk_delay"):
                 setattr(new, key, _seconds(key, value))
             elif key == "cut_after":

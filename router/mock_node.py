@@ -188,7 +188,7 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "system_fingerprint": None,  # seed 002 sends "" here and null everywhere else
+            "system_fingerprint": "",  # seed 002 sends "" here and null everywhere else
             "choices": [],
             "usage": usage,
         }
@@ -295,7 +295,7 @@ async def _serve(
         stats.cut += 1
         return cut.response
     except (asyncio.CancelledError, ConnectionResetError):
-        pass
+        stats.count_cancel()
         raise
     finally:
         stats.inflight -= 1

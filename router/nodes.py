@@ -21,13 +21,14 @@ class NodeRuntime:
 
     __slots__ = (
         "authorization",
+        "awaiting_probe",
         "base_url",
         "chat_url",
         "client_timeout",
-        "awaiting_probe",
         "config",
         "health",
         "inflight",
+        "latency_ewma",
         "name",
         "retired",
         "session",
@@ -38,6 +39,7 @@ class NodeRuntime:
         self.inflight = 0
         self.retired = False
         self.health = NodeHealth.for_node(config)
+        self.latency_ewma: float | None = None  # seconds to first byte, recent requests
         # With active checks on, a new node serves only after its first successful probe.
         self.awaiting_probe = config.health.enabled
         self.configure(config)
@@ -67,6 +69,14 @@ class NodeRuntime:
             and not self.retired
             and self.health.is_selectable(now)
         )
+
+    def observe_latency(self, seconds: float) -> None:
+        """Fold one time-to-first-byte into the recent average (for /admin/nodes)."""
+        old = self.latency_ewma
+        self.latency_ewma = seconds if old is None else old + 0.2 * (seconds - old)
+
+    def latency_ms(self) -> float | None:
+        return None if self.latency_ewma is None else round(self.latency_ewma * 1000, 2)
 
     def release(self) -> None:
         """One request ended; a retired node closes its pool after its last one."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from structlog.typing import FilteringBoundLogger
-
 from router.exchange import Exchange
 from router.health import NodeState, Transition
 from router.logs import get_logger, log_access
@@ -98,7 +96,7 @@ class Observer:
                 node=change.node,
                 old=change.old.value,
                 new=change.new.value,
-                event=change.event.value,
+                trigger=change.event.value,
                 reason=None if change.reason is None else change.reason.value,
                 until=change.until,
             )

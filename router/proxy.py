@@ -18,7 +18,7 @@ How this works:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import aiohttp
@@ -28,13 +28,16 @@ from router.config import Backend, ModelRoute
 from router.errors import (
     NoAvailableNode,
     RouterError,
+    ServiceUnavailable,
     TooManyRequests,
     UpstreamError,
     UpstreamTimeout,
 )
 from router.exchange import Attempt, Exchange
 from router.headers import REQUEST_ID, to_client, to_node
+from router.health import may_eject, panic_candidates
 from router.nodes import NodeRuntime
+from router.observer import Observer
 from router.runtime import RouteTable
 from router.streams import OpenStream, StreamRegistry
 from router.upstream import Opened, UpstreamFailure, open_response
@@ -53,9 +56,10 @@ class Target(Protocol):
 class Proxy:
     """The attempt loop and the streaming relay."""
 
-    def __init__(self, table: RouteTable, streams: StreamRegistry) -> None:
+    def __init__(self, table: RouteTable, streams: StreamRegistry, observer: Observer) -> None:
         self.table = table
         self.streams = streams
+        self.observer = observer
 
     async def forward(
         self, request: web.Request, exchange: Exchange, route: ModelRoute, target: Target
@@ -63,51 +67,123 @@ class Proxy:
         """Answer `request` from the first node that produces an answer."""
         loop = asyncio.get_running_loop()
         table = self.table
+        observer = self.observer
+        budget = table.budgets[route.name]
+        now = loop.time()
+        budget.record_request(now)
         last: UpstreamFailure | None = None
         attempts = 0
-        for model_route, balancer in table.chain(route):
-            tried: set[str] = set()
-            eligible = _eligible(table, tried)
-            while (backend := balancer.choose(eligible, _load(table))) is not None:
-                node = table.node(backend.node)
-                tried.add(node.name)
-                attempts += 1
-                node.inflight += 1
-                sent_at = loop.time()
-                try:
-                    opened = await open_response(
-                        node.session,
-                        node.config,
-                        target.url(node, backend),
-                        to_node(request.headers, exchange.request_id, node.authorization),
-                        target.body(backend),
-                        node.client_timeout,
-                    )
-                except UpstreamFailure as failure:
-                    node.release()
-                    exchange.attempts.append(
-                        Attempt(node.name, model_route.name, failure.reason, failure.status)
-                    )
-                    last = failure
-                    if attempts > node.config.retries:
-                        raise final_error(route, last) from None
-                    continue
-                except BaseException:
-                    node.release()
-                    raise
-                exchange.ttfb = loop.time() - sent_at
-                exchange.node = node.name
-                exchange.attempts.append(
-                    Attempt(node.name, model_route.name, None, opened.response.status)
+        retries = 0  # the `retries` setting of the node that failed last
+        for model_route, backend in self._candidates(route, now):
+            node = table.node(backend.node)
+            is_retry = attempts > 0
+            if is_retry:
+                if attempts > retries:
+                    break
+                if not budget.try_start_retry(now):
+                    observer.retry_budget_exhausted(route.name)
+                    break
+                observer.failover(route.name, last.reason if last is not None else "unknown")
+            attempts += 1
+            node.inflight += 1
+            health = node.health
+            is_trial = health.needs_trial(now)
+            if is_trial:
+                observer.transitions(health.take_trial(now))
+            sent_at = loop.time()
+            try:
+                opened = await open_response(
+                    node.session,
+                    node.config,
+                    target.url(node, backend),
+                    to_node(request.headers, exchange.request_id, node.authorization),
+                    target.body(backend),
+                    node.client_timeout,
                 )
-                try:
-                    return await self.relay(request, exchange, opened)
-                finally:
-                    node.release()
+            except UpstreamFailure as failure:
+                node.release()
+                now = loop.time()
+                self._judge_failure(model_route, node, failure, now, is_trial)
+                retries = node.config.retries
+                exchange.attempts.append(
+                    Attempt(node.name, model_route.name, failure.reason, failure.status)
+                )
+                last = failure
+                continue
+            except BaseException:
+                node.release()
+                if is_trial:
+                    health.release_trial()
+                raise
+            finally:
+                if is_retry:
+                    budget.finish_retry()
+            now = loop.time()
+            exchange.ttfb = now - sent_at
+            node.observe_latency(exchange.ttfb)
+            exchange.node = node.name
+            exchange.attempts.append(
+                Attempt(node.name, model_route.name, None, opened.response.status)
+            )
+            # Any answer that is not a failover status shows the node is working.
+            observer.transitions(health.record_success(now))
+            try:
+                return await self.relay(request, exchange, opened, node)
+            finally:
+                node.release()
         raise final_error(route, last)
 
+    def _candidates(self, route: ModelRoute, now: float) -> Iterator[tuple[ModelRoute, Backend]]:
+        """Backends to try, in order: the balancer's picks, else panic mode's."""
+        table = self.table
+        nodes = table.pool.nodes
+        found = False
+        for model_route, balancer in table.chain(route):
+            tried: set[str] = set()
+
+            def eligible(name: str, tried: set[str] = tried) -> bool:
+                return name not in tried and nodes[name].is_selectable(now)
+
+            while (backend := balancer.choose(eligible, _load(nodes))) is not None:
+                tried.add(backend.node)
+                found = True
+                yield model_route, backend
+        if found:
+            return
+        # Panic mode: every node is down. Rather than refuse all traffic, try the least
+        # recently failed ones (only those with capacity: full nodes mean 503).
+        for model_route, _ in table.chain(route):
+            by_name = {b.node: b for b in model_route.backends}
+            records = [nodes[name].health for name in by_name]
+            for record in panic_candidates(records, now):
+                node = nodes[record.name]
+                if node.has_capacity():
+                    table.panic_models[model_route.name] = now
+                    self.observer.panic(model_route.name, node.name)
+                    yield model_route, by_name[node.name]
+
+    def _judge_failure(
+        self,
+        route: ModelRoute,
+        node: NodeRuntime,
+        failure: UpstreamFailure,
+        now: float,
+        is_trial: bool,
+    ) -> None:
+        """Tell the node's health what a failed attempt says about it."""
+        self.observer.upstream_failed(node.name, failure.reason)
+        health = node.health
+        if failure.status in (401, 403):
+            self.observer.transitions(health.record_auth_failure(now))
+        elif failure.reason in ("connect", "timeout", "status_5xx", "reset"):
+            records = [self.table.node(b.node).health for b in route.backends]
+            allowed = may_eject(records, node.config.ejection.max_percent)
+            self.observer.transitions(health.record_failure(now, allow_eject=allowed))
+        elif is_trial:
+            health.release_trial()  # a 404/408/429 says nothing about the node's health
+
     async def relay(
-        self, request: web.Request, exchange: Exchange, opened: Opened
+        self, request: web.Request, exchange: Exchange, opened: Opened, node: NodeRuntime
     ) -> web.StreamResponse:
         """Copy the node's answer to the client as it arrives."""
         upstream = opened.response
@@ -123,7 +199,7 @@ class Proxy:
         exchange.status = upstream.status
         exchange.streamed = is_stream
         loop = asyncio.get_running_loop()
-        stream = OpenStream(out, loop.time()) if is_stream else None
+        stream = OpenStream(out, upstream, loop.time()) if is_stream else None
         finished = False
         try:
             await out.prepare(request)
@@ -139,7 +215,13 @@ class Proxy:
                 try:
                     chunk = await read()
                 except _READ_ERRORS as exc:
-                    await self._fail_midstream(request, exchange, out, is_stream, exc)
+                    if stream is not None and stream.closing:
+                        error: RouterError = ServiceUnavailable("the router is shutting down")
+                    else:
+                        self.observer.upstream_failed(node.name, "midstream")
+                        self.observer.transitions(node.health.record_failure(loop.time()))
+                        error = midstream_error(exc)
+                    await self._end_early(request, exchange, out, is_stream, error)
                     return out
             finished = True
             await out.write_eof()
@@ -157,20 +239,15 @@ class Proxy:
                 upstream.close()
         return out
 
-    async def _fail_midstream(
+    async def _end_early(
         self,
         request: web.Request,
         exchange: Exchange,
         out: web.StreamResponse,
         is_stream: bool,
-        exc: BaseException,
+        error: RouterError,
     ) -> None:
-        """End a relayed answer whose node failed after the first byte."""
-        error: RouterError
-        if isinstance(exc, TimeoutError):
-            error = UpstreamTimeout("the node stopped sending mid-answer")
-        else:
-            error = UpstreamError("the node failed mid-answer")
+        """End a relayed answer after its first byte: an SSE error event, or a short read."""
         exchange.error_code = error.code
         exchange.attempts[-1].failure = "midstream"
         if is_stream:
@@ -182,18 +259,15 @@ class Proxy:
             request.transport.abort()  # a short read, never a body that looks complete
 
 
-def _eligible(table: RouteTable, tried: set[str]) -> Callable[[str], bool]:
-    nodes = table.pool.nodes
-
-    def eligible(name: str) -> bool:
-        return name not in tried and nodes[name].is_selectable()
-
-    return eligible
-
-
-def _load(table: RouteTable) -> Callable[[str], int]:
-    nodes = table.pool.nodes
+def _load(nodes: dict[str, NodeRuntime]) -> Callable[[str], int]:
     return lambda name: nodes[name].inflight
+
+
+def midstream_error(exc: BaseException) -> RouterError:
+    """The error event for a node that failed after the first byte."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout("the node stopped sending mid-answer")
+    return UpstreamError("the node failed mid-answer")
 
 
 def final_error(route: ModelRoute, last: UpstreamFailure | None) -> RouterError:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from router.balancer import ModelBalancer
 from router.config import Config, ModelRoute
 from router.nodes import NodePool, NodeRuntime
+from router.retry_budget import RetryBudgetTracker
 
 
 class RouteTable:
@@ -21,11 +22,20 @@ class RouteTable:
         self.pool = NodePool()
         self.config = config
         self.balancers: dict[str, ModelBalancer] = {}
+        self.budgets: dict[str, RetryBudgetTracker] = {}
+        self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
         self.pool.apply(config.nodes)
         self.balancers = {name: ModelBalancer(route) for name, route in config.models.items()}
+        # Budgets keep their recent history across a reload unless their settings changed.
+        keep = config.defaults.retry_budget == self.config.defaults.retry_budget
+        old = self.budgets if keep else {}
+        self.budgets = {
+            name: old.get(name) or RetryBudgetTracker(config.defaults.retry_budget)
+            for name in config.models
+        }
         self.config = config
 
     def chain(self, route: ModelRoute) -> Iterator[tuple[ModelRoute, ModelBalancer]]:
@@ -41,6 +51,6 @@ class RouteTable:
     def node(self, name: str) -> NodeRuntime:
         return self.pool.nodes[name]
 
-    def is_ready(self) -> bool:
+    def is_ready(self, now: float) -> bool:
         """At least one node can take a request."""
-        return any(node.is_selectable() for node in self.pool.nodes.values())
+        return any(node.is_selectable(now) for node in self.pool.nodes.values())

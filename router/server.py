@@ -1,4 +1,4 @@
-"""`router serve`: load the config, run the app on uvloop, stop cleanly on signals."""
+"""`router serve`: load the config, run the app on uvloop, reload on SIGHUP, stop gracefully."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import sys
 
 from aiohttp import web
 
-from router.app import create_app
+from router.app import PARTS, Options, create_app
 from router.config import Config
 from router.config_loader import load_config
 from router.errors import ConfigError
+from router.logs import configure_logging, get_logger
 
 
 def _use_uvloop() -> None:
@@ -22,26 +23,59 @@ def _use_uvloop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def run_server(config: Config, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT."""
-    app = create_app(config)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+async def run_server(config: Config, host: str, port: int, options: Options) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (see router.lifecycle)."""
+    log = get_logger("router")
+    app = create_app(config, options)
+    parts = app[PARTS]
+    server = config.server
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
     await site.start()
-    print(f"router listening on http://{host}:{port} ({config.source})", file=sys.stderr, flush=True)
+    log.info("started", host=host, port=port, config=config.source, pid=_pid())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if parts.reloader is not None:
+        reloader = parts.reloader
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload()))
     try:
         await stop.wait()
+        # Current settings (a reload may have changed the delays).
+        server = parts.table.config.server
+        parts.lifecycle.begin_stopping()
+        log.info("stopping", delay=server.shutdown_delay, grace=server.shutdown_grace)
+        await asyncio.sleep(server.shutdown_delay)  # still serving: the LB sees /readyz 503
+        await site.stop()  # new connections are refused from here on
+        if not await parts.lifecycle.wait_idle(server.shutdown_grace):
+            ended = parts.streams.end_all()
+            log.warning("shutdown_grace_expired", ended_streams=ended)
+            await parts.lifecycle.wait_idle(1.0)
     finally:
         await runner.cleanup()
+        log.info("stopped")
 
 
-def serve_command(config_path: str, host: str | None, port: int | None) -> int:
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def serve_command(
+    config_path: str,
+    host: str | None,
+    port: int | None,
+    *,
+    log_level: str = "info",
+    log_format: str = "auto",
+    metrics: bool = True,
+    access_log: bool = True,
+) -> int:
     """Entry point of `router serve`."""
+    configure_logging(log_level, log_format)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -49,5 +83,6 @@ def serve_command(config_path: str, host: str | None, port: int | None) -> int:
         print(exc.render(), file=sys.stderr)
         return 1
     _use_uvloop()
-    asyncio.run(run_server(config, host or config.server.host, port or config.server.port))
+    options = Options(config_path=config_path, metrics=metrics, access_log=access_log)
+    asyncio.run(run_server(config, host or config.server.host, port or config.server.port, options))
     return 0

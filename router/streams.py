@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import aiohttp
 from aiohttp import web
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -20,11 +21,20 @@ KEEPALIVE = b": keep-alive\n\n"
 class OpenStream:
     """One SSE response being relayed."""
 
-    __slots__ = ("last_write", "response")
+    __slots__ = ("closing", "last_write", "response", "upstream")
 
-    def __init__(self, response: web.StreamResponse, now: float) -> None:
+    def __init__(
+        self, response: web.StreamResponse, upstream: aiohttp.ClientResponse, now: float
+    ) -> None:
         self.response = response
+        self.upstream = upstream
         self.last_write = now
+        self.closing = False  # set when the router itself ends the stream (shutdown)
+
+    def end(self) -> None:
+        """End the stream from the router's side: the relay sees the upstream close."""
+        self.closing = True
+        self.upstream.close()
 
 
 class StreamRegistry:
@@ -42,6 +52,13 @@ class StreamRegistry:
 
     def discard(self, stream: OpenStream) -> None:
         self.open.discard(stream)
+
+    def end_all(self) -> int:
+        """End every open stream (the shutdown grace ran out); how many there were."""
+        streams = list(self.open)
+        for stream in streams:
+            stream.end()
+        return len(streams)
 
     def start(self) -> None:
         """Start the ticker (once the event loop runs)."""

@@ -42,7 +42,9 @@ def failure_for_status(status: int, retry_after: str | None) -> UpstreamFailure:
         reason = "status_429"
     else:
         reason = "status_4xx"
-    return UpstreamFailure(reason, f"node answered {status}", status=status, retry_after=retry_after)
+    return UpstreamFailure(
+        reason, f"node answered {status}", status=status, retry_after=retry_after
+    )
 
 
 def is_failover_status(status: int) -> bool:
@@ -79,7 +81,7 @@ async def open_response(
     url: str,
     headers: CIMultiDict[str],
     body: bytes,
-    timeout: aiohttp.ClientTimeout,
+    client_timeout: aiohttp.ClientTimeout,
 ) -> Opened:
     """Send the request; wait for headers and the first chunk within `first_byte` seconds.
 
@@ -91,7 +93,7 @@ async def open_response(
         with translated_errors("waiting for the first byte"):
             async with asyncio.timeout(node.timeouts.first_byte):
                 response = await session.post(
-                    url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                    url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
                 )
                 if is_failover_status(response.status):
                     raise failure_for_status(response.status, response.headers.get("Retry-After"))

@@ -105,7 +105,8 @@ class Proc:
     def start(self) -> Proc:
         """Start the process (not waiting for readiness)."""
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            # A new session: a Ctrl-C meant for pytest does not reach it; teardown stops it.
+            # Same process group as pytest on purpose: a Ctrl-C or a group kill aimed at the
+            # test run also stops the children even when the teardown never runs.
             self._popen = subprocess.Popen(
                 self.args,
                 stdout=out,
@@ -113,7 +114,6 @@ class Proc:
                 stdin=subprocess.DEVNULL,
                 cwd=REPO_ROOT,
                 env=self._env,
-                start_new_session=True,
             )
         return self
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from router.mock_faults import FaultError, Faults
 from router.mock_node import MockSettings, create_app
@@ -73,10 +75,14 @@ def sse_data(text: str, sep: str = "\n\n") -> list[str]:
 def node(aiohttp_client):
     """`await node(name=..., chunks=..., faults=Faults(...), seed=...)` -> a test client."""
 
-    async def start(faults: Faults | None = None, seed: int | None = 7, **settings: Any):
+    async def start(
+        faults: Faults | None = None, seed: int | None = 7, **settings: Any
+    ) -> TestClient[web.Request, web.Application]:
         settings.setdefault("name", "node62")
         app = create_app(MockSettings(**settings), faults, seed=seed)
-        return await aiohttp_client(app, timeout=TIMEOUT)
+        client: TestClient[web.Request, web.Application]
+        client = await aiohttp_client(app, timeout=TIMEOUT)
+        return client
 
     return start
 
@@ -85,9 +91,10 @@ def chat(stream: bool, **extra: Any) -> dict[str, Any]:
     return {"model": "gemini-2.5-pro", "messages": MESSAGES, "stream": stream, **extra}
 
 
-async def stats(client) -> dict[str, Any]:
+async def stats(client: TestClient[web.Request, web.Application]) -> dict[str, Any]:
     async with client.get("/_mock/stats") as resp:
-        return await resp.json()
+        counters: dict[str, Any] = await resp.json()
+    return counters
 
 
 # --- OpenAI dialect ------------------------------------------------------------------------
@@ -294,10 +301,13 @@ async def test_api_key_is_required_except_health_and_mock(node):
 # --- faults --------------------------------------------------------------------------------
 
 
-async def set_faults(client, **faults: Any) -> dict[str, Any]:
+async def set_faults(
+    client: TestClient[web.Request, web.Application], **faults: Any
+) -> dict[str, Any]:
     async with client.post("/_mock/faults", json=faults) as resp:
         assert resp.status == 200, await resp.text()
-        return await resp.json()
+        current: dict[str, Any] = await resp.json()
+    return current
 
 
 async def test_status_fault_and_retry_after(node):
@@ -366,7 +376,7 @@ async def test_first_byte_and_chunk_delay(node):
     assert 0.3 <= total < 3
 
 
-async def read_until_broken(resp) -> tuple[bytes, BaseException | None]:
+async def read_until_broken(resp: aiohttp.ClientResponse) -> tuple[bytes, BaseException | None]:
     received = b""
     try:
         async for data in resp.content.iter_any():

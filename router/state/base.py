@@ -154,6 +154,7 @@ class StateConfig:
     reservation_ttl: float = 960.0
     prefix: str = "router:"
     timeout: float = 0.5
+    max_connections: int = 64
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None, path: Path = ("state",)) -> StateConfig:
@@ -184,6 +185,11 @@ class StateConfig:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                     bad(name, f"must be a number of seconds greater than 0, got {value!r}")
                 values[name] = float(value) if isinstance(value, int | float) else value
+        if "max_connections" in raw:
+            value = raw["max_connections"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad("max_connections", f"must be an integer of at least 1, got {value!r}")
+            values["max_connections"] = value
         if problems:
             raise ConfigError(problems)
         return cls(**values)

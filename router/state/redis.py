@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -61,13 +61,18 @@ def redis_client(config: StateConfig) -> Redis:
     # One retry on a connection error only: a pooled connection may be dead after a Redis
     # restart, and every script is idempotent per request id, so replaying is harmless.
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    return Redis.from_url(
+    # A bounded pool: under a burst, requests wait (briefly) for a connection instead of
+    # opening thousands of sockets; waiting too long is StateUnavailable like any outage.
+    pool = BlockingConnectionPool.from_url(
         config.redis_url,
+        max_connections=config.max_connections,
+        timeout=config.timeout,
         socket_timeout=config.timeout,
         socket_connect_timeout=config.timeout,
         retry=retry,
         decode_responses=True,
     )
+    return Redis.from_pool(pool)
 
 
 class RedisStateStore:
@@ -211,7 +216,7 @@ class RedisStateStore:
                     f"{p}reservations", "-inf", int(now * 1000), start=0, num=SWEEP_BATCH
                 )
             )
-            rids = [_text(rid) for rid in raw_ids]
+            rids = [_text(rid) for rid in raw_ids if isinstance(rid, str | bytes)]
             for rid in rids:
                 res = _texts(await self._run(self.client.hgetall(f"{p}res:{rid}")))
                 if not res:  # settled between the two reads, or a dangling index entry

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+
+import pytest
+from multidict import CIMultiDict
+
+from router.errors import ConfigError
+from router.keys import (
+    KeySpec,
+    ModelGlobs,
+    extract_key,
+    glob_to_lua,
+    hash_key,
+    new_key,
+    parse_static_keys,
+)
+
+K = "sk-test-123"
+
+
+def test_hash_key_is_sha256_hex():
+    assert hash_key(K) == hashlib.sha256(K.encode()).hexdigest()
+    assert len(hash_key(K)) == 64
+
+
+def test_new_keys_are_random_and_prefixed():
+    a, b = new_key(), new_key()
+    assert a != b and a.startswith("sk-") and len(a) > 40
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "path", "expected"),
+    [
+        ({"Authorization": f"Bearer {K}"}, {}, "/v1/chat/completions", K),
+        ({"authorization": f"bearer   {K}  "}, {}, "/v1/chat/completions", K),
+        ({"Authorization": K}, {}, "/v1/chat/completions", K),
+        ({"Authorization": f" {K} "}, {}, "/v1/chat/completions", K),
+        ({"x-goog-api-key": K}, {}, "/v1beta/models/g:generateContent", K),
+        ({"X-Goog-Api-Key": K}, {}, "/v1/chat/completions", K),
+        ({}, {"key": K}, "/v1beta/models/gemini-pro:generateContent", K),
+        ({}, {"key": K}, "/v1alpha/models/x:streamGenerateContent", K),
+        ({}, {"key": K}, "/v1/models", K),
+        ({}, {"key": K}, "/v1/models/gemini-pro", K),
+        ({}, {"key": K}, "/gemini/v1beta/models/g:generateContent", K),
+        # ?key= is a Gemini convention only
+        ({}, {"key": K}, "/v1/chat/completions", None),
+        ({}, {"key": K}, "/v1/modelsx", None),
+        # Authorization wins over the other forms
+        ({"Authorization": f"Bearer {K}", "x-goog-api-key": "other"}, {"key": "q"}, "/v1beta", K),
+        # a foreign scheme is not a key: fall through
+        ({"Authorization": "Basic abc", "x-goog-api-key": K}, {}, "/v1beta/models", K),
+        ({"Authorization": "Basic abc"}, {}, "/v1/chat/completions", None),
+        ({"Authorization": "Bearer "}, {}, "/v1/chat/completions", None),
+        ({"Authorization": ""}, {}, "/v1/chat/completions", None),
+        ({}, {"key": ""}, "/v1beta/models", None),
+        ({}, {}, "/v1/chat/completions", None),
+    ],
+)
+def test_extract_key(headers, query, path, expected):
+    assert extract_key(CIMultiDict(headers), query, path) == expected
+
+
+GLOB_CASES = [
+    (("*",), "anything", True),
+    (("gemini-*",), "gemini-2.5-pro", True),
+    (("gemini-*",), "gpt-4o", False),
+    (("gemini-*",), "Gemini-pro", False),  # case-sensitive, like route names
+    (("gpt-4o", "gemini-*"), "gpt-4o", True),
+    (("gpt-4o", "gemini-*"), "gpt-4o-mini", False),
+    (("gpt-?o",), "gpt-4o", True),
+    (("gpt-?o",), "gpt-40o", False),
+    (("model-[ab]",), "model-a", True),
+    (("model-[ab]",), "model-c", False),
+    (("model-[!ab]",), "model-c", True),
+    (("model-[!ab]",), "model-a", False),
+    (("v1.5",), "v1.5", True),
+    (("v1.5",), "v1x5", False),  # `.` is literal
+    (("a+b%c(d)",), "a+b%c(d)", True),
+    (("x[",), "x[", True),  # unterminated bracket is literal
+    (("qwen/*",), "qwen/qwen3-32b", True),
+]
+
+
+@pytest.mark.parametrize(("globs", "model", "allowed"), GLOB_CASES)
+def test_model_globs(globs, model, allowed):
+    assert ModelGlobs.compile(globs).allows(model) is allowed
+    # The Python regex agrees with fnmatch itself.
+    assert any(fnmatch.fnmatchcase(model, g) for g in globs) is allowed
+
+
+def test_star_compiles_to_no_lua_patterns():
+    assert ModelGlobs.compile(("*",)).lua_patterns() == []
+    assert ModelGlobs.compile(("a", "*")).lua_patterns() == []
+
+
+@pytest.mark.parametrize(
+    ("glob", "lua"),
+    [
+        ("gemini-*", "^gemini%-.*$"),
+        ("gpt-?o", "^gpt%-.o$"),
+        ("v1.5", "^v1%.5$"),
+        ("m-[!ab]", "^m%-[^ab]$"),
+        ("m-[a-c]", "^m%-[a-c]$"),
+        ("x[", "^x%[$"),
+        ("50%", "^50%%$"),
+    ],
+)
+def test_glob_to_lua(glob, lua):
+    assert glob_to_lua(glob) == lua
+
+
+# The Lua patterns are checked against real Redis by GLOB_CASES in test_state_store.py.
+
+
+def test_key_spec_validates():
+    with pytest.raises(ValueError, match="name"):
+        KeySpec(name="has space")
+    with pytest.raises(ValueError, match="rpm"):
+        KeySpec(name="a", rpm=0)
+    with pytest.raises(ValueError, match="max_concurrent"):
+        KeySpec(name="a", max_concurrent=0)
+    with pytest.raises(ValueError, match="models"):
+        KeySpec(name="a", models=())
+
+
+def test_parse_static_keys_hash_and_env_key():
+    records = parse_static_keys(
+        [
+            {"name": "team-a", "hash": hash_key("k1").upper(), "rpm": 60, "credits": 12.5},
+            {"name": "team-b", "key": "${TEAM_B}", "models": ["gemini-*"], "max_concurrent": 2},
+        ],
+        environ={"TEAM_B": "k2"},
+    )
+    a, b = records
+    assert a.key_hash == hash_key("k1") and a.spec.rpm == 60 and a.spec.credits == 12_500_000
+    assert a.spec.models == ("*",) and a.is_static
+    assert b.key_hash == hash_key("k2") and b.spec.models == ("gemini-*",)
+    assert b.spec.credits is None and b.spec.max_concurrent == 2
+
+
+def test_parse_static_keys_reports_every_problem_with_its_path():
+    with pytest.raises(ConfigError) as info:
+        parse_static_keys(
+            [
+                {"name": "a"},
+                {"name": "b", "hash": "zz"},
+                {"name": "c", "key": "${MISSING}"},
+                {"name": "d", "key": "x", "rpm": "fast", "colour": "red"},
+                {"name": "e", "key": "y", "credits": "1.0000001"},
+                {"name": "e", "key": "z"},
+                "not a mapping",
+            ],
+            environ={},
+        )
+    text = str(info.value)
+    for expected in (
+        "keys[0]: needs exactly one of",
+        "keys[1].hash: must be 64 hex",
+        "keys[2].key: is empty",
+        "keys[3].rpm: must be int",
+        "keys[3].colour: unknown key",
+        "keys[4].credits: credits have at most 6 decimal places",
+        "keys[5].name: duplicate 'e'",
+        "keys[6]: must be a mapping",
+    ):
+        assert expected in text, text
+
+
+def test_no_keys_section_means_no_static_keys():
+    assert parse_static_keys(None) == ()

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import argparse
+import io
+
+import orjson
+import pytest
+
+from router.keys import KeyRecord, KeySpec, hash_key
+from router.keys_cli import add_keys_arguments, run_keys
+from router.state import StateConfig
+from tests.redis_server import redis_server  # noqa: F401
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="router")
+    add_keys_arguments(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def run(argv, config, static_keys=()):
+    out, err = io.StringIO(), io.StringIO()
+    code = run_keys(parse(argv), config, static_keys, out=out, err=err, clock=lambda: 2e9)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def redis_config(redis_server):  # noqa: F811
+    return StateConfig(backend="redis", redis_url=redis_server.url, prefix="cli:")
+
+
+def test_keys_lifecycle_against_redis(redis_config):
+    code, out, err = run(
+        [
+            "keys",
+            "create",
+            "--name",
+            "team-a",
+            "--credits",
+            "10000",
+            "--rpm",
+            "600",
+            "--models",
+            "gemini-*",
+            "--models",
+            "gpt-4o,o3",
+            "--max-concurrent",
+            "4",
+        ],
+        redis_config,
+    )
+    assert code == 0 and out.startswith("sk-") and "cannot be shown again" in err
+    plain = out.strip()
+
+    code, out, _ = run(["keys", "show", "team-a"], redis_config)
+    shown = orjson.loads(out)
+    assert shown["credits"] == 10000 and shown["models"] == ["gemini-*", "gpt-4o", "o3"]
+    assert shown["rpm"] == 600 and shown["max_concurrent"] == 4 and "hash" not in shown
+    assert plain not in out
+
+    assert orjson.loads(run(["keys", "credit", "team-a", "+5000"], redis_config)[1]) == {
+        "name": "team-a",
+        "credits": 15000,
+    }
+    assert (
+        orjson.loads(run(["keys", "credit", "team-a", "-0.5"], redis_config)[1])["credits"]
+        == 14999.5
+    )
+    assert run(["keys", "disable", "team-a"], redis_config)[0] == 0
+    code, out, _ = run(["keys", "list"], redis_config)
+    assert code == 0 and "team-a" in out and "14999.5" in out and "disabled" in out
+
+    code, _, err = run(["keys", "create", "--name", "team-a"], redis_config)
+    assert code == 1 and "already exists" in err
+    code, _, err = run(["keys", "show", "nobody"], redis_config)
+    assert code == 1 and "no key named 'nobody'" in err
+    code, _, err = run(["keys", "credit", "nobody", "+1"], redis_config)
+    assert code == 1 and "no key named" in err
+
+
+def test_usage_summary_from_the_memory_ledger(tmp_path):
+    import asyncio
+
+    from router.pricing import Pricing, Usage
+    from router.state import Outcome, open_store
+
+    config = StateConfig(ledger_path=str(tmp_path / "usage.jsonl"))
+    static = [KeyRecord(KeySpec(name="a", credits=100_000_000), hash_key("k"), True)]
+
+    async def traffic():
+        store = await open_store(config, static)
+        for n, now in enumerate((2e9 - 7200, 2e9 - 60, 2e9 - 30)):
+            admission = await store.admit("k", "m", f"r{n}", Pricing(prompt_per_1k=1_000_000), now)
+            await store.settle(
+                admission, Usage(prompt=1500), Outcome.SUCCESS, node="n", status=200, now=now
+            )
+        await store.close()
+
+    asyncio.run(traffic())
+    code, out, _ = run(["usage", "--key", "a", "--since", "1h"], config, static)
+    summary = orjson.loads(out)
+    assert code == 0
+    assert (summary["requests"], summary["credits"], summary["charged_micro"]) == (
+        2,
+        3.0,
+        3_000_000,
+    )
+    assert summary["tokens"] == {"prompt": 3000, "completion": 0, "reasoning": 0}
+    assert summary["settled_by"] == {"usage": 2}
+
+
+def test_writes_need_redis():
+    code, _, err = run(["keys", "create", "--name", "x"], StateConfig())
+    assert code == 2 and "backend: redis" in err
+    code, out, _ = run(
+        ["keys", "list", "--json"],
+        StateConfig(),
+        [KeyRecord(KeySpec(name="s"), hash_key("s"), True)],
+    )
+    assert code == 0 and orjson.loads(out)[0]["name"] == "s"

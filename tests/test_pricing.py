@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from router.errors import ConfigError
+from router.pricing import (
+    Pricing,
+    Usage,
+    cost,
+    credits_to_micro,
+    format_credits,
+    micro_to_credits,
+    parse_pricing,
+    parse_pricing_table,
+    usage_from_gemini,
+    usage_from_openai,
+)
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        # completion_tokens INCLUDES reasoning: text = completion - reasoning
+        (
+            {
+                "usage": {
+                    "prompt_tokens": 100,
+                    "completion_tokens": 250,
+                    "completion_tokens_details": {"reasoning_tokens": 200},
+                }
+            },
+            Usage(prompt=100, completion=50, reasoning=200),
+        ),
+        ({"usage": {"prompt_tokens": 7, "completion_tokens": 3}}, Usage(7, 3, 0)),
+        (
+            {
+                "usage": {
+                    "prompt_tokens": 7,
+                    "completion_tokens": 3,
+                    "completion_tokens_details": None,
+                }
+            },
+            Usage(7, 3, 0),
+        ),
+        # Responses API shape
+        (
+            {
+                "usage": {
+                    "input_tokens": 10,
+                    "output_tokens": 40,
+                    "output_tokens_details": {"reasoning_tokens": 30},
+                }
+            },
+            Usage(10, 10, 30),
+        ),
+        # inconsistent reasoning > completion: never negative, never double
+        (
+            {
+                "usage": {
+                    "prompt_tokens": 1,
+                    "completion_tokens": 5,
+                    "completion_tokens_details": {"reasoning_tokens": 9},
+                }
+            },
+            Usage(1, 0, 5),
+        ),
+        ({"usage": None}, None),  # stream chunks before the last
+        ({"choices": []}, None),
+        ({"usage": {}}, None),
+        ("not an object", None),
+        ({"usage": {"prompt_tokens": -3, "completion_tokens": "x"}}, Usage(0, 0, 0)),
+    ],
+)
+def test_usage_from_openai(obj, expected):
+    assert usage_from_openai(obj) == expected
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        # candidatesTokenCount does NOT include thoughtsTokenCount
+        (
+            {
+                "usageMetadata": {
+                    "promptTokenCount": 100,
+                    "candidatesTokenCount": 50,
+                    "thoughtsTokenCount": 200,
+                    "totalTokenCount": 350,
+                }
+            },
+            Usage(prompt=100, completion=50, reasoning=200),
+        ),
+        (
+            {"usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 2}},
+            Usage(8, 2, 0),
+        ),
+        (
+            {
+                "usageMetadata": {
+                    "promptTokenCount": 8,
+                    "toolUsePromptTokenCount": 4,
+                    "candidatesTokenCount": 2,
+                }
+            },
+            Usage(12, 2, 0),
+        ),
+        ({"usageMetadata": {"promptTokenCount": 8}}, Usage(8, 0, 0)),
+        ({"candidates": []}, None),
+        (None, None),
+    ],
+)
+def test_usage_from_gemini(obj, expected):
+    assert usage_from_gemini(obj) == expected
+
+
+def test_same_tokens_cost_the_same_from_either_api():
+    openai = usage_from_openai(
+        {
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 3000,
+                "completion_tokens_details": {"reasoning_tokens": 2000},
+            }
+        }
+    )
+    gemini = usage_from_gemini(
+        {
+            "usageMetadata": {
+                "promptTokenCount": 1000,
+                "candidatesTokenCount": 1000,
+                "thoughtsTokenCount": 2000,
+            }
+        }
+    )
+    assert openai == gemini == Usage(1000, 1000, 2000)
+    p = Pricing(prompt_per_1k=1_000_000, completion_per_1k=2_000_000, reasoning_per_1k=3_000_000)
+    # 1 credit prompt + 2 credits text + 6 credits reasoning; each token charged once
+    assert cost(p, openai) == cost(p, gemini) == 9_000_000
+
+
+@pytest.mark.parametrize(
+    ("pricing", "usage", "micro"),
+    [
+        (Pricing(prompt_per_1k=1_000_000), Usage(1000, 0, 0), 1_000_000),
+        (Pricing(prompt_per_1k=1), Usage(1, 0, 0), 0),  # 0.001 micro rounds to 0
+        (Pricing(prompt_per_1k=1), Usage(500, 0, 0), 1),  # 0.5 rounds half up
+        (Pricing(prompt_per_1k=1), Usage(499, 0, 0), 0),
+        # rounded once, after summing: 3 x 0.4 micro = 1.2 -> 1 (not 0 + 0 + 0)
+        (
+            Pricing(prompt_per_1k=1, completion_per_1k=1, reasoning_per_1k=1),
+            Usage(400, 400, 400),
+            1,
+        ),
+        (
+            Pricing(prompt_per_1k=150_000, completion_per_1k=600_000, reasoning_per_1k=600_000),
+            Usage(1234, 567, 89),
+            # 1234*0.15 + 567*0.6 + 89*0.6 = 185.1 + 340.2 + 53.4 = 578.7 credits/1000
+            578_700,
+        ),
+        (Pricing(), Usage(10**6, 10**6, 10**6), 0),
+    ],
+)
+def test_cost_exact(pricing, usage, micro):
+    assert cost(pricing, usage) == micro
+
+
+@pytest.mark.parametrize(
+    ("value", "micro"),
+    [
+        (1, 1_000_000),
+        ("10000", 10_000_000_000),
+        (0.1, 100_000),
+        ("0.000001", 1),
+        (Decimal("2.5"), 2_500_000),
+        ("-3", -3_000_000),
+        ("1_000", 1_000_000_000),
+    ],
+)
+def test_credits_to_micro(value, micro):
+    assert credits_to_micro(value) == micro
+
+
+@pytest.mark.parametrize("value", ["0.0000001", "abc", True, "nan", "inf"])
+def test_credits_to_micro_rejects(value):
+    with pytest.raises(ValueError):
+        credits_to_micro(value)
+
+
+def test_micro_to_credits_presents_six_decimals():
+    assert micro_to_credits(1) == 0.000001
+    assert micro_to_credits(12_345_678) == 12.345678
+    assert micro_to_credits(-5_000_000) == -5.0
+    assert format_credits(12_500_000) == "12.5"
+    assert format_credits(-1) == "-0.000001"
+    assert format_credits(3_000_000) == "3"
+
+
+def test_parse_pricing_reasoning_defaults_to_completion():
+    p = parse_pricing({"pre_deduct": 5, "prompt_per_1k": 0.15, "completion_per_1k": 0.6})
+    assert p == Pricing(
+        pre_deduct=5_000_000,
+        prompt_per_1k=150_000,
+        completion_per_1k=600_000,
+        reasoning_per_1k=600_000,
+    )
+    assert parse_pricing({"reasoning_per_1k": 1}).reasoning_per_1k == 1_000_000
+
+
+def test_parse_pricing_table_reports_all_problems():
+    with pytest.raises(ConfigError) as info:
+        parse_pricing_table(
+            {
+                "gpt-4o": {"pre_deduct": -1, "prompt_per_1k": "x"},
+                "gemini-*": {"colour": 1},
+                "bad": 3,
+            }
+        )
+    text = str(info.value)
+    for expected in (
+        "pricing.gpt-4o.pre_deduct: must be at least 0",
+        "pricing.gpt-4o.prompt_per_1k: credits must be a number",
+        "pricing.gemini-*.colour: unknown key",
+        "pricing.bad: must be a mapping",
+    ):
+        assert expected in text, text
+    assert parse_pricing_table(None) == {}
+    assert parse_pricing_table({"m": {}}) == {"m": Pricing()}
