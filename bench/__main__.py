@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import sys
@@ -83,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else f"unpinned ({pin_problem})"
     )
     started = time.time()
+    load_before = os.getloadavg()[0]
+    if load_before > 1.0:
+        report.note(
+            f"machine busy before the run (load average {load_before:.2f}): noisier figures"
+        )
     report.meta = {
         "mode": settings.mode,
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
@@ -116,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     report.meta["seconds"] = round(time.time() - started, 1)
+    report.meta["loadavg"] = {"before": load_before, "after": os.getloadavg()[0]}
     print()
     print(report.text())
     json_path, md_path = report.write(args.out)

@@ -84,7 +84,7 @@ def _hold(run: Run, server: Server) -> dict[str, float]:
         "open_at_once": peak_overlap(got.intervals),
         "idle_kib": idle,
         "peak_kib": peak_kib,
-        "kib_per_stream": (peak_kib - idle) / s.hold_streams,
+        "kib_per_stream": (peak_kib - idle) / max(peak_overlap(got.intervals), 1),
     }
 
 

@@ -23,7 +23,8 @@ def run_section(run: Run) -> None:
                     continue
                 print(f"bench: latency {target.name}", flush=True)
                 try:
-                    wrk.run(server.url, script, connections=1, seconds=1, core=run.load_core)
+                    if run.settings.warmup_seconds:
+                        wrk.run(server.url, script, connections=1, seconds=1, core=run.load_core)
                     result = wrk.run(
                         server.url,
                         script,

@@ -12,6 +12,12 @@ MET = "met"
 MISSED = "missed"
 REFUSED = "refused"
 UNAVAILABLE = "unavailable"
+CELL_WIDTH = 36  # long reasons are cut in the table; JSON rows and notes keep them whole
+RESULT_WIDTH = 60
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass(slots=True)
@@ -55,7 +61,13 @@ class Report:
         """Header plus one line per row."""
         head = ["section", "figure", *self.columns, "target", "result"]
         body = [
-            [r.section, r.figure, *(r.cells.get(c, "") for c in self.columns), r.target, r.result]
+            [
+                r.section,
+                r.figure,
+                *(_short(r.cells.get(c, ""), CELL_WIDTH) for c in self.columns),
+                r.target,
+                _short(r.result, RESULT_WIDTH),
+            ]
             for r in self.rows
         ]
         return [head, *body]

@@ -38,6 +38,7 @@ def run_section(run: Run, *, delay: bool = True, ttfb: bool = True) -> None:
                     warm = Load(streams=level, chunks=2, deadline=20)
                     load = Load(
                         streams=level,
+                        ramp=0.0 if level == 1 else s.stream_interval,  # spread the ticks
                         chunks=s.stream_chunks,
                         rounds=rounds,
                         deadline=min(60.0, rounds * (s.stream_chunks * s.stream_interval + 2) + 10),

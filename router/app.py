@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from router.admin import Admin
+from router.billing import Billing
 from router.config import Config
 from router.dialects import GEMINI_VERSIONS
 from router.errors import ApiError, NotFound, RouterError, error_body
@@ -98,6 +99,7 @@ class Parts:
     metrics: Metrics | None
     prober: HealthProber
     reloader: ConfigReloader | None
+    billing: Billing
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -115,7 +117,8 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
     streams = StreamRegistry(config.server.keepalive_interval)
     lifecycle = Lifecycle()
     proxy = Proxy(table, streams, observer)
-    handlers = Handlers(table, proxy, lifecycle)
+    billing = Billing(config.state, config.keys, observer)
+    handlers = Handlers(table, proxy, lifecycle, billing)
     prober = HealthProber(table, observer)
 
     def installed(new: Config) -> None:
@@ -129,7 +132,7 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
         if options.config_path
         else None
     )
-    app[PARTS] = Parts(table, streams, lifecycle, observer, metrics, prober, reloader)
+    app[PARTS] = Parts(table, streams, lifecycle, observer, metrics, prober, reloader, billing)
 
     routes: list[web.RouteDef] = []
     seen: set[str] = set()
@@ -172,6 +175,7 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
         if metrics is not None:
             metrics.config_loaded()
         streams.start()
+        await billing.start()
         if reloader is not None:
             reloader.start()
 
@@ -179,6 +183,7 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
         if reloader is not None:
             await reloader.stop()
         await prober.stop()
+        await billing.stop()
         await streams.stop()
         await table.pool.close()
 

@@ -15,6 +15,10 @@ from enum import StrEnum
 
 import aiohttp
 
+from router.keys import KeyRecord
+from router.pricing import Pricing
+from router.state.base import StateConfig
+
 
 class Strategy(StrEnum):
     """How a node is chosen within one priority tier."""
@@ -137,6 +141,7 @@ class ModelRoute:
     strategy: Strategy = Strategy.WEIGHTED
     fallbacks: tuple[str, ...] = ()
     inject_usage: bool = True
+    pricing: Pricing | None = None
 
     @property
     def is_glob(self) -> bool:
@@ -159,6 +164,8 @@ class Config:
     nodes: Mapping[str, NodeConfig]
     models: Mapping[str, ModelRoute]
     source: str = "<memory>"
+    state: StateConfig = field(default_factory=StateConfig)
+    keys: tuple[KeyRecord, ...] = ()
     _exact: Mapping[str, ModelRoute] = field(default_factory=dict, repr=False, compare=False)
     _globs: tuple[tuple[re.Pattern[str], ModelRoute], ...] = field(
         default=(), repr=False, compare=False
@@ -174,6 +181,8 @@ class Config:
         nodes: Mapping[str, NodeConfig],
         models: Mapping[str, ModelRoute],
         source: str = "<memory>",
+        state: StateConfig | None = None,
+        keys: tuple[KeyRecord, ...] = (),
     ) -> Config:
         """Assemble a config and its lookup tables (exact names and aliases, then globs)."""
         exact: dict[str, ModelRoute] = {}
@@ -192,6 +201,8 @@ class Config:
             nodes=dict(nodes),
             models=dict(models),
             source=source,
+            state=state or StateConfig(),
+            keys=keys,
             _exact=exact,
             _globs=tuple(globs),
         )

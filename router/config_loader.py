@@ -32,6 +32,9 @@ from router.config import (
     Timeouts,
 )
 from router.errors import ConfigError
+from router.keys import KeyRecord, parse_static_keys
+from router.pricing import Pricing, parse_pricing
+from router.state.base import StateConfig
 from router.yamlsrc import Located, Path, Problem, YamlSyntaxError, format_path, load_located
 
 T = TypeVar("T")
@@ -50,6 +53,17 @@ class Checker:
 
     def report(self, path: Path, message: str) -> None:
         self.problems.append(Problem(format_path(path), message, self.doc.line_of(path)))
+
+    def adopt(self, error: ConfigError) -> None:
+        """Take the problems of a section parsed elsewhere, adding their line numbers."""
+        lines = {format_path(path): line for path, line in self.doc.lines.items()}
+        for p in error.problems:
+            path = p.path
+            line = p.line
+            while line is None and path:
+                line = lines.get(path)
+                path = path.rpartition(".")[0] if "[" not in path[-1:] else path[: path.rfind("[")]
+            self.problems.append(Problem(p.path, p.message, line))
 
     def substitute(self, value: str, path: Path) -> str:
         """Replace `${VAR}` / `${VAR:-default}`; a missing variable is a problem naming it."""
@@ -349,6 +363,13 @@ def _model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> Mode
                 f"node {backend.node!r} is listed twice in priority tier {backend.priority}",
             )
         seen.add((backend.node, backend.priority))
+    pricing: Pricing | None = None
+    raw_pricing = section.raw_value("pricing")
+    if raw_pricing is not None:
+        try:
+            pricing = parse_pricing(raw_pricing, section.at("pricing"))
+        except ConfigError as exc:
+            section.checker.adopt(exc)
     route = ModelRoute(
         name=name,
         backends=tuple(backends),
@@ -356,6 +377,7 @@ def _model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> Mode
         strategy=strategy,
         fallbacks=section.strings("fallbacks"),
         inject_usage=section.boolean("inject_usage", True),
+        pricing=pricing,
     )
     section.close()
     return route
@@ -419,6 +441,20 @@ def parse_config(
     if not models and not checker.problems:
         checker.report(("models",), "at least one model is required")
     _cross_check(checker, models)
+    state = StateConfig()
+    try:
+        state = StateConfig.from_mapping(top.raw_value("state"))
+    except ConfigError as exc:
+        checker.adopt(exc)
+    if "reservation_ttl" not in (top.raw.get("state") or {}):
+        # A reservation must outlive the longest request it covers.
+        longest = max([n.timeouts.total for n in nodes.values()] or [defaults.timeouts.total])
+        state = replace(state, reservation_ttl=longest + 60)
+    keys: tuple[KeyRecord, ...] = ()
+    try:
+        keys = parse_static_keys(top.raw_value("keys"), environ=checker.environ)
+    except ConfigError as exc:
+        checker.adopt(exc)
     top.close()
     if checker.problems:
         raise ConfigError(checker.problems, source)
@@ -429,6 +465,8 @@ def parse_config(
         nodes=nodes,
         models=models,
         source=source,
+        state=state,
+        keys=keys,
     )
 
 

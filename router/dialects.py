@@ -25,9 +25,9 @@ class OpenAIRequest:
     model: str
     document: dict[str, Any]
 
-    def with_model(self, model: str) -> bytes:
-        """The body re-encoded with only `model` replaced."""
-        return orjson.dumps({**self.document, "model": model})
+    def with_changes(self, changes: dict[str, Any]) -> bytes:
+        """The body re-encoded with only the given top-level fields replaced."""
+        return orjson.dumps({**self.document, **changes})
 
 
 def parse_openai(body: bytes) -> OpenAIRequest:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from router.pricing import Usage
+from router.state.base import Admission
+
 
 @dataclass(slots=True)
 class Attempt:
@@ -31,4 +34,12 @@ class Exchange:
     client_disconnected: bool = False
     error_code: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    usage: dict[str, int] | None = None
+    usage: Usage | None = None
+    admission: Admission | None = None
+
+    def usage_fields(self) -> dict[str, int] | None:
+        """Token usage for the access log."""
+        u = self.usage
+        if u is None:
+            return None
+        return {"prompt": u.prompt, "completion": u.completion, "reasoning": u.reasoning}

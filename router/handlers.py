@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from router.config import Backend
+from router.billing import Billing
+from router.config import ModelRoute
 from router.dialects import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
 from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
 from router.exchange import Exchange
@@ -38,18 +39,41 @@ def request_id_of(request: web.Request) -> str:
 
 @dataclass(slots=True)
 class OpenAITarget:
-    """POST {node}/v1/chat/completions with the client's body (model renamed if asked)."""
+    """POST {node}/v1/chat/completions with the client's body.
+
+    Only `model` changes (when a backend renames it), plus `stream_options.include_usage`
+    when the router needs streaming usage for billing and the client did not ask for it.
+    """
 
     raw: bytes
     parsed: OpenAIRequest
+    strip_usage: bool = False
+    gemini: bool = False
 
-    def url(self, node: NodeRuntime, backend: Backend) -> str:
+    def url(self, node: NodeRuntime, model: str | None) -> str:
         return node.chat_url
 
-    def body(self, backend: Backend) -> bytes:
-        if backend.upstream_model is None or backend.upstream_model == self.parsed.model:
+    def body(self, model: str | None) -> bytes:
+        renamed = model is not None and model != self.parsed.model
+        if not renamed and not self.strip_usage:
             return self.raw
-        return self.parsed.with_model(backend.upstream_model)
+        changes: dict[str, object] = {}
+        if renamed:
+            changes["model"] = model
+        if self.strip_usage:
+            options = self.parsed.document.get("stream_options")
+            options = dict(options) if isinstance(options, dict) else {}
+            changes["stream_options"] = {**options, "include_usage": True}
+        return self.parsed.with_changes(changes)
+
+
+def wants_injected_usage(parsed: OpenAIRequest, route: ModelRoute) -> bool:
+    """A streaming request whose client did not ask for usage, on a route that injects it."""
+    document = parsed.document
+    if not route.inject_usage or document.get("stream") is not True:
+        return False
+    options = document.get("stream_options")
+    return not (isinstance(options, dict) and options.get("include_usage") is True)
 
 
 @dataclass(slots=True)
@@ -59,11 +83,13 @@ class GeminiNodeTarget:
     raw: bytes
     target: GeminiTarget
     query: str
+    strip_usage: bool = False
+    gemini: bool = True
 
-    def url(self, node: NodeRuntime, backend: Backend) -> str:
-        return f"{node.base_url}{self.target.path(backend.upstream_model)}{self.query}"
+    def url(self, node: NodeRuntime, model: str | None) -> str:
+        return f"{node.base_url}{self.target.path(model)}{self.query}"
 
-    def body(self, backend: Backend) -> bytes:
+    def body(self, model: str | None) -> bytes:
         return self.raw
 
 
@@ -80,9 +106,12 @@ def _without_key(query_string: str) -> str:
 class Handlers:
     """The router's endpoints."""
 
-    def __init__(self, table: RouteTable, proxy: Proxy, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self, table: RouteTable, proxy: Proxy, lifecycle: Lifecycle, billing: Billing
+    ) -> None:
         self.table = table
         self.proxy = proxy
+        self.billing = billing
         self.observer = proxy.observer
         self.lifecycle = lifecycle
         self.started = time.time()
@@ -131,7 +160,14 @@ class Handlers:
             raise
         finally:
             lifecycle.request_finished()
+            if exchange.admission is not None:
+                self.billing.settle_later(exchange.admission, exchange, exchange.usage)
             self.observer.request_finished(exchange, asyncio.get_running_loop().time())
+
+    async def _admit(self, request: web.Request, exchange: Exchange, route: ModelRoute) -> None:
+        exchange.model = route.name
+        if not self.billing.auth_off:
+            exchange.admission = await self.billing.admit(request, exchange, route)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST {prefix}/chat/completions (OpenAI-compatible)."""
@@ -143,8 +179,9 @@ class Handlers:
         route = self.table.config.resolve(parsed.model)
         if route is None:
             raise ModelNotFound(f"model {parsed.model[:_MAX_ECHO]!r} is not served here")
-        exchange.model = route.name
-        return await self.proxy.forward(request, exchange, route, OpenAITarget(raw, parsed))
+        await self._admit(request, exchange, route)
+        target = OpenAITarget(raw, parsed, strip_usage=wants_injected_usage(parsed, route))
+        return await self.proxy.forward(request, exchange, route, target)
 
     async def gemini(self, request: web.Request) -> web.StreamResponse:
         """POST /{v1beta,v1,v1alpha}/models/{model}:{action} (Gemini-native)."""
@@ -156,7 +193,7 @@ class Handlers:
         route = self.table.config.resolve(target.model)
         if route is None:
             raise ModelNotFound(f"model {target.model[:_MAX_ECHO]!r} is not served here")
-        exchange.model = route.name
+        await self._admit(request, exchange, route)
         raw = await self._body(request)
         if raw and target.action != "countTokens":
             try:
@@ -185,6 +222,8 @@ class Handlers:
             return _json({"status": "not ready", "reason": "shutting down"}, status=503)
         if not self.table.is_ready(asyncio.get_running_loop().time()):
             return _json({"status": "not ready", "reason": "no node is usable"}, status=503)
+        if not self.billing.is_ready():
+            return _json({"status": "not ready", "reason": "state backend unreachable"}, 503)
         return _json({"status": "ready"})
 
 

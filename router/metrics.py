@@ -260,6 +260,11 @@ class _Families:
         self.credits_charged = Counter(
             "router_credits_charged_total", "Credits charged to keys.", ["model"], registry=r
         )
+        self.state_backend_up = Gauge(
+            "router_state_backend_up",
+            "1 while the state backend (memory or Redis) answers, else 0.",
+            registry=r,
+        )
         self.credits_refunded = Counter(
             "router_credits_refunded_total", "Credits refunded to keys.", ["model"], registry=r
         )
@@ -277,6 +282,8 @@ class Metrics:
         self._f = _Families(self.registry)
         self.inflight_requests: Gauge = self._f.inflight_requests
         self.streams_open: Gauge = self._f.streams_open
+        self.state_backend_up: Gauge = self._f.state_backend_up
+        self.state_backend_up.set(1)
         self._models: frozenset[str] = frozenset()
         self._nodes: frozenset[str] = frozenset()
         self._routes: dict[tuple[str, str], RouteMetrics] = {}

@@ -36,10 +36,8 @@ class Observer:
             if exchange.ttfb is not None:
                 route.first_byte(exchange.ttfb)
             usage = exchange.usage
-            if usage:
-                route.add_tokens(
-                    usage.get("prompt", 0), usage.get("completion", 0), usage.get("reasoning", 0)
-                )
+            if usage is not None:
+                route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
             if exchange.client_disconnected:
                 route.client_disconnected()
         if self.access_log:
@@ -59,7 +57,7 @@ class Observer:
                 duration_ms=duration * 1000,
                 streamed=exchange.streamed,
                 bytes_out=exchange.bytes_out,
-                usage=exchange.usage,
+                usage=exchange.usage_fields(),
                 client=exchange.client,
                 client_disconnected=exchange.client_disconnected,
             )

@@ -41,6 +41,7 @@ from router.observer import Observer
 from router.runtime import RouteTable
 from router.streams import OpenStream, StreamRegistry
 from router.upstream import Opened, UpstreamFailure, open_response
+from router.usage_tap import UsageFilter, UsageTap
 
 _READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
@@ -48,9 +49,23 @@ _READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 class Target(Protocol):
     """How one dialect addresses a node: the URL and body for a chosen backend."""
 
-    def url(self, node: NodeRuntime, backend: Backend) -> str: ...
+    @property
+    def gemini(self) -> bool:
+        """Whether answers are in Gemini's format (for reading token usage)."""
+        ...
 
-    def body(self, backend: Backend) -> bytes: ...
+    @property
+    def strip_usage(self) -> bool:
+        """Whether the router asked for stream usage the client did not (drop that chunk)."""
+        ...
+
+    def url(self, node: NodeRuntime, model: str | None) -> str:
+        """Where to send it; `model` is the name to ask the node for (None: the client's)."""
+        ...
+
+    def body(self, model: str | None) -> bytes:
+        """What to send; only `model` (and injected stream usage) may differ from the client's."""
+        ...
 
 
 class Proxy:
@@ -92,12 +107,13 @@ class Proxy:
                 observer.transitions(health.take_trial(now))
             sent_at = loop.time()
             try:
+                model = upstream_model(backend, model_route, route)
                 opened = await open_response(
                     node.session,
                     node.config,
-                    target.url(node, backend),
+                    target.url(node, model),
                     to_node(request.headers, exchange.request_id, node.authorization),
-                    target.body(backend),
+                    target.body(model),
                     node.client_timeout,
                 )
             except UpstreamFailure as failure:
@@ -128,7 +144,7 @@ class Proxy:
             # Any answer that is not a failover status shows the node is working.
             observer.transitions(health.record_success(now))
             try:
-                return await self.relay(request, exchange, opened, node)
+                return await self.relay(request, exchange, opened, node, target)
             finally:
                 node.release()
         raise final_error(route, last)
@@ -183,7 +199,12 @@ class Proxy:
             health.release_trial()  # a 404/408/429 says nothing about the node's health
 
     async def relay(
-        self, request: web.Request, exchange: Exchange, opened: Opened, node: NodeRuntime
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        opened: Opened,
+        node: NodeRuntime,
+        target: Target,
     ) -> web.StreamResponse:
         """Copy the node's answer to the client as it arrives."""
         upstream = opened.response
@@ -200,6 +221,8 @@ class Proxy:
         exchange.streamed = is_stream
         loop = asyncio.get_running_loop()
         stream = OpenStream(out, upstream, loop.time()) if is_stream else None
+        tap = UsageTap(gemini=target.gemini, is_stream=is_stream)
+        usage_filter = UsageFilter() if is_stream and target.strip_usage else None
         finished = False
         try:
             await out.prepare(request)
@@ -208,10 +231,17 @@ class Proxy:
             read = upstream.content.readany
             chunk = opened.first_chunk
             while chunk:
-                await out.write(chunk)
-                exchange.bytes_out += len(chunk)
+                if usage_filter is not None:
+                    visible = usage_filter.pass_through(chunk)
+                    if visible:
+                        await out.write(visible)
+                        exchange.bytes_out += len(visible)
+                else:
+                    await out.write(chunk)
+                    exchange.bytes_out += len(chunk)
                 if stream is not None:
                     stream.last_write = loop.time()
+                tap.feed(chunk)
                 try:
                     chunk = await read()
                 except _READ_ERRORS as exc:
@@ -224,6 +254,10 @@ class Proxy:
                     await self._end_early(request, exchange, out, is_stream, error)
                     return out
             finished = True
+            if usage_filter is not None:
+                rest = usage_filter.flush()
+                if rest:
+                    await out.write(rest)
             await out.write_eof()
         except ConnectionResetError:
             exchange.client_disconnected = True
@@ -231,6 +265,7 @@ class Proxy:
             exchange.client_disconnected = True
             raise
         finally:
+            exchange.usage = tap.finish()
             if stream is not None:
                 self.streams.discard(stream)
             if finished:
@@ -261,6 +296,19 @@ class Proxy:
 
 def _load(nodes: dict[str, NodeRuntime]) -> Callable[[str], int]:
     return lambda name: nodes[name].inflight
+
+
+def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute) -> str | None:
+    """The model name a node is asked for; None keeps the client's own.
+
+    A backend's `model` renames; a fallback (another model) is asked for by its own name;
+    otherwise the client's name goes through unchanged (aliases included).
+    """
+    if backend.upstream_model is not None:
+        return backend.upstream_model
+    if serving is not requested and not serving.is_glob:
+        return serving.name
+    return None
 
 
 def midstream_error(exc: BaseException) -> RouterError:

@@ -11,17 +11,29 @@ milliseconds on loopback), so the helpers work from sync and async tests alike.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from tests.support import Proc, ProcessError, free_port, http_request, start_mock_node
 
 Json = dict[str, Any]
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], T], *, limit: float = 3.0, every: float = 0.02) -> T:
+    """Poll `check` (a quick call) until it returns something truthy, or for `limit` seconds."""
+    for _ in range(int(limit / every)):
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(every)
+    return check()
 
 
 class MockNode:
@@ -142,9 +154,7 @@ def routes_yaml(
     return f"# {tag}\n{text}" if tag else text
 
 
-def start_router(
-    config_path: Path, *, log_dir: Path, env: Mapping[str, str] | None = None
-) -> Proc:
+def start_router(config_path: Path, *, log_dir: Path, env: Mapping[str, str] | None = None) -> Proc:
     """Run `python -m router serve` on a free loopback port and wait for /readyz."""
     for attempt in range(3):
         port = free_port()
@@ -170,7 +180,9 @@ class Routers:
         """A running router for this config (started on first use)."""
         key = (config_text, tuple(sorted((env or {}).items())))
         proc = self._running.get(key)
-        if proc is not None and proc.returncode is None:
+        if proc is not None:
+            if proc.returncode is not None:
+                raise ProcessError(f"the router exited with {proc.returncode}\n{proc.output()}")
             return proc
         path = self.directory / f"routes-{len(self._running)}.yaml"
         path.write_text(config_text, encoding="utf-8")
