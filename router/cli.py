@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a routes.yaml and print a summary")
     check.add_argument("config", help="path to routes.yaml")
 
-    from router import mock_node
+    from router import keys_cli, mock_node
 
+    keys_cli.add_keys_arguments(sub)
     mock = sub.add_parser("mock-node", help="run a mock worker node (tests, demo, benchmarks)")
     mock_node.add_arguments(mock)
     return parser
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from router import mock_node
 
         return mock_node.run(args)
+    if args.command in ("keys", "usage"):
+        return _keys(args)
     if args.command == "check":
         from router.commands import check_command
 
@@ -64,3 +67,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=not args.no_access_log,
         )
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """`router keys ...` and `router usage ...` against routes.yaml's state backend."""
+    from router.config_loader import load_config
+    from router.errors import ConfigError
+    from router.keys_cli import run_keys
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        print(exc.render(), file=sys.stderr)
+        return 1
+    return run_keys(args, config.state, config.keys)

@@ -450,6 +450,10 @@ def parse_config(
         # A reservation must outlive the longest request it covers.
         longest = max([n.timeouts.total for n in nodes.values()] or [defaults.timeouts.total])
         state = replace(state, reservation_ttl=longest + 60)
+    if state.backend == "memory" and state.ledger_path is None:
+        # The memory backend's ledger sits beside routes.yaml unless told otherwise.
+        folder = FsPath(source).parent if source != "<memory>" else FsPath(".")
+        state = replace(state, ledger_path=str(folder / "usage.jsonl"))
     keys: tuple[KeyRecord, ...] = ()
     try:
         keys = parse_static_keys(top.raw_value("keys"), environ=checker.environ)

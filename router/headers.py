@@ -32,13 +32,23 @@ _NOT_TO_CLIENT = HOP_BY_HOP | {"content-length", "x-request-id", "date", "server
 REQUEST_ID = "X-Request-ID"
 
 
+def _named_in_connection(headers: CIMultiDictProxy[str], dropped: frozenset[str]) -> frozenset[str]:
+    """`dropped` plus the fields the Connection header names (also hop-by-hop)."""
+    connection = headers.get("Connection")
+    if not connection:
+        return dropped
+    named = {token.strip().lower() for token in connection.split(",")}
+    return dropped | named
+
+
 def to_node(
     client: CIMultiDictProxy[str], request_id: str, authorization: str | None
 ) -> CIMultiDict[str]:
     """Headers for the upstream request: the client's, filtered, plus ours."""
+    dropped = _named_in_connection(client, _NOT_TO_NODE)
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in client.items():
-        if name.lower() not in _NOT_TO_NODE:
+        if name.lower() not in dropped:
             headers.add(name, value)
     headers[REQUEST_ID] = request_id
     if authorization is not None:
@@ -48,4 +58,5 @@ def to_node(
 
 def to_client(upstream: CIMultiDictProxy[str]) -> Iterable[tuple[str, str]]:
     """The node's response headers the client may see."""
-    return [(k, v) for k, v in upstream.items() if k.lower() not in _NOT_TO_CLIENT]
+    dropped = _named_in_connection(upstream, _NOT_TO_CLIENT)
+    return [(k, v) for k, v in upstream.items() if k.lower() not in dropped]

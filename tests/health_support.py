@@ -155,17 +155,17 @@ class RouterUnderTest:
         ]
 
     async def wait_event(
-        self, name: str, *, count: int = 1, timeout: float = 5.0, **fields: object
+        self, name: str, *, count: int = 1, within: float = 5.0, **fields: object
     ) -> list[Json]:
         """Poll the log until `count` matching events are there; fail with the log otherwise."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             found = self.events(name, **fields)
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"wanted {count} {name} {fields} events within {timeout}s, got {found}\n"
+                    f"wanted {count} {name} {fields} events within {within}s, got {found}\n"
                     f"{self.output_tail()}"
                 )
             await asyncio.sleep(0.05)
@@ -200,16 +200,16 @@ class RouterUnderTest:
         session: aiohttp.ClientSession,
         name: str,
         accept: Callable[[Json], bool],
-        timeout: float = 5.0,
+        within: float = 5.0,
     ) -> Json:
         """Poll /admin/nodes until `accept(entry)`; returns the entry."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             entry = await self.node(session, name)
             if accept(entry):
                 return entry
             if time.monotonic() > deadline:
-                raise AssertionError(f"{name} never matched within {timeout}s; last: {entry}")
+                raise AssertionError(f"{name} never matched within {within}s; last: {entry}")
             await asyncio.sleep(0.03)
 
     async def metric(self, session: aiohttp.ClientSession, name: str, **labels: str) -> float:
@@ -248,6 +248,18 @@ async def mock_stats(session: aiohttp.ClientSession, url: str) -> Json:
 async def mock_faults(session: aiohttp.ClientSession, url: str, **faults: object) -> None:
     async with session.post(url + "/_mock/faults", json=faults) as resp:
         assert resp.status == 200, await resp.text()
+
+
+async def wait_stat(
+    session: aiohttp.ClientSession, url: str, counter: str, within: float = 5.0
+) -> float:
+    """Poll the mock node's /_mock/stats until `counter` is above 0; the seconds it took."""
+    begun = time.monotonic()
+    while (await mock_stats(session, url))[counter] == 0:
+        if time.monotonic() - begun > within:
+            raise AssertionError(f"{counter} still 0 at {url} after {within}s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - begun
 
 
 async def request_counts(session: aiohttp.ClientSession, nodes: MockNodes) -> Counter[str]:

@@ -9,6 +9,7 @@ what the nodes saw, from their /_mock/stats.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +27,7 @@ from tests.health_support import (
     mock_faults,
     mock_stats,
     running_load,
+    wait_stat,
 )
 from tests.router_proc import chat_body
 
@@ -48,16 +50,6 @@ async def post(session, url: str) -> tuple[int, dict[str, str], bytes]:
         return resp.status, dict(resp.headers), await resp.read()
 
 
-async def wait_for_requests(session, url: str, timeout: float) -> float:
-    """Seconds until the mock node at `url` has received a chat request."""
-    begun = time.monotonic()
-    while (await mock_stats(session, url))["requests"] == 0:
-        if time.monotonic() - begun > timeout:
-            raise AssertionError(f"no request reached {url} within {timeout}s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - begun
-
-
 # --- crash and recovery -------------------------------------------------------------------
 
 
@@ -78,7 +70,7 @@ async def test_killed_node_is_failed_over_ejected_and_back_after_restart(started
             killed_at = time.monotonic()
             nodes[A].proc.kill()
 
-            ejected = await router.wait_event("node_state", node=A, new="ejected", timeout=3)
+            ejected = await router.wait_event("node_state", node=A, new="ejected", within=3)
             assert ejected[0]["reason"] == "failures", ejected
             entry = await router.node(session, A)
             assert entry["state"] == "ejected" and entry["ejections"] == 1, entry
@@ -86,7 +78,7 @@ async def test_killed_node_is_failed_over_ejected_and_back_after_restart(started
             assert load.nodes_since(killed_at + 0.3)[A] == 0
 
             await asyncio.to_thread(started.mock_node, A, port)
-            restarted_after = await wait_for_requests(session, f"http://127.0.0.1:{port}", 8.0)
+            restarted_after = await wait_stat(session, f"http://127.0.0.1:{port}", "requests", 8.0)
             await asyncio.sleep(0.3)
         upstream_errors = await router.metric(session, "router_upstream_errors_total", node=A)
 
@@ -160,9 +152,7 @@ async def test_ejection_time_grows_with_each_ejection_and_caps_at_max_seconds(st
     )
     async with asyncio.timeout(20), client_session() as session:
         async with running_load(session, router.url, workers=1, pause=0.02) as load:
-            events = await router.wait_event(
-                "node_state", node=A, new="ejected", count=4, timeout=8
-            )
+            events = await router.wait_event("node_state", node=A, new="ejected", count=4, within=8)
         stats = await mock_stats(session, nodes[A].url)
         entry = await router.node(session, A)
         ejections = await router.metric(session, "router_node_ejections_total", node=A)
@@ -171,7 +161,9 @@ async def test_ejection_time_grows_with_each_ejection_and_caps_at_max_seconds(st
     # sent just after ejection n ends, so until[n+1] - until[n] is ejection n+1's length.
     until = [e["until"] for e in events[:4]]
     wall = [datetime.fromisoformat(e["timestamp"]).timestamp() for e in events[:4]]
-    lengths = [wall[1] - wall[0]] + [later - earlier for earlier, later in zip(until, until[1:])]
+    lengths = [wall[1] - wall[0]] + [
+        later - earlier for earlier, later in itertools.pairwise(until)
+    ]
     assert lengths == pytest.approx([0.5, 1.0, 1.5, 1.5], abs=0.15), (lengths, events)
     # One request per ejection: the first failure, then one failed trial per expiry.
     assert stats["requests"] == 4, stats
@@ -203,17 +195,10 @@ async def test_401_disables_node_until_reload_fixes_its_key(started):
         router.write_config(config_text(urls, node_extra=right, health=FAST_HEALTH))
         status, body = await router.admin(session, "POST", "/admin/reload")
         assert status == 200, body
-        await router.wait_node(session, A, lambda e: e["state"] == "healthy", timeout=2)
+        await router.wait_node(session, A, lambda e: e["state"] == "healthy", within=2)
         async with running_load(session, router.url, workers=2) as load:
-            await wait_for_requests_completed(session, nodes[A].url, timeout=3)
+            await wait_stat(session, nodes[A].url, "completed", 3.0)
     assert load.failures() == []
-
-
-async def wait_for_requests_completed(session, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while (await mock_stats(session, url))["completed"] == 0:
-        assert time.monotonic() < deadline, f"no request completed at {url}"
-        await asyncio.sleep(0.02)
 
 
 async def test_node_disabled_by_401_stays_out_while_its_key_is_wrong(started):
@@ -336,7 +321,7 @@ async def test_full_node_is_skipped_and_all_full_is_503(started):
     async with asyncio.timeout(20), client_session() as session:
         await mock_faults(session, nodes[A].url, first_byte_delay=1.5)
         held_a = asyncio.create_task(post(session, router.url))
-        await wait_inflight(session, nodes[A].url)
+        await wait_stat(session, nodes[A].url, "inflight")
         began = time.monotonic()
         status, headers, _ = await post(session, router.url)
         assert status == 200 and headers["X-Mock-Node"] == B  # A is full: skipped, not queued
@@ -344,7 +329,7 @@ async def test_full_node_is_skipped_and_all_full_is_503(started):
 
         await mock_faults(session, nodes[B].url, first_byte_delay=1.5)
         held_b = asyncio.create_task(post(session, router.url))
-        await wait_inflight(session, nodes[B].url)
+        await wait_stat(session, nodes[B].url, "inflight")
         began = time.monotonic()
         async with session.post(router.url + "/v1/chat/completions", json=chat_body(FLASH)) as r:
             status, retry_after, body = r.status, r.headers.get("Retry-After"), await r.json()
@@ -357,10 +342,3 @@ async def test_full_node_is_skipped_and_all_full_is_503(started):
             assert status == 200 and headers["X-Mock-Node"] == name
         stats_a = await mock_stats(session, nodes[A].url)
     assert stats_a["requests"] == 1, stats_a
-
-
-async def wait_inflight(session, url: str, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (await mock_stats(session, url))["inflight"] == 0:
-        assert time.monotonic() < deadline, f"nothing in flight at {url}"
-        await asyncio.sleep(0.02)
