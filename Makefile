@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := redis-server nginx prometheus wrk
-SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk
+SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose
+SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose
 
 .PHONY: run test lint bench install sysdeps clean
 

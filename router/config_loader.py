@@ -443,7 +443,13 @@ def parse_config(
     _cross_check(checker, models)
     state = StateConfig()
     try:
-        state = StateConfig.from_mapping(top.raw_value("state"))
+        raw_state = top.raw_value("state")
+        if isinstance(raw_state, dict):
+            raw_state = {
+                k: checker.substitute(v, ("state", k)) if isinstance(v, str) else v
+                for k, v in raw_state.items()
+            }
+        state = StateConfig.from_mapping(raw_state)
     except ConfigError as exc:
         checker.adopt(exc)
     if "reservation_ttl" not in (top.raw.get("state") or {}):

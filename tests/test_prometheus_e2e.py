@@ -118,7 +118,7 @@ CONTRACT: dict[str, tuple[str, frozenset[str]]] = {
 
 
 def routes_text(ports: dict[str, int], tag: str = "") -> str:
-    doc = {
+    doc: dict[str, Any] = {
         "version": 1,
         "server": {"shutdown_delay": 0, "shutdown_grace": 2},
         "defaults": {

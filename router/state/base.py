@@ -153,7 +153,7 @@ class StateConfig:
     ledger_path: str | None = None
     reservation_ttl: float = 960.0
     prefix: str = "router:"
-    timeout: float = 0.5
+    timeout: float = 1.0
     max_connections: int = 64
 
     @classmethod

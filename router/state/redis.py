@@ -66,7 +66,9 @@ def redis_client(config: StateConfig) -> Redis:
     pool = BlockingConnectionPool.from_url(
         config.redis_url,
         max_connections=config.max_connections,
-        timeout=config.timeout,
+        # A burst queues for a pooled connection; that wait may use the whole deadline
+        # (a busy router is not an outage), while each socket step keeps its own bound.
+        timeout=config.timeout * 3,
         socket_timeout=config.timeout,
         socket_connect_timeout=config.timeout,
         retry=retry,
