@@ -29,9 +29,9 @@ server: {{host: 127.0.0.1, port: {port}}}
 defaults:
   timeouts: {{connect: 2, first_byte: 60, idle: 120, total: 900}}
   retries: 2
-nodes:
-  node62: {{url: "{upstream}"}}
-  node63: {{url: "{upstream}"}}
+nodes:  # max_inflight (default 512 per node) raised so 8,000 streams measure capacity
+  node62: {{url: "{upstream}", max_inflight: 10000}}
+  node63: {{url: "{upstream}", max_inflight: 10000}}
 models:
   gemini-2.5-flash:
     backends:

@@ -144,7 +144,7 @@ class Proxy:
             # Any answer that is not a failover status shows the node is working.
             observer.transitions(health.record_success(now))
             try:
-                return await self.relay(request, exchange, opened, node, target)
+                return await self.relay(request, exchange, opened, node, target, model_route)
             finally:
                 node.release()
         raise final_error(route, last)
@@ -191,7 +191,7 @@ class Proxy:
         health = node.health
         if failure.status in (401, 403):
             self.observer.transitions(health.record_auth_failure(now))
-        elif failure.reason in ("connect", "timeout", "status_5xx", "reset"):
+        elif failure.reason in ("connect", "timeout", "status_5xx", "reset", "midstream"):
             records = [self.table.node(b.node).health for b in route.backends]
             allowed = may_eject(records, node.config.ejection.max_percent)
             self.observer.transitions(health.record_failure(now, allow_eject=allowed))
@@ -205,6 +205,7 @@ class Proxy:
         opened: Opened,
         node: NodeRuntime,
         target: Target,
+        route: ModelRoute,
     ) -> web.StreamResponse:
         """Copy the node's answer to the client as it arrives."""
         upstream = opened.response
@@ -248,8 +249,8 @@ class Proxy:
                     if stream is not None and stream.closing:
                         error: RouterError = ServiceUnavailable("the router is shutting down")
                     else:
-                        self.observer.upstream_failed(node.name, "midstream")
-                        self.observer.transitions(node.health.record_failure(loop.time()))
+                        failure = UpstreamFailure("midstream", "failed mid-answer")
+                        self._judge_failure(route, node, failure, loop.time(), False)
                         error = midstream_error(exc)
                     await self._end_early(request, exchange, out, is_stream, error)
                     return out

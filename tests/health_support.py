@@ -251,13 +251,18 @@ async def mock_faults(session: aiohttp.ClientSession, url: str, **faults: object
 
 
 async def wait_stat(
-    session: aiohttp.ClientSession, url: str, counter: str, within: float = 5.0
+    session: aiohttp.ClientSession,
+    url: str,
+    counter: str,
+    within: float = 5.0,
+    *,
+    at_least: int = 1,
 ) -> float:
-    """Poll the mock node's /_mock/stats until `counter` is above 0; the seconds it took."""
+    """Poll the mock node's /_mock/stats until `counter` >= `at_least`; the seconds it took."""
     begun = time.monotonic()
-    while (await mock_stats(session, url))[counter] == 0:
+    while (got := (await mock_stats(session, url))[counter]) < at_least:
         if time.monotonic() - begun > within:
-            raise AssertionError(f"{counter} still 0 at {url} after {within}s")
+            raise AssertionError(f"{counter} is {got} at {url} after {within}s")
         await asyncio.sleep(0.02)
     return time.monotonic() - begun
 

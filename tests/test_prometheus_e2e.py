@@ -117,12 +117,12 @@ CONTRACT: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
-def routes_text(ports: dict[str, int], tag: str = "") -> str:
+def routes_text(ports: dict[str, int]) -> str:
     doc: dict[str, Any] = {
         "version": 1,
         "server": {"shutdown_delay": 0, "shutdown_grace": 2},
         "defaults": {
-            # A killed node must show as not healthy within a second.
+            # A node whose probes fail is marked down within a second.
             "health": {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 1},
             # Long enough that an ejected node stays ejected for the whole test.
             "ejection": {"base_seconds": 30},
@@ -136,8 +136,7 @@ def routes_text(ports: dict[str, int], tag: str = "") -> str:
     # right after the kill reach it first and fail over (deterministic connect errors);
     # their 3 failures in a row eject it, as the probes would a moment later.
     doc["nodes"]["doomed"]["health"] = {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 3}
-    text = yaml.safe_dump(doc, sort_keys=False)
-    return f"# {tag}\n{text}" if tag else text
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 # --- talking to the router ----------------------------------------------------------------
