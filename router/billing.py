@@ -54,14 +54,14 @@ class Billing:
         # The memory backend holds only routes.yaml's keys: none there means auth is off,
         # and admission can be skipped outright. Redis may hold dynamic keys: always ask.
         self.auth_off = config.backend == "memory" and not static_keys
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def store(self) -> StateStore:
         if self._store is None:
             raise RuntimeError("Billing.start() has not run")
         return self._store
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._background: list[asyncio.Task[None]] = []
 
     async def admit(self, request: web.Request, exchange: Exchange, route: ModelRoute) -> Admission:
         """Authorise the request and reserve its credits, or raise a RouterError."""

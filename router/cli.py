@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); more than 1 needs state.backend redis",
+    )
 
     check = sub.add_parser("check", help="validate a routes.yaml and print a summary")
     check.add_argument("config", help="path to routes.yaml")
@@ -55,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return check_command(args.config, out=sys.stdout, err=sys.stderr)
     if args.command == "serve":
+        if args.workers < 1:
+            print("router serve: --workers must be at least 1", file=sys.stderr)
+            return 2
+        if args.workers > 1:
+            _prepare_multiprocess_metrics()
         from router.server import serve_command
 
         return serve_command(
@@ -65,8 +76,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_format=args.log_format,
             metrics=not args.no_metrics,
             access_log=not args.no_access_log,
+            workers=args.workers,
         )
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Workers add up their metrics through files in one folder (prometheus-client's
+    multiprocess mode), which must be set before prometheus-client is first imported."""
+    import os
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="router-metrics-")
 
 
 def _keys(args: argparse.Namespace) -> int:

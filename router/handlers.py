@@ -17,6 +17,7 @@ from router.config import ModelRoute
 from router.dialects import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
 from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
 from router.exchange import Exchange
+from router.forwarded import client_address
 from router.headers import REQUEST_ID
 from router.lifecycle import Lifecycle
 from router.nodes import NodeRuntime
@@ -125,7 +126,9 @@ class Handlers:
             request_id=request_id_of(request),
             method=request.method,
             path=request.path,
-            client=request.remote,
+            client=client_address(
+                request.remote, request.headers.get("X-Forwarded-For"), self.table.trusted
+            ),
             started=asyncio.get_running_loop().time(),
         )
 

@@ -15,6 +15,7 @@ the glob-matched name the client sent.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from router.health import NodeState
 
@@ -71,6 +73,9 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     300.0,
     600.0,
 )
+
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class RouteMetrics:
@@ -212,9 +217,14 @@ class _Families:
             "1 for the node's current health state, 0 for the others.",
             ["node", "state"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.node_inflight = Gauge(
-            "router_node_inflight", "Requests in flight to the node.", ["node"], registry=r
+            "router_node_inflight",
+            "Requests in flight to the node.",
+            ["node"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.node_ejections = Counter(
             "router_node_ejections_total",
@@ -227,12 +237,19 @@ class _Families:
             "1 for each (model, node) pair in routes.yaml; joins node state to models.",
             ["model", "node"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.inflight_requests = Gauge(
-            "router_inflight_requests", "Client requests being handled.", registry=r
+            "router_inflight_requests",
+            "Client requests being handled.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.streams_open = Gauge(
-            "router_streams_open", "Streaming responses being relayed.", registry=r
+            "router_streams_open",
+            "Streaming responses being relayed.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.client_disconnects = Counter(
             "router_client_disconnects_total",
@@ -250,6 +267,7 @@ class _Families:
             "router_config_last_reload_timestamp_seconds",
             "Unix time of the last successful load of routes.yaml.",
             registry=r,
+            multiprocess_mode="max",
         )
         self.auth_failures = Counter(
             "router_auth_failures_total", "Rejected API keys by reason.", ["reason"], registry=r
@@ -264,6 +282,7 @@ class _Families:
             "router_state_backend_up",
             "1 while the state backend (memory or Redis) answers, else 0.",
             registry=r,
+            multiprocess_mode="livemin",
         )
         self.credits_refunded = Counter(
             "router_credits_refunded_total", "Credits refunded to keys.", ["model"], registry=r
@@ -317,7 +336,8 @@ class Metrics:
             for k, v in self._routes.items()
             if k[0] in models and (k[1] in all_nodes or k[1] == NO_NODE)
         }
-        self._f.model_node_info.clear()
+        if not os.environ.get(MULTIPROCESS_ENV):  # files of other workers cannot be cleared
+            self._f.model_node_info.clear()
         for model, model_nodes in routes.items():
             for node in model_nodes:
                 self._f.model_node_info.labels(model, node).set(1)
@@ -420,4 +440,10 @@ class Metrics:
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The body and Content-Type for GET /metrics, negotiated from the Accept header."""
         encoder, content_type = choose_encoder(accept or "")
+        if os.environ.get(MULTIPROCESS_ENV):
+            # `router serve --workers N`: every worker writes its values to files in that
+            # folder and any worker's /metrics adds them all up.
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return encoder(merged), content_type
         return encoder(self.registry), content_type

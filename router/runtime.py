@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from router.balancer import ModelBalancer
 from router.config import Config, ModelRoute
+from router.forwarded import Network, parse_networks
 from router.nodes import NodePool, NodeRuntime
 from router.retry_budget import RetryBudgetTracker
 
@@ -24,6 +25,7 @@ class RouteTable:
         self.balancers: dict[str, ModelBalancer] = {}
         self.budgets: dict[str, RetryBudgetTracker] = {}
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
+        self.trusted: tuple[Network, ...] = parse_networks(config.server.trusted_proxies)
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
@@ -36,6 +38,7 @@ class RouteTable:
             name: old.get(name) or RetryBudgetTracker(config.defaults.retry_budget)
             for name in config.models
         }
+        self.trusted = parse_networks(config.server.trusted_proxies)
         self.config = config
 
     def chain(self, route: ModelRoute) -> Iterator[tuple[ModelRoute, ModelBalancer]]:

@@ -14,6 +14,7 @@ from router.config import Config
 from router.config_loader import load_config
 from router.errors import ConfigError
 from router.logs import configure_logging, get_logger
+from router.workers import MEMORY_REFUSED, supervise
 
 
 def _use_uvloop() -> None:
@@ -23,7 +24,9 @@ def _use_uvloop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def run_server(config: Config, host: str, port: int, options: Options) -> None:
+async def run_server(
+    config: Config, host: str, port: int, options: Options, *, reuse_port: bool = False
+) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully (see router.lifecycle)."""
     log = get_logger("router")
     app = create_app(config, options)
@@ -31,7 +34,9 @@ async def run_server(config: Config, host: str, port: int, options: Options) -> 
     server = config.server
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
+    site = web.TCPSite(
+        runner, host, port, backlog=4096, reuse_address=True, reuse_port=reuse_port or None
+    )
     await site.start()
     log.info("started", host=host, port=port, config=config.source, pid=_pid())
     stop = asyncio.Event()
@@ -73,6 +78,7 @@ def serve_command(
     log_format: str = "auto",
     metrics: bool = True,
     access_log: bool = True,
+    workers: int = 1,
 ) -> int:
     """Entry point of `router serve`."""
     configure_logging(log_level, log_format)
@@ -82,7 +88,17 @@ def serve_command(
         print(f"{config_path}: cannot start, {len(exc.problems)} problem(s):", file=sys.stderr)
         print(exc.render(), file=sys.stderr)
         return 1
+    if workers > 1 and config.state.backend == "memory":
+        print(f"{config_path}: {MEMORY_REFUSED.format(n=workers)}", file=sys.stderr)
+        return 2
     _use_uvloop()
     options = Options(config_path=config_path, metrics=metrics, access_log=access_log)
-    asyncio.run(run_server(config, host or config.server.host, port or config.server.port, options))
-    return 0
+    address = (host or config.server.host, port or config.server.port)
+    if workers == 1:
+        asyncio.run(run_server(config, *address, options))
+        return 0
+
+    def run_worker() -> None:
+        asyncio.run(run_server(config, *address, options, reuse_port=True))
+
+    return supervise(workers, run_worker)

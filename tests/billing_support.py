@@ -1,0 +1,340 @@
+"""Helpers for the billing integration tests: configs, routers, ledgers, balances, prices.
+
+The billing tests run real `router serve` processes in front of real mock nodes, with the
+memory backend (ledger = a JSONL file) or a real redis-server (ledger = a stream). Neither
+backend exposes a balance over HTTP, so `StateView` reads what a test needs from where the
+backend keeps it: the JSONL file, or Redis itself through the documented key layout of
+`router.state.redis`.
+
+Expected charges are computed here from the mock node's deterministic usage (see
+`router.mock_node`) with Decimal arithmetic, independently of `router.pricing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis
+import yaml
+
+from tests.router_proc import TEST_DEFAULTS, TEST_SERVER
+from tests.support import Proc, ProcessError, free_port
+
+Json = dict[str, Any]
+MICRO = 1_000_000
+
+# The mock node's answer: 5 content deltas of 4 tokens, 16 reasoning tokens.
+MOCK_CHUNKS = 5
+CONTENT_TOKENS = 4 * MOCK_CHUNKS
+REASONING_TOKENS = 16
+
+# Prices as routes.yaml takes them (decimal credits).
+FLOW_PRICING: Json = {
+    "pre_deduct": 5,
+    "prompt_per_1k": 0.3,
+    "completion_per_1k": 2.5,
+    "reasoning_per_1k": 2.5,
+}
+# Dear enough that 300 requests cannot all be paid from 1,000 credits (about 4.6 each).
+STORM_PRICING: Json = {
+    "pre_deduct": 5,
+    "prompt_per_1k": 0.3,
+    "completion_per_1k": 150,
+    "reasoning_per_1k": 100,
+}
+# Failover and no ejection are what the tests decide, never the retry budget.
+BILLING_DEFAULTS: Json = {
+    **TEST_DEFAULTS,
+    "retry_budget": {"percent": 100, "min_concurrent": 500},
+}
+
+
+def key_hash(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def new_request_id() -> str:
+    return "bt-" + uuid.uuid4().hex
+
+
+def prompt_tokens(text: str) -> int:
+    """The mock node's prompt count for one user message `text`."""
+    return len(text) // 4 + 1
+
+
+def expected_cost(pricing: Mapping[str, Any], prompt_text: str) -> int:
+    """Micro-credits for one successful mock answer to `prompt_text` (rounded half up once)."""
+    credits = (
+        Decimal(prompt_tokens(prompt_text)) * Decimal(str(pricing["prompt_per_1k"]))
+        + Decimal(CONTENT_TOKENS) * Decimal(str(pricing["completion_per_1k"]))
+        + Decimal(REASONING_TOKENS) * Decimal(str(pricing["reasoning_per_1k"]))
+    ) / 1000
+    return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def micro(credits: float | int | str) -> int:
+    return int(Decimal(str(credits)) * MICRO)
+
+
+def chat(model: str, text: str = "hello", *, stream: bool = False, **extra: object) -> Json:
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": text}],
+        "stream": stream,
+        **extra,
+    }
+
+
+GEMINI_BODY: Json = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+
+
+def billing_config(
+    *,
+    nodes: Mapping[str, Json],
+    models: Mapping[str, Json],
+    state: Mapping[str, Any],
+    keys: Sequence[Json] = (),
+) -> str:
+    """A routes.yaml text with `state:` and `keys:`."""
+    doc: Json = {
+        "version": 1,
+        "server": dict(TEST_SERVER),
+        "defaults": dict(BILLING_DEFAULTS),
+        "nodes": {name: dict(entry) for name, entry in nodes.items()},
+        "models": {name: dict(route) for name, route in models.items()},
+        "state": dict(state),
+    }
+    if keys:
+        doc["keys"] = [dict(k) for k in keys]
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def start_routers(
+    config_paths: Sequence[Path], *, log_dir: Path, env: Mapping[str, str] | None = None
+) -> list[Proc]:
+    """Start one `router serve --log-format json` per config side by side; wait for /readyz."""
+    procs = [_router_proc(path, log_dir, env).start() for path in config_paths]
+    ready: list[Proc] = []
+    try:
+        for i, proc in enumerate(procs):
+            try:
+                ready.append(proc.wait_ready(f"{proc.base_url}/readyz", timeout=20.0))
+            except ProcessError as exc:
+                proc.stop()
+                if "address already in use" not in str(exc).lower():
+                    raise
+                again = _router_proc(config_paths[i], log_dir, env).start()
+                ready.append(again.wait_ready(f"{again.base_url}/readyz", timeout=20.0))
+    except BaseException:
+        for proc in [*ready, *procs]:
+            proc.stop()
+        raise
+    return ready
+
+
+def _router_proc(path: Path, log_dir: Path, env: Mapping[str, str] | None) -> Proc:
+    port = free_port()
+    args = ["serve", "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    return Proc([*args, "--log-format", "json"], name="router", port=port, log_dir=log_dir, env=env)
+
+
+def log_events(proc: Proc) -> list[Json]:
+    """The JSON log lines a router wrote so far (other lines are skipped)."""
+    events = []
+    for line in proc.output().splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+# --- the client side -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    raw: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+    def events(self) -> list[Any]:
+        """The JSON payloads of an SSE answer (`[DONE]` left out)."""
+        out = []
+        for line in self.raw.decode().splitlines():
+            if line.startswith("data:"):
+                payload = line[5:].strip()
+                if payload and payload != "[DONE]":
+                    out.append(json.loads(payload))
+        return out
+
+
+def client_session(limit: int = 100) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, force_close=True),
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Json,
+    *,
+    key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
+    timeout: float = 20.0,
+) -> Reply:
+    """POST JSON and read the whole answer."""
+    sent = {**(headers or {})}
+    if key is not None:
+        sent["Authorization"] = f"Bearer {key}"
+    if request_id is not None:
+        sent["X-Request-ID"] = request_id
+    async with session.post(
+        url, json=body, headers=sent, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as response:
+        raw = await response.read()
+        return Reply(response.status, dict(response.headers), raw)
+
+
+def assert_error_shape(reply: Reply, status: int, code: str) -> Json:
+    """The router's error body: exactly success/error{code,message,type}/trace_id."""
+    assert reply.status == status, (reply.status, reply.raw[:300])
+    document = reply.json()
+    assert set(document) == {"success", "error", "trace_id"}, document
+    assert document["success"] is False
+    assert set(document["error"]) == {"code", "message", "type"}, document
+    assert document["error"]["code"] == code, document
+    assert isinstance(document["error"]["message"], str) and document["error"]["message"]
+    assert isinstance(document["error"]["type"], str) and document["error"]["type"]
+    assert document["trace_id"] == reply.headers.get("X-Request-ID"), document
+    return document
+
+
+async def eventually(check: Callable[[], Any], *, limit: float = 10.0, every: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy (then return it), or for `limit` s."""
+    deadline = time.monotonic() + limit
+    while True:
+        result = check()
+        if result or time.monotonic() >= deadline:
+            return result
+        await asyncio.sleep(every)
+
+
+def scrape(base_url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples with these labels (0 when absent)."""
+    from tests.support import http_request
+
+    status, _, raw = http_request("GET", f"{base_url}/metrics", timeout=5.0)
+    assert status == 200
+    total = 0.0
+    for line in raw.decode().splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+# --- the state side ------------------------------------------------------------------------
+
+
+class StateView:
+    """What the backend holds: ledger records, balances, live reservations."""
+
+    def records(self) -> list[Json]:
+        raise NotImplementedError
+
+    def balance(self, name: str) -> int | None:
+        """A key's balance in micro-credits, when the backend shows it (Redis only)."""
+        return None
+
+    def reservations_left(self) -> list[str]:
+        return []
+
+    def records_for(self, request_id: str) -> list[Json]:
+        return [r for r in self.records() if r["request_id"] == request_id]
+
+    async def settled(self, request_id: str, limit: float = 10.0) -> Json:
+        """The one ledger record of `request_id`, once it exists."""
+        found = await eventually(lambda: self.records_for(request_id), limit=limit)
+        assert found, f"request {request_id} was never settled"
+        assert len(found) == 1, f"request {request_id} settled {len(found)} times: {found}"
+        return dict(found[0])
+
+
+_INT_FIELDS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "charged", "status")
+
+
+class JsonlView(StateView):
+    """The memory backend: the ledger is a JSONL file; balances stay inside the router."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def records(self) -> list[Json]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line still being written
+        return out
+
+
+class RedisView(StateView):
+    """The Redis backend, read through the key layout of `router.state.redis`."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=5)
+
+    def records(self) -> list[Json]:
+        with self._client() as client:
+            entries = client.xrange(f"{self.prefix}usage")
+        out = []
+        for _, fields in entries:
+            record: Json = dict(fields)
+            for name in _INT_FIELDS:
+                record[name] = int(record.get(name) or 0)
+            out.append(record)
+        return out
+
+    def balance(self, name: str) -> int | None:
+        with self._client() as client:
+            digest = client.hget(f"{self.prefix}keys", name)
+            if digest is None:
+                raise AssertionError(f"no key named {name!r} in Redis")
+            value = client.hget(f"{self.prefix}key:{digest}", "credits")
+        return None if value is None else int(value)
+
+    def reservations_left(self) -> list[str]:
+        """Live reservation hashes, the sweep index and taken concurrency slots."""
+        with self._client() as client:
+            left = sorted(client.scan_iter(match=f"{self.prefix}res:*", count=1000))
+            left += [f"reservations:{rid}" for rid in client.zrange(f"{self.prefix}reservations", 0, -1)]
+            for inflight in client.scan_iter(match=f"{self.prefix}inflight:*", count=1000):
+                left += [f"{inflight}:{rid}" for rid in client.zrange(inflight, 0, -1)]
+        return left
