@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from router.cluster import ClusterSync
 from router.config import Config
 from router.errors import InvalidToken, NotFound, RouterError
 from router.handlers import request_id_of
@@ -49,10 +50,17 @@ def redacted(value: Any) -> Any:
 class Admin:
     """Handlers of the admin API."""
 
-    def __init__(self, table: RouteTable, reloader: ConfigReloader, observer: Observer) -> None:
+    def __init__(
+        self,
+        table: RouteTable,
+        reloader: ConfigReloader,
+        observer: Observer,
+        cluster: ClusterSync | None = None,
+    ) -> None:
         self.table = table
         self.reloader = reloader
         self.observer = observer
+        self.cluster = cluster
 
     def _authorize(self, request: web.Request) -> None:
         token = self.table.config.server.admin_token
@@ -114,6 +122,8 @@ class Admin:
         if action == "enable":
             node.awaiting_probe = False
         self.observer.transitions(changes)
+        if self.cluster is not None:
+            self.cluster.operator(name, action)  # every replica drains / enables it too
         self.observer.log.info("admin_" + action, node=name)
         return _json({"node": name, "state": node.health.state_at(now).value})
 

@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 
 from router.admin import Admin
 from router.billing import Billing
+from router.cluster import ClusterSync
 from router.config import Config
 from router.dialects import GEMINI_VERSIONS
 from router.errors import ApiError, NotFound, RouterError, error_body
@@ -120,6 +121,11 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
     billing = Billing(config.state, config.keys, observer)
     handlers = Handlers(table, proxy, lifecycle, billing)
     prober = HealthProber(table, observer)
+    cluster = (
+        ClusterSync(config.state, table, observer) if config.state.backend == "redis" else None
+    )
+    if cluster is not None:
+        observer.listeners.append(cluster.on_transitions)
 
     def installed(new: Config) -> None:
         if metrics is not None:
@@ -167,7 +173,7 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
     add("GET", "/metrics", metrics_endpoint)
     app.add_routes(routes)
     if reloader is not None:
-        app.add_routes(Admin(table, reloader, observer).routes())
+        app.add_routes(Admin(table, reloader, observer, cluster).routes())
 
     async def start(app: web.Application) -> None:
         table.install(config)
@@ -176,6 +182,8 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
             metrics.config_loaded()
         streams.start()
         await billing.start()
+        if cluster is not None:
+            cluster.start()
         if reloader is not None:
             reloader.start()
 
@@ -183,6 +191,8 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
         if reloader is not None:
             await reloader.stop()
         await prober.stop()
+        if cluster is not None:
+            await cluster.stop()
         await billing.stop()
         await streams.stop()
         await table.pool.close()

@@ -15,6 +15,9 @@ Everything that changes a node's state lives in this module. The rules:
     probing   PROBE_SUCCEEDED    healthy   a probe settles a probing node like the trial would
     probing   REQUEST_FAILED     ejected   the trial failed: ejected again, for longer
     probing   PROBE_FAILED       ejected   (likewise)
+    healthy, probing
+              PEER_EJECTED       ejected   another replica sharing Redis ejected the node;
+                                           it ends at the same time as there
     disabled  PROBE_SUCCEEDED    healthy   one probe sent with the node's key succeeded
     healthy, ejected, probing
               AUTH_FAILED        disabled  a 401/403: our key for the node is wrong
@@ -64,6 +67,7 @@ class Event(StrEnum):
     EJECTION_EXPIRED = "ejection_expired"
     DRAIN = "drain"
     ENABLE = "enable"
+    PEER_EJECTED = "peer_ejected"
 
 
 class Reason(StrEnum):
@@ -88,6 +92,8 @@ TRANSITIONS: Mapping[tuple[NodeState, Event], NodeState] = MappingProxyType(
         (_S.PROBING, _E.REQUEST_FAILED): _S.EJECTED,
         (_S.PROBING, _E.PROBE_FAILED): _S.EJECTED,
         (_S.DISABLED, _E.PROBE_SUCCEEDED): _S.HEALTHY,
+        (_S.HEALTHY, _E.PEER_EJECTED): _S.EJECTED,
+        (_S.PROBING, _E.PEER_EJECTED): _S.EJECTED,
         **{(s, _E.AUTH_FAILED): _S.DISABLED for s in (_S.HEALTHY, _S.EJECTED, _S.PROBING)},
         **{(s, _E.DRAIN): _S.DRAINING for s in NodeState},
         **{(s, _E.ENABLE): _S.HEALTHY for s in NodeState},
@@ -243,6 +249,15 @@ class NodeHealth:
             and self.probe_successes >= self.check.healthy_threshold
         ):
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
+        return changes
+
+    def adopt_ejection(self, until: float, count: int, now: float) -> Changes:
+        """Another replica ejected this node until `until` (its `count`-th ejection)."""
+        changes = self._expire(now)
+        if until <= now or (self.state, Event.PEER_EJECTED) not in TRANSITIONS:
+            return changes
+        changes += self._move(Event.PEER_EJECTED, now, reason=Reason.FAILURES, until=until)
+        self.ejections = max(self.ejections, count)  # the next ejection here grows from there
         return changes
 
     # Operator actions, legal from any state.

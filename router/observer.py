@@ -7,7 +7,7 @@ or structlog themselves, so the hot path pays only for what is switched on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from router.exchange import Exchange
 from router.health import NodeState, Transition
@@ -23,6 +23,8 @@ class Observer:
         self.access_log = access_log
         self.log = get_logger("router")
         self.access = get_logger("router.access")
+        # Also told of every node state change (e.g. to share it with other replicas).
+        self.listeners: list[Callable[[Sequence[Transition]], None]] = []
 
     # -- per request ---------------------------------------------------------------------
 
@@ -84,6 +86,10 @@ class Observer:
 
     def transitions(self, changes: Sequence[Transition]) -> None:
         """Log and count node state changes."""
+        if not changes:
+            return
+        for listener in self.listeners:
+            listener(changes)
         for change in changes:
             level = logging.ERROR if change.reason == "auth" else logging.WARNING
             if change.new is NodeState.HEALTHY:

@@ -198,7 +198,7 @@ async def post(
     key: str | None = None,
     headers: Mapping[str, str] | None = None,
     request_id: str | None = None,
-    timeout: float = 20.0,
+    within: float = 20.0,
 ) -> Reply:
     """POST JSON and read the whole answer."""
     sent = {**(headers or {})}
@@ -207,7 +207,7 @@ async def post(
     if request_id is not None:
         sent["X-Request-ID"] = request_id
     async with session.post(
-        url, json=body, headers=sent, timeout=aiohttp.ClientTimeout(total=timeout)
+        url, json=body, headers=sent, timeout=aiohttp.ClientTimeout(total=within)
     ) as response:
         raw = await response.read()
         return Reply(response.status, dict(response.headers), raw)
@@ -334,7 +334,9 @@ class RedisView(StateView):
         """Live reservation hashes, the sweep index and taken concurrency slots."""
         with self._client() as client:
             left = sorted(client.scan_iter(match=f"{self.prefix}res:*", count=1000))
-            left += [f"reservations:{rid}" for rid in client.zrange(f"{self.prefix}reservations", 0, -1)]
+            left += [
+                f"reservations:{rid}" for rid in client.zrange(f"{self.prefix}reservations", 0, -1)
+            ]
             for inflight in client.scan_iter(match=f"{self.prefix}inflight:*", count=1000):
                 left += [f"{inflight}:{rid}" for rid in client.zrange(inflight, 0, -1)]
         return left

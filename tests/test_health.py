@@ -168,6 +168,10 @@ CASES: list[tuple[str, Callable[[], NodeHealth], Callable[[NodeHealth], object],
      [(DI, H, Event.PROBE_SUCCEEDED)]),
     ("disabled: drain", disabled, lambda n: n.drain(1.0), [(DI, DR, Event.DRAIN)]),
     ("disabled: enable", disabled, lambda n: n.enable(1.0), [(DI, H, Event.ENABLE)]),
+    ("healthy: a peer ejected it", healthy, lambda n: n.adopt_ejection(30.0, 1, 1.0),
+     [(H, EJ, Event.PEER_EJECTED)]),
+    ("probing: a peer ejected it", probing, lambda n: n.adopt_ejection(30.0, 2, 6.0),
+     [(PR, EJ, Event.PEER_EJECTED)]),
 ]  # fmt: skip
 
 
@@ -450,3 +454,41 @@ def test_draining_nodes_are_never_panic_candidates():
 
 def test_expired_ejection_is_selectable_so_no_panic():
     assert panic_candidates(model("e", "c"), 5.0) == ()
+
+
+# --- ejections shared by other replicas ---------------------------------------------------
+
+
+def _shared_record() -> NodeHealth:
+    from router.config import Ejection, HealthCheck
+
+    return NodeHealth("n", HealthCheck(), Ejection(base_seconds=5, max_seconds=300))
+
+
+def test_peer_ejection_takes_a_healthy_node_out_until_the_peers_time() -> None:
+    record = _shared_record()
+    (change,) = record.adopt_ejection(until=40.0, count=2, now=10.0)
+    assert (change.old, change.new, change.event) == (
+        NodeState.HEALTHY,
+        NodeState.EJECTED,
+        Event.PEER_EJECTED,
+    )
+    assert record.ejected_until == 40.0 and record.ejections == 2
+    assert not record.is_selectable(39.9)
+    assert record.is_selectable(40.0)  # probing: one trial, as after a local ejection
+
+
+def test_peer_ejection_in_the_past_or_on_a_drained_node_changes_nothing() -> None:
+    record = _shared_record()
+    assert record.adopt_ejection(until=5.0, count=1, now=10.0) == ()
+    record.drain(10.0)
+    assert record.adopt_ejection(until=50.0, count=1, now=10.0) == ()
+    assert record.state is NodeState.DRAINING
+
+
+def test_next_local_ejection_grows_from_the_peer_count() -> None:
+    record = _shared_record()
+    record.adopt_ejection(until=20.0, count=3, now=10.0)
+    record.take_trial(21.0)
+    (change,) = record.record_failure(21.0)
+    assert change.until == 21.0 + 5 * 4
