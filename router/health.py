@@ -9,8 +9,8 @@ Everything that changes a node's state lives in this module. The rules:
     healthy   PROBE_FAILED       ejected   `unhealthy_threshold` probe failures in a row
                                            (reason health_check, no end time)
     ejected   EJECTION_EXPIRED   probing   a passive ejection's end time has passed
-    ejected   PROBE_SUCCEEDED    healthy   down by health check and `healthy_threshold`
-                                           probe successes in a row
+    ejected   PROBE_SUCCEEDED    healthy   `healthy_threshold` probe successes in a row
+                                           (ends a passive ejection early too, as in Envoy)
     probing   REQUEST_SUCCEEDED  healthy   the one trial request succeeded
     probing   PROBE_SUCCEEDED    healthy   a probe settles a probing node like the trial would
     probing   REQUEST_FAILED     ejected   the trial failed: ejected again, for longer
@@ -243,11 +243,7 @@ class NodeHealth:
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
         if state is NodeState.HEALTHY and self.probe_failures >= self.check.unhealthy_threshold:
             return changes + self._move(Event.PROBE_FAILED, now, reason=Reason.HEALTH_CHECK)
-        if (
-            state is NodeState.EJECTED
-            and self.reason is Reason.HEALTH_CHECK
-            and self.probe_successes >= self.check.healthy_threshold
-        ):
+        if state is NodeState.EJECTED and self.probe_successes >= self.check.healthy_threshold:
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
         return changes
 

@@ -14,9 +14,13 @@ import random
 
 import aiohttp
 
+from router.health import NodeState
 from router.nodes import NodeRuntime
 from router.observer import Observer
 from router.runtime import RouteTable
+
+
+KEY_CHECKED_PATH = "/v1/models"
 
 
 class HealthProber:
@@ -51,13 +55,18 @@ class HealthProber:
         self.tasks = {}
 
     async def probe_once(self, node: NodeRuntime) -> bool:
-        """One probe: True when the health path answers 2xx within the timeout."""
+        """One probe: True when the health path answers 2xx within the timeout.
+
+        A node disabled by a 401/403 is probed on `/v1/models` instead: health paths rarely
+        check keys, and only an endpoint that does can tell the key works again.
+        """
         check = node.config.health
+        path = KEY_CHECKED_PATH if node.health.state is NodeState.DISABLED else check.path
         headers = {"Authorization": node.authorization} if node.authorization else {}
         timeout = aiohttp.ClientTimeout(total=check.timeout)
         try:
             async with node.session.get(
-                node.base_url + check.path, headers=headers, timeout=timeout
+                node.base_url + path, headers=headers, timeout=timeout
             ) as response:
                 await response.read()
                 return 200 <= response.status < 300

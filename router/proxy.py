@@ -210,6 +210,9 @@ class Proxy:
         """Copy the node's answer to the client as it arrives."""
         upstream = opened.response
         is_stream = upstream.content_type == "text/event-stream"
+        first = opened.first_chunk
+        if not is_stream and upstream.content_length == len(first):
+            return self._whole(exchange, upstream, first, target)
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         out.headers.extend(to_client(upstream.headers))
         out.headers[REQUEST_ID] = exchange.request_id
@@ -274,6 +277,25 @@ class Proxy:
             else:
                 upstream.close()
         return out
+
+    def _whole(
+        self,
+        exchange: Exchange,
+        upstream: aiohttp.ClientResponse,
+        body: bytes,
+        target: Target,
+    ) -> web.Response:
+        """The node's whole answer already arrived with its headers: send it in one write."""
+        response = web.Response(body=body, status=upstream.status, reason=upstream.reason)
+        response.headers.extend(to_client(upstream.headers))
+        response.headers[REQUEST_ID] = exchange.request_id
+        exchange.status = upstream.status
+        exchange.bytes_out = len(body)
+        tap = UsageTap(gemini=target.gemini, is_stream=False)
+        tap.feed(body)
+        exchange.usage = tap.finish()
+        upstream.release()
+        return response
 
     async def _end_early(
         self,

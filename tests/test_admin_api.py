@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.health_support import (
@@ -48,7 +49,7 @@ def started(tmp_path: Path) -> Iterator[Started]:
         processes.stop_all()
 
 
-async def post(session, url: str) -> tuple[int, str | None, bytes]:
+async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, str | None, bytes]:
     async with session.post(url + "/v1/chat/completions", json=chat_body(FLASH)) as resp:
         return resp.status, resp.headers.get("X-Mock-Node"), await resp.read()
 

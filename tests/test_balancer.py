@@ -86,8 +86,6 @@ def test_least_inflight_is_per_unit_of_weight() -> None:
 
 
 def test_least_inflight_ties_alternate() -> None:
-    balancer = ModelBalancer(
-        route(Backend("a"), Backend("b"), strategy=Strategy.LEAST_INFLIGHT)
-    )
+    balancer = ModelBalancer(route(Backend("a"), Backend("b"), strategy=Strategy.LEAST_INFLIGHT))
     picks = [balancer.choose(always, no_load).node for _ in range(4)]
     assert picks == ["a", "b", "a", "b"]

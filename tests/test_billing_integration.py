@@ -50,7 +50,7 @@ pytestmark = pytest.mark.integration
 
 CHAT = "/v1/chat/completions"
 GEMINI = "/v1beta/models/gemini-ok:generateContent"
-KEY_NAMES = ("auth", "flow", "rpm", "nomodel", "disabled", "poor", "conc", "storm")
+KEY_NAMES = ("auth", "flow", "rpm", "nomodel", "disabled", "poor", "conc", "dup", "storm")
 # Plain keys exist only here and in the router's environment (never in routes.yaml).
 KEYS = {name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in KEY_NAMES}
 WRONG_KEY = f"sk-bt-wrong-{secrets.token_hex(12)}"
@@ -110,6 +110,13 @@ def _config_text(mock: MockNodes, state: dict[str, Any]) -> str:
         {"name": "disabled", "hash": key_hash(KEYS["disabled"]), "disabled": True},
         {"name": "poor", "hash": key_hash(KEYS["poor"]), "models": gemini, "credits": 3},
         {"name": "conc", "hash": key_hash(KEYS["conc"]), "models": gemini, "max_concurrent": 2},
+        {
+            "name": "dup",
+            "hash": key_hash(KEYS["dup"]),
+            "models": gemini,
+            "credits": 1000,
+            "max_concurrent": 1,
+        },
         {
             "name": "storm",
             "hash": key_hash(KEYS["storm"]),
@@ -508,8 +515,11 @@ async def _storm_one(
         assert len(usage_chunks) == (1 if include_usage else 0), (kind, raw[-400:])
 
 
-async def test_300_concurrent_requests_balance_matches_the_ledger(setup: Setup) -> None:
+async def test_300_concurrent_requests_balance_matches_the_ledger(
+    setup: Setup, mock: MockNodes
+) -> None:
     view = setup.view
+    injected = mock["flaky"].stats()["errors_injected"]
     models = sorted({spec[1] for spec in STORM_KINDS})
     charged_before = sum(scrape(setup.url, "router_credits_charged_total", model=m) for m in models)
     refunded_before = sum(
@@ -550,7 +560,7 @@ async def test_300_concurrent_requests_balance_matches_the_ledger(setup: Setup) 
         assert s.status == expected, statuses
         assert s.kind != "leave" or s.left, statuses
     assert refused, f"1,000 credits paid for every request: {statuses}"
-    print("STORM", setup.backend, sorted(statuses.items(), key=str))
+    assert mock["flaky"].stats()["errors_injected"] > injected, "no failover was exercised"
 
     def storm_records() -> list[dict[str, Any]]:
         return [r for r in view.records() if r["key"] == "storm"]
@@ -584,3 +594,62 @@ async def test_300_concurrent_requests_balance_matches_the_ledger(setup: Setup) 
     assert refunded - refunded_before == pytest.approx(
         (RESERVE * len(admitted) - total) / MICRO, abs=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "action", ["streamGenerateContent?alt=sse", "streamGenerateContent", "generateContent"]
+)
+async def test_gemini_answers_are_charged_from_usage_metadata(setup: Setup, action: str) -> None:
+    cost = expected_cost(FLOW_PRICING, "hello")
+    rid = new_request_id()
+    path = f"/v1beta/models/gemini-ok:{action}"
+    async with client_session() as session:
+        reply = await post(
+            session,
+            setup.url + path,
+            GEMINI_BODY,
+            headers={"x-goog-api-key": KEYS["flow"]},
+            request_id=rid,
+        )
+    assert reply.status == 200, reply.raw[:300]
+    record = await setup.view.settled(rid)
+    assert (record["charged"], record["settled_by"]) == (cost, "usage")
+    tokens = (record["prompt_tokens"], record["completion_tokens"], record["reasoning_tokens"])
+    assert tokens == (2, 20, 16)
+
+
+async def test_a_reused_request_id_does_not_ride_on_another_admission(setup: Setup) -> None:
+    """X-Request-ID is the client's to choose: two requests sharing one are two requests.
+
+    The key allows one request at a time. Two overlapping streams that carry the same
+    X-Request-ID must not both be admitted on one reservation (the second would bypass
+    max_concurrent, rpm and the credit check, and settle as "already settled": free).
+    """
+    rid = new_request_id()
+    url = setup.url + CHAT
+    headers = {"Authorization": f"Bearer {KEYS['dup']}", "X-Request-ID": rid}
+    balance = setup.view.balance("dup")
+    async with client_session() as session:
+
+        async def stream() -> int:
+            body = chat("gemini-slow", stream=True)
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.read()
+                return response.status
+
+        first = asyncio.create_task(stream())
+        await asyncio.sleep(0.3)  # the first is admitted and streaming
+        second = await stream()
+        statuses = sorted([await first, second])
+    await asyncio.sleep(0.5)
+    records = setup.view.records_for(rid)
+    charged = sum(r["charged"] for r in records)
+    answered = statuses.count(200)
+    cost = expected_cost(FLOW_PRICING, "hello")
+    detail = f"statuses {statuses}, ledger {[(r['settled_by'], r['charged']) for r in records]}"
+    assert charged == answered * cost, (
+        f"answers paid for: {charged} != {answered} x {cost}; {detail}"
+    )
+    if balance is not None:
+        assert setup.view.balance("dup") == balance - charged
+    assert statuses == [200, 429], f"max_concurrent 1 let two requests run at once: {detail}"

@@ -95,8 +95,16 @@ def test_unknown_node_names_path_and_line() -> None:
         ("connect: 1,", "connect: fast,", "4|defaults.timeouts.connect|must be a number"),
         ("url: http://127.0.0.1:9001", "url: ftp://x", "8|nodes.node62.url|must be an http"),
         ("strategy: least_inflight", "strategy: random", "23|models.gemini-2.0-flash.strategy|"),
-        ("fallbacks: [gemini-2.0-flash]", "fallbacks: [nope]", "21|models.gemini-2.5-flash.fallbacks[0]|unknown model"),
-        ("{node: node62, weight: 3}", "{node: node62, weight: 0}", "18|models.gemini-2.5-flash.backends[0].weight"),
+        (
+            "fallbacks: [gemini-2.0-flash]",
+            "fallbacks: [nope]",
+            "21|models.gemini-2.5-flash.fallbacks[0]|unknown model",
+        ),
+        (
+            "{node: node62, weight: 3}",
+            "{node: node62, weight: 0}",
+            "18|models.gemini-2.5-flash.backends[0].weight",
+        ),
         ("aliases: [gemini]", "aliases: [gemini-2.0-flash]", "also a model name"),
         ("max_body_mb: 8", "max_body_mb: 0", "server.max_body_mb|must be greater than 0"),
     ],

@@ -211,8 +211,8 @@ def test_cases_cover_every_moving_row_of_the_table():
 @pytest.mark.parametrize("name,build,action,state", [
     ("late success does not end an ejection", ejected, lambda n: n.record_success(1.0), EJ),
     ("late failure does not extend it", ejected, lambda n: n.record_failure(1.0), EJ),
-    ("probe success does not end a passive ejection", ejected,
-     lambda n: probe(n, "+++", 1.0), EJ),
+    ("one probe success is not enough to end an ejection", ejected,
+     lambda n: probe(n, "+", 1.0), EJ),
     ("draining ignores failures", draining, lambda n: fail_requests(n, 1.0, 5), DR),
     ("draining ignores 401", draining, lambda n: n.record_auth_failure(1.0), DR),
     ("disabled ignores a failed probe", disabled, lambda n: n.record_probe(False, 1.0), DI),
@@ -492,3 +492,14 @@ def test_next_local_ejection_grows_from_the_peer_count() -> None:
     record.take_trial(21.0)
     (change,) = record.record_failure(21.0)
     assert change.until == 21.0 + 5 * 4
+
+
+def test_probe_successes_end_a_passive_ejection_early() -> None:
+    """A restarted node is back after `healthy_threshold` probes, not after its ejection."""
+    node = ejected()
+    assert node.record_probe(True, 1.0) == ()
+    changes = node.record_probe(True, 1.1)
+    assert node.state is NodeState.HEALTHY and node.ejections == 0
+    assert [(t.old, t.new, t.event) for t in changes] == [
+        (NodeState.EJECTED, NodeState.HEALTHY, Event.PROBE_SUCCEEDED)
+    ]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.health_support import (
@@ -45,7 +46,7 @@ def started(tmp_path: Path) -> Iterator[Started]:
         processes.stop_all()
 
 
-async def post(session, url: str) -> tuple[int, dict[str, str], bytes]:
+async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, str], bytes]:
     async with session.post(url + "/v1/chat/completions", json=chat_body(FLASH)) as resp:
         return resp.status, dict(resp.headers), await resp.read()
 

@@ -39,11 +39,11 @@ def started(tmp_path: Path) -> Iterator[Started]:
         processes.stop_all()
 
 
-def weighted(urls: dict[str, str], weights: dict[str, int], **extra: object) -> str:
+def weighted(urls: dict[str, str], weights: dict[str, int], tag: str = "") -> str:
     """FLASH over the nodes in `weights` (only those are in `nodes:`), active checks on."""
     chosen = {name: urls[name] for name in weights}
     backends = [{"node": name, "weight": weight} for name, weight in weights.items()]
-    return config_text(chosen, backends=backends, health=FAST_HEALTH, **extra)
+    return config_text(chosen, backends=backends, health=FAST_HEALTH, tag=tag)
 
 
 async def test_routes_yaml_edits_under_load_never_fail_a_request(started):

@@ -26,7 +26,7 @@ from tests.health_support import (
     config_text,
     wait_stat,
 )
-from tests.router_proc import chat_body
+from tests.router_proc import MockNodes, chat_body
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,9 @@ async def readyz(url: str) -> int:
         return resp.status
 
 
-def stopping_router(started: Started, chunk_delay: float, delay: float, grace: float):
+def stopping_router(
+    started: Started, chunk_delay: float, delay: float, grace: float
+) -> tuple[MockNodes, RouterUnderTest]:
     server = {"shutdown_delay": delay, "shutdown_grace": grace}
     nodes, router = started.launch(
         {A: ("--chunk-delay", str(chunk_delay))}, lambda urls: config_text(urls, server=server)

@@ -1,0 +1,441 @@
+"""Billing with Redis shared by several routers: exact rpm, shared credits, outages, the CLI.
+
+Real redis-servers, real router processes and a real mock node on loopback. The outage
+tests stop and restart a redis-server of their own (same port) so the shared one stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.billing_support import (
+    FLOW_PRICING,
+    MICRO,
+    RedisView,
+    assert_error_shape,
+    billing_config,
+    chat,
+    client_session,
+    eventually,
+    expected_cost,
+    key_hash,
+    micro,
+    new_request_id,
+    post,
+    scrape,
+    start_routers,
+)
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a pytest fixture)
+from tests.router_proc import MockNodes
+from tests.support import REPO_ROOT, Proc, http_request
+
+pytestmark = pytest.mark.integration
+
+CHAT = "/v1/chat/completions"
+COST = expected_cost(FLOW_PRICING, "hello")
+RESERVE = 5 * MICRO
+
+
+@pytest.fixture(scope="module")
+def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
+    nodes = MockNodes(tmp_path_factory.mktemp("cluster-nodes"))
+    try:
+        nodes.start({"good": (), "flaky": ("--status", "500", "--error-rate", "0.3")})
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+def _config(mock: MockNodes, state: dict[str, Any], keys: list[dict[str, Any]]) -> str:
+    return billing_config(
+        nodes={"good": {"url": mock["good"].url}, "flaky": {"url": mock["flaky"].url}},
+        models={
+            "gemini-ok": {"backends": [{"node": "good"}], "pricing": FLOW_PRICING},
+            "gemini-flaky": {
+                "backends": [{"node": "flaky"}, {"node": "good"}],
+                "pricing": FLOW_PRICING,
+            },
+        },
+        state=state,
+        keys=keys,
+    )
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "routes.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- three routers, one Redis --------------------------------------------------------------
+
+SHARED_KEYS = {name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in ("rpm", "pool")}
+POOL_CREDITS = 200
+
+
+@dataclass(slots=True)
+class Cluster:
+    routers: list[Proc]
+    view: RedisView
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    mock: MockNodes,
+    redis_server: RedisServer,  # noqa: F811
+) -> Iterator[Cluster]:
+    folder = tmp_path_factory.mktemp("cluster")
+    prefix = f"btc-{secrets.token_hex(4)}:"
+    state = {"backend": "redis", "redis_url": redis_server.url, "prefix": prefix}
+    keys = [
+        {"name": "rpm", "hash": key_hash(SHARED_KEYS["rpm"]), "rpm": 30},
+        {"name": "pool", "hash": key_hash(SHARED_KEYS["pool"]), "credits": POOL_CREDITS},
+    ]
+    path = _write(folder, _config(mock, state, keys))
+    routers = start_routers([path, path, path], log_dir=folder)
+    try:
+        yield Cluster(routers, RedisView(redis_server.url, prefix))
+    finally:
+        for router in routers:
+            router.stop()
+
+
+async def test_rpm_is_exact_across_three_routers(cluster: Cluster) -> None:
+    urls = [router.base_url + CHAT for router in cluster.routers]
+    async with client_session(limit=100) as session:
+        replies = await asyncio.gather(
+            *(
+                post(session, urls[i % 3], chat("gemini-ok"), key=SHARED_KEYS["rpm"])
+                for i in range(90)
+            )
+        )
+    statuses = collections.Counter(reply.status for reply in replies)
+    assert statuses == {200: 30, 429: 60}, statuses
+    for reply in replies:
+        if reply.status == 429:
+            assert_error_shape(reply, 429, "too_many_requests")
+            assert 1 <= int(reply.headers["Retry-After"]) <= 60
+    # Every router refused some: the window is shared, not per process.
+    admitted = await eventually(
+        lambda: len([r for r in cluster.view.records() if r["key"] == "rpm"]) >= 30
+    )
+    assert admitted
+    assert len([r for r in cluster.view.records() if r["key"] == "rpm"]) == 30
+
+
+async def test_credits_shared_by_three_routers_add_up(cluster: Cluster) -> None:
+    """120 requests over three routers on 200 credits: 40 reservations fit at once."""
+    view = cluster.view
+    sent: dict[str, int] = {}
+    urls = [router.base_url + CHAT for router in cluster.routers]
+    async with client_session(limit=150) as session:
+
+        async def one(i: int) -> None:
+            rid = new_request_id()
+            model = "gemini-flaky" if i % 2 else "gemini-ok"
+            body = chat(model, stream=i % 3 == 0)
+            reply = await post(session, urls[i % 3], body, key=SHARED_KEYS["pool"], request_id=rid)
+            if reply.status == 429:
+                assert_error_shape(reply, 429, "insufficient_quota")
+            else:
+                assert reply.status == 200, reply.raw[:300]
+            sent[rid] = reply.status
+
+        await asyncio.gather(*(one(i) for i in range(120)))
+    admitted = {rid for rid, status in sent.items() if status == 200}
+    assert len(admitted) < 120, "200 credits paid for 120 reservations of 5"
+
+    def records() -> list[dict[str, Any]]:
+        return [r for r in view.records() if r["key"] == "pool"]
+
+    await eventually(lambda: len(records()) >= len(admitted))
+    await asyncio.sleep(0.3)
+    found = records()
+    ids = collections.Counter(r["request_id"] for r in found)
+    assert max(ids.values()) == 1, "a request id was charged twice"
+    assert set(ids) == admitted
+    assert all(r["charged"] == COST for r in found)
+    assert view.balance("pool") == POOL_CREDITS * MICRO - COST * len(admitted)
+    assert view.reservations_left() == []
+
+
+# --- Redis going away -----------------------------------------------------------------------
+
+OUTAGE_KEY = f"sk-bt-outage-{secrets.token_hex(12)}"
+BURST_KEY = f"sk-bt-burst-{secrets.token_hex(12)}"
+OUTAGE_CREDITS = 100
+
+
+@dataclass(slots=True)
+class Outage:
+    """A router and a redis-server of its own, so one test's restart cannot touch another."""
+
+    redis: RedisServer
+    router: Proc
+    view: RedisView
+
+
+OUTAGE_MODES = {"closed": "closed", "restart": "closed", "open": "open"}
+
+
+@pytest.fixture(scope="module")
+def outages(
+    tmp_path_factory: pytest.TempPathFactory, mock: MockNodes
+) -> Iterator[dict[str, Outage]]:
+    folder = tmp_path_factory.mktemp("outage")
+    servers: list[RedisServer] = []
+    routers: list[Proc] = []
+    try:
+        keys = [
+            {"name": "outage", "hash": key_hash(OUTAGE_KEY), "credits": OUTAGE_CREDITS},
+            {"name": "burst", "hash": key_hash(BURST_KEY)},
+        ]
+        paths = []
+        for name, on_error in OUTAGE_MODES.items():
+            sub = folder / name
+            sub.mkdir()
+            server = RedisServer(sub)
+            server.start()
+            servers.append(server)
+            state = {"backend": "redis", "redis_url": server.url, "on_error": on_error}
+            paths.append(_write(sub, _config(mock, state, keys)))
+        routers = start_routers(paths, log_dir=folder)
+        yield {
+            name: Outage(server, router, RedisView(server.url, "router:"))
+            for name, server, router in zip(OUTAGE_MODES, servers, routers, strict=True)
+        }
+    finally:
+        for router in routers:
+            router.stop()
+        for server in servers:
+            server.stop()
+
+
+def _readyz(router: Proc) -> int:
+    status, _, _ = http_request("GET", router.base_url + "/readyz", timeout=5.0)
+    return status
+
+
+async def test_redis_down_with_on_error_closed_refuses_fast_then_recovers(
+    outages: dict[str, Outage],
+) -> None:
+    outage = outages["closed"]
+    router, view = outage.router, outage.view
+    url = router.base_url + CHAT
+    async with client_session() as session:
+        rid = new_request_id()
+        assert (
+            await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
+        ).status == 200
+        assert (await view.settled(rid))["charged"] == COST
+        outage.redis.stop()
+        try:
+            started = time.monotonic()
+            refused = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, within=15)
+            elapsed = time.monotonic() - started
+            assert_error_shape(refused, 503, "service_unavailable")
+            assert elapsed < 4.0, f"a request waited {elapsed:.1f}s for a dead Redis"
+            assert "Retry-After" in refused.headers
+            assert await eventually(lambda: _readyz(router) == 503, limit=8)
+            assert scrape(router.base_url, "router_state_backend_up") == 0
+        finally:
+            outage.redis.start()
+        assert await eventually(lambda: _readyz(router) == 200, limit=10)
+        rid = new_request_id()
+        reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
+        assert reply.status == 200, reply.raw[:300]
+    record = await view.settled(rid)
+    assert (record["charged"], record["settled_by"]) == (COST, "usage")
+    assert scrape(router.base_url, "router_state_backend_up") == 1
+    # The restarted Redis kept nothing: the static key was seeded again from routes.yaml.
+    assert view.balance("outage") == OUTAGE_CREDITS * MICRO - COST
+
+
+async def test_a_redis_restart_costs_no_request(outages: dict[str, Outage]) -> None:
+    """Pooled connections die with the server: the client's one reconnect must cover that.
+
+    A burst leaves several connections in the router's pool; Redis restarts (a second or
+    so); once the router itself says it is ready again, every request must pass.
+    """
+    outage = outages["restart"]
+    router, view = outage.router, outage.view
+    url = router.base_url + CHAT
+    async with client_session(limit=50) as session:
+        burst = await asyncio.gather(
+            *(post(session, url, chat("gemini-ok"), key=BURST_KEY) for _ in range(30))
+        )
+        assert [r.status for r in burst] == [200] * 30
+        outage.redis.stop()
+        outage.redis.start()
+        assert await eventually(lambda: _readyz(router) == 200, limit=10)
+        await asyncio.sleep(2.5)  # and one more backend check, to be sure
+        statuses = []
+        rids = []
+        for _ in range(10):
+            rid = new_request_id()
+            reply = await post(session, url, chat("gemini-ok"), key=BURST_KEY, request_id=rid)
+            statuses.append(reply.status)
+            rids.append(rid)
+    assert statuses == [200] * 10, f"requests refused after Redis came back: {statuses}"
+    for rid in rids:
+        assert (await view.settled(rid))["charged"] == COST
+
+
+async def test_redis_down_with_on_error_open_lets_requests_through_unmetered(
+    outages: dict[str, Outage],
+) -> None:
+    outage = outages["open"]
+    router, view = outage.router, outage.view
+    url = router.base_url + CHAT
+    async with client_session() as session:
+        rid = new_request_id()
+        assert (
+            await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
+        ).status == 200
+        assert (await view.settled(rid))["charged"] == COST
+        outage.redis.stop()
+        try:
+            unmetered = new_request_id()
+            started = time.monotonic()
+            reply = await post(
+                session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=unmetered, within=15
+            )
+            assert reply.status == 200, reply.raw[:300]
+            assert time.monotonic() - started < 4.0
+            await asyncio.sleep(2.5)  # past one backend check
+            assert _readyz(router) == 200
+        finally:
+            outage.redis.start()
+        metered = new_request_id()
+        reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=metered)
+        assert reply.status == 200
+    found = await eventually(lambda: view.records_for(metered), limit=5)
+    assert found, "the first request after Redis came back went through unmetered"
+    record = await view.settled(metered)
+    assert (record["charged"], record["settled_by"]) == (COST, "usage")
+    assert view.records_for(unmetered) == []
+    assert await eventually(lambda: scrape(router.base_url, "router_state_backend_up") == 1)
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+        check=False,
+    )
+
+
+def _chat_once(router: Proc, key: str) -> int:
+    body = json.dumps(chat("gemini-ok")).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    status, _, _ = http_request("POST", router.base_url + CHAT, body, headers, timeout=10)
+    return status
+
+
+def test_keys_and_usage_commands_against_redis(
+    tmp_path: Path,
+    mock: MockNodes,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    prefix = f"btk-{secrets.token_hex(4)}:"
+    state = {"backend": "redis", "redis_url": redis_server.url, "prefix": prefix}
+    config = _write(tmp_path, _config(mock, state, []))
+    view = RedisView(redis_server.url, prefix)
+
+    created = _cli(
+        config, "keys", "create", "--name", "team-a", "--credits", "10000", "--rpm", "600",
+        "--models", "gemini-*",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("sk-") and "\n" not in key
+    assert "cannot be shown again" in created.stderr
+    again = _cli(config, "keys", "create", "--name", "team-a")
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+    listing = _cli(config, "keys", "list")
+    assert listing.returncode == 0, listing.stderr
+    row = next(line.split() for line in listing.stdout.splitlines() if line.startswith("team-a"))
+    assert row[:5] == ["team-a", "10000", "600", "-", "gemini-*"], listing.stdout
+    listed = json.loads(_cli(config, "keys", "list", "--json").stdout)
+    assert [k["name"] for k in listed] == ["team-a"]
+
+    (router,) = start_routers([config], log_dir=tmp_path)
+    try:
+        assert [_chat_once(router, key) for _ in range(2)] == [200, 200]
+        assert _chat_once(router, "sk-not-a-key") == 401
+
+        def settled() -> bool:
+            return len([r for r in view.records() if r["key"] == "team-a"]) == 2
+
+        deadline = time.monotonic() + 10
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shown = _cli(config, "keys", "show", "team-a")
+        assert shown.returncode == 0, shown.stderr
+        record = json.loads(shown.stdout)
+        assert record == {
+            "name": "team-a",
+            "models": ["gemini-*"],
+            "rpm": 600,
+            "max_concurrent": None,
+            "credits": record["credits"],
+            "disabled": False,
+            "static": False,
+        }
+        assert micro(record["credits"]) == 10_000 * MICRO - 2 * COST
+        for output in (shown.stdout, listing.stdout, json.dumps(listed)):
+            assert key not in output and key_hash(key) not in output
+
+        credited = _cli(config, "keys", "credit", "team-a", "+5000")
+        assert credited.returncode == 0, credited.stderr
+        assert micro(json.loads(credited.stdout)["credits"]) == 15_000 * MICRO - 2 * COST
+        debited = _cli(config, "keys", "credit", "team-a", "-250.5")
+        assert micro(json.loads(debited.stdout)["credits"]) == 14_749_500_000 - 2 * COST
+        assert view.balance("team-a") == 14_749_500_000 - 2 * COST
+
+        usage = _cli(config, "usage", "--key", "team-a", "--since", "1h")
+        assert usage.returncode == 0, usage.stderr
+        summary = json.loads(usage.stdout)
+        assert summary["key"] == "team-a"
+        assert summary["requests"] == 2
+        assert summary["charged_micro"] == 2 * COST
+        assert micro(summary["credits"]) == 2 * COST
+        assert summary["tokens"] == {"prompt": 4, "completion": 40, "reasoning": 32}
+        assert summary["settled_by"] == {"usage": 2}
+        nobody = json.loads(_cli(config, "usage", "--key", "team-b", "--since", "1h").stdout)
+        assert (nobody["requests"], nobody["charged_micro"]) == (0, 0)
+
+        disabled = _cli(config, "keys", "disable", "team-a")
+        assert disabled.returncode == 0, disabled.stderr
+        assert _chat_once(router, key) == 401
+        assert json.loads(_cli(config, "keys", "show", "team-a").stdout)["disabled"] is True
+        missing = _cli(config, "keys", "credit", "team-z", "+1")
+        assert missing.returncode == 1 and "no key named" in missing.stderr
+    finally:
+        code = router.stop()
+    assert code == 0, router.output()[-2000:]
+
+    (tmp_path / "memory").mkdir()
+    memory = _write(tmp_path / "memory", _config(mock, {"backend": "memory"}, []))
+    refused = _cli(memory, "keys", "create", "--name", "team-m")
+    assert refused.returncode == 2 and "redis" in refused.stderr
