@@ -17,6 +17,7 @@ from router.errors import ApiError, NotFound, RouterError, error_body
 from router.handlers import Handlers, request_id_of
 from router.headers import REQUEST_ID
 from router.lifecycle import Lifecycle
+from router.logs import LogOutput
 from router.metrics import Metrics
 from router.observer import Observer
 from router.prober import HealthProber
@@ -87,6 +88,7 @@ class Options:
     metrics: bool = True
     access_log: bool = True
     reload_poll: float = 1.0
+    log_output: LogOutput | None = None  # from configure_logging: lets access lines skip structlog
 
 
 @dataclass(slots=True)
@@ -113,7 +115,7 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )
     metrics = Metrics() if options.metrics else None
-    observer = Observer(metrics, access_log=options.access_log)
+    observer = Observer(metrics, access_log=options.access_log, output=options.log_output)
     table = RouteTable(config)
     streams = StreamRegistry(config.server.keepalive_interval)
     lifecycle = Lifecycle()

@@ -11,16 +11,25 @@ from collections.abc import Callable, Iterable, Sequence
 
 from router.exchange import Exchange
 from router.health import NodeState, Transition
-from router.logs import get_logger, log_access
+from router.logs import AccessLogWriter, LogOutput, get_logger, log_access
 from router.metrics import NO_NODE, Metrics
 
 
 class Observer:
     """Records requests, upstream failures, node state changes and reloads."""
 
-    def __init__(self, metrics: Metrics | None, *, access_log: bool = True) -> None:
+    def __init__(
+        self, metrics: Metrics | None, *, access_log: bool = True, output: LogOutput | None = None
+    ) -> None:
         self.metrics = metrics
         self.access_log = access_log
+        self.fast_access = (
+            AccessLogWriter(output.json_stream)
+            if output is not None
+            and output.json_stream is not None
+            and output.min_level <= logging.INFO
+            else None
+        )
         self.log = get_logger("router")
         self.access = get_logger("router.access")
         # Also told of every node state change (e.g. to share it with other replicas).
@@ -42,7 +51,28 @@ class Observer:
                 route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
             if exchange.client_disconnected:
                 route.client_disconnected()
-        if self.access_log:
+        if not self.access_log:
+            return
+        if self.fast_access is not None:
+            self.fast_access.write(
+                {
+                    "trace_id": exchange.request_id,
+                    "method": exchange.method,
+                    "path": exchange.path,
+                    "model": exchange.model,
+                    "node": exchange.node,
+                    "attempts": exchange.attempts,
+                    "status": exchange.status or 499,
+                    "ttfb_ms": None if exchange.ttfb is None else round(exchange.ttfb * 1000, 1),
+                    "duration_ms": round(duration * 1000, 1),
+                    "streamed": exchange.streamed,
+                    "bytes_out": exchange.bytes_out,
+                    "usage": exchange.usage_fields(),
+                    "client": exchange.client,
+                    "client_disconnected": exchange.client_disconnected,
+                }
+            )
+        else:
             log_access(
                 self.access,
                 trace_id=exchange.request_id,

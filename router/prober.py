@@ -19,7 +19,6 @@ from router.nodes import NodeRuntime
 from router.observer import Observer
 from router.runtime import RouteTable
 
-
 KEY_CHECKED_PATH = "/v1/models"
 
 

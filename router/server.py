@@ -81,7 +81,7 @@ def serve_command(
     workers: int = 1,
 ) -> int:
     """Entry point of `router serve`."""
-    configure_logging(log_level, log_format)
+    output = configure_logging(log_level, log_format)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -92,7 +92,9 @@ def serve_command(
         print(f"{config_path}: {MEMORY_REFUSED.format(n=workers)}", file=sys.stderr)
         return 2
     _use_uvloop()
-    options = Options(config_path=config_path, metrics=metrics, access_log=access_log)
+    options = Options(
+        config_path=config_path, metrics=metrics, access_log=access_log, log_output=output
+    )
     address = (host or config.server.host, port or config.server.port)
     if workers == 1:
         asyncio.run(run_server(config, *address, options))

@@ -135,7 +135,7 @@ def test_every_problem_listed_not_just_the_first() -> None:
 
 def test_yaml_syntax_error_has_line() -> None:
     found = problems("version: 1\nnodes: [\n")
-    assert len(found) == 1 and found[0].startswith("3|") or found[0].startswith("2|")
+    assert (len(found) == 1 and found[0].startswith("3|")) or found[0].startswith("2|")
 
 
 def test_duplicate_keys_rejected() -> None:
