@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.billing_support import (
     FLOW_PRICING,
@@ -52,7 +53,13 @@ RESERVE = 5 * MICRO
 def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
     nodes = MockNodes(tmp_path_factory.mktemp("cluster-nodes"))
     try:
-        nodes.start({"good": (), "flaky": ("--status", "500", "--error-rate", "0.3")})
+        nodes.start(
+            {
+                "good": (),
+                "flaky": ("--status", "500", "--error-rate", "0.3"),
+                "slow": ("--chunk-delay", "0.2"),
+            }
+        )
         yield nodes
     finally:
         nodes.stop()
@@ -60,8 +67,9 @@ def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
 
 def _config(mock: MockNodes, state: dict[str, Any], keys: list[dict[str, Any]]) -> str:
     return billing_config(
-        nodes={"good": {"url": mock["good"].url}, "flaky": {"url": mock["flaky"].url}},
+        nodes={name: {"url": mock[name].url} for name in ("good", "flaky", "slow")},
         models={
+            "gemini-slow": {"backends": [{"node": "slow"}], "pricing": FLOW_PRICING},
             "gemini-ok": {"backends": [{"node": "good"}], "pricing": FLOW_PRICING},
             "gemini-flaky": {
                 "backends": [{"node": "flaky"}, {"node": "good"}],
@@ -176,6 +184,7 @@ async def test_credits_shared_by_three_routers_add_up(cluster: Cluster) -> None:
 
 OUTAGE_KEY = f"sk-bt-outage-{secrets.token_hex(12)}"
 BURST_KEY = f"sk-bt-burst-{secrets.token_hex(12)}"
+SINGLE_KEY = f"sk-bt-single-{secrets.token_hex(12)}"
 OUTAGE_CREDITS = 100
 
 
@@ -188,7 +197,13 @@ class Outage:
     view: RedisView
 
 
-OUTAGE_MODES = {"closed": "closed", "restart": "closed", "open": "open"}
+# name -> the router's `state:` besides its redis_url
+OUTAGE_MODES: dict[str, dict[str, Any]] = {
+    "closed": {"on_error": "closed"},
+    "restart": {"on_error": "closed"},
+    "open": {"on_error": "open"},
+    "stall": {"on_error": "closed", "timeout": 0.3},
+}
 
 
 @pytest.fixture(scope="module")
@@ -202,15 +217,16 @@ def outages(
         keys = [
             {"name": "outage", "hash": key_hash(OUTAGE_KEY), "credits": OUTAGE_CREDITS},
             {"name": "burst", "hash": key_hash(BURST_KEY)},
+            {"name": "single", "hash": key_hash(SINGLE_KEY), "max_concurrent": 1},
         ]
         paths = []
-        for name, on_error in OUTAGE_MODES.items():
+        for name, extra in OUTAGE_MODES.items():
             sub = folder / name
             sub.mkdir()
             server = RedisServer(sub)
             server.start()
             servers.append(server)
-            state = {"backend": "redis", "redis_url": server.url, "on_error": on_error}
+            state = {"backend": "redis", "redis_url": server.url, **extra}
             paths.append(_write(sub, _config(mock, state, keys)))
         routers = start_routers(paths, log_dir=folder)
         yield {
@@ -328,6 +344,37 @@ async def test_redis_down_with_on_error_open_lets_requests_through_unmetered(
     assert (record["charged"], record["settled_by"]) == (COST, "usage")
     assert view.records_for(unmetered) == []
     assert await eventually(lambda: scrape(router.base_url, "router_state_backend_up") == 1)
+
+
+async def test_a_settlement_that_meets_a_redis_stall_still_settles(
+    outages: dict[str, Outage],
+) -> None:
+    """Redis refuses writes for 3 s just as a stream ends (state.timeout is 0.3 s here).
+
+    Settling is idempotent per request id, so a settlement that could not reach Redis can
+    be tried again: the request must still be charged its usage and its concurrency slot
+    (max_concurrent 1) freed soon after Redis answers, not left until the reservation
+    expires (reservation_ttl, 960 s with the default timeouts).
+    """
+    outage = outages["stall"]
+    router, view = outage.router, outage.view
+    url = router.base_url + CHAT
+    rid = new_request_id()
+    async with client_session() as session:
+        streaming = asyncio.create_task(
+            post(session, url, chat("gemini-slow", stream=True), key=SINGLE_KEY, request_id=rid)
+        )
+        await asyncio.sleep(0.6)  # admitted, and the stream runs for about two seconds
+        assert not streaming.done()
+        with redis.Redis.from_url(outage.redis.url, socket_timeout=5) as client:
+            client.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+        assert (await streaming).status == 200
+        await asyncio.sleep(2.0)  # the pause is over by now
+        found = await eventually(lambda: view.records_for(rid), limit=6)
+        assert found, "a settlement that met a Redis stall was dropped, not retried"
+        assert found[0]["charged"] == COST
+        reply = await post(session, url, chat("gemini-ok"), key=SINGLE_KEY)
+        assert reply.status == 200, f"the concurrency slot is still taken: {reply.raw[:200]!r}"
 
 
 # --- the CLI --------------------------------------------------------------------------------

@@ -126,16 +126,17 @@ def routes_text(ports: dict[str, int]) -> str:
             "health": {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 1},
             # Long enough that an ejected node stays ejected for the whole test.
             "ejection": {"base_seconds": 30},
-            # No slack: one retry at a time per model, so a burst exhausts the budget.
+            # No percentage: one retry per model and 10 s window, so a burst exhausts it.
             "retry_budget": {"percent": 0, "min_concurrent": 1},
         },
         "nodes": {name: {"url": f"http://127.0.0.1:{port}"} for name, port in ports.items()},
         "models": MODELS,
     }
-    # Probes notice the killed node only after 3 failures (>= 1.5 s), so the requests sent
-    # right after the kill reach it first and fail over (deterministic connect errors);
-    # their 3 failures in a row eject it, as the probes would a moment later.
+    # Probes notice the killed node only after 3 failures (>= 1.5 s), so the first request
+    # sent right after the kill reaches it and fails over (a deterministic connect error,
+    # using the model's one retry); that failure ejects it, so later ones go to `steady`.
     doc["nodes"]["doomed"]["health"] = {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 3}
+    doc["nodes"]["doomed"]["ejection"] = {"consecutive_failures": 1, "base_seconds": 30}
     return yaml.safe_dump(doc, sort_keys=False)
 
 
