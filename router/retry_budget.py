@@ -46,17 +46,16 @@ class RetryBudgetTracker:
 
     def try_start_retry(self, now: float) -> bool:
         """Start a retry if the budget allows it; on True, call `finish_retry` when it ends."""
-        requests, retries = self.requests_in_window(now), self.retries_in_window(now)
-        # Multiplied out rather than divided: exact for 20% of 10 requests, and 0 requests
-        # gives no budget without a special case.
-        within_percent = (retries + 1) * 100 <= self._config.percent * requests
-        # The floor lets a quiet router retry at all, but only `min_concurrent` retries at a
-        # time and per window: fast-failing retries never overlap, so a concurrency floor
-        # alone would let nearly every retry of an outage through.
-        floor = self._config.min_concurrent
-        within_floor = self._in_flight < floor and retries < floor
-        if not (within_percent or within_floor):
-            return False
+        # The floor is concurrency, as in Envoy: a quiet router may always retry a little.
+        # A storm is retries piling up (slow failures, timeouts); those overlap, exceed the
+        # floor and meet the percentage. Fast failures barely overlap and cost the nodes
+        # little, so they mostly pass on the floor.
+        if self._in_flight >= self._config.min_concurrent:
+            requests, retries = self.requests_in_window(now), self.retries_in_window(now)
+            # Multiplied out rather than divided: exact for 20% of 10 requests, and 0
+            # requests gives no budget without a special case.
+            if (retries + 1) * 100 > self._config.percent * requests:
+                return False
         self._retries[self._slot(now)] += 1
         self._in_flight += 1
         return True

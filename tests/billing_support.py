@@ -216,7 +216,7 @@ async def post(
 def assert_error_shape(reply: Reply, status: int, code: str) -> Json:
     """The router's error body: exactly success/error{code,message,type}/trace_id."""
     assert reply.status == status, (reply.status, reply.raw[:300])
-    document = reply.json()
+    document: Json = reply.json()
     assert set(document) == {"success", "error", "trace_id"}, document
     assert document["success"] is False
     assert set(document["error"]) == {"code", "message", "type"}, document

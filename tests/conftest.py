@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from tests.router_proc import Routers
 from tests.support import Proc, start_mock_node
 
 
@@ -25,3 +27,20 @@ def mock_node_factory(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     finally:
         for proc in reversed(started):
             proc.stop()
+
+
+@pytest.fixture(scope="module")
+def routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Routers]:
+    """Router processes, one per distinct config, shared by a test module."""
+    started = Routers(tmp_path_factory.mktemp("routers"))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client with a bounded total timeout."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as client:
+        yield client

@@ -80,13 +80,15 @@ def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
 
 def _config_text(mock: MockNodes, state: dict[str, Any]) -> str:
     url = {name: mock[name].url for name in mock.nodes}
-    nodes = {name: {"url": url[name]} for name in ("good1", "good2", "bad1", "bad2", "flaky")}
+    nodes: dict[str, dict[str, Any]] = {
+        name: {"url": url[name]} for name in ("good1", "good2", "bad1", "bad2", "flaky")
+    }
     nodes["slow"] = {"url": url["slow"]}
     # One hanging mock behind two node entries: a short and a long first-byte timeout.
     nodes["hang_short"] = {"url": url["hang"], "retries": 0, "timeouts": {"first_byte": 1}}
     nodes["hang_long"] = {"url": url["hang"], "retries": 0, "timeouts": {"first_byte": 30}}
 
-    def model(*backends: dict[str, Any], pricing: dict[str, Any] = FLOW_PRICING) -> dict:
+    def model(*backends: dict[str, Any], pricing: dict[str, Any] = FLOW_PRICING) -> dict[str, Any]:
         return {"backends": list(backends), "pricing": pricing}
 
     models = {
@@ -102,7 +104,7 @@ def _config_text(mock: MockNodes, state: dict[str, Any]) -> str:
         "storm-slow": model({"node": "slow"}, pricing=STORM_PRICING),
     }
     gemini = ["gemini-*"]
-    keys = [
+    keys: list[dict[str, Any]] = [
         {"name": "auth", "key": "${BT_KEY_AUTH}", "models": gemini},
         {"name": "flow", "hash": key_hash(KEYS["flow"]), "models": gemini, "credits": 1000},
         {"name": "rpm", "key": "${BT_KEY_RPM}", "models": gemini, "rpm": 2},
@@ -321,7 +323,8 @@ async def test_stream_is_charged_from_injected_usage_the_client_never_sees(
             request_id=rid,
         )
     assert reply.status == 200
-    assert mock["good1"].last_request()["stream_options"] == {"include_usage": True}
+    seen = mock["good1"].last_request()
+    assert seen is not None and seen["stream_options"] == {"include_usage": True}
     events = reply.events()
     assert events and events[-1]["choices"][0]["finish_reason"] == "stop"
     assert all(e["choices"] != [] for e in events), "the usage-only chunk reached the client"
@@ -486,7 +489,11 @@ class Sent:
 
 
 async def _storm_one(
-    session: aiohttp.ClientSession, url: str, rid: str, sent: Sent, spec: tuple
+    session: aiohttp.ClientSession,
+    url: str,
+    rid: str,
+    sent: Sent,
+    spec: tuple[str, str, bool, bool],
 ) -> None:
     kind, model, stream, include_usage = spec
     body = chat(model, stream=stream)
@@ -515,6 +522,12 @@ async def _storm_one(
         assert len(usage_chunks) == (1 if include_usage else 0), (kind, raw[-400:])
 
 
+async def _leave_once_streaming(sent: Sent, task: asyncio.Task[None]) -> None:
+    """Cancel a `leave` client once its first event arrived (or it was refused)."""
+    await eventually(lambda: sent.streaming or task.done(), limit=30)
+    task.cancel()
+
+
 async def test_300_concurrent_requests_balance_matches_the_ledger(
     setup: Setup, mock: MockNodes
 ) -> None:
@@ -539,8 +552,7 @@ async def test_300_concurrent_requests_balance_matches_the_ledger(
         for rid, task in tasks.items():
             if sent[rid].kind != "leave":
                 continue
-            await eventually(lambda r=rid, t=task: sent[r].streaming or t.done(), limit=30)
-            task.cancel()
+            await _leave_once_streaming(sent[rid], task)
         results = await asyncio.gather(*tasks.values(), return_exceptions=True)
     crashed = [
         r
@@ -653,3 +665,21 @@ async def test_a_reused_request_id_does_not_ride_on_another_admission(setup: Set
     if balance is not None:
         assert setup.view.balance("dup") == balance - charged
     assert statuses == [200, 429], f"max_concurrent 1 let two requests run at once: {detail}"
+
+
+async def test_a_live_request_id_is_no_key(setup: Setup) -> None:
+    """A request without any key must be refused, whatever X-Request-ID it carries.
+
+    While a metered stream runs, its request id is live; a keyless request that presents
+    the same X-Request-ID must not be admitted on that stream's reservation.
+    """
+    rid = new_request_id()
+    url = setup.url + CHAT
+    async with client_session() as session:
+        streaming = asyncio.create_task(
+            post(session, url, chat("gemini-slow", stream=True), key=KEYS["flow"], request_id=rid)
+        )
+        await asyncio.sleep(0.3)  # admitted and streaming
+        keyless = await post(session, url, chat("gemini-ok"), request_id=rid)
+        assert (await streaming).status == 200
+    assert_error_shape(keyless, 401, "invalid_token")

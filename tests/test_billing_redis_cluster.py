@@ -46,7 +46,6 @@ pytestmark = pytest.mark.integration
 
 CHAT = "/v1/chat/completions"
 COST = expected_cost(FLOW_PRICING, "hello")
-RESERVE = 5 * MICRO
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +135,7 @@ async def test_rpm_is_exact_across_three_routers(cluster: Cluster) -> None:
         if reply.status == 429:
             assert_error_shape(reply, 429, "too_many_requests")
             assert 1 <= int(reply.headers["Retry-After"]) <= 60
-    # Every router refused some: the window is shared, not per process.
+    # 30 in all, not 30 per router: the window is shared, not per process.
     admitted = await eventually(
         lambda: len([r for r in cluster.view.records() if r["key"] == "rpm"]) >= 30
     )
@@ -214,7 +213,7 @@ def outages(
     servers: list[RedisServer] = []
     routers: list[Proc] = []
     try:
-        keys = [
+        keys: list[dict[str, Any]] = [
             {"name": "outage", "hash": key_hash(OUTAGE_KEY), "credits": OUTAGE_CREDITS},
             {"name": "burst", "hash": key_hash(BURST_KEY)},
             {"name": "single", "hash": key_hash(SINGLE_KEY), "max_concurrent": 1},

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -52,24 +52,9 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
         mocks.stop()
 
 
-@pytest.fixture(scope="module")
-def routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Routers]:
-    started = Routers(tmp_path_factory.mktemp("routers"))
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
 @pytest.fixture(autouse=True)
 def _fresh_nodes(nodes: MockNodes) -> None:
     nodes.reset()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as client:
-        yield client
 
 
 def router_url(nodes: MockNodes, routers: Routers, **server: object) -> str:
