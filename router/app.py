@@ -32,20 +32,23 @@ log = logging.getLogger("router")
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place errors become the JSON error shape; every response gets X-Request-ID."""
+    response: web.StreamResponse
     try:
         response = await handler(request)
+        if not response.prepared:
+            response.headers[REQUEST_ID] = request_id_of(request)
     except RouterError as exc:
-        return error_response(exc, request_id_of(request))
+        response = error_response(exc, request_id_of(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_http(exc), request_id_of(request))
+        response = error_response(_from_http(exc), request_id_of(request))
     except Exception:
         # A bug, not a client or node problem: answer in the usual shape and log it whole.
         log.exception("unhandled error")
-        return error_response(ApiError("internal error"), request_id_of(request))
-    if not response.prepared:
-        response.headers[REQUEST_ID] = request_id_of(request)
+        response = error_response(ApiError("internal error"), request_id_of(request))
+    if request.app[PARTS].lifecycle.is_stopping:
+        response.force_close()  # "Connection: close": the balancer reconnects elsewhere
     return response
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Sequence
 
@@ -38,6 +39,8 @@ from router.state import (
 )
 
 HEALTH_CHECK_INTERVAL = 2.0
+SETTLE_RETRY_FIRST = 0.25  # seconds before the first retry of a settlement; then doubling
+SETTLE_RETRY_MAX = 10.0
 
 
 class Billing:
@@ -67,8 +70,12 @@ class Billing:
         """Authorise the request and reserve its credits, or raise a RouterError."""
         key = extract_key(request.headers, request.query, request.path)
         now = time.time()
+        # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
+        # reused one must never ride on another request's live admission. The trace id
+        # stays in front so the ledger still joins the access log.
+        billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
         try:
-            return await self.store.admit(key, route.name, exchange.request_id, route.pricing, now)
+            return await self.store.admit(key, route.name, billing_id, route.pricing, now)
         except AuthRejected as exc:
             metrics = self.observer.metrics
             if metrics is not None:
@@ -101,22 +108,32 @@ class Billing:
             outcome = Outcome.SUCCESS
         else:
             outcome = Outcome.FAILED
-        try:
-            settlement = await self.store.settle(
-                admission,
-                usage,
-                outcome,
-                node=exchange.node,
-                status=exchange.status or 499,
-                now=time.time(),
-            )
-        except StateUnavailable:
-            # The reservation expires and the sweep charges it: nothing is lost.
-            self._mark(False)
-            self.observer.log.error(
-                "settle_failed", trace_id=admission.request_id, detail="state backend unreachable"
-            )
-            return
+        # Settling is idempotent per request id, so it is retried until the backend answers
+        # or the reservation would expire anyway (then the sweep charges the reservation).
+        deadline = admission.started + self.config.reservation_ttl - 5
+        delay = SETTLE_RETRY_FIRST
+        while True:
+            try:
+                settlement = await self.store.settle(
+                    admission,
+                    usage,
+                    outcome,
+                    node=exchange.node,
+                    status=exchange.status or 499,
+                    now=time.time(),
+                )
+                break
+            except StateUnavailable:
+                self._mark(False)
+                if time.time() + delay >= deadline:
+                    self.observer.log.error(
+                        "settle_failed",
+                        trace_id=exchange.request_id,
+                        detail="state backend unreachable; the reservation will expire",
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SETTLE_RETRY_MAX)
         metrics = self.observer.metrics
         if metrics is not None and settlement.result is SettleResult.SETTLED:
             charged = micro_to_credits(settlement.charged)
@@ -164,8 +181,12 @@ class Billing:
         """Finish pending settlements, stop background work, close the store."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-        for task in self._background:
+        # Still waiting for the backend: their reservations expire and the sweep charges them.
+        for task in [*self._tasks, *self._background]:
             task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

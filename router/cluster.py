@@ -30,6 +30,7 @@ from router.runtime import RouteTable
 from router.state.base import StateConfig
 
 CATCH_UP = 2.0
+_OUT = frozenset({NodeState.EJECTED, NodeState.PROBING, NodeState.DISABLED})
 DISABLED_TTL = 60.0
 
 
@@ -69,6 +70,9 @@ class ClusterSync:
                 )
             elif change.event is Event.AUTH_FAILED and change.reason is Reason.AUTH:
                 self._send(change.node, {"kind": "disabled"}, ttl=DISABLED_TTL)
+            elif change.new is NodeState.HEALTHY and change.old in _OUT:
+                # Replace the stored ejection, or a replica starting later would adopt it.
+                self._send(change.node, {"kind": "recovered"}, ttl=DISABLED_TTL)
 
     def operator(self, node: str, action: str) -> None:
         """An operator's drain or enable, to be applied by every replica."""

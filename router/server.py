@@ -54,6 +54,11 @@ async def run_server(
         log.info("stopping", delay=server.shutdown_delay, grace=server.shutdown_grace)
         await asyncio.sleep(server.shutdown_delay)  # still serving: the LB sees /readyz 503
         await site.stop()  # new connections are refused from here on
+        # ...and connections kept alive by a load balancer must not keep bringing new
+        # requests: idle ones close now, busy ones after their current response.
+        if runner.server is not None:
+            for connection in runner.server.connections:
+                connection.close()
         if not await parts.lifecycle.wait_idle(server.shutdown_grace):
             ended = parts.streams.end_all()
             log.warning("shutdown_grace_expired", ended_streams=ended)

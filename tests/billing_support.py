@@ -63,6 +63,13 @@ def key_hash(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
+def trace_of(record: Json) -> str:
+    """The client's X-Request-ID of a ledger record: its id is `<trace id>:<router suffix>`."""
+    trace, sep, suffix = str(record["request_id"]).rpartition(":")
+    assert sep and len(suffix) == 12, record["request_id"]
+    return trace
+
+
 def new_request_id() -> str:
     return "bt-" + uuid.uuid4().hex
 
@@ -270,7 +277,7 @@ class StateView:
         return []
 
     def records_for(self, request_id: str) -> list[Json]:
-        return [r for r in self.records() if r["request_id"] == request_id]
+        return [r for r in self.records() if trace_of(r) == request_id]
 
     async def settled(self, request_id: str, limit: float = 10.0) -> Json:
         """The one ledger record of `request_id`, once it exists."""

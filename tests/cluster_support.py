@@ -5,7 +5,7 @@ them with `--workers 2`) sharing one routes.yaml with the Redis backend, and ngi
 deploy/nginx/router.conf rendered for their loopback ports. The wrapper nginx.conf (ours,
 not the deploy file) adds an `X-Upstream-Addr` response header, so a client can tell which
 replica answered. `Traffic` runs bounded client loops through nginx and keeps every
-outcome; `node_states` polls each replica's admin API directly.
+outcome; `states_everywhere` polls each replica's admin API directly.
 
 Blocking process control (start, wait, kill) is wrapped in `asyncio.to_thread` by the test,
 so the client loops keep running while replicas and nodes come and go.
@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -161,19 +162,39 @@ class Replica:
         """JSON log lines named `event` (of one generation, or of all)."""
         procs = self.generations if generation is None else [self.generations[generation]]
         found = []
-        for proc in procs:
-            if not proc.stdout_path.exists():
+        for path in [p for proc in procs for p in (proc.stdout_path, proc.stderr_path)]:
+            if not path.exists():
                 continue
-            for raw in proc.stdout_path.read_bytes().splitlines():
+            for raw in path.read_bytes().splitlines():
                 with contextlib.suppress(orjson.JSONDecodeError):
                     line = orjson.loads(raw)
                     if isinstance(line, dict) and line.get("event") == event:
                         found.append(line)
         return found
 
+    def started_after_stop(self, generation: int, after: float) -> list[dict[str, Any]]:
+        """Requests of a generation that began over `after` s after its SIGTERM was seen.
+
+        Each access line is written when a request ends; it began `duration_ms` earlier.
+        """
+        stopping = [_wall(e) for e in self.log_events("stopping", generation)]
+        if not stopping:
+            return []
+        cutoff = min(stopping) + after
+        return [
+            e
+            for e in self.log_events("access", generation)
+            if _wall(e) - float(e.get("duration_ms") or 0) / 1000 > cutoff
+        ]
+
     def stop(self) -> None:
         for proc in self.generations:
             proc.stop(timeout=15)
+
+
+def _wall(event: dict[str, Any]) -> float:
+    """A JSON log line's timestamp as Unix seconds."""
+    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
 
 
 class Nginx:
@@ -357,9 +378,9 @@ class Cluster:
                 tail = [
                     line
                     for line in proc.output().splitlines()
-                    if '"access"' not in line or '"status":200' not in line
+                    if '"event":"access"' not in line or not re.search(r'"status":(200|429),', line)
                 ]
-                parts.append("\n".join(tail[-25:]))
+                parts.append("\n".join(tail[-15:]))
         return "\n".join(parts)
 
 
@@ -437,7 +458,9 @@ async def states_everywhere(
                 for r in replicas
             )
         )
-    return {r.name: (None if t is None else round(t, 3)) for r, t in zip(replicas, results)}
+    return {
+        r.name: (None if t is None else round(t, 3)) for r, t in zip(replicas, results, strict=True)
+    }
 
 
 # --- client traffic --------------------------------------------------------------------------
@@ -489,7 +512,7 @@ class Traffic:
     url: str
     key: str
     plain_loops: int = 3
-    stream_loops: int = 3
+    stream_loops: int = 6
     pause: float = 0.05
     max_requests: int = 5000  # per loop: the loops end by themselves even if never stopped
     outcomes: list[Outcome] = field(default_factory=list)
@@ -584,7 +607,8 @@ async def burst(
                     if resp.status != 200:
                         with contextlib.suppress(orjson.JSONDecodeError, TypeError, KeyError):
                             code = str(orjson.loads(body)["error"]["code"])
-                    results.append((resp.status, code or body[:100].decode(errors="replace")))
+                        code = code or body[:100].decode(errors="replace")
+                    results.append((resp.status, code))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 results.append((0, repr(exc)))
 

@@ -41,6 +41,7 @@ from tests.billing_support import (
     post,
     scrape,
     start_routers,
+    trace_of,
 )
 from tests.redis_server import redis_server  # noqa: F401  (a pytest fixture)
 from tests.router_proc import MockNodes
@@ -580,13 +581,14 @@ async def test_300_concurrent_requests_balance_matches_the_ledger(
     await eventually(lambda: len(storm_records()) >= len(admitted), limit=20)
     await asyncio.sleep(0.5)  # anything settling late (or twice) shows up by now
     records = storm_records()
-    ids = collections.Counter(r["request_id"] for r in records)
+    assert len({r["request_id"] for r in records}) == len(records), "a ledger id repeats"
+    ids = collections.Counter(trace_of(r) for r in records)
     assert [rid for rid, n in ids.items() if n > 1] == [], "request ids charged twice"
     assert set(ids) == admitted, (len(ids), len(admitted), statuses)
 
     cost = expected_cost(STORM_PRICING, "hello")
     for record in records:
-        kind = sent[record["request_id"]].kind
+        kind = sent[trace_of(record)].kind
         how = (record["outcome"], record["settled_by"], record["charged"])
         if kind == "fail":
             assert how == ("failed", "refund", 0), record

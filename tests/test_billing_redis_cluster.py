@@ -37,6 +37,7 @@ from tests.billing_support import (
     post,
     scrape,
     start_routers,
+    trace_of,
 )
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a pytest fixture)
 from tests.router_proc import MockNodes
@@ -171,7 +172,8 @@ async def test_credits_shared_by_three_routers_add_up(cluster: Cluster) -> None:
     await eventually(lambda: len(records()) >= len(admitted))
     await asyncio.sleep(0.3)
     found = records()
-    ids = collections.Counter(r["request_id"] for r in found)
+    assert len({r["request_id"] for r in found}) == len(found), "a ledger id repeats"
+    ids = collections.Counter(trace_of(r) for r in found)
     assert max(ids.values()) == 1, "a request id was charged twice"
     assert set(ids) == admitted
     assert all(r["charged"] == COST for r in found)

@@ -25,10 +25,10 @@ from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from router.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
 from router.pricing import Pricing, Usage
