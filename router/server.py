@@ -53,12 +53,11 @@ async def run_server(
         parts.lifecycle.begin_stopping()
         log.info("stopping", delay=server.shutdown_delay, grace=server.shutdown_grace)
         await asyncio.sleep(server.shutdown_delay)  # still serving: the LB sees /readyz 503
-        await site.stop()  # new connections are refused from here on
-        # ...and connections kept alive by a load balancer must not keep bringing new
-        # requests: idle ones close now, busy ones after their current response.
-        if runner.server is not None:
-            for connection in runner.server.connections:
-                connection.close()
+        # New connections are refused from here on. Connections a load balancer keeps
+        # alive may still bring a request each: every response since SIGTERM says
+        # `Connection: close` (see app.error_middleware), so none brings two. Closing
+        # them from this side instead would race with the balancer sending on them.
+        await site.stop()
         if not await parts.lifecycle.wait_idle(server.shutdown_grace):
             ended = parts.streams.end_all()
             log.warning("shutdown_grace_expired", ended_streams=ended)
