@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import nginx
 from bench.procs import Server, running
 from bench.system import find_program, free_port, pinned
+from bench.wrk import BENCH_KEY
 
 DIRECT = "direct"
 BARE = "bare"
@@ -60,6 +61,12 @@ class Target:
     start: Starter
     requires: tuple[str, ...] = ()  # system programs it needs
     family: str = "python"  # "upstream" (the reference), "nginx", or "python" (a proxy in Python)
+    throughput_only: bool = False  # a variant measured in the throughput section only
+
+
+def section_targets(targets: list[Target], section: str) -> list[Target]:
+    """The targets a section measures (variants only take part in throughput)."""
+    return [t for t in targets if section == "throughput" or not t.throughput_only]
 
 
 @contextlib.contextmanager
@@ -81,12 +88,49 @@ def _nginx(env: Env, upstream: Server) -> ContextManager[Server]:
     return running(NGINX, nginx.command(conf, env.proxy_core), port=port, workdir=env.workdir)
 
 
-def _router(
-    env: Env, upstream: Server, *, name: str, extra: tuple[str, ...]
-) -> ContextManager[Server]:
+# The variant with keys, rpm and credits on Redis: every request is authorised, counted
+# and charged (wrk sends this key to every target; the others ignore it).
+METERED = """\
+state:
+  backend: redis
+  redis_url: "redis://127.0.0.1:{redis_port}/0"
+  prefix: "bench{port}:"
+keys:
+  - {{name: bench, key: "{key}", rpm: 100000000, credits: 1000000000}}
+"""
+PRICED = """    pricing: {pre_deduct: 5, prompt_per_1k: 0.3, completion_per_1k: 2.5}
+"""
+
+
+@contextlib.contextmanager
+def _redis(env: Env) -> Iterator[int]:
+    """A throwaway redis-server on a free loopback port (on the load core, like upstreams)."""
     port = free_port()
-    config = env.workdir / f"{name}-{port}.yaml"
-    config.write_text(ROUTER_CONFIG.format(port=port, upstream=upstream.url))
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    cmd += ["--appendonly", "no"]
+    core = None if env.proxy_core is None else 1 - env.proxy_core
+    with running(f"redis-{port}", pinned(cmd, core), port=port, workdir=env.workdir):
+        yield port
+
+
+@contextlib.contextmanager
+def _router(
+    env: Env, upstream: Server, *, name: str, extra: tuple[str, ...], metered: bool = False
+) -> Iterator[Server]:
+    with contextlib.ExitStack() as stack:
+        port = free_port()
+        text = ROUTER_CONFIG.format(port=port, upstream=upstream.url)
+        if metered:
+            redis_port = stack.enter_context(_redis(env))
+            text += PRICED + METERED.format(redis_port=redis_port, port=port, key=BENCH_KEY)
+        config = env.workdir / f"{name}-{port}.yaml"
+        config.write_text(text)
+        yield stack.enter_context(_serve(env, name, config, port, extra))
+
+
+def _serve(
+    env: Env, name: str, config: Path, port: int, extra: tuple[str, ...]
+) -> ContextManager[Server]:
     cmd = [sys.executable, "-m", "router", "serve", "--config", str(config)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), *extra]
     return running(
@@ -100,9 +144,13 @@ def _router(
     )
 
 
-def router_target(name: str = ROUTER, *extra: str) -> Target:
+def router_target(
+    name: str = ROUTER, *extra: str, metered: bool = False, throughput_only: bool = False
+) -> Target:
     """The router with extra `serve` flags (for variants such as `--workers 2`)."""
-    return Target(name, functools.partial(_router, name=name, extra=extra))
+    start = functools.partial(_router, name=name, extra=extra, metered=metered)
+    requires = ("redis-server",) if metered else ()
+    return Target(name, start, requires=requires, throughput_only=throughput_only)
 
 
 def default_targets() -> list[Target]:
@@ -112,6 +160,12 @@ def default_targets() -> list[Target]:
         Target(BARE, _bare),
         Target(NGINX, _nginx, requires=("nginx",), family="nginx"),
         router_target(),
+        # The cost of metrics and access logs (issue: at most 10%).
+        router_target("router-quiet", "--no-metrics", "--no-access-log", throughput_only=True),
+        # Keys, rpm and credits on Redis (issue: at least 0.7x the memory backend).
+        router_target("router-redis", metered=True, throughput_only=True),
+        # Two workers on the same core (this machine has two cores in all: see the README).
+        router_target("router-w2", "--workers", "2", metered=True, throughput_only=True),
     ]
 
 

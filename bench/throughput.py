@@ -50,6 +50,7 @@ def run_section(run: Run) -> None:
     }
     for c in s.connections:
         _rows(run, c, results, why)
+    _variant_rows(run, results)
 
 
 def vars_of(result: wrk.WrkResult) -> dict[str, object]:
@@ -106,3 +107,28 @@ def _rows(
         ratio = row.values[ROUTER] / row.values[BARE]
         row.status = MET if ratio >= TARGET_RATIO else MISSED
         row.why = f"{ratio:.2f}x"
+
+
+# Variant columns compared with the router itself, at 32 connections:
+# (figure, numerator, denominator, target ratio or None for "report only").
+VARIANT_ROWS = (
+    ("metrics + access logs on (router / router-quiet)", ROUTER, "router-quiet", 0.9),
+    ("keys, rpm, credits on Redis (router-redis / router)", "router-redis", ROUTER, 0.7),
+    ("two workers, one core (router-w2 / router-redis)", "router-w2", "router-redis", None),
+)
+
+
+def _variant_rows(run: Run, results: dict[str, dict[int, wrk.WrkResult]]) -> None:
+    """Ratios between router variants measured in the same run."""
+    for figure, top, bottom, target in VARIANT_ROWS:
+        row = run.report.add(Row("throughput", figure))
+        a, b = results.get(top, {}).get(32), results.get(bottom, {}).get(32)
+        if a is None or b is None or not b.rps:
+            row.status, row.why = UNAVAILABLE, f"{top} or {bottom} not measured"
+            continue
+        ratio = a.rps / b.rps
+        row.cells[top], row.cells[bottom] = f"{a.rps:,.0f}", f"{b.rps:,.0f}"
+        row.why = f"{ratio:.2f}x"
+        if target is not None:
+            row.target = f">= {target}x"
+            row.status = MET if ratio >= target else MISSED

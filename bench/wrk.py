@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.system import find_program, pinned
 
 PATH = "/v1/chat/completions"
+BENCH_KEY = "sk-bench-0123456789abcdef"  # the metered router variant's key
 BODY = {
     "model": "gemini-2.5-flash",
     "messages": [{"role": "user", "content": "hi"}],
@@ -20,6 +21,7 @@ _SCRIPT = """\
 wrk.method = "POST"
 wrk.body = '%(body)s'
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -62,7 +64,8 @@ class WrkResult:
 def write_script(folder: Path) -> Path:
     """The Lua script, written once per run."""
     script = folder / "chat.lua"
-    script.write_text(_SCRIPT % {"body": json.dumps(BODY, separators=(",", ":"))})
+    body = json.dumps(BODY, separators=(",", ":"))
+    script.write_text(_SCRIPT % {"body": body, "key": BENCH_KEY})
     return script
 
 
