@@ -7,8 +7,6 @@ objects they picked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from router.balancer import ModelBalancer
 from router.config import Config, ModelRoute
 from router.forwarded import Network, parse_networks
@@ -23,6 +21,7 @@ class RouteTable:
         self.pool = NodePool()
         self.config = config
         self.balancers: dict[str, ModelBalancer] = {}
+        self.chains: dict[str, tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}
         self.budgets: dict[str, RetryBudgetTracker] = {}
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
         self.trusted: tuple[Network, ...] = parse_networks(config.server.trusted_proxies)
@@ -31,6 +30,7 @@ class RouteTable:
         """Make `config` active (call on the event loop: node pools may be created)."""
         self.pool.apply(config.nodes)
         self.balancers = {name: ModelBalancer(route) for name, route in config.models.items()}
+        self.chains = {name: self._chain(route, config) for name, route in config.models.items()}
         # Budgets keep their recent history across a reload unless their settings changed.
         keep = config.defaults.retry_budget == self.config.defaults.retry_budget
         old = self.budgets if keep else {}
@@ -41,15 +41,21 @@ class RouteTable:
         self.trusted = parse_networks(config.server.trusted_proxies)
         self.config = config
 
-    def chain(self, route: ModelRoute) -> Iterator[tuple[ModelRoute, ModelBalancer]]:
-        """The route, then each of its fallbacks, with their balancers."""
-        yield route, self.balancers[route.name]
+    def chain(self, route: ModelRoute) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
+        """The route, then each of its fallbacks, with their balancers (built at load)."""
+        return self.chains[route.name]
+
+    def _chain(
+        self, route: ModelRoute, config: Config
+    ) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
+        found = [(route, self.balancers[route.name])]
         seen = {route.name}
         for name in route.fallbacks:
-            fallback = self.config.resolve(name)
+            fallback = config.resolve(name)
             if fallback is not None and fallback.name not in seen:
                 seen.add(fallback.name)
-                yield fallback, self.balancers[fallback.name]
+                found.append((fallback, self.balancers[fallback.name]))
+        return tuple(found)
 
     def node(self, name: str) -> NodeRuntime:
         return self.pool.nodes[name]
