@@ -14,7 +14,6 @@ request id, and reservations of a crashed router expire into the ledger.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from router.state import (
     open_store,
     sweep_periodically,
 )
+from router.tasks import cancel_and_wait
 
 HEALTH_CHECK_INTERVAL = 2.0
 SETTLE_RETRY_FIRST = 0.25  # seconds before the first retry of a settlement; then doubling
@@ -182,13 +182,6 @@ class Billing:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         # Still waiting for the backend: their reservations expire and the sweep charges them.
-        for task in [*self._tasks, *self._background]:
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([*self._tasks, *self._background])
         if self._store is not None:
             await self._store.close()

@@ -28,6 +28,7 @@ from router.health import Event, NodeState, Reason, Transition
 from router.observer import Observer
 from router.runtime import RouteTable
 from router.state.base import StateConfig
+from router.tasks import cancel_and_wait
 
 CATCH_UP = 2.0
 _OUT = frozenset({NodeState.EJECTED, NodeState.PROBING, NodeState.DISABLED})
@@ -158,9 +159,5 @@ class ClusterSync:
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._catch_up())]
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._pending]:
-            task.cancel()
-        for task in [*self._tasks, *self._pending]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([*self._tasks, *self._pending])
         await self.client.aclose()

@@ -9,7 +9,6 @@ means for the node's state is decided by `router.health`, not here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 
 import aiohttp
@@ -18,6 +17,7 @@ from router.health import NodeState
 from router.nodes import NodeRuntime
 from router.observer import Observer
 from router.runtime import RouteTable
+from router.tasks import cancel_and_wait
 
 KEY_CHECKED_PATH = "/v1/models"
 
@@ -46,11 +46,7 @@ class HealthProber:
                 self.tasks[name] = (node, loop.create_task(self._run(node)))
 
     async def stop(self) -> None:
-        for _, task in self.tasks.values():
-            task.cancel()
-        for _, task in self.tasks.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task for _, task in self.tasks.values())
         self.tasks = {}
 
     async def probe_once(self, node: NodeRuntime) -> bool:

@@ -8,7 +8,6 @@ one step by `RouteTable.install`, which keeps unchanged nodes' state and connect
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from router.config_loader import load_config
 from router.errors import ConfigError
 from router.observer import Observer
 from router.runtime import RouteTable
+from router.tasks import cancel_and_wait
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int] | None:
@@ -82,11 +82,8 @@ class ConfigReloader:
             self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _watch(self) -> None:
         while True:

@@ -15,6 +15,8 @@ import contextlib
 import aiohttp
 from aiohttp import web
 
+from router.tasks import cancel_and_wait
+
 KEEPALIVE = b": keep-alive\n\n"
 
 
@@ -67,13 +69,8 @@ class StreamRegistry:
 
     async def stop(self) -> None:
         """Stop the ticker and any keep-alive write still under way."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for task in list(self._pending):
-            task.cancel()
+        await cancel_and_wait([self._task, *self._pending])
+        self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
