@@ -56,7 +56,9 @@ async def run_server(
         # New connections are refused from here on. Connections a load balancer keeps
         # alive may still bring a request each: every response since SIGTERM says
         # `Connection: close` (see app.error_middleware), so none brings two. Closing
-        # them from this side instead would race with the balancer sending on them.
+        # them from this side races with the balancer sending on them, so that happens
+        # only at the very end (runner.cleanup); a request lost in that race was never
+        # read, and the balancer retries it (deploy/nginx/router.conf).
         await site.stop()
         if not await parts.lifecycle.wait_idle(server.shutdown_grace):
             ended = parts.streams.end_all()

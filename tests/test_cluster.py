@@ -128,7 +128,9 @@ async def test_cluster_behind_nginx(cluster: Cluster) -> None:
 
     say("all traffic", Traffic.summary(traffic.outcomes))
     say("runtime", f"{time.monotonic() - began:.1f}s")
-    assert not run.problems, "\n".join(run.problems) + "\n" + cluster.diagnostics()
+    # The problems come first and last: CI shows only a part of a long message.
+    problems = "\n".join(run.problems)
+    assert not run.problems, f"{problems}\n{cluster.diagnostics()}\n=== problems ===\n{problems}"
 
 
 class Run:
