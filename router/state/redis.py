@@ -20,13 +20,15 @@ Layout under `config.prefix` (default `router:`):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -48,12 +50,24 @@ from router.state.base import (
     decide_charge,
 )
 from router.state.ledger import LedgerRecord, select
+from router.state.pipeline import ScriptPipeline
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
 SWEEP_BATCH = 200
 # The stream id is Redis's clock and `ended` the router's: read a little earlier, then filter.
 CLOCK_SLACK_MS = 300_000
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Every Redis failure, and running out of time, as StateUnavailable."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StateUnavailable(f"state backend error: {type(exc).__name__}") from exc
+    except (TimeoutError, OSError) as exc:
+        raise StateUnavailable("state backend did not answer in time") from exc
 
 
 def redis_client(config: StateConfig) -> Redis:
@@ -89,6 +103,10 @@ class RedisStateStore:
         self._static = {r.key_hash: r for r in static_keys}
         # The deadline covers a connect, a retry and a read, each bounded by `timeout`.
         self._deadline = config.timeout * 3 + 0.25
+        # The request path's scripts share pipelined writes (see router.state.pipeline).
+        self._pipeline = ScriptPipeline(
+            client, read_timeout=config.timeout, deadline=self._deadline
+        )
         self._admit = client.register_script(lua.ADMIT)
         self._settle = client.register_script(lua.SETTLE)
         self._create = client.register_script(lua.CREATE_KEY)
@@ -99,13 +117,16 @@ class RedisStateStore:
 
     async def _run(self, awaitable: Awaitable[T]) -> T:
         """Await one Redis operation; any failure or overrun becomes StateUnavailable."""
-        try:
+        with _translated():
             async with asyncio.timeout(self._deadline):
                 return await awaitable
-        except RedisError as exc:
-            raise StateUnavailable(f"state backend error: {type(exc).__name__}") from exc
-        except (TimeoutError, OSError) as exc:
-            raise StateUnavailable("state backend did not answer in time") from exc
+
+    async def _script(
+        self, script: AsyncScript, keys: list[str], args: Sequence[str | int | bytes]
+    ) -> Any:
+        """A request-path script, pipelined (the pipeline bounds it by the same deadline)."""
+        with _translated():
+            return await self._pipeline.call(script, keys, args)
 
     # --- the request path ----------------------------------------------------------------
 
@@ -162,7 +183,7 @@ class RedisStateStore:
             repr(now),
             ttl_ms,
         ]
-        reply: list[Any] = await self._run(self._admit(keys=keys, args=args))
+        reply: list[Any] = await self._script(self._admit, keys, args)
         return reply
 
     async def settle(
@@ -190,6 +211,7 @@ class RedisStateStore:
         p = self._p
         fields = record.to_fields()
         del fields["charged"], fields["settled_by"]  # the script decides these
+        entry = orjson.dumps([text for pair in fields.items() for text in pair])
         keys = [
             f"{p}res:{rid}",
             f"{p}reservations",
@@ -198,10 +220,8 @@ class RedisStateStore:
             f"{p}key:{key_hash}",
             f"{p}inflight:{key_hash}",
         ]
-        args: list[str | int] = [rid, settled_by.value, amount, DONE_TTL]
-        for name, value in fields.items():
-            args += [name, value]
-        reply: list[Any] = await self._run(self._settle(keys=keys, args=args))
+        args: list[str | int | bytes] = [rid, settled_by.value, amount, DONE_TTL, entry]
+        reply: list[Any] = await self._script(self._settle, keys, args)
         if reply[0] == "already":
             return Settlement(rid, SettleResult.ALREADY_SETTLED, SettledBy(reply[1]))
         if reply[0] == "unknown":
@@ -342,6 +362,7 @@ class RedisStateStore:
         await self._run(self.client.ping())
 
     async def close(self) -> None:
+        await self._pipeline.close()
         await self.client.aclose()
 
 

@@ -1,0 +1,110 @@
+"""router.state.pipeline: script calls of one loop turn share one write, against real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
+from redis.exceptions import ResponseError
+
+from router.state import StateConfig
+from router.state.pipeline import ScriptPipeline, pack
+from router.state.redis import redis_client
+from tests.redis_server import RedisServer, redis_server  # noqa: F401
+
+# Echoes its key and argument, or answers an error reply when asked to.
+ECHO = """
+if ARGV[1] == 'fail' then return redis.error_reply('ERR asked to fail') end
+redis.call('INCR', KEYS[1])
+return {KEYS[1], ARGV[1]}
+"""
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [b"EVALSHA", "abc", 2, "k1", "k:é", 0, -17, "", b"\x00\xff"],
+        ["PING"],
+        ["SET", "x" * 70_000, 12345678901234567890],
+    ],
+)
+def test_pack_matches_redis_py(parts: list[str | int | bytes]) -> None:
+    assert pack(parts) == b"".join(Connection().pack_command(*parts))
+
+
+@pytest.fixture
+async def client(redis_server: RedisServer) -> Redis:  # noqa: F811
+    client = redis_client(StateConfig(backend="redis", redis_url=redis_server.url))
+    yield client
+    await client.aclose()
+
+
+async def connections(redis_server: RedisServer) -> int:  # noqa: F811
+    """Clients connected to the server, not counting the one asking."""
+    probe = Redis.from_url(redis_server.url)
+    try:
+        return int((await probe.info("clients"))["connected_clients"]) - 1
+    finally:
+        await probe.aclose()
+
+
+async def test_calls_of_one_turn_share_one_connection_and_keep_their_replies(
+    client: Redis,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    script = client.register_script(ECHO)
+    await client.script_load(ECHO)
+    calls = [pipeline.call(script, [f"pipe:{n}"], [f"arg{n}"]) for n in range(20)]
+    replies = await asyncio.gather(*calls)
+    assert replies == [[f"pipe:{n}", f"arg{n}"] for n in range(20)]
+    # redis-py alone would have opened a connection per concurrent call.
+    assert await connections(redis_server) == 1
+    assert [await client.get(f"pipe:{n}") for n in range(20)] == ["1"] * 20
+    await pipeline.close()
+
+
+async def test_an_error_reply_fails_only_its_own_call(client: Redis) -> None:
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    script = client.register_script(ECHO)
+    await client.script_load(ECHO)
+    results = await asyncio.gather(
+        pipeline.call(script, ["err:a"], ["ok"]),
+        pipeline.call(script, ["err:b"], ["fail"]),
+        pipeline.call(script, ["err:c"], ["ok"]),
+        return_exceptions=True,
+    )
+    assert results[0] == ["err:a", "ok"] and results[2] == ["err:c", "ok"]
+    assert isinstance(results[1], ResponseError) and "asked to fail" in str(results[1])
+    # The connection is still in step: the next batch reads its own replies.
+    assert await pipeline.call(script, ["err:d"], ["after"]) == ["err:d", "after"]
+    await pipeline.close()
+
+
+async def test_scripts_the_server_lost_are_loaded_again(client: Redis) -> None:
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    script = client.register_script(ECHO)
+    await client.script_flush()
+    replies = await asyncio.gather(*(pipeline.call(script, [f"lost:{n}"], ["x"]) for n in range(3)))
+    assert replies == [[f"lost:{n}", "x"] for n in range(3)]
+    assert [await client.get(f"lost:{n}") for n in range(3)] == ["1"] * 3  # each ran once
+    await pipeline.close()
+
+
+async def test_a_dropped_connection_is_retried_once(
+    client: Redis,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    script = client.register_script(ECHO)
+    await client.script_load(ECHO)
+    assert await pipeline.call(script, ["drop:a"], ["1"]) == ["drop:a", "1"]
+    probe = Redis.from_url(redis_server.url)
+    try:
+        await probe.client_kill_filter(skipme=True)  # every pooled connection, server side
+    finally:
+        await probe.aclose()
+    assert await pipeline.call(script, ["drop:b"], ["2"]) == ["drop:b", "2"]
+    await pipeline.close()
