@@ -19,6 +19,7 @@ from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge, Router
 from router.exchange import Exchange
 from router.forwarded import client_address
 from router.headers import REQUEST_ID
+from router.http_client import request_path
 from router.lifecycle import Lifecycle
 from router.nodes import NodeRuntime
 from router.proxy import Proxy
@@ -51,8 +52,8 @@ class OpenAITarget:
     strip_usage: bool = False
     gemini: bool = False
 
-    def url(self, node: NodeRuntime, model: str | None) -> str:
-        return node.chat_url
+    def path(self, node: NodeRuntime, model: str | None) -> str:
+        return node.chat_path
 
     def body(self, model: str | None) -> bytes:
         renamed = model is not None and model != self.parsed.model
@@ -79,7 +80,10 @@ def wants_injected_usage(parsed: OpenAIRequest, route: ModelRoute) -> bool:
 
 @dataclass(slots=True)
 class GeminiNodeTarget:
-    """POST {node}/{version}/models/{model}:{action}?{query} with the body untouched."""
+    """POST {node}/{version}/models/{model}:{action}?{query} with the body untouched.
+
+    `query` is the client's raw query string minus its `key` (already encoded for the wire).
+    """
 
     raw: bytes
     target: GeminiTarget
@@ -87,21 +91,18 @@ class GeminiNodeTarget:
     strip_usage: bool = False
     gemini: bool = True
 
-    def url(self, node: NodeRuntime, model: str | None) -> str:
-        return f"{node.base_url}{self.target.path(model)}{self.query}"
+    def path(self, node: NodeRuntime, model: str | None) -> str:
+        return request_path(node.base_path + self.target.path(model), self.query)
 
     def body(self, model: str | None) -> bytes:
         return self.raw
 
 
-def _without_key(query_string: str) -> str:
-    """The query string minus `key=` (the client's credential), with its leading '?'."""
-    if not query_string:
-        return ""
-    if "key=" in query_string:
-        kept = [p for p in query_string.split("&") if p and not p.startswith("key=")]
-        query_string = "&".join(kept)
-    return f"?{query_string}" if query_string else ""
+def _without_key(raw_query: str) -> str:
+    """The raw query string minus `key=` (the client's credential)."""
+    if "key=" not in raw_query:
+        return raw_query
+    return "&".join(p for p in raw_query.split("&") if p and not p.startswith("key="))
 
 
 class Handlers:
@@ -203,7 +204,7 @@ class Handlers:
                 orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
-        node_target = GeminiNodeTarget(raw, target, _without_key(request.query_string))
+        node_target = GeminiNodeTarget(raw, target, _without_key(request.rel_url.raw_query_string))
         return await self.proxy.forward(request, exchange, route, node_target)
 
     async def models(self, request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 HOP_BY_HOP = frozenset(
     {
@@ -25,7 +25,16 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Never forwarded to a node: hop-by-hop, recomputed framing, and the client's credentials.
-_NOT_TO_NODE = HOP_BY_HOP | {"host", "content-length", "authorization", "x-goog-api-key"}
+# `Expect: 100-continue` is answered by the router to its client; the node gets the body
+# at once.
+_NOT_TO_NODE = HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "authorization",
+    "x-goog-api-key",
+    "expect",
+    "x-request-id",  # the router's (the client's when it was sane) is set below
+}
 # Never copied back to the client: hop-by-hop, plus headers the router sets itself.
 _NOT_TO_CLIENT = HOP_BY_HOP | {"content-length", "x-request-id", "date", "server"}
 
@@ -43,16 +52,13 @@ def _named_in_connection(headers: CIMultiDictProxy[str], dropped: frozenset[str]
 
 def to_node(
     client: CIMultiDictProxy[str], request_id: str, authorization: str | None
-) -> CIMultiDict[str]:
+) -> list[tuple[str, str]]:
     """Headers for the upstream request: the client's, filtered, plus ours."""
     dropped = _named_in_connection(client, _NOT_TO_NODE)
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in client.items():
-        if name.lower() not in dropped:
-            headers.add(name, value)
-    headers[REQUEST_ID] = request_id
+    headers = [(name, value) for name, value in client.items() if name.lower() not in dropped]
+    headers.append((REQUEST_ID, request_id))
     if authorization is not None:
-        headers["Authorization"] = authorization
+        headers.append(("Authorization", authorization))
     return headers
 
 

@@ -12,6 +12,8 @@ field for them, and `redact_secrets` blanks well-known secret keys as a last def
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -98,10 +100,11 @@ class AccessLogWriter:
     the structlog path (readability over speed).
     """
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_flush_due", "_stream")
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
+        self._flush_due = False
 
     def write(self, fields: dict[str, Any]) -> None:
         fields["logger"] = "router.access"
@@ -109,7 +112,21 @@ class AccessLogWriter:
         fields["level"] = "info"
         fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         self._stream.write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
-        self._stream.flush()
+        # One flush (one write(2)) per event-loop turn, not per line: under load a turn
+        # ends many requests. Lines still leave within the turn they were written in.
+        if not self._flush_due:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._stream.flush()
+                return
+            self._flush_due = True
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        with contextlib.suppress(OSError, ValueError):  # stdout gone (closed pipe): drop
+            self._stream.flush()
 
 
 def configure_logging(

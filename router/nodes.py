@@ -1,4 +1,4 @@
-"""Live per-node objects: connection pool, in-flight count, prepared URLs and headers.
+"""Live per-node objects: connection pools, in-flight count, prepared paths and headers.
 
 A `NodePool` outlives config reloads: a node whose URL and key are unchanged keeps its
 `NodeRuntime` (counters, health, connections); a removed node is retired and its pool
@@ -14,6 +14,7 @@ import aiohttp
 
 from router.config import NodeConfig
 from router.health import NodeHealth
+from router.http_client import NodeClient, Origin, request_path
 
 
 class NodeRuntime:
@@ -22,9 +23,10 @@ class NodeRuntime:
     __slots__ = (
         "authorization",
         "awaiting_probe",
+        "base_path",
         "base_url",
-        "chat_url",
-        "client_timeout",
+        "chat_path",
+        "client",
         "config",
         "health",
         "inflight",
@@ -34,8 +36,10 @@ class NodeRuntime:
         "session",
     )
 
+    client: NodeClient  # set by configure
+
     def __init__(self, config: NodeConfig, session: aiohttp.ClientSession) -> None:
-        self.session = session
+        self.session = session  # health probes only; requests go through `client`
         self.inflight = 0
         self.retired = False
         self.health = NodeHealth.for_node(config)
@@ -49,9 +53,24 @@ class NodeRuntime:
         self.config = config
         self.name = config.name
         self.base_url = config.base_url
-        self.chat_url = f"{config.base_url}/v1/chat/completions"
+        origin = Origin.from_url(config.base_url)
+        self.base_path = origin.base_path
+        self.chat_path = request_path(f"{origin.base_path}/v1/chat/completions")
         self.authorization = f"Bearer {config.api_key}" if config.api_key else None
-        self.client_timeout = config.timeouts.client_timeout()
+        timeouts = config.timeouts
+        old: NodeClient | None = getattr(self, "client", None)  # None on the first call
+        # A new client for new timeouts; the old one's idle connections close now, its
+        # busy ones when their answers end.
+        self.client = NodeClient(
+            origin,
+            connect_timeout=timeouts.connect,
+            # Every wait for body bytes, the first one included (which first_byte also
+            # bounds): never shorter than first_byte, or it would cut the first byte early.
+            idle_timeout=max(timeouts.idle, timeouts.first_byte),
+            total_timeout=timeouts.total,
+        )
+        if old is not None:
+            old.close()
         self.health.check = config.health
         self.health.ejection = config.ejection
         if not config.health.enabled:
@@ -82,7 +101,12 @@ class NodeRuntime:
         """One request ended; a retired node closes its pool after its last one."""
         self.inflight -= 1
         if self.retired and self.inflight == 0:
-            asyncio.get_running_loop().create_task(self.session.close())
+            self.close_soon()
+
+    def close_soon(self) -> None:
+        """Close both connection pools (the node left the config, or the router stops)."""
+        self.client.close()
+        asyncio.get_running_loop().create_task(self.session.close())
 
 
 def new_session(config: NodeConfig) -> aiohttp.ClientSession:
@@ -133,10 +157,11 @@ class NodePool:
     def _retire(self, node: NodeRuntime) -> None:
         node.retired = True
         if node.inflight == 0:
-            asyncio.get_running_loop().create_task(node.session.close())
+            node.close_soon()
 
     async def close(self) -> None:
         """Close every connection pool (shutdown)."""
         for node in self.nodes.values():
+            node.client.close()
             await node.session.close()
         self.nodes = {}

@@ -36,6 +36,7 @@ from router.errors import (
 from router.exchange import Attempt, Exchange
 from router.headers import REQUEST_ID, to_client, to_node
 from router.health import may_eject, panic_candidates
+from router.http_client import NodeResponse
 from router.nodes import NodeRuntime
 from router.observer import Observer
 from router.runtime import RouteTable
@@ -59,8 +60,8 @@ class Target(Protocol):
         """Whether the router asked for stream usage the client did not (drop that chunk)."""
         ...
 
-    def url(self, node: NodeRuntime, model: str | None) -> str:
-        """Where to send it; `model` is the name to ask the node for (None: the client's)."""
+    def path(self, node: NodeRuntime, model: str | None) -> str:
+        """The request target on the node; `model` is the name to ask for (None: the client's)."""
         ...
 
     def body(self, model: str | None) -> bytes:
@@ -109,12 +110,11 @@ class Proxy:
             try:
                 model = upstream_model(backend, model_route, route)
                 opened = await open_response(
-                    node.session,
+                    node.client,
                     node.config,
-                    target.url(node, model),
+                    target.path(node, model),
                     to_node(request.headers, exchange.request_id, node.authorization),
                     target.body(model),
-                    node.client_timeout,
                 )
             except UpstreamFailure as failure:
                 node.release()
@@ -232,7 +232,7 @@ class Proxy:
             await out.prepare(request)
             if stream is not None:
                 self.streams.add(stream)
-            read = upstream.content.readany
+            read = upstream.read
             chunk = opened.first_chunk
             while chunk:
                 if usage_filter is not None:
@@ -281,7 +281,7 @@ class Proxy:
     def _whole(
         self,
         exchange: Exchange,
-        upstream: aiohttp.ClientResponse,
+        upstream: NodeResponse,
         body: bytes,
         target: Target,
     ) -> web.Response:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import aiohttp
 from aiohttp import web
 
+from router.http_client import NodeResponse
 from router.tasks import cancel_and_wait
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -25,9 +25,7 @@ class OpenStream:
 
     __slots__ = ("closing", "last_write", "response", "upstream")
 
-    def __init__(
-        self, response: web.StreamResponse, upstream: aiohttp.ClientResponse, now: float
-    ) -> None:
+    def __init__(self, response: web.StreamResponse, upstream: NodeResponse, now: float) -> None:
         self.response = response
         self.upstream = upstream
         self.last_write = now

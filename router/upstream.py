@@ -1,8 +1,8 @@
 """The one seam to backend nodes: open a request, get its headers and first chunk.
 
-aiohttp's client errors and timeouts are translated here, at the boundary, into
-`UpstreamFailure` with a `reason` (the label used by metrics and logs), so the proxy's
-logic never catches `aiohttp.ClientError`.
+The client's errors and timeouts (router.http_client's, and aiohttp's for the probes) are
+translated here, at the boundary, into `UpstreamFailure` with a `reason` (the label used
+by metrics and logs), so the proxy's logic never catches transport errors.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
-from multidict import CIMultiDict
 
 from router.config import NodeConfig
+from router.http_client import ConnectFailed, NodeClient, NodeResponse
 
 # Statuses after which another node is tried; anything else below 500 is the client's.
 FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 429})
@@ -57,6 +57,8 @@ def translated_errors(phase: str) -> Iterator[None]:
     """Turn aiohttp/asyncio errors into UpstreamFailure (`phase` words the message)."""
     try:
         yield
+    except ConnectFailed as exc:
+        raise UpstreamFailure("connect", f"could not connect {phase}") from exc
     except aiohttp.ConnectionTimeoutError as exc:
         raise UpstreamFailure("connect", f"connect timed out {phase}") from exc
     except TimeoutError as exc:  # also aiohttp.ServerTimeoutError and asyncio.timeout
@@ -71,33 +73,30 @@ def translated_errors(phase: str) -> Iterator[None]:
 class Opened:
     """A node's answer with its headers received and its first body chunk read."""
 
-    response: aiohttp.ClientResponse
+    response: NodeResponse
     first_chunk: bytes
 
 
 async def open_response(
-    session: aiohttp.ClientSession,
+    client: NodeClient,
     node: NodeConfig,
-    url: str,
-    headers: CIMultiDict[str],
+    path: str,
+    headers: list[tuple[str, str]],
     body: bytes,
-    client_timeout: aiohttp.ClientTimeout,
 ) -> Opened:
     """Send the request; wait for headers and the first chunk within `first_byte` seconds.
 
     Reading the first chunk before committing to a node means a node that answers 200
     and then dies before sending anything is still failed over.
     """
-    response: aiohttp.ClientResponse | None = None
+    response: NodeResponse | None = None
     try:
         with translated_errors("waiting for the first byte"):
             async with asyncio.timeout(node.timeouts.first_byte):
-                response = await session.post(
-                    url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
-                )
+                response = await client.post(path, headers, body)
                 if is_failover_status(response.status):
                     raise failure_for_status(response.status, response.headers.get("Retry-After"))
-                first = await response.content.readany()
+                first = await response.read()
         return Opened(response, first)
     except BaseException:
         if response is not None:
