@@ -12,6 +12,7 @@ class Settings:
     mode: str
     pin: bool  # taskset: proxies on core 0, load generators and upstreams on core 1
     wrk_seconds: int
+    throughput_rounds: int  # interleaved rounds over every target; the best one counts
     warmup_seconds: int
     connections: tuple[int, ...]
     latency_seconds: int
@@ -31,7 +32,8 @@ class Settings:
 FULL = Settings(
     mode="full",
     pin=True,
-    wrk_seconds=10,
+    wrk_seconds=5,
+    throughput_rounds=3,
     warmup_seconds=2,
     connections=(32, 256),
     latency_seconds=10,
@@ -51,7 +53,8 @@ FULL = Settings(
 QUICK = replace(
     FULL,
     mode="quick",
-    wrk_seconds=4,
+    wrk_seconds=3,
+    throughput_rounds=2,
     warmup_seconds=1,
     latency_seconds=4,
     single_rounds=20,
@@ -63,6 +66,7 @@ SMOKE = replace(
     mode="smoke",
     pin=False,
     wrk_seconds=1,
+    throughput_rounds=1,
     warmup_seconds=0,
     latency_seconds=1,
     stream_levels=(1, 20),
