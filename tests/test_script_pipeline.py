@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from router.state import StateConfig
@@ -41,6 +43,15 @@ async def client(redis_server: RedisServer) -> Redis:  # noqa: F811
     await client.aclose()
 
 
+@pytest.fixture
+async def echo(client: Redis) -> AsyncIterator[tuple[ScriptPipeline, AsyncScript]]:
+    """A pipeline on `client` and the ECHO script (loaded on the server)."""
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    await client.script_load(ECHO)
+    yield pipeline, client.register_script(ECHO)
+    await pipeline.close()
+
+
 async def connections(redis_server: RedisServer) -> int:  # noqa: F811
     """Clients connected to the server, not counting the one asking."""
     probe = Redis.from_url(redis_server.url)
@@ -52,24 +63,22 @@ async def connections(redis_server: RedisServer) -> int:  # noqa: F811
 
 async def test_calls_of_one_turn_share_one_connection_and_keep_their_replies(
     client: Redis,
+    echo: tuple[ScriptPipeline, AsyncScript],
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
-    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
-    script = client.register_script(ECHO)
-    await client.script_load(ECHO)
+    pipeline, script = echo
     calls = [pipeline.call(script, [f"pipe:{n}"], [f"arg{n}"]) for n in range(20)]
     replies = await asyncio.gather(*calls)
     assert replies == [[f"pipe:{n}", f"arg{n}"] for n in range(20)]
     # redis-py alone would have opened a connection per concurrent call.
     assert await connections(redis_server) == 1
     assert [await client.get(f"pipe:{n}") for n in range(20)] == ["1"] * 20
-    await pipeline.close()
 
 
-async def test_an_error_reply_fails_only_its_own_call(client: Redis) -> None:
-    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
-    script = client.register_script(ECHO)
-    await client.script_load(ECHO)
+async def test_an_error_reply_fails_only_its_own_call(
+    echo: tuple[ScriptPipeline, AsyncScript],
+) -> None:
+    pipeline, script = echo
     results = await asyncio.gather(
         pipeline.call(script, ["err:a"], ["ok"]),
         pipeline.call(script, ["err:b"], ["fail"]),
@@ -80,7 +89,6 @@ async def test_an_error_reply_fails_only_its_own_call(client: Redis) -> None:
     assert isinstance(results[1], ResponseError) and "asked to fail" in str(results[1])
     # The connection is still in step: the next batch reads its own replies.
     assert await pipeline.call(script, ["err:d"], ["after"]) == ["err:d", "after"]
-    await pipeline.close()
 
 
 async def test_scripts_the_server_lost_are_loaded_again(client: Redis) -> None:
@@ -94,12 +102,10 @@ async def test_scripts_the_server_lost_are_loaded_again(client: Redis) -> None:
 
 
 async def test_a_dropped_connection_is_retried_once(
-    client: Redis,
+    echo: tuple[ScriptPipeline, AsyncScript],
     redis_server: RedisServer,  # noqa: F811
 ) -> None:
-    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
-    script = client.register_script(ECHO)
-    await client.script_load(ECHO)
+    pipeline, script = echo
     assert await pipeline.call(script, ["drop:a"], ["1"]) == ["drop:a", "1"]
     probe = Redis.from_url(redis_server.url)
     try:
@@ -107,4 +113,3 @@ async def test_a_dropped_connection_is_retried_once(
     finally:
         await probe.aclose()
     assert await pipeline.call(script, ["drop:b"], ["2"]) == ["drop:b", "2"]
-    await pipeline.close()
