@@ -15,7 +15,7 @@ from aiohttp import web
 from router.billing import Billing
 from router.config import ModelRoute
 from router.dialects import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
-from router.errors import InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
+from router.errors import ApiError, InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
 from router.exchange import Exchange
 from router.forwarded import client_address
 from router.headers import REQUEST_ID
@@ -29,13 +29,16 @@ _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
+_REQUEST_ID_KEY = web.RequestKey("request_id", str)
+
+
 def request_id_of(request: web.Request) -> str:
     """The client's X-Request-ID when it is sane, else a new one (cached on the request)."""
-    rid: str | None = request.get("request_id")
+    rid = request.get(_REQUEST_ID_KEY)
     if rid is None:
         given = request.headers.get(REQUEST_ID)
         rid = given if given and _REQUEST_ID_OK.match(given) else os.urandom(16).hex()
-        request["request_id"] = rid
+        request[_REQUEST_ID_KEY] = rid
     return rid
 
 
@@ -161,6 +164,12 @@ class Handlers:
             raise
         except asyncio.CancelledError:
             exchange.client_disconnected = True
+            raise
+        except Exception:
+            # A bug: the error middleware answers 500 unless the answer had already begun.
+            if not exchange.status:
+                exchange.status = ApiError.status
+                exchange.error_code = ApiError.code
             raise
         finally:
             lifecycle.request_finished()
