@@ -88,15 +88,21 @@ def _nginx(env: Env, upstream: Server) -> ContextManager[Server]:
     return running(NGINX, nginx.command(conf, env.proxy_core), port=port, workdir=env.workdir)
 
 
-# The variant with keys, rpm and credits on Redis: every request is authorised, counted
-# and charged (wrk sends this key to every target; the others ignore it).
-METERED = """\
+# The metered variants: every request is authorised, counted and charged, with the
+# state on Redis or in memory (wrk sends this key to every target; the others ignore it).
+METERED_KEY = """\
+keys:
+  - {{name: bench, key: "{key}", rpm: 100000000, credits: 1000000000}}
+"""
+REDIS_STATE = """\
 state:
   backend: redis
   redis_url: "redis://127.0.0.1:{redis_port}/0"
   prefix: "bench{port}:"
-keys:
-  - {{name: bench, key: "{key}", rpm: 100000000, credits: 1000000000}}
+"""
+MEMORY_STATE = """\
+state:
+  backend: memory  # the usage ledger goes beside the config, in the bench's workdir
 """
 PRICED = """    pricing: {pre_deduct: 5, prompt_per_1k: 0.3, completion_per_1k: 2.5}
 """
@@ -115,14 +121,18 @@ def _redis(env: Env) -> Iterator[int]:
 
 @contextlib.contextmanager
 def _router(
-    env: Env, upstream: Server, *, name: str, extra: tuple[str, ...], metered: bool = False
+    env: Env, upstream: Server, *, name: str, extra: tuple[str, ...], metered: str | None
 ) -> Iterator[Server]:
     with contextlib.ExitStack() as stack:
         port = free_port()
         text = ROUTER_CONFIG.format(port=port, upstream=upstream.url)
-        if metered:
+        if metered is not None:
+            text += PRICED + METERED_KEY.format(key=BENCH_KEY)
+        if metered == "redis":
             redis_port = stack.enter_context(_redis(env))
-            text += PRICED + METERED.format(redis_port=redis_port, port=port, key=BENCH_KEY)
+            text += REDIS_STATE.format(redis_port=redis_port, port=port)
+        elif metered == "memory":
+            text += MEMORY_STATE
         config = env.workdir / f"{name}-{port}.yaml"
         config.write_text(text)
         yield stack.enter_context(_serve(env, name, config, port, extra))
@@ -145,11 +155,15 @@ def _serve(
 
 
 def router_target(
-    name: str = ROUTER, *extra: str, metered: bool = False, throughput_only: bool = False
+    name: str = ROUTER,
+    *extra: str,
+    metered: str | None = None,
+    throughput_only: bool = False,
 ) -> Target:
-    """The router with extra `serve` flags (for variants such as `--workers 2`)."""
+    """The router with extra `serve` flags (for variants such as `--workers 2`), and with
+    keys, rpm and credits when `metered` names a state backend ("memory" or "redis")."""
     start = functools.partial(_router, name=name, extra=extra, metered=metered)
-    requires = ("redis-server",) if metered else ()
+    requires = ("redis-server",) if metered == "redis" else ()
     return Target(name, start, requires=requires, throughput_only=throughput_only)
 
 
@@ -162,10 +176,11 @@ def default_targets() -> list[Target]:
         router_target(),
         # The cost of metrics and access logs (issue: at most 10%).
         router_target("router-quiet", "--no-metrics", "--no-access-log", throughput_only=True),
-        # Keys, rpm and credits on Redis (issue: at least 0.7x the memory backend).
-        router_target("router-redis", metered=True, throughput_only=True),
+        # Keys, rpm and credits in memory and on Redis (issue: Redis at least 0.7x memory).
+        router_target("router-memory", metered="memory", throughput_only=True),
+        router_target("router-redis", metered="redis", throughput_only=True),
         # Two workers on the same core (this machine has two cores in all: see the README).
-        router_target("router-w2", "--workers", "2", metered=True, throughput_only=True),
+        router_target("router-w2", "--workers", "2", metered="redis", throughput_only=True),
     ]
 
 

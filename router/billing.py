@@ -138,8 +138,7 @@ class Billing:
         if metrics is not None and settlement.result is SettleResult.SETTLED:
             charged = micro_to_credits(settlement.charged)
             refunded = micro_to_credits(max(0, admission.reserved - settlement.charged))
-            metrics.credits_charged(admission.model, charged)
-            metrics.credits_refunded(admission.model, refunded)
+            metrics.credits_settled(admission.model, charged, refunded)
 
     def _mark(self, up: bool) -> None:
         if up != self.backend_up:

@@ -34,11 +34,18 @@ _REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 def request_id_of(request: web.Request) -> str:
     """The client's X-Request-ID when it is sane, else a new one (cached on the request)."""
-    rid = request.get(_REQUEST_ID_KEY)
-    if rid is None:
-        given = request.headers.get(REQUEST_ID)
-        rid = given if given and _REQUEST_ID_OK.match(given) else os.urandom(16).hex()
-        request[_REQUEST_ID_KEY] = rid
+    try:
+        return request[_REQUEST_ID_KEY]
+    except KeyError:
+        return assign_request_id(request)
+
+
+def assign_request_id(request: web.Request) -> str:
+    """Choose the request's id and cache it (a proxied request does this first thing,
+    which spares it the failed lookup of `request_id_of`)."""
+    given = request.headers.get(REQUEST_ID)
+    rid = given if given and _REQUEST_ID_OK.match(given) else os.urandom(16).hex()
+    request[_REQUEST_ID_KEY] = rid
     return rid
 
 
@@ -127,7 +134,7 @@ class Handlers:
 
     def _exchange(self, request: web.Request) -> Exchange:
         return Exchange(
-            request_id=request_id_of(request),
+            request_id=assign_request_id(request),
             method=request.method,
             path=request.path,
             client=client_address(

@@ -308,6 +308,7 @@ class Metrics:
         self._routes: dict[tuple[str, str], RouteMetrics] = {}
         self._node_metrics: dict[str, NodeMetrics] = {}
         self._failovers: dict[tuple[str, str], Counter] = {}
+        self._credits: dict[str, tuple[Counter, Counter]] = {}  # model -> (charged, refunded)
         # Pre-created at zero so `increase()` sees the first failure, not a new series.
         for result in RELOAD_RESULTS:
             self._f.config_reloads.labels(result)
@@ -425,15 +426,17 @@ class Metrics:
         """Count a request refused by a rate limit."""
         self._f.rate_limited.labels(self.model_label(model)).inc()
 
-    def credits_charged(self, model: str, amount: float) -> None:
-        """Add credits charged for a request."""
-        if amount > 0:
-            self._f.credits_charged.labels(self.model_label(model)).inc(amount)
-
-    def credits_refunded(self, model: str, amount: float) -> None:
-        """Add credits given back (failed or cut-short requests)."""
-        if amount > 0:
-            self._f.credits_refunded.labels(self.model_label(model)).inc(amount)
+    def credits_settled(self, model: str, charged: float, refunded: float) -> None:
+        """Add the credits one settled request was charged and was given back."""
+        label = model if model in self._models else UNKNOWN
+        pair = self._credits.get(label)
+        if pair is None:  # once per model: `.labels()` is too dear for every request
+            pair = (self._f.credits_charged.labels(label), self._f.credits_refunded.labels(label))
+            self._credits[label] = pair
+        if charged > 0:
+            pair[0].inc(charged)
+        if refunded > 0:
+            pair[1].inc(refunded)
 
     # -- exposition ---------------------------------------------------------------------
 

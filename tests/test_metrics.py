@@ -83,8 +83,7 @@ def exercise(m: Metrics) -> None:
     m.config_reloaded(success=False)
     m.auth_failure("invalid")
     m.rate_limited("gpt-4o")
-    m.credits_charged("gpt-4o", 1.25)
-    m.credits_refunded("gpt-4o", 0.5)
+    m.credits_settled("gpt-4o", 1.25, 0.5)
 
 
 def test_every_contract_metric_is_rendered_with_its_labels(metrics: Metrics) -> None:
@@ -232,9 +231,9 @@ def test_apply_config_takes_route_names_and_nodes() -> None:
 
 def test_zero_tokens_and_credits_add_nothing(metrics: Metrics) -> None:
     metrics.route("llama", "b").add_tokens()
-    metrics.credits_charged("llama", 0)
+    metrics.credits_settled("llama", 0, 0)
     assert value(metrics, "router_tokens_total", model="llama", kind="prompt") == 0
-    assert value(metrics, "router_credits_charged_total", model="llama") is None
+    assert value(metrics, "router_credits_charged_total", model="llama") == 0
 
 
 def test_own_registry_not_the_global_one() -> None:

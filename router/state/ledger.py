@@ -11,7 +11,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,7 +43,7 @@ class LedgerRecord:
 
     def to_fields(self) -> dict[str, str]:
         """Flat string fields for a Redis stream entry."""
-        return {f.name: _text(getattr(self, f.name)) for f in fields(self)}
+        return {name: _text(getattr(self, name)) for name in _FIELD_NAMES}
 
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> LedgerRecord:
@@ -64,9 +64,13 @@ class LedgerRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The JSONL line: the record plus `credits` (the charge as a 6-decimal number)."""
-        out = asdict(self)
+        # Per settled request: plain getattr, as dataclasses.asdict deep-copies (slowly).
+        out = {name: getattr(self, name) for name in _FIELD_NAMES}
         out["credits"] = micro_to_credits(self.charged)
         return out
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LedgerRecord))
 
 
 def _text(value: object) -> str:
