@@ -67,7 +67,7 @@ class Observer:
                     "duration_ms": round(duration * 1000, 1),
                     "streamed": exchange.streamed,
                     "bytes_out": exchange.bytes_out,
-                    "usage": exchange.usage_fields(),
+                    "usage": exchange.usage,  # a dataclass: orjson renders its fields
                     "client": exchange.client,
                     "client_disconnected": exchange.client_disconnected,
                 }

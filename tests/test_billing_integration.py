@@ -276,6 +276,9 @@ async def test_metered_requests_are_logged_without_an_internal_error(setup: Setu
     errors = [e for e in log_events(setup.router) if e.get("level") == "error"]
     assert not errors, errors[:2]
     assert len(lines) == 1 and lines[0]["status"] == 200, lines
+    usage = reply.json()["usage"]
+    assert lines[0]["usage"]["prompt"] == usage["prompt_tokens"] > 0
+    assert set(lines[0]["usage"]) == {"prompt", "completion", "reasoning"}
 
 
 # --- credits -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
-from router.logs import configure_logging, get_logger, log_access
+from router.logs import AccessLogWriter, configure_logging, get_logger, log_access
 
 ACCESS: dict[str, Any] = {
     "trace_id": "t-1",
@@ -96,3 +97,40 @@ def test_bad_level_and_format_are_rejected() -> None:
         configure_logging("loud")
     with pytest.raises(ValueError, match="log format"):
         configure_logging("info", "xml")
+
+
+class CountingStream(io.BytesIO):
+    """Counts write calls: the access writer promises one per event-loop turn."""
+
+    writes = 0
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        return super().write(data)
+
+
+def test_access_writer_without_a_loop_writes_at_once() -> None:
+    stream = CountingStream()
+    AccessLogWriter(stream).write({"trace_id": "t-1", "status": 200})
+    (event,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert event["trace_id"] == "t-1" and event["status"] == 200
+    assert (event["logger"], event["event"], event["level"]) == ("router.access", "access", "info")
+    assert event["timestamp"].endswith("Z")
+
+
+async def test_access_lines_of_one_loop_turn_leave_in_one_write() -> None:
+    stream = CountingStream()
+    writer = AccessLogWriter(stream)
+    for n in range(3):
+        writer.write({"trace_id": f"t-{n}", "usage": None})
+    assert stream.getvalue() == b""  # still within the turn
+    await asyncio.sleep(0)
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["trace_id"] for e in events] == ["t-0", "t-1", "t-2"]
+    assert stream.writes == 1
+    assert len({e["timestamp"] for e in events}) == 1  # the turn's one timestamp
+    writer.write({"trace_id": "t-3"})
+    await asyncio.sleep(0)
+    assert (
+        stream.writes == 2 and json.loads(stream.getvalue().splitlines()[-1])["trace_id"] == "t-3"
+    )
