@@ -37,6 +37,13 @@ class Exchange:
     usage: Usage | None = None
     admission: Admission | None = None
 
+    def attempt_fields(self) -> list[dict[str, object]]:
+        """The attempts for the access log."""
+        return [
+            {"node": a.node, "model": a.model, "failure": a.failure, "status": a.status}
+            for a in self.attempts
+        ]
+
     def usage_fields(self) -> dict[str, int] | None:
         """Token usage for the access log."""
         u = self.usage

@@ -32,6 +32,15 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from router.health import NodeState
+from router.local_metrics import (
+    DURATION,
+    REQUESTS,
+    TOKENS,
+    TTFB,
+    LocalRouteCollector,
+    LocalRouteMetrics,
+    status_label,
+)
 
 if TYPE_CHECKING:
     from router.config import Config
@@ -49,7 +58,6 @@ UPSTREAM_ERROR_REASONS: tuple[str, ...] = (
     "reset",
     "midstream",
 )
-TOKEN_KINDS: tuple[str, ...] = ("prompt", "completion", "reasoning")
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
 
 # LLM calls span a cached 5 ms answer to a 10-minute reasoning stream; roughly x2.5 steps
@@ -110,9 +118,8 @@ class RouteMetrics:
         """Count one finished request by final status and observe its duration in seconds."""
         child = self._codes.get(status)
         if child is None:
-            # Only a well-formed status becomes a label, so a broken upstream cannot
-            # mint series; the dict is bounded by the ~500 valid codes.
-            code = str(status) if 100 <= status <= 599 else "other"
+            # The dict is bounded by the ~500 valid codes (others share "other").
+            code = status_label(status)
             child = self._codes[status] = self._requests.labels(self.model, self.node, code)
         child.inc()
         self.duration.observe(duration)
@@ -133,6 +140,9 @@ class RouteMetrics:
     def client_disconnected(self) -> None:
         """Count a client that went away before the response was complete."""
         self._disconnects.inc()
+
+
+AnyRouteMetrics = RouteMetrics | LocalRouteMetrics
 
 
 class NodeMetrics:
@@ -174,26 +184,19 @@ class _Families:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
-        self.requests = Counter(
-            "router_requests_total",
-            "Finished requests by final HTTP status; node is the one that answered.",
-            ["model", "node", "code"],
-            registry=r,
-        )
-        self.duration = Histogram(
-            "router_request_duration_seconds",
-            "Time from receiving a request to sending its last byte.",
-            ["model", "node"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.ttfb = Histogram(
-            "router_time_to_first_byte_seconds",
-            "Time from sending the request to the node until its first response byte.",
-            ["model", "node"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        # The families recorded per request: lock-free numbers of our own in one process,
+        # prometheus-client's (multiprocess files) with `--workers`.
+        self.local: LocalRouteCollector | None = None
+        if os.environ.get(MULTIPROCESS_ENV):
+            self.requests = Counter(*REQUESTS, ["model", "node", "code"], registry=r)
+            self.duration = Histogram(
+                *DURATION, ["model", "node"], buckets=LATENCY_BUCKETS, registry=r
+            )
+            self.ttfb = Histogram(*TTFB, ["model", "node"], buckets=LATENCY_BUCKETS, registry=r)
+            self.tokens = Counter(*TOKENS, ["model", "kind"], registry=r)
+        else:
+            self.local = LocalRouteCollector(LATENCY_BUCKETS)
+            r.register(self.local)
         self.upstream_errors = Counter(
             "router_upstream_errors_total",
             "Failed upstream attempts by node and reason.",
@@ -257,9 +260,6 @@ class _Families:
             ["model"],
             registry=r,
         )
-        self.tokens = Counter(
-            "router_tokens_total", "Tokens reported by nodes.", ["model", "kind"], registry=r
-        )
         self.config_reloads = Counter(
             "router_config_reloads_total", "routes.yaml reloads by result.", ["result"], registry=r
         )
@@ -305,7 +305,7 @@ class Metrics:
         self.state_backend_up.set(1)
         self._models: frozenset[str] = frozenset()
         self._nodes: frozenset[str] = frozenset()
-        self._routes: dict[tuple[str, str], RouteMetrics] = {}
+        self._routes: dict[tuple[str, str], AnyRouteMetrics] = {}
         self._node_metrics: dict[str, NodeMetrics] = {}
         self._failovers: dict[tuple[str, str], Counter] = {}
         self._credits: dict[str, tuple[Counter, Counter]] = {}  # model -> (charged, refunded)
@@ -358,15 +358,20 @@ class Metrics:
 
     # -- hot path -----------------------------------------------------------------------
 
-    def route(self, model: str, node: str = NO_NODE) -> RouteMetrics:
-        """The cached bound children for (model, node); unknown names map to `unknown`."""
+    def route(self, model: str, node: str = NO_NODE) -> AnyRouteMetrics:
+        """What to record a request of (model, node) on; unknown names map to `unknown`."""
         found = self._routes.get((model, node))
         if found is not None:
             return found
         key = (self.model_label(model), self.node_label(node))
         found = self._routes.get(key)
         if found is None:
-            found = self._routes[key] = RouteMetrics(self._f, *key)
+            local = self._f.local
+            if local is None:
+                found = RouteMetrics(self._f, *key)
+            else:
+                found = local.route(*key, self._f.client_disconnects.labels(key[0]))
+            self._routes[key] = found
         return found
 
     def node(self, node: str) -> NodeMetrics:

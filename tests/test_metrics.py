@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import prometheus_client
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.config import Backend, Config, Defaults, ModelRoute, NodeConfig, ServerConfig
 from router.health import NodeState
+from router.local_metrics import DURATION, REQUESTS, TOKENS, TTFB, status_label
 from router.metrics import LATENCY_BUCKETS, NODE_STATES, UPSTREAM_ERROR_REASONS, Metrics
 
 # sample name -> its label names (besides `le` on buckets, checked separately)
@@ -250,3 +252,47 @@ def test_render_negotiates_openmetrics(metrics: Metrics) -> None:
     body, content_type = metrics.render("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.endswith(b"# EOF\n")
+
+
+def test_local_families_render_as_prometheus_client_would() -> None:
+    """One process records per-request families lock-free; the samples must be the same
+    as prometheus-client's for the same observations (its `_created` samples aside)."""
+    metrics = Metrics(process_collectors=False)
+    metrics.set_routes({"m": ["a"]})
+    ref = CollectorRegistry()
+    requests = Counter(*REQUESTS, ["model", "node", "code"], registry=ref)
+    duration = Histogram(*DURATION, ["model", "node"], buckets=LATENCY_BUCKETS, registry=ref)
+    ttfb = Histogram(*TTFB, ["model", "node"], buckets=LATENCY_BUCKETS, registry=ref)
+    tokens = Counter(*TOKENS, ["model", "kind"], registry=ref)
+    cases = [(200, 0.003, 0.001), (200, 0.005, 0.005), (502, 700.0, 0.3), (42, 1.0, 2.5)]
+    for status, seconds, first_byte in cases:
+        route = metrics.route("m", "a")
+        route.finished(status, seconds)
+        route.first_byte(first_byte)
+        route.add_tokens(3, 5, 0)
+        requests.labels("m", "a", status_label(status)).inc()
+        duration.labels("m", "a").observe(seconds)
+        ttfb.labels("m", "a").observe(first_byte)
+        tokens.labels("m", "prompt").inc(3)
+        tokens.labels("m", "completion").inc(5)
+        tokens.labels("m", "reasoning").inc(0)
+    names = {REQUESTS[0], DURATION[0], TTFB[0], TOKENS[0]}
+
+    def rendered(
+        registry: CollectorRegistry,
+    ) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return sorted(
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for family in registry.collect()
+            for s in family.samples
+            if s.name.startswith(tuple(n.removesuffix("_total") for n in names))
+            and not s.name.endswith("_created")
+        )
+
+    ours = rendered(metrics.registry)
+    assert ours == rendered(ref)
+    assert (
+        "router_requests_total",
+        (("code", "other"), ("model", "m"), ("node", "a")),
+        1.0,
+    ) in ours
