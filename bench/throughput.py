@@ -17,7 +17,8 @@ def run_section(run: Run) -> None:
     """Measure every target with wrk; refuse figures whose setup was not sane.
 
     This VM's neighbours slow whole stretches of a run down by up to a third, so the
-    targets take turns over `throughput_rounds` rounds and each keeps its best round
+    targets take turns (in a rotating order) over `throughput_rounds` rounds and each
+    keeps its best round
     (noise only ever makes a run slower); a round with errors is kept instead, so its
     problems show.
     """
@@ -27,7 +28,10 @@ def run_section(run: Run) -> None:
     why: dict[str, str] = {}
     with run.json_upstream() as upstream:
         for round_no in range(1, s.throughput_rounds + 1):
-            for target in run.targets:
+            # Each round starts one target later, so no target always runs right after
+            # the same neighbour (nginx's 60k req/s, say) or always first.
+            shift = (round_no - 1) % len(run.targets)
+            for target in run.targets[shift:] + run.targets[:shift]:
                 if target.name in why:
                     continue
                 with run.started(target, upstream) as server:
