@@ -18,6 +18,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
+from prometheus_client import Counter
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -65,7 +66,12 @@ class LocalRouteMetrics:
     )
 
     def __init__(
-        self, model: str, node: str, bounds: Sequence[float], tokens: list[int], disconnects: object
+        self,
+        model: str,
+        node: str,
+        bounds: Sequence[float],
+        tokens: list[int],
+        disconnects: Counter,
     ) -> None:
         self.model = model
         self.node = node
@@ -100,7 +106,7 @@ class LocalRouteMetrics:
 
     def client_disconnected(self) -> None:
         """Count a client that went away before the response was complete."""
-        self._disconnects.inc()  # type: ignore[attr-defined]
+        self._disconnects.inc()
 
 
 class LocalRouteCollector(Collector):
@@ -113,7 +119,7 @@ class LocalRouteCollector(Collector):
         self.routes: dict[tuple[str, str], LocalRouteMetrics] = {}
         self.tokens: dict[str, tuple[list[int], float]] = {}  # model -> (counts, created)
 
-    def route(self, model: str, node: str, disconnects: object) -> LocalRouteMetrics:
+    def route(self, model: str, node: str, disconnects: Counter) -> LocalRouteMetrics:
         """The numbers for (model, node), created on first use."""
         found = self.routes.get((model, node))
         if found is None:

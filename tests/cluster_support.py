@@ -35,7 +35,7 @@ import yaml
 
 from tests.redis_server import RedisServer
 from tests.router_proc import chat_body
-from tests.support import REPO_ROOT, Proc, ProcessError, free_port, start_mock_node
+from tests.support import REPO_ROOT, Proc, ProcessError, free_port, poll_ready, start_mock_node
 
 NGINX = "/usr/sbin/nginx"
 NGINX_CONF = REPO_ROOT / "deploy" / "nginx" / "router.conf"
@@ -258,24 +258,15 @@ class Nginx:
 
     def wait_ready(self, timeout: float = 15.0) -> Nginx:
         """Until a replica answers /healthz through nginx."""
-        from tests.support import http_request
-
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            assert self.popen is not None
-            if self.popen.poll() is not None:
-                raise ProcessError(f"nginx exited with {self.popen.returncode}\n{self.errors()}")
-            try:
-                status, _, _ = http_request("GET", f"{self.url}/healthz", timeout=1.0)
-            except OSError as exc:
-                last = repr(exc)
-            else:
-                if status == 200:
-                    return self
-                last = f"status {status}"
-            time.sleep(0.05)
-        raise ProcessError(f"nginx not ready after {timeout}s ({last})\n{self.errors()}")
+        assert self.popen is not None
+        poll_ready(
+            self.popen,
+            f"{self.url}/healthz",
+            name="nginx",
+            timeout=timeout,
+            details=lambda: "\n" + self.errors(),
+        )
+        return self
 
     def errors(self) -> str:
         parts = []

@@ -9,11 +9,9 @@ HTTP API (`/api/v1/query`, `/api/v1/alerts`). Only the standard library talks to
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.support import ProcessError, free_port, http_request
+from tests.support import ProcessError, free_port, http_request, poll_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_YML = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -148,24 +146,14 @@ class Prometheus:
 
     def _wait_ready(self) -> Prometheus:
         assert self._popen is not None
-        deadline = time.monotonic() + READY_TIMEOUT
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self._popen.poll() is not None:
-                raise ProcessError(
-                    f"prometheus exited with {self._popen.returncode} before it was ready\n"
-                    f"{self.output()}"
-                )
-            try:
-                status, _, _ = http_request("GET", f"{self.base_url}/-/ready", timeout=1.0)
-            except (OSError, http.client.HTTPException) as exc:
-                last = repr(exc)
-            else:
-                if status == 200:
-                    return self
-                last = f"status {status}"
-            time.sleep(0.1)
-        raise ProcessError(f"prometheus not ready after {READY_TIMEOUT}s ({last})\n{self.output()}")
+        poll_ready(
+            self._popen,
+            f"{self.base_url}/-/ready",
+            name="prometheus",
+            timeout=READY_TIMEOUT,
+            details=lambda: "\n" + self.output(),
+        )
+        return self
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL; safe to call twice."""

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +29,36 @@ STOP_TIMEOUT = 5.0
 
 class ProcessError(RuntimeError):
     """A started process died or never became ready; the message carries its output."""
+
+
+def poll_ready(
+    process: subprocess.Popen[bytes],
+    url: str,
+    *,
+    name: str,
+    details: Callable[[], str],
+    status: int | None = 200,
+    timeout: float = READY_TIMEOUT,
+) -> None:
+    """Poll `url` until it answers (with `status`, unless None); ProcessError, carrying
+    `details()` (the process's output), when the process exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ProcessError(
+                f"{name} exited with {process.returncode} before it was ready {details()}"
+            )
+        try:
+            got, _, _ = http_request("GET", url, timeout=1.0)
+        except (OSError, http.client.HTTPException) as exc:
+            last = repr(exc)
+        else:
+            if status is None or got == status:
+                return
+            last = f"status {got}"
+        time.sleep(0.05)
+    raise ProcessError(f"{name} not ready at {url} after {timeout}s ({last}) {details()}")
 
 
 def free_port() -> int:
@@ -129,26 +159,19 @@ class Proc:
         self, url: str, *, status: int | None = 200, timeout: float = READY_TIMEOUT
     ) -> Proc:
         """Poll `url` until it answers (with `status`, unless None); raise if the process dies."""
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ProcessError(
-                    f"{self.name} exited with {self._process.returncode} before it was ready "
-                    f"({' '.join(self.args)})\n{self.output()}"
-                )
-            try:
-                got, _, _ = http_request("GET", url, timeout=1.0)
-            except (OSError, http.client.HTTPException) as exc:
-                last = repr(exc)
-            else:
-                if status is None or got == status:
-                    return self
-                last = f"status {got}"
-            time.sleep(0.05)
-        output = self.output()  # before stop(), which may delete the log files
-        self.stop()
-        raise ProcessError(f"{self.name} not ready at {url} after {timeout}s ({last})\n{output}")
+        try:
+            poll_ready(
+                self._process,
+                url,
+                name=self.name,
+                status=status,
+                timeout=timeout,
+                details=lambda: f"({' '.join(self.args)})\n{self.output()}",
+            )
+        except ProcessError:
+            self.stop()
+            raise
+        return self
 
     def terminate(self) -> None:
         """Send SIGTERM."""
