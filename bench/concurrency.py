@@ -15,7 +15,7 @@ from bench.report import MET, MISSED, REFUSED, UNAVAILABLE, Row
 from bench.runner import Run
 from bench.stats import peak_overlap
 from bench.system import tree_hwm_kib, tree_rss_kib
-from bench.targets import BARE, ROUTER, section_targets
+from bench.targets import BARE, ROUTER, main_targets
 
 TARGET_VS_BARE = 1.25
 
@@ -36,7 +36,7 @@ def run_section(run: Run) -> None:
         )
     stats: dict[str, dict[str, float]] = {}
     why: dict[str, str] = {}
-    proxies = [t for t in section_targets(run.targets, "concurrency") if t.family == "python"]
+    proxies = [t for t in main_targets(run.targets) if t.family == "python"]
     with run.sse_upstream(s.hold_chunks, s.hold_interval) as upstream:
         for target in proxies:
             with run.started(target, upstream) as server:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench import wrk
 from bench.report import MET, MISSED, REFUSED, UNAVAILABLE, Row
 from bench.runner import Run
-from bench.targets import DIRECT, ROUTER, section_targets
+from bench.targets import DIRECT, ROUTER, main_targets
 
 TARGET_MS = {50: 0.3, 99: 1.5}
 
@@ -16,7 +16,7 @@ def run_section(run: Run) -> None:
     results: dict[str, wrk.WrkResult] = {}
     why: dict[str, str] = {}
     with run.json_upstream() as upstream:
-        for target in section_targets(run.targets, "latency"):
+        for target in main_targets(run.targets):
             with run.started(target, upstream) as server:
                 if server is None:
                     why[target.name] = run.unavailable(target) or "not started"

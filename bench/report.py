@@ -12,6 +12,7 @@ MET = "met"
 MISSED = "missed"
 REFUSED = "refused"
 UNAVAILABLE = "unavailable"
+REPORTED = "reported"  # a figure shown with no target to meet
 CELL_WIDTH = 36  # long reasons are cut in the table; JSON rows and notes keep them whole
 RESULT_WIDTH = 60
 
@@ -29,7 +30,7 @@ class Row:
     cells: dict[str, str] = field(default_factory=dict)
     values: dict[str, float | None] = field(default_factory=dict)
     target: str = ""
-    status: str = ""  # met / missed / refused / unavailable, when `target` is set
+    status: str = ""  # met / missed / refused / unavailable / reported, when `target` is set
     why: str = ""
 
     @property

@@ -13,6 +13,8 @@ class Settings:
     pin: bool  # taskset: proxies on core 0, load generators and upstreams on core 1
     wrk_seconds: int
     throughput_rounds: int  # interleaved rounds over every target; the best one counts
+    paired_rounds: int  # time-sliced rounds per compared pair of router variants; the median counts
+    paired_seconds: int  # per round, shared by the two variants
     warmup_seconds: int
     connections: tuple[int, ...]
     latency_seconds: int
@@ -34,6 +36,8 @@ FULL = Settings(
     pin=True,
     wrk_seconds=4,
     throughput_rounds=5,  # single runs vary by up to a third here: more rounds, shorter
+    paired_rounds=7,  # odd, so the median is one round's ratio
+    paired_seconds=4,
     warmup_seconds=1,
     connections=(32, 256),
     latency_seconds=10,
@@ -55,6 +59,8 @@ QUICK = replace(
     mode="quick",
     wrk_seconds=3,
     throughput_rounds=2,
+    paired_rounds=3,
+    paired_seconds=2,
     warmup_seconds=1,
     latency_seconds=4,
     single_rounds=20,
@@ -67,6 +73,8 @@ SMOKE = replace(
     pin=False,
     wrk_seconds=1,
     throughput_rounds=1,
+    paired_rounds=1,
+    paired_seconds=1,
     warmup_seconds=0,
     latency_seconds=1,
     stream_levels=(1, 20),

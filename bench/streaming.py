@@ -12,7 +12,7 @@ from bench.clients import Load, StreamResult, run_streams
 from bench.report import MET, MISSED, REFUSED, UNAVAILABLE, Row
 from bench.runner import Run
 from bench.stats import percentile
-from bench.targets import BARE, DIRECT, ROUTER, section_targets
+from bench.targets import BARE, DIRECT, ROUTER, main_targets
 
 TARGET_P99_MS = 2.0
 TARGET_VS_BARE = 1.2
@@ -26,7 +26,7 @@ def run_section(run: Run, *, delay: bool = True, ttfb: bool = True) -> None:
     results: dict[str, dict[int, StreamResult]] = {}
     why: dict[str, str] = {}
     with run.sse_upstream(s.stream_chunks, s.stream_interval) as upstream:
-        for target in section_targets(run.targets, "streaming"):
+        for target in main_targets(run.targets):
             with run.started(target, upstream) as server:
                 if server is None:
                     why[target.name] = run.unavailable(target) or "not started"

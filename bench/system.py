@@ -124,3 +124,17 @@ def tree_rss_kib(pid: int) -> int:
 def tree_hwm_kib(pid: int) -> int:
     """Sum of the peak resident memory (VmHWM) of `pid` and its descendants, KiB."""
     return sum(status_kib(p, "VmHWM") for p in process_tree(pid))
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its descendants so far (0 for any that is gone)."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the ")" that closes the command name: utime and stime are 12th and 13th.
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -61,12 +61,16 @@ class Target:
     start: Starter
     requires: tuple[str, ...] = ()  # system programs it needs
     family: str = "python"  # "upstream" (the reference), "nginx", or "python" (a proxy in Python)
-    throughput_only: bool = False  # a variant measured in the throughput section only
+    variant: bool = False  # a router variant, measured only in paired throughput runs
 
 
-def section_targets(targets: list[Target], section: str) -> list[Target]:
-    """The targets a section measures (variants only take part in throughput)."""
-    return [t for t in targets if section == "throughput" or not t.throughput_only]
+def main_targets(targets: list[Target]) -> list[Target]:
+    """The references and the router: the targets every section measures."""
+    return [t for t in targets if not t.variant]
+
+
+def target_named(targets: list[Target], name: str) -> Target:
+    return next(t for t in targets if t.name == name)
 
 
 @contextlib.contextmanager
@@ -158,13 +162,13 @@ def router_target(
     name: str = ROUTER,
     *extra: str,
     metered: str | None = None,
-    throughput_only: bool = False,
+    variant: bool = False,
 ) -> Target:
     """The router with extra `serve` flags (for variants such as `--workers 2`), and with
     keys, rpm and credits when `metered` names a state backend ("memory" or "redis")."""
     start = functools.partial(_router, name=name, extra=extra, metered=metered)
     requires = ("redis-server",) if metered == "redis" else ()
-    return Target(name, start, requires=requires, throughput_only=throughput_only)
+    return Target(name, start, requires=requires, variant=variant)
 
 
 def default_targets() -> list[Target]:
@@ -175,12 +179,12 @@ def default_targets() -> list[Target]:
         Target(NGINX, _nginx, requires=("nginx",), family="nginx"),
         router_target(),
         # The cost of metrics and access logs (issue: at most 10%).
-        router_target("router-quiet", "--no-metrics", "--no-access-log", throughput_only=True),
+        router_target("router-quiet", "--no-metrics", "--no-access-log", variant=True),
         # Keys, rpm and credits in memory and on Redis (issue: Redis at least 0.7x memory).
-        router_target("router-memory", metered="memory", throughput_only=True),
-        router_target("router-redis", metered="redis", throughput_only=True),
+        router_target("router-memory", metered="memory", variant=True),
+        router_target("router-redis", metered="redis", variant=True),
         # Two workers on the same core (this machine has two cores in all: see the README).
-        router_target("router-w2", "--workers", "2", metered="redis", throughput_only=True),
+        router_target("router-w2", "--workers", "2", metered="redis", variant=True),
     ]
 
 

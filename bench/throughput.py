@@ -2,36 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
-from bench import wrk
-from bench.report import MET, MISSED, REFUSED, UNAVAILABLE, Row
+from bench import paired, wrk
+from bench.procs import Server
+from bench.report import MET, MISSED, REFUSED, REPORTED, UNAVAILABLE, Row
 from bench.runner import Run
-from bench.targets import BARE, DIRECT, ROUTER
+from bench.targets import BARE, DIRECT, ROUTER, main_targets, target_named
 
 HEADROOM = 3.0  # the upstream alone must be this much faster than a Python proxy
 TARGET_RATIO = 0.85  # router at 32 connections vs the bare pass-through
 
 
 def run_section(run: Run) -> None:
-    """Measure every target with wrk; refuse figures whose setup was not sane.
+    """Measure every target with wrk; refuse figures whose setup was not sane; then compare
+    the router's variants in paired runs (`bench/paired.py`).
 
     This VM's neighbours slow whole stretches of a run down by up to a third, so the
     targets take turns (in a rotating order) over `throughput_rounds` rounds and each
-    keeps its best round
-    (noise only ever makes a run slower); a round with errors is kept instead, so its
-    problems show.
+    keeps its best round (noise only ever makes a run slower); a round with errors is kept
+    instead, so its problems show.
     """
     s = run.settings
     script = wrk.write_script(run.env.workdir)
     results: dict[str, dict[int, wrk.WrkResult]] = {}
     why: dict[str, str] = {}
+    targets = main_targets(run.targets)
     with run.json_upstream() as upstream:
         for round_no in range(1, s.throughput_rounds + 1):
             # Each round starts one target later, so no target always runs right after
             # the same neighbour (nginx's 60k req/s, say) or always first.
-            shift = (round_no - 1) % len(run.targets)
-            for target in run.targets[shift:] + run.targets[:shift]:
+            shift = (round_no - 1) % len(targets)
+            for target in targets[shift:] + targets[:shift]:
                 if target.name in why:
                     continue
                 with run.started(target, upstream) as server:
@@ -43,12 +46,12 @@ def run_section(run: Run) -> None:
                         _measure(run, server.url, script, results.setdefault(target.name, {}))
                     except (RuntimeError, OSError) as exc:
                         why[target.name] = f"wrk: {exc}"
-    run.report.raw["throughput"] = {
-        name: {str(c): vars_of(r) for c, r in per.items()} for name, per in results.items()
-    }
-    for c in s.connections:
-        _rows(run, c, results, why)
-    _variant_rows(run, results)
+        run.report.raw["throughput"] = {
+            name: {str(c): vars_of(r) for c, r in per.items()} for name, per in results.items()
+        }
+        for c in s.connections:
+            _rows(run, c, results, why)
+        _variant_rows(run, upstream, script)
 
 
 def _measure(run: Run, url: str, script: Path, best: dict[int, wrk.WrkResult]) -> None:
@@ -90,22 +93,22 @@ def _rows(
     run: Run, c: int, results: dict[str, dict[int, wrk.WrkResult]], why: dict[str, str]
 ) -> None:
     row = run.report.add(Row("throughput", f"req/s, {c} conns (x bare)"))
-    families = {t.name: t.family for t in run.targets}
     bare = results.get(BARE, {}).get(c)
     bare_ok = bare is not None and not _sanity(BARE, c, results, "python")
-    for name in run.report.columns:
+    for target in main_targets(run.targets):
+        name = target.name
         if name not in results:
             row.cells[name] = why.get(name, "not run")
             continue
-        problem = _sanity(name, c, results, families[name])
+        problem = _sanity(name, c, results, target.family)
         mine = results[name][c]
         if problem:
             row.cells[name] = f"{REFUSED}: {problem}"
             why[f"{name}@{c}"] = problem
             continue
         row.values[name] = mine.rps
-        ratio = f" ({mine.rps / bare.rps:.2f}x)" if bare_ok and bare else ""
-        row.cells[name] = f"{mine.rps:,.0f}{ratio}"
+        vs_bare = f" ({mine.rps / bare.rps:.2f}x)" if bare_ok and bare else ""
+        row.cells[name] = f"{mine.rps:,.0f}{vs_bare}"
     if c != 32:
         return
     row.target = f"{ROUTER} >= {TARGET_RATIO} x {BARE}"
@@ -114,12 +117,12 @@ def _rows(
     elif ROUTER not in row.values or BARE not in row.values:
         row.status, row.why = REFUSED, why.get(f"{ROUTER}@{c}") or why.get(f"{BARE}@{c}", "")
     else:
-        ratio = row.values[ROUTER] / row.values[BARE]
+        ratio = results[ROUTER][c].rps / results[BARE][c].rps
         row.status = MET if ratio >= TARGET_RATIO else MISSED
         row.why = f"{ratio:.2f}x"
 
 
-# Variant columns compared with the router itself, at 32 connections:
+# Router variants compared in paired runs at 32 connections:
 # (figure, numerator, denominator, target ratio or None for "report only").
 VARIANT_ROWS = (
     ("metrics + access logs on (router / router-quiet)", ROUTER, "router-quiet", 0.9),
@@ -129,17 +132,44 @@ VARIANT_ROWS = (
 )
 
 
-def _variant_rows(run: Run, results: dict[str, dict[int, wrk.WrkResult]]) -> None:
-    """Ratios between router variants measured in the same run."""
+def _variant_rows(run: Run, upstream: Server, script: Path) -> None:
+    """One row per compared pair: the median of the pairs' ratios, their range, and what
+    CPU time per request says about the same two variants."""
+    raw = run.report.raw.setdefault("paired", {})
     for figure, top, bottom, target in VARIANT_ROWS:
         row = run.report.add(Row("throughput", figure))
-        a, b = results.get(top, {}).get(32), results.get(bottom, {}).get(32)
-        if a is None or b is None or not b.rps:
-            row.status, row.why = UNAVAILABLE, f"{top} or {bottom} not measured"
+        row.target = f">= {target}x" if target is not None else "(report)"
+        try:
+            found = paired.measure(
+                run,
+                upstream,
+                script,
+                target_named(run.targets, top),
+                target_named(run.targets, bottom),
+            )
+        except paired.PairUnavailable as exc:
+            row.status, row.why = UNAVAILABLE, str(exc)
             continue
-        ratio = a.rps / b.rps
-        row.cells[top], row.cells[bottom] = f"{a.rps:,.0f}", f"{b.rps:,.0f}"
-        row.why = f"{ratio:.2f}x"
+        raw[f"{top}/{bottom}"] = {
+            "top": [asdict(s) for s in found.top],
+            "bottom": [asdict(s) for s in found.bottom],
+            "ratios": found.ratios,
+        }
+        if found.problems:
+            row.status, row.why = REFUSED, found.problems
+            continue
+        for name, samples in ((top, found.top), (bottom, found.bottom)):
+            middle = paired.median_sample(samples)
+            row.values[name] = middle.rps
+            row.cells[name] = (
+                f"{middle.rps:,.0f} req/s taking turns, {middle.cpu_us:.0f} us CPU/req"
+            )
+        ratios = found.ratios
+        row.why = (
+            f"{found.ratio:.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}; "
+            f"by CPU/req {found.cpu_ratio:.2f}x)"
+        )
         if target is not None:
-            row.target = f">= {target}x"
-            row.status = MET if ratio >= target else MISSED
+            row.status = MET if found.ratio >= target else MISSED
+        else:
+            row.status = REPORTED

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from router.pricing import Usage
 from router.state.base import Admission
 
 
-@dataclass(slots=True)
-class Attempt:
-    """One try on one node, and why it was left (None when it answered)."""
+class Attempt(TypedDict):
+    """One try on one node, and why it was left (None when it answered).
+
+    A dict rather than a dataclass: the access log renders it as it is, and orjson renders
+    dicts several times faster than dataclasses.
+    """
 
     node: str
     model: str
-    failure: str | None = None
-    status: int | None = None
+    failure: str | None
+    status: int | None
 
 
 @dataclass(slots=True)
@@ -36,13 +40,6 @@ class Exchange:
     attempts: list[Attempt] = field(default_factory=list)
     usage: Usage | None = None
     admission: Admission | None = None
-
-    def attempt_fields(self) -> list[dict[str, object]]:
-        """The attempts for the access log."""
-        return [
-            {"node": a.node, "model": a.model, "failure": a.failure, "status": a.status}
-            for a in self.attempts
-        ]
 
     def usage_fields(self) -> dict[str, int] | None:
         """Token usage for the access log."""

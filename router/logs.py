@@ -12,11 +12,10 @@ field for them, and `redact_secrets` blanks well-known secret keys as a last def
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
@@ -96,46 +95,34 @@ _ACCESS_HEAD = b'{"logger":"router.access","event":"access","level":"info","time
 
 
 class AccessLogWriter:
-    """The per-request `access` line in JSON mode, rendered straight to bytes.
+    """The per-request `access` lines in JSON mode, rendered straight to bytes.
 
     Same fields as every other event, but without structlog's processor chain, which
     costs more per request than everything else the router records. Console mode keeps
     the structlog path (readability over speed).
 
-    Under load one event-loop turn ends many requests, so the lines of a turn are
-    gathered and leave in one write(2) at the end of the turn; they share the turn's
-    timestamp (taken when its first line was written), which spares a clock read and a
-    date rendering per line. An access line may therefore follow another event logged
-    later in the same turn; the timestamps still order them.
+    The lines of one batch (the requests that ended in one event-loop turn, see
+    `router.observer`) leave in one write(2) and share one timestamp, which spares a clock
+    read and a date rendering per line.
     """
 
-    __slots__ = ("_head", "_pending", "_stream")
+    __slots__ = ("_stream",)
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
-        self._pending = bytearray()
-        self._head = b""
 
-    def write(self, fields: dict[str, Any]) -> None:
-        """Write one line; `fields` must not be empty."""
-        pending = self._pending
-        if not pending:
-            stamp = orjson.dumps(datetime.now(UTC), option=orjson.OPT_UTC_Z)
-            self._head = _ACCESS_HEAD + stamp + b","
-            try:
-                asyncio.get_running_loop().call_soon(self._flush)
-            except RuntimeError:  # no event loop (a tool, a test): write it now
-                self._stream.write(self._head + orjson.dumps(fields)[1:] + b"\n")
-                self._stream.flush()
-                return
-        pending += self._head
-        # The fields' own "{" is dropped: the head above opened the object.
-        pending += memoryview(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))[1:]
-
-    def _flush(self) -> None:
-        lines, self._pending = self._pending, bytearray()
+    def write_lines(self, lines: Iterable[dict[str, Any]]) -> None:
+        """Write one line per non-empty dict of fields."""
+        stamp = orjson.dumps(datetime.now(UTC), option=orjson.OPT_UTC_Z)
+        head = _ACCESS_HEAD + stamp + b","
+        out = bytearray()
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for fields in lines:
+            out += head
+            # The fields' own "{" is dropped: the head above opened the object.
+            out += memoryview(dumps(fields, option=option))[1:]
         with contextlib.suppress(OSError, ValueError):  # stdout gone (closed pipe): drop
-            self._stream.write(lines)
+            self._stream.write(out)
             self._stream.flush()
 
 

@@ -6,6 +6,7 @@ or structlog themselves, so the hot path pays only for what is switched on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
@@ -30,6 +31,8 @@ class Observer:
             and output.min_level <= logging.INFO
             else None
         )
+        self._recording = metrics is not None or access_log
+        self._finished: list[tuple[Exchange, float]] = []  # ended in this event-loop turn
         self.log = get_logger("router")
         self.access = get_logger("router.access")
         # Also told of every node state change (e.g. to share it with other replicas).
@@ -38,42 +41,43 @@ class Observer:
     # -- per request ---------------------------------------------------------------------
 
     def request_finished(self, exchange: Exchange, now: float) -> None:
-        """One client request ended (answered, failed, or abandoned by the client)."""
-        duration = now - exchange.started
+        """One client request ended (answered, failed, or abandoned by the client).
+
+        It is recorded at the end of the event-loop turn, together with the other requests
+        that ended in that turn (about ten under the benchmark's load): running the same
+        code back to back, with its data still in the CPU's caches, measured about 15% less
+        per request than recording each one between two requests' proxying.
+        """
+        if not self._recording:
+            return
+        finished = self._finished
+        finished.append((exchange, now))
+        if len(finished) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._record_finished)
+            except RuntimeError:  # no event loop (a tool, a test): record it now
+                self._record_finished()
+
+    def _record_finished(self) -> None:
+        batch, self._finished = self._finished, []
         metrics = self.metrics
         if metrics is not None:
-            route = metrics.route(exchange.model, exchange.node or NO_NODE)
-            route.finished(exchange.status or 499, duration)
-            if exchange.ttfb is not None:
-                route.first_byte(exchange.ttfb)
-            usage = exchange.usage
-            if usage is not None:
-                route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
-            if exchange.client_disconnected:
-                route.client_disconnected()
+            for exchange, now in batch:
+                route = metrics.route(exchange.model, exchange.node or NO_NODE)
+                route.finished(exchange.status or 499, now - exchange.started)
+                if exchange.ttfb is not None:
+                    route.first_byte(exchange.ttfb)
+                usage = exchange.usage
+                if usage is not None:
+                    route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
+                if exchange.client_disconnected:
+                    route.client_disconnected()
         if not self.access_log:
             return
         if self.fast_access is not None:
-            self.fast_access.write(
-                {
-                    "trace_id": exchange.request_id,
-                    "method": exchange.method,
-                    "path": exchange.path,
-                    "model": exchange.model,
-                    "node": exchange.node,
-                    # Plain dicts: orjson renders dataclasses several times slower.
-                    "attempts": exchange.attempt_fields(),
-                    "status": exchange.status or 499,
-                    "ttfb_ms": None if exchange.ttfb is None else round(exchange.ttfb * 1000, 1),
-                    "duration_ms": round(duration * 1000, 1),
-                    "streamed": exchange.streamed,
-                    "bytes_out": exchange.bytes_out,
-                    "usage": exchange.usage_fields(),
-                    "client": exchange.client,
-                    "client_disconnected": exchange.client_disconnected,
-                }
-            )
-        else:
+            self.fast_access.write_lines([_access_fields(e, now) for e, now in batch])
+            return
+        for exchange, now in batch:
             log_access(
                 self.access,
                 trace_id=exchange.request_id,
@@ -81,10 +85,10 @@ class Observer:
                 path=exchange.path,
                 model=exchange.model,
                 node=exchange.node,
-                attempts=exchange.attempt_fields(),
+                attempts=exchange.attempts,
                 status=exchange.status or 499,
                 ttfb_ms=None if exchange.ttfb is None else exchange.ttfb * 1000,
-                duration_ms=duration * 1000,
+                duration_ms=(now - exchange.started) * 1000,
                 streamed=exchange.streamed,
                 bytes_out=exchange.bytes_out,
                 usage=exchange.usage_fields(),
@@ -152,3 +156,24 @@ class Observer:
             self.log.info("config_reloaded", source=source)
         else:
             self.log.error("config_reload_failed", source=source, problems=list(problems))
+
+
+def _access_fields(exchange: Exchange, now: float) -> dict[str, object]:
+    """The access line's fields (JSON mode), in the order they are written."""
+    ttfb = exchange.ttfb
+    return {
+        "trace_id": exchange.request_id,
+        "method": exchange.method,
+        "path": exchange.path,
+        "model": exchange.model,
+        "node": exchange.node,
+        "attempts": exchange.attempts,
+        "status": exchange.status or 499,
+        "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),
+        "duration_ms": round((now - exchange.started) * 1000, 1),
+        "streamed": exchange.streamed,
+        "bytes_out": exchange.bytes_out,
+        "usage": exchange.usage_fields(),
+        "client": exchange.client,
+        "client_disconnected": exchange.client_disconnected,
+    }

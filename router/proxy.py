@@ -122,7 +122,12 @@ class Proxy:
                 self._judge_failure(model_route, node, failure, now, is_trial)
                 retries = node.config.retries
                 exchange.attempts.append(
-                    Attempt(node.name, model_route.name, failure.reason, failure.status)
+                    Attempt(
+                        node=node.name,
+                        model=model_route.name,
+                        failure=failure.reason,
+                        status=failure.status,
+                    )
                 )
                 last = failure
                 continue
@@ -139,7 +144,12 @@ class Proxy:
             node.observe_latency(exchange.ttfb)
             exchange.node = node.name
             exchange.attempts.append(
-                Attempt(node.name, model_route.name, None, opened.response.status)
+                Attempt(
+                    node=node.name,
+                    model=model_route.name,
+                    failure=None,
+                    status=opened.response.status,
+                )
             )
             # Any answer that is not a failover status shows the node is working.
             observer.transitions(health.record_success(now))
@@ -307,7 +317,7 @@ class Proxy:
     ) -> None:
         """End a relayed answer after its first byte: an SSE error event, or a short read."""
         exchange.error_code = error.code
-        exchange.attempts[-1].failure = "midstream"
+        exchange.attempts[-1]["failure"] = "midstream"
         if is_stream:
             event = b"data: " + error.body(exchange.request_id) + b"\n\n"
             await out.write(event)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-STATUSES = {"met", "missed", "refused", "unavailable"}
+STATUSES = {"met", "missed", "refused", "unavailable", "reported"}
 
 
 @pytest.mark.integration
@@ -36,3 +36,8 @@ def test_bench_smoke_writes_results(tmp_path: Path) -> None:
     assert result["targets"], "no target was checked"
     assert all(check["status"] in STATUSES for check in result["targets"])
     assert len(result["table"]) == len(result["rows"]) + 1
+    # The metrics + logs cost is a paired comparison: one ratio per pair of runs.
+    pair = result["sections"]["paired"]["router/router-quiet"]
+    assert len(pair["ratios"]) == len(pair["top"]) == len(pair["bottom"]) == 1
+    costs = [r for r in result["rows"] if r["figure"].startswith("metrics + access logs")]
+    assert [r["status"] for r in costs] in (["met"], ["missed"])

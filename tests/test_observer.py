@@ -1,0 +1,79 @@
+"""router.observer: what one finished request records, and when (pure, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from router.exchange import Attempt, Exchange
+from router.logs import LogOutput
+from router.metrics import Metrics
+from router.observer import Observer
+from router.pricing import Usage
+from tests.test_logs import CountingStream
+from tests.test_metrics import value
+
+
+def finished_exchange(n: int, *, status: int = 200) -> Exchange:
+    exchange = Exchange(f"t-{n}", "POST", "/v1/chat/completions", "127.0.0.1", started=10.0)
+    exchange.model, exchange.node, exchange.status = "gpt-4o", "a", status
+    exchange.ttfb, exchange.bytes_out = 0.0123, 321
+    exchange.attempts = [
+        Attempt(node="b", model="gpt-4o", failure="timeout", status=None),
+        Attempt(node="a", model="gpt-4o", failure=None, status=status),
+    ]
+    exchange.usage = Usage(prompt=3, completion=5, reasoning=2)
+    return exchange
+
+
+def observer(stream: CountingStream) -> tuple[Observer, Metrics]:
+    metrics = Metrics()
+    metrics.set_routes({"gpt-4o": ["a", "b"]})
+    return Observer(metrics, output=LogOutput(stream, logging.INFO)), metrics
+
+
+async def test_requests_ended_in_one_loop_turn_are_recorded_together_at_its_end() -> None:
+    stream = CountingStream()
+    watcher, metrics = observer(stream)
+    for n in range(3):
+        watcher.request_finished(finished_exchange(n), now=10.5)
+    requests = {"model": "gpt-4o", "node": "a", "code": "200"}
+    assert stream.getvalue() == b""  # still within the turn
+    assert value(metrics, "router_requests_total", **requests) is None
+    await asyncio.sleep(0)
+    assert value(metrics, "router_requests_total", **requests) == 3
+    assert value(metrics, "router_tokens_total", model="gpt-4o", kind="reasoning") == 6
+    assert stream.writes == 1
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["trace_id"] for e in events] == ["t-0", "t-1", "t-2"]
+    assert events[0]["duration_ms"] == 500.0 and events[0]["ttfb_ms"] == 12.3
+    assert events[0]["attempts"] == [
+        {"node": "b", "model": "gpt-4o", "failure": "timeout", "status": None},
+        {"node": "a", "model": "gpt-4o", "failure": None, "status": 200},
+    ]
+    assert events[0]["usage"] == {"prompt": 3, "completion": 5, "reasoning": 2}
+    watcher.request_finished(finished_exchange(3, status=0), now=11.0)  # never answered
+    await asyncio.sleep(0)
+    assert stream.writes == 2
+    assert json.loads(stream.getvalue().splitlines()[-1])["status"] == 499
+    assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="499") == 1
+
+
+def test_without_a_loop_a_finished_request_is_recorded_at_once() -> None:
+    stream = CountingStream()
+    watcher, metrics = observer(stream)
+    watcher.request_finished(finished_exchange(0), now=10.5)
+    assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="200") == 1
+    assert json.loads(stream.getvalue())["trace_id"] == "t-0"
+
+
+async def test_access_log_off_still_counts_metrics_and_writes_nothing() -> None:
+    stream = CountingStream()
+    metrics = Metrics()
+    metrics.set_routes({"gpt-4o": ["a", "b"]})
+    watcher = Observer(metrics, access_log=False, output=LogOutput(stream, logging.INFO))
+    watcher.request_finished(finished_exchange(0), now=10.5)
+    await asyncio.sleep(0)
+    assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="200") == 1
+    assert stream.writes == 0
