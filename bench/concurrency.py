@@ -96,7 +96,7 @@ def _rows(run: Run, stats: dict[str, dict], why: dict[str, str]) -> None:
         "per": run.report.add(Row("concurrency", "RSS per stream, KiB (x bare)")),
     }
     bare = stats.get(BARE)
-    for name in run.report.columns:
+    for name in run.main_columns:
         st = stats.get(name)
         if st is None:
             rows["errors"].cells[name] = why.get(name, "-")

@@ -52,7 +52,7 @@ def run_section(run: Run) -> None:
     direct = results.get(DIRECT)
     for pct in (50, 99):
         row = run.report.add(Row("latency", f"p{pct} @1 conn, ms added vs direct"))
-        for name in run.report.columns:
+        for name in run.main_columns:
             mine = results.get(name)
             if mine is None:
                 row.cells[name] = why.get(name, "not run")

@@ -13,7 +13,7 @@ from bench.procs import Server, StartError, running
 from bench.report import Report
 from bench.settings import Settings
 from bench.system import free_port, pinned
-from bench.targets import Env, Target, missing_requirement
+from bench.targets import Env, Target, main_targets, missing_requirement
 
 
 @dataclass(slots=True)
@@ -28,6 +28,11 @@ class Run:
     nofile: tuple[int, int]  # (soft, hard) RLIMIT_NOFILE after raising it
     missing_tools: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # target -> why it did not start
+
+    @property
+    def main_columns(self) -> list[str]:
+        """The columns every section fills: references and the router, not its variants."""
+        return [t.name for t in main_targets(self.targets)]
 
     def unavailable(self, target: Target) -> str | None:
         """Why `target` cannot be measured in this run (None: try it)."""

@@ -95,7 +95,7 @@ def _delay_row(
     run: Run, level: int, pct: int, results: dict[str, dict[int, StreamResult]], why: dict[str, str]
 ) -> None:
     row = run.report.add(Row("streaming", f"chunk delay p{pct} @{level} streams, ms (x bare)"))
-    for name in run.report.columns:
+    for name in run.main_columns:
         got = _cell_or_why(name, level, results, why)
         if isinstance(got, str):
             row.cells[name] = got
@@ -127,7 +127,7 @@ def _ttfb_row(
     row = run.report.add(Row("ttfb", f"first chunk p{pct} @{level} streams, ms added vs direct"))
     direct = _cell_or_why(DIRECT, level, results, why)
     base = None if isinstance(direct, str) else percentile(direct.ttfb_ms, pct)
-    for name in run.report.columns:
+    for name in run.main_columns:
         got = _cell_or_why(name, level, results, why)
         if isinstance(got, str):
             row.cells[name] = got

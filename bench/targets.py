@@ -178,6 +178,8 @@ def default_targets() -> list[Target]:
         Target(BARE, _bare),
         Target(NGINX, _nginx, requires=("nginx",), family="nginx"),
         router_target(),
+        # The same build again: what the paired comparison reads when nothing differs.
+        router_target("router-again", variant=True),
         # The cost of metrics and access logs (issue: at most 10%).
         router_target("router-quiet", "--no-metrics", "--no-access-log", variant=True),
         # Keys, rpm and credits in memory and on Redis (issue: Redis at least 0.7x memory).

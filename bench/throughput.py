@@ -125,6 +125,12 @@ def _rows(
 # Router variants compared in paired runs at 32 connections:
 # (figure, numerator, denominator, target ratio or None for "report only").
 VARIANT_ROWS = (
+    (
+        "the same build twice: the method's own noise (router / router-again)",
+        ROUTER,
+        "router-again",
+        None,
+    ),
     ("metrics + access logs on (router / router-quiet)", ROUTER, "router-quiet", 0.9),
     ("keys, rpm, credits in memory (router-memory / router)", "router-memory", ROUTER, None),
     ("same on Redis (router-redis / router-memory)", "router-redis", "router-memory", 0.7),
