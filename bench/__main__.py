@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -68,6 +69,9 @@ def plan(names: list[str] | None) -> list[Callable[[Run], None]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every started server is resumed (bench/paired.py
+    # stops them in turns) and stopped, and the temp folder removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     settings = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     nofile = raise_nofile()
     targets = default_targets()

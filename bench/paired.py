@@ -5,9 +5,12 @@ runs a few seconds apart differ by 10-20%: comparing variants run one after the 
 measured the noise more than the variants. So both variants are loaded by their own wrk
 for the same seconds, and they take turns on the proxy core every `SLICE` seconds (the
 other one stopped with SIGSTOP, its connections simply waiting): both meet the same
-machine, slice for slice, and each still has the core to itself while it runs, with its
-caches warm. The ratio of their request counts is the figure, the median of
-`paired_rounds` rounds. CPU time per request, read from /proc, is reported beside it.
+machine, slice for slice, and each has the core to itself while it runs (ten switches a
+second cost little; switching at every blocking call, as two runnable servers on one core
+do, cost both 30%). The ratio of their requests/s is the figure, the median of
+`paired_rounds` rounds. CPU time per request of each server's process tree, read from
+/proc, is shown beside it; since each server keeps the core busy through its slices, it
+is not a second opinion on the ratio, only the cost of a request in absolute terms.
 """
 
 from __future__ import annotations
@@ -61,17 +64,11 @@ class Paired:
         """The median round's ratio: one odd round does not move it."""
         return statistics.median(self.ratios)
 
-    @property
-    def cpu_ratio(self) -> float:
-        """bottom / top CPU per request: the throughput ratio a core of one's own would give."""
-        top = statistics.median(s.cpu_us for s in self.top)
-        bottom = statistics.median(s.cpu_us for s in self.bottom)
-        return bottom / top if top else 0.0
-
 
 def first_in_pair(pair_no: int) -> int:
-    """Which variant gets the first slice of round `pair_no` (0: top, 1: bottom); it
-    alternates, so neither always gets the extra slice."""
+    """Which variant gets the first slice of round `pair_no` (0: top, 1: bottom). It
+    alternates, and the rounds are even in number, so where the wrk windows start and end
+    within a slice favours each variant equally often."""
     return pair_no % 2
 
 
@@ -115,7 +112,7 @@ def _sliced_round(
     def load(index: int) -> None:
         try:
             results[index] = _run_wrk(run, servers[index], script, seconds)
-        except PairUnavailable as exc:
+        except Exception as exc:  # reported by the row, not lost in the thread
             results[index] = exc
 
     threads = [threading.Thread(target=load, args=(i,), daemon=True) for i in (0, 1)]
@@ -124,8 +121,11 @@ def _sliced_round(
         _signal(stopped, signal.SIGSTOP)
         for thread in threads:
             thread.start()
+        switch_at = time.monotonic()
         while any(thread.is_alive() for thread in threads):
-            time.sleep(SLICE)
+            # Fixed deadlines: the loop's own overhead must not lengthen one side's slices.
+            switch_at += SLICE
+            time.sleep(max(0.0, switch_at - time.monotonic()))
             _signal(running, signal.SIGSTOP)
             _signal(stopped, signal.SIGCONT)
             running, stopped = stopped, running
@@ -138,7 +138,8 @@ def _sliced_round(
     for index, server in enumerate(servers):
         result = results.get(index)
         if not isinstance(result, wrk.WrkResult):
-            raise PairUnavailable(str(result or f"wrk against {server.name} did not finish"))
+            why = repr(result) if result is not None else "did not finish"
+            raise PairUnavailable(f"wrk against {server.name}: {why}")
         used = tree_cpu_seconds(server.pid) - before[index]
         cpu_us = 1e6 * used / result.requests if result.requests else 0.0
         problems = "" if result.is_clean else f"{server.name}: {result.problems()}"

@@ -139,8 +139,7 @@ VARIANT_ROWS = (
 
 
 def _variant_rows(run: Run, upstream: Server, script: Path) -> None:
-    """One row per compared pair: the median of the pairs' ratios, their range, and what
-    CPU time per request says about the same two variants."""
+    """One row per compared pair: the median of the rounds' ratios and their range."""
     raw = run.report.raw.setdefault("paired", {})
     for figure, top, bottom, target in VARIANT_ROWS:
         row = run.report.add(Row("throughput", figure))
@@ -171,10 +170,7 @@ def _variant_rows(run: Run, upstream: Server, script: Path) -> None:
                 f"{middle.rps:,.0f} req/s taking turns, {middle.cpu_us:.0f} us CPU/req"
             )
         ratios = found.ratios
-        row.why = (
-            f"{found.ratio:.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}; "
-            f"by CPU/req {found.cpu_ratio:.2f}x)"
-        )
+        row.why = f"{found.ratio:.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f})"
         if target is not None:
             row.status = MET if found.ratio >= target else MISSED
         else:

@@ -119,8 +119,9 @@ class AccessLogWriter:
         dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for fields in lines:
             out += head
-            # The fields' own "{" is dropped: the head above opened the object.
-            out += memoryview(dumps(fields, option=option))[1:]
+            # The fields' own "{" is dropped: the head above opened the object. default=str:
+            # a stray object must cost its line its exact form, never the whole batch.
+            out += memoryview(dumps(fields, default=str, option=option))[1:]
         with contextlib.suppress(OSError, ValueError):  # stdout gone (closed pipe): drop
             self._stream.write(out)
             self._stream.flush()

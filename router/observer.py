@@ -58,43 +58,67 @@ class Observer:
             except RuntimeError:  # no event loop (a tool, a test): record it now
                 self._record_finished()
 
+    def flush(self) -> None:
+        """Record the requests that ended in this turn now (on stop, before the last line)."""
+        if self._finished:
+            self._record_finished()
+
     def _record_finished(self) -> None:
         batch, self._finished = self._finished, []
+        if not batch:  # flushed since the callback was scheduled
+            return
+        # Each request on its own: a bug met by one must not cost the others their record.
         metrics = self.metrics
         if metrics is not None:
             for exchange, now in batch:
-                route = metrics.route(exchange.model, exchange.node or NO_NODE)
-                route.finished(exchange.status or 499, now - exchange.started)
-                if exchange.ttfb is not None:
-                    route.first_byte(exchange.ttfb)
-                usage = exchange.usage
-                if usage is not None:
-                    route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
-                if exchange.client_disconnected:
-                    route.client_disconnected()
+                try:
+                    route = metrics.route(exchange.model, exchange.node or NO_NODE)
+                    route.finished(exchange.status or 499, now - exchange.started)
+                    if exchange.ttfb is not None:
+                        route.first_byte(exchange.ttfb)
+                    usage = exchange.usage
+                    if usage is not None:
+                        route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
+                    if exchange.client_disconnected:
+                        route.client_disconnected()
+                except Exception:
+                    self._not_recorded(exchange, "metrics")
         if not self.access_log:
             return
         if self.fast_access is not None:
-            self.fast_access.write_lines([_access_fields(e, now) for e, now in batch])
+            lines = []
+            for exchange, now in batch:
+                try:
+                    lines.append(_access_fields(exchange, now))
+                except Exception:
+                    self._not_recorded(exchange, "access_log")
+            if lines:
+                self.fast_access.write_lines(lines)
             return
         for exchange, now in batch:
-            log_access(
-                self.access,
-                trace_id=exchange.request_id,
-                method=exchange.method,
-                path=exchange.path,
-                model=exchange.model,
-                node=exchange.node,
-                attempts=exchange.attempts,
-                status=exchange.status or 499,
-                ttfb_ms=None if exchange.ttfb is None else exchange.ttfb * 1000,
-                duration_ms=(now - exchange.started) * 1000,
-                streamed=exchange.streamed,
-                bytes_out=exchange.bytes_out,
-                usage=exchange.usage_fields(),
-                client=exchange.client,
-                client_disconnected=exchange.client_disconnected,
-            )
+            try:
+                log_access(
+                    self.access,
+                    trace_id=exchange.request_id,
+                    method=exchange.method,
+                    path=exchange.path,
+                    model=exchange.model,
+                    node=exchange.node,
+                    attempts=exchange.attempts,
+                    status=exchange.status or 499,
+                    ttfb_ms=None if exchange.ttfb is None else exchange.ttfb * 1000,
+                    duration_ms=(now - exchange.started) * 1000,
+                    streamed=exchange.streamed,
+                    bytes_out=exchange.bytes_out,
+                    usage=exchange.usage_fields(),
+                    client=exchange.client,
+                    client_disconnected=exchange.client_disconnected,
+                )
+            except Exception:
+                self._not_recorded(exchange, "access_log")
+
+    def _not_recorded(self, exchange: Exchange, what: str) -> None:
+        self.log.exception("request_not_recorded", trace_id=exchange.request_id, what=what)
 
     def upstream_failed(self, node: str, reason: str) -> None:
         if self.metrics is not None:

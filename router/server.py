@@ -66,6 +66,7 @@ async def run_server(
             await parts.lifecycle.wait_idle(1.0)
     finally:
         await runner.cleanup()
+        parts.observer.flush()  # requests ended by the cleanup itself
         log.info("stopped")
 
 

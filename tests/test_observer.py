@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 
+import structlog
+
 from router.exchange import Attempt, Exchange
 from router.logs import LogOutput
 from router.metrics import Metrics
@@ -77,3 +79,34 @@ async def test_access_log_off_still_counts_metrics_and_writes_nothing() -> None:
     await asyncio.sleep(0)
     assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="200") == 1
     assert stream.writes == 0
+
+
+async def test_flush_records_the_pending_requests_at_once_and_only_once() -> None:
+    stream = CountingStream()
+    watcher, metrics = observer(stream)
+    watcher.request_finished(finished_exchange(0), now=10.5)
+    watcher.flush()  # as on stop: before the "stopped" line, not after it
+    assert json.loads(stream.getvalue())["trace_id"] == "t-0"
+    await asyncio.sleep(0)  # the callback scheduled for the turn finds nothing left
+    assert stream.writes == 1
+    assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="200") == 1
+
+
+async def test_a_request_that_cannot_be_recorded_costs_only_its_own_record() -> None:
+    stream = CountingStream()
+    with structlog.testing.capture_logs() as logged:
+        watcher, metrics = observer(stream)
+        broken = finished_exchange(1)
+        broken.usage = "not a usage"  # type: ignore[assignment]  # a bug elsewhere, say
+        for exchange in (finished_exchange(0), broken, finished_exchange(2)):
+            watcher.request_finished(exchange, now=10.5)
+        await asyncio.sleep(0)
+    assert [(e["event"], e["trace_id"], e["what"]) for e in logged] == [
+        ("request_not_recorded", "t-1", "metrics"),
+        ("request_not_recorded", "t-1", "access_log"),
+    ]
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["trace_id"] for e in events] == ["t-0", "t-2"]
+    # Counted before the broken usage was reached; the others fully.
+    assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="200") == 3
+    assert value(metrics, "router_tokens_total", model="gpt-4o", kind="prompt") == 6
