@@ -111,7 +111,7 @@ class AccessLogWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
 
-    def write_lines(self, lines: Iterable[dict[str, Any]]) -> None:
+    def write_lines(self, lines: Iterable[Mapping[str, object]]) -> None:
         """Write one line per non-empty dict of fields."""
         stamp = orjson.dumps(datetime.now(UTC), option=orjson.OPT_UTC_Z)
         head = _ACCESS_HEAD + stamp + b","

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypedDict
 
-from router.exchange import Exchange
+from router.exchange import Attempt, Exchange
 from router.health import NodeState, Transition
 from router.logs import AccessLogWriter, LogOutput, get_logger, log_access
 from router.metrics import NO_NODE, Metrics
@@ -95,25 +96,11 @@ class Observer:
             if lines:
                 self.fast_access.write_lines(lines)
             return
-        for exchange, now in batch:
+        if not self.access.is_enabled_for(logging.INFO):
+            return
+        for exchange, now in batch:  # console format: through structlog, line by line
             try:
-                log_access(
-                    self.access,
-                    trace_id=exchange.request_id,
-                    method=exchange.method,
-                    path=exchange.path,
-                    model=exchange.model,
-                    node=exchange.node,
-                    attempts=exchange.attempts,
-                    status=exchange.status or 499,
-                    ttfb_ms=None if exchange.ttfb is None else exchange.ttfb * 1000,
-                    duration_ms=(now - exchange.started) * 1000,
-                    streamed=exchange.streamed,
-                    bytes_out=exchange.bytes_out,
-                    usage=exchange.usage_fields(),
-                    client=exchange.client,
-                    client_disconnected=exchange.client_disconnected,
-                )
+                log_access(self.access, **_access_fields(exchange, now))
             except Exception:
                 self._not_recorded(exchange, "access_log")
 
@@ -182,8 +169,26 @@ class Observer:
             self.log.error("config_reload_failed", source=source, problems=list(problems))
 
 
-def _access_fields(exchange: Exchange, now: float) -> dict[str, object]:
-    """The access line's fields (JSON mode), in the order they are written."""
+class AccessFields(TypedDict):
+    """The access line's fields, in the order they are written."""
+
+    trace_id: str
+    method: str
+    path: str
+    model: str
+    node: str | None
+    attempts: list[Attempt]
+    status: int
+    ttfb_ms: float | None
+    duration_ms: float
+    streamed: bool
+    bytes_out: int
+    usage: dict[str, int] | None
+    client: str | None
+    client_disconnected: bool
+
+
+def _access_fields(exchange: Exchange, now: float) -> AccessFields:
     ttfb = exchange.ttfb
     return {
         "trace_id": exchange.request_id,

@@ -66,7 +66,7 @@ async def run_server(
             await parts.lifecycle.wait_idle(1.0)
     finally:
         await runner.cleanup()
-        parts.observer.flush()  # requests ended by the cleanup itself
+        parts.observer.flush()  # what the last turn still queued goes before "stopped"
         log.info("stopped")
 
 

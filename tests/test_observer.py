@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 
 import structlog
 
 from router.exchange import Attempt, Exchange
-from router.logs import LogOutput
+from router.logs import LogOutput, configure_logging
 from router.metrics import Metrics
 from router.observer import Observer
 from router.pricing import Usage
-from tests.test_logs import CountingStream
+from tests.test_logs import CountingStream, _reset  # noqa: F401  (autouse: restores logging)
 from tests.test_metrics import value
 
 
@@ -110,3 +111,25 @@ async def test_a_request_that_cannot_be_recorded_costs_only_its_own_record() -> 
     # Counted before the broken usage was reached; the others fully.
     assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="200") == 3
     assert value(metrics, "router_tokens_total", model="gpt-4o", kind="prompt") == 6
+
+
+async def test_console_format_writes_the_same_fields_line_by_line() -> None:
+    out = io.StringIO()
+    output = configure_logging("info", "console", stream=out)
+    metrics = Metrics()
+    metrics.set_routes({"gpt-4o": ["a", "b"]})
+    watcher = Observer(metrics, output=output)
+    for n in range(2):
+        watcher.request_finished(finished_exchange(n), now=10.5)
+    await asyncio.sleep(0)
+    first, second = out.getvalue().splitlines()
+    assert "[router.access]" in first and "trace_id=t-0" in first and "trace_id=t-1" in second
+    assert "duration_ms=500.0" in first and "ttfb_ms=12.3" in first
+
+
+async def test_console_format_below_info_writes_no_access_lines() -> None:
+    out = io.StringIO()
+    watcher = Observer(None, output=configure_logging("warning", "console", stream=out))
+    watcher.request_finished(finished_exchange(0), now=10.5)
+    await asyncio.sleep(0)
+    assert out.getvalue() == ""
