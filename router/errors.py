@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from router.yamlsrc import Problem
+from router.config.source import Problem
 
 
 class RouterError(Exception):

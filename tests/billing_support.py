@@ -4,10 +4,10 @@ The billing tests run real `router serve` processes in front of real mock nodes,
 memory backend (ledger = a JSONL file) or a real redis-server (ledger = a stream). Neither
 backend exposes a balance over HTTP, so `StateView` reads what a test needs from where the
 backend keeps it: the JSONL file, or Redis itself through the documented key layout of
-`router.state.redis`.
+`router.billing.state.redis`.
 
 Expected charges are computed here from the mock node's deterministic usage (see
-`router.mock_node`) with Decimal arithmetic, independently of `router.pricing`.
+`router.mock.node`) with Decimal arithmetic, independently of `router.billing.pricing`.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ class JsonlView(StateView):
 
 
 class RedisView(StateView):
-    """The Redis backend, read through the key layout of `router.state.redis`."""
+    """The Redis backend, read through the key layout of `router.billing.state.redis`."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from router.balancer import ModelBalancer, SmoothWeighted
-from router.config import Backend, ModelRoute, Strategy
+from router.config.model import Backend, ModelRoute, Strategy
+from router.routing.balancer import ModelBalancer, SmoothWeighted
 
 
 def route(*backends: Backend, strategy: Strategy = Strategy.WEIGHTED) -> ModelRoute:

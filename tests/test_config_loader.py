@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from router.config import Strategy
-from router.config_loader import parse_config
+from router.config.loader import parse_config
+from router.config.model import Strategy
 from router.errors import ConfigError
 
 GOOD = """\

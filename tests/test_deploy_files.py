@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from router.config import Config
-from router.config_loader import parse_config
+from router.config.loader import parse_config
+from router.config.model import Config
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.forwarded import client_address, parse_networks
+from router.web.forwarded import client_address, parse_networks
 
 TRUSTED = parse_networks(["10.0.0.0/8", "::1/128"])
 

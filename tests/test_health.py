@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from router.config import Ejection, HealthCheck, NodeConfig
-from router.health import (
+from router.config.model import Ejection, HealthCheck, NodeConfig
+from router.routing.health import (
     TRANSITIONS,
     Event,
     IllegalTransition,
@@ -460,7 +460,7 @@ def test_expired_ejection_is_selectable_so_no_panic():
 
 
 def _shared_record() -> NodeHealth:
-    from router.config import Ejection, HealthCheck
+    from router.config.model import Ejection, HealthCheck
 
     return NodeHealth("n", HealthCheck(), Ejection(base_seconds=5, max_seconds=300))
 

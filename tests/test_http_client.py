@@ -1,4 +1,4 @@
-"""router.http_client against raw loopback servers that answer exactly what each test needs."""
+"""router.upstream.http11 against raw loopback servers that answer exactly what each test needs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from router.http_client import (
+from router.upstream.http11 import (
     HIGH_WATER,
     ConnectFailed,
     ConnectionLost,

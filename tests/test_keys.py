@@ -6,8 +6,7 @@ import hashlib
 import pytest
 from multidict import CIMultiDict
 
-from router.errors import ConfigError
-from router.keys import (
+from router.billing.keys import (
     KeySpec,
     ModelGlobs,
     extract_key,
@@ -16,6 +15,7 @@ from router.keys import (
     new_key,
     parse_static_keys,
 )
+from router.errors import ConfigError
 
 K = "sk-test-123"
 

@@ -1,4 +1,4 @@
-"""router.logs: one JSON object per line, level filtering, no secrets."""
+"""router.observability.logs: one JSON object per line, level filtering, no secrets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from router.logs import AccessLogWriter, configure_logging, get_logger, log_access
+from router.observability.logs import AccessLogWriter, configure_logging, get_logger, log_access
 
 ACCESS: dict[str, Any] = {
     "trace_id": "t-1",

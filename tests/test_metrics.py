@@ -1,4 +1,4 @@
-"""router.metrics: the metric names and labels are a contract (issue 5)."""
+"""router.observability.metrics: the metric names and labels are a contract (issue 5)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.config import Backend, Config, Defaults, ModelRoute, NodeConfig, ServerConfig
-from router.health import NodeState
-from router.local_metrics import DURATION, REQUESTS, TOKENS, TTFB, status_label
-from router.metrics import LATENCY_BUCKETS, NODE_STATES, UPSTREAM_ERROR_REASONS, Metrics
+from router.config.model import Backend, Config, Defaults, ModelRoute, NodeConfig, ServerConfig
+from router.observability.metrics import (
+    LATENCY_BUCKETS,
+    NODE_STATES,
+    UPSTREAM_ERROR_REASONS,
+    Metrics,
+)
+from router.observability.single_process import DURATION, REQUESTS, TOKENS, TTFB, status_label
+from router.routing.health import NodeState
 
 # sample name -> its label names (besides `le` on buckets, checked separately)
 CONTRACT: dict[str, set[str]] = {

@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from router.mock_faults import FaultError, Faults
-from router.mock_node import MockSettings, create_app
+from router.mock.faults import FaultError, Faults
+from router.mock.node import MockSettings, create_app
 from tests.support import http_request
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)

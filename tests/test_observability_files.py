@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from router.metrics import Metrics
+from router.observability.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "grafana" / "dashboard.json"
@@ -191,7 +191,9 @@ def test_dashboard_uses_only_router_metrics() -> None:
         assert names, f"no metric found in {expr!r}"
         for name in names:
             assert name.startswith(("router_", "process_")), (name, expr)
-            assert name in defined, f"{name} is not defined in router/metrics.py: {expr}"
+            assert name in defined, (
+                f"{name} is not defined in router/observability/metrics.py: {expr}"
+            )
 
 
 def test_dashboard_promql_is_valid(tmp_path: Path) -> None:

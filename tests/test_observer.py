@@ -1,4 +1,4 @@
-"""router.observer: what one finished request records, and when (pure, no network)."""
+"""router.observability.observer: what one finished request records, and when (pure, no network)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import logging
 
 import structlog
 
-from router.exchange import Attempt, Exchange
-from router.logs import LogOutput, configure_logging
-from router.metrics import Metrics
-from router.observer import Observer
-from router.pricing import Usage
+from router.billing.pricing import Usage
+from router.observability.exchange import Attempt, Exchange
+from router.observability.logs import LogOutput, configure_logging
+from router.observability.metrics import Metrics
+from router.observability.observer import Observer
 from tests.test_logs import CountingStream, _reset  # noqa: F401  (autouse: restores logging)
 from tests.test_metrics import value
 

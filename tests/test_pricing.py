@@ -4,8 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from router.errors import ConfigError
-from router.pricing import (
+from router.billing.pricing import (
     Pricing,
     Usage,
     cost,
@@ -17,6 +16,7 @@ from router.pricing import (
     usage_from_gemini,
     usage_from_openai,
 )
+from router.errors import ConfigError
 
 
 @pytest.mark.parametrize(

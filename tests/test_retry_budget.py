@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.config import RetryBudget
-from router.retry_budget import RetryBudgetTracker
+from router.config.model import RetryBudget
+from router.routing.retry_budget import RetryBudgetTracker
 
 
 def tracker(percent: float = 20.0, min_concurrent: int = 0) -> RetryBudgetTracker:

@@ -1,4 +1,4 @@
-"""router.state.pipeline: script calls of one loop turn share one write, against real Redis."""
+"""router.billing.state.pipeline: one loop turn's script calls share one write (real Redis)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from redis.asyncio.connection import Connection
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from router.state import StateConfig
-from router.state.pipeline import ScriptPipeline, pack
-from router.state.redis import redis_client
+from router.billing.state import StateConfig
+from router.billing.state.pipeline import ScriptPipeline, pack
+from router.billing.state.redis import redis_client
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 # Echoes its key and argument, or answers an error reply when asked to.

@@ -12,10 +12,9 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from router.errors import ConfigError
-from router.keys import KeyRecord, KeySpec, hash_key
-from router.pricing import Pricing, Usage, cost
-from router.state import (
+from router.billing.keys import KeyRecord, KeySpec, hash_key
+from router.billing.pricing import Pricing, Usage, cost
+from router.billing.state import (
     AuthRejected,
     KeyExists,
     KeyNotFound,
@@ -28,9 +27,10 @@ from router.state import (
     open_store,
     sweep_periodically,
 )
-from router.state.ledger import parse_since
-from router.state.memory import MemoryStateStore
-from router.state.redis import RedisStateStore, redis_client
+from router.billing.state.ledger import parse_since
+from router.billing.state.memory import MemoryStateStore
+from router.billing.state.redis import RedisStateStore, redis_client
+from router.errors import ConfigError
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 T0 = 1_700_000_000.0

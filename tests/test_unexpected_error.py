@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from router.app import Options, create_app
-from router.config_loader import parse_config
-from router.proxy import Proxy
+from router.config.loader import parse_config
+from router.proxy.attempts import Proxy
+from router.server.app import Options, create_app
 from tests.router_proc import chat_body, closed_port_url, node_entry, routes_yaml
 
 

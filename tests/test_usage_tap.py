@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from router.pricing import Usage
-from router.usage_tap import UsageFilter, UsageTap
+from router.billing.pricing import Usage
+from router.dialects.usage_tap import UsageFilter, UsageTap
 
 USAGE = {
     "prompt_tokens": 8,

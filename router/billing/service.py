@@ -1,0 +1,186 @@
+"""Keys, limits and credits around one proxied request.
+
+How this works: `admit` runs once per client request, before the first attempt: it finds
+the key (any accepted form), checks it, its model globs, rpm and concurrency, and
+reserves the model's `pre_deduct`, all in one call to the state store (one Redis round
+trip). Retries on other nodes reuse that admission. `settle` runs exactly once however
+the request ends, in a task of its own so a client that goes away cannot cancel it: a
+successful answer is charged from the usage the node reported (or the reservation when
+none arrived), no successful answer is refunded in full, and a client that left
+mid-stream pays for the usage seen so far. The store makes settling idempotent per
+request id, and reservations of a crashed router expire into the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from router.billing.keys import KeyRecord, extract_key
+from router.billing.pricing import Usage, micro_to_credits
+from router.billing.state import (
+    Admission,
+    AuthRejected,
+    Outcome,
+    SettleResult,
+    StateConfig,
+    StateStore,
+    StateUnavailable,
+    open_store,
+    sweep_periodically,
+)
+from router.config.model import ModelRoute
+from router.observability.exchange import Exchange
+from router.observability.observer import Observer
+from router.tasks import cancel_and_wait
+
+HEALTH_CHECK_INTERVAL = 2.0
+SETTLE_RETRY_FIRST = 0.25  # seconds before the first retry of a settlement; then doubling
+SETTLE_RETRY_MAX = 10.0
+
+
+class Billing:
+    """Admission and settlement against one state store."""
+
+    def __init__(
+        self, config: StateConfig, static_keys: Sequence[KeyRecord], observer: Observer
+    ) -> None:
+        self._store: StateStore | None = None
+        self.static_keys = tuple(static_keys)
+        self.config = config
+        self.observer = observer
+        self.backend_up = True
+        # The memory backend holds only routes.yaml's keys: none there means auth is off,
+        # and admission can be skipped outright. Redis may hold dynamic keys: always ask.
+        self.auth_off = config.backend == "memory" and not static_keys
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            raise RuntimeError("Billing.start() has not run")
+        return self._store
+
+    async def admit(self, request: web.Request, exchange: Exchange, route: ModelRoute) -> Admission:
+        """Authorise the request and reserve its credits, or raise a RouterError."""
+        key = extract_key(request.headers, request.query, request.path)
+        now = time.time()
+        # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
+        # reused one must never ride on another request's live admission. The trace id
+        # stays in front so the ledger still joins the access log.
+        billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
+        try:
+            return await self.store.admit(key, route.name, billing_id, route.pricing, now)
+        except AuthRejected as exc:
+            metrics = self.observer.metrics
+            if metrics is not None:
+                if exc.code in ("too_many_requests", "insufficient_quota"):
+                    metrics.rate_limited(route.name)
+                else:
+                    metrics.auth_failure(exc.code)
+            raise
+        except StateUnavailable:
+            self._mark(False)
+            if self.config.on_error == "closed":
+                raise
+            self.observer.log.warning(
+                "state_backend_unreachable", detail="on_error=open: request let through unmetered"
+            )
+            return Admission.unmetered(exchange.request_id, route.name, now)
+
+    def settle_later(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
+        """Settle in a task of its own: a cancelled handler must not skip or split it."""
+        if not admission.is_metered:
+            return
+        task = asyncio.get_running_loop().create_task(self._settle(admission, exchange, usage))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
+        if exchange.client_disconnected and exchange.node is not None:
+            outcome = Outcome.DISCONNECTED
+        elif exchange.node is not None and exchange.status < 400 and exchange.error_code is None:
+            outcome = Outcome.SUCCESS
+        else:
+            outcome = Outcome.FAILED
+        # Settling is idempotent per request id, so it is retried until the backend answers
+        # or the reservation would expire anyway (then the sweep charges the reservation).
+        deadline = admission.started + self.config.reservation_ttl - 5
+        delay = SETTLE_RETRY_FIRST
+        while True:
+            try:
+                settlement = await self.store.settle(
+                    admission,
+                    usage,
+                    outcome,
+                    node=exchange.node,
+                    status=exchange.status or 499,
+                    now=time.time(),
+                )
+                break
+            except StateUnavailable:
+                self._mark(False)
+                if time.time() + delay >= deadline:
+                    self.observer.log.error(
+                        "settle_failed",
+                        trace_id=exchange.request_id,
+                        detail="state backend unreachable; the reservation will expire",
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SETTLE_RETRY_MAX)
+        metrics = self.observer.metrics
+        if metrics is not None and settlement.result is SettleResult.SETTLED:
+            charged = micro_to_credits(settlement.charged)
+            refunded = micro_to_credits(max(0, admission.reserved - settlement.charged))
+            metrics.credits_settled(admission.model, charged, refunded)
+
+    def _mark(self, up: bool) -> None:
+        if up != self.backend_up:
+            self.backend_up = up
+            level = self.observer.log.info if up else self.observer.log.error
+            level("state_backend", up=up, backend=self.config.backend)
+        if self.observer.metrics is not None:
+            self.observer.metrics.state_backend_up.set(1 if up else 0)
+
+    def is_ready(self) -> bool:
+        """False only while the backend is down and requests would be refused for it."""
+        return self.backend_up or self.config.on_error == "open"
+
+    async def start(self) -> None:
+        """Open the state store and start the reservation sweep and the backend watch."""
+        self._store = await open_store(self.config, self.static_keys)
+        if self.config.backend == "memory" and not self.static_keys:
+            self.observer.log.warning(
+                "auth_off",
+                detail="no keys configured: the router is open to anyone who can reach it",
+            )
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(sweep_periodically(self.store)),
+            loop.create_task(self._watch()),
+        ]
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.store.ping()
+            except StateUnavailable:
+                self._mark(False)
+            else:
+                self._mark(True)
+            await asyncio.sleep(HEALTH_CHECK_INTERVAL)
+
+    async def stop(self) -> None:
+        """Finish pending settlements, stop background work, close the store."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        # Still waiting for the backend: their reservations expire and the sweep charges them.
+        await cancel_and_wait([*self._tasks, *self._background])
+        if self._store is not None:
+            await self._store.close()

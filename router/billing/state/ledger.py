@@ -1,0 +1,153 @@
+"""The usage ledger: one record per settled request, and the sums `router usage` prints.
+
+With the Redis backend the ledger is the stream `router:usage` (flat string fields, see
+`to_fields`); with the memory backend it is an append-only JSONL file. Both carry the
+same record, with money as integer micro-credits so sums are exact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from router.billing.pricing import micro_to_credits
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """One settled request. `charged` is micro-credits; times are Unix seconds."""
+
+    request_id: str
+    key: str
+    model: str
+    node: str
+    prompt_tokens: int
+    completion_tokens: int  # text only: reasoning is counted apart
+    reasoning_tokens: int
+    charged: int
+    status: int  # HTTP status sent to the client; 0 when the reservation expired
+    outcome: str  # success | failed | disconnected | expired
+    settled_by: str  # usage | reservation | refund | expired
+    started: float
+    ended: float
+
+    def to_fields(self) -> dict[str, str]:
+        """Flat string fields for a Redis stream entry."""
+        return {name: _text(getattr(self, name)) for name in _FIELD_NAMES}
+
+    @classmethod
+    def from_fields(cls, raw: Mapping[Any, Any]) -> LedgerRecord:
+        """From a stream entry (bytes or str) or a JSON object; numbers are re-typed."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = raw.get(f.name, raw.get(f.name.encode(), ""))
+            if isinstance(value, bytes):
+                value = value.decode()
+            if f.type == "int":
+                value = int(value or 0)
+            elif f.type == "float":
+                value = float(value or 0)
+            else:
+                value = str(value)
+            values[f.name] = value
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSONL line: the record plus `credits` (the charge as a 6-decimal number)."""
+        # Per settled request: plain getattr, as dataclasses.asdict deep-copies (slowly).
+        out = {name: getattr(self, name) for name in _FIELD_NAMES}
+        out["credits"] = micro_to_credits(self.charged)
+        return out
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LedgerRecord))
+
+
+def _text(value: object) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class JsonlLedger:
+    """An append-only JSONL file (memory backend); `path=None` keeps records in memory."""
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._records: list[LedgerRecord] = []
+        self._file: IO[bytes] | None = None
+
+    def append(self, record: LedgerRecord) -> None:
+        """Write one line now: a crash loses at most the line being written."""
+        if self.path is None:
+            self._records.append(record)
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+        self._file.write(orjson.dumps(record.to_json()) + b"\n")
+        self._file.flush()
+
+    def read(self) -> list[LedgerRecord]:
+        """Every record; a torn last line (crash mid-write) is skipped."""
+        if self.path is None:
+            return list(self._records)
+        if not self.path.exists():
+            return []
+        out: list[LedgerRecord] = []
+        with self.path.open("rb") as fh:
+            for line in fh:
+                try:
+                    out.append(LedgerRecord.from_fields(orjson.loads(line)))
+                except (orjson.JSONDecodeError, ValueError, TypeError):
+                    continue
+        return out
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def select(records: Iterable[LedgerRecord], *, since: float, key: str | None) -> list[LedgerRecord]:
+    """Records that ended at or after `since`, for `key` if given."""
+    return [r for r in records if r.ended >= since and (key is None or r.key == key)]
+
+
+def parse_since(text: str) -> float:
+    """A look-back like `90s`, `30m`, `1h`, `7d`, `2w` (bare numbers are seconds) -> seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"cannot read duration {text!r}; use e.g. 30m, 1h, 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def summarize(records: Iterable[LedgerRecord]) -> dict[str, Any]:
+    """Totals for `router usage`: requests, tokens by kind, credits, and counts by settlement."""
+    requests = charged = prompt = completion = reasoning = 0
+    settled_by: Counter[str] = Counter()
+    by_model: dict[str, int] = {}
+    for r in records:
+        requests += 1
+        charged += r.charged
+        prompt += r.prompt_tokens
+        completion += r.completion_tokens
+        reasoning += r.reasoning_tokens
+        settled_by[r.settled_by] += 1
+        by_model[r.model] = by_model.get(r.model, 0) + r.charged
+    return {
+        "requests": requests,
+        "credits": micro_to_credits(charged),
+        "charged_micro": charged,
+        "tokens": {"prompt": prompt, "completion": completion, "reasoning": reasoning},
+        "settled_by": dict(sorted(settled_by.items())),
+        "credits_by_model": {m: micro_to_credits(c) for m, c in sorted(by_model.items())},
+    }

@@ -1,0 +1,234 @@
+"""The in-process state store: one router, nothing shared, ledger in a JSONL file.
+
+Each method runs without an `await` between its reads and writes, so on one event loop
+every phase is atomic exactly as the Redis scripts are. The rules mirror the Lua in
+`router.billing.state.lua`; `tests/test_state_store.py` runs the same cases against both.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
+from router.billing.pricing import Pricing, Usage
+from router.billing.state.base import (
+    Admission,
+    AuthRejected,
+    KeyExists,
+    KeyNotFound,
+    Outcome,
+    SettledBy,
+    Settlement,
+    SettleResult,
+    StateConfig,
+    UnlimitedCredits,
+    decide_charge,
+)
+from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
+
+WINDOW = 60.0
+DONE_TTL = 86400.0  # how long "already settled" is remembered per request id
+
+
+@dataclass(slots=True)
+class _Key:
+    record: KeyRecord
+    globs: ModelGlobs
+    balance: int | None
+    disabled: bool
+    window: deque[float] = field(default_factory=deque)  # admission times, oldest first
+    inflight: dict[str, float] = field(default_factory=dict)  # request id -> expiry
+
+
+@dataclass(slots=True)
+class _Reservation:
+    admission: Admission
+    key_hash: str
+    expires: float
+
+
+class MemoryStateStore:
+    """StateStore for a single router process."""
+
+    def __init__(self, config: StateConfig, static_keys: tuple[KeyRecord, ...] = ()) -> None:
+        self.config = config
+        self._keys: dict[str, _Key] = {}  # by hash
+        self._names: dict[str, str] = {}  # name -> hash
+        self._reservations: dict[str, _Reservation] = {}
+        self._done: dict[str, tuple[SettledBy, float]] = {}  # insertion order = time order
+        self.ledger = JsonlLedger(config.ledger_path)
+        for record in static_keys:
+            self._store(record)
+
+    def _store(self, record: KeyRecord) -> None:
+        s = record.spec
+        self._keys[record.key_hash] = _Key(
+            record, ModelGlobs.compile(s.models), s.credits, s.disabled
+        )
+        self._names[s.name] = record.key_hash
+
+    async def admit(
+        self, key: str | None, model: str, request_id: str, pricing: Pricing | None, now: float
+    ) -> Admission:
+        live = self._reservations.get(request_id)
+        if live is not None:
+            return live.admission
+        if not self._keys:
+            return Admission.unmetered(request_id, model, now)
+        entry = self._keys.get(hash_key(key)) if key else None
+        if entry is None:
+            raise AuthRejected("invalid_token")
+        if entry.disabled:
+            raise AuthRejected("key_disabled")
+        if not entry.globs.allows(model):
+            raise AuthRejected("model_not_allowed")
+        spec = entry.record.spec
+        if spec.rpm is not None:
+            while entry.window and entry.window[0] <= now - WINDOW:
+                entry.window.popleft()
+            if len(entry.window) >= spec.rpm:
+                raise AuthRejected("too_many_requests", retry_after=entry.window[0] + WINDOW - now)
+        if spec.max_concurrent is not None:
+            for rid in [r for r, exp in entry.inflight.items() if exp <= now]:
+                del entry.inflight[rid]
+            if len(entry.inflight) >= spec.max_concurrent:
+                raise AuthRejected("too_many_requests", "too many concurrent requests for this key")
+        reserve = pricing.pre_deduct if pricing is not None and entry.balance is not None else 0
+        if entry.balance is not None and (entry.balance <= 0 or entry.balance < reserve):
+            raise AuthRejected("insufficient_quota")
+        # Every check passed: only now count the request, take the slot and the credits.
+        expires = now + self.config.reservation_ttl
+        if spec.rpm is not None:
+            entry.window.append(now)
+        if spec.max_concurrent is not None:
+            entry.inflight[request_id] = expires
+        if entry.balance is not None:
+            entry.balance -= reserve
+        admission = Admission(
+            request_id=request_id,
+            model=model,
+            started=now,
+            key_name=spec.name,
+            key_hash=entry.record.key_hash,
+            reserved=reserve,
+            pricing=pricing,
+        )
+        self._reservations[request_id] = _Reservation(admission, entry.record.key_hash, expires)
+        return admission
+
+    async def settle(
+        self,
+        admission: Admission,
+        usage: Usage | None,
+        outcome: Outcome,
+        *,
+        node: str | None,
+        status: int,
+        now: float,
+    ) -> Settlement:
+        rid = admission.request_id
+        if not admission.is_metered:
+            return Settlement(rid, SettleResult.UNMETERED)
+        if rid not in self._reservations:
+            done = self._done.get(rid)
+            if done is not None:
+                return Settlement(rid, SettleResult.ALREADY_SETTLED, done[0])
+            return Settlement(rid, SettleResult.UNKNOWN)
+        charge = decide_charge(admission, usage, outcome)
+        return self._finish(
+            rid, charge.settled_by, charge.amount, usage, outcome, node, status, now
+        )
+
+    def _finish(
+        self,
+        rid: str,
+        settled_by: SettledBy,
+        amount: int,
+        usage: Usage | None,
+        outcome: str,
+        node: str | None,
+        status: int,
+        now: float,
+    ) -> Settlement:
+        res = self._reservations.pop(rid)
+        entry = self._keys.get(res.key_hash)
+        balance = None
+        if entry is not None:
+            entry.inflight.pop(rid, None)
+            if entry.balance is not None:
+                entry.balance += res.admission.reserved - amount
+                balance = entry.balance
+        while self._done and next(iter(self._done.values()))[1] <= now:
+            del self._done[next(iter(self._done))]
+        self._done[rid] = (settled_by, now + DONE_TTL)
+        usage = usage or Usage()
+        a = res.admission
+        self.ledger.append(
+            LedgerRecord(
+                request_id=rid,
+                key=a.key_name or "",
+                model=a.model,
+                node=node or "",
+                prompt_tokens=usage.prompt,
+                completion_tokens=usage.completion,
+                reasoning_tokens=usage.reasoning,
+                charged=amount,
+                status=status,
+                outcome=outcome,
+                settled_by=settled_by,
+                started=a.started,
+                ended=now,
+            )
+        )
+        return Settlement(rid, SettleResult.SETTLED, settled_by, amount, balance)
+
+    async def sweep_expired(self, now: float) -> int:
+        expired = [rid for rid, r in self._reservations.items() if r.expires <= now]
+        for rid in expired:
+            amount = self._reservations[rid].admission.reserved
+            self._finish(rid, SettledBy.EXPIRED, amount, None, "expired", None, 0, now)
+        return len(expired)
+
+    async def create_key(self, spec: KeySpec) -> str:
+        if spec.name in self._names:
+            raise KeyExists(spec.name)
+        plain = new_key()
+        self._store(KeyRecord(spec, hash_key(plain)))
+        return plain
+
+    def _current(self, entry: _Key) -> KeyRecord:
+        spec = replace(entry.record.spec, credits=entry.balance, disabled=entry.disabled)
+        return replace(entry.record, spec=spec)
+
+    async def list_keys(self) -> list[KeyRecord]:
+        return sorted((self._current(e) for e in self._keys.values()), key=lambda r: r.name)
+
+    async def get_key(self, name: str) -> KeyRecord | None:
+        key_hash = self._names.get(name)
+        return None if key_hash is None else self._current(self._keys[key_hash])
+
+    def _entry(self, name: str) -> _Key:
+        key_hash = self._names.get(name)
+        if key_hash is None:
+            raise KeyNotFound(name)
+        return self._keys[key_hash]
+
+    async def add_credits(self, name: str, delta: int) -> int:
+        entry = self._entry(name)
+        if entry.balance is None:
+            raise UnlimitedCredits(name)
+        entry.balance += delta
+        return entry.balance
+
+    async def disable_key(self, name: str) -> None:
+        self._entry(name).disabled = True
+
+    async def usage_records(self, *, since: float, key: str | None = None) -> list[LedgerRecord]:
+        return select(self.ledger.read(), since=since, key=key)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.ledger.close()

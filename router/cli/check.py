@@ -1,0 +1,45 @@
+"""`router check`: validate routes.yaml and summarise it."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from router.config.loader import load_config
+from router.config.model import Config
+from router.errors import ConfigError
+
+
+def summarise(config: Config) -> list[str]:
+    """A short human summary: nodes, then each model with its tiers and weights."""
+    lines = [f"{config.source}: valid (version {config.version})"]
+    lines.append(f"nodes ({len(config.nodes)}):")
+    for node in config.nodes.values():
+        lines.append(f"  {node.name}  max_inflight={node.max_inflight}  retries={node.retries}")
+    lines.append(f"models ({len(config.models)}):")
+    for route in config.models.values():
+        extra = f"  aliases={','.join(route.aliases)}" if route.aliases else ""
+        lines.append(f"  {route.name}  strategy={route.strategy.value}{extra}")
+        total_tiers = route.tiers
+        for level, tier in enumerate(total_tiers):
+            total = sum(b.weight for b in tier)
+            parts = []
+            for b in tier:
+                renamed = f" as {b.upstream_model}" if b.upstream_model else ""
+                parts.append(f"{b.node} w={b.weight} ({100 * b.weight / total:.0f}%){renamed}")
+            lines.append(f"    tier {tier[0].priority if tier else level}: " + ", ".join(parts))
+        if route.fallbacks:
+            lines.append(f"    fallbacks: {', '.join(route.fallbacks)}")
+    return lines
+
+
+def check_command(path: str, out: TextIO, err: TextIO) -> int:
+    """Exit 0 and print a summary when valid; exit 1 listing every problem otherwise."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        count = len(exc.problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=err)
+        print(exc.render(), file=err)
+        return 1
+    print("\n".join(summarise(config)), file=out)
+    return 0

@@ -1,0 +1,186 @@
+"""`router keys ...` and `router usage ...`: manage API keys and read the usage ledger.
+
+    router keys create --name team-a --credits 10000 --rpm 600 --models 'gemini-*'
+    router keys list | show NAME | credit NAME +5000 | disable NAME
+    router usage --key team-a --since 1h
+
+The commands talk to the configured state backend. Changing keys needs the Redis backend:
+the memory backend lives inside one router process, so its keys come from routes.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import orjson
+
+from router.billing.keys import ALL_MODELS, KeyRecord, KeySpec
+from router.billing.pricing import credits_to_micro, format_credits, micro_to_credits
+from router.billing.state import (
+    KeyExists,
+    KeyNotFound,
+    StateConfig,
+    StateError,
+    StateStore,
+    StateUnavailable,
+    UnlimitedCredits,
+    open_store,
+)
+from router.billing.state.ledger import parse_since, summarize
+
+_WRITES = frozenset({"create", "credit", "disable"})
+
+
+def add_keys_arguments(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `keys` and `usage` commands to the top-level subparsers."""
+    keys = subparsers.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = keys_sub.add_parser(name, help=help_text)
+        parser.add_argument("--config", default="routes.yaml", help="path to routes.yaml")
+        return parser
+
+    create = action("create", "create a key and print it (the only time it is shown)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--credits", help="initial balance in credits (default: unlimited)")
+    create.add_argument("--rpm", type=int, help="requests per minute")
+    create.add_argument("--max-concurrent", type=int, help="requests in flight at once")
+    create.add_argument(
+        "--models", action="append", help="allowed model globs, comma-separated or repeated"
+    )
+    listing = action("list", "list keys")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    action("show", "show one key as JSON, with its current balance").add_argument("name")
+    credit = action("credit", "add credits (+N) or take them away (-N)")
+    credit.add_argument("name")
+    credit.add_argument("amount", help="credits, signed: +5000, -250, 12.5")
+    action("disable", "refuse a key from now on").add_argument("name")
+
+    usage = subparsers.add_parser("usage", help="sum the usage ledger")
+    usage.add_argument("--config", default="routes.yaml", help="path to routes.yaml")
+    usage.add_argument("--key", help="only this key (default: every key)")
+    usage.add_argument("--since", default="24h", help="look back this far: 30m, 1h, 7d")
+
+
+def run_keys(
+    args: argparse.Namespace,
+    state_config: StateConfig,
+    static_keys: Sequence[KeyRecord] = (),
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Run a parsed `keys` or `usage` command; returns the exit code."""
+    command = args.keys_command if args.command == "keys" else "usage"
+    if command in _WRITES and state_config.backend != "redis":
+        err.write(
+            f"router keys {command} needs `state: {{backend: redis}}`: the memory backend "
+            "lives inside one router process; list its keys under `keys:` in routes.yaml\n"
+        )
+        return 2
+    try:
+        return asyncio.run(_run(command, args, state_config, static_keys, out, err, clock))
+    except (StateError, ValueError) as exc:
+        err.write(f"router {args.command}: {_describe(exc)}\n")
+        return 1
+
+
+async def _run(
+    command: str,
+    args: argparse.Namespace,
+    config: StateConfig,
+    static_keys: Sequence[KeyRecord],
+    out: TextIO,
+    err: TextIO,
+    clock: Callable[[], float],
+) -> int:
+    store = await open_store(config, static_keys)
+    try:
+        if command == "create":
+            plain = await store.create_key(_spec(args))
+            out.write(plain + "\n")
+            err.write(f"created key {args.name!r}; store it now, it cannot be shown again\n")
+        elif command == "list":
+            records = await store.list_keys()
+            if args.json:
+                _json(out, [r.to_json() for r in records])
+            else:
+                out.write(_table(records))
+        elif command == "show":
+            _json(out, (await _get(store, args.name)).to_json())
+        elif command == "credit":
+            balance = await store.add_credits(args.name, credits_to_micro(args.amount))
+            _json(out, {"name": args.name, "credits": micro_to_credits(balance)})
+        elif command == "disable":
+            await store.disable_key(args.name)
+            err.write(f"disabled key {args.name!r}\n")
+        else:
+            since = clock() - parse_since(args.since)
+            ledger = await store.usage_records(since=since, key=args.key)
+            _json(out, {"key": args.key, "since": since, **summarize(ledger)})
+        return 0
+    finally:
+        await store.close()
+
+
+def _spec(args: argparse.Namespace) -> KeySpec:
+    models = tuple(m.strip() for arg in args.models or () for m in arg.split(",") if m.strip())
+    return KeySpec(
+        name=args.name,
+        models=models or ALL_MODELS,
+        rpm=args.rpm,
+        max_concurrent=args.max_concurrent,
+        credits=None if args.credits is None else credits_to_micro(args.credits),
+    )
+
+
+async def _get(store: StateStore, name: str) -> KeyRecord:
+    record = await store.get_key(name)
+    if record is None:
+        raise ValueError(f"no key named {name!r}")
+    return record
+
+
+def _json(out: TextIO, value: Any) -> None:
+    out.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _table(records: Sequence[KeyRecord]) -> str:
+    header = ("NAME", "CREDITS", "RPM", "MAX_CONCURRENT", "MODELS", "STATE")
+    rows = [header]
+    for r in records:
+        s = r.spec
+        rows.append(
+            (
+                s.name,
+                "unlimited" if s.credits is None else format_credits(s.credits),
+                "-" if s.rpm is None else str(s.rpm),
+                "-" if s.max_concurrent is None else str(s.max_concurrent),
+                ",".join(s.models),
+                ("disabled" if s.disabled else "active") + (" static" if r.is_static else ""),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in rows
+    )
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyNotFound):
+        return f"no key named {exc}"
+    if isinstance(exc, KeyExists):
+        return f"a key named {exc} already exists"
+    if isinstance(exc, UnlimitedCredits):
+        return f"key {exc} has unlimited credits"
+    if isinstance(exc, StateUnavailable):
+        return f"cannot reach the state backend ({exc})"
+    return str(exc)

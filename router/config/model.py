@@ -1,0 +1,222 @@
+"""The typed, frozen configuration model built once from routes.yaml.
+
+Nothing here reads files or the environment: `router.config.loader` turns YAML into
+these objects and validates it. Everything the hot path needs (upstream URLs, prepared
+headers, per-model tiers, compiled globs) is computed here at load time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import aiohttp
+
+from router.billing.keys import KeyRecord
+from router.billing.pricing import Pricing
+from router.billing.state.base import StateConfig
+
+
+class Strategy(StrEnum):
+    """How a node is chosen within one priority tier."""
+
+    WEIGHTED = "weighted"  # smooth weighted round-robin (nginx's algorithm)
+    LEAST_INFLIGHT = "least_inflight"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds; `first_byte` runs from request sent to the first response byte."""
+
+    connect: float = 2.0
+    first_byte: float = 60.0
+    idle: float = 120.0
+    total: float = 900.0
+
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout for one upstream request (first_byte is enforced separately)."""
+        # sock_read bounds every gap between reads, including the wait for headers, so it
+        # must not be shorter than first_byte or it would cut the first byte early.
+        return aiohttp.ClientTimeout(
+            total=self.total,
+            sock_connect=self.connect,
+            sock_read=max(self.idle, self.first_byte),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """Active probing of one node (`health: false` sets enabled=False)."""
+
+    enabled: bool = True
+    path: str = "/health"
+    interval: float = 5.0
+    timeout: float = 2.0
+    unhealthy_threshold: int = 3
+    healthy_threshold: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Ejection:
+    """Passive outlier detection, after Envoy's."""
+
+    consecutive_failures: int = 3
+    base_seconds: float = 5.0
+    max_seconds: float = 300.0
+    max_percent: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudget:
+    """Retries may add at most `percent`% to recent requests; `min_concurrent` always pass."""
+
+    percent: float = 20.0
+    min_concurrent: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    max_body_mb: float = 64.0
+    prefixes: tuple[str, ...] = ("/v1", "/api/v1", "/gemini/v1", "/v1/gemini", "/gemini")
+    keepalive_interval: float = 15.0
+    shutdown_delay: float = 5.0
+    shutdown_grace: float = 30.0
+    admin_token: str | None = field(default=None, repr=False)
+    trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    timeouts: Timeouts = Timeouts()
+    retries: int = 2
+    health: HealthCheck = HealthCheck()
+    ejection: Ejection = Ejection()
+    retry_budget: RetryBudget = RetryBudget()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """One backend worker. `url` is its base, without `/v1`."""
+
+    name: str
+    url: str
+    api_key: str | None = field(default=None, repr=False)
+    max_inflight: int = 512
+    timeouts: Timeouts = Timeouts()
+    retries: int = 2
+    health: HealthCheck = HealthCheck()
+    ejection: Ejection = Ejection()
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One node serving a model; `upstream_model` renames the model sent to the node."""
+
+    node: str
+    weight: int = 1
+    priority: int = 0
+    upstream_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    """A model (or glob) and the nodes that serve it, grouped into priority tiers."""
+
+    name: str
+    backends: tuple[Backend, ...]
+    aliases: tuple[str, ...] = ()
+    strategy: Strategy = Strategy.WEIGHTED
+    fallbacks: tuple[str, ...] = ()
+    inject_usage: bool = True
+    pricing: Pricing | None = None
+
+    @property
+    def is_glob(self) -> bool:
+        return any(ch in self.name for ch in "*?[")
+
+    @property
+    def tiers(self) -> tuple[tuple[Backend, ...], ...]:
+        """Backends grouped by priority, lowest number first."""
+        levels = sorted({b.priority for b in self.backends})
+        return tuple(tuple(b for b in self.backends if b.priority == p) for p in levels)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole route table. `resolve` finds the route for a requested model name."""
+
+    version: int
+    server: ServerConfig
+    defaults: Defaults
+    nodes: Mapping[str, NodeConfig]
+    models: Mapping[str, ModelRoute]
+    source: str = "<memory>"
+    state: StateConfig = field(default_factory=StateConfig)
+    keys: tuple[KeyRecord, ...] = ()
+    _exact: Mapping[str, ModelRoute] = field(default_factory=dict, repr=False, compare=False)
+    _globs: tuple[tuple[re.Pattern[str], ModelRoute], ...] = field(
+        default=(), repr=False, compare=False
+    )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        version: int,
+        server: ServerConfig,
+        defaults: Defaults,
+        nodes: Mapping[str, NodeConfig],
+        models: Mapping[str, ModelRoute],
+        source: str = "<memory>",
+        state: StateConfig | None = None,
+        keys: tuple[KeyRecord, ...] = (),
+    ) -> Config:
+        """Assemble a config and its lookup tables (exact names and aliases, then globs)."""
+        exact: dict[str, ModelRoute] = {}
+        globs: list[tuple[re.Pattern[str], ModelRoute]] = []
+        for route in models.values():
+            if route.is_glob:
+                globs.append((re.compile(fnmatch.translate(route.name)), route))
+            else:
+                exact[route.name] = route
+            for alias in route.aliases:
+                exact.setdefault(alias, route)
+        return cls(
+            version=version,
+            server=server,
+            defaults=defaults,
+            nodes=dict(nodes),
+            models=dict(models),
+            source=source,
+            state=state or StateConfig(),
+            keys=keys,
+            _exact=exact,
+            _globs=tuple(globs),
+        )
+
+    def resolve(self, model: str) -> ModelRoute | None:
+        """The route serving `model`: an exact name or alias wins over a glob."""
+        route = self._exact.get(model)
+        if route is not None:
+            return route
+        for pattern, candidate in self._globs:
+            if pattern.match(model):
+                return candidate
+        return None
+
+    def listed_models(self) -> list[str]:
+        """Names a client can ask for: every exact model name and alias (globs are not listable)."""
+        return list(self._exact)

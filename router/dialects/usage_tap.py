@@ -1,0 +1,155 @@
+"""Reading token usage out of a relayed answer without holding back a byte.
+
+How this works: `UsageTap.feed` sees every chunk after it has been written to the client.
+For SSE it keeps only the unfinished tail of the last event and parses just the events
+that carry a usage object (`"usage":{...}` in OpenAI chunks, `usageMetadata` in Gemini's),
+so ordinary content chunks cost one substring search. A plain JSON answer is collected
+(up to a cap) and parsed once at the end.
+
+`UsageFilter` is the one place bytes are held: when the router itself asked the node for
+streaming usage (the client did not), the usage-only chunk must not reach the client.
+Complete events pass at once; only an event still arriving waits for its end, which no
+SSE client could have used anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+import orjson
+
+from router.billing.pricing import Usage, usage_from_gemini, usage_from_openai
+
+_OPENAI_MARK = re.compile(rb'"usage"\s*:\s*\{')
+_GEMINI_MARK = b'"usageMetadata"'
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+MAX_COLLECTED = 16 * 1024 * 1024  # a non-stream answer larger than this is not parsed
+MAX_TAIL = 4 * 1024 * 1024  # the longest unfinished SSE event kept while scanning
+
+
+def _event_data(event: bytes) -> bytes:
+    """The joined `data:` lines of one SSE event."""
+    parts = []
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            parts.append(line[5:].lstrip(b" "))
+    return b"\n".join(parts)
+
+
+def _usage_of(document: Any, gemini: bool) -> Usage | None:
+    if isinstance(document, list):  # Gemini's streamed JSON array: the last usage counts
+        found = None
+        for item in document:
+            found = _usage_of(item, gemini) or found
+        return found
+    return usage_from_gemini(document) if gemini else usage_from_openai(document)
+
+
+class UsageTap:
+    """Watches one answer (OpenAI or Gemini, SSE or JSON) for its token usage."""
+
+    __slots__ = ("_body", "_gemini", "_size", "_stream", "_tail", "usage")
+
+    def __init__(self, *, gemini: bool, is_stream: bool) -> None:
+        self._gemini = gemini
+        self._stream = is_stream
+        self._tail = b""
+        self._body: list[bytes] = []
+        self._size = 0
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        """Look at the next chunk of the answer."""
+        if not self._stream:
+            self._size += len(chunk)
+            if self._size <= MAX_COLLECTED:
+                self._body.append(chunk)
+            return
+        data = self._tail + chunk if self._tail else chunk
+        has_mark = _GEMINI_MARK in data if self._gemini else _OPENAI_MARK.search(data) is not None
+        if not has_mark:
+            end = max(data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n"))
+            tail = data[end:] if end >= 0 else data
+            # Not SSE after all (no event ends): keep a bounded tail, not the whole answer.
+            self._tail = tail[-MAX_TAIL:]
+            return
+        events = _EVENT_END.split(data)
+        self._tail = events.pop()
+        for event in events:
+            self._scan(event)
+
+    def _scan(self, event: bytes) -> None:
+        payload = _event_data(event)
+        if not payload or payload == b"[DONE]":
+            return
+        try:
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        usage = _usage_of(document, self._gemini)
+        if usage is not None:
+            self.usage = usage  # Gemini repeats cumulative usage: the last one counts
+
+    def finish(self) -> Usage | None:
+        """The usage seen, once the answer has ended (or was cut short)."""
+        if self._stream:
+            if self._tail.strip():
+                self._scan(self._tail)
+                self._tail = b""
+        elif self._body and self._size <= MAX_COLLECTED:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                self.usage = _usage_of(orjson.loads(b"".join(self._body)), self._gemini)
+            self._body = []
+        return self.usage
+
+
+def is_usage_only(event: bytes) -> bool:
+    """True for the OpenAI chunk that carries usage and no choices."""
+    payload = _event_data(event)
+    if not _OPENAI_MARK.search(payload):
+        return False
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(document, dict) and document.get("choices") == []
+
+
+def _last_event_end(data: bytes) -> int:
+    """The offset just past the last complete SSE event in `data` (0 when none is)."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+class UsageFilter:
+    """Drops the usage-only chunk from an OpenAI stream the client did not ask usage for."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def pass_through(self, chunk: bytes) -> bytes:
+        """The bytes of `chunk` the client may see now (complete events, minus usage)."""
+        data = self._tail + chunk if self._tail else chunk
+        if not _OPENAI_MARK.search(data):
+            end = _last_event_end(data)
+            self._tail = data[end:]
+            return data[:end]
+        out = []
+        pos = 0
+        for match in _EVENT_END.finditer(data):
+            event = data[pos : match.end()]
+            if not is_usage_only(event):
+                out.append(event)
+            pos = match.end()
+        self._tail = data[pos:]
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """Whatever is left when the node ends its answer."""
+        tail, self._tail = self._tail, b""
+        return b"" if is_usage_only(tail) else tail

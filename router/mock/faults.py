@@ -1,0 +1,241 @@
+"""Faults of a mock worker node: their runtime state, the counters, and how a request suffers them.
+
+The mock node (`router.mock.node`) keeps one `MockState` on its app. Tests change the faults
+over HTTP (`POST /_mock/faults`) while the node runs, so the fault fields are parsed and
+validated here, once, and the handlers only read typed attributes. Each request takes a
+snapshot of the faults, so an update never changes an answer halfway through.
+
+Order in which a request suffers them: hang, first_byte_delay, status (at error_rate),
+cut_after == 0 (drop the connection before any byte); then, while answering, chunk_delay
+before every event but the first and cut_after == N (abort after N events; a non-stream
+answer sends half its body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+class FaultError(ValueError):
+    """A fault update that names an unknown field or carries a value of the wrong kind."""
+
+
+def _optional_int(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FaultError(f"{name} must be an integer or null, got {value!r}")
+    return value
+
+
+def _status(name: str, value: object) -> int | None:
+    code = _optional_int(name, value)
+    if code is not None and not 100 <= code <= 599:
+        raise FaultError(f"{name} must be an HTTP status code (100..599), got {code}")
+    return code
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise FaultError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise FaultError(f"{name} must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+@dataclass(slots=True)
+class Faults:
+    """What the node does wrong; the defaults mean "behave"."""
+
+    status: int | None = None  # answer this status instead of the real answer ...
+    error_rate: float = 1.0  # ... for this fraction of requests (only while status is set)
+    first_byte_delay: float = 0.0
+    chunk_delay: float = 0.0
+    cut_after: int | None = None  # abort the connection after this many events (0: at once)
+    hang: bool = False
+    health_status: int | None = None
+
+    def update(self, payload: Mapping[str, Any]) -> None:
+        """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""
+        new = Faults() if payload.get("reset") is True else dataclasses.replace(self)
+        for key, value in payload.items():
+            if key == "reset":
+                if not isinstance(value, bool):
+                    raise FaultError(f"reset must be true or false, got {value!r}")
+            elif key in ("status", "health_status"):
+                setattr(new, key, _status(key, value))
+            elif key == "error_rate":
+                new.error_rate = _fraction(key, value)
+            elif key in ("first_byte_delay", "chunk_delay"):
+                setattr(new, key, _seconds(key, value))
+            elif key == "cut_after":
+                cut = _optional_int(key, value)
+                if cut is not None and cut < 0:
+                    raise FaultError(f"cut_after must be >= 0 or null, got {cut}")
+                new.cut_after = cut
+            elif key == "hang":
+                if not isinstance(value, bool):
+                    raise FaultError(f"hang must be true or false, got {value!r}")
+                new.hang = value
+            else:
+                raise FaultError(f"unknown fault {key!r}")
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(new, f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The faults as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters the tests read through `GET /_mock/stats`."""
+
+    requests: int = 0
+    completed: int = 0
+    errors_injected: int = 0
+    unauthorized: int = 0
+    cut: int = 0
+    inflight: int = 0
+    cancelled: int = 0
+    last_cancel_at: float | None = None
+    by_node_path: dict[str, int] = field(default_factory=dict)
+
+    def count_request(self, path: str) -> None:
+        """Note one chat/Gemini/countTokens request arriving."""
+        self.requests += 1
+        self.by_node_path[path] = self.by_node_path.get(path, 0) + 1
+
+    def count_cancel(self) -> None:
+        """Note a client that went away before its answer was complete."""
+        self.cancelled += 1
+        self.last_cancel_at = time.time()
+
+    def reset(self) -> None:
+        """Zero the counters; `inflight` is kept because those requests are still running."""
+        inflight = self.inflight
+        fresh = Stats(inflight=inflight)
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+class MockState:
+    """Everything about a running mock node that changes while it runs."""
+
+    __slots__ = ("faults", "last_request", "rng", "stats")
+
+    def __init__(self, faults: Faults, *, seed: int | None = None) -> None:
+        self.faults = faults
+        self.stats = Stats()
+        self.rng = random.Random(seed)
+        self.last_request: dict[str, Any] | None = None
+
+    def injected_status(self, faults: Faults) -> int | None:
+        """The error status to answer this request with, or None to answer normally."""
+        if faults.status is None:
+            return None
+        # Draw even at rate 1.0 so a seeded sequence does not depend on the rate history.
+        if self.rng.random() < faults.error_rate:
+            return faults.status
+        return None
+
+
+def json_response(
+    data: object, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON answer encoded with orjson."""
+    body = orjson.dumps(data)
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+def error_response(status: int, code: str, message: str, kind: str) -> web.Response:
+    """The error shape of the services we front (seed 002), plus an OpenAI-style type."""
+    body = {
+        "success": False,
+        "error": {"code": code, "message": message, "type": kind},
+        "trace_id": str(uuid.uuid4()),
+    }
+    return json_response(body, status, {"Retry-After": "1"} if status == 429 else None)
+
+
+class ConnectionCut(Exception):
+    """The connection was aborted on purpose (cut_after); `response` is what was prepared."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("connection cut")
+        self.response = response
+
+
+def _abort(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def suffer_faults(
+    state: MockState, faults: Faults, request: web.Request
+) -> web.StreamResponse | None:
+    """Apply the faults that come before the answer: an error response, or None to answer."""
+    if faults.hang:
+        await asyncio.get_running_loop().create_future()  # resolved never; cancelled on close
+    if faults.first_byte_delay:
+        await asyncio.sleep(faults.first_byte_delay)
+    status = state.injected_status(faults)
+    if status is not None:
+        state.stats.errors_injected += 1
+        return error_response(status, "api_error", "injected fault", "server_error")
+    if faults.cut_after == 0:
+        _abort(request)
+        raise ConnectionCut(web.Response())
+    return None
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One faultable request being answered, with the faults that apply while writing."""
+
+    request: web.Request
+    body: dict[str, Any]
+    faults: Faults
+    sent: int = 0  # events written so far
+
+    async def send(self, response: web.StreamResponse, data: bytes) -> None:
+        """Write one stream event, applying chunk_delay and cut_after."""
+        if self.sent and self.faults.chunk_delay:
+            await asyncio.sleep(self.faults.chunk_delay)
+        cut = self.faults.cut_after
+        if cut is not None and self.sent >= cut:
+            _abort(self.request)
+            raise ConnectionCut(response)
+        await response.write(data)
+        self.sent += 1
+
+    async def send_json(self, data: object) -> web.StreamResponse:
+        """A whole JSON answer; with cut_after, half of it and then a dropped connection."""
+        if self.faults.cut_after is None:
+            return json_response(data)
+        body = orjson.dumps(data)
+        response = web.StreamResponse()
+        response.content_type = "application/json"
+        response.content_length = len(body)
+        await response.prepare(self.request)
+        await response.write(body[: len(body) // 2])
+        _abort(self.request)
+        raise ConnectionCut(response)

@@ -1,0 +1,208 @@
+"""Where the proxy reports what happened: metrics and structured logs, in one place.
+
+The proxy and the health machinery call these methods and never touch prometheus-client
+or structlog themselves, so the hot path pays only for what is switched on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypedDict
+
+from router.observability.exchange import Attempt, Exchange
+from router.observability.logs import AccessLogWriter, LogOutput, get_logger, log_access
+from router.observability.metrics import NO_NODE, Metrics
+from router.routing.health import NodeState, Transition
+
+
+class Observer:
+    """Records requests, upstream failures, node state changes and reloads."""
+
+    def __init__(
+        self, metrics: Metrics | None, *, access_log: bool = True, output: LogOutput | None = None
+    ) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+        self.fast_access = (
+            AccessLogWriter(output.json_stream)
+            if output is not None
+            and output.json_stream is not None
+            and output.min_level <= logging.INFO
+            else None
+        )
+        self._recording = metrics is not None or access_log
+        self._finished: list[tuple[Exchange, float]] = []  # ended in this event-loop turn
+        self.log = get_logger("router")
+        self.access = get_logger("router.access")
+        # Also told of every node state change (e.g. to share it with other replicas).
+        self.listeners: list[Callable[[Sequence[Transition]], None]] = []
+
+    # -- per request ---------------------------------------------------------------------
+
+    def request_finished(self, exchange: Exchange, now: float) -> None:
+        """One client request ended (answered, failed, or abandoned by the client).
+
+        It is recorded at the end of the event-loop turn, together with the other requests
+        that ended in that turn (about ten under the benchmark's load): running the same
+        code back to back, with its data still in the CPU's caches, measured about 15% less
+        per request than recording each one between two requests' proxying.
+        """
+        if not self._recording:
+            return
+        finished = self._finished
+        finished.append((exchange, now))
+        if len(finished) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._record_finished)
+            except RuntimeError:  # no event loop (a tool, a test): record it now
+                self._record_finished()
+
+    def flush(self) -> None:
+        """Record the requests that ended in this turn now (on stop, before the last line)."""
+        if self._finished:
+            self._record_finished()
+
+    def _record_finished(self) -> None:
+        batch, self._finished = self._finished, []
+        if not batch:  # flushed since the callback was scheduled
+            return
+        # Each request on its own: a bug met by one must not cost the others their record.
+        metrics = self.metrics
+        if metrics is not None:
+            for exchange, now in batch:
+                try:
+                    route = metrics.route(exchange.model, exchange.node or NO_NODE)
+                    route.finished(exchange.status or 499, now - exchange.started)
+                    if exchange.ttfb is not None:
+                        route.first_byte(exchange.ttfb)
+                    usage = exchange.usage
+                    if usage is not None:
+                        route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
+                    if exchange.client_disconnected:
+                        route.client_disconnected()
+                except Exception:
+                    self._not_recorded(exchange, "metrics")
+        if not self.access_log:
+            return
+        if self.fast_access is not None:
+            lines = []
+            for exchange, now in batch:
+                try:
+                    lines.append(_access_fields(exchange, now))
+                except Exception:
+                    self._not_recorded(exchange, "access_log")
+            if lines:
+                self.fast_access.write_lines(lines)
+            return
+        if not self.access.is_enabled_for(logging.INFO):
+            return
+        for exchange, now in batch:  # console format: through structlog, line by line
+            try:
+                log_access(self.access, **_access_fields(exchange, now))
+            except Exception:
+                self._not_recorded(exchange, "access_log")
+
+    def _not_recorded(self, exchange: Exchange, what: str) -> None:
+        self.log.exception("request_not_recorded", trace_id=exchange.request_id, what=what)
+
+    def upstream_failed(self, node: str, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream_error(node, reason)
+
+    def failover(self, model: str, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.failover(model, reason)
+
+    def retry_budget_exhausted(self, model: str) -> None:
+        if self.metrics is not None:
+            self.metrics.retry_budget_exhausted(model)
+        self.log.warning("retry_budget_exhausted", model=model)
+
+    def panic(self, model: str, node: str) -> None:
+        self.log.warning(
+            "panic_mode", model=model, node=node, detail="every node of the model is down"
+        )
+
+    # -- node state -------------------------------------------------------------------
+
+    def transitions(self, changes: Sequence[Transition]) -> None:
+        """Log and count node state changes."""
+        if not changes:
+            return
+        for listener in self.listeners:
+            listener(changes)
+        for change in changes:
+            level = logging.ERROR if change.reason == "auth" else logging.WARNING
+            if change.new is NodeState.HEALTHY:
+                level = logging.INFO
+            self.log.log(
+                level,
+                "node_state",
+                node=change.node,
+                old=change.old.value,
+                new=change.new.value,
+                trigger=change.event.value,
+                reason=None if change.reason is None else change.reason.value,
+                until=change.until,
+            )
+            if self.metrics is not None:
+                self.metrics.set_node_state(change.node, change.new.value)
+                if change.new is NodeState.EJECTED and change.until is not None:
+                    self.metrics.node_ejected(change.node)
+
+    def node_states(self, states: Iterable[tuple[str, NodeState]]) -> None:
+        """Publish the current state of every node (after a load or reload)."""
+        if self.metrics is not None:
+            for node, state in states:
+                self.metrics.set_node_state(node, state.value)
+
+    # -- config -----------------------------------------------------------------------
+
+    def config_reloaded(self, ok: bool, source: str, problems: Sequence[str] = ()) -> None:
+        if self.metrics is not None:
+            self.metrics.config_reloaded(success=ok)
+        if ok:
+            self.log.info("config_reloaded", source=source)
+        else:
+            self.log.error("config_reload_failed", source=source, problems=list(problems))
+
+
+class AccessFields(TypedDict):
+    """The access line's fields, in the order they are written."""
+
+    trace_id: str
+    method: str
+    path: str
+    model: str
+    node: str | None
+    attempts: list[Attempt]
+    status: int
+    ttfb_ms: float | None
+    duration_ms: float
+    streamed: bool
+    bytes_out: int
+    usage: dict[str, int] | None
+    client: str | None
+    client_disconnected: bool
+
+
+def _access_fields(exchange: Exchange, now: float) -> AccessFields:
+    ttfb = exchange.ttfb
+    return {
+        "trace_id": exchange.request_id,
+        "method": exchange.method,
+        "path": exchange.path,
+        "model": exchange.model,
+        "node": exchange.node,
+        "attempts": exchange.attempts,
+        "status": exchange.status or 499,
+        "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),
+        "duration_ms": round((now - exchange.started) * 1000, 1),
+        "streamed": exchange.streamed,
+        "bytes_out": exchange.bytes_out,
+        "usage": exchange.usage_fields(),
+        "client": exchange.client,
+        "client_disconnected": exchange.client_disconnected,
+    }

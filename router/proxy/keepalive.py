@@ -1,0 +1,88 @@
+"""Open SSE streams and the keep-alive comments that stop load balancers cutting them.
+
+How this works: rather than a timer per chunk (which would cost on every chunk of every
+stream), each open stream records when it last wrote, and one ticker task per process
+wakes once a second and sends `: keep-alive` to the streams silent for longer than
+`server.keepalive_interval`. A write of a whole chunk is handed to the transport in one
+synchronous step, so a keep-alive can never land inside a node's chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from router.tasks import cancel_and_wait
+from router.upstream.http11 import NodeResponse
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+class OpenStream:
+    """One SSE response being relayed."""
+
+    __slots__ = ("closing", "last_write", "response", "upstream")
+
+    def __init__(self, response: web.StreamResponse, upstream: NodeResponse, now: float) -> None:
+        self.response = response
+        self.upstream = upstream
+        self.last_write = now
+        self.closing = False  # set when the router itself ends the stream (shutdown)
+
+    def end(self) -> None:
+        """End the stream from the router's side: the relay sees the upstream close."""
+        self.closing = True
+        self.upstream.close()
+
+
+class StreamRegistry:
+    """All open streams of this process, and the keep-alive ticker over them."""
+
+    def __init__(self, keepalive_interval: float, tick: float = 1.0) -> None:
+        self.keepalive_interval = keepalive_interval
+        self.tick = min(tick, keepalive_interval / 2)
+        self.open: set[OpenStream] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def add(self, stream: OpenStream) -> None:
+        self.open.add(stream)
+
+    def discard(self, stream: OpenStream) -> None:
+        self.open.discard(stream)
+
+    def end_all(self) -> int:
+        """End every open stream (the shutdown grace ran out); how many there were."""
+        streams = list(self.open)
+        for stream in streams:
+            stream.end()
+        return len(streams)
+
+    def start(self) -> None:
+        """Start the ticker (once the event loop runs)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the ticker and any keep-alive write still under way."""
+        await cancel_and_wait([self._task, *self._pending])
+        self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            now = loop.time()
+            for stream in list(self.open):
+                if now - stream.last_write >= self.keepalive_interval:
+                    stream.last_write = now
+                    task = loop.create_task(self._ping(stream))
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
+
+    async def _ping(self, stream: OpenStream) -> None:
+        # A client that went away is noticed by the relay itself; nothing to do here.
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await stream.response.write(KEEPALIVE)

@@ -1,0 +1,65 @@
+"""The live route table: the active config, its balancers and the node pool.
+
+`RouteTable.install` swaps in a new config in one synchronous step, so a request sees
+either the old table or the new one, never a mix. Requests already running keep the
+objects they picked.
+"""
+
+from __future__ import annotations
+
+from router.config.model import Config, ModelRoute
+from router.routing.balancer import ModelBalancer
+from router.routing.retry_budget import RetryBudgetTracker
+from router.upstream.nodes import NodePool, NodeRuntime
+from router.web.forwarded import Network, parse_networks
+
+
+class RouteTable:
+    """What the proxy consults for every request."""
+
+    def __init__(self, config: Config) -> None:
+        self.pool = NodePool()
+        self.config = config
+        self.balancers: dict[str, ModelBalancer] = {}
+        self.chains: dict[str, tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}
+        self.budgets: dict[str, RetryBudgetTracker] = {}
+        self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
+        self.trusted: tuple[Network, ...] = parse_networks(config.server.trusted_proxies)
+
+    def install(self, config: Config) -> None:
+        """Make `config` active (call on the event loop: node pools may be created)."""
+        self.pool.apply(config.nodes)
+        self.balancers = {name: ModelBalancer(route) for name, route in config.models.items()}
+        self.chains = {name: self._chain(route, config) for name, route in config.models.items()}
+        # Budgets keep their recent history across a reload unless their settings changed.
+        keep = config.defaults.retry_budget == self.config.defaults.retry_budget
+        old = self.budgets if keep else {}
+        self.budgets = {
+            name: old.get(name) or RetryBudgetTracker(config.defaults.retry_budget)
+            for name in config.models
+        }
+        self.trusted = parse_networks(config.server.trusted_proxies)
+        self.config = config
+
+    def chain(self, route: ModelRoute) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
+        """The route, then each of its fallbacks, with their balancers (built at load)."""
+        return self.chains[route.name]
+
+    def _chain(
+        self, route: ModelRoute, config: Config
+    ) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
+        found = [(route, self.balancers[route.name])]
+        seen = {route.name}
+        for name in route.fallbacks:
+            fallback = config.resolve(name)
+            if fallback is not None and fallback.name not in seen:
+                seen.add(fallback.name)
+                found.append((fallback, self.balancers[fallback.name]))
+        return tuple(found)
+
+    def node(self, name: str) -> NodeRuntime:
+        return self.pool.nodes[name]
+
+    def is_ready(self, now: float) -> bool:
+        """At least one node can take a request."""
+        return any(node.is_selectable(now) for node in self.pool.nodes.values())

@@ -1,0 +1,167 @@
+"""Live per-node objects: connection pools, in-flight count, prepared paths and headers.
+
+A `NodePool` outlives config reloads: a node whose URL and key are unchanged keeps its
+`NodeRuntime` (counters, health, connections); a removed node is retired and its pool
+closed once its last request ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from router.config.model import NodeConfig
+from router.routing.health import NodeHealth
+from router.upstream.http11 import NodeClient, Origin, request_path
+
+
+class NodeRuntime:
+    """Everything the hot path needs about one node, prepared once."""
+
+    __slots__ = (
+        "authorization",
+        "awaiting_probe",
+        "base_path",
+        "base_url",
+        "chat_path",
+        "client",
+        "config",
+        "health",
+        "inflight",
+        "latency_ewma",
+        "name",
+        "retired",
+        "session",
+    )
+
+    client: NodeClient  # set by configure
+
+    def __init__(self, config: NodeConfig, session: aiohttp.ClientSession) -> None:
+        self.session = session  # health probes only; requests go through `client`
+        self.inflight = 0
+        self.retired = False
+        self.health = NodeHealth.for_node(config)
+        self.latency_ewma: float | None = None  # seconds to first byte, recent requests
+        # With active checks on, a new node serves only after its first successful probe.
+        self.awaiting_probe = config.health.enabled
+        self.configure(config)
+
+    def configure(self, config: NodeConfig) -> None:
+        """Adopt a (reloaded) config for the same URL."""
+        self.config = config
+        self.name = config.name
+        self.base_url = config.base_url
+        origin = Origin.from_url(config.base_url)
+        self.base_path = origin.base_path
+        self.chat_path = request_path(f"{origin.base_path}/v1/chat/completions")
+        self.authorization = f"Bearer {config.api_key}" if config.api_key else None
+        timeouts = config.timeouts
+        old: NodeClient | None = getattr(self, "client", None)  # None on the first call
+        # A new client for new timeouts; the old one's idle connections close now, its
+        # busy ones when their answers end.
+        self.client = NodeClient(
+            origin,
+            connect_timeout=timeouts.connect,
+            # Every wait for body bytes, the first one included (which first_byte also
+            # bounds): never shorter than first_byte, or it would cut the first byte early.
+            idle_timeout=max(timeouts.idle, timeouts.first_byte),
+            total_timeout=timeouts.total,
+        )
+        if old is not None:
+            old.close()
+        self.health.check = config.health
+        self.health.ejection = config.ejection
+        if not config.health.enabled:
+            self.awaiting_probe = False
+
+    def has_capacity(self) -> bool:
+        """Below max_inflight and still part of the config."""
+        return not self.retired and self.inflight < self.config.max_inflight
+
+    def is_selectable(self, now: float) -> bool:
+        """Whether a new request may go to this node now."""
+        return (
+            not self.awaiting_probe
+            and self.inflight < self.config.max_inflight
+            and not self.retired
+            and self.health.is_selectable(now)
+        )
+
+    def observe_latency(self, seconds: float) -> None:
+        """Fold one time-to-first-byte into the recent average (for /admin/nodes)."""
+        old = self.latency_ewma
+        self.latency_ewma = seconds if old is None else old + 0.2 * (seconds - old)
+
+    def latency_ms(self) -> float | None:
+        return None if self.latency_ewma is None else round(self.latency_ewma * 1000, 2)
+
+    def release(self) -> None:
+        """One request ended; a retired node closes its pool after its last one."""
+        self.inflight -= 1
+        if self.retired and self.inflight == 0:
+            self.close_soon()
+
+    def close_soon(self) -> None:
+        """Close both connection pools (the node left the config, or the router stops)."""
+        self.client.close()
+        asyncio.get_running_loop().create_task(self.session.close())
+
+
+def new_session(config: NodeConfig) -> aiohttp.ClientSession:
+    """A client session for one node: no decompression (bytes pass through untouched)."""
+    connector = aiohttp.TCPConnector(
+        limit=0,  # max_inflight is enforced by the router, per node
+        ttl_dns_cache=60,
+        keepalive_timeout=30,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Content-Type"),
+        raise_for_status=False,
+    )
+
+
+class NodePool:
+    """The set of live nodes, updated in place on reload."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeRuntime] = {}
+
+    def get(self, name: str) -> NodeRuntime:
+        return self.nodes[name]
+
+    def apply(self, configs: Mapping[str, NodeConfig]) -> None:
+        """Make the pool match a config: keep unchanged nodes, add new, retire removed."""
+        updated: dict[str, NodeRuntime] = {}
+        for name, config in configs.items():
+            old = self.nodes.get(name)
+            same = old is not None and (old.config.url, old.config.api_key) == (
+                config.url,
+                config.api_key,
+            )
+            if old is not None and same:
+                old.configure(config)
+                updated[name] = old
+            else:
+                if old is not None:
+                    self._retire(old)
+                updated[name] = NodeRuntime(config, new_session(config))
+        for name, old in self.nodes.items():
+            if name not in updated:
+                self._retire(old)
+        self.nodes = updated
+
+    def _retire(self, node: NodeRuntime) -> None:
+        node.retired = True
+        if node.inflight == 0:
+            node.close_soon()
+
+    async def close(self) -> None:
+        """Close every connection pool (shutdown)."""
+        for node in self.nodes.values():
+            node.client.close()
+            await node.session.close()
+        self.nodes = {}

@@ -1,0 +1,84 @@
+"""Active health checks: each node probed on its health path every `interval`.
+
+Each node gets its own task with a random phase and +/-10% jitter on every interval, so
+several replicas (or many nodes) never probe in lockstep. Probes carry the node's key,
+so a node disabled by a 401 comes back once its key works again. What a probe result
+means for the node's state is decided by `router.routing.health`, not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import aiohttp
+
+from router.observability.observer import Observer
+from router.proxy.table import RouteTable
+from router.routing.health import NodeState
+from router.tasks import cancel_and_wait
+from router.upstream.nodes import NodeRuntime
+
+KEY_CHECKED_PATH = "/v1/models"
+
+
+class HealthProber:
+    """Keeps one probe task per node with active checks on, in step with the config."""
+
+    def __init__(self, table: RouteTable, observer: Observer, rng: random.Random | None = None):
+        self.table = table
+        self.observer = observer
+        self.rng = rng or random.Random()
+        self.tasks: dict[str, tuple[NodeRuntime, asyncio.Task[None]]] = {}
+
+    def sync(self) -> None:
+        """Start probes for new nodes, stop them for removed or check-less ones."""
+        loop = asyncio.get_running_loop()
+        wanted = {
+            name: node for name, node in self.table.pool.nodes.items() if node.config.health.enabled
+        }
+        for name, (node, task) in list(self.tasks.items()):
+            if wanted.get(name) is not node:
+                task.cancel()
+                del self.tasks[name]
+        for name, node in wanted.items():
+            if name not in self.tasks:
+                self.tasks[name] = (node, loop.create_task(self._run(node)))
+
+    async def stop(self) -> None:
+        await cancel_and_wait(task for _, task in self.tasks.values())
+        self.tasks = {}
+
+    async def probe_once(self, node: NodeRuntime) -> bool:
+        """One probe: True when the health path answers 2xx within the timeout.
+
+        A node disabled by a 401/403 is probed on `/v1/models` instead: health paths rarely
+        check keys, and only an endpoint that does can tell the key works again.
+        """
+        check = node.config.health
+        path = KEY_CHECKED_PATH if node.health.state is NodeState.DISABLED else check.path
+        headers = {"Authorization": node.authorization} if node.authorization else {}
+        timeout = aiohttp.ClientTimeout(total=check.timeout)
+        try:
+            async with node.session.get(
+                node.base_url + path, headers=headers, timeout=timeout
+            ) as response:
+                await response.read()
+                return 200 <= response.status < 300
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
+    async def _run(self, node: NodeRuntime) -> None:
+        loop = asyncio.get_running_loop()
+        first = True
+        while True:
+            check = node.config.health
+            if not first:
+                await asyncio.sleep(check.interval * self.rng.uniform(0.9, 1.1))
+            first = False
+            ok = await self.probe_once(node)
+            now = loop.time()
+            if ok and node.awaiting_probe:
+                node.awaiting_probe = False
+                self.observer.log.info("node_ready", node=node.name)
+            self.observer.transitions(node.health.record_probe(ok, now))

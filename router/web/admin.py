@@ -1,0 +1,169 @@
+"""The admin API under /admin: node states, drain/enable, reload, the active config.
+
+Only with `Authorization: Bearer <server.admin_token>`; with no token configured the
+whole API answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from router.config.model import Config
+from router.errors import InvalidToken, NotFound, RouterError
+from router.observability.observer import Observer
+from router.proxy.table import RouteTable
+from router.upstream.peers import ClusterSync
+from router.web.handlers import request_id_of
+from router.web.reload import ConfigReloader
+
+SECRET_FIELDS = frozenset({"api_key", "admin_token", "key", "hash"})
+
+
+class InvalidConfig(RouterError):
+    status, code, type = 400, "invalid_config", "invalid_request_error"
+
+
+def redacted(value: Any) -> Any:
+    """Plain data for a config object, every secret replaced by `***`."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            if f.name.startswith("_"):
+                continue
+            item = getattr(value, f.name)
+            out[f.name] = "***" if f.name in SECRET_FIELDS and item else redacted(item)
+        return out
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(v) for v in value]
+    return value
+
+
+class Admin:
+    """Handlers of the admin API."""
+
+    def __init__(
+        self,
+        table: RouteTable,
+        reloader: ConfigReloader,
+        observer: Observer,
+        cluster: ClusterSync | None = None,
+    ) -> None:
+        self.table = table
+        self.reloader = reloader
+        self.observer = observer
+        self.cluster = cluster
+
+    def _authorize(self, request: web.Request) -> None:
+        token = self.table.config.server.admin_token
+        if not token:
+            raise NotFound("no such endpoint")
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise InvalidToken("admin API needs Authorization: Bearer <server.admin_token>")
+
+    async def nodes(self, request: web.Request) -> web.Response:
+        """GET /admin/nodes."""
+        self._authorize(request)
+        now = asyncio.get_running_loop().time()
+        wall = time.time()
+        config = self.table.config
+        users: dict[str, list[str]] = {name: [] for name in config.nodes}
+        for route in config.models.values():
+            for backend in route.backends:
+                users.setdefault(backend.node, []).append(route.name)
+        nodes = {}
+        for name, node in self.table.pool.nodes.items():
+            health = node.health
+            until = health.ejected_until
+            nodes[name] = {
+                "state": health.state_at(now).value,
+                "reason": None if health.reason is None else health.reason.value,
+                "until": None if until is None else round(wall + (until - now), 3),
+                "awaiting_first_probe": node.awaiting_probe,
+                "inflight": node.inflight,
+                "max_inflight": node.config.max_inflight,
+                "consecutive_failures": health.failures,
+                "ejections": health.ejections,
+                "recent_latency_ms": node.latency_ms(),
+                "models": users.get(name, []),
+            }
+        panic = {
+            model: round(wall - (now - at), 3)
+            for model, at in self.table.panic_models.items()
+            if now - at < 60
+        }
+        return _json({"nodes": nodes, "panic_mode": panic})
+
+    async def drain(self, request: web.Request) -> web.Response:
+        """POST /admin/nodes/{name}/drain: no new requests; in-flight ones finish."""
+        return self._operate(request, "drain")
+
+    async def enable(self, request: web.Request) -> web.Response:
+        """POST /admin/nodes/{name}/enable: back in rotation, counters reset."""
+        return self._operate(request, "enable")
+
+    def _operate(self, request: web.Request, action: str) -> web.Response:
+        self._authorize(request)
+        name = request.match_info["name"]
+        node = self.table.pool.nodes.get(name)
+        if node is None:
+            raise NotFound(f"no node named {name[:100]!r}")
+        now = asyncio.get_running_loop().time()
+        changes = node.health.drain(now) if action == "drain" else node.health.enable(now)
+        if action == "enable":
+            node.awaiting_probe = False
+        self.observer.transitions(changes)
+        if self.cluster is not None:
+            self.cluster.operator(name, action)  # every replica drains / enables it too
+        self.observer.log.info("admin_" + action, node=name)
+        return _json({"node": name, "state": node.health.state_at(now).value})
+
+    async def reload(self, request: web.Request) -> web.Response:
+        """POST /admin/reload: 200 when installed, 400 listing every problem otherwise."""
+        self._authorize(request)
+        problems = await self.reloader.reload()
+        if problems:
+            error = InvalidConfig(f"{self.reloader.path} is invalid; the old config stays")
+            body = orjson.loads(error.body(request_id_of(request)))
+            body["error"]["problems"] = problems
+            return _json(body, status=400)
+        return _json({"status": "reloaded", "source": str(self.reloader.path)})
+
+    async def config(self, request: web.Request) -> web.Response:
+        """GET /admin/config: the active config, secrets replaced by ***."""
+        self._authorize(request)
+        return _json(config_document(self.table.config))
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/admin/nodes", self.nodes),
+            web.post("/admin/nodes/{name}/drain", self.drain),
+            web.post("/admin/nodes/{name}/enable", self.enable),
+            web.post("/admin/reload", self.reload),
+            web.get("/admin/config", self.config),
+        ]
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    """The config as plain data without secrets."""
+    return {
+        "source": config.source,
+        "version": config.version,
+        "server": redacted(config.server),
+        "defaults": redacted(config.defaults),
+        "nodes": redacted(dict(config.nodes)),
+        "models": redacted(dict(config.models)),
+    }
+
+
+def _json(document: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(document), status=status, content_type="application/json")
