@@ -11,24 +11,30 @@ from typing import Any
 import pytest
 import structlog
 
-from router.observability.logs import AccessLogWriter, configure_logging, get_logger, log_access
+from router.billing.pricing import Usage
+from router.observability.exchange import Exchange
+from router.observability.logs import (
+    AccessFields,
+    AccessLogWriter,
+    access_fields,
+    configure_logging,
+    get_logger,
+    log_access,
+)
 
-ACCESS: dict[str, Any] = {
-    "trace_id": "t-1",
-    "method": "POST",
-    "path": "/v1/chat/completions",
-    "model": "gpt-4o",
-    "node": "a",
-    "attempts": [{"node": "b", "outcome": "timeout"}],
-    "status": 200,
-    "ttfb_ms": 12.345,
-    "duration_ms": 100.04,
-    "streamed": True,
-    "bytes_out": 1234,
-    "usage": {"prompt_tokens": 3, "completion_tokens": 5},
-    "client": "127.0.0.1",
-    "client_disconnected": False,
-}
+
+def access_record() -> AccessFields:
+    """A finished request's access fields, rendered from an Exchange the way the router does."""
+    exchange = Exchange("t-1", "POST", "/v1/chat/completions", "127.0.0.1", started=10.0)
+    exchange.model, exchange.node, exchange.status = "gpt-4o", "a", 200
+    exchange.attempts.append({"node": "b", "model": "gpt-4o", "failure": "timeout", "status": None})
+    exchange.ttfb = 0.012345
+    exchange.streamed, exchange.bytes_out = True, 1234
+    exchange.usage = Usage(prompt=3, completion=5)
+    return access_fields(exchange, now=10.10004)
+
+
+ACCESS = access_record()
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +53,16 @@ def lines(out: str) -> list[dict[str, Any]]:
 
 def test_access_event_is_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("info", "json")
-    log_access(get_logger("router.access"), **ACCESS)
+    log_access(get_logger("router.access"), ACCESS)
     (event,) = lines(capsys.readouterr().out)
     assert event["event"] == "access" and event["level"] == "info"
     assert event["logger"] == "router.access"
     assert event["ttfb_ms"] == 12.3 and event["duration_ms"] == 100.0
-    assert event["attempts"] == [{"node": "b", "outcome": "timeout"}]
+    assert event["attempts"] == [
+        {"node": "b", "model": "gpt-4o", "failure": "timeout", "status": None}
+    ]
+    assert event["usage"] == {"prompt": 3, "completion": 5, "reasoning": 0}
+    assert set(AccessFields.__annotations__) <= set(event)
     assert event["timestamp"].endswith("Z") and "T" in event["timestamp"]
 
 
@@ -60,7 +70,7 @@ def test_level_filters_access_log(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("warning", "json")
     log = get_logger("router.access")
     assert not log.is_enabled_for(logging.INFO)
-    log_access(log, **ACCESS)
+    log_access(log, ACCESS)
     log.warning("kept")
     assert [e["event"] for e in lines(capsys.readouterr().out)] == ["kept"]
 

@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.config.model import Backend, Config, Defaults, ModelRoute, NodeConfig, ServerConfig
+from router.observability.families import LATENCY_BUCKETS
 from router.observability.metrics import (
-    LATENCY_BUCKETS,
     NODE_STATES,
     UPSTREAM_ERROR_REASONS,
     Metrics,

@@ -192,7 +192,7 @@ def test_dashboard_uses_only_router_metrics() -> None:
         for name in names:
             assert name.startswith(("router_", "process_")), (name, expr)
             assert name in defined, (
-                f"{name} is not defined in router/observability/metrics.py: {expr}"
+                f"{name} is not defined in router/observability/families.py: {expr}"
             )
 
 

@@ -77,20 +77,13 @@ class Billing:
         try:
             return await self.store.admit(key, route.name, billing_id, route.pricing, now)
         except AuthRejected as exc:
-            metrics = self.observer.metrics
-            if metrics is not None:
-                if exc.code in ("too_many_requests", "insufficient_quota"):
-                    metrics.rate_limited(route.name)
-                else:
-                    metrics.auth_failure(exc.code)
+            self.observer.admission_refused(route.name, exc.code)
             raise
         except StateUnavailable:
             self._mark(False)
             if self.config.on_error == "closed":
                 raise
-            self.observer.log.warning(
-                "state_backend_unreachable", detail="on_error=open: request let through unmetered"
-            )
+            self.observer.admitted_unmetered()
             return Admission.unmetered(exchange.request_id, route.name, now)
 
     def settle_later(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
@@ -126,27 +119,19 @@ class Billing:
             except StateUnavailable:
                 self._mark(False)
                 if time.time() + delay >= deadline:
-                    self.observer.log.error(
-                        "settle_failed",
-                        trace_id=exchange.request_id,
-                        detail="state backend unreachable; the reservation will expire",
-                    )
+                    self.observer.settle_failed(exchange.request_id)
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, SETTLE_RETRY_MAX)
-        metrics = self.observer.metrics
-        if metrics is not None and settlement.result is SettleResult.SETTLED:
+        if settlement.result is SettleResult.SETTLED:
             charged = micro_to_credits(settlement.charged)
             refunded = micro_to_credits(max(0, admission.reserved - settlement.charged))
-            metrics.credits_settled(admission.model, charged, refunded)
+            self.observer.credits_settled(admission.model, charged, refunded)
 
     def _mark(self, up: bool) -> None:
-        if up != self.backend_up:
-            self.backend_up = up
-            level = self.observer.log.info if up else self.observer.log.error
-            level("state_backend", up=up, backend=self.config.backend)
-        if self.observer.metrics is not None:
-            self.observer.metrics.state_backend_up.set(1 if up else 0)
+        changed = up != self.backend_up
+        self.backend_up = up
+        self.observer.state_backend(self.config.backend, up=up, changed=changed)
 
     def is_ready(self) -> bool:
         """False only while the backend is down and requests would be refused for it."""
@@ -156,10 +141,7 @@ class Billing:
         """Open the state store and start the reservation sweep and the backend watch."""
         self._store = await open_store(self.config, self.static_keys)
         if self.config.backend == "memory" and not self.static_keys:
-            self.observer.log.warning(
-                "auth_off",
-                detail="no keys configured: the router is open to anyone who can reach it",
-            )
+            self.observer.auth_off()
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(sweep_periodically(self.store)),

@@ -1,4 +1,25 @@
-"""What happened to one client request: filled in by the proxy, read by logs and metrics."""
+"""What happened to one client request: the record every layer writes and the observer reads.
+
+Who owns which field (a field is written only by its owner, then read after the request
+ends by `Observer.request_finished` for metrics and the access line, and by
+`Billing.settle_later` for the ledger):
+
+    field                                  written by
+    -------------------------------------  ------------------------------------------------
+    request_id, method, path, client,      web.handlers, when the request arrives
+    started
+    model                                  web.handlers, once the route is resolved
+    status, error_code                     proxy (the node's answer, a mid-stream error);
+                                           web.handlers for an error raised before or
+                                           instead of an answer
+    client_disconnected                    proxy.relay (a write failed), web.handlers
+                                           (the handler was cancelled)
+    node, ttfb, attempts                   proxy.attempts, once per attempt
+    streamed, bytes_out, usage             proxy.relay, while copying the answer
+
+The web layer's `MeteredExchange` adds the credit reservation billing settles; this
+record knows nothing of billing.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from router.billing.pricing import Usage
-from router.billing.state.base import Admission
 
 
 class Attempt(TypedDict):
@@ -24,6 +44,8 @@ class Attempt(TypedDict):
 
 @dataclass(slots=True)
 class Exchange:
+    """One request's record; see the module docstring for who writes each field."""
+
     request_id: str
     method: str
     path: str
@@ -39,7 +61,6 @@ class Exchange:
     error_code: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     usage: Usage | None = None
-    admission: Admission | None = None
 
     def usage_fields(self) -> dict[str, int] | None:
         """Token usage for the access log."""

@@ -15,14 +15,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, TypedDict
 
 import orjson
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+from router.observability.exchange import Attempt, Exchange
 
 LEVELS: Mapping[str, int] = {
     "debug": logging.DEBUG,
@@ -193,41 +195,48 @@ def get_logger(name: str) -> FilteringBoundLogger:
     return logger
 
 
-def log_access(
-    log: FilteringBoundLogger,
-    *,
-    trace_id: str,
-    method: str,
-    path: str,
-    model: str | None,
-    node: str | None,
-    attempts: Sequence[object],
-    status: int,
-    ttfb_ms: float | None,
-    duration_ms: float,
-    streamed: bool,
-    bytes_out: int,
-    usage: Mapping[str, int] | None,
-    client: str | None,
-    client_disconnected: bool,
-) -> None:
-    """Emit the `access` event for a finished request; free when info is filtered out."""
-    if not log.is_enabled_for(logging.INFO):
-        return
-    log.info(
-        "access",
-        trace_id=trace_id,
-        method=method,
-        path=path,
-        model=model,
-        node=node,
-        attempts=list(attempts),
-        status=status,
-        ttfb_ms=None if ttfb_ms is None else round(ttfb_ms, 1),
-        duration_ms=round(duration_ms, 1),
-        streamed=streamed,
-        bytes_out=bytes_out,
-        usage=usage,
-        client=client,
-        client_disconnected=client_disconnected,
-    )
+def log_access(log: FilteringBoundLogger, fields: AccessFields) -> None:
+    """Emit the `access` event through structlog (console format); free below info."""
+    if log.is_enabled_for(logging.INFO):
+        log.info("access", **fields)
+
+
+class AccessFields(TypedDict):
+    """The access line's fields, in the order they are written: declared once, for both
+    the JSON writer and the console format."""
+
+    trace_id: str
+    method: str
+    path: str
+    model: str
+    node: str | None
+    attempts: list[Attempt]
+    status: int
+    ttfb_ms: float | None
+    duration_ms: float
+    streamed: bool
+    bytes_out: int
+    usage: dict[str, int] | None
+    client: str | None
+    client_disconnected: bool
+
+
+def access_fields(exchange: Exchange, now: float) -> AccessFields:
+    """The access line of a finished request (`now`: when it ended, loop clock)."""
+    ttfb = exchange.ttfb
+    return {
+        "trace_id": exchange.request_id,
+        "method": exchange.method,
+        "path": exchange.path,
+        "model": exchange.model,
+        "node": exchange.node,
+        "attempts": exchange.attempts,
+        "status": exchange.status or 499,
+        "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),
+        "duration_ms": round((now - exchange.started) * 1000, 1),
+        "streamed": exchange.streamed,
+        "bytes_out": exchange.bytes_out,
+        "usage": exchange.usage_fields(),
+        "client": exchange.client,
+        "client_disconnected": exchange.client_disconnected,
+    }

@@ -24,19 +24,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from router.observability.families import MULTIPROCESS_ENV, Families
 from router.observability.single_process import (
-    DURATION,
-    REQUESTS,
-    TOKENS,
-    TTFB,
-    LocalRouteCollector,
     LocalRouteMetrics,
     status_label,
 )
@@ -60,31 +55,6 @@ UPSTREAM_ERROR_REASONS: tuple[str, ...] = (
 )
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
 
-# LLM calls span a cached 5 ms answer to a 10-minute reasoning stream; roughly x2.5 steps
-# keep quantile error tolerable at both ends with few buckets (each costs a series).
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    20.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-)
-
-
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
 
 class RouteMetrics:
     """Children bound for one (model, node): what the proxy records per request."""
@@ -102,7 +72,7 @@ class RouteMetrics:
         "ttfb",
     )
 
-    def __init__(self, families: _Families, model: str, node: str) -> None:
+    def __init__(self, families: Families, model: str, node: str) -> None:
         self.model = model
         self.node = node
         self.duration = families.duration.labels(model, node)
@@ -150,7 +120,7 @@ class NodeMetrics:
 
     __slots__ = ("_ejections", "_errors", "_states", "inflight", "name")
 
-    def __init__(self, families: _Families, name: str) -> None:
+    def __init__(self, families: Families, name: str) -> None:
         self.name = name
         self.inflight = families.node_inflight.labels(name)
         self._states = {state: families.node_state.labels(name, state) for state in NODE_STATES}
@@ -179,116 +149,6 @@ class NodeMetrics:
         child.inc()
 
 
-class _Families:
-    """Every metric family, registered on one registry (kept apart from `Metrics`'s logic)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        r = registry
-        # The families recorded per request: lock-free numbers of our own in one process,
-        # prometheus-client's (multiprocess files) with `--workers`.
-        self.local: LocalRouteCollector | None = None
-        if os.environ.get(MULTIPROCESS_ENV):
-            self.requests = Counter(*REQUESTS, ["model", "node", "code"], registry=r)
-            self.duration = Histogram(
-                *DURATION, ["model", "node"], buckets=LATENCY_BUCKETS, registry=r
-            )
-            self.ttfb = Histogram(*TTFB, ["model", "node"], buckets=LATENCY_BUCKETS, registry=r)
-            self.tokens = Counter(*TOKENS, ["model", "kind"], registry=r)
-        else:
-            self.local = LocalRouteCollector(LATENCY_BUCKETS)
-            r.register(self.local)
-        self.upstream_errors = Counter(
-            "router_upstream_errors_total",
-            "Failed upstream attempts by node and reason.",
-            ["node", "reason"],
-            registry=r,
-        )
-        self.failovers = Counter(
-            "router_failovers_total",
-            "Retries of a request on another node, by the reason the previous attempt failed.",
-            ["model", "reason"],
-            registry=r,
-        )
-        self.retry_budget_exhausted = Counter(
-            "router_retry_budget_exhausted_total",
-            "Retries refused because the retry budget was spent.",
-            ["model"],
-            registry=r,
-        )
-        self.node_state = Gauge(
-            "router_node_state",
-            "1 for the node's current health state, 0 for the others.",
-            ["node", "state"],
-            registry=r,
-            multiprocess_mode="livemax",
-        )
-        self.node_inflight = Gauge(
-            "router_node_inflight",
-            "Requests in flight to the node.",
-            ["node"],
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.node_ejections = Counter(
-            "router_node_ejections_total",
-            "Times the node was ejected by outlier detection.",
-            ["node"],
-            registry=r,
-        )
-        self.model_node_info = Gauge(
-            "router_model_node_info",
-            "1 for each (model, node) pair in routes.yaml; joins node state to models.",
-            ["model", "node"],
-            registry=r,
-            multiprocess_mode="livemax",
-        )
-        self.inflight_requests = Gauge(
-            "router_inflight_requests",
-            "Client requests being handled.",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.streams_open = Gauge(
-            "router_streams_open",
-            "Streaming responses being relayed.",
-            registry=r,
-            multiprocess_mode="livesum",
-        )
-        self.client_disconnects = Counter(
-            "router_client_disconnects_total",
-            "Clients that went away before their response was complete.",
-            ["model"],
-            registry=r,
-        )
-        self.config_reloads = Counter(
-            "router_config_reloads_total", "routes.yaml reloads by result.", ["result"], registry=r
-        )
-        self.config_last_reload = Gauge(
-            "router_config_last_reload_timestamp_seconds",
-            "Unix time of the last successful load of routes.yaml.",
-            registry=r,
-            multiprocess_mode="max",
-        )
-        self.auth_failures = Counter(
-            "router_auth_failures_total", "Rejected API keys by reason.", ["reason"], registry=r
-        )
-        self.rate_limited = Counter(
-            "router_rate_limited_total", "Requests refused by rate limits.", ["model"], registry=r
-        )
-        self.credits_charged = Counter(
-            "router_credits_charged_total", "Credits charged to keys.", ["model"], registry=r
-        )
-        self.state_backend_up = Gauge(
-            "router_state_backend_up",
-            "1 while the state backend (memory or Redis) answers, else 0.",
-            registry=r,
-            multiprocess_mode="livemin",
-        )
-        self.credits_refunded = Counter(
-            "router_credits_refunded_total", "Credits refunded to keys.", ["model"], registry=r
-        )
-
-
 class Metrics:
     """The router's metrics: one registry, bounded labels, cached bound children."""
 
@@ -298,7 +158,7 @@ class Metrics:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
-        self._f = _Families(self.registry)
+        self._f = Families(self.registry)
         self.inflight_requests: Gauge = self._f.inflight_requests
         self.streams_open: Gauge = self._f.streams_open
         self.state_backend_up: Gauge = self._f.state_backend_up

@@ -9,10 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypedDict
 
-from router.observability.exchange import Attempt, Exchange
-from router.observability.logs import AccessLogWriter, LogOutput, get_logger, log_access
+from router.observability.exchange import Exchange
+from router.observability.logs import (
+    AccessLogWriter,
+    LogOutput,
+    access_fields,
+    get_logger,
+    log_access,
+)
 from router.observability.metrics import NO_NODE, Metrics
 from router.routing.health import NodeState, Transition
 
@@ -90,7 +95,7 @@ class Observer:
             lines = []
             for exchange, now in batch:
                 try:
-                    lines.append(_access_fields(exchange, now))
+                    lines.append(access_fields(exchange, now))
                 except Exception:
                     self._not_recorded(exchange, "access_log")
             if lines:
@@ -100,7 +105,7 @@ class Observer:
             return
         for exchange, now in batch:  # console format: through structlog, line by line
             try:
-                log_access(self.access, **_access_fields(exchange, now))
+                log_access(self.access, access_fields(exchange, now))
             except Exception:
                 self._not_recorded(exchange, "access_log")
 
@@ -124,6 +129,70 @@ class Observer:
         self.log.warning(
             "panic_mode", model=model, node=node, detail="every node of the model is down"
         )
+
+    # -- credits and the state backend ---------------------------------------------------
+
+    def admission_refused(self, model: str, code: str) -> None:
+        """A request was refused by key, limit or balance checks (`code` is the error code)."""
+        if self.metrics is not None:
+            if code in ("too_many_requests", "insufficient_quota"):
+                self.metrics.rate_limited(model)
+            else:
+                self.metrics.auth_failure(code)
+
+    def admitted_unmetered(self) -> None:
+        """The state backend was unreachable and `on_error: open` let a request through."""
+        self.log.warning(
+            "state_backend_unreachable", detail="on_error=open: request let through unmetered"
+        )
+
+    def credits_settled(self, model: str, charged: float, refunded: float) -> None:
+        """One request's reservation was settled: `charged` kept, `refunded` returned."""
+        if self.metrics is not None:
+            self.metrics.credits_settled(model, charged, refunded)
+
+    def settle_failed(self, trace_id: str) -> None:
+        self.log.error(
+            "settle_failed",
+            trace_id=trace_id,
+            detail="state backend unreachable; the reservation will expire",
+        )
+
+    def state_backend(self, backend: str, *, up: bool, changed: bool) -> None:
+        """The state backend answered (`up`) or not; a change is logged, the gauge always set."""
+        if changed:
+            level = self.log.info if up else self.log.error
+            level("state_backend", up=up, backend=backend)
+        if self.metrics is not None:
+            self.metrics.state_backend_up.set(1 if up else 0)
+
+    def auth_off(self) -> None:
+        self.log.warning(
+            "auth_off", detail="no keys configured: the router is open to anyone who can reach it"
+        )
+
+    # -- scrapes ------------------------------------------------------------------------
+
+    def render_metrics(
+        self,
+        accept: str | None,
+        *,
+        inflight: int,
+        streams_open: int,
+        node_inflight: Iterable[tuple[str, int]],
+    ) -> tuple[bytes, str] | None:
+        """The /metrics body and content type (None when metrics are off).
+
+        Gauges of live counts are read here, at scrape time, so they cost nothing per request.
+        """
+        metrics = self.metrics
+        if metrics is None:
+            return None
+        metrics.inflight_requests.set(inflight)
+        metrics.streams_open.set(streams_open)
+        for name, count in node_inflight:
+            metrics.node(name).inflight.set(count)
+        return metrics.render(accept)
 
     # -- node state -------------------------------------------------------------------
 
@@ -167,42 +236,3 @@ class Observer:
             self.log.info("config_reloaded", source=source)
         else:
             self.log.error("config_reload_failed", source=source, problems=list(problems))
-
-
-class AccessFields(TypedDict):
-    """The access line's fields, in the order they are written."""
-
-    trace_id: str
-    method: str
-    path: str
-    model: str
-    node: str | None
-    attempts: list[Attempt]
-    status: int
-    ttfb_ms: float | None
-    duration_ms: float
-    streamed: bool
-    bytes_out: int
-    usage: dict[str, int] | None
-    client: str | None
-    client_disconnected: bool
-
-
-def _access_fields(exchange: Exchange, now: float) -> AccessFields:
-    ttfb = exchange.ttfb
-    return {
-        "trace_id": exchange.request_id,
-        "method": exchange.method,
-        "path": exchange.path,
-        "model": exchange.model,
-        "node": exchange.node,
-        "attempts": exchange.attempts,
-        "status": exchange.status or 499,
-        "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),
-        "duration_ms": round((now - exchange.started) * 1000, 1),
-        "streamed": exchange.streamed,
-        "bytes_out": exchange.bytes_out,
-        "usage": exchange.usage_fields(),
-        "client": exchange.client,
-        "client_disconnected": exchange.client_disconnected,
-    }

@@ -11,7 +11,6 @@ from router.config.model import Config, ModelRoute
 from router.routing.balancer import ModelBalancer
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.nodes import NodePool, NodeRuntime
-from router.web.forwarded import Network, parse_networks
 
 
 class RouteTable:
@@ -24,7 +23,6 @@ class RouteTable:
         self.chains: dict[str, tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}
         self.budgets: dict[str, RetryBudgetTracker] = {}
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
-        self.trusted: tuple[Network, ...] = parse_networks(config.server.trusted_proxies)
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
@@ -38,7 +36,6 @@ class RouteTable:
             name: old.get(name) or RetryBudgetTracker(config.defaults.retry_budget)
             for name in config.models
         }
-        self.trusted = parse_networks(config.server.trusted_proxies)
         self.config = config
 
     def chain(self, route: ModelRoute) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:

@@ -163,14 +163,15 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
     add("GET", "/readyz", handlers.readyz)
 
     async def metrics_endpoint(request: web.Request) -> web.Response:
-        if metrics is None:
+        rendered = observer.render_metrics(
+            request.headers.get("Accept"),
+            inflight=lifecycle.inflight,
+            streams_open=len(streams.open),
+            node_inflight=((name, node.inflight) for name, node in table.pool.nodes.items()),
+        )
+        if rendered is None:
             raise NotFound("metrics are switched off")
-        # Gauges read at scrape time cost nothing per request.
-        metrics.inflight_requests.set(lifecycle.inflight)
-        metrics.streams_open.set(len(streams.open))
-        for name, node in table.pool.nodes.items():
-            metrics.node(name).inflight.set(node.inflight)
-        body, content_type = metrics.render(request.headers.get("Accept"))
+        body, content_type = rendered
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response

@@ -13,7 +13,8 @@ import orjson
 from aiohttp import web
 
 from router.billing.service import Billing
-from router.config.model import ModelRoute
+from router.billing.state.base import Admission
+from router.config.model import Config, ModelRoute
 from router.dialects.requests import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
 from router.errors import ApiError, InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
 from router.observability.exchange import Exchange
@@ -22,7 +23,7 @@ from router.proxy.table import RouteTable
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http11 import request_path
 from router.upstream.nodes import NodeRuntime
-from router.web.forwarded import client_address
+from router.web.forwarded import Network, client_address, parse_networks
 from router.web.lifecycle import Lifecycle
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -115,6 +116,19 @@ def _without_key(raw_query: str) -> str:
     return "&".join(p for p in raw_query.split("&") if p and not p.startswith("key="))
 
 
+@dataclass(slots=True)
+class MeteredExchange(Exchange):
+    """A proxied request's record plus its credit reservation.
+
+    Written by `Handlers._admit`; read once, when the request ends, by `Billing.settle_later`.
+    """
+
+    admission: Admission | None = None
+
+
+Serve = Callable[[MeteredExchange], Awaitable[web.StreamResponse]]
+
+
 class Handlers:
     """The router's endpoints."""
 
@@ -127,21 +141,31 @@ class Handlers:
         self.observer = proxy.observer
         self.lifecycle = lifecycle
         self.started = time.time()
+        self._trusted_for: Config | None = None
+        self._trusted: tuple[Network, ...] = ()
 
     @property
     def max_body_bytes(self) -> int:
         return self.table.config.server.max_body_bytes
 
-    def _exchange(self, request: web.Request) -> Exchange:
-        return Exchange(
+    def _exchange(self, request: web.Request) -> MeteredExchange:
+        return MeteredExchange(
             request_id=assign_request_id(request),
             method=request.method,
             path=request.path,
             client=client_address(
-                request.remote, request.headers.get("X-Forwarded-For"), self.table.trusted
+                request.remote, request.headers.get("X-Forwarded-For"), self._trusted_proxies()
             ),
             started=asyncio.get_running_loop().time(),
         )
+
+    def _trusted_proxies(self) -> tuple[Network, ...]:
+        """`server.trusted_proxies` parsed once per loaded config."""
+        config = self.table.config
+        if config is not self._trusted_for:
+            self._trusted_for = config
+            self._trusted = parse_networks(config.server.trusted_proxies)
+        return self._trusted
 
     async def _body(self, request: web.Request) -> bytes:
         length = request.content_length
@@ -157,7 +181,9 @@ class Handlers:
         return f"request body exceeds the {limit:g} MB limit (server.max_body_mb)"
 
     async def _observed(
-        self, request: web.Request, serve: Callable[[Exchange], Awaitable[web.StreamResponse]]
+        self,
+        request: web.Request,
+        serve: Callable[[MeteredExchange], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         """Run one proxied request, recording how it ended whichever way it ends."""
         exchange = self._exchange(request)
@@ -184,7 +210,9 @@ class Handlers:
                 self.billing.settle_later(exchange.admission, exchange, exchange.usage)
             self.observer.request_finished(exchange, asyncio.get_running_loop().time())
 
-    async def _admit(self, request: web.Request, exchange: Exchange, route: ModelRoute) -> None:
+    async def _admit(
+        self, request: web.Request, exchange: MeteredExchange, route: ModelRoute
+    ) -> None:
         exchange.model = route.name
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(request, exchange, route)
@@ -193,7 +221,7 @@ class Handlers:
         """POST {prefix}/chat/completions (OpenAI-compatible)."""
         return await self._observed(request, lambda exchange: self._chat(request, exchange))
 
-    async def _chat(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
+    async def _chat(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
         raw = await self._body(request)
         parsed = parse_openai(raw)
         route = self.table.config.resolve(parsed.model)
@@ -207,7 +235,7 @@ class Handlers:
         """POST /{v1beta,v1,v1alpha}/models/{model}:{action} (Gemini-native)."""
         return await self._observed(request, lambda exchange: self._gemini(request, exchange))
 
-    async def _gemini(self, request: web.Request, exchange: Exchange) -> web.StreamResponse:
+    async def _gemini(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
         version = request.match_info["version"]
         target = parse_gemini(version, request.match_info["model_action"])
         route = self.table.config.resolve(target.model)
