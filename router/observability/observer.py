@@ -19,7 +19,7 @@ from router.observability.logs import (
     log_access,
 )
 from router.observability.metrics import NO_NODE, Metrics
-from router.routing.health import NodeState, Transition
+from router.routing.health import NodeState, Reason, Transition
 
 
 class Observer:
@@ -203,7 +203,7 @@ class Observer:
         for listener in self.listeners:
             listener(changes)
         for change in changes:
-            level = logging.ERROR if change.reason == "auth" else logging.WARNING
+            level = logging.ERROR if change.reason is Reason.AUTH else logging.WARNING
             if change.new is NodeState.HEALTHY:
                 level = logging.INFO
             self.log.log(
