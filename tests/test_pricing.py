@@ -6,16 +6,14 @@ import pytest
 
 from router.billing.pricing import (
     Pricing,
-    Usage,
     cost,
     credits_to_micro,
     format_credits,
     micro_to_credits,
     parse_pricing,
     parse_pricing_table,
-    usage_from_gemini,
-    usage_from_openai,
 )
+from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
 from router.errors import ConfigError
 
 

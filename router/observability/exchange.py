@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from router.billing.pricing import Usage
 from router.billing.state.base import Admission
+from router.dialects.usage import Usage
 
 
 class Attempt(TypedDict):
