@@ -19,7 +19,7 @@ from router.dialects.gemini import (
     parse_gemini,
     without_key,
 )
-from router.dialects.openai import OpenAITarget, parse_openai, wants_injected_usage
+from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
 from router.dialects.target import encode_target
 from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
 from router.errors import (
@@ -439,3 +439,12 @@ def test_each_target_names_its_dialect():
     assert (openai.dialect, gemini.dialect) == (OPENAI, GEMINI)
     assert (OPENAI.name, GEMINI.name) == (DialectName.OPENAI, DialectName.GEMINI)
     assert (OPENAI.gemini_usage, GEMINI.gemini_usage) == (False, True)
+
+
+def test_model_list_document():
+    assert orjson.dumps(model_list(["a", "b*"], 1700000000)) == (
+        b'{"object":"list","data":['
+        b'{"id":"a","object":"model","created":1700000000,"owned_by":"router"},'
+        b'{"id":"b*","object":"model","created":1700000000,"owned_by":"router"}]}'
+    )
+    assert model_list([], 1) == {"object": "list", "data": []}

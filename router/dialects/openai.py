@@ -8,6 +8,7 @@ client did not ask for it; otherwise the body is forwarded byte for byte.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,14 @@ def wants_injected_usage(parsed: OpenAIRequest, route: ModelRoute) -> bool:
         return False
     options = document.get("stream_options")
     return not (isinstance(options, dict) and options.get("include_usage") is True)
+
+
+def model_list(names: Iterable[str], created: int) -> dict[str, Any]:
+    """The `GET /models` answer: every name as a model the router owns."""
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "router"} for name in names
+    ]
+    return {"object": "list", "data": data}
 
 
 # Nodes are few and their paths fixed: encode each node's chat target once, not per request.

@@ -15,7 +15,7 @@ from router.billing.service import Billing
 from router.config.model import ModelRoute
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
 from router.dialects.gemini import GeminiNodeTarget, check_gemini_body, parse_gemini, without_key
-from router.dialects.openai import OpenAITarget, parse_openai, wants_injected_usage
+from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
 from router.errors import ApiError, ModelNotFound, RequestTooLarge, RouterError
 from router.observability.exchange import Exchange
 from router.proxy.attempts import Proxy
@@ -163,12 +163,7 @@ class Handlers:
 
     async def models(self, request: web.Request) -> web.Response:
         """GET {prefix}/models: configured models and aliases, OpenAI list format."""
-        created = int(self.started)
-        data = [
-            {"id": name, "object": "model", "created": created, "owned_by": "router"}
-            for name in self.table.config.listed_models()
-        ]
-        return _json({"object": "list", "data": data})
+        return _json(model_list(self.table.config.listed_models(), int(self.started)))
 
     async def healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process is alive."""
