@@ -1,4 +1,4 @@
-"""Every error the router reports, and the one JSON shape clients see.
+"""Every error the router reports: its HTTP status, stable code and type.
 
     RouterError                      (status, code, type; rendered by app.error_middleware)
     ├── InvalidRequest               400 invalid_request
@@ -17,16 +17,13 @@
 
     ConfigError                      a routes.yaml that cannot be used; lists every Problem
 
-The body is `{"success": false, "error": {"code", "message", "type"}, "trace_id"}`:
-the seeds' shape, which the OpenAI SDK also reads (it looks at `error.message`).
-Messages never contain node URLs or keys.
+How an error looks on the wire is the client's dialect's business: router.dialects.dialect
+renders the body. Messages never contain node URLs or keys.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import orjson
 
 from router.config.source import Problem
 
@@ -42,10 +39,6 @@ class RouterError(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
-
-    def body(self, trace_id: str) -> bytes:
-        """The JSON error body for this error."""
-        return error_body(self.code, self.message, self.type, trace_id)
 
     def headers(self) -> dict[str, str]:
         """Extra response headers (Retry-After when known)."""
@@ -104,17 +97,6 @@ class ServiceUnavailable(RouterError):
 
 class UpstreamTimeout(RouterError):
     status, code, type = 504, "upstream_timeout", "timeout_error"
-
-
-def error_body(code: str, message: str, type_: str, trace_id: str) -> bytes:
-    """Serialise the error shape shared by every error response and the mid-stream event."""
-    return orjson.dumps(
-        {
-            "success": False,
-            "error": {"code": code, "message": message, "type": type_},
-            "trace_id": trace_id,
-        }
-    )
 
 
 class ConfigError(Exception):

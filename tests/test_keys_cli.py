@@ -81,8 +81,9 @@ def test_keys_lifecycle_against_redis(redis_config):
 def test_usage_summary_from_the_memory_ledger(tmp_path):
     import asyncio
 
-    from router.billing.pricing import Pricing, Usage
+    from router.billing.pricing import Pricing
     from router.billing.state import Outcome, open_store
+    from router.dialects.usage import Usage
 
     config = StateConfig(ledger_path=str(tmp_path / "usage.jsonl"))
     static = [KeyRecord(KeySpec(name="a", credits=100_000_000), hash_key("k"), True)]

@@ -9,7 +9,7 @@ import logging
 
 import structlog
 
-from router.billing.pricing import Usage
+from router.dialects.usage import Usage
 from router.observability.exchange import Attempt, Exchange
 from router.observability.logs import LogOutput, configure_logging
 from router.observability.metrics import Metrics

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from router.billing.keys import KeyRecord, KeySpec, hash_key
-from router.billing.pricing import Pricing, Usage, cost
+from router.billing.pricing import Pricing, cost
 from router.billing.state import (
     AuthRejected,
     KeyExists,
@@ -30,6 +30,7 @@ from router.billing.state import (
 from router.billing.state.ledger import parse_since
 from router.billing.state.memory import MemoryStateStore
 from router.billing.state.redis import RedisStateStore, redis_client
+from router.dialects.usage import Usage
 from router.errors import ConfigError
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 

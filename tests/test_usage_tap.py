@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from router.billing.pricing import Usage
+from router.dialects.usage import Usage
 from router.dialects.usage_tap import UsageFilter, UsageTap
 
 USAGE = {

@@ -18,15 +18,13 @@ from typing import Any
 
 from router.billing.pricing import credits_to_micro, micro_to_credits
 from router.config.source import Path, Problem, format_path
+from router.dialects.gemini import is_gemini_path
 from router.errors import ConfigError
 
 ALL_MODELS: tuple[str, ...] = ("*",)
 KEY_PREFIX = "sk-"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-# `?key=` is a Gemini convention, so it is honoured only on Gemini-shaped paths (with or
-# without a mount prefix such as /gemini): elsewhere it could leak into logs unnoticed.
-_GEMINI_PATH = re.compile(r"(?:^|/)(?:v1beta|v1alpha|v1/models)(?:/|$)")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -57,7 +55,7 @@ def extract_key(headers: Mapping[str, str], query: Mapping[str, str], path: str)
     goog = headers.get("x-goog-api-key", "").strip()
     if goog:
         return goog
-    if _GEMINI_PATH.search(path):
+    if is_gemini_path(path):
         return query.get("key", "").strip() or None
     return None
 

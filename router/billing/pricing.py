@@ -1,12 +1,8 @@
-"""What a request costs: per-model prices, token usage from either API, exact arithmetic.
+"""What a request costs: per-model prices and exact arithmetic over token usage.
 
 Pure. Money is integer micro-credits (1 credit = 1,000,000) so balances and ledger sums
-are exact; config and output use decimal credits with at most 6 places.
-
-Token accounting differs between the two APIs and each token is charged once:
-OpenAI's `completion_tokens` already INCLUDES `completion_tokens_details.reasoning_tokens`,
-while Gemini's `candidatesTokenCount` does NOT include `thoughtsTokenCount`. `Usage` holds
-the three disjoint counts: prompt, text completion (without reasoning) and reasoning.
+are exact; config and output use decimal credits with at most 6 places. Token usage
+(`Usage`, read from either API's answers) lives in router.dialects.usage.
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from router.config.source import Path, Problem, format_path
+from router.dialects.usage import Usage
 from router.errors import ConfigError
 
 MICRO = 1_000_000
@@ -66,19 +63,6 @@ class Pricing:
                 raise ValueError(f"{name} must be at least 0")
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Disjoint token counts: `completion` is text only, reasoning is counted apart."""
-
-    prompt: int = 0
-    completion: int = 0
-    reasoning: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion + self.reasoning
-
-
 def cost(pricing: Pricing, usage: Usage) -> int:
     """Micro-credits for `usage`: summed at full precision, rounded half up once."""
     thousandths = (
@@ -87,51 +71,6 @@ def cost(pricing: Pricing, usage: Usage) -> int:
         + usage.reasoning * pricing.reasoning_per_1k
     )
     return (thousandths + 500) // 1000
-
-
-def usage_from_openai(obj: Any) -> Usage | None:
-    """Usage from an OpenAI response or stream chunk (its `usage`), or None when absent.
-
-    Chat Completions (`prompt_tokens`/`completion_tokens`) and the Responses API
-    (`input_tokens`/`output_tokens`) both count reasoning inside the completion total.
-    """
-    usage = obj.get("usage") if isinstance(obj, Mapping) else None
-    if not isinstance(usage, Mapping):
-        return None
-    if "prompt_tokens" in usage or "completion_tokens" in usage:
-        prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
-        details = usage.get("completion_tokens_details")
-    elif "input_tokens" in usage or "output_tokens" in usage:
-        prompt, completion = _count(usage, "input_tokens"), _count(usage, "output_tokens")
-        details = usage.get("output_tokens_details")
-    else:
-        return None
-    reasoning = _count(details, "reasoning_tokens") if isinstance(details, Mapping) else 0
-    reasoning = min(reasoning, completion)  # never charge a token twice or negatively
-    return Usage(prompt=prompt, completion=completion - reasoning, reasoning=reasoning)
-
-
-def usage_from_gemini(obj: Any) -> Usage | None:
-    """Usage from a Gemini response or stream chunk (its `usageMetadata`), or None.
-
-    Gemini repeats cumulative usage on stream chunks, so the caller keeps the last one.
-    Tool-use prompt tokens are not part of `promptTokenCount` and are added to it.
-    """
-    meta = obj.get("usageMetadata") if isinstance(obj, Mapping) else None
-    if not isinstance(meta, Mapping):
-        return None
-    return Usage(
-        prompt=_count(meta, "promptTokenCount") + _count(meta, "toolUsePromptTokenCount"),
-        completion=_count(meta, "candidatesTokenCount"),
-        reasoning=_count(meta, "thoughtsTokenCount"),
-    )
-
-
-def _count(mapping: Mapping[str, Any], name: str) -> int:
-    value = mapping.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return 0
-    return value
 
 
 _PRICE_FIELDS = ("pre_deduct", "prompt_per_1k", "completion_per_1k", "reasoning_per_1k")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from router.billing.keys import KeyRecord, extract_key
-from router.billing.pricing import Usage, micro_to_credits
+from router.billing.pricing import micro_to_credits
 from router.billing.state import (
     Admission,
     AuthRejected,
@@ -34,6 +34,7 @@ from router.billing.state import (
     sweep_periodically,
 )
 from router.config.model import ModelRoute
+from router.dialects.usage import Usage
 from router.observability.exchange import Exchange
 from router.observability.observer import Observer
 from router.tasks import cancel_and_wait

@@ -1,7 +1,9 @@
-"""The two wire formats clients and nodes speak: OpenAI-compatible and Gemini-native.
+"""The two wire dialects the router speaks, OpenAI-compatible and Gemini-native.
 
-Holds: request parsing, where a request goes on a node, where token usage sits in an
-answer, and the bytes the router itself writes in each dialect.
+Everything that knows either wire format lives here and nowhere else: how a request names
+its model (`openai`, `gemini`), how the router addresses a node for it (`target`), how
+answers report token usage (`usage`, `usage_tap`), and the bytes the router itself writes
+in each dialect: error bodies, the mid-stream error event, keep-alives (`dialect`).
 
-May import: router.errors, router.config. Pure: no I/O.
+May import: router.errors, router.tasks, router.config (and itself). Pure: no I/O.
 """

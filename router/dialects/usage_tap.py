@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from router.billing.pricing import Usage, usage_from_gemini, usage_from_openai
+from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
 
 _OPENAI_MARK = re.compile(rb'"usage"\s*:\s*\{')
 _GEMINI_MARK = b'"usageMetadata"'

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from router.billing.pricing import Usage
+from router.dialects.usage import Usage
 
 
 class Attempt(TypedDict):

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
 from router.config.model import Backend, ModelRoute
+from router.dialects.dialect import Dialect
+from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
     NoAvailableNode,
@@ -45,28 +46,6 @@ from router.upstream.nodes import NodeRuntime
 from router.upstream.request import Opened, UpstreamFailure, open_response
 
 _READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
-
-
-class Target(Protocol):
-    """How one dialect addresses a node: the URL and body for a chosen backend."""
-
-    @property
-    def gemini(self) -> bool:
-        """Whether answers are in Gemini's format (for reading token usage)."""
-        ...
-
-    @property
-    def strip_usage(self) -> bool:
-        """Whether the router asked for stream usage the client did not (drop that chunk)."""
-        ...
-
-    def path(self, node: NodeRuntime, model: str | None) -> str:
-        """The request target on the node; `model` is the name to ask for (None: the client's)."""
-        ...
-
-    def body(self, model: str | None) -> bytes:
-        """What to send; only `model` (and injected stream usage) may differ from the client's."""
-        ...
 
 
 class Proxy:
@@ -112,7 +91,7 @@ class Proxy:
                 opened = await open_response(
                     node.client,
                     node.config,
-                    target.path(node, model),
+                    target.path(node.base_path, model),
                     to_node(request.headers, exchange.request_id, node.authorization),
                     target.body(model),
                 )
@@ -234,8 +213,10 @@ class Proxy:
         exchange.status = upstream.status
         exchange.streamed = is_stream
         loop = asyncio.get_running_loop()
-        stream = OpenStream(out, upstream, loop.time()) if is_stream else None
-        tap = UsageTap(gemini=target.gemini, is_stream=is_stream)
+        stream = (
+            OpenStream(out, upstream, loop.time(), target.dialect.keepalive) if is_stream else None
+        )
+        tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=is_stream)
         usage_filter = UsageFilter() if is_stream and target.strip_usage else None
         finished = False
         try:
@@ -265,7 +246,7 @@ class Proxy:
                         failure = UpstreamFailure("midstream", "failed mid-answer")
                         self._judge_failure(route, node, failure, loop.time(), False)
                         error = midstream_error(exc)
-                    await self._end_early(request, exchange, out, is_stream, error)
+                    await self._end_early(request, exchange, out, is_stream, error, target.dialect)
                     return out
             finished = True
             if usage_filter is not None:
@@ -301,7 +282,7 @@ class Proxy:
         response.headers[REQUEST_ID] = exchange.request_id
         exchange.status = upstream.status
         exchange.bytes_out = len(body)
-        tap = UsageTap(gemini=target.gemini, is_stream=False)
+        tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=False)
         tap.feed(body)
         exchange.usage = tap.finish()
         upstream.release()
@@ -314,12 +295,13 @@ class Proxy:
         out: web.StreamResponse,
         is_stream: bool,
         error: RouterError,
+        dialect: Dialect,
     ) -> None:
         """End a relayed answer after its first byte: an SSE error event, or a short read."""
         exchange.error_code = error.code
         exchange.attempts[-1]["failure"] = "midstream"
         if is_stream:
-            event = b"data: " + error.body(exchange.request_id) + b"\n\n"
+            event = dialect.stream_error_event(error, exchange.request_id)
             await out.write(event)
             exchange.bytes_out += len(event)
             await out.write_eof()

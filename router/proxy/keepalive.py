@@ -2,9 +2,9 @@
 
 How this works: rather than a timer per chunk (which would cost on every chunk of every
 stream), each open stream records when it last wrote, and one ticker task per process
-wakes once a second and sends `: keep-alive` to the streams silent for longer than
-`server.keepalive_interval`. A write of a whole chunk is handed to the transport in one
-synchronous step, so a keep-alive can never land inside a node's chunk.
+wakes once a second and sends its dialect's keep-alive (`: keep-alive`) to the streams
+silent for longer than `server.keepalive_interval`. A write of a whole chunk is handed to
+the transport in one synchronous step, so a keep-alive can never land inside a node's chunk.
 """
 
 from __future__ import annotations
@@ -17,17 +17,18 @@ from aiohttp import web
 from router.tasks import cancel_and_wait
 from router.upstream.http11 import NodeResponse
 
-KEEPALIVE = b": keep-alive\n\n"
-
 
 class OpenStream:
     """One SSE response being relayed."""
 
-    __slots__ = ("closing", "last_write", "response", "upstream")
+    __slots__ = ("closing", "keepalive", "last_write", "response", "upstream")
 
-    def __init__(self, response: web.StreamResponse, upstream: NodeResponse, now: float) -> None:
+    def __init__(
+        self, response: web.StreamResponse, upstream: NodeResponse, now: float, keepalive: bytes
+    ) -> None:
         self.response = response
         self.upstream = upstream
+        self.keepalive = keepalive  # the client's dialect's keep-alive bytes
         self.last_write = now
         self.closing = False  # set when the router itself ends the stream (shutdown)
 
@@ -85,4 +86,4 @@ class StreamRegistry:
     async def _ping(self, stream: OpenStream) -> None:
         # A client that went away is noticed by the relay itself; nothing to do here.
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await stream.response.write(KEEPALIVE)
+            await stream.response.write(stream.keepalive)

@@ -10,8 +10,9 @@ from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
 from router.config.model import Config
-from router.dialects.requests import GEMINI_VERSIONS
-from router.errors import ApiError, NotFound, RouterError, error_body
+from router.dialects.dialect import OPENAI, Dialect
+from router.dialects.gemini import GEMINI_VERSIONS, gemini_roots
+from router.errors import ApiError, NotFound, RouterError
 from router.observability.logs import LogOutput
 from router.observability.metrics import Metrics
 from router.observability.observer import Observer
@@ -22,7 +23,7 @@ from router.upstream.headers import REQUEST_ID
 from router.upstream.peers import ClusterSync
 from router.upstream.prober import HealthProber
 from router.web.admin import Admin
-from router.web.handlers import Handlers, request_id_of
+from router.web.handlers import Handlers, dialect_of, request_id_of
 from router.web.lifecycle import Lifecycle
 from router.web.reload import ConfigReloader
 
@@ -38,24 +39,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not response.prepared:
             response.headers[REQUEST_ID] = request_id_of(request)
     except RouterError as exc:
-        response = error_response(exc, request_id_of(request))
+        response = error_response(exc, request_id_of(request), dialect_of(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(_from_http(exc), request_id_of(request))
+        response = error_response(_from_http(exc), request_id_of(request), dialect_of(request))
     except Exception:
         # A bug, not a client or node problem: answer in the usual shape and log it whole.
         log.exception("unhandled error")
-        response = error_response(ApiError("internal error"), request_id_of(request))
+        response = error_response(
+            ApiError("internal error"), request_id_of(request), dialect_of(request)
+        )
     if request.app[PARTS].lifecycle.is_stopping:
         response.force_close()  # "Connection: close": the balancer reconnects elsewhere
     return response
 
 
-def error_response(error: RouterError, request_id: str) -> web.Response:
-    """Render a RouterError as the JSON error shape."""
+def error_response(error: RouterError, request_id: str, dialect: Dialect = OPENAI) -> web.Response:
+    """Render a RouterError as the client's dialect's JSON error shape."""
     response = web.Response(
-        body=error.body(request_id),
+        body=dialect.error_body(error, request_id),
         status=error.status,
         content_type="application/json",
         headers=error.headers(),
@@ -72,15 +75,6 @@ def _from_http(exc: web.HTTPException) -> RouterError:
     error.code = exc.reason.lower().replace(" ", "_")
     error.type = "invalid_request_error"
     return error
-
-
-def _gemini_roots(prefixes: tuple[str, ...]) -> list[str]:
-    """Gemini paths live at the root and under every prefix that is not itself versioned."""
-    roots = [""]
-    for prefix in prefixes:
-        if prefix.rsplit("/", 1)[-1] not in GEMINI_VERSIONS and prefix not in roots:
-            roots.append(prefix)
-    return roots
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +151,7 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
         add("POST", f"{prefix}/chat/completions", handlers.chat)
         add("GET", f"{prefix}/models", handlers.models)
     versions = "|".join(GEMINI_VERSIONS)
-    for root in _gemini_roots(config.server.prefixes):
+    for root in gemini_roots(config.server.prefixes):
         add("POST", f"{root}/{{version:{versions}}}/models/{{model_action}}", handlers.gemini)
     add("GET", "/healthz", handlers.healthz)
     add("GET", "/readyz", handlers.readyz)
@@ -208,4 +202,4 @@ def create_app(config: Config, options: Options | None = None) -> web.Applicatio
     return app
 
 
-__all__ = ["PARTS", "Options", "Parts", "create_app", "error_body", "error_response"]
+__all__ = ["PARTS", "Options", "Parts", "create_app", "error_response"]

@@ -14,7 +14,7 @@ import aiohttp
 
 from router.config.model import NodeConfig
 from router.routing.health import NodeHealth
-from router.upstream.http11 import NodeClient, Origin, request_path
+from router.upstream.http11 import NodeClient, Origin
 
 
 class NodeRuntime:
@@ -25,7 +25,6 @@ class NodeRuntime:
         "awaiting_probe",
         "base_path",
         "base_url",
-        "chat_path",
         "client",
         "config",
         "health",
@@ -55,7 +54,6 @@ class NodeRuntime:
         self.base_url = config.base_url
         origin = Origin.from_url(config.base_url)
         self.base_path = origin.base_path
-        self.chat_path = request_path(f"{origin.base_path}/v1/chat/completions")
         self.authorization = f"Bearer {config.api_key}" if config.api_key else None
         timeouts = config.timeouts
         old: NodeClient | None = getattr(self, "client", None)  # None on the first call

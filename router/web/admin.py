@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from router.config.model import Config
+from router.dialects.dialect import OPENAI
 from router.errors import InvalidToken, NotFound, RouterError
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
@@ -133,7 +134,7 @@ class Admin:
         problems = await self.reloader.reload()
         if problems:
             error = InvalidConfig(f"{self.reloader.path} is invalid; the old config stays")
-            body = orjson.loads(error.body(request_id_of(request)))
+            body = orjson.loads(OPENAI.error_body(error, request_id_of(request)))
             body["error"]["problems"] = problems
             return _json(body, status=400)
         return _json({"status": "reloaded", "source": str(self.reloader.path)})

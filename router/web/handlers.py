@@ -15,14 +15,14 @@ from aiohttp import web
 from router.billing.service import Billing
 from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
-from router.dialects.requests import GeminiTarget, OpenAIRequest, parse_gemini, parse_openai
-from router.errors import ApiError, InvalidRequest, ModelNotFound, RequestTooLarge, RouterError
+from router.dialects.dialect import GEMINI, OPENAI, Dialect
+from router.dialects.gemini import GeminiNodeTarget, check_gemini_body, parse_gemini, without_key
+from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
+from router.errors import ApiError, ModelNotFound, RequestTooLarge, RouterError
 from router.observability.exchange import Exchange
 from router.proxy.attempts import Proxy
 from router.proxy.table import RouteTable
 from router.upstream.headers import REQUEST_ID
-from router.upstream.http11 import request_path
-from router.upstream.nodes import NodeRuntime
 from router.web.forwarded import Network, client_address, parse_networks
 from router.web.lifecycle import Lifecycle
 
@@ -31,6 +31,7 @@ _MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
 _REQUEST_ID_KEY = web.RequestKey("request_id", str)
+_DIALECT_KEY = web.RequestKey("dialect", Dialect)
 
 
 def request_id_of(request: web.Request) -> str:
@@ -50,70 +51,10 @@ def assign_request_id(request: web.Request) -> str:
     return rid
 
 
-@dataclass(slots=True)
-class OpenAITarget:
-    """POST {node}/v1/chat/completions with the client's body.
-
-    Only `model` changes (when a backend renames it), plus `stream_options.include_usage`
-    when the router needs streaming usage for billing and the client did not ask for it.
-    """
-
-    raw: bytes
-    parsed: OpenAIRequest
-    strip_usage: bool = False
-    gemini: bool = False
-
-    def path(self, node: NodeRuntime, model: str | None) -> str:
-        return node.chat_path
-
-    def body(self, model: str | None) -> bytes:
-        renamed = model is not None and model != self.parsed.model
-        if not renamed and not self.strip_usage:
-            return self.raw
-        changes: dict[str, object] = {}
-        if renamed:
-            changes["model"] = model
-        if self.strip_usage:
-            options = self.parsed.document.get("stream_options")
-            options = dict(options) if isinstance(options, dict) else {}
-            changes["stream_options"] = {**options, "include_usage": True}
-        return self.parsed.with_changes(changes)
-
-
-def wants_injected_usage(parsed: OpenAIRequest, route: ModelRoute) -> bool:
-    """A streaming request whose client did not ask for usage, on a route that injects it."""
-    document = parsed.document
-    if not route.inject_usage or document.get("stream") is not True:
-        return False
-    options = document.get("stream_options")
-    return not (isinstance(options, dict) and options.get("include_usage") is True)
-
-
-@dataclass(slots=True)
-class GeminiNodeTarget:
-    """POST {node}/{version}/models/{model}:{action}?{query} with the body untouched.
-
-    `query` is the client's raw query string minus its `key` (already encoded for the wire).
-    """
-
-    raw: bytes
-    target: GeminiTarget
-    query: str
-    strip_usage: bool = False
-    gemini: bool = True
-
-    def path(self, node: NodeRuntime, model: str | None) -> str:
-        return request_path(node.base_path + self.target.path(model), self.query)
-
-    def body(self, model: str | None) -> bytes:
-        return self.raw
-
-
-def _without_key(raw_query: str) -> str:
-    """The raw query string minus `key=` (the client's credential)."""
-    if "key=" not in raw_query:
-        return raw_query
-    return "&".join(p for p in raw_query.split("&") if p and not p.startswith("key="))
+def dialect_of(request: web.Request) -> Dialect:
+    """The dialect the request's endpoint speaks (OpenAI's before an endpoint is known)."""
+    dialect: Dialect = request.get(_DIALECT_KEY, OPENAI)
+    return dialect
 
 
 @dataclass(slots=True)
@@ -219,6 +160,7 @@ class Handlers:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST {prefix}/chat/completions (OpenAI-compatible)."""
+        request[_DIALECT_KEY] = OPENAI
         return await self._observed(request, lambda exchange: self._chat(request, exchange))
 
     async def _chat(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
@@ -233,32 +175,24 @@ class Handlers:
 
     async def gemini(self, request: web.Request) -> web.StreamResponse:
         """POST /{v1beta,v1,v1alpha}/models/{model}:{action} (Gemini-native)."""
+        request[_DIALECT_KEY] = GEMINI
         return await self._observed(request, lambda exchange: self._gemini(request, exchange))
 
     async def _gemini(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
         version = request.match_info["version"]
-        target = parse_gemini(version, request.match_info["model_action"])
-        route = self.table.config.resolve(target.model)
+        call = parse_gemini(version, request.match_info["model_action"])
+        route = self.table.config.resolve(call.model)
         if route is None:
-            raise ModelNotFound(f"model {target.model[:_MAX_ECHO]!r} is not served here")
+            raise ModelNotFound(f"model {call.model[:_MAX_ECHO]!r} is not served here")
         await self._admit(request, exchange, route)
         raw = await self._body(request)
-        if raw and target.action != "countTokens":
-            try:
-                orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
-        node_target = GeminiNodeTarget(raw, target, _without_key(request.rel_url.raw_query_string))
-        return await self.proxy.forward(request, exchange, route, node_target)
+        check_gemini_body(call, raw)
+        target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
+        return await self.proxy.forward(request, exchange, route, target)
 
     async def models(self, request: web.Request) -> web.Response:
         """GET {prefix}/models: configured models and aliases, OpenAI list format."""
-        created = int(self.started)
-        data = [
-            {"id": name, "object": "model", "created": created, "owned_by": "router"}
-            for name in self.table.config.listed_models()
-        ]
-        return _json({"object": "list", "data": data})
+        return _json(model_list(self.table.config.listed_models(), int(self.started)))
 
     async def healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process is alive."""

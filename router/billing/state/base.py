@@ -22,9 +22,10 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from router.billing.keys import KeyRecord, KeySpec
-from router.billing.pricing import Pricing, Usage, cost
+from router.billing.pricing import Pricing, cost
 from router.billing.state.ledger import LedgerRecord
 from router.config.source import Path, Problem, format_path
+from router.dialects.usage import Usage
 from router.errors import ConfigError, RouterError, ServiceUnavailable
 
 

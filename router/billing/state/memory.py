@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
-from router.billing.pricing import Pricing, Usage
+from router.billing.pricing import Pricing
 from router.billing.state.base import (
     Admission,
     AuthRejected,
@@ -26,6 +26,7 @@ from router.billing.state.base import (
     decide_charge,
 )
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
+from router.dialects.usage import Usage
 
 WINDOW = 60.0
 DONE_TTL = 86400.0  # how long "already settled" is remembered per request id

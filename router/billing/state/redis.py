@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
-from router.billing.pricing import Pricing, Usage
+from router.billing.pricing import Pricing
 from router.billing.state import lua
 from router.billing.state.base import (
     Admission,
@@ -51,6 +51,7 @@ from router.billing.state.base import (
 )
 from router.billing.state.ledger import LedgerRecord, select
 from router.billing.state.pipeline import ScriptPipeline
+from router.dialects.usage import Usage
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id

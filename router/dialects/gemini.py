@@ -1,0 +1,99 @@
+"""The Gemini-native dialect: `POST /{version}/models/{model}:{action}`, the model in the path.
+
+The body is forwarded untouched; only the path changes when a backend renames the model,
+and the client's `?key=` (a credential) never reaches a node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from router.dialects.dialect import GEMINI, Dialect
+from router.dialects.target import encode_target
+from router.errors import InvalidRequest, NotFound
+
+GEMINI_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+GEMINI_VERSIONS = ("v1beta", "v1", "v1alpha")
+# `?key=` is a Gemini convention, so it is honoured only on Gemini-shaped paths (with or
+# without a mount prefix such as /gemini): elsewhere it could leak into logs unnoticed.
+_GEMINI_PATH = re.compile(r"(?:^|/)(?:v1beta|v1alpha|v1/models)(?:/|$)")
+
+
+def is_gemini_path(path: str) -> bool:
+    """Whether `path` looks like a Gemini API path (where `?key=` is a credential)."""
+    return _GEMINI_PATH.search(path) is not None
+
+
+def gemini_roots(prefixes: tuple[str, ...]) -> list[str]:
+    """Gemini paths live at the root and under every prefix that is not itself versioned."""
+    roots = [""]
+    for prefix in prefixes:
+        if prefix.rsplit("/", 1)[-1] not in GEMINI_VERSIONS and prefix not in roots:
+            roots.append(prefix)
+    return roots
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiCall:
+    """`{version}/models/{model}:{action}` taken apart."""
+
+    version: str
+    model: str
+    action: str
+
+    def path(self, model: str | None = None) -> str:
+        """The node-side path, optionally for a renamed model."""
+        return f"/{self.version}/models/{model or self.model}:{self.action}"
+
+
+def parse_gemini(version: str, model_action: str) -> GeminiCall:
+    """Split `gemini-2.5-flash:generateContent` and check the action."""
+    model, sep, action = model_action.rpartition(":")
+    if not sep or not model:
+        raise NotFound(f"expected /{version}/models/{{model}}:{{action}}")
+    if action not in GEMINI_ACTIONS:
+        known = ", ".join(sorted(GEMINI_ACTIONS))
+        raise NotFound(f"unknown Gemini action {action!r} (supported: {known})")
+    return GeminiCall(version, model, action)
+
+
+def check_gemini_body(call: GeminiCall, raw: bytes) -> None:
+    """A non-empty body must be JSON (countTokens bodies go to the node unchecked)."""
+    if raw and call.action != "countTokens":
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+
+
+def without_key(raw_query: str) -> str:
+    """The raw query string minus `key=` (the client's credential)."""
+    if "key=" not in raw_query:
+        return raw_query
+    return "&".join(p for p in raw_query.split("&") if p and not p.startswith("key="))
+
+
+@dataclass(slots=True)
+class GeminiNodeTarget:
+    """POST {node}/{version}/models/{model}:{action}?{query} with the body untouched.
+
+    `query` is the client's raw query string minus its `key` (already encoded for the wire).
+    """
+
+    raw: bytes
+    call: GeminiCall
+    query: str
+    strip_usage: bool = False
+
+    @property
+    def dialect(self) -> Dialect:
+        return GEMINI
+
+    def path(self, base_path: str, model: str | None) -> str:
+        return encode_target(base_path + self.call.path(model), self.query)
+
+    def body(self, model: str | None) -> bytes:
+        return self.raw

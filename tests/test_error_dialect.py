@@ -1,0 +1,70 @@
+"""An error is rendered by the dialect of the endpoint it happened on.
+
+In-process through pytest-aiohttp's client, with each dialect's renderer replaced by one
+that names it: today both dialects answer with the same bytes, so only a marked renderer
+shows which one the error middleware asked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp.test_utils import make_mocked_request
+
+import router.web.handlers as handlers
+from router.config.loader import parse_config
+from router.dialects.dialect import GEMINI, OPENAI, Dialect
+from router.errors import NoAvailableNode, RouterError
+from router.server.app import Options, create_app, error_response
+from tests.router_proc import chat_body, closed_port_url, node_entry, routes_yaml
+
+
+def marked(dialect: Dialect) -> Dialect:
+    def render(error: RouterError, trace_id: str) -> bytes:
+        return orjson.dumps({"dialect": dialect.name.value, "code": error.code, "id": trace_id})
+
+    return dataclasses.replace(dialect, render_error=render)
+
+
+def test_error_response_uses_the_dialect_it_is_given() -> None:
+    error = NoAvailableNode("none left", retry_after=2)
+    response = error_response(error, "rid-7", marked(GEMINI))
+    assert response.body == b'{"dialect":"gemini","code":"no_available_node","id":"rid-7"}'
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.headers["X-Request-ID"] == "rid-7"
+    assert response.content_type == "application/json"
+    default = error_response(error, "rid-7")
+    assert default.body == OPENAI.error_body(error, "rid-7")
+
+
+def test_dialect_of_a_request_no_endpoint_claimed_is_openai() -> None:
+    request = make_mocked_request("POST", "/v1beta/models/m:generateContent")
+    assert handlers.dialect_of(request) is OPENAI
+
+
+async def test_errors_are_rendered_in_the_endpoints_dialect(
+    aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "OPENAI", marked(OPENAI))
+    monkeypatch.setattr(handlers, "GEMINI", marked(GEMINI))
+    config = parse_config(
+        routes_yaml(
+            {"node62": node_entry(closed_port_url())}, {"m": {"backends": [{"node": "node62"}]}}
+        )
+    )
+    client = await aiohttp_client(create_app(config, Options(metrics=False, access_log=False)))
+    cases = [
+        ("/v1/chat/completions", orjson.dumps(chat_body("gone")), "openai", "model_not_found"),
+        ("/v1/chat/completions", b"{", "openai", "invalid_request"),
+        ("/v1beta/models/gone:generateContent", b"{}", "gemini", "model_not_found"),
+        ("/v1beta/models/m:embedContent", b"{}", "gemini", "not_found"),
+        ("/v1/models/m:generateContent", b"{", "gemini", "invalid_request"),
+        ("/no/such/endpoint", b"{}", "openai", "not_found"),
+    ]
+    for path, body, dialect, code in cases:
+        response = await client.post(path, data=body, headers={"X-Request-ID": "rid-1"})
+        assert await response.json() == {"dialect": dialect, "code": code, "id": "rid-1"}, path
