@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
+import orjson
 import pytest
 
-from router.routing.health import TRANSITIONS, Event, NodeState
-from router.upstream.peers import PEER_EVENTS, MessageKind
+from router.billing.state.base import StateConfig
+from router.config.model import Ejection, HealthCheck, NodeConfig
+from router.routing.health import TRANSITIONS, Event, NodeHealth, NodeState, Transition
+from router.upstream.peers import PEER_EVENTS, ClusterSync, MessageKind
 from router.web.admin import ACTIONS, AdminAction
 
 
@@ -43,3 +49,57 @@ def test_every_admin_action_has_a_move_and_a_message():
         "drain": MessageKind.DRAIN,
         "enable": MessageKind.ENABLE,
     }
+
+
+# --- ClusterSync.apply: a peer's message goes through the table (no Redis is contacted) ----
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.seen: list[Transition] = []
+
+    def transitions(self, changes) -> None:
+        self.seen.extend(changes)
+
+
+def _record(state: str) -> NodeHealth:
+    node = NodeHealth("n", HealthCheck(unhealthy_threshold=1), Ejection())
+    if state == "unproven":
+        node = NodeHealth.for_node(NodeConfig("n", "http://x"))
+    elif state == "draining":
+        node.drain(0.0)
+    elif state == "disabled":
+        node.record_auth_failure(0.0)
+    elif state == "down by check":
+        node.record_probe(False, 0.0)
+    return node
+
+
+@pytest.mark.parametrize("kind,before,after,trigger", [
+    ("drain", "healthy", "draining", "peer_drain"),
+    ("drain", "unproven", "draining", "peer_drain"),
+    ("drain", "draining", "draining", None),
+    ("enable", "draining", "healthy", "peer_enable"),
+    ("enable", "down by check", "ejected", None),  # a peer's enable undoes only a drain
+    ("enable", "disabled", "disabled", None),
+    ("disabled", "unproven", "disabled", "peer_disabled"),
+    ("disabled", "draining", "draining", None),
+    ("ejected", "healthy", "ejected", "peer_ejected"),
+    ("ejected", "unproven", "unproven", None),  # waits for its own probe
+    ("recovered", "disabled", "disabled", None),  # judged by this replica's own probes
+    ("no-such-kind", "healthy", "healthy", None),
+])  # fmt: skip
+async def test_apply_lets_the_table_decide(kind, before, after, trigger):
+    health, observer = _record(before), _Observer()
+    table = SimpleNamespace(pool=SimpleNamespace(nodes={"n": SimpleNamespace(health=health)}))
+    sync = ClusterSync(StateConfig(backend="redis"), table, observer)  # type: ignore[arg-type]
+    try:
+        now = time.time()
+        message = {"kind": kind, "node": "n", "origin": "elsewhere", "at": now}
+        sync.apply(orjson.dumps({**message, "until": now + 30, "count": 1}))
+        # The replica's own messages come back through pub/sub too: never applied twice.
+        sync.apply(orjson.dumps({**message, "origin": sync.origin, "kind": "drain"}))
+    finally:
+        await sync.client.aclose()
+    assert health.state.value == after
+    assert [t.event.value for t in observer.seen] == ([trigger] if trigger else [])
