@@ -275,19 +275,16 @@ class NodeHealth:
             self.probe_successes, self.probe_failures = 0, self.probe_failures + 1
             self.last_failure_at = now
         state = self.state
-        if state is NodeState.UNPROVEN:
-            if ok:
-                return changes + self._move(Event.PROBE_SUCCEEDED, now)
-            if self.probe_failures >= self.check.unhealthy_threshold:
-                return changes + self._move(Event.PROBE_FAILED, now, reason=Reason.HEALTH_CHECK)
-            return changes
         if state is NodeState.PROBING:
             if ok:
                 return changes + self._move(Event.PROBE_SUCCEEDED, now)
             return changes + self._eject(Event.PROBE_FAILED, now)
-        if state is NodeState.DISABLED and ok:
+        if ok and state in (NodeState.UNPROVEN, NodeState.DISABLED):  # one success is enough
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
-        if state is NodeState.HEALTHY and self.probe_failures >= self.check.unhealthy_threshold:
+        if (
+            state in (NodeState.UNPROVEN, NodeState.HEALTHY)
+            and self.probe_failures >= self.check.unhealthy_threshold
+        ):
             return changes + self._move(Event.PROBE_FAILED, now, reason=Reason.HEALTH_CHECK)
         if state is NodeState.EJECTED and self.probe_successes >= self.check.healthy_threshold:
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
