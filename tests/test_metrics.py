@@ -191,7 +191,7 @@ def test_node_state_is_one_hot(metrics: Metrics) -> None:
 
 def test_node_state_label_values_are_kept_and_unproven_added(metrics: Metrics) -> None:
     old = ("healthy", "ejected", "probing", "draining", "disabled")
-    assert NODE_STATES == (*old, "unproven")  # dashboards and alerts rely on these values
+    assert (*old, "unproven") == NODE_STATES  # dashboards and alerts rely on these values
     metrics.set_node_state("a", NodeState.UNPROVEN)
     states = {
         labels["state"]: v
