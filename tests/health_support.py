@@ -290,6 +290,7 @@ class Started:
         *,
         token: str | None = ADMIN_TOKEN,
         together: bool = True,
+        ready: int | None = 200,
     ) -> tuple[MockNodes, RouterUnderTest]:
         """Mock nodes `{name: extra args}` and a router for `make_config({name: url})`.
 
@@ -313,7 +314,7 @@ class Started:
         self._routers.append(router)
         router.begin()
         self._wait_nodes(nodes)
-        router.wait_ready()
+        router.wait_ready(ready)  # None: any answer (/readyz is 503 with no proven node)
         return nodes, router
 
     def _wait_nodes(self, nodes: MockNodes) -> None:

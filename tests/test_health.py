@@ -21,12 +21,13 @@ from router.routing.health import (
     panic_candidates,
 )
 
-H, EJ, PR, DR, DI = (
+H, EJ, PR, DR, DI, UN = (
     NodeState.HEALTHY,
     NodeState.EJECTED,
     NodeState.PROBING,
     NodeState.DRAINING,
     NodeState.DISABLED,
+    NodeState.UNPROVEN,
 )
 
 CHECK = HealthCheck(unhealthy_threshold=3, healthy_threshold=2)
@@ -82,12 +83,28 @@ def disabled() -> NodeHealth:
     return node
 
 
+def unproven() -> NodeHealth:  # active checks on, no probe answered yet
+    return NodeHealth.for_node(NodeConfig("n1", "http://x", health=CHECK, ejection=EJECTION))
+
+
+def checks_off(build: Callable[[], NodeHealth]) -> Callable[[], NodeHealth]:
+    """The builder's node after a reload set `health: false` for it."""
+
+    def built() -> NodeHealth:
+        node = build()
+        node.check = HealthCheck(enabled=False)
+        return node
+
+    return built
+
+
 BUILDERS: dict[NodeState, Callable[[], NodeHealth]] = {
     H: healthy,
     EJ: ejected,
     PR: probing,
     DR: draining,
     DI: disabled,
+    UN: unproven,
 }
 
 
@@ -98,6 +115,7 @@ BUILDERS: dict[NodeState, Callable[[], NodeHealth]] = {
     ("probing", probing, PR, Reason.FAILURES),
     ("draining", draining, DR, Reason.OPERATOR),
     ("disabled", disabled, DI, Reason.AUTH),
+    ("unproven", unproven, UN, None),
 ])  # fmt: skip
 def test_builders(name, build, state, reason):
     node = build()
@@ -172,6 +190,30 @@ CASES: list[tuple[str, Callable[[], NodeHealth], Callable[[NodeHealth], object],
      [(H, EJ, Event.PEER_EJECTED)]),
     ("probing: a peer ejected it", probing, lambda n: n.adopt_ejection(30.0, 2, 6.0),
      [(PR, EJ, Event.PEER_EJECTED)]),
+    ("unproven: the first probe success", unproven, lambda n: probe(n, "+", 1.0),
+     [(UN, H, Event.PROBE_SUCCEEDED)]),
+    ("unproven: 3rd probe failure", unproven, lambda n: probe(n, "---", 1.0),
+     [(UN, EJ, Event.PROBE_FAILED)]),
+    ("unproven: a success after failures", unproven, lambda n: probe(n, "--+", 1.0),
+     [(UN, H, Event.PROBE_SUCCEEDED)]),
+    ("unproven: 401 in panic mode", unproven, lambda n: n.record_auth_failure(1.0),
+     [(UN, DI, Event.AUTH_FAILED)]),
+    ("unproven: drain", unproven, lambda n: n.drain(1.0), [(UN, DR, Event.DRAIN)]),
+    ("unproven: enable", unproven, lambda n: n.enable(1.0), [(UN, H, Event.ENABLE)]),
+    ("unproven: checks turned off", checks_off(unproven), lambda n: n.stop_checks(1.0),
+     [(UN, H, Event.CHECKS_DISABLED)]),
+    ("draining: a peer enabled it", draining, lambda n: n.follow_peer(Event.PEER_ENABLE, 1.0),
+     [(DR, H, Event.PEER_ENABLE)]),
+    *[(f"{state}: a peer disabled it", BUILDERS[state],
+       lambda n: n.follow_peer(Event.PEER_DISABLED, 6.0), [(state, DI, Event.PEER_DISABLED)])
+      for state in (UN, H, PR)],
+    ("ejected: a peer disabled it", ejected, lambda n: n.follow_peer(Event.PEER_DISABLED, 1.0),
+     [(EJ, DI, Event.PEER_DISABLED)]),
+    *[(f"{state}: a peer drained it", BUILDERS[state],
+       lambda n: n.follow_peer(Event.PEER_DRAIN, 1.0), [(state, DR, Event.PEER_DRAIN)])
+      for state in (UN, H, EJ, DI)],
+    ("probing: a peer drained it", probing, lambda n: n.follow_peer(Event.PEER_DRAIN, 6.0),
+     [(PR, DR, Event.PEER_DRAIN)]),
 ]  # fmt: skip
 
 
@@ -218,11 +260,48 @@ def test_cases_cover_every_moving_row_of_the_table():
     ("disabled ignores a failed probe", disabled, lambda n: n.record_probe(False, 1.0), DI),
     ("disabled ignores requests", disabled, lambda n: n.record_success(1.0), DI),
     ("down by check ignores time", down_by_check, lambda n: n.record_success(1e9), EJ),
+    ("unproven: 2 probe failures are not enough", unproven, lambda n: probe(n, "--", 1.0), UN),
+    ("unproven: a request answered in panic mode is not a probe", unproven,
+     lambda n: n.record_success(1.0), UN),
+    ("unproven: failed requests do not eject it", unproven, lambda n: fail_requests(n, 1.0), UN),
+    ("unproven: a peer's ejection waits for our probe", unproven,
+     lambda n: n.adopt_ejection(30.0, 1, 1.0), UN),
+    ("unproven: checks still on", unproven, lambda n: n.stop_checks(1.0), UN),
+    ("healthy: stop_checks only ends unproven", checks_off(healthy),
+     lambda n: n.stop_checks(1.0), H),
+    ("draining: a peer's drain again", draining,
+     lambda n: n.follow_peer(Event.PEER_DRAIN, 1.0), DR),
+    ("draining: a peer's 401", draining, lambda n: n.follow_peer(Event.PEER_DISABLED, 1.0), DR),
+    ("disabled: a peer's 401 again", disabled,
+     lambda n: n.follow_peer(Event.PEER_DISABLED, 1.0), DI),
+    *[(f"{state}: a peer's enable undoes only a drain", BUILDERS[state],
+       lambda n: n.follow_peer(Event.PEER_ENABLE, 1.0), state) for state in (UN, EJ, DI)],
+    ("not a peer event", healthy, lambda n: n.follow_peer(Event.REQUEST_FAILED, 1.0), H),
 ])  # fmt: skip
 def test_unmatched_observations_keep_state(name, build, action, state):
     node = build()
     action(node)
     assert node.state is state, name
+
+
+def test_peer_moves_carry_reasons():
+    drained, disabled_there = healthy(), healthy()
+    drained.follow_peer(Event.PEER_DRAIN, 1.0)
+    disabled_there.follow_peer(Event.PEER_DISABLED, 2.0)
+    assert (drained.reason, disabled_there.reason) == (Reason.OPERATOR, Reason.AUTH)
+    assert disabled_there.last_failure_at == 2.0
+    drained.follow_peer(Event.PEER_ENABLE, 3.0)
+    assert (drained.state, drained.reason) == (H, None)
+
+
+def test_unproven_is_not_selectable_and_down_by_check_after_threshold():
+    node = unproven()
+    assert not node.is_selectable(0.0) and not node.needs_trial(0.0)
+    assert not node.is_passively_ejected  # max_percent limits passive ejections only
+    probe(node, "---", 1.0)
+    assert (node.state, node.reason, node.ejected_until) == (EJ, Reason.HEALTH_CHECK, None)
+    probe(node, "+", 2.0)
+    assert node.state is EJ  # proven down: back after healthy_threshold successes only
 
 
 def test_late_failure_keeps_the_end_time():
@@ -394,12 +473,28 @@ def test_for_node_takes_the_node_config():
     )
 
 
+@pytest.mark.parametrize("check,state", [
+    (HealthCheck(), UN),  # active checks on: not proven until a probe succeeds
+    (HealthCheck(enabled=False), H),  # nothing will prove it: serves at once
+])  # fmt: skip
+def test_for_node_starts_unproven_only_with_active_checks(check, state):
+    assert NodeHealth.for_node(NodeConfig("n", "http://x", health=check)).state is state
+
+
 # --- max_percent --------------------------------------------------------------------------
 
 
 def model(*states: str) -> list[NodeHealth]:
-    """Nodes by letter: h healthy, e passively ejected, c down by check, p probing, d disabled."""
-    build = {"h": healthy, "e": ejected, "c": down_by_check, "p": probing, "d": disabled}
+    """Nodes by letter: h healthy, e passively ejected, c down by check, p probing, d disabled,
+    u unproven."""
+    build = {
+        "h": healthy,
+        "e": ejected,
+        "c": down_by_check,
+        "p": probing,
+        "d": disabled,
+        "u": unproven,
+    }
     return [build[s]() for s in states]
 
 
@@ -442,9 +537,19 @@ def test_panic_orders_least_recently_failed_first():
     ("cd", 1),  # disabled nodes are never tried: their key is wrong
     ("dd", 0),
     ("p", 1),  # probing with its trial taken
+    ("u", 1),  # never proven: tried at once, like an ejected node
+    ("uh", 0),
+    ("ud", 1),
+    ("uc", 2),
 ])  # fmt: skip
 def test_panic_candidates(states, count):
     assert len(panic_candidates(model(*states), 1.0)) == count
+
+
+def test_panic_tries_an_unproven_node_before_failed_ones():
+    a, b = down_by_check(), unproven()
+    a.name, b.name = "a", "b"
+    assert [n.name for n in panic_candidates([a, b], 1.0)] == ["b", "a"]
 
 
 def test_draining_nodes_are_never_panic_candidates():

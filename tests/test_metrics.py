@@ -189,6 +189,18 @@ def test_node_state_is_one_hot(metrics: Metrics) -> None:
     assert states == {s: (1.0 if s == "probing" else 0.0) for s in NODE_STATES}
 
 
+def test_node_state_label_values_are_kept_and_unproven_added(metrics: Metrics) -> None:
+    old = ("healthy", "ejected", "probing", "draining", "disabled")
+    assert (*old, "unproven") == NODE_STATES  # dashboards and alerts rely on these values
+    metrics.set_node_state("a", NodeState.UNPROVEN)
+    states = {
+        labels["state"]: v
+        for name, labels, v in samples(metrics)
+        if name == "router_node_state" and labels["node"] == "a"
+    }
+    assert states == {s: (1.0 if s == "unproven" else 0.0) for s in NODE_STATES}
+
+
 def test_invalid_state_and_reason_are_rejected(metrics: Metrics) -> None:
     with pytest.raises(ValueError, match="node state"):
         metrics.set_node_state("a", "sleepy")

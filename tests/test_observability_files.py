@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from router.observability.metrics import Metrics
+from router.observability.metrics import NODE_STATES, Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "grafana" / "dashboard.json"
@@ -215,10 +215,11 @@ def test_dashboard_promql_is_valid(tmp_path: Path) -> None:
 
 def test_node_state_panel_encodes_states(tmp_path: Path) -> None:
     (expr,) = [t["expr"] for p in panels() if p["title"] == "Node states" for t in p["targets"]]
-    states = {"healthy": "ejected", "ejected": "ejected", "probing": "draining"}
+    states = ("healthy", "ejected", "probing", "draining", "disabled", "unproven")
+    assert set(states) == set(NODE_STATES)  # a new state must get a value in the panel
     series = []
-    for node, (current, _) in zip("abc", states.items(), strict=True):
-        for state in ("healthy", "ejected", "probing", "draining", "disabled"):
+    for node, current in zip("abcdef", states, strict=True):
+        for state in states:
             v = 1 if state == current else 0
             series.append(
                 {
@@ -230,6 +231,9 @@ def test_node_state_panel_encodes_states(tmp_path: Path) -> None:
         {"labels": '{node="a"}', "value": 0},
         {"labels": '{node="b"}', "value": 1},
         {"labels": '{node="c"}', "value": 2},
+        {"labels": '{node="d"}', "value": 3},
+        {"labels": '{node="e"}', "value": 4},
+        {"labels": '{node="f"}', "value": 5},
     ]
     unit_test(
         tmp_path, series, [{"expr": substitute(expr), "eval_time": "1m", "exp_samples": expected}]

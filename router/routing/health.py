@@ -1,9 +1,17 @@
 """Per-node health: a state machine written as a table, with no I/O and no clock.
 
-Everything that changes a node's state lives in this module. The rules:
+Everything that changes a node's state lives in this module, including what another
+replica's decision may change here. The rules:
 
     state     event              next      when (the guard, checked by the NodeHealth method)
     --------  -----------------  --------  ---------------------------------------------------
+    unproven  PROBE_SUCCEEDED    healthy   the first successful probe (a node with active
+                                           checks starts here: configured, not yet shown to
+                                           answer; one success is enough, as before, so a
+                                           new node serves within one probe)
+    unproven  PROBE_FAILED       ejected   `unhealthy_threshold` probe failures in a row
+                                           (reason health_check, no end time)
+    unproven  CHECKS_DISABLED    healthy   a reload turned its checks off (`health: false`)
     healthy   REQUEST_FAILED     ejected   `consecutive_failures` failed requests in a row and
                                            the caller says the model's max_percent allows it
     healthy   PROBE_FAILED       ejected   `unhealthy_threshold` probe failures in a row
@@ -15,14 +23,26 @@ Everything that changes a node's state lives in this module. The rules:
     probing   PROBE_SUCCEEDED    healthy   a probe settles a probing node like the trial would
     probing   REQUEST_FAILED     ejected   the trial failed: ejected again, for longer
     probing   PROBE_FAILED       ejected   (likewise)
-    healthy, probing
-              PEER_EJECTED       ejected   another replica sharing Redis ejected the node;
-                                           it ends at the same time as there
     disabled  PROBE_SUCCEEDED    healthy   one probe sent with the node's key succeeded
-    healthy, ejected, probing
+    unproven, healthy, ejected, probing
               AUTH_FAILED        disabled  a 401/403: our key for the node is wrong
     any       DRAIN              draining  operator: no new requests, in-flight ones finish
     any       ENABLE             healthy   operator
+
+Moves decided by another replica sharing Redis (`router.upstream.peers` turns each message
+kind into one of these events; only the table says whether it applies):
+
+    healthy, probing
+              PEER_EJECTED       ejected   passively ejected there; ends at the same time.
+                                           An unproven node is out already and waits for its
+                                           own probe; ejected, draining, disabled keep theirs
+    unproven, healthy, ejected, probing
+              PEER_DISABLED      disabled  a 401/403 there (the key is shared)
+    any but draining
+              PEER_DRAIN         draining  an operator drained it there
+    draining  PEER_ENABLE        healthy   an operator enabled it there; only a drain is
+                                           undone, so a replica's own ejection or disable
+                                           is not overruled by a peer's enable
 
 A passive ejection lasts `base_seconds x ejections in a row`, capped at `max_seconds`. Every
 move resets the streak counters, and reaching healthy also resets the ejection count, so a
@@ -30,8 +50,13 @@ node that recovers starts again from `base_seconds`.
 
 Observations that match no row only update counters. That is deliberate: a success arriving
 at an ejected node belongs to a request sent before the ejection and says nothing about now,
-and a draining or disabled node is left to the operator or a probe. Only a pair missing from
-the table raises `IllegalTransition`, and the methods never produce one, so it means a bug.
+a request answered by an unproven node (in panic mode) does not replace its probe, and a
+draining or disabled node is left to the operator or a probe. Only a pair missing from the
+table raises `IllegalTransition`, and the methods never produce one, so it means a bug.
+
+Panic mode (`panic_candidates`): when none of a model's nodes is selectable, every node
+that is out for a reason a request could disprove (unproven, ejected, probing) is tried
+anyway, least recently failed first; draining and disabled nodes never are.
 
 Expiry is lazy: nobody has to wake up when an ejection ends. Queries (`state_at`,
 `is_selectable`) report an expired ejection as probing without changing anything; the next
@@ -56,6 +81,7 @@ class NodeState(StrEnum):
     PROBING = "probing"
     DRAINING = "draining"
     DISABLED = "disabled"
+    UNPROVEN = "unproven"  # active checks on, no probe has succeeded yet
 
 
 class Event(StrEnum):
@@ -67,7 +93,11 @@ class Event(StrEnum):
     EJECTION_EXPIRED = "ejection_expired"
     DRAIN = "drain"
     ENABLE = "enable"
+    CHECKS_DISABLED = "checks_disabled"
     PEER_EJECTED = "peer_ejected"
+    PEER_DISABLED = "peer_disabled"
+    PEER_DRAIN = "peer_drain"
+    PEER_ENABLE = "peer_enable"
 
 
 class Reason(StrEnum):
@@ -81,8 +111,13 @@ class Reason(StrEnum):
 
 _S, _E = NodeState, Event
 
+_MAY_DISABLE = (_S.UNPROVEN, _S.HEALTHY, _S.EJECTED, _S.PROBING)
+
 TRANSITIONS: Mapping[tuple[NodeState, Event], NodeState] = MappingProxyType(
     {
+        (_S.UNPROVEN, _E.PROBE_SUCCEEDED): _S.HEALTHY,
+        (_S.UNPROVEN, _E.PROBE_FAILED): _S.EJECTED,
+        (_S.UNPROVEN, _E.CHECKS_DISABLED): _S.HEALTHY,
         (_S.HEALTHY, _E.REQUEST_FAILED): _S.EJECTED,
         (_S.HEALTHY, _E.PROBE_FAILED): _S.EJECTED,
         (_S.EJECTED, _E.EJECTION_EXPIRED): _S.PROBING,
@@ -92,11 +127,15 @@ TRANSITIONS: Mapping[tuple[NodeState, Event], NodeState] = MappingProxyType(
         (_S.PROBING, _E.REQUEST_FAILED): _S.EJECTED,
         (_S.PROBING, _E.PROBE_FAILED): _S.EJECTED,
         (_S.DISABLED, _E.PROBE_SUCCEEDED): _S.HEALTHY,
-        (_S.HEALTHY, _E.PEER_EJECTED): _S.EJECTED,
-        (_S.PROBING, _E.PEER_EJECTED): _S.EJECTED,
-        **{(s, _E.AUTH_FAILED): _S.DISABLED for s in (_S.HEALTHY, _S.EJECTED, _S.PROBING)},
+        **{(s, _E.AUTH_FAILED): _S.DISABLED for s in _MAY_DISABLE},
         **{(s, _E.DRAIN): _S.DRAINING for s in NodeState},
         **{(s, _E.ENABLE): _S.HEALTHY for s in NodeState},
+        # Decided by another replica (see the second table above).
+        (_S.HEALTHY, _E.PEER_EJECTED): _S.EJECTED,
+        (_S.PROBING, _E.PEER_EJECTED): _S.EJECTED,
+        **{(s, _E.PEER_DISABLED): _S.DISABLED for s in _MAY_DISABLE},
+        **{(s, _E.PEER_DRAIN): _S.DRAINING for s in NodeState if s is not _S.DRAINING},
+        (_S.DRAINING, _E.PEER_ENABLE): _S.HEALTHY,
     }
 )
 
@@ -149,8 +188,9 @@ class NodeHealth:
 
     @classmethod
     def for_node(cls, node: NodeConfig, now: float = 0.0) -> NodeHealth:
-        """A fresh, healthy record for a configured node."""
-        return cls(node.name, node.health, node.ejection, changed_at=now)
+        """A fresh record: unproven with active checks on, else healthy."""
+        state = NodeState.UNPROVEN if node.health.enabled else NodeState.HEALTHY
+        return cls(node.name, node.health, node.ejection, state=state, changed_at=now)
 
     # Queries: never change anything.
 
@@ -239,9 +279,12 @@ class NodeHealth:
             if ok:
                 return changes + self._move(Event.PROBE_SUCCEEDED, now)
             return changes + self._eject(Event.PROBE_FAILED, now)
-        if state is NodeState.DISABLED and ok:
+        if ok and state in (NodeState.UNPROVEN, NodeState.DISABLED):  # one success is enough
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
-        if state is NodeState.HEALTHY and self.probe_failures >= self.check.unhealthy_threshold:
+        if (
+            state in (NodeState.UNPROVEN, NodeState.HEALTHY)
+            and self.probe_failures >= self.check.unhealthy_threshold
+        ):
             return changes + self._move(Event.PROBE_FAILED, now, reason=Reason.HEALTH_CHECK)
         if state is NodeState.EJECTED and self.probe_successes >= self.check.healthy_threshold:
             return changes + self._move(Event.PROBE_SUCCEEDED, now)
@@ -255,6 +298,21 @@ class NodeHealth:
         changes += self._move(Event.PEER_EJECTED, now, reason=Reason.FAILURES, until=until)
         self.ejections = max(self.ejections, count)  # the next ejection here grows from there
         return changes
+
+    def follow_peer(self, event: Event, now: float) -> Changes:
+        """Another replica disabled, drained or enabled this node; the table says if it applies."""
+        changes = self._expire(now)
+        if (self.state, event) not in TRANSITIONS or event not in _PEER_REASONS:
+            return changes
+        if event is Event.PEER_DISABLED:
+            self.last_failure_at = now
+        return changes + self._move(event, now, reason=_PEER_REASONS[event])
+
+    def stop_checks(self, now: float) -> Changes:
+        """Active checks were turned off: a node waiting for its first probe serves now."""
+        if self.check.enabled or self.state is not NodeState.UNPROVEN:
+            return ()
+        return self._move(Event.CHECKS_DISABLED, now)
 
     # Operator actions, legal from any state.
 
@@ -303,6 +361,11 @@ class NodeHealth:
         return (Transition(self.name, old, new, event, reason, now, until),)
 
 
+_PEER_REASONS: Mapping[Event, Reason | None] = MappingProxyType(
+    {Event.PEER_DISABLED: Reason.AUTH, Event.PEER_DRAIN: Reason.OPERATOR, Event.PEER_ENABLE: None}
+)
+
+
 def may_eject(records: Iterable[NodeHealth], max_percent: float) -> bool:
     """Whether one more of a model's nodes (`records`, all of them) may be passively ejected."""
     nodes = list(records)
@@ -314,8 +377,10 @@ def may_eject(records: Iterable[NodeHealth], max_percent: float) -> bool:
 def panic_candidates(records: Iterable[NodeHealth], now: float) -> tuple[NodeHealth, ...]:
     """Nodes to try anyway when none of a model's nodes is selectable, least recently failed first.
 
-    Empty if some node is selectable (no panic). Draining and disabled nodes are never
-    candidates: the operator asked for no traffic, and a wrong key will fail every time.
+    Empty if some node is selectable (no panic). An unproven node counts like an ejected
+    one, so a node whose probe has not succeeded yet (or never will) is tried at once.
+    Draining and disabled nodes are never candidates: the operator asked for no traffic,
+    and a wrong key will fail every time.
     """
     nodes = list(records)
     if any(r.is_selectable(now) for r in nodes):

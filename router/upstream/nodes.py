@@ -22,7 +22,6 @@ class NodeRuntime:
 
     __slots__ = (
         "authorization",
-        "awaiting_probe",
         "base_path",
         "base_url",
         "client",
@@ -41,10 +40,10 @@ class NodeRuntime:
         self.session = session  # health probes only; requests go through `client`
         self.inflight = 0
         self.retired = False
+        # With active checks on, a new node starts unproven: it serves after its first
+        # successful probe (or in panic mode).
         self.health = NodeHealth.for_node(config)
         self.latency_ewma: float | None = None  # seconds to first byte, recent requests
-        # With active checks on, a new node serves only after its first successful probe.
-        self.awaiting_probe = config.health.enabled
         self.configure(config)
 
     def configure(self, config: NodeConfig) -> None:
@@ -71,8 +70,6 @@ class NodeRuntime:
             old.close()
         self.health.check = config.health
         self.health.ejection = config.ejection
-        if not config.health.enabled:
-            self.awaiting_probe = False
 
     def has_capacity(self) -> bool:
         """Below max_inflight and still part of the config."""
@@ -81,8 +78,7 @@ class NodeRuntime:
     def is_selectable(self, now: float) -> bool:
         """Whether a new request may go to this node now."""
         return (
-            not self.awaiting_probe
-            and self.inflight < self.config.max_inflight
+            self.inflight < self.config.max_inflight
             and not self.retired
             and self.health.is_selectable(now)
         )

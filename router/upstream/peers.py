@@ -9,6 +9,10 @@ so one that missed a message (or just started) still converges. Decisions are st
 with wall-clock times, since loop clocks differ between processes. Active health checks
 stay local: a network problem between one replica and a node is not shared, and a shared
 ejection ends on the same schedule everywhere.
+
+Which peer decisions apply here is not decided in this module: each message kind maps to
+one event of `router.routing.health` (PEER_EVENTS), and the table there says whether the
+node's current state allows it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -27,12 +33,35 @@ from redis.exceptions import RedisError
 from router.billing.state.base import StateConfig
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
-from router.routing.health import Event, NodeState, Reason, Transition
+from router.routing.health import Changes, Event, NodeHealth, NodeState, Reason, Transition
 from router.tasks import cancel_and_wait
 
 CATCH_UP = 2.0
 _OUT = frozenset({NodeState.EJECTED, NodeState.PROBING, NodeState.DISABLED})
 DISABLED_TTL = 60.0
+
+
+class MessageKind(StrEnum):
+    """The `kind` field of a message between replicas."""
+
+    EJECTED = "ejected"  # passively ejected; carries `until` and `count`
+    DISABLED = "disabled"  # a 401/403 from the node
+    DRAIN = "drain"  # operator
+    ENABLE = "enable"  # operator
+    RECOVERED = "recovered"  # back to healthy; overwrites the stored ejection or disable
+
+
+# What each kind asks of the receiving replica's table. A recovery is judged by each
+# replica's own probes and trials, so `recovered` only replaces the stored decision.
+PEER_EVENTS: Mapping[MessageKind, Event | None] = MappingProxyType(
+    {
+        MessageKind.EJECTED: Event.PEER_EJECTED,
+        MessageKind.DISABLED: Event.PEER_DISABLED,
+        MessageKind.DRAIN: Event.PEER_DRAIN,
+        MessageKind.ENABLE: Event.PEER_ENABLE,
+        MessageKind.RECOVERED: None,
+    }
+)
 
 
 class ClusterSync:
@@ -66,18 +95,18 @@ class ClusterSync:
                 until = time.time() + (change.until - loop_now)
                 self._send(
                     change.node,
-                    {"kind": "ejected", "until": until, "count": node.health.ejections},
+                    {"kind": MessageKind.EJECTED, "until": until, "count": node.health.ejections},
                     ttl=max(0.1, until - time.time()),
                 )
             elif change.event is Event.AUTH_FAILED and change.reason is Reason.AUTH:
-                self._send(change.node, {"kind": "disabled"}, ttl=DISABLED_TTL)
+                self._send(change.node, {"kind": MessageKind.DISABLED}, ttl=DISABLED_TTL)
             elif change.new is NodeState.HEALTHY and change.old in _OUT:
                 # Replace the stored ejection, or a replica starting later would adopt it.
-                self._send(change.node, {"kind": "recovered"}, ttl=DISABLED_TTL)
+                self._send(change.node, {"kind": MessageKind.RECOVERED}, ttl=DISABLED_TTL)
 
-    def operator(self, node: str, action: str) -> None:
+    def operator(self, node: str, kind: MessageKind) -> None:
         """An operator's drain or enable, to be applied by every replica."""
-        self._send(node, {"kind": action}, ttl=None)
+        self._send(node, {"kind": kind}, ttl=None)
 
     def _send(self, node: str, event: dict[str, Any], ttl: float | None) -> None:
         message = orjson.dumps({**event, "node": node, "origin": self.origin, "at": time.time()})
@@ -111,26 +140,18 @@ class ClusterSync:
         node = self.table.pool.nodes.get(str(event.get("node")))
         if node is None:
             return
+        try:
+            peer_event = PEER_EVENTS[MessageKind(str(event.get("kind")))]
+        except ValueError:
+            return  # a kind this version does not know
         now = asyncio.get_running_loop().time()
         health = node.health
-        kind = event.get("kind")
         decided_at = now - (time.time() - float(event.get("at", 0)))
-        if decided_at <= health.changed_at:
-            return  # this replica has moved on since (e.g. the node recovered here)
+        if peer_event is None or decided_at <= health.changed_at:
+            return  # nothing to do here, or this replica has moved on since (e.g. recovered)
         self._applying = True
         try:
-            if kind == "ejected":
-                until = now + (float(event.get("until", 0)) - time.time())
-                changes = health.adopt_ejection(until, int(event.get("count", 1)), now)
-            elif kind == "disabled":
-                changes = health.record_auth_failure(now)
-            elif kind == "drain" and health.state is not NodeState.DRAINING:
-                changes = health.drain(now)
-            elif kind == "enable" and health.state is NodeState.DRAINING:
-                changes = health.enable(now)
-            else:
-                return
-            self.observer.transitions(changes)
+            self.observer.transitions(_follow(health, peer_event, event, now))
         finally:
             self._applying = False
 
@@ -161,3 +182,11 @@ class ClusterSync:
     async def stop(self) -> None:
         await cancel_and_wait([*self._tasks, *self._pending])
         await self.client.aclose()
+
+
+def _follow(health: NodeHealth, peer_event: Event, message: dict[str, Any], now: float) -> Changes:
+    """Hand one peer decision to the node's health record."""
+    if peer_event is Event.PEER_EJECTED:
+        until = now + (float(message.get("until", 0)) - time.time())
+        return health.adopt_ejection(until, int(message.get("count", 1)), now)
+    return health.follow_peer(peer_event, now)

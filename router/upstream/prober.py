@@ -16,6 +16,7 @@ import aiohttp
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import NodeState
+from router.routing.probes import MissingPathNotice, probe_passed
 from router.tasks import cancel_and_wait
 from router.upstream.nodes import NodeRuntime
 
@@ -37,6 +38,9 @@ class HealthProber:
         wanted = {
             name: node for name, node in self.table.pool.nodes.items() if node.config.health.enabled
         }
+        for name, node in self.table.pool.nodes.items():
+            if name not in wanted:  # checks turned off: nothing will prove it, it serves
+                self.observer.transitions(node.health.stop_checks(loop.time()))
         for name, (node, task) in list(self.tasks.items()):
             if wanted.get(name) is not node:
                 task.cancel()
@@ -49,8 +53,8 @@ class HealthProber:
         await cancel_and_wait(task for _, task in self.tasks.values())
         self.tasks = {}
 
-    async def probe_once(self, node: NodeRuntime) -> bool:
-        """One probe: True when the health path answers 2xx within the timeout.
+    async def probe_once(self, node: NodeRuntime) -> int | None:
+        """One probe: the health path's status, None without an answer within the timeout.
 
         A node disabled by a 401/403 is probed on `/v1/models` instead: health paths rarely
         check keys, and only an endpoint that does can tell the key works again.
@@ -64,21 +68,31 @@ class HealthProber:
                 node.base_url + path, headers=headers, timeout=timeout
             ) as response:
                 await response.read()
-                return 200 <= response.status < 300
+                return response.status
         except (aiohttp.ClientError, TimeoutError, OSError):
-            return False
+            return None
 
     async def _run(self, node: NodeRuntime) -> None:
         loop = asyncio.get_running_loop()
         first = True
+        notice = MissingPathNotice()
         while True:
             check = node.config.health
             if not first:
                 await asyncio.sleep(check.interval * self.rng.uniform(0.9, 1.1))
             first = False
-            ok = await self.probe_once(node)
-            now = loop.time()
-            if ok and node.awaiting_probe:
-                node.awaiting_probe = False
+            probed = node.health.state  # probe_once picks its path from it
+            status = await self.probe_once(node)
+            if notice.should_report(status, probed, node.config):
+                path = node.config.health.path
+                self.observer.log.warning(
+                    "health_path_not_found",
+                    node=node.name,
+                    path=path,
+                    detail=f"GET {path} answered 404: set health.path to the node's health "
+                    "endpoint, or health: false to rely on passive ejection only",
+                )
+            ok = probe_passed(status)
+            if ok and node.health.state is NodeState.UNPROVEN:
                 self.observer.log.info("node_ready", node=node.name)
-            self.observer.transitions(node.health.record_probe(ok, now))
+            self.observer.transitions(node.health.record_probe(ok, loop.time()))

@@ -10,6 +10,9 @@ import asyncio
 import dataclasses
 import hmac
 import time
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -20,11 +23,30 @@ from router.dialects.dialect import OPENAI
 from router.errors import InvalidToken, NotFound, RouterError
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
-from router.upstream.peers import ClusterSync
+from router.routing.health import Changes, NodeHealth, NodeState
+from router.upstream.peers import ClusterSync, MessageKind
 from router.web.handlers import request_id_of
 from router.web.reload import ConfigReloader
 
 SECRET_FIELDS = frozenset({"api_key", "admin_token", "key", "hash"})
+
+
+class AdminAction(StrEnum):
+    """What an operator can do to a node (POST /admin/nodes/{name}/<action>)."""
+
+    DRAIN = "drain"
+    ENABLE = "enable"
+
+
+# Each action: the health method that applies it here, and the message for other replicas.
+ACTIONS: Mapping[AdminAction, tuple[Callable[[NodeHealth, float], Changes], MessageKind]] = (
+    MappingProxyType(
+        {
+            AdminAction.DRAIN: (NodeHealth.drain, MessageKind.DRAIN),
+            AdminAction.ENABLE: (NodeHealth.enable, MessageKind.ENABLE),
+        }
+    )
+)
 
 
 class InvalidConfig(RouterError):
@@ -89,7 +111,7 @@ class Admin:
                 "state": health.state_at(now).value,
                 "reason": None if health.reason is None else health.reason.value,
                 "until": None if until is None else round(wall + (until - now), 3),
-                "awaiting_first_probe": node.awaiting_probe,
+                "awaiting_first_probe": health.state is NodeState.UNPROVEN,
                 "inflight": node.inflight,
                 "max_inflight": node.config.max_inflight,
                 "consecutive_failures": health.failures,
@@ -106,25 +128,23 @@ class Admin:
 
     async def drain(self, request: web.Request) -> web.Response:
         """POST /admin/nodes/{name}/drain: no new requests; in-flight ones finish."""
-        return self._operate(request, "drain")
+        return self._operate(request, AdminAction.DRAIN)
 
     async def enable(self, request: web.Request) -> web.Response:
         """POST /admin/nodes/{name}/enable: back in rotation, counters reset."""
-        return self._operate(request, "enable")
+        return self._operate(request, AdminAction.ENABLE)
 
-    def _operate(self, request: web.Request, action: str) -> web.Response:
+    def _operate(self, request: web.Request, action: AdminAction) -> web.Response:
         self._authorize(request)
         name = request.match_info["name"]
         node = self.table.pool.nodes.get(name)
         if node is None:
             raise NotFound(f"no node named {name[:100]!r}")
         now = asyncio.get_running_loop().time()
-        changes = node.health.drain(now) if action == "drain" else node.health.enable(now)
-        if action == "enable":
-            node.awaiting_probe = False
-        self.observer.transitions(changes)
+        apply, kind = ACTIONS[action]
+        self.observer.transitions(apply(node.health, now))
         if self.cluster is not None:
-            self.cluster.operator(name, action)  # every replica drains / enables it too
+            self.cluster.operator(name, kind)  # every replica drains / enables it too
         self.observer.log.info("admin_" + action, node=name)
         return _json({"node": name, "state": node.health.state_at(now).value})
 
