@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from router.config.model import Config
-from router.errors import InvalidToken, NotFound, RouterError
+from router.errors import InvalidConfig, InvalidToken, NotFound
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.upstream.peers import ClusterSync
@@ -24,10 +24,6 @@ from router.web.handlers import request_id_of
 from router.web.reload import ConfigReloader
 
 SECRET_FIELDS = frozenset({"api_key", "admin_token", "key", "hash"})
-
-
-class InvalidConfig(RouterError):
-    status, code, type = 400, "invalid_config", "invalid_request_error"
 
 
 def redacted(value: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import orjson
 
-from router.billing.pricing import micro_to_credits
+from router.config.credits import micro_to_credits
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

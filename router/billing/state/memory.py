@@ -10,22 +10,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
-from router.billing.pricing import Pricing, Usage
-from router.billing.state.base import (
-    Admission,
-    AuthRejected,
-    KeyExists,
-    KeyNotFound,
-    Outcome,
-    SettledBy,
-    Settlement,
-    SettleResult,
-    StateConfig,
-    UnlimitedCredits,
-    decide_charge,
-)
+from router.billing.keys import ModelGlobs, new_key
+from router.billing.pricing import Usage
+from router.billing.state.base import Admission, Settlement, decide_charge
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
+from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import Pricing, StateConfig
+from router.errors import AuthRejected, KeyExists, KeyNotFound, UnlimitedCredits
 
 WINDOW = 60.0
 DONE_TTL = 86400.0  # how long "already settled" is remembered per request id

@@ -32,25 +32,16 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
-from router.billing.pricing import Pricing, Usage
+from router.billing.keys import ModelGlobs, new_key
+from router.billing.pricing import Usage
 from router.billing.state import lua
-from router.billing.state.base import (
-    Admission,
-    AuthRejected,
-    KeyExists,
-    KeyNotFound,
-    Outcome,
-    SettledBy,
-    Settlement,
-    SettleResult,
-    StateConfig,
-    StateUnavailable,
-    UnlimitedCredits,
-    decide_charge,
-)
+from router.billing.state.base import Admission, Settlement, decide_charge
 from router.billing.state.ledger import LedgerRecord, select
+from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import Pricing, StateConfig
+from router.errors import AuthRejected, KeyExists, KeyNotFound, StateUnavailable, UnlimitedCredits
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
