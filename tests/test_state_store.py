@@ -16,7 +16,8 @@ from router.billing.pricing import Usage, cost
 from router.billing.state import Outcome, SettledBy, SettleResult, open_store, sweep_periodically
 from router.billing.state.ledger import parse_since
 from router.billing.state.memory import MemoryStateStore
-from router.billing.state.redis import RedisStateStore, redis_client
+from router.billing.state.redis import RedisStateStore
+from router.billing.state.redis_io import redis_client
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.errors import (

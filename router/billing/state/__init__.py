@@ -37,7 +37,8 @@ async def open_store(config: StateConfig, static_keys: Sequence[KeyRecord] = ())
         from router.billing.state.memory import MemoryStateStore
 
         return MemoryStateStore(config, tuple(static_keys))
-    from router.billing.state.redis import RedisStateStore, redis_client
+    from router.billing.state.redis import RedisStateStore
+    from router.billing.state.redis_io import redis_client
 
     store = RedisStateStore(config, redis_client(config), static_keys)
     # Start even when Redis is down (on_error decides what requests see): a static key

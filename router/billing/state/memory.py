@@ -138,7 +138,7 @@ class MemoryStateStore:
         settled_by: SettledBy,
         amount: int,
         usage: Usage | None,
-        outcome: str,
+        outcome: Outcome,
         node: str | None,
         status: int,
         now: float,
@@ -179,7 +179,7 @@ class MemoryStateStore:
         expired = [rid for rid, r in self._reservations.items() if r.expires <= now]
         for rid in expired:
             amount = self._reservations[rid].admission.reserved
-            self._finish(rid, SettledBy.EXPIRED, amount, None, "expired", None, 0, now)
+            self._finish(rid, SettledBy.EXPIRED, amount, None, Outcome.EXPIRED, None, 0, now)
         return len(expired)
 
     async def create_key(self, spec: KeySpec) -> str:
