@@ -13,13 +13,14 @@
     ├── UpstreamError                502 upstream_error
     ├── NoAvailableNode              503 no_available_node   (Retry-After)
     ├── ServiceUnavailable           503 service_unavailable (Retry-After)
-    ├── UpstreamTimeout              504 upstream_timeout
-    ├── InvalidConfig                400 invalid_config      (admin reload refused)
-    └── AuthRejected                 401/403/429, code per rejection (key refused a request)
+    └── UpstreamTimeout              504 upstream_timeout
 
-Config and state errors:
+Config, key and state errors (each problem located by `Problem`: YAML path and line):
 
     ConfigError                      a routes.yaml that cannot be used; lists every Problem
+    RouterError
+    ├── InvalidConfig                400 invalid_config      (admin reload refused the file)
+    └── AuthRejected                 401/403/429, code per rejection, Retry-After on 429
     StateError                       a state-store (admin-side) operation cannot be done
     ├── KeyNotFound                  no key has that name
     ├── KeyExists                    a key with that name already exists

@@ -1,7 +1,7 @@
 """What a request costs: per-model prices, token usage from either API, exact arithmetic.
 
-Pure. Money is integer micro-credits (1 credit = 1,000,000) so balances and ledger sums
-are exact; config and output use decimal credits with at most 6 places.
+Pure. Money is integer micro-credits (router.config.credits) so balances and ledger sums
+are exact; prices come from routes.yaml as `router.config.model.Pricing`.
 
 Token accounting differs between the two APIs and each token is charged once:
 OpenAI's `completion_tokens` already INCLUDES `completion_tokens_details.reasoning_tokens`,
