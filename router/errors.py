@@ -1,4 +1,4 @@
-"""Every error the router reports: its HTTP status, stable code and type.
+"""Every error the router reports: its HTTP status, stable code and type, and the internal ones.
 
     RouterError                      (status, code, type; rendered by app.error_middleware)
     ├── InvalidRequest               400 invalid_request
@@ -15,7 +15,18 @@
     ├── ServiceUnavailable           503 service_unavailable (Retry-After)
     └── UpstreamTimeout              504 upstream_timeout
 
+Config, key and state errors (each problem located by `Problem`: YAML path and line):
+
     ConfigError                      a routes.yaml that cannot be used; lists every Problem
+    RouterError
+    ├── InvalidConfig                400 invalid_config      (admin reload refused the file)
+    └── AuthRejected                 401/403/429, code per rejection, Retry-After on 429
+    StateError                       a state-store (admin-side) operation cannot be done
+    ├── KeyNotFound                  no key has that name
+    ├── KeyExists                    a key with that name already exists
+    ├── UnlimitedCredits             crediting a key whose credits are unlimited
+    └── StateUnavailable             the backend cannot be reached; also a 503
+                                     ServiceUnavailable (the caller applies on_error)
 
 How an error looks on the wire is the client's dialect's business: router.dialects.dialect
 renders the body. Messages never contain node URLs or keys.
@@ -24,8 +35,20 @@ renders the body. Messages never contain node URLs or keys.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from router.config.source import Problem
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a config, located by YAML path and line."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
 
 
 class RouterError(Exception):
@@ -99,6 +122,29 @@ class UpstreamTimeout(RouterError):
     status, code, type = 504, "upstream_timeout", "timeout_error"
 
 
+class InvalidConfig(RouterError):
+    status, code, type = 400, "invalid_config", "invalid_request_error"
+
+
+# code -> (HTTP status, OpenAI-style type, message)
+_REJECTIONS: dict[str, tuple[int, str, str]] = {
+    "invalid_token": (401, "authentication_error", "invalid or missing API key"),
+    "key_disabled": (401, "authentication_error", "this API key is disabled"),
+    "model_not_allowed": (403, "permission_error", "this API key may not use this model"),
+    "too_many_requests": (429, "rate_limit_error", "too many requests for this API key"),
+    "insufficient_quota": (429, "insufficient_quota", "insufficient credits for this API key"),
+}
+
+
+class AuthRejected(RouterError):
+    """A request the key may not make; rendered by the error middleware like any RouterError."""
+
+    def __init__(self, code: str, message: str | None = None, retry_after: float | None = None):
+        status, type_, default = _REJECTIONS[code]
+        super().__init__(message or default, retry_after=retry_after)
+        self.status, self.code, self.type = status, code, type_
+
+
 class ConfigError(Exception):
     """routes.yaml cannot be used; `problems` lists everything wrong, each with path and line."""
 
@@ -114,3 +160,26 @@ class ConfigError(Exception):
             where = f"{self.source}:{p.line}" if p.line else self.source
             lines.append(f"{where}: {p.path}: {p.message}" if p.path else f"{where}: {p.message}")
         return "\n".join(lines)
+
+
+class StateError(Exception):
+    """A state-store operation that cannot be done as asked."""
+
+
+class KeyNotFound(StateError):
+    pass
+
+
+class KeyExists(StateError):
+    pass
+
+
+class UnlimitedCredits(StateError):
+    pass
+
+
+class StateUnavailable(ServiceUnavailable, StateError):
+    """The backend did not answer in time; raised `from` the client library's error."""
+
+    def __init__(self, message: str = "state backend unavailable") -> None:
+        super().__init__(message, retry_after=1.0)

@@ -6,16 +6,8 @@ import hashlib
 import pytest
 from multidict import CIMultiDict
 
-from router.billing.keys import (
-    KeySpec,
-    ModelGlobs,
-    extract_key,
-    glob_to_lua,
-    hash_key,
-    new_key,
-    parse_static_keys,
-)
-from router.errors import ConfigError
+from router.billing.keys import ModelGlobs, extract_key, glob_to_lua, new_key
+from router.config.keys import KeySpec, hash_key
 
 K = "sk-test-123"
 
@@ -123,50 +115,3 @@ def test_key_spec_validates():
         KeySpec(name="a", max_concurrent=0)
     with pytest.raises(ValueError, match="models"):
         KeySpec(name="a", models=())
-
-
-def test_parse_static_keys_hash_and_env_key():
-    records = parse_static_keys(
-        [
-            {"name": "team-a", "hash": hash_key("k1").upper(), "rpm": 60, "credits": 12.5},
-            {"name": "team-b", "key": "${TEAM_B}", "models": ["gemini-*"], "max_concurrent": 2},
-        ],
-        environ={"TEAM_B": "k2"},
-    )
-    a, b = records
-    assert a.key_hash == hash_key("k1") and a.spec.rpm == 60 and a.spec.credits == 12_500_000
-    assert a.spec.models == ("*",) and a.is_static
-    assert b.key_hash == hash_key("k2") and b.spec.models == ("gemini-*",)
-    assert b.spec.credits is None and b.spec.max_concurrent == 2
-
-
-def test_parse_static_keys_reports_every_problem_with_its_path():
-    with pytest.raises(ConfigError) as info:
-        parse_static_keys(
-            [
-                {"name": "a"},
-                {"name": "b", "hash": "zz"},
-                {"name": "c", "key": "${MISSING}"},
-                {"name": "d", "key": "x", "rpm": "fast", "colour": "red"},
-                {"name": "e", "key": "y", "credits": "1.0000001"},
-                {"name": "e", "key": "z"},
-                "not a mapping",
-            ],
-            environ={},
-        )
-    text = str(info.value)
-    for expected in (
-        "keys[0]: needs exactly one of",
-        "keys[1].hash: must be 64 hex",
-        "keys[2].key: is empty",
-        "keys[3].rpm: must be int",
-        "keys[3].colour: unknown key",
-        "keys[4].credits: credits have at most 6 decimal places",
-        "keys[5].name: duplicate 'e'",
-        "keys[6]: must be a mapping",
-    ):
-        assert expected in text, text
-
-
-def test_no_keys_section_means_no_static_keys():
-    assert parse_static_keys(None) == ()

@@ -6,9 +6,9 @@ import io
 import orjson
 import pytest
 
-from router.billing.keys import KeyRecord, KeySpec, hash_key
-from router.billing.state import StateConfig
 from router.cli.keys import add_keys_arguments, run_keys
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import StateConfig
 from tests.redis_server import redis_server  # noqa: F401
 
 
@@ -81,8 +81,8 @@ def test_keys_lifecycle_against_redis(redis_config):
 def test_usage_summary_from_the_memory_ledger(tmp_path):
     import asyncio
 
-    from router.billing.pricing import Pricing
     from router.billing.state import Outcome, open_store
+    from router.config.model import Pricing
     from router.dialects.usage import Usage
 
     config = StateConfig(ledger_path=str(tmp_path / "usage.jsonl"))

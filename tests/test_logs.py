@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from router.billing.pricing import Usage
+from router.dialects.usage import Usage
 from router.observability.exchange import Exchange
 from router.observability.logs import (
     AccessFields,

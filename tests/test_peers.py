@@ -8,8 +8,7 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from router.billing.state.base import StateConfig
-from router.config.model import Ejection, HealthCheck, NodeConfig
+from router.config.model import Ejection, HealthCheck, NodeConfig, StateConfig
 from router.routing.health import TRANSITIONS, Event, NodeHealth, NodeState, Transition
 from router.upstream.peers import PEER_EVENTS, ClusterSync, MessageKind
 from router.web.admin import ACTIONS, AdminAction

@@ -4,17 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from router.billing.pricing import (
-    Pricing,
-    cost,
-    credits_to_micro,
-    format_credits,
-    micro_to_credits,
-    parse_pricing,
-    parse_pricing_table,
-)
+from router.billing.pricing import cost
+from router.config.credits import credits_to_micro, format_credits, micro_to_credits
+from router.config.model import Pricing
 from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
-from router.errors import ConfigError
 
 
 def test_same_tokens_cost_the_same_from_either_api():
@@ -97,35 +90,3 @@ def test_micro_to_credits_presents_six_decimals():
     assert format_credits(12_500_000) == "12.5"
     assert format_credits(-1) == "-0.000001"
     assert format_credits(3_000_000) == "3"
-
-
-def test_parse_pricing_reasoning_defaults_to_completion():
-    p = parse_pricing({"pre_deduct": 5, "prompt_per_1k": 0.15, "completion_per_1k": 0.6})
-    assert p == Pricing(
-        pre_deduct=5_000_000,
-        prompt_per_1k=150_000,
-        completion_per_1k=600_000,
-        reasoning_per_1k=600_000,
-    )
-    assert parse_pricing({"reasoning_per_1k": 1}).reasoning_per_1k == 1_000_000
-
-
-def test_parse_pricing_table_reports_all_problems():
-    with pytest.raises(ConfigError) as info:
-        parse_pricing_table(
-            {
-                "gpt-4o": {"pre_deduct": -1, "prompt_per_1k": "x"},
-                "gemini-*": {"colour": 1},
-                "bad": 3,
-            }
-        )
-    text = str(info.value)
-    for expected in (
-        "pricing.gpt-4o.pre_deduct: must be at least 0",
-        "pricing.gpt-4o.prompt_per_1k: credits must be a number",
-        "pricing.gemini-*.colour: unknown key",
-        "pricing.bad: must be a mapping",
-    ):
-        assert expected in text, text
-    assert parse_pricing_table(None) == {}
-    assert parse_pricing_table({"m": {}}) == {"m": Pricing()}

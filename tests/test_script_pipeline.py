@@ -11,9 +11,9 @@ from redis.asyncio.connection import Connection
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from router.billing.state import StateConfig
 from router.billing.state.pipeline import ScriptPipeline, pack
-from router.billing.state.redis import redis_client
+from router.billing.state.redis_io import redis_client
+from router.config.model import StateConfig
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 # Echoes its key and argument, or answers an error reply when asked to.

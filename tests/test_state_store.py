@@ -12,26 +12,22 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from router.billing.keys import KeyRecord, KeySpec, hash_key
-from router.billing.pricing import Pricing, cost
-from router.billing.state import (
+from router.billing.pricing import cost
+from router.billing.state import Outcome, SettledBy, SettleResult, open_store, sweep_periodically
+from router.billing.state.ledger import parse_since
+from router.billing.state.memory import MemoryStateStore
+from router.billing.state.redis import RedisStateStore
+from router.billing.state.redis_io import redis_client
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import Pricing, StateConfig
+from router.dialects.usage import Usage
+from router.errors import (
     AuthRejected,
     KeyExists,
     KeyNotFound,
-    Outcome,
-    SettledBy,
-    SettleResult,
-    StateConfig,
     StateUnavailable,
     UnlimitedCredits,
-    open_store,
-    sweep_periodically,
 )
-from router.billing.state.ledger import parse_since
-from router.billing.state.memory import MemoryStateStore
-from router.billing.state.redis import RedisStateStore, redis_client
-from router.dialects.usage import Usage
-from router.errors import ConfigError
 from tests.redis_server import RedisServer, redis_server  # noqa: F401
 
 T0 = 1_700_000_000.0
@@ -541,32 +537,6 @@ async def test_unreachable_redis_at_startup_does_not_block_open(tmp_path):
 
 
 # --- config -----------------------------------------------------------------------------
-
-
-def test_state_config_from_mapping():
-    assert StateConfig.from_mapping(None) == StateConfig()
-    config = StateConfig.from_mapping(
-        {"backend": "redis", "redis_url": "redis://r:6379/1", "on_error": "open", "timeout": 1}
-    )
-    assert (config.backend, config.redis_url, config.on_error, config.timeout) == (
-        "redis",
-        "redis://r:6379/1",
-        "open",
-        1.0,
-    )
-    with pytest.raises(ConfigError) as info:
-        StateConfig.from_mapping(
-            {"backend": "etcd", "on_error": "maybe", "timeout": 0, "colour": 1, "ledger_path": 3}
-        )
-    text = str(info.value)
-    for expected in (
-        "state.backend: must be one of memory, redis",
-        "state.on_error: must be one of closed, open",
-        "state.timeout: must be a number of seconds greater than 0",
-        "state.colour: unknown key",
-        "state.ledger_path: must be a non-empty string",
-    ):
-        assert expected in text, text
 
 
 def test_parse_since():

@@ -20,21 +20,20 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from router.billing.keys import KeyRecord, extract_key
-from router.billing.pricing import micro_to_credits
+from router.billing.keys import extract_key
 from router.billing.state import (
     Admission,
-    AuthRejected,
     Outcome,
     SettleResult,
-    StateConfig,
     StateStore,
-    StateUnavailable,
     open_store,
     sweep_periodically,
 )
-from router.config.model import ModelRoute
+from router.config.credits import micro_to_credits
+from router.config.keys import KeyRecord
+from router.config.model import ModelRoute, StateConfig
 from router.dialects.usage import Usage
+from router.errors import AuthRejected, StateUnavailable
 from router.observability.exchange import Exchange
 from router.observability.observer import Observer
 from router.tasks import cancel_and_wait

@@ -19,19 +19,12 @@ from typing import Any, TextIO
 
 import orjson
 
-from router.billing.keys import ALL_MODELS, KeyRecord, KeySpec
-from router.billing.pricing import credits_to_micro, format_credits, micro_to_credits
-from router.billing.state import (
-    KeyExists,
-    KeyNotFound,
-    StateConfig,
-    StateError,
-    StateStore,
-    StateUnavailable,
-    UnlimitedCredits,
-    open_store,
-)
+from router.billing.state import StateStore, open_store
 from router.billing.state.ledger import parse_since, summarize
+from router.config.credits import credits_to_micro, format_credits, micro_to_credits
+from router.config.keys import ALL_MODELS, KeyRecord, KeySpec
+from router.config.model import StateConfig
+from router.errors import KeyExists, KeyNotFound, StateError, StateUnavailable, UnlimitedCredits
 
 _WRITES = frozenset({"create", "credit", "disable"})
 

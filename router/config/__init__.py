@@ -1,8 +1,14 @@
-"""The route table's typed model, built once from routes.yaml.
+"""config: routes.yaml parsed once into frozen, located objects.
 
-Holds: `model` (frozen, slotted dataclasses for every section: server, defaults, nodes,
-models, state, keys, pricing), `source` (YAML that remembers lines), `loader` (validation
-with YAML path and line, `${VAR}` substitution).
+    model      the typed sections (route table, nodes, pricing, state, Config)
+    keys       API key records as routes.yaml declares them and the stores keep them
+    credits    money: integer micro-credits, decimal credits in text
+    source     YAML loading that remembers each value's line
+    checker    the one validation toolkit (Checker, Section): path and line per problem
+    routes     the route table's sections (server, defaults, nodes, models)
+    metering   the billing sections (state, keys, a model's pricing)
+    loader     parse_config / load_config: the whole file
 
-May import: router.errors only. Pure: no file is read except by `load_config`.
+A leaf above router.errors: it imports nothing else from router (not billing, state,
+proxy or anything above); billing and the rest import their config types from here.
 """

@@ -12,12 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 import aiohttp
 
-from router.billing.keys import KeyRecord
-from router.billing.pricing import Pricing
-from router.billing.state.base import StateConfig
+from router.config.keys import KeyRecord
 
 
 class Strategy(StrEnum):
@@ -129,6 +128,35 @@ class Backend:
     weight: int = 1
     priority: int = 0
     upstream_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """One model's prices in micro-credits: a flat reservation and rates per 1,000 tokens."""
+
+    pre_deduct: int = 0
+    prompt_per_1k: int = 0
+    completion_per_1k: int = 0
+    reasoning_per_1k: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("pre_deduct", "prompt_per_1k", "completion_per_1k", "reasoning_per_1k"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0")
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    on_error: Literal["closed", "open"] = "closed"
+    ledger_path: str | None = None
+    reservation_ttl: float = 960.0
+    prefix: str = "router:"
+    timeout: float = 1.0
+    max_connections: int = 64
 
 
 @dataclass(frozen=True, slots=True)

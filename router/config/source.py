@@ -12,20 +12,9 @@ from typing import Any
 
 import yaml
 
+from router.errors import Problem
+
 Path = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a config, located by YAML path and line."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from router.billing.state.base import StateConfig
+from router.config.model import StateConfig
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import Changes, Event, NodeHealth, NodeState, Reason, Transition

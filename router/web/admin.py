@@ -20,7 +20,7 @@ from aiohttp import web
 
 from router.config.model import Config
 from router.dialects.dialect import OPENAI
-from router.errors import InvalidToken, NotFound, RouterError
+from router.errors import InvalidConfig, InvalidToken, NotFound
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import Changes, NodeHealth, NodeState
@@ -47,10 +47,6 @@ ACTIONS: Mapping[AdminAction, tuple[Callable[[NodeHealth, float], Changes], Mess
         }
     )
 )
-
-
-class InvalidConfig(RouterError):
-    status, code, type = 400, "invalid_config", "invalid_request_error"
 
 
 def redacted(value: Any) -> Any:

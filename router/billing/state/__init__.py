@@ -11,39 +11,21 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 
-from router.billing.keys import KeyRecord
-from router.billing.state.base import (
-    Admission,
-    AuthRejected,
-    KeyExists,
-    KeyNotFound,
-    Outcome,
-    SettledBy,
-    Settlement,
-    SettleResult,
-    StateConfig,
-    StateError,
-    StateStore,
-    StateUnavailable,
-    UnlimitedCredits,
-)
+from router.billing.state.base import Admission, Settlement, StateStore
 from router.billing.state.ledger import LedgerRecord
+from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from router.config.keys import KeyRecord
+from router.config.model import StateConfig
+from router.errors import StateUnavailable
 
 __all__ = [
     "Admission",
-    "AuthRejected",
-    "KeyExists",
-    "KeyNotFound",
     "LedgerRecord",
     "Outcome",
     "SettleResult",
     "SettledBy",
     "Settlement",
-    "StateConfig",
-    "StateError",
     "StateStore",
-    "StateUnavailable",
-    "UnlimitedCredits",
     "open_store",
     "sweep_periodically",
 ]
@@ -55,7 +37,8 @@ async def open_store(config: StateConfig, static_keys: Sequence[KeyRecord] = ())
         from router.billing.state.memory import MemoryStateStore
 
         return MemoryStateStore(config, tuple(static_keys))
-    from router.billing.state.redis import RedisStateStore, redis_client
+    from router.billing.state.redis import RedisStateStore
+    from router.billing.state.redis_io import redis_client
 
     store = RedisStateStore(config, redis_client(config), static_keys)
     # Start even when Redis is down (on_error decides what requests see): a static key

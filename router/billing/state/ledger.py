@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from router.billing.pricing import micro_to_credits
+from router.billing.state.outcomes import Outcome, SettledBy
+from router.config.credits import micro_to_credits
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -36,8 +37,8 @@ class LedgerRecord:
     reasoning_tokens: int
     charged: int
     status: int  # HTTP status sent to the client; 0 when the reservation expired
-    outcome: str  # success | failed | disconnected | expired
-    settled_by: str  # usage | reservation | refund | expired
+    outcome: Outcome
+    settled_by: SettledBy
     started: float
     ended: float
 
@@ -53,13 +54,7 @@ class LedgerRecord:
             value = raw.get(f.name, raw.get(f.name.encode(), ""))
             if isinstance(value, bytes):
                 value = value.decode()
-            if f.type == "int":
-                value = int(value or 0)
-            elif f.type == "float":
-                value = float(value or 0)
-            else:
-                value = str(value)
-            values[f.name] = value
+            values[f.name] = _FIELD_TYPES.get(f.type, str)(value)
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -71,6 +66,13 @@ class LedgerRecord:
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LedgerRecord))
+# A field's annotation (a string, under `from __future__ import annotations`) -> its parser.
+_FIELD_TYPES: dict[object, Callable[[Any], Any]] = {
+    "int": lambda v: int(v or 0),
+    "float": lambda v: float(v or 0),
+    "Outcome": lambda v: Outcome(str(v)),
+    "SettledBy": lambda v: SettledBy(str(v)),
+}
 
 
 def _text(value: object) -> str:
@@ -133,7 +135,7 @@ def parse_since(text: str) -> float:
 def summarize(records: Iterable[LedgerRecord]) -> dict[str, Any]:
     """Totals for `router usage`: requests, tokens by kind, credits, and counts by settlement."""
     requests = charged = prompt = completion = reasoning = 0
-    settled_by: Counter[str] = Counter()
+    settled_by: Counter[SettledBy] = Counter()
     by_model: dict[str, int] = {}
     for r in records:
         requests += 1
@@ -148,6 +150,6 @@ def summarize(records: Iterable[LedgerRecord]) -> dict[str, Any]:
         "credits": micro_to_credits(charged),
         "charged_micro": charged,
         "tokens": {"prompt": prompt, "completion": completion, "reasoning": reasoning},
-        "settled_by": dict(sorted(settled_by.items())),
+        "settled_by": {by.value: n for by, n in sorted(settled_by.items())},
         "credits_by_model": {m: micro_to_credits(c) for m, c in sorted(by_model.items())},
     }

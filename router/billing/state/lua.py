@@ -22,6 +22,8 @@ Scripts touch only the keys passed in KEYS (all derived from the key hash and re
 
 from __future__ import annotations
 
+from router.billing.state.outcomes import SettleResult
+
 ADMIT = """
 -- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset
 -- ARGV: rid, model, now_ms, pre_deduct, expires_ms, has_key, has_static, key_hash,
@@ -121,6 +123,13 @@ redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
 return {'settled', charge, balance}
 """
+
+# SETTLE's first reply word -> what it means (tests check every word the script returns).
+SETTLE_REPLIES: dict[str, SettleResult] = {
+    "settled": SettleResult.SETTLED,
+    "already": SettleResult.ALREADY_SETTLED,
+    "unknown": SettleResult.UNKNOWN,
+}
 
 # ARGV shared by CREATE_KEY and SEED_STATIC:
 #   name, hash, models json, patterns json, rpm, max_concurrent, credits ('' = unlimited),

@@ -10,23 +10,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
-from router.billing.pricing import Pricing
-from router.billing.state.base import (
-    Admission,
-    AuthRejected,
-    KeyExists,
-    KeyNotFound,
-    Outcome,
-    SettledBy,
-    Settlement,
-    SettleResult,
-    StateConfig,
-    UnlimitedCredits,
-    decide_charge,
-)
+from router.billing.keys import ModelGlobs, new_key
+from router.billing.state.base import Admission, Settlement, decide_charge
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
+from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
+from router.errors import AuthRejected, KeyExists, KeyNotFound, UnlimitedCredits
 
 WINDOW = 60.0
 DONE_TTL = 86400.0  # how long "already settled" is remembered per request id
@@ -147,7 +138,7 @@ class MemoryStateStore:
         settled_by: SettledBy,
         amount: int,
         usage: Usage | None,
-        outcome: str,
+        outcome: Outcome,
         node: str | None,
         status: int,
         now: float,
@@ -188,7 +179,7 @@ class MemoryStateStore:
         expired = [rid for rid, r in self._reservations.items() if r.expires <= now]
         for rid in expired:
             amount = self._reservations[rid].admission.reserved
-            self._finish(rid, SettledBy.EXPIRED, amount, None, "expired", None, 0, now)
+            self._finish(rid, SettledBy.EXPIRED, amount, None, Outcome.EXPIRED, None, 0, now)
         return len(expired)
 
     async def create_key(self, spec: KeySpec) -> str:

@@ -2,8 +2,9 @@
 
 Each request phase is one Lua script (see `router.billing.state.lua`) run by EVALSHA; redis-py's
 script object reloads it on NOSCRIPT (a restarted or flushed server). Every Redis error
-becomes StateUnavailable at this boundary, and every call is bounded: socket timeouts of
-`config.timeout`, one immediate reconnect attempt, and an overall deadline.
+becomes StateUnavailable at this boundary and every call is bounded (redis_io). This
+module is the request path (admit, settle, sweep) and the ledger; key management lives
+in redis_keys.
 
 Layout under `config.prefix` (default `router:`):
     keys                 hash   name -> key hash
@@ -19,77 +20,30 @@ Layout under `config.prefix` (default `router:`):
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
-from router.billing.keys import KeyRecord, KeySpec, ModelGlobs, hash_key, new_key
-from router.billing.pricing import Pricing
 from router.billing.state import lua
-from router.billing.state.base import (
-    Admission,
-    AuthRejected,
-    KeyExists,
-    KeyNotFound,
-    Outcome,
-    SettledBy,
-    Settlement,
-    SettleResult,
-    StateConfig,
-    StateUnavailable,
-    UnlimitedCredits,
-    decide_charge,
-)
+from router.billing.state.base import Admission, Charge, Settlement, decide_charge
 from router.billing.state.ledger import LedgerRecord, select
+from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
+from router.billing.state.redis_io import bounded, deadline_of, text, texts, translated
+from router.billing.state.redis_keys import RedisKeys
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
+from router.errors import AuthRejected
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
 SWEEP_BATCH = 200
 # The stream id is Redis's clock and `ended` the router's: read a little earlier, then filter.
 CLOCK_SLACK_MS = 300_000
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Every Redis failure, and running out of time, as StateUnavailable."""
-    try:
-        yield
-    except RedisError as exc:
-        raise StateUnavailable(f"state backend error: {type(exc).__name__}") from exc
-    except (TimeoutError, OSError) as exc:
-        raise StateUnavailable("state backend did not answer in time") from exc
-
-
-def redis_client(config: StateConfig) -> Redis:
-    """A client that fails fast: short socket timeouts, one immediate reconnect, no backoff."""
-    # One retry on a connection error only: a pooled connection may be dead after a Redis
-    # restart, and every script is idempotent per request id, so replaying is harmless.
-    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    # A bounded pool: under a burst, requests wait (briefly) for a connection instead of
-    # opening thousands of sockets; waiting too long is StateUnavailable like any outage.
-    pool = BlockingConnectionPool.from_url(
-        config.redis_url,
-        max_connections=config.max_connections,
-        # A burst queues for a pooled connection; that wait may use the whole deadline
-        # (a busy router is not an outage), while each socket step keeps its own bound.
-        timeout=config.timeout * 3,
-        socket_timeout=config.timeout,
-        socket_connect_timeout=config.timeout,
-        retry=retry,
-        decode_responses=True,
-    )
-    return Redis.from_pool(pool)
 
 
 class RedisStateStore:
@@ -102,31 +56,24 @@ class RedisStateStore:
         self.client = client
         self._p = config.prefix
         self._static = {r.key_hash: r for r in static_keys}
-        # The deadline covers a connect, a retry and a read, each bounded by `timeout`.
-        self._deadline = config.timeout * 3 + 0.25
+        self._deadline = deadline_of(config)
         # The request path's scripts share pipelined writes (see router.billing.state.pipeline).
         self._pipeline = ScriptPipeline(
             client, read_timeout=config.timeout, deadline=self._deadline
         )
         self._admit = client.register_script(lua.ADMIT)
         self._settle = client.register_script(lua.SETTLE)
-        self._create = client.register_script(lua.CREATE_KEY)
-        self._seed = client.register_script(lua.SEED_STATIC)
-        self._drop = client.register_script(lua.DROP_STATIC)
-        self._credit = client.register_script(lua.ADD_CREDITS)
-        self._disable = client.register_script(lua.DISABLE_KEY)
+        self._keys = RedisKeys(config, client, self._static)
 
     async def _run(self, awaitable: Awaitable[T]) -> T:
         """Await one Redis operation; any failure or overrun becomes StateUnavailable."""
-        with _translated():
-            async with asyncio.timeout(self._deadline):
-                return await awaitable
+        return await bounded(awaitable, self._deadline)
 
     async def _script(
         self, script: AsyncScript, keys: list[str], args: Sequence[str | int | bytes]
     ) -> Any:
         """A request-path script, pipelined (the pipeline bounds it by the same deadline)."""
-        with _translated():
+        with translated():
             return await self._pipeline.call(script, keys, args)
 
     # --- the request path ----------------------------------------------------------------
@@ -138,7 +85,7 @@ class RedisStateStore:
         reply = await self._admit_once(key_hash, model, request_id, pricing, now)
         if reply[0] == "err" and reply[1] == "invalid_token" and key_hash in self._static:
             # A static key missing from Redis (flushed, or Redis was down at startup).
-            await self._seed_static(self._static[key_hash])
+            await self._keys.seed_static(self._static[key_hash])
             reply = await self._admit_once(key_hash, model, request_id, pricing, now)
         if reply[0] == "off":
             return Admission.unmetered(request_id, model, now)
@@ -201,13 +148,11 @@ class RedisStateStore:
         if not admission.is_metered or admission.key_hash is None:
             return Settlement(rid, SettleResult.UNMETERED)
         charge = decide_charge(admission, usage, outcome)
-        record = _record(admission, usage, outcome, node, status, now, charge.amount)
-        return await self._settle_one(
-            rid, admission.key_hash, charge.settled_by, charge.amount, record
-        )
+        record = _record(admission, usage, outcome, charge, node, status, now)
+        return await self._settle_one(rid, admission.key_hash, charge, record)
 
     async def _settle_one(
-        self, rid: str, key_hash: str, settled_by: SettledBy, amount: int, record: LedgerRecord
+        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord
     ) -> Settlement:
         p = self._p
         fields = record.to_fields()
@@ -221,14 +166,21 @@ class RedisStateStore:
             f"{p}key:{key_hash}",
             f"{p}inflight:{key_hash}",
         ]
-        args: list[str | int | bytes] = [rid, settled_by.value, amount, DONE_TTL, entry]
+        args: list[str | int | bytes] = [
+            rid,
+            charge.settled_by.value,
+            charge.amount,
+            DONE_TTL,
+            entry,
+        ]
         reply: list[Any] = await self._script(self._settle, keys, args)
-        if reply[0] == "already":
-            return Settlement(rid, SettleResult.ALREADY_SETTLED, SettledBy(reply[1]))
-        if reply[0] == "unknown":
-            return Settlement(rid, SettleResult.UNKNOWN)
+        result = lua.SETTLE_REPLIES[str(reply[0])]
+        if result is SettleResult.ALREADY_SETTLED:
+            return Settlement(rid, result, SettledBy(reply[1]))
+        if result is SettleResult.UNKNOWN:
+            return Settlement(rid, result)
         balance = None if reply[2] is None else int(reply[2])
-        return Settlement(rid, SettleResult.SETTLED, settled_by, int(reply[1]), balance)
+        return Settlement(rid, result, charge.settled_by, int(reply[1]), balance)
 
     async def sweep_expired(self, now: float) -> int:
         p = self._p
@@ -239,9 +191,9 @@ class RedisStateStore:
                     f"{p}reservations", "-inf", int(now * 1000), start=0, num=SWEEP_BATCH
                 )
             )
-            rids = [_text(rid) for rid in raw_ids if isinstance(rid, str | bytes)]
+            rids = [text(rid) for rid in raw_ids if isinstance(rid, str | bytes)]
             for rid in rids:
-                res = _texts(await self._run(self.client.hgetall(f"{p}res:{rid}")))
+                res = texts(await self._run(self.client.hgetall(f"{p}res:{rid}")))
                 if not res:  # settled between the two reads, or a dangling index entry
                     await self._run(self.client.zrem(f"{p}reservations", rid))
                     continue
@@ -253,98 +205,35 @@ class RedisStateStore:
                     key_hash=res.get("hash", ""),
                     reserved=int(res.get("amount") or 0),
                 )
-                record = _record(admission, None, "expired", None, 0, now, admission.reserved)
-                done = await self._settle_one(
-                    rid, admission.key_hash or "", SettledBy.EXPIRED, admission.reserved, record
-                )
+                charge = Charge(SettledBy.EXPIRED, admission.reserved)
+                record = _record(admission, None, Outcome.EXPIRED, charge, None, 0, now)
+                done = await self._settle_one(rid, admission.key_hash or "", charge, record)
                 swept += done.result is SettleResult.SETTLED
             if len(rids) < SWEEP_BATCH:
                 return swept
 
     # --- keys ----------------------------------------------------------------------------
 
+    # --- keys (router.billing.state.redis_keys) -------------------------------------------
+
     async def create_key(self, spec: KeySpec) -> str:
-        plain = new_key()
-        key_hash = hash_key(plain)
-        args = _record_args(KeyRecord(spec, key_hash))
-        keys = [f"{self._p}keys", f"{self._p}key:{key_hash}"]
-        if await self._run(self._create(keys=keys, args=args)) == "exists":
-            raise KeyExists(spec.name)
-        return plain
+        return await self._keys.create_key(spec)
 
     async def sync_static_keys(self) -> None:
         """Write routes.yaml's keys to Redis and drop static keys no longer listed there."""
-        for record in self._static.values():
-            await self._seed_static(record)
-        names = {r.name for r in self._static.values()}
-        index = _texts(await self._run(self.client.hgetall(f"{self._p}keys")))
-        for name, key_hash in index.items():
-            if name not in names:
-                keys = [f"{self._p}keys", f"{self._p}key:{key_hash}"]
-                await self._run(self._drop(keys=keys, args=[name, key_hash]))
-
-    async def _seed_static(self, record: KeyRecord) -> None:
-        p = self._p
-        for _ in range(3):  # another replica may be seeding the same name right now
-            found = await self._run(self.client.hget(f"{p}keys", record.name))
-            previous = "" if found is None else _text(found)
-            keys = [
-                f"{p}keys",
-                f"{p}key:{record.key_hash}",
-                f"{p}key:{previous or record.key_hash}",
-            ]
-            reply = await self._run(self._seed(keys=keys, args=[*_record_args(record), previous]))
-            if reply == "conflict":
-                raise KeyExists(f"static key {record.name!r} clashes with a dynamic key")
-            if reply == "ok":
-                return
+        await self._keys.sync_static_keys()
 
     async def list_keys(self) -> list[KeyRecord]:
-        index = _texts(await self._run(self.client.hgetall(f"{self._p}keys")))
-        out = []
-        for name in sorted(index):
-            record = await self._load(index[name])
-            if record is not None:
-                out.append(record)
-        return out
+        return await self._keys.list_keys()
 
     async def get_key(self, name: str) -> KeyRecord | None:
-        key_hash = await self._run(self.client.hget(f"{self._p}keys", name))
-        return None if key_hash is None else await self._load(_text(key_hash))
-
-    async def _load(self, key_hash: str) -> KeyRecord | None:
-        raw = _texts(await self._run(self.client.hgetall(f"{self._p}key:{key_hash}")))
-        if not raw:
-            return None
-        spec = KeySpec(
-            name=raw["name"],
-            models=tuple(orjson.loads(raw.get("models") or '["*"]')),
-            rpm=int(raw["rpm"]) if raw.get("rpm") else None,
-            max_concurrent=int(raw["max_concurrent"]) if raw.get("max_concurrent") else None,
-            credits=int(raw["credits"]) if "credits" in raw else None,
-            disabled=raw.get("disabled") == "1",
-        )
-        return KeyRecord(spec, key_hash, is_static=raw.get("static") == "1")
-
-    async def _hash_of(self, name: str) -> str:
-        key_hash = await self._run(self.client.hget(f"{self._p}keys", name))
-        if key_hash is None:
-            raise KeyNotFound(name)
-        return _text(key_hash)
+        return await self._keys.get_key(name)
 
     async def add_credits(self, name: str, delta: int) -> int:
-        key_hash = await self._hash_of(name)
-        reply = await self._run(self._credit(keys=[f"{self._p}key:{key_hash}"], args=[delta]))
-        if reply[0] == "missing":
-            raise KeyNotFound(name)
-        if reply[0] == "unlimited":
-            raise UnlimitedCredits(name)
-        return int(reply[1])
+        return await self._keys.add_credits(name, delta)
 
     async def disable_key(self, name: str) -> None:
-        key_hash = await self._hash_of(name)
-        if not await self._run(self._disable(keys=[f"{self._p}key:{key_hash}"])):
-            raise KeyNotFound(name)
+        await self._keys.disable_key(name)
 
     # --- ledger and lifecycle ------------------------------------------------------------
 
@@ -357,7 +246,7 @@ class RedisStateStore:
             out.extend(LedgerRecord.from_fields(fields) for _, fields in batch if fields)
             if len(batch) < 1000:
                 return select(out, since=since, key=key)
-            start = "(" + _text(batch[-1][0])
+            start = "(" + text(batch[-1][0])
 
     async def ping(self) -> None:
         await self._run(self.client.ping())
@@ -367,25 +256,14 @@ class RedisStateStore:
         await self.client.aclose()
 
 
-def _text(value: bytes | str | None) -> str:
-    """Replies are str (decode_responses=True); the client's types also allow bytes."""
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else value
-
-
-def _texts(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in raw.items()}
-
-
 def _record(
     admission: Admission,
     usage: Usage | None,
-    outcome: str,
+    outcome: Outcome,
+    charge: Charge,
     node: str | None,
     status: int,
     now: float,
-    charged: int,
 ) -> LedgerRecord:
     usage = usage or Usage()
     return LedgerRecord(
@@ -396,25 +274,10 @@ def _record(
         prompt_tokens=usage.prompt,
         completion_tokens=usage.completion,
         reasoning_tokens=usage.reasoning,
-        charged=charged,
+        charged=charge.amount,
         status=status,
-        outcome=str(outcome),
-        settled_by="",
+        outcome=outcome,
+        settled_by=charge.settled_by,
         started=admission.started,
         ended=now,
     )
-
-
-def _record_args(record: KeyRecord) -> list[str]:
-    s = record.spec
-    return [
-        s.name,
-        record.key_hash,
-        orjson.dumps(list(s.models)).decode(),
-        orjson.dumps(ModelGlobs.compile(s.models).lua_patterns()).decode(),
-        "" if s.rpm is None else str(s.rpm),
-        "" if s.max_concurrent is None else str(s.max_concurrent),
-        "" if s.credits is None else str(s.credits),
-        "1" if s.disabled else "0",
-        "1" if record.is_static else "0",
-    ]

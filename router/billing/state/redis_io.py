@@ -1,0 +1,78 @@
+"""Talking to Redis within bounds: the client, error translation and reply text.
+
+Every Redis error becomes StateUnavailable here, and every call is bounded: socket
+timeouts of `config.timeout`, one immediate reconnect attempt, and an overall deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TypeVar
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from router.config.model import StateConfig
+from router.errors import StateUnavailable
+
+T = TypeVar("T")
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Every Redis failure, and running out of time, as StateUnavailable."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StateUnavailable(f"state backend error: {type(exc).__name__}") from exc
+    except (TimeoutError, OSError) as exc:
+        raise StateUnavailable("state backend did not answer in time") from exc
+
+
+def redis_client(config: StateConfig) -> Redis:
+    """A client that fails fast: short socket timeouts, one immediate reconnect, no backoff."""
+    # One retry on a connection error only: a pooled connection may be dead after a Redis
+    # restart, and every script is idempotent per request id, so replaying is harmless.
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    # A bounded pool: under a burst, requests wait (briefly) for a connection instead of
+    # opening thousands of sockets; waiting too long is StateUnavailable like any outage.
+    pool = BlockingConnectionPool.from_url(
+        config.redis_url,
+        max_connections=config.max_connections,
+        # A burst queues for a pooled connection; that wait may use the whole deadline
+        # (a busy router is not an outage), while each socket step keeps its own bound.
+        timeout=config.timeout * 3,
+        socket_timeout=config.timeout,
+        socket_connect_timeout=config.timeout,
+        retry=retry,
+        decode_responses=True,
+    )
+    return Redis.from_pool(pool)
+
+
+def deadline_of(config: StateConfig) -> float:
+    """The overall bound of one operation: a connect, a retry and a read, each `timeout`."""
+    return config.timeout * 3 + 0.25
+
+
+async def bounded(awaitable: Awaitable[T], deadline: float) -> T:
+    """Await one Redis operation; any failure or overrun becomes StateUnavailable."""
+    with translated():
+        async with asyncio.timeout(deadline):
+            return await awaitable
+
+
+def text(value: bytes | str | None) -> str:
+    """Replies are str (decode_responses=True); the client's types also allow bytes."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else value
+
+
+def texts(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    return {text(k): text(v) for k, v in raw.items()}

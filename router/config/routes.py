@@ -1,0 +1,233 @@
+"""routes.yaml's route table: server, defaults, nodes and models, read section by section.
+
+Each reader takes a `Section` (router.config.checker) and returns a frozen object,
+reporting problems rather than raising; `cross_check` runs once every model is read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import fields, replace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from router.config.checker import Checker, Section
+from router.config.metering import read_pricing
+from router.config.model import (
+    Backend,
+    Defaults,
+    Ejection,
+    HealthCheck,
+    ModelRoute,
+    NodeConfig,
+    Pricing,
+    RetryBudget,
+    ServerConfig,
+    Strategy,
+    Timeouts,
+)
+from router.config.source import Path
+
+_NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+D = TypeVar("D", Timeouts, HealthCheck, Ejection, RetryBudget)
+
+
+def _read_numbers(section: Section, base: D, *, integers: frozenset[str] = frozenset()) -> D:
+    """Override the fields of a small all-number dataclass from a mapping, keeping `base`."""
+    changes: dict[str, Any] = {}
+    for f in fields(base):
+        if f.name == "enabled" or not section.has(f.name):
+            continue
+        if f.name in integers:
+            changes[f.name] = section.integer(f.name, getattr(base, f.name), minimum=1)
+        elif f.name == "path":
+            changes[f.name] = section.string(f.name, getattr(base, f.name))
+        else:
+            positive = f.name not in ("max_percent", "percent")
+            changes[f.name] = section.number(f.name, getattr(base, f.name), positive=positive)
+    section.close()
+    return replace(base, **changes)
+
+
+def _timeouts(section: Section, base: Timeouts) -> Timeouts:
+    return _read_numbers(section, base)
+
+
+def _health(parent: Section, key: str, base: HealthCheck) -> HealthCheck:
+    raw = parent.raw_value(key)
+    if raw is False:
+        return replace(base, enabled=False)
+    if raw is True or raw is None:
+        return replace(base, enabled=True) if raw is True else base
+    section = Section(parent.checker, parent.at(key), raw)
+    ints = frozenset({"unhealthy_threshold", "healthy_threshold"})
+    health = _read_numbers(section, base, integers=ints)
+    if not health.path.startswith("/"):
+        parent.checker.report((*parent.at(key), "path"), "must start with '/'")
+    return replace(health, enabled=True)
+
+
+def _ejection(parent: Section, key: str, base: Ejection) -> Ejection:
+    ejection = _read_numbers(
+        parent.section(key), base, integers=frozenset({"consecutive_failures"})
+    )
+    if ejection.max_percent > 100:
+        parent.checker.report((*parent.at(key), "max_percent"), "must be at most 100")
+    if ejection.max_seconds < ejection.base_seconds:
+        parent.checker.report(
+            (*parent.at(key), "max_seconds"), "must not be less than base_seconds"
+        )
+    return ejection
+
+
+def read_server(section: Section) -> ServerConfig:
+    base = ServerConfig()
+    prefixes = section.strings("prefixes", base.prefixes)
+    for i, prefix in enumerate(prefixes):
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            section.checker.report(
+                (*section.at("prefixes"), i), "must start with '/' and not end with '/'"
+            )
+    proxies = section.strings("trusted_proxies", ())
+    for i, cidr in enumerate(proxies):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            section.checker.report((*section.at("trusted_proxies"), i), f"not a CIDR: {cidr!r}")
+    port = section.integer("port", base.port, minimum=0)
+    if port > 65535:
+        section.checker.report(section.at("port"), f"must be at most 65535, got {port}")
+    server = ServerConfig(
+        host=section.string("host", base.host),
+        port=port,
+        max_body_mb=section.number("max_body_mb", base.max_body_mb, positive=True),
+        prefixes=prefixes,
+        keepalive_interval=section.number(
+            "keepalive_interval", base.keepalive_interval, positive=True
+        ),
+        shutdown_delay=section.number("shutdown_delay", base.shutdown_delay),
+        shutdown_grace=section.number("shutdown_grace", base.shutdown_grace),
+        admin_token=section.string("admin_token", None) or None,
+        trusted_proxies=proxies,
+    )
+    section.close()
+    return server
+
+
+def read_defaults(section: Section) -> Defaults:
+    base = Defaults()
+    defaults = Defaults(
+        timeouts=_timeouts(section.section("timeouts"), base.timeouts),
+        retries=section.integer("retries", base.retries, minimum=0),
+        health=_health(section, "health", base.health),
+        ejection=_ejection(section, "ejection", base.ejection),
+        retry_budget=_read_numbers(
+            section.section("retry_budget"),
+            base.retry_budget,
+            integers=frozenset({"min_concurrent"}),
+        ),
+    )
+    section.close()
+    return defaults
+
+
+def read_node(name: str, section: Section, defaults: Defaults) -> NodeConfig:
+    if not _NODE_NAME.match(name):
+        section.checker.report(section.path, "node names may use letters, digits, '_', '.', '-'")
+    url = section.string("url", "")
+    parts = urlsplit(url) if url else None
+    if url and (parts is None or parts.scheme not in ("http", "https") or not parts.hostname):
+        section.checker.report(section.at("url"), "must be an http:// or https:// URL with a host")
+    node = NodeConfig(
+        name=name,
+        url=url,
+        api_key=section.string("api_key", None) or None,
+        max_inflight=section.integer("max_inflight", 512, minimum=1),
+        timeouts=_timeouts(section.section("timeouts"), defaults.timeouts),
+        retries=section.integer("retries", defaults.retries, minimum=0),
+        health=_health(section, "health", defaults.health),
+        ejection=_ejection(section, "ejection", defaults.ejection),
+    )
+    section.close()
+    return node
+
+
+def _backend(section: Section, nodes: Mapping[str, NodeConfig]) -> Backend:
+    node = section.string("node", "")
+    if node and node not in nodes:
+        section.checker.report(section.at("node"), f"unknown node {node!r}")
+    backend = Backend(
+        node=node,
+        weight=section.integer("weight", 1, minimum=1),
+        priority=section.integer("priority", 0, minimum=0),
+        upstream_model=section.string("model", None) or None,
+    )
+    section.close()
+    return backend
+
+
+def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> ModelRoute:
+    strategy_name = section.string("strategy", Strategy.WEIGHTED.value)
+    try:
+        strategy = Strategy(strategy_name)
+    except ValueError:
+        choices = " | ".join(s.value for s in Strategy)
+        section.checker.report(
+            section.at("strategy"), f"unknown strategy {strategy_name!r} (use {choices})"
+        )
+        strategy = Strategy.WEIGHTED
+    backends: list[Backend] = []
+    raw_backends = section.raw_value("backends")
+    if not isinstance(raw_backends, list) or not raw_backends:
+        section.checker.report(section.at("backends"), "must be a non-empty list of backends")
+    else:
+        for i, raw in enumerate(raw_backends):
+            backends.append(
+                _backend(Section(section.checker, (*section.at("backends"), i), raw), nodes)
+            )
+    seen: set[tuple[str, int]] = set()
+    for i, backend in enumerate(backends):
+        if (backend.node, backend.priority) in seen:
+            section.checker.report(
+                (*section.at("backends"), i, "node"),
+                f"node {backend.node!r} is listed twice in priority tier {backend.priority}",
+            )
+        seen.add((backend.node, backend.priority))
+    pricing: Pricing | None = None
+    raw_pricing = section.raw_value("pricing")
+    if raw_pricing is not None:
+        pricing = read_pricing(section.checker, section.at("pricing"), raw_pricing)
+    route = ModelRoute(
+        name=name,
+        backends=tuple(backends),
+        aliases=section.strings("aliases"),
+        strategy=strategy,
+        fallbacks=section.strings("fallbacks"),
+        inject_usage=section.boolean("inject_usage", True),
+        pricing=pricing,
+    )
+    section.close()
+    return route
+
+
+def cross_check(checker: Checker, models: Mapping[str, ModelRoute]) -> None:
+    """Aliases unique and not shadowing model names; fallbacks name existing models."""
+    owner: dict[str, str] = {}
+    for name, route in models.items():
+        for i, alias in enumerate(route.aliases):
+            path: Path = ("models", name, "aliases", i)
+            if alias in models and alias != name:
+                checker.report(path, f"alias {alias!r} is also a model name")
+            elif alias in owner and owner[alias] != name:
+                checker.report(path, f"alias {alias!r} is already used by model {owner[alias]!r}")
+            owner.setdefault(alias, name)
+        for i, fallback in enumerate(route.fallbacks):
+            if fallback == name:
+                checker.report(
+                    ("models", name, "fallbacks", i), "a model cannot fall back to itself"
+                )
+            elif fallback not in models and fallback not in owner:
+                checker.report(("models", name, "fallbacks", i), f"unknown model {fallback!r}")
