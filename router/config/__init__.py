@@ -9,6 +9,6 @@
     metering   the billing sections (state, keys, a model's pricing)
     loader     parse_config / load_config: the whole file
 
-A leaf above router.errors: it imports nothing else from router (not billing, state,
-proxy or anything above); billing and the rest import their config types from here.
+May import: router.errors only. A leaf: nothing from billing, state, proxy or anything
+above; billing and the rest import their config types from here.
 """
