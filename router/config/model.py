@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-import aiohttp
-
 from router.config.keys import KeyRecord
 
 
@@ -34,16 +32,6 @@ class Timeouts:
     first_byte: float = 60.0
     idle: float = 120.0
     total: float = 900.0
-
-    def client_timeout(self) -> aiohttp.ClientTimeout:
-        """The aiohttp timeout for one upstream request (first_byte is enforced separately)."""
-        # sock_read bounds every gap between reads, including the wait for headers, so it
-        # must not be shorter than first_byte or it would cut the first byte early.
-        return aiohttp.ClientTimeout(
-            total=self.total,
-            sock_connect=self.connect,
-            sock_read=max(self.idle, self.first_byte),
-        )
 
 
 @dataclass(frozen=True, slots=True)
