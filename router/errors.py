@@ -17,6 +17,11 @@
 
     ConfigError                      a routes.yaml that cannot be used; lists every Problem
 
+Internal errors (never shown to a client as such):
+
+    UpstreamFailure                  a node gave no usable answer; `reason` is a FailureReason
+                                     (the metric label and access-log string)
+
 The body is `{"success": false, "error": {"code", "message", "type"}, "trace_id"}`:
 the seeds' shape, which the OpenAI SDK also reads (it looks at `error.message`).
 Messages never contain node URLs or keys.
@@ -25,6 +30,7 @@ Messages never contain node URLs or keys.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 import orjson
 
@@ -132,3 +138,33 @@ class ConfigError(Exception):
             where = f"{self.source}:{p.line}" if p.line else self.source
             lines.append(f"{where}: {p.path}: {p.message}" if p.path else f"{where}: {p.message}")
         return "\n".join(lines)
+
+
+class FailureReason(StrEnum):
+    """Why an attempt at a node failed: a metrics label value and an access-log string."""
+
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    STATUS_5XX = "status_5xx"
+    STATUS_429 = "status_429"
+    STATUS_4XX = "status_4xx"
+    RESET = "reset"
+    MIDSTREAM = "midstream"
+
+
+class UpstreamFailure(Exception):
+    """A node did not produce a usable answer (raised at the upstream seam, `from` its cause)."""
+
+    def __init__(
+        self,
+        reason: FailureReason,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after

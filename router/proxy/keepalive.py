@@ -15,7 +15,7 @@ import contextlib
 from aiohttp import web
 
 from router.tasks import cancel_and_wait
-from router.upstream.http11 import NodeResponse
+from router.upstream.transport import UpstreamResponse
 
 KEEPALIVE = b": keep-alive\n\n"
 
@@ -25,7 +25,9 @@ class OpenStream:
 
     __slots__ = ("closing", "last_write", "response", "upstream")
 
-    def __init__(self, response: web.StreamResponse, upstream: NodeResponse, now: float) -> None:
+    def __init__(
+        self, response: web.StreamResponse, upstream: UpstreamResponse, now: float
+    ) -> None:
         self.response = response
         self.upstream = upstream
         self.last_write = now

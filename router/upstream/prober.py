@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-import aiohttp
-
+from router.errors import UpstreamFailure
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import NodeState
@@ -50,23 +49,23 @@ class HealthProber:
         self.tasks = {}
 
     async def probe_once(self, node: NodeRuntime) -> bool:
-        """One probe: True when the health path answers 2xx within the timeout.
+        """One probe: True when the health path answers 2xx within the timeout."""
+        status = await self.probe_status(node)
+        return status is not None and 200 <= status < 300
+
+    async def probe_status(self, node: NodeRuntime) -> int | None:
+        """One probe: the status the health path answered, None when none came in time.
 
         A node disabled by a 401/403 is probed on `/v1/models` instead: health paths rarely
         check keys, and only an endpoint that does can tell the key works again.
         """
         check = node.config.health
         path = KEY_CHECKED_PATH if node.health.state is NodeState.DISABLED else check.path
-        headers = {"Authorization": node.authorization} if node.authorization else {}
-        timeout = aiohttp.ClientTimeout(total=check.timeout)
+        headers = [("Authorization", node.authorization)] if node.authorization else []
         try:
-            async with node.session.get(
-                node.base_url + path, headers=headers, timeout=timeout
-            ) as response:
-                await response.read()
-                return 200 <= response.status < 300
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            return False
+            return await node.transport.get(node.probe_target(path), headers, check.timeout)
+        except UpstreamFailure:
+            return None
 
     async def _run(self, node: NodeRuntime) -> None:
         loop = asyncio.get_running_loop()
