@@ -232,3 +232,13 @@ async def test_reload_swaps_the_transport_and_shutdown_closes_it(aiohttp_client:
     assert table.node("a").transport in swapped
     await client.close()
     assert all(t.closed for t in fake.transports)
+
+
+@pytest.mark.parametrize("retries", [0, 1, 2])
+async def test_retries_bound_the_extra_attempts(aiohttp_client: Any, retries: int) -> None:
+    fake = FakeNodes({"a": Script(status=500), "b": Script(status=500), "c": Script(status=500)})
+    text = config_text({"m": tiers("a", "b", "c")}, retries=retries)
+    client = await start(aiohttp_client, fake, text)
+    response = await client.post("/v1/chat/completions", json=chat_body("m"))
+    assert response.status == 502
+    assert fake.posted_to() == ["a", "b", "c"][: retries + 1]
