@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from router.config.loader import parse_config
 from router.errors import FailureReason
@@ -31,7 +32,7 @@ def config_text(models: Mapping[str, Json], **defaults: object) -> str:
 
 
 async def start(aiohttp_client: Any, fake: FakeNodes, text: str) -> Any:
-    app = create_app(parse_config(text), Options(access_log=False), transports=fake)
+    app = create_app(parse_config(text), Options(), transports=fake)
     return await aiohttp_client(app)
 
 
@@ -52,9 +53,15 @@ async def test_failover_goes_down_the_tiers_in_order(aiohttp_client: Any) -> Non
         }
     )
     client = await start(aiohttp_client, fake, config_text({"m": tiers("a", "b", "c")}))
-    response = await client.post("/v1/chat/completions", json=chat_body("m"))
-    assert response.status == 200
-    assert await response.read() == b'{"from": "c"}'
+    with capture_logs() as logs:
+        response = await client.post("/v1/chat/completions", json=chat_body("m"))
+        assert response.status == 200
+        assert await response.read() == b'{"from": "c"}'
+        assert await eventually(lambda: any(e["event"] == "access" for e in logs))
+    (access,) = [e for e in logs if e["event"] == "access"]
+    failures = [a["failure"] for a in access["attempts"]]
+    assert failures == ["connect", "status_5xx", None]
+    assert [type(f) for f in failures[:2]] == [str, str]  # not the enum: logs print repr()
     assert fake.posted_to() == ["a", "b", "c"]
     assert [r.path for r in fake.received] == [
         "/a/v1/chat/completions",
@@ -169,15 +176,20 @@ async def test_sse_failing_after_the_first_chunk_ends_with_one_error_event(
     chunks = (b'data: {"n": 1}\n\n', b'data: {"n": 2}\n\n', b"data: [DONE]\n\n")
     fake = FakeNodes({"a": Script(headers=SSE, chunks=chunks, fail_after=2, failure=failure)})
     client = await start(aiohttp_client, fake, config_text({"m": tiers("a", "b")}))
-    response = await client.post("/v1/chat/completions", json=chat_body("m", stream=True))
-    assert response.status == 200
-    events = sse_events(await response.read())
+    with capture_logs() as logs:
+        response = await client.post("/v1/chat/completions", json=chat_body("m", stream=True))
+        assert response.status == 200
+        events = sse_events(await response.read())
+        assert await eventually(lambda: any(e["event"] == "access" for e in logs))
     assert events[:2] == [b'data: {"n": 1}', b'data: {"n": 2}']
     (last,) = events[2:]
     error = orjson.loads(last.removeprefix(b"data: "))
     assert error["error"]["code"] == code
     assert error["trace_id"] == response.headers["X-Request-ID"]
     assert fake.posted_to() == ["a"]  # committed: never failed over
+    (access,) = [e for e in logs if e["event"] == "access"]
+    assert access["attempts"][-1]["failure"] == "midstream"
+    assert type(access["attempts"][-1]["failure"]) is str
     assert fake.responses[0].closed and not fake.responses[0].released
 
 

@@ -178,8 +178,12 @@ class Proxy:
         except UpstreamFailure as failure:
             node.release()
             self._judge_failure(served, node, failure, loop.time(), is_trial)
+            # The value, a plain str: the console log renders attempts with repr().
             attempt = Attempt(
-                node=node.name, model=served.name, failure=failure.reason, status=failure.status
+                node=node.name,
+                model=served.name,
+                failure=failure.reason.value,
+                status=failure.status,
             )
             exchange.attempts.append(attempt)
             raise

@@ -167,7 +167,7 @@ async def _end_early(
 ) -> None:
     """End a relayed answer after its first byte: an SSE error event, or a short read."""
     exchange.error_code = error.code
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM
+    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str: logs render it
     if is_stream:
         event = b"data: " + error.body(exchange.request_id) + b"\n\n"
         await out.write(event)
