@@ -56,7 +56,6 @@ HEALTH_FAILURES = frozenset(
         FailureReason.MIDSTREAM,
     }
 )
-MIDSTREAM = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
 
 
 class Target(Protocol):
@@ -96,11 +95,12 @@ class Proxy:
         """Answer `request` from the first node that produces an answer."""
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
-        budget.record_request(loop.time())
+        now = loop.time()
+        budget.record_request(now)
         last: UpstreamFailure | None = None
         attempts = 0
         retries = 0  # the `retries` setting of the node that failed last
-        for model_route, backend in self._candidates(route, loop.time()):
+        for model_route, backend in self._candidates(route, now):
             node = self.table.node(backend.node)
             is_retry = attempts > 0
             if is_retry and not self._may_retry(route, attempts, retries, budget, last):
@@ -119,7 +119,8 @@ class Proxy:
             def failed_midstream(
                 served: ModelRoute = model_route, node: NodeRuntime = node
             ) -> None:
-                self._judge_failure(served, node, MIDSTREAM, loop.time(), False)
+                failure = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
+                self._judge_failure(served, node, failure, loop.time(), False)
 
             try:
                 return await self.relay.send(request, exchange, opened, target, failed_midstream)
@@ -192,7 +193,19 @@ class Proxy:
             if is_trial:
                 health.release_trial()
             raise
-        now = loop.time()
+        self._committed(exchange, served, node, opened, sent_at)
+        return opened
+
+    def _committed(
+        self,
+        exchange: Exchange,
+        served: ModelRoute,
+        node: NodeRuntime,
+        opened: Opened,
+        sent_at: float,
+    ) -> None:
+        """Record the attempt that produced an answer (its headers and first chunk)."""
+        now = asyncio.get_running_loop().time()
         exchange.ttfb = now - sent_at
         node.observe_latency(exchange.ttfb)
         exchange.node = node.name
@@ -201,8 +214,7 @@ class Proxy:
             Attempt(node=node.name, model=served.name, failure=None, status=status)
         )
         # Any answer that is not a failover status shows the node is working.
-        self.observer.transitions(health.record_success(now))
-        return opened
+        self.observer.transitions(node.health.record_success(now))
 
     def _candidates(self, route: ModelRoute, now: float) -> Iterator[tuple[ModelRoute, Backend]]:
         """Backends to try, in order: the balancer's picks, else panic mode's."""
