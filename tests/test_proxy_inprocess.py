@@ -254,3 +254,17 @@ async def test_retries_bound_the_extra_attempts(aiohttp_client: Any, retries: in
     response = await client.post("/v1/chat/completions", json=chat_body("m"))
     assert response.status == 502
     assert fake.posted_to() == ["a", "b", "c"][: retries + 1]
+
+
+async def test_a_stream_the_router_ends_says_so_and_spares_the_node(aiohttp_client: Any) -> None:
+    fake = FakeNodes({"a": Script(headers=SSE, chunks=(b"data: 1\n\n",), hang_after=1)})
+    client = await start(aiohttp_client, fake, config_text({"m": tiers("a")}))
+    response = await client.post("/v1/chat/completions", json=chat_body("m", stream=True))
+    assert await response.content.readuntil(b"\n\n") == b"data: 1\n\n"
+    assert client.app[PARTS].streams.end_all() == 1  # the shutdown grace ran out
+    (event,) = sse_events(await response.content.read())
+    assert orjson.loads(event.removeprefix(b"data: "))["error"]["code"] == "service_unavailable"
+    assert fake.responses[0].closed
+    metrics = await (await client.get("/metrics")).text()
+    # The node did nothing wrong: no failure counted against it.
+    assert 'router_upstream_errors_total{node="a",reason="midstream"} 0.0' in metrics
