@@ -321,14 +321,17 @@ class NodeClient:
         self, path: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> NodeResponse:
         """Send `body` to `path` (already a request target); the answer once its headers came."""
-        head = self._head(b"POST", path, headers)
-        return await self._send(head + b"\r\nContent-Length: %d\r\n\r\n" % len(body), body)
+        end = b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+        return await self._send(self._head(b"POST", path, headers, end), body)
 
     async def get(self, path: str, headers: Iterable[tuple[str, str]]) -> NodeResponse:
         """GET `path` (already a request target); the answer once its headers came."""
-        return await self._send(self._head(b"GET", path, headers) + b"\r\n\r\n", b"")
+        return await self._send(self._head(b"GET", path, headers, b"\r\n\r\n"), b"")
 
-    def _head(self, method: bytes, path: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    def _head(
+        self, method: bytes, path: str, headers: Iterable[tuple[str, str]], end: bytes
+    ) -> bytes:
+        """The request line and headers, `end` (the blank line, maybe a length) appended."""
         lines = [
             method,
             b" ",
@@ -338,6 +341,7 @@ class NodeClient:
         ]
         for name, value in headers:
             lines += (b"\r\n", name.encode("latin-1"), b": ", value.encode("utf-8"))
+        lines.append(end)
         return b"".join(lines)
 
     async def _send(self, head: bytes, body: bytes) -> NodeResponse:
