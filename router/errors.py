@@ -28,6 +28,11 @@ Config, key and state errors (each problem located by `Problem`: YAML path and l
     └── StateUnavailable             the backend cannot be reached; also a 503
                                      ServiceUnavailable (the caller applies on_error)
 
+Internal errors (never shown to a client as such):
+
+    UpstreamFailure                  a node gave no usable answer; `reason` is a FailureReason
+                                     (the metric label and access-log string)
+
 How an error looks on the wire is the client's dialect's business: router.dialects.dialect
 renders the body. Messages never contain node URLs or keys.
 """
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +189,33 @@ class StateUnavailable(ServiceUnavailable, StateError):
 
     def __init__(self, message: str = "state backend unavailable") -> None:
         super().__init__(message, retry_after=1.0)
+
+
+class FailureReason(StrEnum):
+    """Why an attempt at a node failed: a metrics label value and an access-log string."""
+
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    STATUS_5XX = "status_5xx"
+    STATUS_429 = "status_429"
+    STATUS_4XX = "status_4xx"
+    RESET = "reset"
+    MIDSTREAM = "midstream"
+
+
+class UpstreamFailure(Exception):
+    """A node did not produce a usable answer (raised at the upstream seam, `from` its cause)."""
+
+    def __init__(
+        self,
+        reason: FailureReason,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after

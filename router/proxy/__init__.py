@@ -1,8 +1,9 @@
-"""Forwarding one request: the attempt loop, failover, the streaming relay.
+"""proxy: forwarding one request.
 
-Holds: `attempts` (choose, try, fail over), the relay of the answer, `table` (the live
-route table swapped on reload), `keepalive` (comments on quiet streams).
+The live route table (`table`), the attempt loop (`attempts`: candidates, failover,
+retry budget, final error), the relay of a committed answer (`relay`) and the SSE
+keep-alives (`keepalive`).
 
-May import: everything below it: router.upstream, router.billing, router.observability,
-router.routing, router.dialects, router.config, router.errors, router.tasks.
+May import: the layers below (errors, config, dialects,
+routing, observability, upstream, billing).
 """

@@ -15,7 +15,7 @@ import contextlib
 from aiohttp import web
 
 from router.tasks import cancel_and_wait
-from router.upstream.http11 import NodeResponse
+from router.upstream.transport import UpstreamResponse
 
 
 class OpenStream:
@@ -24,7 +24,7 @@ class OpenStream:
     __slots__ = ("closing", "keepalive", "last_write", "response", "upstream")
 
     def __init__(
-        self, response: web.StreamResponse, upstream: NodeResponse, now: float, keepalive: bytes
+        self, response: web.StreamResponse, upstream: UpstreamResponse, now: float, keepalive: bytes
     ) -> None:
         self.response = response
         self.upstream = upstream

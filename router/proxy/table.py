@@ -11,13 +11,14 @@ from router.config.model import Config, ModelRoute
 from router.routing.balancer import ModelBalancer
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.nodes import NodePool, NodeRuntime
+from router.upstream.transport import TransportFactory
 
 
 class RouteTable:
     """What the proxy consults for every request."""
 
-    def __init__(self, config: Config) -> None:
-        self.pool = NodePool()
+    def __init__(self, config: Config, transports: TransportFactory) -> None:
+        self.pool = NodePool(transports)
         self.config = config
         self.balancers: dict[str, ModelBalancer] = {}
         self.chains: dict[str, tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}

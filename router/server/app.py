@@ -20,8 +20,10 @@ from router.proxy.attempts import Proxy
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.table import RouteTable
 from router.upstream.headers import REQUEST_ID
+from router.upstream.http_transport import http_transport
 from router.upstream.peers import ClusterSync
 from router.upstream.prober import HealthProber
+from router.upstream.transport import TransportFactory
 from router.web.admin import Admin
 from router.web.handlers import Handlers, dialect_of, request_id_of
 from router.web.lifecycle import Lifecycle
@@ -105,15 +107,17 @@ class Parts:
 PARTS = web.AppKey("parts", Parts)
 
 
-def create_app(config: Config, options: Options | None = None) -> web.Application:
-    """Build the router application for `config`."""
+def create_app(
+    config: Config, options: Options | None = None, transports: TransportFactory = http_transport
+) -> web.Application:
+    """Build the router application for `config`; `transports` talk to the nodes."""
     options = options or Options()
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )
     metrics = Metrics() if options.metrics else None
     observer = Observer(metrics, access_log=options.access_log, output=options.log_output)
-    table = RouteTable(config)
+    table = RouteTable(config, transports)
     streams = StreamRegistry(config.server.keepalive_interval)
     lifecycle = Lifecycle()
     proxy = Proxy(table, streams, observer)

@@ -1,9 +1,11 @@
-"""Talking to backend nodes: the transport, the live node pool, probes and peer sync.
+"""upstream: talking to the nodes.
 
-Holds: the HTTP/1.1 client, opening a request with errors translated at the seam, the
-node pool that outlives reloads, header rules, active health probes, and node decisions
-shared between replicas through Redis.
+The transport seam (`transport`: NodeTransport, UpstreamResponse, TransportFactory) and
+its real implementation (`http_transport` over the httptools client `http11`); opening a
+request (`request`), live per-node objects (`nodes`), header filtering (`headers`),
+health probes (`prober`) and peer sync (`peers`). Every node error leaves this package
+as `router.errors.UpstreamFailure`.
 
-May import: router.errors, router.tasks, router.config, router.dialects, router.routing,
-router.observability.
+May import: errors, tasks, config, dialects, routing,
+observability.
 """

@@ -5,7 +5,8 @@ aiohttp pass-through's CPU per request, more than the router's own work. Forward
 needs little of what it does: one method, a body already in memory, no cookies,
 redirects, proxies or decompression. The answer is parsed by httptools (llhttp, the
 parser of Node.js and uvicorn); connections to each node are kept alive and reused.
-aiohttp's client still does the health probes, where speed does not matter.
+The health probes use it too (`get`); router.upstream.http_transport puts it behind
+the transport seam and translates its errors.
 
 How this works: `NodeClient.post` takes an idle connection (or opens one within the
 `connect` timeout), writes the request in one go and returns a `NodeResponse` once the
@@ -34,11 +35,15 @@ LOW_WATER = 64 * 1024
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # kept as they are; the rest ("%" too) is encoded
 
 
-class ConnectFailed(OSError):
+class NodeConnectionError(Exception):
+    """The connection to a node failed (not an OSError: those mean the client went away)."""
+
+
+class ConnectFailed(NodeConnectionError):
     """The node could not be reached: refused, unresolvable, or too slow to accept."""
 
 
-class ConnectionLost(ConnectionResetError):
+class ConnectionLost(NodeConnectionError):
     """The node's connection ended before its answer did."""
 
 
@@ -316,13 +321,33 @@ class NodeClient:
         self, path: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> NodeResponse:
         """Send `body` to `path` (already a request target); the answer once its headers came."""
-        conn = self._take_idle() or await self._connect()
-        lines = [b"POST ", path.encode("ascii"), b" HTTP/1.1\r\nHost: ", self.origin.host_header]
+        end = b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+        return await self._send(self._head(b"POST", path, headers, end), body)
+
+    async def get(self, path: str, headers: Iterable[tuple[str, str]]) -> NodeResponse:
+        """GET `path` (already a request target); the answer once its headers came."""
+        return await self._send(self._head(b"GET", path, headers, b"\r\n\r\n"), b"")
+
+    def _head(
+        self, method: bytes, path: str, headers: Iterable[tuple[str, str]], end: bytes
+    ) -> bytes:
+        """The request line and headers, `end` (the blank line, maybe a length) appended."""
+        lines = [
+            method,
+            b" ",
+            path.encode("ascii"),
+            b" HTTP/1.1\r\nHost: ",
+            self.origin.host_header,
+        ]
         for name, value in headers:
             lines += (b"\r\n", name.encode("latin-1"), b": ", value.encode("utf-8"))
-        lines.append(b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+        lines.append(end)
+        return b"".join(lines)
+
+    async def _send(self, head: bytes, body: bytes) -> NodeResponse:
+        conn = self._take_idle() or await self._connect()
         try:
-            await conn.send(b"".join(lines), body, self.total_timeout)
+            await conn.send(head, body, self.total_timeout)
         except BaseException:
             conn.abort()
             raise

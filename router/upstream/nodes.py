@@ -7,14 +7,12 @@ closed once its last request ends.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-
-import aiohttp
 
 from router.config.model import NodeConfig
 from router.routing.health import NodeHealth
-from router.upstream.http11 import NodeClient, Origin
+from router.upstream.http11 import Origin, request_path
+from router.upstream.transport import NodeTransport, TransportFactory
 
 
 class NodeRuntime:
@@ -24,20 +22,20 @@ class NodeRuntime:
         "authorization",
         "base_path",
         "base_url",
-        "client",
         "config",
         "health",
         "inflight",
         "latency_ewma",
         "name",
         "retired",
-        "session",
+        "transport",
+        "transports",
     )
 
-    client: NodeClient  # set by configure
+    transport: NodeTransport  # set by configure
 
-    def __init__(self, config: NodeConfig, session: aiohttp.ClientSession) -> None:
-        self.session = session  # health probes only; requests go through `client`
+    def __init__(self, config: NodeConfig, transports: TransportFactory) -> None:
+        self.transports = transports
         self.inflight = 0
         self.retired = False
         # With active checks on, a new node starts unproven: it serves after its first
@@ -54,22 +52,19 @@ class NodeRuntime:
         origin = Origin.from_url(config.base_url)
         self.base_path = origin.base_path
         self.authorization = f"Bearer {config.api_key}" if config.api_key else None
-        timeouts = config.timeouts
-        old: NodeClient | None = getattr(self, "client", None)  # None on the first call
-        # A new client for new timeouts; the old one's idle connections close now, its
+        old: NodeTransport | None = getattr(self, "transport", None)  # None on the first call
+        # A new transport for new timeouts; the old one's idle connections close now, its
         # busy ones when their answers end.
-        self.client = NodeClient(
-            origin,
-            connect_timeout=timeouts.connect,
-            # Every wait for body bytes, the first one included (which first_byte also
-            # bounds): never shorter than first_byte, or it would cut the first byte early.
-            idle_timeout=max(timeouts.idle, timeouts.first_byte),
-            total_timeout=timeouts.total,
-        )
+        self.transport = self.transports(config)
         if old is not None:
             old.close()
         self.health.check = config.health
         self.health.ejection = config.ejection
+
+    def probe_target(self, path: str) -> str:
+        """The request target for probing `path` (which may carry a query) on this node."""
+        path, _, query = path.partition("?")
+        return request_path(self.base_path + path, query)
 
     def has_capacity(self) -> bool:
         """Below max_inflight and still part of the config."""
@@ -98,30 +93,15 @@ class NodeRuntime:
             self.close_soon()
 
     def close_soon(self) -> None:
-        """Close both connection pools (the node left the config, or the router stops)."""
-        self.client.close()
-        asyncio.get_running_loop().create_task(self.session.close())
-
-
-def new_session(config: NodeConfig) -> aiohttp.ClientSession:
-    """A client session for one node: no decompression (bytes pass through untouched)."""
-    connector = aiohttp.TCPConnector(
-        limit=0,  # max_inflight is enforced by the router, per node
-        ttl_dns_cache=60,
-        keepalive_timeout=30,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Content-Type"),
-        raise_for_status=False,
-    )
+        """Close the node's connections (it left the config, or the router stops)."""
+        self.transport.close()
 
 
 class NodePool:
     """The set of live nodes, updated in place on reload."""
 
-    def __init__(self) -> None:
+    def __init__(self, transports: TransportFactory) -> None:
+        self.transports = transports  # builds each node's transport (a fake in tests)
         self.nodes: dict[str, NodeRuntime] = {}
 
     def get(self, name: str) -> NodeRuntime:
@@ -142,7 +122,7 @@ class NodePool:
             else:
                 if old is not None:
                     self._retire(old)
-                updated[name] = NodeRuntime(config, new_session(config))
+                updated[name] = NodeRuntime(config, self.transports)
         for name, old in self.nodes.items():
             if name not in updated:
                 self._retire(old)
@@ -156,6 +136,5 @@ class NodePool:
     async def close(self) -> None:
         """Close every connection pool (shutdown)."""
         for node in self.nodes.values():
-            node.client.close()
-            await node.session.close()
+            node.close_soon()
         self.nodes = {}

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-import aiohttp
-
+from router.errors import UpstreamFailure
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import NodeState
@@ -61,15 +60,10 @@ class HealthProber:
         """
         check = node.config.health
         path = KEY_CHECKED_PATH if node.health.state is NodeState.DISABLED else check.path
-        headers = {"Authorization": node.authorization} if node.authorization else {}
-        timeout = aiohttp.ClientTimeout(total=check.timeout)
+        headers = [("Authorization", node.authorization)] if node.authorization else []
         try:
-            async with node.session.get(
-                node.base_url + path, headers=headers, timeout=timeout
-            ) as response:
-                await response.read()
-                return response.status
-        except (aiohttp.ClientError, TimeoutError, OSError):
+            return await node.transport.get(node.probe_target(path), headers, check.timeout)
+        except UpstreamFailure:
             return None
 
     async def _run(self, node: NodeRuntime) -> None:

@@ -1,0 +1,184 @@
+"""Copying a node's answer to the client, once the proxy committed to that node.
+
+How this works: the first chunk (read before committing) and every chunk after it are
+written to the client the moment they arrive, byte for byte (an SSE stream may have
+the usage chunk the router asked for filtered out). An answer that arrived whole with
+its headers goes out in one write. A node failing mid-answer (its read raises
+`UpstreamFailure`) ends an SSE stream with one `data: {"error": ...}` event and cuts a
+plain body short, so the client never sees a truncated body that looks complete. A
+client that goes away cancels the handler; the `finally` closes the upstream answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+
+from router.dialects.dialect import Dialect
+from router.dialects.target import Target
+from router.dialects.usage_tap import UsageFilter, UsageTap
+from router.errors import (
+    FailureReason,
+    RouterError,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
+from router.observability.exchange import Exchange
+from router.proxy.keepalive import OpenStream, StreamRegistry
+from router.upstream.headers import REQUEST_ID, to_client
+from router.upstream.request import Opened
+from router.upstream.transport import UpstreamResponse
+
+
+class Relay:
+    """Streams committed answers to clients, and keeps the open SSE streams registered."""
+
+    def __init__(self, streams: StreamRegistry) -> None:
+        self.streams = streams
+
+    async def send(
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        opened: Opened,
+        target: Target,
+        failed_midstream: Callable[[], None],
+    ) -> web.StreamResponse:
+        """Copy the node's answer to the client as it arrives.
+
+        `failed_midstream` is called when the node fails after the first byte (not when
+        the router itself ended the stream), so its health hears about it.
+        """
+        upstream = opened.response
+        is_stream = upstream.content_type == "text/event-stream"
+        first = opened.first_chunk
+        if not is_stream and upstream.content_length == len(first):
+            return _whole(exchange, upstream, first, target)
+        out = _stream_response(exchange, upstream, is_stream)
+        now = asyncio.get_running_loop().time()
+        stream = OpenStream(out, upstream, now, target.dialect.keepalive) if is_stream else None
+        tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=is_stream)
+        usage_filter = UsageFilter() if is_stream and target.strip_usage else None
+        finished = False
+        try:
+            await out.prepare(request)
+            if stream is not None:
+                self.streams.add(stream)
+            failure = await _copy(out, exchange, opened, stream, tap, usage_filter)
+            if failure is not None:
+                if stream is not None and stream.closing:
+                    error: RouterError = ServiceUnavailable("the router is shutting down")
+                else:
+                    failed_midstream()
+                    error = midstream_error(failure)
+                await _end_early(request, exchange, out, is_stream, error, target.dialect)
+                return out
+            finished = True
+            if usage_filter is not None and (rest := usage_filter.flush()):
+                await out.write(rest)
+            await out.write_eof()
+        except ConnectionResetError:  # aiohttp's write to a client that went away
+            exchange.client_disconnected = True
+        except asyncio.CancelledError:
+            exchange.client_disconnected = True
+            raise
+        finally:
+            exchange.usage = tap.finish()
+            if stream is not None:
+                self.streams.discard(stream)
+            if finished:
+                upstream.release()
+            else:
+                upstream.close()
+        return out
+
+
+async def _copy(
+    out: web.StreamResponse,
+    exchange: Exchange,
+    opened: Opened,
+    stream: OpenStream | None,
+    tap: UsageTap,
+    usage_filter: UsageFilter | None,
+) -> UpstreamFailure | None:
+    """Write every chunk as it arrives; the node's failure if the answer did not complete."""
+    loop = asyncio.get_running_loop()
+    read = opened.response.read
+    chunk = opened.first_chunk
+    while chunk:
+        visible = chunk if usage_filter is None else usage_filter.pass_through(chunk)
+        if visible:
+            await out.write(visible)
+            exchange.bytes_out += len(visible)
+        if stream is not None:
+            stream.last_write = loop.time()
+        tap.feed(chunk)
+        try:
+            chunk = await read()
+        except UpstreamFailure as failure:
+            return failure
+    return None
+
+
+def _stream_response(
+    exchange: Exchange, upstream: UpstreamResponse, is_stream: bool
+) -> web.StreamResponse:
+    """The client's response, its headers taken from the node's."""
+    out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    out.headers.extend(to_client(upstream.headers))
+    out.headers[REQUEST_ID] = exchange.request_id
+    if is_stream:
+        out.headers["Cache-Control"] = "no-cache"
+        out.headers["X-Accel-Buffering"] = "no"
+    elif upstream.content_length is not None:
+        out.content_length = upstream.content_length
+    exchange.status = upstream.status
+    exchange.streamed = is_stream
+    return out
+
+
+def _whole(
+    exchange: Exchange, upstream: UpstreamResponse, body: bytes, target: Target
+) -> web.Response:
+    """The node's whole answer already arrived with its headers: send it in one write."""
+    response = web.Response(body=body, status=upstream.status, reason=upstream.reason)
+    response.headers.extend(to_client(upstream.headers))
+    response.headers[REQUEST_ID] = exchange.request_id
+    exchange.status = upstream.status
+    exchange.bytes_out = len(body)
+    tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=False)
+    tap.feed(body)
+    exchange.usage = tap.finish()
+    upstream.release()
+    return response
+
+
+async def _end_early(
+    request: web.Request,
+    exchange: Exchange,
+    out: web.StreamResponse,
+    is_stream: bool,
+    error: RouterError,
+    dialect: Dialect,
+) -> None:
+    """End a relayed answer after its first byte: an SSE error event, or a short read."""
+    exchange.error_code = error.code
+    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str: logs render it
+    if is_stream:
+        event = dialect.stream_error_event(error, exchange.request_id)
+        await out.write(event)
+        exchange.bytes_out += len(event)
+        await out.write_eof()
+    elif request.transport is not None:
+        request.transport.abort()  # a short read, never a body that looks complete
+
+
+def midstream_error(failure: UpstreamFailure) -> RouterError:
+    """The error event for a node that failed after the first byte."""
+    if failure.reason is FailureReason.TIMEOUT:
+        return UpstreamTimeout("the node stopped sending mid-answer")
+    return UpstreamError("the node failed mid-answer")

@@ -1,0 +1,152 @@
+"""An in-process fake of the transport seam (router.upstream.transport), scripted per node.
+
+`FakeNodes` is a TransportFactory: pass it to `create_app(..., transports=fake)`. Each
+node answers from its `Script` (status, headers, body chunks with optional delays, or
+a connect failure, or a failure / timeout / hang after N chunks), and every request,
+response close and transport close is recorded for the test to assert on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from router.config.model import NodeConfig
+from router.errors import FailureReason, UpstreamFailure
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A body chunk, sent `delay` seconds after the previous one."""
+
+    data: bytes
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Script:
+    """What one node does with every request it gets."""
+
+    status: int = 200
+    headers: Sequence[tuple[str, str]] = (("Content-Type", "application/json"),)
+    chunks: Sequence[bytes | Chunk] = (b"{}",)
+    connect_fails: bool = False
+    head_delay: float = 0.0  # before the status line and headers
+    head_gate: asyncio.Event | None = None  # if set, headers come once it is set
+    fail_after: int | None = None  # after this many chunks, the next read fails...
+    failure: FailureReason = FailureReason.RESET  # ...with this (RESET or TIMEOUT)
+    hang_after: int | None = None  # after this many chunks, the next read never returns
+    probe_status: int = 200
+
+
+@dataclass
+class Received:
+    """One request a node received."""
+
+    node: str
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class FakeResponse:
+    """An UpstreamResponse played from a Script."""
+
+    def __init__(self, node: str, script: Script) -> None:
+        self.node = node
+        self.script = script
+        self.status = script.status
+        self.reason = "OK" if script.status == 200 else "Scripted"
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(script.headers))
+        length = self.headers.get("Content-Length")
+        self.content_length = int(length) if length is not None else None
+        content_type = self.headers.get("Content-Type", "application/octet-stream")
+        self.content_type = content_type.partition(";")[0].strip().lower()
+        self.sent = 0  # chunks handed out so far
+        self.closed = False
+        self.released = False
+        self._closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def read(self) -> bytes:
+        script = self.script
+        if self.closed:
+            raise UpstreamFailure(FailureReason.RESET, "connection lost mid-answer")
+        if script.fail_after is not None and self.sent >= script.fail_after:
+            raise UpstreamFailure(script.failure, "scripted failure")
+        if script.hang_after is not None and self.sent >= script.hang_after:
+            await self._closing  # until close(); then fails as a real closed read does
+            raise UpstreamFailure(FailureReason.RESET, "connection lost mid-answer")
+        if self.sent >= len(script.chunks):
+            return b""
+        chunk = script.chunks[self.sent]
+        self.sent += 1
+        if isinstance(chunk, Chunk):
+            await asyncio.sleep(chunk.delay)
+            return chunk.data
+        return chunk
+
+    def release(self) -> None:
+        self.released = True
+
+    def close(self) -> None:
+        self.closed = True
+        if not self._closing.done():
+            self._closing.set_result(None)
+
+
+@dataclass
+class FakeTransport:
+    """One node's NodeTransport (a new one per configure, as with the real factory)."""
+
+    nodes: FakeNodes
+    config: NodeConfig
+    closed: bool = False
+
+    async def post(
+        self, path: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> FakeResponse:
+        name = self.config.name
+        self.nodes.received.append(Received(name, "POST", path, list(headers), body))
+        script = self.nodes.scripts.get(name, Script())
+        if script.connect_fails:
+            raise UpstreamFailure(FailureReason.CONNECT, "could not connect (scripted)")
+        await asyncio.sleep(script.head_delay)
+        if script.head_gate is not None:
+            await script.head_gate.wait()
+        response = FakeResponse(name, script)
+        self.nodes.responses.append(response)
+        return response
+
+    async def get(self, path: str, headers: Iterable[tuple[str, str]], time_limit: float) -> int:
+        name = self.config.name
+        self.nodes.received.append(Received(name, "GET", path, list(headers), b""))
+        script = self.nodes.scripts.get(name, Script())
+        if script.connect_fails:
+            raise UpstreamFailure(FailureReason.CONNECT, "could not connect (scripted)")
+        return script.probe_status
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakeNodes:
+    """The TransportFactory for tests: scripts in, records out."""
+
+    scripts: dict[str, Script] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    responses: list[FakeResponse] = field(default_factory=list)
+    transports: list[FakeTransport] = field(default_factory=list)
+
+    def __call__(self, config: NodeConfig) -> FakeTransport:
+        transport = FakeTransport(self, config)
+        self.transports.append(transport)
+        return transport
+
+    def posted_to(self) -> list[str]:
+        """The nodes requests were sent to, in order."""
+        return [r.node for r in self.received if r.method == "POST"]
