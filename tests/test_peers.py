@@ -90,8 +90,8 @@ def _record(state: str) -> NodeHealth:
 ])  # fmt: skip
 async def test_apply_lets_the_table_decide(kind, before, after, trigger):
     health, observer = _record(before), _Observer()
-    table = SimpleNamespace(pool=SimpleNamespace(nodes={"n": SimpleNamespace(health=health)}))
-    sync = ClusterSync(StateConfig(backend="redis"), table, observer)  # type: ignore[arg-type]
+    pool = SimpleNamespace(nodes={"n": SimpleNamespace(health=health)})
+    sync = ClusterSync(StateConfig(backend="redis"), pool, observer)  # type: ignore[arg-type]
     try:
         now = time.time()
         message = {"kind": kind, "node": "n", "origin": "elsewhere", "at": now}

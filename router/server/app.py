@@ -123,9 +123,9 @@ def create_app(
     proxy = Proxy(table, streams, observer)
     billing = Billing(config.state, config.keys, observer)
     handlers = Handlers(table, proxy, lifecycle, billing)
-    prober = HealthProber(table, observer)
+    prober = HealthProber(table.pool, observer)
     cluster = (
-        ClusterSync(config.state, table, observer) if config.state.backend == "redis" else None
+        ClusterSync(config.state, table.pool, observer) if config.state.backend == "redis" else None
     )
     if cluster is not None:
         observer.listeners.append(cluster.on_transitions)

@@ -32,9 +32,9 @@ from redis.exceptions import RedisError
 
 from router.config.model import StateConfig
 from router.observability.observer import Observer
-from router.proxy.table import RouteTable
 from router.routing.health import Changes, Event, NodeHealth, NodeState, Reason, Transition
 from router.tasks import cancel_and_wait
+from router.upstream.nodes import NodePool
 
 CATCH_UP = 2.0
 _OUT = frozenset({NodeState.EJECTED, NodeState.PROBING, NodeState.DISABLED})
@@ -67,8 +67,8 @@ PEER_EVENTS: Mapping[MessageKind, Event | None] = MappingProxyType(
 class ClusterSync:
     """Publishes this replica's node decisions and applies the others'."""
 
-    def __init__(self, config: StateConfig, table: RouteTable, observer: Observer) -> None:
-        self.table = table
+    def __init__(self, config: StateConfig, pool: NodePool, observer: Observer) -> None:
+        self.pool = pool
         self.observer = observer
         self.origin = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self.channel = f"{config.prefix}nodes"
@@ -88,7 +88,7 @@ class ClusterSync:
             return
         for change in changes:
             if change.event is Event.REQUEST_FAILED and change.new is NodeState.EJECTED:
-                node = self.table.pool.nodes.get(change.node)
+                node = self.pool.nodes.get(change.node)
                 if node is None or change.until is None:
                     continue
                 loop_now = asyncio.get_running_loop().time()
@@ -137,7 +137,7 @@ class ClusterSync:
             return
         if not isinstance(event, dict) or event.get("origin") == self.origin:
             return
-        node = self.table.pool.nodes.get(str(event.get("node")))
+        node = self.pool.nodes.get(str(event.get("node")))
         if node is None:
             return
         try:

@@ -13,11 +13,10 @@ import random
 
 from router.errors import UpstreamFailure
 from router.observability.observer import Observer
-from router.proxy.table import RouteTable
 from router.routing.health import NodeState
 from router.routing.probes import MissingPathNotice, probe_passed
 from router.tasks import cancel_and_wait
-from router.upstream.nodes import NodeRuntime
+from router.upstream.nodes import NodePool, NodeRuntime
 
 KEY_CHECKED_PATH = "/v1/models"
 
@@ -25,8 +24,8 @@ KEY_CHECKED_PATH = "/v1/models"
 class HealthProber:
     """Keeps one probe task per node with active checks on, in step with the config."""
 
-    def __init__(self, table: RouteTable, observer: Observer, rng: random.Random | None = None):
-        self.table = table
+    def __init__(self, pool: NodePool, observer: Observer, rng: random.Random | None = None):
+        self.pool = pool
         self.observer = observer
         self.rng = rng or random.Random()
         self.tasks: dict[str, tuple[NodeRuntime, asyncio.Task[None]]] = {}
@@ -35,9 +34,9 @@ class HealthProber:
         """Start probes for new nodes, stop them for removed or check-less ones."""
         loop = asyncio.get_running_loop()
         wanted = {
-            name: node for name, node in self.table.pool.nodes.items() if node.config.health.enabled
+            name: node for name, node in self.pool.nodes.items() if node.config.health.enabled
         }
-        for name, node in self.table.pool.nodes.items():
+        for name, node in self.pool.nodes.items():
             if name not in wanted:  # checks turned off: nothing will prove it, it serves
                 self.observer.transitions(node.health.stop_checks(loop.time()))
         for name, (node, task) in list(self.tasks.items()):
