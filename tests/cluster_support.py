@@ -31,11 +31,20 @@ from typing import Any
 
 import aiohttp
 import orjson
-import yaml
 
-from tests.redis_server import RedisServer
-from tests.router_proc import chat_body
-from tests.support import REPO_ROOT, Proc, ProcessError, free_port, poll_ready, start_mock_node
+from tests.support import (
+    REPO_ROOT,
+    Proc,
+    RedisServer,
+    chat_body,
+    free_port,
+    mock_node_launch,
+    poll_ready,
+    router_launch,
+    routes_yaml,
+    start_all,
+    start_mock_node,
+)
 
 NGINX = "/usr/sbin/nginx"
 NGINX_CONF = REPO_ROOT / "deploy" / "nginx" / "router.conf"
@@ -54,43 +63,43 @@ READY_TIMEOUT = 30.0  # two busy cores: a Python start can take several seconds
 
 def cluster_config(node_urls: dict[str, str], redis_url: str) -> str:
     """The routes.yaml every replica reads."""
-    doc: dict[str, Any] = {
-        "version": 1,
-        "server": {
-            "admin_token": ADMIN_TOKEN,
-            "shutdown_delay": SHUTDOWN_DELAY,
-            "shutdown_grace": SHUTDOWN_GRACE,
-            "trusted_proxies": ["127.0.0.1/32"],
-        },
-        "defaults": {
-            "retries": 2,
-            "timeouts": {"connect": 1, "first_byte": 10, "idle": 10, "total": 30},
-            "health": {
-                "interval": HEALTH_INTERVAL,
-                "timeout": 0.4,
-                # Three failed probes take ~1.5 s: an ejection seen within 1 s is the
-                # passive one, shared through Redis, not each replica's own probes.
-                "unhealthy_threshold": 3,
-                "healthy_threshold": 1,
-            },
-            "ejection": {
-                "consecutive_failures": 2,
-                "base_seconds": EJECTION_SECONDS,
-                "max_seconds": 300,
-                "max_percent": 50,
-            },
-        },
-        "nodes": {name: {"url": url} for name, url in node_urls.items()},
-        "models": {
-            MODEL: {
-                "strategy": "least_inflight",
-                "backends": [{"node": name} for name in node_urls],
-                "pricing": PRICING,
-            }
-        },
-        "state": {"backend": "redis", "redis_url": redis_url},
+    server = {
+        "admin_token": ADMIN_TOKEN,
+        "shutdown_delay": SHUTDOWN_DELAY,
+        "shutdown_grace": SHUTDOWN_GRACE,
+        "trusted_proxies": ["127.0.0.1/32"],
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    defaults = {
+        "retries": 2,
+        "timeouts": {"connect": 1, "first_byte": 10, "idle": 10, "total": 30},
+        "health": {
+            "interval": HEALTH_INTERVAL,
+            "timeout": 0.4,
+            # Three failed probes take ~1.5 s: an ejection seen within 1 s is the
+            # passive one, shared through Redis, not each replica's own probes.
+            "unhealthy_threshold": 3,
+            "healthy_threshold": 1,
+        },
+        "ejection": {
+            "consecutive_failures": 2,
+            "base_seconds": EJECTION_SECONDS,
+            "max_seconds": 300,
+            "max_percent": 50,
+        },
+    }
+    model = {
+        "strategy": "least_inflight",
+        "backends": [{"node": name} for name in node_urls],
+        "pricing": PRICING,
+    }
+    return routes_yaml(
+        {name: {"url": url} for name, url in node_urls.items()},
+        {MODEL: model},
+        server=server,
+        defaults=defaults,
+        state={"backend": "redis", "redis_url": redis_url},
+        test_defaults=False,
+    )
 
 
 def router_cli(config: Path, *args: str) -> str:
@@ -145,13 +154,12 @@ class Replica:
 
     def begin(self) -> Replica:
         """Start a new generation (not waiting); its logs go to a file of their own."""
-        args = ["serve", "--config", str(self.config), "--host", "127.0.0.1"]
-        args += ["--port", str(self.port), "--log-format", "json"]
+        extra = ["--log-format", "json"]
         if self.workers > 1:
-            args += ["--workers", str(self.workers)]
+            extra += ["--workers", str(self.workers)]
         name = f"{self.name}-gen{len(self.generations)}"
-        proc = Proc(args, name=name, port=self.port, log_dir=self.log_dir).start()
-        self.generations.append(proc)
+        launch = router_launch(self.config, *extra, log_dir=self.log_dir, name=name, port=self.port)
+        self.generations.append(launch.begin())
         return self
 
     def wait_ready(self) -> Replica:
@@ -306,20 +314,17 @@ class Cluster:
     def start(self) -> Cluster:
         (self.directory / "redis").mkdir()
         self.redis.start()
-        pending = []
-        for name in NODE_NAMES:
-            port = free_port()
-            args = ["mock-node", "--port", str(port), "--name", name]
-            args += ["--chunk-delay", str(CHUNK_DELAY)]
-            pending.append(Proc(args, name=name, port=port, log_dir=self.directory).start())
-        for proc in pending:
-            try:
-                proc.wait_ready(f"{proc.base_url}/_mock/stats", timeout=READY_TIMEOUT)
-            except ProcessError:  # most likely a port taken meanwhile: once more, carefully
-                proc.stop()
-                proc = start_mock_node(
-                    proc.name, None, "--chunk-delay", str(CHUNK_DELAY), log_dir=self.directory
-                )
+        launches = [
+            mock_node_launch(
+                name,
+                "--chunk-delay",
+                str(CHUNK_DELAY),
+                log_dir=self.directory,
+                timeout=READY_TIMEOUT,
+            )
+            for name in NODE_NAMES
+        ]
+        for proc in start_all(launches):
             self.nodes[proc.name] = proc
         urls = {name: self.nodes[name].base_url for name in NODE_NAMES}
         self.config.write_text(cluster_config(urls, self.redis.url), encoding="utf-8")

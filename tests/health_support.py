@@ -26,8 +26,16 @@ from typing import Any
 
 import aiohttp
 
-from tests.router_proc import MockNode, MockNodes, chat_body, routes_yaml
-from tests.support import Proc, free_port, start_mock_node
+from tests.support import (
+    MockNode,
+    MockNodes,
+    Proc,
+    chat_body,
+    mock_node_launch,
+    router_launch,
+    routes_yaml,
+    start_mock_node,
+)
 
 FLASH = "gemini-2.5-flash"
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -54,7 +62,7 @@ def config_text(
 ) -> str:
     """routes.yaml for model FLASH served by `urls` (`{node: url}`), one tier unless told.
 
-    `defaults` replace whole sections of `tests.router_proc.TEST_DEFAULTS` (which switch
+    `defaults` replace whole sections of `tests.support.TEST_DEFAULTS` (which switch
     active checks and ejection off), so a test states every health setting it relies on.
     """
     extra = node_extra or {}
@@ -87,23 +95,8 @@ class RouterUnderTest:
 
     def begin(self) -> RouterUnderTest:
         """Start the process on a free port (not waiting for it)."""
-        port = free_port()
-        self.proc = Proc(
-            [
-                "serve",
-                "--config",
-                str(self.config_path),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-format",
-                "json",
-            ],
-            name="router",
-            port=port,
-            log_dir=self.directory,
-        ).start()
+        launch = router_launch(self.config_path, "--log-format", "json", log_dir=self.directory)
+        self.proc = launch.begin()
         return self
 
     def wait_ready(self, status: int | None = 200) -> RouterUnderTest:
@@ -299,9 +292,7 @@ class Started:
         """
         nodes = MockNodes(self.directory)
         for name, args in specs.items():
-            port = free_port()
-            argv = ["mock-node", "--port", str(port), "--name", name, *args]
-            proc = Proc(argv, name=name, port=port, log_dir=self.directory).start()
+            proc = mock_node_launch(name, *args, log_dir=self.directory).begin()
             self._procs.append(proc)
             nodes.nodes[name] = MockNode(proc, name)
         if not together:

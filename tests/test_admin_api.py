@@ -25,7 +25,7 @@ from tests.health_support import (
     mock_stats,
     wait_stat,
 )
-from tests.router_proc import chat_body
+from tests.support import chat_body
 
 pytestmark = pytest.mark.integration
 

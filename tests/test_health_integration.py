@@ -30,7 +30,7 @@ from tests.health_support import (
     running_load,
     wait_stat,
 )
-from tests.router_proc import chat_body
+from tests.support import chat_body
 
 pytestmark = pytest.mark.integration
 

@@ -40,8 +40,7 @@ from tests.prometheus_server import (
     render_alerts,
     render_config,
 )
-from tests.router_proc import start_router
-from tests.support import Proc, http_request, start_mock_node
+from tests.support import Proc, http_request, start_mock_node, start_router
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -26,7 +26,7 @@ from tests.health_support import (
     config_text,
     wait_stat,
 )
-from tests.router_proc import MockNodes, chat_body
+from tests.support import MockNodes, chat_body
 
 pytestmark = pytest.mark.integration
 
