@@ -7,7 +7,7 @@ backend keeps it: the JSONL file, or Redis itself through the documented key lay
 `router.billing.state.redis`.
 
 Expected charges are computed here from the mock node's deterministic usage (see
-`router.mock.node`) with Decimal arithmetic, independently of `router.billing.pricing`.
+`router.mock.answers`) with Decimal arithmetic, independently of `router.billing.pricing`.
 """
 
 from __future__ import annotations

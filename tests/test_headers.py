@@ -88,8 +88,14 @@ TO_CLIENT_CASES = [
         id="ordinary headers pass, in order",
     ),
     pytest.param(
-        [("Content-Length", "5"), ("Transfer-Encoding", "chunked"), ("Connection", "keep-alive")]
-        + [("Keep-Alive", "timeout=5"), ("Upgrade", "h2c"), ("Trailer", "x")],
+        [
+            ("Content-Length", "5"),
+            ("Transfer-Encoding", "chunked"),
+            ("Connection", "keep-alive"),
+            ("Keep-Alive", "timeout=5"),
+            ("Upgrade", "h2c"),
+            ("Trailer", "x"),
+        ],
         [],
         id="framing and hop-by-hop dropped",
     ),
