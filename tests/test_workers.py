@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import Proc, chat_body, free_port, http_request, routes_yaml, start_mock_node
+from tests.support import chat_body, http_request, routes_yaml, start_mock_node, start_router
 
 
 def _config(tmp_path: Path, node_url: str, state: str = "") -> Path:
@@ -40,13 +40,8 @@ def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path, redis_ser
     try:
         state = f"state: {{backend: redis, redis_url: '{redis_server.url}'}}\n"
         path = _config(tmp_path, node.base_url, state)
-        port = free_port()
-        args = ["serve", "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
-        router = Proc(
-            [*args, "--workers", "2", "--log-format", "json"], name="w", port=port, log_dir=tmp_path
-        ).start()
+        router = start_router(path, "--workers", "2", "--log-format", "json", log_dir=tmp_path)
         try:
-            router.wait_ready(f"{router.base_url}/readyz")
             body = orjson.dumps(chat_body("m"))
             for _ in range(40):
                 status, _, _ = http_request(
