@@ -15,11 +15,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.health_load import client_session
 from tests.health_support import (
     ADMIN_TOKEN,
     FLASH,
     Started,
-    client_session,
     config_text,
     mock_faults,
     mock_stats,

@@ -18,11 +18,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.health_load import client_session
 from tests.health_support import (
     FLASH,
     RouterUnderTest,
     Started,
-    client_session,
     config_text,
     wait_stat,
 )

@@ -7,12 +7,14 @@
     nodes    MockNode/MockNodes (a mock node's /_mock controls), Routers (one router per
              distinct config, shared by a module)
     redis    RedisServer (the `redis_server` fixture of tests/conftest.py wraps it)
+    nginx    Nginx (deploy/nginx/router.conf in front of loopback replicas)
     routes   routes_yaml (the one config builder), TEST_SERVER/TEST_DEFAULTS, chat_body
     waiting  eventually
 
 The fixtures themselves live in tests/conftest.py.
 """
 
+from tests.support.nginx import NGINX, Nginx
 from tests.support.nodes import MockNode, MockNodes, Routers
 from tests.support.procs import (
     REPO_ROOT,
@@ -43,6 +45,7 @@ from tests.support.waiting import eventually
 
 __all__ = [
     "GEMINI_BODY",
+    "NGINX",
     "REPO_ROOT",
     "TEST_DEFAULTS",
     "TEST_SERVER",
@@ -50,6 +53,7 @@ __all__ = [
     "Launch",
     "MockNode",
     "MockNodes",
+    "Nginx",
     "Proc",
     "ProcessError",
     "RedisServer",
