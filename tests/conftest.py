@@ -2,7 +2,7 @@
 
 A test that starts any process (router, mock node, Redis, nginx, promtool...) is marked
 `pytest.mark.integration`; `make test-unit` runs the others. So that a forgotten marker is
-caught rather than silently slowing the fast run, `_no_process_without_marker` makes every
+caught rather than silently slowing the fast run, `_processes_refused` makes every
 way of starting a process fail inside an unmarked test.
 """
 
