@@ -1,4 +1,5 @@
 # Two commands matter: `make run` and `make test`. Everything else supports them.
+# `make test-unit` is the fast run: no test that starts a process (tests/conftest.py enforces it).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose
 SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose
 
-.PHONY: run test lint bench install sysdeps clean
+.PHONY: run test test-unit lint bench install sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ run: $(STAMP)
 test: $(STAMP) sysdeps
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory lint
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -m "not integration"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check router tests bench

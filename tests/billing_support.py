@@ -7,17 +7,15 @@ backend keeps it: the JSONL file, or Redis itself through the documented key lay
 `router.billing.state.redis`.
 
 Expected charges are computed here from the mock node's deterministic usage (see
-`router.mock.node`) with Decimal arithmetic, independently of `router.billing.pricing`.
+`router.mock.answers`) with Decimal arithmetic, independently of `router.billing.pricing`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -25,10 +23,16 @@ from typing import Any
 
 import aiohttp
 import redis
-import yaml
 
-from tests.router_proc import TEST_DEFAULTS, TEST_SERVER
-from tests.support import Proc, ProcessError, free_port
+from tests.support import (
+    TEST_DEFAULTS,
+    Proc,
+    chat_body,
+    eventually,
+    router_launch,
+    routes_yaml,
+    start_all,
+)
 
 Json = dict[str, Any]
 MICRO = 1_000_000
@@ -94,15 +98,7 @@ def micro(credits: float | int | str) -> int:
 
 
 def chat(model: str, text: str = "hello", *, stream: bool = False, **extra: object) -> Json:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": text}],
-        "stream": stream,
-        **extra,
-    }
-
-
-GEMINI_BODY: Json = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+    return chat_body(model, stream=stream, text=text, **extra)
 
 
 def billing_config(
@@ -113,46 +109,19 @@ def billing_config(
     keys: Sequence[Json] = (),
 ) -> str:
     """A routes.yaml text with `state:` and `keys:`."""
-    doc: Json = {
-        "version": 1,
-        "server": dict(TEST_SERVER),
-        "defaults": dict(BILLING_DEFAULTS),
-        "nodes": {name: dict(entry) for name, entry in nodes.items()},
-        "models": {name: dict(route) for name, route in models.items()},
-        "state": dict(state),
-    }
-    if keys:
-        doc["keys"] = [dict(k) for k in keys]
-    return yaml.safe_dump(doc, sort_keys=False)
+    return routes_yaml(nodes, models, defaults=BILLING_DEFAULTS, state=state, keys=keys)
 
 
 def start_routers(
     config_paths: Sequence[Path], *, log_dir: Path, env: Mapping[str, str] | None = None
 ) -> list[Proc]:
     """Start one `router serve --log-format json` per config side by side; wait for /readyz."""
-    procs = [_router_proc(path, log_dir, env).start() for path in config_paths]
-    ready: list[Proc] = []
-    try:
-        for i, proc in enumerate(procs):
-            try:
-                ready.append(proc.wait_ready(f"{proc.base_url}/readyz", timeout=20.0))
-            except ProcessError as exc:
-                proc.stop()
-                if "address already in use" not in str(exc).lower():
-                    raise
-                again = _router_proc(config_paths[i], log_dir, env).start()
-                ready.append(again.wait_ready(f"{again.base_url}/readyz", timeout=20.0))
-    except BaseException:
-        for proc in [*ready, *procs]:
-            proc.stop()
-        raise
-    return ready
-
-
-def _router_proc(path: Path, log_dir: Path, env: Mapping[str, str] | None) -> Proc:
-    port = free_port()
-    args = ["serve", "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    return Proc([*args, "--log-format", "json"], name="router", port=port, log_dir=log_dir, env=env)
+    return start_all(
+        [
+            router_launch(path, "--log-format", "json", log_dir=log_dir, env=env, timeout=20.0)
+            for path in config_paths
+        ]
+    )
 
 
 def log_events(proc: Proc) -> list[Json]:
@@ -232,16 +201,6 @@ def assert_error_shape(reply: Reply, status: int, code: str) -> Json:
     assert isinstance(document["error"]["type"], str) and document["error"]["type"]
     assert document["trace_id"] == reply.headers.get("X-Request-ID"), document
     return document
-
-
-async def eventually(check: Callable[[], Any], *, limit: float = 10.0, every: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy (then return it), or for `limit` s."""
-    deadline = time.monotonic() + limit
-    while True:
-        result = check()
-        if result or time.monotonic() >= deadline:
-            return result
-        await asyncio.sleep(every)
 
 
 def scrape(base_url: str, name: str, **labels: str) -> float:

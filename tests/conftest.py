@@ -1,15 +1,62 @@
-"""Fixtures shared by the tests: real mock-node processes that are always stopped."""
+"""Fixtures shared by the tests, and the guard that keeps unmarked tests free of processes.
+
+A test that starts any process (router, mock node, Redis, nginx, promtool...) is marked
+`pytest.mark.integration`; `make test-unit` runs the others. So that a forgotten marker is
+caught rather than silently slowing the fast run, `_processes_refused` makes every
+way of starting a process fail inside an unmarked test.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.router_proc import Routers
-from tests.support import Proc, start_mock_node
+from tests.support import Proc, RedisServer, Routers, start_mock_node
+from tests.support.redis import REDIS_SERVER
+
+INTEGRATION = "integration"
+
+
+def _refuse(what: str) -> Callable[..., object]:
+    def refused(*args: object, **kwargs: object) -> object:
+        pytest.fail(f"{what} in a test without @pytest.mark.{INTEGRATION}: mark it")
+
+    return refused
+
+
+@contextlib.contextmanager
+def _processes_refused(item: pytest.Item) -> Iterator[None]:
+    """Every process start (subprocess, asyncio subprocesses, fork, spawn) fails while an
+    unmarked test and its fixtures run; asyncio's subprocesses go through `subprocess.Popen`."""
+    if item.get_closest_marker(INTEGRATION) is not None:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", _refuse("starting a process"))
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "spawnv", "spawnve"):
+            if hasattr(os, name):
+                patch.setattr(os, name, _refuse(f"os.{name}"))
+        yield
+
+
+# Setup as well as the call: a module-scoped fixture (redis_server) is set up by the first
+# test that asks for it, and must not start its process for an unmarked one either.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _processes_refused(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _processes_refused(item):
+        return (yield)
 
 
 @pytest.fixture
@@ -44,3 +91,16 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client with a bounded total timeout."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server shared by a module's tests (give each test its own key prefix)."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.fail("redis-server is not installed (make sysdeps)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,9 +1,9 @@
-"""A router process under test, and client load against it, for the health/reload/admin tests.
+"""A router process under test, for the health/reload/admin tests (client load: health_load).
 
 `RouterUnderTest` runs `python -m router serve --log-format json` on a loopback port with its
 routes.yaml in a temporary directory, and reads back what the process says: its JSON log
-lines, its admin API and its /metrics. `Load` runs client loops against it and records every
-request, so a test can say "not one client request failed while ...".
+lines, its admin API and its /metrics. `Load` (tests/health_load.py) runs client loops
+against it and records every request.
 
 Everything here is asynchronous (aiohttp) so that reading the router's state never stalls
 the client loops running on the same event loop; the processes themselves are started and
@@ -19,15 +19,21 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.router_proc import MockNode, MockNodes, chat_body, routes_yaml
-from tests.support import Proc, free_port, start_mock_node
+from tests.support import (
+    MockNode,
+    MockNodes,
+    Proc,
+    mock_node_launch,
+    router_launch,
+    routes_yaml,
+    start_mock_node,
+)
 
 FLASH = "gemini-2.5-flash"
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -54,7 +60,7 @@ def config_text(
 ) -> str:
     """routes.yaml for model FLASH served by `urls` (`{node: url}`), one tier unless told.
 
-    `defaults` replace whole sections of `tests.router_proc.TEST_DEFAULTS` (which switch
+    `defaults` replace whole sections of `tests.support.TEST_DEFAULTS` (which switch
     active checks and ejection off), so a test states every health setting it relies on.
     """
     extra = node_extra or {}
@@ -87,23 +93,8 @@ class RouterUnderTest:
 
     def begin(self) -> RouterUnderTest:
         """Start the process on a free port (not waiting for it)."""
-        port = free_port()
-        self.proc = Proc(
-            [
-                "serve",
-                "--config",
-                str(self.config_path),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-format",
-                "json",
-            ],
-            name="router",
-            port=port,
-            log_dir=self.directory,
-        ).start()
+        launch = router_launch(self.config_path, "--log-format", "json", log_dir=self.directory)
+        self.proc = launch.begin()
         return self
 
     def wait_ready(self, status: int | None = 200) -> RouterUnderTest:
@@ -300,9 +291,7 @@ class Started:
         """
         nodes = MockNodes(self.directory)
         for name, args in specs.items():
-            port = free_port()
-            argv = ["mock-node", "--port", str(port), "--name", name, *args]
-            proc = Proc(argv, name=name, port=port, log_dir=self.directory).start()
+            proc = mock_node_launch(name, *args, log_dir=self.directory).begin()
             self._procs.append(proc)
             nodes.nodes[name] = MockNode(proc, name)
         if not together:
@@ -335,93 +324,3 @@ class Started:
                 proc.terminate()
         for proc in procs:
             proc.stop()
-
-
-# -- client load ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Outcome:
-    """One client request: when it ran, its status and which node answered."""
-
-    started: float
-    ended: float
-    status: int
-    node: str | None
-    detail: str = ""
-
-
-@dataclass
-class Load:
-    """`workers` client loops posting chat requests until stopped; every outcome kept."""
-
-    session: aiohttp.ClientSession
-    url: str
-    workers: int = 4
-    pause: float = 0.0
-    model: str = FLASH
-    outcomes: list[Outcome] = field(default_factory=list)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def one(self) -> Outcome:
-        started = time.monotonic()
-        try:
-            async with self.session.post(
-                self.url + "/v1/chat/completions", json=chat_body(self.model)
-            ) as resp:
-                body = await resp.read()
-                node = resp.headers.get("X-Mock-Node")
-                detail = "" if resp.status == 200 else body[:300].decode(errors="replace")
-                if resp.status == 200 and b'"chat.completion"' not in body:
-                    detail = f"incomplete body: {body[:300]!r}"
-                outcome = Outcome(started, time.monotonic(), resp.status, node, detail)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            outcome = Outcome(started, time.monotonic(), 0, None, repr(exc))
-        self.outcomes.append(outcome)
-        return outcome
-
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
-            await self.one()
-            if self.pause:
-                await asyncio.sleep(self.pause)
-
-    def start(self) -> Load:
-        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.workers)]
-        return self
-
-    async def stop(self) -> list[Outcome]:
-        self._stop.set()
-        async with asyncio.timeout(30):
-            await asyncio.gather(*self._tasks)
-        return self.outcomes
-
-    def failures(self, since: float = 0.0) -> list[Outcome]:
-        """Requests started at or after `since` (time.monotonic) that did not get a full 200."""
-        return [o for o in self.outcomes if o.started >= since and (o.status != 200 or o.detail)]
-
-    def nodes_since(self, since: float) -> Counter[str]:
-        """Which nodes answered the requests started at or after `since`."""
-        return Counter(o.node or "-" for o in self.outcomes if o.started >= since)
-
-
-@contextlib.asynccontextmanager
-async def running_load(
-    session: aiohttp.ClientSession, url: str, *, workers: int = 4, pause: float = 0.0
-) -> AsyncIterator[Load]:
-    """A `Load` that is stopped (its loops awaited) however the block ends."""
-    load = Load(session, url, workers=workers, pause=pause).start()
-    try:
-        yield load
-    finally:
-        await load.stop()
-
-
-@contextlib.asynccontextmanager
-async def client_session(total: float = 20.0, limit: int = 100) -> AsyncIterator[Any]:
-    """An aiohttp client session with a bounded total time per request."""
-    connector = aiohttp.TCPConnector(limit=limit)
-    timeout = aiohttp.ClientTimeout(total=total)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        yield session

@@ -15,17 +15,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.health_load import client_session
 from tests.health_support import (
     ADMIN_TOKEN,
     FLASH,
     Started,
-    client_session,
     config_text,
     mock_faults,
     mock_stats,
     wait_stat,
 )
-from tests.router_proc import chat_body
+from tests.support import chat_body
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,6 @@ import pytest
 
 from tests.billing_support import (
     FLOW_PRICING,
-    GEMINI_BODY,
     MICRO,
     STORM_PRICING,
     JsonlView,
@@ -33,7 +32,6 @@ from tests.billing_support import (
     billing_config,
     chat,
     client_session,
-    eventually,
     expected_cost,
     key_hash,
     log_events,
@@ -43,9 +41,7 @@ from tests.billing_support import (
     start_routers,
     trace_of,
 )
-from tests.redis_server import redis_server  # noqa: F401  (a pytest fixture)
-from tests.router_proc import MockNodes
-from tests.support import Proc
+from tests.support import GEMINI_BODY, MockNodes, Proc, eventually
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,6 @@ from tests.billing_support import (
     billing_config,
     chat,
     client_session,
-    eventually,
     expected_cost,
     key_hash,
     micro,
@@ -39,9 +38,7 @@ from tests.billing_support import (
     start_routers,
     trace_of,
 )
-from tests.redis_server import RedisServer, redis_server  # noqa: F401  (a pytest fixture)
-from tests.router_proc import MockNodes
-from tests.support import REPO_ROOT, Proc, http_request
+from tests.support import REPO_ROOT, MockNodes, Proc, RedisServer, eventually, http_request
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +100,7 @@ class Cluster:
 def cluster(
     tmp_path_factory: pytest.TempPathFactory,
     mock: MockNodes,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp("cluster")
     prefix = f"btc-{secrets.token_hex(4)}:"
@@ -402,7 +399,7 @@ def _chat_once(router: Proc, key: str) -> int:
 def test_keys_and_usage_commands_against_redis(
     tmp_path: Path,
     mock: MockNodes,
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     prefix = f"btk-{secrets.token_hex(4)}:"
     state = {"backend": "redis", "redis_url": redis_server.url, "prefix": prefix}

@@ -38,19 +38,16 @@ import pytest
 from tests.billing_support import RedisView
 from tests.cluster_support import (
     HEALTH_INTERVAL,
-    NGINX,
     SHUTDOWN_DELAY,
     SHUTDOWN_GRACE,
     Cluster,
-    Outcome,
     Replica,
-    Traffic,
-    burst,
     create_key,
     key_credits,
     states_everywhere,
 )
-from tests.support import http_request
+from tests.cluster_traffic import Outcome, Traffic, burst
+from tests.support import NGINX, http_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

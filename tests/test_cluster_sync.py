@@ -6,10 +6,9 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
-from tests.redis_server import redis_server  # noqa: F401  (fixture)
-from tests.router_proc import chat_body, routes_yaml, start_router
-from tests.support import http_request, start_mock_node
+from tests.support import chat_body, http_request, routes_yaml, start_mock_node, start_router
 
 ADMIN = {"Authorization": "Bearer t0ken"}
 
@@ -28,7 +27,8 @@ def _wait_state(base: str, node: str, state: str, within: float) -> float:
     raise AssertionError(f"{node} on {base} is {_state(base, node)}, not {state}")
 
 
-def test_ejection_and_drain_reach_every_replica(tmp_path: Path, redis_server) -> None:  # noqa: F811
+@pytest.mark.integration
+def test_ejection_and_drain_reach_every_replica(tmp_path: Path, redis_server) -> None:
     bad = start_mock_node("bad", None, "--status", "500", log_dir=tmp_path)
     good = start_mock_node("good", None, log_dir=tmp_path)
     routers = []

@@ -301,6 +301,7 @@ def test_autoscaling_keeps_the_disruption_budget_satisfiable() -> None:
 # --- routes.yaml files -----------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("which", ["compose", "configmap"])
 def test_shipped_routes_pass_router_check(which: str, tmp_path: Path) -> None:
     if which == "compose":
@@ -339,6 +340,7 @@ def test_redis_state_block_is_ready_to_uncomment(which: str) -> None:
 # --- docker-compose.yml ----------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_compose_file_passes_compose_config() -> None:
     cli = compose_cli()
     if cli is None:
@@ -439,6 +441,7 @@ def test_compose_mounts_exist_and_land_where_they_are_read() -> None:
     assert mounts["/etc/nginx/conf.d/default.conf"] == "deploy/nginx/router.conf"
 
 
+@pytest.mark.integration
 def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -493,6 +496,7 @@ def test_nginx_settings_are_safe_for_streams_and_retries() -> None:
     assert {"X-Forwarded-For", "X-Request-ID"} <= headers
 
 
+@pytest.mark.integration
 def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
     if not Path(NGINX).exists():
         pytest.skip(f"{NGINX} not installed (make sysdeps installs Debian's nginx)")
@@ -552,6 +556,7 @@ def test_dockerfile_copies_only_what_the_context_keeps() -> None:
                 assert source.rstrip("/") in kept, f"COPY {source}: excluded by the dockerignore"
 
 
+@pytest.mark.integration
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = venv_tool("hadolint")
     if hadolint is None:

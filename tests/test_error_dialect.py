@@ -19,7 +19,7 @@ from router.config.loader import parse_config
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
 from router.errors import NoAvailableNode, RouterError
 from router.server.app import Options, create_app, error_response
-from tests.router_proc import chat_body, closed_port_url, node_entry, routes_yaml
+from tests.support import chat_body, closed_port_url, node_entry, routes_yaml
 
 
 def marked(dialect: Dialect) -> Dialect:

@@ -18,19 +18,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.health_load import Load, client_session, running_load
 from tests.health_support import (
     FAST_HEALTH,
     FLASH,
-    Load,
     Started,
-    client_session,
     config_text,
     mock_faults,
     mock_stats,
-    running_load,
     wait_stat,
 )
-from tests.router_proc import chat_body
+from tests.support import chat_body
 
 pytestmark = pytest.mark.integration
 

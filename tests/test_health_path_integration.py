@@ -15,14 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.health_support import (
-    FAST_HEALTH,
-    FLASH,
-    Started,
-    client_session,
-    config_text,
-)
-from tests.router_proc import chat_body
+from tests.health_load import client_session
+from tests.health_support import FAST_HEALTH, FLASH, Started, config_text
+from tests.support import chat_body
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ import pytest
 from router.cli.keys import add_keys_arguments, run_keys
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import StateConfig
-from tests.redis_server import redis_server  # noqa: F401
 
 
 def parse(argv):
@@ -25,10 +24,11 @@ def run(argv, config, static_keys=()):
 
 
 @pytest.fixture
-def redis_config(redis_server):  # noqa: F811
+def redis_config(redis_server):
     return StateConfig(backend="redis", redis_url=redis_server.url, prefix="cli:")
 
 
+@pytest.mark.integration
 def test_keys_lifecycle_against_redis(redis_config):
     code, out, err = run(
         [

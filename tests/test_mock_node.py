@@ -18,8 +18,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from router.mock.answers import MockSettings
+from router.mock.app import create_app
 from router.mock.faults import FaultError, Faults
-from router.mock.node import MockSettings, create_app
 from tests.support import http_request
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)

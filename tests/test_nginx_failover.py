@@ -25,7 +25,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.cluster_support import NGINX, Nginx
+from tests.support import NGINX, Nginx
 
 pytestmark = [pytest.mark.integration]
 

@@ -196,6 +196,7 @@ def test_dashboard_uses_only_router_metrics() -> None:
             )
 
 
+@pytest.mark.integration
 def test_dashboard_promql_is_valid(tmp_path: Path) -> None:
     rules = {
         "groups": [
@@ -213,6 +214,7 @@ def test_dashboard_promql_is_valid(tmp_path: Path) -> None:
     run_promtool("check", "rules", path)
 
 
+@pytest.mark.integration
 def test_node_state_panel_encodes_states(tmp_path: Path) -> None:
     (expr,) = [t["expr"] for p in panels() if p["title"] == "Node states" for t in p["targets"]]
     states = ("healthy", "ejected", "probing", "draining", "disabled", "unproven")
@@ -254,6 +256,7 @@ def test_grafana_provisioning() -> None:
 # -- prometheus config and alerts -----------------------------------------------------
 
 
+@pytest.mark.integration
 def test_prometheus_config_is_valid_and_rewritable(tmp_path: Path) -> None:
     config = yaml.safe_load(PROMETHEUS.read_text())
     assert config["rule_files"] == ["alerts.yml"]
@@ -269,6 +272,7 @@ def test_prometheus_config_is_valid_and_rewritable(tmp_path: Path) -> None:
     run_promtool("check", "config", tmp_path / "prometheus.yml")
 
 
+@pytest.mark.integration
 def test_alert_rules_are_valid() -> None:
     run_promtool("check", "rules", ALERTS)
 
@@ -296,6 +300,7 @@ def unit_test(tmp_path: Path, series: list[dict[str, str]], tests: list[dict[str
     run_promtool("test", "rules", path)
 
 
+@pytest.mark.integration
 def test_node_alerts_fire_on_synthetic_series(tmp_path: Path) -> None:
     rules = alert_rules()
     where = 'job="router",instance="r:1"'
@@ -324,6 +329,7 @@ def test_node_alerts_fire_on_synthetic_series(tmp_path: Path) -> None:
     unit_test(tmp_path, series, tests)
 
 
+@pytest.mark.integration
 def test_error_and_reload_alerts_fire_on_synthetic_series(tmp_path: Path) -> None:
     rules = alert_rules()
     where = 'job="router",instance="r:1"'

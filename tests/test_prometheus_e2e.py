@@ -40,8 +40,14 @@ from tests.prometheus_server import (
     render_alerts,
     render_config,
 )
-from tests.router_proc import start_router
-from tests.support import Proc, http_request, start_mock_node
+from tests.support import (
+    TEST_SERVER,
+    Proc,
+    http_request,
+    routes_yaml,
+    start_mock_node,
+    start_router,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -118,26 +124,23 @@ CONTRACT: dict[str, tuple[str, frozenset[str]]] = {
 
 
 def routes_text(ports: dict[str, int]) -> str:
-    doc: dict[str, Any] = {
-        "version": 1,
-        "server": {"shutdown_delay": 0, "shutdown_grace": 2},
-        "defaults": {
-            # A node whose probes fail is marked down within a second.
-            "health": {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 1},
-            # Long enough that an ejected node stays ejected for the whole test.
-            "ejection": {"base_seconds": 30},
-            # No percentage: one retry per model and 10 s window, so a burst exhausts it.
-            "retry_budget": {"percent": 0, "min_concurrent": 1},
-        },
-        "nodes": {name: {"url": f"http://127.0.0.1:{port}"} for name, port in ports.items()},
-        "models": MODELS,
+    defaults = {
+        # A node whose probes fail is marked down within a second.
+        "health": {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 1},
+        # Long enough that an ejected node stays ejected for the whole test.
+        "ejection": {"base_seconds": 30},
+        # No percentage: one retry per model and 10 s window, so a burst exhausts it.
+        "retry_budget": {"percent": 0, "min_concurrent": 1},
+    }
+    nodes: dict[str, dict[str, Any]] = {
+        name: {"url": f"http://127.0.0.1:{port}"} for name, port in ports.items()
     }
     # Probes notice the killed node only after 3 failures (>= 1.5 s), so the first request
     # sent right after the kill reaches it and fails over (a deterministic connect error,
     # using the model's one retry); that failure ejects it, so later ones go to `steady`.
-    doc["nodes"]["doomed"]["health"] = {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 3}
-    doc["nodes"]["doomed"]["ejection"] = {"consecutive_failures": 1, "base_seconds": 30}
-    return yaml.safe_dump(doc, sort_keys=False)
+    nodes["doomed"]["health"] = {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 3}
+    nodes["doomed"]["ejection"] = {"consecutive_failures": 1, "base_seconds": 30}
+    return routes_yaml(nodes, MODELS, defaults=defaults, test_defaults=False, server=TEST_SERVER)
 
 
 # --- talking to the router ----------------------------------------------------------------

@@ -20,7 +20,7 @@ from router.config.loader import parse_config
 from router.errors import FailureReason
 from router.server.app import PARTS, Options, create_app
 from tests.fake_transport import Chunk, FakeNodes, Script
-from tests.router_proc import Json, chat_body, eventually, node_entry, routes_yaml
+from tests.support import Json, chat_body, eventually, node_entry, routes_yaml
 
 SSE = (("Content-Type", "text/event-stream"),)
 NODES = ("a", "b", "c")

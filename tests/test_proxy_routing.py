@@ -21,7 +21,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tests.router_proc import (
+from tests.support import (
     GEMINI_BODY,
     MockNodes,
     Routers,

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.router_proc import (
+from tests.support import (
     GEMINI_BODY,
     MockNode,
     MockNodes,

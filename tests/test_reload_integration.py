@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.health_load import client_session, running_load
 from tests.health_support import (
     FAST_HEALTH,
     Started,
-    client_session,
     config_text,
-    running_load,
 )
 
 pytestmark = pytest.mark.integration

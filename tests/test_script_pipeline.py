@@ -14,7 +14,7 @@ from redis.exceptions import ResponseError
 from router.billing.state.pipeline import ScriptPipeline, pack
 from router.billing.state.redis_io import redis_client
 from router.config.model import StateConfig
-from tests.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.support import RedisServer
 
 # Echoes its key and argument, or answers an error reply when asked to.
 ECHO = """
@@ -37,7 +37,7 @@ def test_pack_matches_redis_py(parts: list[str | int | bytes]) -> None:
 
 
 @pytest.fixture
-async def client(redis_server: RedisServer) -> Redis:  # noqa: F811
+async def client(redis_server: RedisServer) -> Redis:
     client = redis_client(StateConfig(backend="redis", redis_url=redis_server.url))
     yield client
     await client.aclose()
@@ -52,7 +52,7 @@ async def echo(client: Redis) -> AsyncIterator[tuple[ScriptPipeline, AsyncScript
     await pipeline.close()
 
 
-async def connections(redis_server: RedisServer) -> int:  # noqa: F811
+async def connections(redis_server: RedisServer) -> int:
     """Clients connected to the server, not counting the one asking."""
     probe = Redis.from_url(redis_server.url)
     try:
@@ -61,10 +61,11 @@ async def connections(redis_server: RedisServer) -> int:  # noqa: F811
         await probe.aclose()
 
 
+@pytest.mark.integration
 async def test_calls_of_one_turn_share_one_connection_and_keep_their_replies(
     client: Redis,
     echo: tuple[ScriptPipeline, AsyncScript],
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     pipeline, script = echo
     calls = [pipeline.call(script, [f"pipe:{n}"], [f"arg{n}"]) for n in range(20)]
@@ -75,6 +76,7 @@ async def test_calls_of_one_turn_share_one_connection_and_keep_their_replies(
     assert [await client.get(f"pipe:{n}") for n in range(20)] == ["1"] * 20
 
 
+@pytest.mark.integration
 async def test_an_error_reply_fails_only_its_own_call(
     echo: tuple[ScriptPipeline, AsyncScript],
 ) -> None:
@@ -91,6 +93,7 @@ async def test_an_error_reply_fails_only_its_own_call(
     assert await pipeline.call(script, ["err:d"], ["after"]) == ["err:d", "after"]
 
 
+@pytest.mark.integration
 async def test_scripts_the_server_lost_are_loaded_again(client: Redis) -> None:
     pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
     script = client.register_script(ECHO)
@@ -101,9 +104,10 @@ async def test_scripts_the_server_lost_are_loaded_again(client: Redis) -> None:
     await pipeline.close()
 
 
+@pytest.mark.integration
 async def test_a_dropped_connection_is_retried_once(
     echo: tuple[ScriptPipeline, AsyncScript],
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     pipeline, script = echo
     assert await pipeline.call(script, ["drop:a"], ["1"]) == ["drop:a", "1"]

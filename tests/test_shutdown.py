@@ -18,15 +18,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.health_load import client_session
 from tests.health_support import (
     FLASH,
     RouterUnderTest,
     Started,
-    client_session,
     config_text,
     wait_stat,
 )
-from tests.router_proc import MockNodes, chat_body
+from tests.support import MockNodes, chat_body
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from router.errors import (
     StateUnavailable,
     UnlimitedCredits,
 )
-from tests.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.support import RedisServer
 
 T0 = 1_700_000_000.0
 C = 1_000_000  # one credit in micro-credits
@@ -38,7 +38,7 @@ PRICE = Pricing(
 ids = (f"req-{n}" for n in itertools.count())
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 def config(request, tmp_path) -> StateConfig:
     if request.param == "memory":
         return StateConfig(backend="memory", ledger_path=str(tmp_path / "usage.jsonl"))
@@ -416,7 +416,8 @@ async def test_memory_ledger_is_jsonl(tmp_path):
 # --- Redis backend only -----------------------------------------------------------------
 
 
-async def test_rpm_is_exact_across_three_replicas(redis_server):  # noqa: F811
+@pytest.mark.integration
+async def test_rpm_is_exact_across_three_replicas(redis_server):
     config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="rpm3:")
     replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
     try:
@@ -437,7 +438,8 @@ async def test_rpm_is_exact_across_three_replicas(redis_server):  # noqa: F811
             await store.close()
 
 
-async def test_static_key_balance_survives_restart_and_rotation(redis_server):  # noqa: F811
+@pytest.mark.integration
+async def test_static_key_balance_survives_restart_and_rotation(redis_server):
     config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="static:")
     first = KeyRecord(KeySpec(name="ops", credits=10 * C), hash_key("old"), is_static=True)
     gone = KeyRecord(KeySpec(name="gone"), hash_key("gone"), is_static=True)
@@ -459,7 +461,8 @@ async def test_static_key_balance_survives_restart_and_rotation(redis_server):  
         await store.close()
 
 
-async def test_script_cache_flush_is_survived(redis_server):  # noqa: F811
+@pytest.mark.integration
+async def test_script_cache_flush_is_survived(redis_server):
     config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="flush:")
     store = await open_store(config)
     try:
@@ -471,6 +474,7 @@ async def test_script_cache_flush_is_survived(redis_server):  # noqa: F811
         await store.close()
 
 
+@pytest.mark.integration
 async def test_redis_down_raises_quickly_then_recovers(tmp_path):
     server = RedisServer(tmp_path)
     server.start()
@@ -503,6 +507,7 @@ async def test_redis_down_raises_quickly_then_recovers(tmp_path):
         server.stop()
 
 
+@pytest.mark.integration
 async def test_hung_redis_times_out_instead_of_hanging(tmp_path):
     server = RedisServer(tmp_path)
     server.start()

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from router.config.loader import parse_config
 from router.proxy.attempts import Proxy
 from router.server.app import Options, create_app
-from tests.router_proc import chat_body, closed_port_url, node_entry, routes_yaml
+from tests.support import chat_body, closed_port_url, node_entry, routes_yaml
 
 
 async def test_unexpected_exception_is_a_500_everywhere(

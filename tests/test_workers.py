@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
-from tests.redis_server import redis_server  # noqa: F401  (fixture)
-from tests.router_proc import chat_body, routes_yaml
-from tests.support import Proc, free_port, http_request, start_mock_node
+from tests.support import chat_body, http_request, routes_yaml, start_mock_node, start_router
 
 
 def _config(tmp_path: Path, node_url: str, state: str = "") -> Path:
@@ -22,6 +21,7 @@ def _config(tmp_path: Path, node_url: str, state: str = "") -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_memory_backend_refused_with_more_than_one_worker(tmp_path: Path) -> None:
     path = _config(tmp_path, "http://127.0.0.1:9")
     done = subprocess.run(
@@ -34,18 +34,14 @@ def test_memory_backend_refused_with_more_than_one_worker(tmp_path: Path) -> Non
     assert "needs shared state" in done.stderr and "redis" in done.stderr
 
 
-def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path, redis_server) -> None:  # noqa: F811
+@pytest.mark.integration
+def test_two_workers_share_the_port_and_metrics_add_up(tmp_path: Path, redis_server) -> None:
     node = start_mock_node("n1", None, log_dir=tmp_path)
     try:
         state = f"state: {{backend: redis, redis_url: '{redis_server.url}'}}\n"
         path = _config(tmp_path, node.base_url, state)
-        port = free_port()
-        args = ["serve", "--config", str(path), "--host", "127.0.0.1", "--port", str(port)]
-        router = Proc(
-            [*args, "--workers", "2", "--log-format", "json"], name="w", port=port, log_dir=tmp_path
-        ).start()
+        router = start_router(path, "--workers", "2", "--log-format", "json", log_dir=tmp_path)
         try:
-            router.wait_ready(f"{router.base_url}/readyz")
             body = orjson.dumps(chat_body("m"))
             for _ in range(40):
                 status, _, _ = http_request(

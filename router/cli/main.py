@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="path to routes.yaml")
 
     from router.cli import keys as keys_cli
-    from router.mock import node as mock_node
+    from router.mock import cli as mock_node
 
     keys_cli.add_keys_arguments(sub)
     mock = sub.add_parser("mock-node", help="run a mock worker node (tests, demo, benchmarks)")
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "mock-node":
-        from router.mock import node as mock_node
+        from router.mock import cli as mock_node
 
         return mock_node.run(args)
     if args.command in ("keys", "usage"):

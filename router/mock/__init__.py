@@ -1,5 +1,14 @@
-"""A mock worker node for tests, the demo and the benchmark: a real aiohttp server.
+"""A mock LLM worker node: a real aiohttp server speaking the OpenAI and Gemini dialects.
 
-May import: router.errors, router.tasks, router.config. It shares nothing else with the
-router, so a test against it never passes by sharing the router's own code.
+Integration tests, the `make run` demo and the benchmarks put it behind the router in place
+of a real worker.
+
+    answers  what it answers (pure: texts, token counts, JSON bodies, SSE frames)
+    faults   the faults it can be told to suffer, and its counters
+    app      the aiohttp application (routes, API-key check) that ties them together
+    cli      `router mock-node`: flags and the process's run loop
+
+May import: nothing from the rest of router (errors, tasks and config would be allowed),
+so it stays a stand-in for a real worker that
+shares no code with the router it is put behind.
 """

@@ -1,6 +1,6 @@
 """Faults of a mock worker node: their runtime state, the counters, and how a request suffers them.
 
-The mock node (`router.mock.node`) keeps one `MockState` on its app. Tests change the faults
+The mock node (`router.mock.app`) keeps one `MockState` on its app. Tests change the faults
 over HTTP (`POST /_mock/faults`) while the node runs, so the fault fields are parsed and
 validated here, once, and the handlers only read typed attributes. Each request takes a
 snapshot of the faults, so an update never changes an answer halfway through.

@@ -4,6 +4,11 @@ Every process is started with its output going to files, is waited on until a re
 answers, and is stopped (SIGTERM, then SIGKILL) by whoever started it, normally a fixture in
 `tests/conftest.py`. Only the standard library is used, so readiness polling needs no event
 loop and works from sync and async tests alike.
+
+`Launch` says how to start one router or mock node on a free port; `start_all` starts several
+side by side (a start costs half a second) and starts again, on another port, one that lost
+its free port to another process meanwhile. `start_router` and `start_mock_node` are the
+one-process cases.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,9 +24,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from bench.system import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
@@ -59,13 +66,6 @@ def poll_ready(
             last = f"status {got}"
         time.sleep(0.05)
     raise ProcessError(f"{name} not ready at {url} after {timeout}s ({last}) {details()}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_request(
@@ -211,21 +211,117 @@ class Proc:
         self.stop()
 
 
+def router_args(config: Path, port: int, *extra: str) -> list[str]:
+    """`serve` on loopback `port` with `config` (and `extra` flags)."""
+    return ["serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port), *extra]
+
+
+def mock_node_args(name: str, port: int, *extra: str) -> list[str]:
+    """`mock-node` on loopback `port` (and `extra` flags: faults, delays)."""
+    return ["mock-node", "--port", str(port), "--name", name, *extra]
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start one process and when it is ready; `port=None` takes a free one."""
+
+    name: str
+    args: Callable[[int], list[str]]  # the command line for a port
+    ready_path: str
+    log_dir: Path | None = None
+    port: int | None = None
+    env: Mapping[str, str] | None = None
+    timeout: float = READY_TIMEOUT
+
+    def begin(self) -> Proc:
+        """Start it (not waiting)."""
+        port = free_port() if self.port is None else self.port
+        proc = Proc(self.args(port), name=self.name, port=port, log_dir=self.log_dir, env=self.env)
+        return proc.start()
+
+    def wait_ready(self, proc: Proc) -> Proc:
+        return proc.wait_ready(f"{proc.base_url}{self.ready_path}", timeout=self.timeout)
+
+
+def router_launch(
+    config: Path,
+    *extra: str,
+    log_dir: Path | None,
+    name: str = "router",
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> Launch:
+    """`router serve` with `config`, ready once /readyz answers 200."""
+    return Launch(
+        name, lambda p: router_args(config, p, *extra), "/readyz", log_dir, port, env, timeout
+    )
+
+
+def mock_node_launch(
+    name: str,
+    *extra: str,
+    log_dir: Path | None,
+    port: int | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> Launch:
+    """`router mock-node`, ready once /_mock/stats answers (not /health: a --health-status
+    fault must not look like a failed start)."""
+    return Launch(
+        name,
+        lambda p: mock_node_args(name, p, *extra),
+        "/_mock/stats",
+        log_dir,
+        port,
+        None,
+        timeout,
+    )
+
+
+def _lost_its_port(exc: ProcessError) -> bool:
+    return "address already in use" in str(exc).lower()
+
+
+def start_all(launches: Sequence[Launch]) -> list[Proc]:
+    """Start every launch side by side and wait until all are ready; on failure stop them all.
+
+    A chosen free port may be taken by another process before ours binds it: such a start is
+    tried again on another free port (twice at most); a fixed port is never retried.
+    """
+    pending = [launch.begin() for launch in launches]
+    ready: list[Proc] = []
+    try:
+        for launch, proc in zip(launches, pending, strict=True):
+            for attempt in range(3):
+                try:
+                    ready.append(launch.wait_ready(proc))
+                    break
+                except ProcessError as exc:
+                    proc.stop()
+                    if launch.port is not None or attempt == 2 or not _lost_its_port(exc):
+                        raise
+                    proc = launch.begin()
+    except BaseException:
+        for started in [*ready, *pending]:
+            started.stop()
+        raise
+    return ready
+
+
+def start_router(
+    config: Path,
+    *extra: str,
+    log_dir: Path | None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> Proc:
+    """Run `python -m router serve` on a free loopback port and wait for /readyz."""
+    launch = router_launch(config, *extra, log_dir=log_dir, env=env, timeout=timeout)
+    return start_all([launch])[0]
+
+
 def start_mock_node(
     name: str, port: int | None = None, *extra_args: str, log_dir: Path | None = None
 ) -> Proc:
     """Start `router mock-node` and wait until it answers; stop it with `.stop()`."""
-    # With a chosen free port, another process may grab it first: try a few ports then.
-    attempts = 1 if port is not None else 3
-    for attempt in range(attempts):
-        node_port = port if port is not None else free_port()
-        args = ["mock-node", "--port", str(node_port), "--name", name, *extra_args]
-        proc = Proc(args, name=name, port=node_port, log_dir=log_dir).start()
-        try:
-            # /_mock/stats, not /health: a --health-status fault must not look like a failed start.
-            return proc.wait_ready(f"{proc.base_url}/_mock/stats")
-        except ProcessError as exc:
-            proc.stop()
-            if attempt == attempts - 1 or "address already in use" not in str(exc).lower():
-                raise
-    raise AssertionError("unreachable")
+    return start_all([mock_node_launch(name, *extra_args, log_dir=log_dir, port=port)])[0]

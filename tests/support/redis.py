@@ -1,8 +1,7 @@
-"""A real redis-server on a free loopback port, for tests (import the fixture you need).
+"""A real redis-server on a free loopback port.
 
-    from tests.redis_server import redis_server  # noqa: F401  (a pytest fixture)
-
-`RedisServer` can also be driven directly (stop/start on the same port) to test outages.
+The `redis_server` fixture (tests/conftest.py) shares one per test module; `RedisServer`
+can also be driven directly (stop/start on the same port) to test outages.
 """
 
 from __future__ import annotations
@@ -11,18 +10,11 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.support.procs import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:
@@ -85,16 +77,3 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self.proc = None
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A redis-server shared by a module's tests (give each test its own key prefix)."""
-    if not Path(REDIS_SERVER).exists():
-        pytest.fail("redis-server is not installed (make sysdeps)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

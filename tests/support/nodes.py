@@ -1,4 +1,4 @@
-"""Real router and mock-node processes for the proxy integration tests.
+"""Real mock nodes and routers shared by the tests of one module.
 
 Starting a process costs about half a second, so the proxy tests share them: a module
 starts its mock nodes once (`MockNodes`) and resets their faults and counters before every
@@ -11,29 +11,22 @@ milliseconds on loopback), so the helpers work from sync and async tests alike.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import yaml
-
-from tests.support import Proc, ProcessError, free_port, http_request, start_mock_node
+from tests.support.procs import (
+    Proc,
+    ProcessError,
+    http_request,
+    mock_node_launch,
+    start_all,
+    start_router,
+)
 
 Json = dict[str, Any]
-T = TypeVar("T")
-
-
-async def eventually(check: Callable[[], T], *, limit: float = 3.0, every: float = 0.02) -> T:
-    """Poll `check` (a quick call) until it returns something truthy, or for `limit` seconds."""
-    for _ in range(int(limit / every)):
-        result = check()
-        if result:
-            return result
-        await asyncio.sleep(every)
-    return check()
 
 
 class MockNode:
@@ -89,19 +82,9 @@ class MockNodes:
 
     def start(self, specs: Mapping[str, tuple[str, ...]]) -> None:
         """Start `{name: extra_args}` side by side (each start costs half a second)."""
-        for name, args in specs.items():
-            port = free_port()
-            argv = ["mock-node", "--port", str(port), "--name", name, *args]
-            proc = Proc(argv, name=name, port=port, log_dir=self.log_dir).start()
-            self.nodes[name] = MockNode(proc, name)
-        for name, args in specs.items():
-            try:
-                self.nodes[name].proc.wait_ready(f"{self.nodes[name].url}/_mock/stats")
-            except ProcessError:
-                # Most likely another process took the port: start it again, the careful way.
-                self.nodes[name].proc.stop()
-                proc = start_mock_node(name, None, *args, log_dir=self.log_dir)
-                self.nodes[name] = MockNode(proc, name)
+        launches = [mock_node_launch(n, *args, log_dir=self.log_dir) for n, args in specs.items()]
+        for proc in start_all(launches):
+            self.nodes[proc.name] = MockNode(proc, proc.name)
 
     def __getitem__(self, name: str) -> MockNode:
         return self.nodes[name]
@@ -114,59 +97,6 @@ class MockNodes:
         for node in reversed(list(self.nodes.values())):
             node.proc.stop()
         self.nodes.clear()
-
-
-def closed_port_url() -> str:
-    """The URL of a loopback port nobody listens on (a connect error)."""
-    return f"http://127.0.0.1:{free_port()}"
-
-
-def node_entry(url: str, **extra: object) -> Json:
-    """A `nodes:` entry for routes.yaml."""
-    return {"url": url, **extra}
-
-
-# Tests decide what fails: no active probes, no passive ejection, and a quick stop.
-TEST_SERVER: Json = {"shutdown_delay": 0, "shutdown_grace": 2}
-TEST_DEFAULTS: Json = {
-    "health": False,
-    "ejection": {"consecutive_failures": 1000, "max_percent": 0},
-}
-
-
-def routes_yaml(
-    nodes: Mapping[str, Json],
-    models: Mapping[str, Json],
-    *,
-    server: Mapping[str, object] | None = None,
-    defaults: Mapping[str, object] | None = None,
-    tag: str = "",
-) -> str:
-    """A version 1 routes.yaml text; `tag` (a comment) makes a config distinct."""
-    doc: Json = {
-        "version": 1,
-        "server": {**TEST_SERVER, **(server or {})},
-        "defaults": {**TEST_DEFAULTS, **(defaults or {})},
-        "nodes": {name: dict(entry) for name, entry in nodes.items()},
-        "models": {name: dict(route) for name, route in models.items()},
-    }
-    text = yaml.safe_dump(doc, sort_keys=False)
-    return f"# {tag}\n{text}" if tag else text
-
-
-def start_router(config_path: Path, *, log_dir: Path, env: Mapping[str, str] | None = None) -> Proc:
-    """Run `python -m router serve` on a free loopback port and wait for /readyz."""
-    for attempt in range(3):
-        port = free_port()
-        args = ["serve", "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)]
-        proc = Proc(args, name="router", port=port, log_dir=log_dir, env=env).start()
-        try:
-            return proc.wait_ready(f"{proc.base_url}/readyz")
-        except ProcessError as exc:
-            proc.stop()
-            if attempt == 2 or "address already in use" not in str(exc).lower():
-                raise
-    raise AssertionError("unreachable")
 
 
 class Routers:
@@ -194,12 +124,3 @@ class Routers:
         for proc in reversed(list(self._running.values())):
             proc.stop()
         self._running.clear()
-
-
-def chat_body(model: str, *, stream: bool = False, **extra: object) -> Json:
-    """A small OpenAI chat completion request."""
-    messages = [{"role": "user", "content": "hello"}]
-    return {"model": model, "messages": messages, "stream": stream, **extra}
-
-
-GEMINI_BODY: Json = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}

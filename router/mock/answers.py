@@ -1,0 +1,224 @@
+"""What the mock node answers, built without I/O: texts, token counts, JSON bodies, SSE frames.
+
+Answers are deterministic so tests can predict them:
+
+* content: `--chunks` deltas, the first "Hello from <name>.", then " Part i of n.";
+  reasoning: two deltas ("Thinking about the question. ", "Answering as <name>.");
+* prompt tokens = characters of all text in the request // 4 + 1, content tokens = 4 per
+  content delta, reasoning tokens = 16. OpenAI `completion_tokens` includes the reasoning
+  tokens; Gemini `candidatesTokenCount` does not (`thoughtsTokenCount` is separate).
+
+A stream is a list of frames; `router.mock.app` sends them one by one so that faults
+(delays, cuts) can fall between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-3.0-pro", "gemini-3.1-pro")
+CONTENT_TOKENS_PER_DELTA = 4
+REASONING_TOKENS = 16
+GEMINI_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+@dataclass(frozen=True, slots=True)
+class MockSettings:
+    """The fixed behaviour of one mock node, from its command line."""
+
+    name: str = "node"
+    chunks: int = 5
+    usage_always: bool = False
+    api_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The node's answer text, built once at startup so the hot path only formats JSON."""
+
+    content_parts: tuple[str, ...]
+    reasoning_parts: tuple[str, ...]
+    content: str
+    reasoning: str
+    content_tokens: int
+
+    @classmethod
+    def of(cls, settings: MockSettings) -> Answer:
+        n = settings.chunks
+        parts = (f"Hello from {settings.name}.", *(f" Part {i} of {n}." for i in range(2, n + 1)))
+        reasoning = ("Thinking about the question. ", f"Answering as {settings.name}.")
+        tokens = CONTENT_TOKENS_PER_DELTA * n
+        return cls(parts, reasoning, "".join(parts), "".join(reasoning), tokens)
+
+
+def text_chars(value: object) -> int:
+    """Characters of text in an OpenAI message content or a list of Gemini/OpenAI parts."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        total = 0
+        for part in value:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                total += len(part["text"])
+        return total
+    return 0
+
+
+def openai_prompt_tokens(messages: list[Any]) -> int:
+    """The prompt count of OpenAI `messages`."""
+    chars = sum(text_chars(m.get("content")) for m in messages if isinstance(m, dict))
+    return chars // 4 + 1
+
+
+def gemini_prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt count of a Gemini body: its contents and system instruction."""
+    blocks = [c for c in body.get("contents", []) if isinstance(c, dict)]
+    system = body.get("systemInstruction") or body.get("system_instruction")
+    if isinstance(system, dict):
+        blocks.append(system)
+    return sum(text_chars(b.get("parts")) for b in blocks) // 4 + 1
+
+
+def openai_usage(prompt: int, answer: Answer) -> dict[str, Any]:
+    """The `usage` object, with the fields a real node sends."""
+    completion = answer.content_tokens + REASONING_TOKENS
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {
+            "cached_tokens": 0,
+            "text_tokens": prompt,
+            "audio_tokens": 0,
+            "image_tokens": 0,
+        },
+        "completion_tokens_details": {
+            "text_tokens": 0,
+            "audio_tokens": 0,
+            "reasoning_tokens": REASONING_TOKENS,
+        },
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "input_tokens_details": None,
+        "claude_cache_creation_5_m_tokens": 0,
+        "claude_cache_creation_1_h_tokens": 0,
+    }
+
+
+def chat_completion(
+    body: dict[str, Any], answer: Answer, completion_id: str, created: int
+) -> dict[str, Any]:
+    """The non-streaming OpenAI answer."""
+    message = {
+        "role": "assistant",
+        "content": answer.content,
+        "reasoning_content": answer.reasoning,
+    }
+    return {
+        "id": completion_id,
+        "model": body["model"],
+        "object": "chat.completion",
+        "created": created,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": openai_usage(openai_prompt_tokens(body["messages"]), answer),
+    }
+
+
+def chat_stream(
+    body: dict[str, Any], answer: Answer, completion_id: str, created: int, *, usage_always: bool
+) -> list[bytes]:
+    """The SSE frames of a streaming OpenAI answer, `[DONE]` included."""
+    model = body["model"]
+
+    def event(delta: dict[str, str], finish: str | None = None) -> bytes:
+        choice = {"delta": delta, "logprobs": None, "finish_reason": finish, "index": 0}
+        chunk = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [choice],
+            "usage": None,
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    frames = [event({"content": "", "role": "assistant"})]
+    frames += [event({"reasoning_content": text}) for text in answer.reasoning_parts]
+    frames += [event({"content": text}) for text in answer.content_parts]
+    frames.append(event({}, "stop"))
+    options = body.get("stream_options")
+    wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    if wants_usage or usage_always:
+        chunk = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "",  # seed 002 sends "" here and null everywhere else
+            "choices": [],
+            "usage": openai_usage(openai_prompt_tokens(body["messages"]), answer),
+        }
+        frames.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+def gemini_chunk(text: str, model: str, response_id: str) -> dict[str, Any]:
+    """One Gemini candidate chunk with `text`."""
+    candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    return {"candidates": [candidate], "modelVersion": model, "responseId": response_id}
+
+
+def gemini_finish(chunk: dict[str, Any], prompt: int, answer: Answer) -> dict[str, Any]:
+    """`chunk` made the last one: finish reason and usage metadata."""
+    chunk["candidates"][0]["finishReason"] = "STOP"
+    chunk["usageMetadata"] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": answer.content_tokens,
+        "totalTokenCount": prompt + answer.content_tokens + REASONING_TOKENS,
+        "thoughtsTokenCount": REASONING_TOKENS,
+    }
+    return chunk
+
+
+def gemini_answer(
+    body: dict[str, Any], answer: Answer, model: str, response_id: str
+) -> dict[str, Any]:
+    """The non-streaming generateContent answer."""
+    chunk = gemini_chunk(answer.content, model, response_id)
+    return gemini_finish(chunk, gemini_prompt_tokens(body), answer)
+
+
+def gemini_stream(
+    body: dict[str, Any], answer: Answer, model: str, response_id: str, *, is_sse: bool
+) -> list[bytes]:
+    """The frames of streamGenerateContent: SSE events, or a JSON array element by element
+    (as Gemini streams without alt=sse)."""
+    prompt = gemini_prompt_tokens(body)
+    last = len(answer.content_parts) - 1
+    frames = []
+    for i, text in enumerate(answer.content_parts):
+        chunk = gemini_chunk(text, model, response_id)
+        data = orjson.dumps(gemini_finish(chunk, prompt, answer) if i == last else chunk)
+        if is_sse:
+            data = b"data: " + data + b"\r\n\r\n"
+        else:
+            data = (b"[" if i == 0 else b",\r\n") + data + (b"]" if i == last else b"")
+        frames.append(data)
+    return frames
+
+
+def invalid_body(body: dict[str, Any], is_chat: bool) -> str | None:
+    """Why the body cannot be answered, or None."""
+    if is_chat:
+        if not isinstance(body.get("model"), str):
+            return "model must be a string"
+        if not isinstance(body.get("messages"), list):
+            return "messages must be a list"
+    elif not isinstance(body.get("contents", []), list):
+        return "contents must be a list"
+    return None

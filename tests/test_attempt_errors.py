@@ -1,0 +1,153 @@
+"""What the client hears when no attempt, or a stream, failed (tables)."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.config.model import Backend, ModelRoute
+from router.errors import (
+    FailureReason,
+    NoAvailableNode,
+    RouterError,
+    TooManyRequests,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
+from router.proxy.attempts import final_error
+from router.proxy.relay import midstream_error
+
+ROUTE = ModelRoute("gemini-2.5-flash", (Backend("a"),))
+
+# (last failure, class, status, code, message, Retry-After header)
+FINAL_CASES = [
+    pytest.param(
+        None,
+        NoAvailableNode,
+        503,
+        "no_available_node",
+        "no node is available for model 'gemini-2.5-flash'; try again shortly",
+        "1",
+        id="no attempt at all",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.TIMEOUT, "no first byte"),
+        UpstreamTimeout,
+        504,
+        "upstream_timeout",
+        "no node answered model 'gemini-2.5-flash' in time",
+        None,
+        id="timeout",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.STATUS_429, "node answered 429", status=429, retry_after="7"),
+        TooManyRequests,
+        429,
+        "too_many_requests",
+        "every node of model 'gemini-2.5-flash' is rate limited",
+        "7",
+        id="429 with the node's Retry-After",
+    ),
+    pytest.param(
+        UpstreamFailure(
+            FailureReason.STATUS_429, "node answered 429", status=429, retry_after="2.6"
+        ),
+        TooManyRequests,
+        429,
+        "too_many_requests",
+        "every node of model 'gemini-2.5-flash' is rate limited",
+        "3",
+        id="429 with fractional seconds",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.STATUS_429, "node answered 429", status=429),
+        TooManyRequests,
+        429,
+        "too_many_requests",
+        "every node of model 'gemini-2.5-flash' is rate limited",
+        "1",
+        id="429 without Retry-After",
+    ),
+    pytest.param(
+        UpstreamFailure(
+            FailureReason.STATUS_429, "node answered 429", status=429, retry_after="soon"
+        ),
+        TooManyRequests,
+        429,
+        "too_many_requests",
+        "every node of model 'gemini-2.5-flash' is rate limited",
+        "1",
+        id="429 with an HTTP-date or junk Retry-After",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.STATUS_5XX, "node answered 503", status=503),
+        UpstreamError,
+        502,
+        "upstream_error",
+        "no node produced an answer for model 'gemini-2.5-flash' (node answered 503)",
+        None,
+        id="5xx",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.CONNECT, "connection refused"),
+        UpstreamError,
+        502,
+        "upstream_error",
+        "no node produced an answer for model 'gemini-2.5-flash' (connection refused)",
+        None,
+        id="connect error",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.RESET, "connection reset"),
+        UpstreamError,
+        502,
+        "upstream_error",
+        "no node produced an answer for model 'gemini-2.5-flash' (connection reset)",
+        None,
+        id="reset",
+    ),
+]
+
+
+@pytest.mark.parametrize(("last", "kind", "status", "code", "message", "retry"), FINAL_CASES)
+def test_final_error(
+    last: UpstreamFailure | None,
+    kind: type[RouterError],
+    status: int,
+    code: str,
+    message: str,
+    retry: str | None,
+) -> None:
+    error = final_error(ROUTE, last)
+    assert type(error) is kind
+    assert (error.status, error.code, error.message) == (status, code, message)
+    assert error.headers().get("Retry-After") == retry
+
+
+MIDSTREAM_CASES = [
+    pytest.param(
+        UpstreamFailure(FailureReason.TIMEOUT, "timed out"),
+        UpstreamTimeout,
+        "the node stopped sending mid-answer",
+        id="idle",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.RESET, "lost"),
+        UpstreamError,
+        "the node failed mid-answer",
+        id="reset",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.MIDSTREAM, "bad chunk"),
+        UpstreamError,
+        "the node failed mid-answer",
+        id="other",
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "kind", "message"), MIDSTREAM_CASES)
+def test_midstream_error(failure: UpstreamFailure, kind: type[RouterError], message: str) -> None:
+    error = midstream_error(failure)
+    assert type(error) is kind
+    assert error.message == message

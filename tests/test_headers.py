@@ -1,0 +1,122 @@
+"""router.upstream.headers: which headers cross the router, each way (tables, no loop)."""
+
+from __future__ import annotations
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from router.upstream.headers import REQUEST_ID, to_client, to_node
+
+
+def _headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(pairs))
+
+
+RID = "rid-1"
+
+TO_NODE_CASES = [
+    pytest.param(
+        [("Content-Type", "application/json"), ("Accept", "text/event-stream")],
+        None,
+        [("Content-Type", "application/json"), ("Accept", "text/event-stream"), (REQUEST_ID, RID)],
+        id="ordinary headers pass, in order, then the request id",
+    ),
+    pytest.param(
+        [("Authorization", "Bearer client-key"), ("x-goog-api-key", "client-goog")],
+        "Bearer node-key",
+        [(REQUEST_ID, RID), ("Authorization", "Bearer node-key")],
+        id="client credentials replaced by the node's key",
+    ),
+    pytest.param(
+        [("Authorization", "Bearer client-key"), ("Accept", "*/*")],
+        None,
+        [("Accept", "*/*"), (REQUEST_ID, RID)],
+        id="client credentials dropped when the node has no key",
+    ),
+    pytest.param(
+        [(name, "x") for name in ("Connection", "Keep-Alive", "Proxy-Authorization", "TE")]
+        + [(name, "x") for name in ("Trailer", "Transfer-Encoding", "Upgrade")]
+        + [("Proxy-Authenticate", "x"), ("Proxy-Connection", "x")],
+        None,
+        [(REQUEST_ID, RID)],
+        id="hop-by-hop headers dropped",
+    ),
+    pytest.param(
+        [("Host", "router"), ("Content-Length", "12"), ("Expect", "100-continue")],
+        None,
+        [(REQUEST_ID, RID)],
+        id="framing, host and expect dropped",
+    ),
+    pytest.param(
+        [("X-Request-ID", "from-client"), ("x-request-id", "again")],
+        None,
+        [(REQUEST_ID, RID)],
+        id="the client's request id replaced by the router's",
+    ),
+    pytest.param(
+        [("Connection", "close, X-Secret"), ("X-Secret", "s"), ("X-Kept", "k")],
+        None,
+        [("X-Kept", "k"), (REQUEST_ID, RID)],
+        id="fields named in Connection are hop-by-hop too",
+    ),
+    pytest.param(
+        [("Connection", " X-A ,x-b"), ("x-a", "1"), ("X-B", "2"), ("X-C", "3")],
+        None,
+        [("X-C", "3"), (REQUEST_ID, RID)],
+        id="Connection tokens are trimmed and case-insensitive",
+    ),
+    pytest.param(
+        [("X-Multi", "1"), ("X-Multi", "2")],
+        None,
+        [("X-Multi", "1"), ("X-Multi", "2"), (REQUEST_ID, RID)],
+        id="repeated headers all pass",
+    ),
+]
+
+
+@pytest.mark.parametrize(("client", "authorization", "expected"), TO_NODE_CASES)
+def test_to_node(
+    client: list[tuple[str, str]], authorization: str | None, expected: list[tuple[str, str]]
+) -> None:
+    assert to_node(_headers(*client), RID, authorization) == expected
+
+
+TO_CLIENT_CASES = [
+    pytest.param(
+        [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
+        [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
+        id="ordinary headers pass, in order",
+    ),
+    pytest.param(
+        [
+            ("Content-Length", "5"),
+            ("Transfer-Encoding", "chunked"),
+            ("Connection", "keep-alive"),
+            ("Keep-Alive", "timeout=5"),
+            ("Upgrade", "h2c"),
+            ("Trailer", "x"),
+        ],
+        [],
+        id="framing and hop-by-hop dropped",
+    ),
+    pytest.param(
+        [("X-Request-ID", "node-id"), ("Date", "today"), ("Server", "node")],
+        [],
+        id="headers the router sets itself dropped",
+    ),
+    pytest.param(
+        [("Connection", "X-Internal"), ("X-Internal", "1"), ("X-Ratelimit-Remaining", "9")],
+        [("X-Ratelimit-Remaining", "9")],
+        id="fields named in Connection dropped",
+    ),
+    pytest.param(
+        [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Authorization", "kept")],
+        [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Authorization", "kept")],
+        id="repeated headers and other fields pass untouched",
+    ),
+]
+
+
+@pytest.mark.parametrize(("upstream", "expected"), TO_CLIENT_CASES)
+def test_to_client(upstream: list[tuple[str, str]], expected: list[tuple[str, str]]) -> None:
+    assert list(to_client(_headers(*upstream))) == expected
