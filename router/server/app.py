@@ -102,6 +102,37 @@ class Parts:
     prober: HealthProber
     reloader: ConfigReloader | None
     billing: Billing
+    cluster: ClusterSync | None = None
+
+    def installed(self, config: Config) -> None:
+        """A config was just made active (at start and on every reload)."""
+        if self.metrics is not None:
+            self.metrics.apply_config(config)
+        nodes = self.table.pool.nodes
+        self.observer.node_states((name, node.health.state) for name, node in nodes.items())
+        self.prober.sync()
+
+    async def start(self, config: Config) -> None:
+        self.table.install(config)
+        self.installed(config)
+        if self.metrics is not None:
+            self.metrics.config_loaded()
+        self.streams.start()
+        await self.billing.start()
+        if self.cluster is not None:
+            self.cluster.start()
+        if self.reloader is not None:
+            self.reloader.start()
+
+    async def stop(self) -> None:
+        if self.reloader is not None:
+            await self.reloader.stop()
+        await self.prober.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
+        await self.billing.stop()
+        await self.streams.stop()
+        await self.table.pool.close()
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -115,34 +146,46 @@ def create_app(
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )
+    parts = app[PARTS] = _wire(config, options, transports)
+    proxy = Proxy(parts.table, parts.streams, parts.observer)
+    handlers = Handlers(parts.table, proxy, parts.lifecycle, parts.billing)
+    app.add_routes(_routes(config, handlers, _metrics_endpoint(parts)))
+    if parts.reloader is not None:
+        app.add_routes(Admin(parts.table, parts.reloader, parts.observer, parts.cluster).routes())
+
+    async def start(app: web.Application) -> None:
+        await parts.start(config)
+
+    async def stop(app: web.Application) -> None:
+        await parts.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app
+
+
+def _wire(config: Config, options: Options, transports: TransportFactory) -> Parts:
+    """Build the live objects and connect their listeners."""
     metrics = Metrics() if options.metrics else None
     observer = Observer(metrics, access_log=options.access_log, output=options.log_output)
     table = RouteTable(config, transports)
-    streams = StreamRegistry(config.server.keepalive_interval)
-    lifecycle = Lifecycle()
-    proxy = Proxy(table, streams, observer)
-    billing = Billing(config.state, config.keys, observer)
-    handlers = Handlers(table, proxy, lifecycle, billing)
     prober = HealthProber(table.pool, observer)
-    cluster = (
-        ClusterSync(config.state, table.pool, observer) if config.state.backend == "redis" else None
-    )
-    if cluster is not None:
+    billing = Billing(config.state, config.keys, observer)
+    cluster = None
+    if config.state.backend == "redis":
+        cluster = ClusterSync(config.state, table.pool, observer)
         observer.listeners.append(cluster.on_transitions)
+    streams = StreamRegistry(config.server.keepalive_interval)
+    parts = Parts(table, streams, Lifecycle(), observer, metrics, prober, None, billing, cluster)
+    if options.config_path:
+        parts.reloader = ConfigReloader(
+            options.config_path, table, observer, parts.installed, options.reload_poll
+        )
+    return parts
 
-    def installed(new: Config) -> None:
-        if metrics is not None:
-            metrics.apply_config(new)
-        observer.node_states((name, node.health.state) for name, node in table.pool.nodes.items())
-        prober.sync()
 
-    reloader = (
-        ConfigReloader(options.config_path, table, observer, installed, options.reload_poll)
-        if options.config_path
-        else None
-    )
-    app[PARTS] = Parts(table, streams, lifecycle, observer, metrics, prober, reloader, billing)
-
+def _routes(config: Config, handlers: Handlers, metrics: Handler) -> list[web.RouteDef]:
+    """Every endpoint, each path once (prefixes may overlap)."""
     routes: list[web.RouteDef] = []
     seen: set[str] = set()
 
@@ -159,13 +202,19 @@ def create_app(
         add("POST", f"{root}/{{version:{versions}}}/models/{{model_action}}", handlers.gemini)
     add("GET", "/healthz", handlers.healthz)
     add("GET", "/readyz", handlers.readyz)
+    add("GET", "/metrics", metrics)
+    return routes
 
-    async def metrics_endpoint(request: web.Request) -> web.Response:
-        rendered = observer.render_metrics(
+
+def _metrics_endpoint(parts: Parts) -> Handler:
+    """GET /metrics: gauges of live counts read at scrape time, then the registry."""
+
+    async def metrics_endpoint(request: web.Request) -> web.StreamResponse:
+        rendered = parts.observer.render_metrics(
             request.headers.get("Accept"),
-            inflight=lifecycle.inflight,
-            streams_open=len(streams.open),
-            node_inflight=((name, node.inflight) for name, node in table.pool.nodes.items()),
+            inflight=parts.lifecycle.inflight,
+            streams_open=len(parts.streams.open),
+            node_inflight=((name, n.inflight) for name, n in parts.table.pool.nodes.items()),
         )
         if rendered is None:
             raise NotFound("metrics are switched off")
@@ -174,36 +223,7 @@ def create_app(
         response.headers["Content-Type"] = content_type
         return response
 
-    add("GET", "/metrics", metrics_endpoint)
-    app.add_routes(routes)
-    if reloader is not None:
-        app.add_routes(Admin(table, reloader, observer, cluster).routes())
-
-    async def start(app: web.Application) -> None:
-        table.install(config)
-        installed(config)
-        if metrics is not None:
-            metrics.config_loaded()
-        streams.start()
-        await billing.start()
-        if cluster is not None:
-            cluster.start()
-        if reloader is not None:
-            reloader.start()
-
-    async def stop(app: web.Application) -> None:
-        if reloader is not None:
-            await reloader.stop()
-        await prober.stop()
-        if cluster is not None:
-            await cluster.stop()
-        await billing.stop()
-        await streams.stop()
-        await table.pool.close()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
-    return app
+    return metrics_endpoint
 
 
 __all__ = ["PARTS", "Options", "Parts", "create_app", "error_response"]
