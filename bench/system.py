@@ -7,6 +7,7 @@ import resource
 import shutil
 import socket
 import subprocess
+from collections import deque
 from pathlib import Path
 
 PROXY_CORE = 0
@@ -83,11 +84,21 @@ def ensure_tools(names: tuple[str, ...] = ("wrk", "nginx")) -> dict[str, str]:
     return {n: f"apt-get install failed: {tail or 'no output'}" for n in failed}
 
 
+# Ports handed out lately by this process: two processes started side by side (a router
+# and its nodes) each ask for a port before either binds, and must not get the same one.
+_RECENT_PORTS: deque[int] = deque(maxlen=512)
+
+
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port that was free a moment ago and not handed out lately."""
+    for _ in range(64):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _RECENT_PORTS:
+            break
+    _RECENT_PORTS.append(port)
+    return port
 
 
 def process_tree(pid: int) -> list[int]:

@@ -29,6 +29,8 @@ from tests.support import (
     MockNode,
     MockNodes,
     Proc,
+    ProcessError,
+    lost_its_port,
     mock_node_launch,
     router_launch,
     routes_yaml,
@@ -93,14 +95,25 @@ class RouterUnderTest:
 
     def begin(self) -> RouterUnderTest:
         """Start the process on a free port (not waiting for it)."""
-        launch = router_launch(self.config_path, "--log-format", "json", log_dir=self.directory)
-        self.proc = launch.begin()
+        self._launch = router_launch(
+            self.config_path, "--log-format", "json", log_dir=self.directory
+        )
+        self.proc = self._launch.begin()
         return self
 
     def wait_ready(self, status: int | None = 200) -> RouterUnderTest:
-        """Wait until /readyz answers `status` (any status with None)."""
+        """Wait until /readyz answers `status` (any status with None); a router whose free
+        port was taken before it could bind is started again on another (twice at most)."""
         assert self.proc is not None
-        self.proc.wait_ready(f"{self.url}/readyz", status=status)
+        for attempt in range(3):
+            try:
+                self.proc.wait_ready(f"{self.url}/readyz", status=status)
+                return self
+            except ProcessError as exc:
+                if attempt == 2 or not lost_its_port(exc):
+                    raise
+                self.proc.stop()
+                self.proc = self._launch.begin()
         return self
 
     def stop(self) -> int | None:

@@ -278,7 +278,8 @@ def mock_node_launch(
     )
 
 
-def _lost_its_port(exc: ProcessError) -> bool:
+def lost_its_port(exc: ProcessError) -> bool:
+    """Whether a process died because its chosen port was taken before it could bind."""
     return "address already in use" in str(exc).lower()
 
 
@@ -298,7 +299,7 @@ def start_all(launches: Sequence[Launch]) -> list[Proc]:
                     break
                 except ProcessError as exc:
                     proc.stop()
-                    if launch.port is not None or attempt == 2 or not _lost_its_port(exc):
+                    if launch.port is not None or attempt == 2 or not lost_its_port(exc):
                         raise
                     proc = launch.begin()
     except BaseException:
