@@ -32,6 +32,7 @@ Internal errors (never shown to a client as such):
 
     UpstreamFailure                  a node gave no usable answer; `reason` is a FailureReason
                                      (the metric label and access-log string)
+    ClientGone                       a write to the client failed: it went away
 
 How an error looks on the wire is the client's dialect's business: router.dialects.dialect
 renders the body. Messages never contain node URLs or keys.
@@ -219,3 +220,7 @@ class UpstreamFailure(Exception):
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
+
+
+class ClientGone(Exception):
+    """The client went away: a write to it failed (raised at the client seam, `from` its cause)."""

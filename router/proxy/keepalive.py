@@ -14,6 +14,8 @@ import contextlib
 
 from aiohttp import web
 
+from router.errors import ClientGone
+from router.proxy.client import client_writes
 from router.tasks import cancel_and_wait
 from router.upstream.transport import UpstreamResponse
 
@@ -85,5 +87,6 @@ class StreamRegistry:
 
     async def _ping(self, stream: OpenStream) -> None:
         # A client that went away is noticed by the relay itself; nothing to do here.
-        with contextlib.suppress(ConnectionError, RuntimeError):
+        # RuntimeError: aiohttp refuses a write after the relay wrote the end of the answer.
+        with contextlib.suppress(ClientGone, RuntimeError), client_writes():
             await stream.response.write(stream.keepalive)

@@ -20,6 +20,7 @@ from router.dialects.dialect import Dialect
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
+    ClientGone,
     FailureReason,
     RouterError,
     ServiceUnavailable,
@@ -28,6 +29,7 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.observability.exchange import Exchange
+from router.proxy.client import client_writes
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, to_client
 from router.upstream.request import Opened
@@ -65,23 +67,24 @@ class Relay:
         usage_filter = UsageFilter() if is_stream and target.strip_usage else None
         finished = False
         try:
-            await out.prepare(request)
-            if stream is not None:
-                self.streams.add(stream)
-            failure = await _copy(out, exchange, opened, stream, tap, usage_filter)
-            if failure is not None:
-                if stream is not None and stream.closing:
-                    error: RouterError = ServiceUnavailable("the router is shutting down")
-                else:
-                    failed_midstream()
-                    error = midstream_error(failure)
-                await _end_early(request, exchange, out, is_stream, error, target.dialect)
-                return out
-            finished = True
-            if usage_filter is not None and (rest := usage_filter.flush()):
-                await out.write(rest)
-            await out.write_eof()
-        except ConnectionResetError:  # aiohttp's write to a client that went away
+            with client_writes():
+                await out.prepare(request)
+                if stream is not None:
+                    self.streams.add(stream)
+                failure = await _copy(out, exchange, opened, stream, tap, usage_filter)
+                if failure is not None:
+                    if stream is not None and stream.closing:
+                        error: RouterError = ServiceUnavailable("the router is shutting down")
+                    else:
+                        failed_midstream()
+                        error = midstream_error(failure)
+                    await _end_early(request, exchange, out, is_stream, error, target.dialect)
+                    return out
+                finished = True
+                if usage_filter is not None and (rest := usage_filter.flush()):
+                    await out.write(rest)
+                await out.write_eof()
+        except ClientGone:
             exchange.client_disconnected = True
         except asyncio.CancelledError:
             exchange.client_disconnected = True
