@@ -155,17 +155,21 @@ async def test_interim_1xx_answers_are_skipped(node_factory) -> None:
     assert (response.status, await read_all(response)) == (201, b"x")
 
 
+async def stall(head: bytes, writer: asyncio.StreamWriter) -> bool:
+    """A node that sends 3 of 10 promised bytes, then nothing."""
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    await asyncio.sleep(5)
+    return False
+
+
+async def cut(head: bytes, writer: asyncio.StreamWriter) -> bool:
+    """A node that sends 3 of 10 promised bytes, then closes the connection."""
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    await writer.drain()
+    return False
+
+
 async def test_idle_node_times_out_and_a_cut_answer_is_an_error(node_factory) -> None:
-    async def stall(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-        await asyncio.sleep(5)
-        return False
-
-    async def cut(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-        await writer.drain()
-        return False
-
     response = await client_for((await node_factory(stall)).url, idle=0.2).post("/", [], b"")
     assert await response.read() == b"abc"
     with pytest.raises(TimeoutError):

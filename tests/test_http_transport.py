@@ -14,7 +14,7 @@ from router.errors import FailureReason, UpstreamFailure
 from router.upstream.http11 import ConnectFailed, ConnectionLost
 from router.upstream.http_transport import HttpTransport, http_transport
 from tests.support import free_port
-from tests.test_http_client import client_for, fixed, node_factory
+from tests.test_http_client import client_for, cut, fixed, node_factory, stall
 
 __all__ = ["node_factory"]  # the fixture, used by name
 
@@ -52,16 +52,6 @@ async def test_refused_and_malformed_fail_as_connect_and_reset(node_factory) -> 
 
 
 async def test_reads_fail_as_timeout_or_reset(node_factory) -> None:
-    async def stall(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-        await asyncio.sleep(5)
-        return False
-
-    async def cut(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-        await writer.drain()
-        return False
-
     response = await transport_for((await node_factory(stall)).url, idle=0.2).post("/", [], b"")
     assert await response.read() == b"abc"
     with pytest.raises(UpstreamFailure) as silent:
