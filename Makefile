@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose
-SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose
+SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose chromium
+SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose chromium
+NODE_SDKS := tests/node/node_modules/.installed
 
-.PHONY: run test test-unit lint bench install sysdeps clean
+.PHONY: run test test-unit lint bench install sysdeps node-sdks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +30,21 @@ sysdeps:
 	  { echo "could not install $(SYSTEM_PACKAGES); the tests that need them will fail"; exit 1; }; \
 	fi
 
+# The official Node SDKs (openai, @google/genai) for the compatibility tests, when npm is
+# present; without npm those tests skip and say why.
+$(NODE_SDKS): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the Node SDK tests will be skipped"; fi
+
+node-sdks: $(NODE_SDKS)
+
 # Two mock nodes on :9001/:9002 and the router on :8080 with the shipped routes.yaml.
 run: $(STAMP)
 	@$(PY) -m router check routes.yaml
 	@bash .ci/demo.sh $(PY)
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps node-sdks
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory lint
 
