@@ -398,6 +398,21 @@ async def test_usage_records_filter_by_time_and_key(make_store):
     assert [r.request_id for r in await store.usage_records(since=0, key="a")] == ["u0", "u2"]
 
 
+async def test_key_by_hash_finds_static_and_dynamic_keys_with_live_balances(make_store):
+    static = (KeyRecord(KeySpec(name="ops", credits=3 * C), hash_key("sk-ops"), is_static=True),)
+    store = await make_store(static_keys=static)
+    plain = await store.create_key(KeySpec(name="dyn", credits=2 * C, rpm=7, max_concurrent=2))
+    await store.admit("sk-ops", "m", next(ids), Pricing(pre_deduct=C), T0)
+    ops = await store.key_by_hash(hash_key("sk-ops"))
+    assert (ops.name, ops.spec.credits, ops.is_static) == ("ops", 2 * C, True)
+    dyn = await store.key_by_hash(hash_key(plain))
+    assert (dyn.name, dyn.spec.rpm, dyn.spec.max_concurrent) == ("dyn", 7, 2)
+    assert dyn.spec.credits == 2 * C
+    assert await store.key_by_hash(hash_key("sk-nobody")) is None
+    await store.disable_key("dyn")
+    assert (await store.key_by_hash(hash_key(plain))).spec.disabled
+
+
 # --- memory backend only ----------------------------------------------------------------
 
 

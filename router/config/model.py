@@ -75,6 +75,7 @@ class ServerConfig:
     shutdown_grace: float = 30.0
     admin_token: str | None = field(default=None, repr=False)
     trusted_proxies: tuple[str, ...] = ()
+    ui: bool = True  # the playground, account and status pages (router.web.pages)
 
     @property
     def max_body_bytes(self) -> int:

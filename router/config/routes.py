@@ -112,6 +112,7 @@ def read_server(section: Section) -> ServerConfig:
         shutdown_grace=section.number("shutdown_grace", base.shutdown_grace),
         admin_token=section.string("admin_token", None) or None,
         trusted_proxies=proxies,
+        ui=section.boolean("ui", base.ui),
     )
     section.close()
     return server

@@ -112,6 +112,11 @@ class StateStore(Protocol):
         """One key with its current balance."""
         ...
 
+    async def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        """The key stored under this SHA-256 digest, with its current balance (the account
+        pages find a key holder's record this way, without taking a request slot)."""
+        ...
+
     async def add_credits(self, name: str, delta: int) -> int:
         """Add (or with a negative delta remove) micro-credits; returns the new balance."""
         ...

@@ -200,6 +200,10 @@ class MemoryStateStore:
         key_hash = self._names.get(name)
         return None if key_hash is None else self._current(self._keys[key_hash])
 
+    async def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        entry = self._keys.get(key_hash)
+        return None if entry is None else self._current(entry)
+
     def _entry(self, name: str) -> _Key:
         key_hash = self._names.get(name)
         if key_hash is None:

@@ -229,6 +229,9 @@ class RedisStateStore:
     async def get_key(self, name: str) -> KeyRecord | None:
         return await self._keys.get_key(name)
 
+    async def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        return await self._keys.key_by_hash(key_hash)
+
     async def add_credits(self, name: str, delta: int) -> int:
         return await self._keys.add_credits(name, delta)
 

@@ -89,6 +89,10 @@ class RedisKeys:
         key_hash = await self._run(self.client.hget(f"{self._p}keys", name))
         return None if key_hash is None else await self._load(text(key_hash))
 
+    async def key_by_hash(self, key_hash: str) -> KeyRecord | None:
+        """One key by its digest (one HGETALL)."""
+        return await self._load(key_hash)
+
     async def _load(self, key_hash: str) -> KeyRecord | None:
         raw = texts(await self._run(self.client.hgetall(f"{self._p}key:{key_hash}")))
         if not raw:
