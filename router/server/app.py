@@ -24,9 +24,11 @@ from router.upstream.http_transport import http_transport
 from router.upstream.peers import ClusterSync
 from router.upstream.prober import HealthProber
 from router.upstream.transport import TransportFactory
+from router.web.account import Account
 from router.web.admin import Admin
 from router.web.handlers import Handlers, dialect_of, request_id_of
 from router.web.lifecycle import Lifecycle
+from router.web.pages import Pages
 from router.web.reload import ConfigReloader
 
 log = logging.getLogger("router")
@@ -150,6 +152,9 @@ def create_app(
     proxy = Proxy(parts.table, parts.streams, parts.observer)
     handlers = Handlers(parts.table, proxy, parts.lifecycle, parts.billing)
     app.add_routes(_routes(config, handlers, _metrics_endpoint(parts)))
+    app.add_routes(Account(parts.billing).routes(config.server.prefixes))
+    if config.server.ui:
+        app.add_routes(Pages().routes())
     if parts.reloader is not None:
         app.add_routes(Admin(parts.table, parts.reloader, parts.observer, parts.cluster).routes())
 

@@ -27,6 +27,7 @@ from router.routing.health import Changes, NodeHealth, NodeState
 from router.upstream.peers import ClusterSync, MessageKind
 from router.web.handlers import request_id_of
 from router.web.reload import ConfigReloader
+from router.web.status import status_document
 
 SECRET_FIELDS = frozenset({"api_key", "admin_token", "key", "hash"})
 
@@ -92,35 +93,14 @@ class Admin:
     async def nodes(self, request: web.Request) -> web.Response:
         """GET /admin/nodes."""
         self._authorize(request)
-        now = asyncio.get_running_loop().time()
-        wall = time.time()
-        config = self.table.config
-        users: dict[str, list[str]] = {name: [] for name in config.nodes}
-        for route in config.models.values():
-            for backend in route.backends:
-                users.setdefault(backend.node, []).append(route.name)
-        nodes = {}
-        for name, node in self.table.pool.nodes.items():
-            health = node.health
-            until = health.ejected_until
-            nodes[name] = {
-                "state": health.state_at(now).value,
-                "reason": None if health.reason is None else health.reason.value,
-                "until": None if until is None else round(wall + (until - now), 3),
-                "awaiting_first_probe": health.state is NodeState.UNPROVEN,
-                "inflight": node.inflight,
-                "max_inflight": node.config.max_inflight,
-                "consecutive_failures": health.failures,
-                "ejections": health.ejections,
-                "recent_latency_ms": node.latency_ms(),
-                "models": users.get(name, []),
-            }
-        panic = {
-            model: round(wall - (now - at), 3)
-            for model, at in self.table.panic_models.items()
-            if now - at < 60
-        }
-        return _json({"nodes": nodes, "panic_mode": panic})
+        return _json(nodes_document(self.table, asyncio.get_running_loop().time(), time.time()))
+
+    async def status(self, request: web.Request) -> web.Response:
+        """GET /admin/status: what the status page shows, read once a second."""
+        self._authorize(request)
+        nodes = nodes_document(self.table, asyncio.get_running_loop().time(), time.time())
+        traffic = self.observer.traffic
+        return _json(status_document(nodes, self.table.config, traffic, time.monotonic()))
 
     async def drain(self, request: web.Request) -> web.Response:
         """POST /admin/nodes/{name}/drain: no new requests; in-flight ones finish."""
@@ -163,11 +143,43 @@ class Admin:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/admin/nodes", self.nodes),
+            web.get("/admin/status", self.status),
             web.post("/admin/nodes/{name}/drain", self.drain),
             web.post("/admin/nodes/{name}/enable", self.enable),
             web.post("/admin/reload", self.reload),
             web.get("/admin/config", self.config),
         ]
+
+
+def nodes_document(table: RouteTable, now: float, wall: float) -> dict[str, Any]:
+    """GET /admin/nodes' document: every node's state, why and until when, and counters."""
+    config = table.config
+    users: dict[str, list[str]] = {name: [] for name in config.nodes}
+    for route in config.models.values():
+        for backend in route.backends:
+            users.setdefault(backend.node, []).append(route.name)
+    nodes = {}
+    for name, node in table.pool.nodes.items():
+        health = node.health
+        until = health.ejected_until
+        nodes[name] = {
+            "state": health.state_at(now).value,
+            "reason": None if health.reason is None else health.reason.value,
+            "until": None if until is None else round(wall + (until - now), 3),
+            "awaiting_first_probe": health.state is NodeState.UNPROVEN,
+            "inflight": node.inflight,
+            "max_inflight": node.config.max_inflight,
+            "consecutive_failures": health.failures,
+            "ejections": health.ejections,
+            "recent_latency_ms": node.latency_ms(),
+            "models": users.get(name, []),
+        }
+    panic = {
+        model: round(wall - (now - at), 3)
+        for model, at in table.panic_models.items()
+        if now - at < 60
+    }
+    return {"nodes": nodes, "panic_mode": panic}
 
 
 def config_document(config: Config) -> dict[str, Any]:
