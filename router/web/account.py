@@ -26,7 +26,7 @@ from router.config.keys import KeyRecord, hash_key
 from router.errors import AuthRejected, InvalidRequest, NotFound
 
 DAY = 86400.0
-HOUR = 3600.0
+HOUR = 3600
 RECENT = 50  # ledger records listed on the account page
 UNLIMITED_USD = 100000000  # what one-api reports for a key without a credit limit
 
@@ -35,11 +35,11 @@ def account_document(record: KeyRecord, records: Sequence[LedgerRecord], now: fl
     """GET {prefix}/account: limits, balance, the last day's totals and recent requests."""
     spec = record.spec
     day = [r for r in records if r.ended >= now - DAY]
-    hour_now = int(now // HOUR) * HOUR
-    hours = [hour_now - HOUR * (23 - i) for i in range(24)]  # hour starts, oldest first
+    hour_now = int(now // HOUR)
+    hours = [(hour_now - 23 + i) * HOUR for i in range(24)]  # hour starts, oldest first
     per_hour = [0] * 24
     for r in day:
-        index = 23 - int((hour_now - int(r.ended // HOUR) * HOUR) // HOUR)
+        index = 23 - (hour_now - int(r.ended // HOUR))
         if 0 <= index < 24:
             per_hour[index] += r.charged
     recent = sorted(records, key=lambda r: r.ended, reverse=True)[:RECENT]
