@@ -205,6 +205,13 @@ def test_a_wrong_key_shows_the_routers_401_message(page, base_url):
         "invalid or missing API key (invalid_token, HTTP 401)"
     )
     assert page.evaluate("Object.keys(localStorage).length") == 0
+    page.fill("#prompt", "again")
+    page.click("#copy-curl")
+    curl = page.inner_text("#snippet")
+    assert "$ROUTER_KEY" in curl and "sk-not-a-key" not in curl and '"again"' in curl
+    page.click("#copy-python")
+    python = page.inner_text("#snippet")
+    assert "from openai import OpenAI" in python and "sk-not-a-key" not in python
 
 
 def test_status_page_shows_an_ejection_and_drains_a_node(page, base_url, nodes):
@@ -246,3 +253,33 @@ def test_pages_fit_a_360_pixel_screen(browser, base_url, path):
         assert focused == "A", "the first Tab should reach the navigation"
     finally:
         context.close()
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e221bc330000000049454e44ae426082"
+)
+
+
+def test_an_attached_image_goes_as_a_data_url_with_the_chosen_options(page, base_url, tmp_path):
+    image = tmp_path / "dot.png"
+    image.write_bytes(PNG)
+    page.goto(base_url + "/")
+    type_secret(page, "#key", KEY)
+    page.wait_for_selector("#model option[value='gemini-2.5-flash']", state="attached")
+    page.uncheck("#stream")
+    page.select_option("#effort", "low")
+    page.check("#thoughts")
+    page.set_input_files("#image", str(image))
+    expect(page.locator("#image-name")).to_have_text("dot.png")
+    page.fill("#prompt", "what is this?")
+    with page.expect_request("**/api/v1/chat/completions") as sent:
+        page.click("#send")
+    body = json.loads(sent.value.post_data)
+    text, picture = body["messages"][-1]["content"]
+    assert text == {"type": "text", "text": "what is this?"}
+    assert picture["image_url"]["url"].startswith("data:image/png;base64,")
+    assert (body["stream"], body["reasoning_effort"]) == (False, "low")
+    assert body["extra_body"] == {"google": {"thinking_config": {"include_thoughts": True}}}
+    expect(page.locator(".answer").last).to_contain_text("Hello from node62")
+    expect(page.locator("#result")).to_contain_text("charged")
