@@ -283,3 +283,16 @@ def test_an_attached_image_goes_as_a_data_url_with_the_chosen_options(page, base
     assert body["extra_body"] == {"google": {"thinking_config": {"include_thoughts": True}}}
     expect(page.locator(".answer").last).to_contain_text("Hello from node62")
     expect(page.locator("#result")).to_contain_text("charged")
+
+
+def test_status_page_without_an_admin_token_says_how_to_enable_it(page, routers, nodes):
+    page.expected_errors.append("status of 404 (Not Found)")  # /admin/status does not exist
+    text = routes_yaml(
+        {"node62": node_entry(nodes["node62"].url)},
+        {"gemini-2.5-flash": {"backends": [{"node": "node62"}]}},
+        tag="web pages without admin token",
+    )
+    page.goto(routers.get(text).base_url + "/status")
+    type_secret(page, "#token", "anything")
+    expect(page.locator("#notice")).to_contain_text("set server.admin_token in routes.yaml")
+    assert page.is_hidden("#nodes-box")
