@@ -68,6 +68,12 @@ def test_good_config_builds_typed_objects() -> None:
     assert config.models["gemini-2.0-flash"].strategy is Strategy.LEAST_INFLIGHT
 
 
+def test_server_ui_defaults_to_on_and_can_be_switched_off() -> None:
+    assert parse(GOOD).server.ui is True
+    off = GOOD.replace("keepalive_interval: 5}", "keepalive_interval: 5, ui: false}")
+    assert parse(off).server.ui is False
+
+
 def test_resolve_exact_alias_glob_and_unknown() -> None:
     config = parse(GOOD)
     assert config.resolve("gemini-2.5-flash").name == "gemini-2.5-flash"
@@ -107,6 +113,11 @@ def test_unknown_node_names_path_and_line() -> None:
         ),
         ("aliases: [gemini]", "aliases: [gemini-2.0-flash]", "also a model name"),
         ("max_body_mb: 8", "max_body_mb: 0", "server.max_body_mb|must be greater than 0"),
+        (
+            "keepalive_interval: 5}",
+            "keepalive_interval: 5, ui: 1}",
+            "2|server.ui|must be true or false",
+        ),
     ],
 )
 def test_each_problem_is_reported(old: str, new: str, expected: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import time
 
 import structlog
 
@@ -133,3 +134,19 @@ async def test_console_format_below_info_writes_no_access_lines() -> None:
     watcher.request_finished(finished_exchange(0), now=10.5)
     await asyncio.sleep(0)
     assert out.getvalue() == ""
+
+
+def test_the_status_pages_traffic_is_fed_even_with_metrics_and_access_log_off():
+    observer = Observer(None, access_log=False)
+    answered = Exchange("r1", "POST", "/v1/chat/completions", "127.0.0.1", started=0.0)
+    answered.model, answered.node, answered.status = "m", "node62", 200
+    failed = Exchange("r2", "POST", "/v1/chat/completions", "127.0.0.1", started=0.0)
+    failed.model, failed.node, failed.status = "m", "node62", 502
+    observer.request_finished(answered, 1.0)
+    observer.request_finished(failed, 1.0)
+    observer.upstream_failed("node63", "connect")
+    assert observer.traffic.shares("m") == {"node62": 2}
+    series = observer.traffic.series(time.monotonic())["nodes"]
+    assert sum(series["node62"]["requests_per_s"]) * 10 == 2
+    assert sum(series["node62"]["errors_per_s"]) * 10 == 1
+    assert sum(series["node63"]["errors_per_s"]) * 10 == 1
