@@ -69,6 +69,8 @@ def base_url(routers, nodes: MockNodes, ledger: Path) -> str:
             "side-model": {"backends": [{"node": "node63", "weight": 2}]},
         },
         server={"admin_token": ADMIN},
+        # Passive ejection stays off (as in TEST_DEFAULTS); a probed-out node is back soon.
+        defaults={"ejection": {"consecutive_failures": 1000, "max_percent": 0, "base_seconds": 1}},
         state={"backend": "memory", "ledger_path": str(ledger)},
         keys=[{"name": "alice", "key": KEY, "credits": 100, "rpm": 600, "max_concurrent": 4}],
         tag="web pages",

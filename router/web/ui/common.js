@@ -54,7 +54,7 @@ export function credits(value) {
   return value === null || value === undefined ? "unlimited" : Number(value).toFixed(6);
 }
 
-// Line chart of several series on a canvas; series: [{label, color, values}].
+// Line chart of several series on a canvas; series: [{label, color, values, dashed}].
 export function lineChart(canvas, series, { yLabel = "" } = {}) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
@@ -83,6 +83,7 @@ export function lineChart(canvas, series, { yLabel = "" } = {}) {
   for (const s of series) {
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 1.6;
+    ctx.setLineDash(s.dashed ? [5, 3] : []);
     ctx.beginPath();
     s.values.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
     ctx.stroke();

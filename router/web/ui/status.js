@@ -20,27 +20,53 @@ async function act(path, what) {
   poll();
 }
 
-function nodeRow(name, n) {
-  const until = n.until ? new Date(n.until * 1000).toLocaleTimeString() : "";
+// Rows are built once per node and updated in place: rebuilding them every second would
+// swallow a click that lands between its mousedown and its mouseup.
+function nodeRow(name) {
   const drain = el("button", { type: "button", class: "secondary", "data-node": name }, "Drain");
   const enable = el("button", { type: "button", class: "secondary", "data-node": name }, "Enable");
-  drain.addEventListener("click", () => act(`/admin/nodes/${encodeURIComponent(name)}/drain`, `drain ${name}`));
-  enable.addEventListener("click", () => act(`/admin/nodes/${encodeURIComponent(name)}/enable`, `enable ${name}`));
-  return el("tr", { "data-node": name },
-    el("td", {}, name),
-    el("td", { class: "state state-" + n.state }, n.state),
-    el("td", {}, n.reason || ""),
-    el("td", {}, until),
-    el("td", {}, n.max_inflight ? `${n.inflight} / ${n.max_inflight}` : n.inflight),
-    el("td", {}, n.consecutive_failures),
-    el("td", {}, n.ejections),
-    el("td", {}, n.recent_latency_ms === null ? "" : Math.round(n.recent_latency_ms)),
-    el("td", {}, drain, enable));
+  const node = encodeURIComponent(name);
+  drain.addEventListener("click", () => act(`/admin/nodes/${node}/drain`, `drain ${name}`));
+  enable.addEventListener("click", () => act(`/admin/nodes/${node}/enable`, `enable ${name}`));
+  const cells = Array.from({ length: 8 }, () => el("td"));
+  cells[0].textContent = name;
+  cells[1].className = "state";
+  return el("tr", { "data-node": name }, ...cells, el("td", {}, drain, enable));
+}
+
+function updateRow(row, n) {
+  const until = n.until ? new Date(n.until * 1000).toLocaleTimeString() : "";
+  const values = [
+    n.state, n.reason || "", until,
+    n.max_inflight ? `${n.inflight} / ${n.max_inflight}` : n.inflight,
+    n.consecutive_failures, n.ejections,
+    n.recent_latency_ms === null ? "" : Math.round(n.recent_latency_ms),
+  ];
+  values.forEach((value, i) => {
+    const cell = row.cells[i + 1];
+    if (cell.textContent !== String(value)) cell.textContent = String(value);
+  });
+  row.cells[1].className = "state state-" + n.state;
+}
+
+function showNodes(nodes) {
+  const body = $("nodes");
+  const rows = new Map(Array.from(body.rows, (row) => [row.dataset.node, row]));
+  for (const [name, n] of Object.entries(nodes)) {
+    let row = rows.get(name);
+    if (!row) {
+      row = nodeRow(name);
+      body.append(row);
+    }
+    rows.delete(name);
+    updateRow(row, n);
+  }
+  for (const gone of rows.values()) gone.remove();  // a node a reload removed
 }
 
 function show(status) {
   $("notice").textContent = "";
-  $("nodes").replaceChildren(...Object.entries(status.nodes).map(([k, v]) => nodeRow(k, v)));
+  showNodes(status.nodes);
   const rows = [];
   for (const [model, route] of Object.entries(status.models)) {
     for (const b of route.backends) {
@@ -55,7 +81,7 @@ function show(status) {
   Object.entries(status.traffic.nodes).forEach(([node, t], i) => {
     const color = COLORS[i % COLORS.length];
     series.push({ label: `${node} req/s`, color, values: t.requests_per_s });
-    series.push({ label: `${node} err/s`, color: "#c62828", values: t.errors_per_s });
+    series.push({ label: `${node} err/s`, color, values: t.errors_per_s, dashed: true });
   });
   lineChart($("chart"), series);
   $("updated").textContent = "updated " + new Date().toLocaleTimeString();
