@@ -22,6 +22,20 @@ GEMINI_VERSIONS = ("v1beta", "v1", "v1alpha")
 _GEMINI_PATH = re.compile(r"(?:^|/)(?:v1beta|v1alpha|v1/models)(?:/|$)")
 
 
+# Errors the router raises before an endpoint claimed the request (an unknown path, a
+# wrong method) are rendered in Gemini's shape on the paths only Gemini clients call:
+# any under a Gemini-only version (but Google's OpenAI-compatible `/v1beta/openai/`),
+# and `.../models/{model}:{action}` under any version.
+_GEMINI_ERROR_PATH = re.compile(
+    r"(?:^|/)(?:v1beta|v1alpha)(?:/(?!openai(?:/|$))|$)|/models/[^/]+:[^/]*$"
+)
+
+
+def speaks_gemini(path: str) -> bool:
+    """Whether errors on `path` are rendered for a Gemini client (before any endpoint ran)."""
+    return _GEMINI_ERROR_PATH.search(path) is not None
+
+
 def is_gemini_path(path: str) -> bool:
     """Whether `path` looks like a Gemini API path (where `?key=` is a credential)."""
     return _GEMINI_PATH.search(path) is not None

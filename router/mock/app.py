@@ -57,7 +57,8 @@ async def _send_stream(
     response.content_type = content_type
     await response.prepare(call.request)
     for frame in frames:
-        await call.send(response, frame)
+        if not await call.send(response, frame):
+            break
     return response
 
 
@@ -68,7 +69,14 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
     if body.get("stream") is not True:
         return await call.send_json(chat_completion(body, app[ANSWER_KEY], completion_id, created))
     usage_always = app[SETTINGS_KEY].usage_always
-    frames = chat_stream(body, app[ANSWER_KEY], completion_id, created, usage_always=usage_always)
+    frames = chat_stream(
+        body,
+        app[ANSWER_KEY],
+        completion_id,
+        created,
+        usage_always=usage_always,
+        litellm_usage=call.faults.usage_chunk_style == "litellm",
+    )
     return await _send_stream(call, "text/event-stream", frames)
 
 
@@ -226,6 +234,8 @@ def create_app(
 
     async def tag(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["X-Mock-Node"] = node_header
+        # Every answer names itself, as real providers do: the router passes it back.
+        response.headers.setdefault("x-request-id", f"mock-{uuid.uuid4().hex}")
 
     app.on_response_prepare.append(tag)
     app.router.add_post("/v1/chat/completions", chat_completions)

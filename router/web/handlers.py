@@ -16,7 +16,13 @@ from router.billing.service import Billing
 from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
-from router.dialects.gemini import GeminiNodeTarget, check_gemini_body, parse_gemini, without_key
+from router.dialects.gemini import (
+    GeminiNodeTarget,
+    check_gemini_body,
+    parse_gemini,
+    speaks_gemini,
+    without_key,
+)
 from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
 from router.errors import ApiError, ModelNotFound, RequestTooLarge, RouterError
 from router.observability.exchange import Exchange
@@ -52,8 +58,11 @@ def assign_request_id(request: web.Request) -> str:
 
 
 def dialect_of(request: web.Request) -> Dialect:
-    """The dialect the request's endpoint speaks (OpenAI's before an endpoint is known)."""
-    dialect: Dialect = request.get(_DIALECT_KEY, OPENAI)
+    """The dialect the request's endpoint speaks; before an endpoint claimed the request
+    (no such path, a wrong method), the one its path belongs to."""
+    dialect: Dialect | None = request.get(_DIALECT_KEY)
+    if dialect is None:
+        dialect = GEMINI if speaks_gemini(request.path) else OPENAI
     return dialect
 
 
