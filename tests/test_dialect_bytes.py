@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from router.config.model import NodeConfig
-from router.dialects.dialect import GEMINI, OPENAI, GOOGLE_STATUS, google_status
+from router.dialects.dialect import GEMINI, GOOGLE_STATUS, OPENAI, google_status
 from router.dialects.usage_tap import UsageFilter, UsageTap, is_error_event, is_usage_only
 from router.errors import (
     AuthRejected,
