@@ -13,6 +13,13 @@ alone:
   a `status` (and, in a stream, into an exception at all; a string `code` crashes the
   Python SDK), and a bare blank line as the keep-alive: google-genai's SSE reader takes
   any other line, an SSE comment too, for JSON and fails on it.
+
+  The mid-stream error on a Gemini stream is that JSON object on a line of its own,
+  without `data: `: google-genai (Python, sync and async) raises on it either way, but
+  @google/genai (Node) raises only when a read of the stream parses whole as JSON with an
+  `error` key, and passes a `data: {"error": ...}` event on as an empty answer. SSE
+  readers that are not Google's ignore the line (it names no SSE field), as they ignored
+  the router's event before.
 """
 
 from __future__ import annotations
@@ -102,6 +109,7 @@ class Dialect:
     keepalive: bytes  # written to an SSE stream that has been silent too long
     gemini_usage: bool  # answers report usage as `usageMetadata` (else OpenAI's `usage`)
     render_error: ErrorRenderer
+    stream_error_prefix: bytes = b"data: "  # what precedes the mid-stream error's JSON
 
     def error_body(self, error: RouterError, trace_id: str) -> bytes:
         """The JSON body of an error response."""
@@ -109,7 +117,7 @@ class Dialect:
 
     def stream_error_event(self, error: RouterError, trace_id: str) -> bytes:
         """The SSE event that ends a stream whose node failed after the first byte."""
-        return b"data: " + self.render_error(error, trace_id) + b"\n\n"
+        return self.stream_error_prefix + self.render_error(error, trace_id) + b"\n\n"
 
 
 SSE_KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: the OpenAI SDKs skip it
@@ -128,4 +136,5 @@ GEMINI = Dialect(
     keepalive=BLANK_LINE_KEEPALIVE,
     gemini_usage=True,
     render_error=google_error_body,
+    stream_error_prefix=b"",  # a bare JSON line: the one form all Google SDKs raise on
 )

@@ -1,0 +1,279 @@
+"""Every byte the router writes itself, as the official SDKs read it (issue 13, part A).
+
+One router (memory backend, keys on) in front of mock nodes started once for the module,
+each with the one fault it is there for. The SDKs (google-genai and openai for Python;
+@google/genai and openai for Node when installed) talk to the router over loopback:
+keep-alives inside a slow Gemini stream, a node dying mid-stream, Gemini-shaped errors
+with the right `status`, an in-band node error refunded and counted, a LiteLLM usage chunk
+hidden, and a node's own reason, Retry-After and request id passed back.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
+
+from tests.billing_support import key_hash, log_events, scrape
+from tests.support import (
+    GEMINI_BODY,
+    MockNodes,
+    Proc,
+    eventually,
+    http_request,
+    routes_yaml,
+    start_router,
+)
+from tests.support.node_sdk import run_node
+
+pytestmark = pytest.mark.integration
+
+KEY = f"sk-db-main-{secrets.token_hex(8)}"
+REFUND_KEY = f"sk-db-refund-{secrets.token_hex(8)}"
+WRONG_KEY = f"sk-db-wrong-{secrets.token_hex(8)}"
+NODE_KEY = f"sk-node-secret-{secrets.token_hex(6)}"
+ADMIN = f"admin-{secrets.token_hex(8)}"
+PRICING = {"pre_deduct": 5, "prompt_per_1k": 1, "completion_per_1k": 1}
+
+
+class Setup:
+    """The router, its nodes and where its ledger lives."""
+
+    def __init__(self, router: Proc, nodes: MockNodes, ledger: Path) -> None:
+        self.router = router
+        self.nodes = nodes
+        self.ledger = ledger
+
+    @property
+    def url(self) -> str:
+        return self.router.base_url
+
+    def records(self, trace: str) -> list[dict[str, Any]]:
+        if not self.ledger.exists():
+            return []
+        lines = [json.loads(x) for x in self.ledger.read_text().splitlines() if x.strip()]
+        return [r for r in lines if str(r["request_id"]).startswith(trace + ":")]
+
+
+def _config(nodes: MockNodes, ledger: Path) -> str:
+    def node(name: str, **extra: object) -> dict[str, object]:
+        return {"url": nodes[name].url, "retries": 0, **extra}
+
+    entries = {
+        "good": node("good"),
+        "spare": node("good"),  # drained by the tests: a model with no usable node
+        "slow": node("slow"),
+        "cut": node("cut"),
+        "inband": node("inband"),
+        "litellm": node("litellm"),
+        "limited": node("limited", api_key=NODE_KEY),
+        "broken": node("broken"),
+        "busy": node("busy"),
+        "sleepy": node("sleepy", timeouts={"first_byte": 0.5}),
+    }
+    model_nodes = {
+        "gemini-good": "good",
+        "gemini-none": "spare",
+        "gemini-slow": "slow",
+        "gemini-cut": "cut",
+        "gpt-cut": "cut",
+        "gemini-inband": "inband",
+        "gpt-inband": "inband",
+        "gpt-litellm": "litellm",
+        "gemini-limited": "limited",
+        "gemini-broken": "broken",
+        "gemini-busy": "busy",
+        "gemini-sleepy": "sleepy",
+        "private-good": "good",
+    }
+    models = {m: {"backends": [{"node": n}], "pricing": PRICING} for m, n in model_nodes.items()}
+    keys = [
+        {"name": "main", "hash": key_hash(KEY), "models": ["gemini-*", "gpt-*"]},
+        # Exactly one reservation's worth: any charge at all refuses its next request.
+        {"name": "refund", "hash": key_hash(REFUND_KEY), "models": ["*"], "credits": 5},
+    ]
+    server = {"keepalive_interval": 0.5, "max_body_mb": 0.05, "admin_token": ADMIN}
+    state = {"backend": "memory", "ledger_path": str(ledger)}
+    return routes_yaml(entries, models, server=server, state=state, keys=keys)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    directory = tmp_path_factory.mktemp("dialect-bytes")
+    nodes = MockNodes(directory)
+    router: Proc | None = None
+    try:
+        nodes.start(
+            {
+                "good": ("--chunks", "3"),
+                "slow": ("--chunks", "2", "--chunk-delay", "2.5"),
+                "cut": ("--cut-after", "2"),
+                "inband": ("--inband-error-after", "2"),
+                "litellm": ("--usage-chunk-style", "litellm"),
+                "limited": (
+                    "--api-key",
+                    NODE_KEY,
+                    "--status",
+                    "429",
+                    "--retry-after",
+                    "7",
+                    "--error-message",
+                    f"quota exceeded for key {NODE_KEY}",
+                ),
+                "broken": ("--status", "500", "--error-message", "the model crashed"),
+                "busy": ("--status", "503", "--retry-after", "9", "--error-message", "overloaded"),
+                "sleepy": ("--first-byte-delay", "3"),
+            }
+        )
+        ledger = directory / "usage.jsonl"
+        config = directory / "routes.yaml"
+        config.write_text(_config(nodes, ledger))
+        router = start_router(config, "--log-format", "json", log_dir=directory)
+        status, _, body = http_request(
+            "POST",
+            f"{router.base_url}/admin/nodes/spare/drain",
+            b"",
+            {"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert status == 200, body
+        yield Setup(router, nodes, ledger)
+    finally:
+        if router is not None:
+            router.stop()
+        nodes.stop()
+
+
+def _genai(setup: Setup, key: str = KEY) -> genai.Client:
+    options = genai_types.HttpOptions(base_url=setup.url, api_version="v1beta", timeout=30_000)
+    return genai.Client(api_key=key, http_options=options)
+
+
+def _openai(setup: Setup, key: str = KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{setup.url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    found = [v for k, v in headers.items() if k.lower() == name.lower()]
+    return found[0] if found else None
+
+
+# --- keep-alives --------------------------------------------------------------------------
+
+
+def test_a_slow_gemini_stream_gets_blank_line_keepalives(setup: Setup) -> None:
+    status, headers, raw = http_request(
+        "POST",
+        f"{setup.url}/v1beta/models/gemini-slow:streamGenerateContent?alt=sse",
+        json.dumps(GEMINI_BODY).encode(),
+        {"x-goog-api-key": KEY, "Content-Type": "application/json"},
+        timeout=20,
+    )
+    assert status == 200
+    assert _header(headers, "X-Accel-Buffering") == "no"
+    pieces = raw.split(b"\r\n\r\n")
+    assert pieces[-1] == b""  # the stream ends with the node's last event
+    # Between the node's two events only keep-alives: bare newlines, nothing else.
+    keepalives = pieces[1][: len(pieces[1]) - len(pieces[1].lstrip(b"\n"))]
+    assert len(pieces) == 3 and len(keepalives) >= 3, raw
+    assert [p.lstrip(b"\n")[:8] for p in pieces[:2]] == [b'data: {"', b'data: {"']
+    assert pieces[0].startswith(b"data: ")  # no keep-alive before the first event
+
+
+def test_google_genai_reads_a_stream_through_keepalives(setup: Setup) -> None:
+    client = _genai(setup)
+    chunks = list(client.models.generate_content_stream(model="gemini-slow", contents="hi"))
+    assert "".join(c.text or "" for c in chunks) == "Hello from slow. Part 2 of 2."
+
+
+# google-genai's async client subclasses aiohttp's ClientSession (it reads the stream with
+# aiohttp when aiohttp is installed), which aiohttp warns about.
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+async def test_google_genai_async_reads_a_stream_through_keepalives(setup: Setup) -> None:
+    client = _genai(setup)
+    stream = await client.aio.models.generate_content_stream(model="gemini-slow", contents="hi")
+    text = "".join([c.text or "" async for c in stream])
+    assert text == "Hello from slow. Part 2 of 2."
+
+
+def test_google_genai_node_reads_a_stream_through_keepalives(setup: Setup) -> None:
+    result = run_node(
+        _NODE_GENAI_PRELUDE
+        + """
+const stream = await ai.models.generateContentStream({model: "gemini-slow", contents: "hi"});
+let text = "";
+for await (const chunk of stream) { text += chunk.text ?? ""; }
+console.log(JSON.stringify({text}));
+""",
+        {"ROUTER_URL": setup.url, "KEY": KEY},
+    )
+    assert result == {"text": "Hello from slow. Part 2 of 2."}
+
+
+_NODE_GENAI_PRELUDE = """
+import {GoogleGenAI} from "@google/genai";
+const ai = new GoogleGenAI({apiKey: process.env.KEY,
+  httpOptions: {baseUrl: process.env.ROUTER_URL, apiVersion: "v1beta"}});
+"""
+_NODE_OPENAI_PRELUDE = """
+import OpenAI from "openai";
+const client = new OpenAI({apiKey: process.env.KEY, baseURL: process.env.ROUTER_URL + "/v1",
+  maxRetries: 0});
+"""
+
+
+# --- a node dying mid-stream ---------------------------------------------------------------
+
+
+def test_google_genai_raises_when_the_node_dies_mid_stream(setup: Setup) -> None:
+    client = _genai(setup)
+    with pytest.raises(genai_errors.APIError) as caught:
+        for _ in client.models.generate_content_stream(model="gemini-cut", contents="hi"):
+            pass
+    assert (caught.value.code, caught.value.status) == (502, "UNAVAILABLE")
+
+
+def test_openai_raises_when_the_node_dies_mid_stream(setup: Setup) -> None:
+    client = _openai(setup)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.APIError, match="mid-answer"):
+        for _ in client.chat.completions.create(model="gpt-cut", messages=messages, stream=True):
+            pass
+
+
+def test_node_sdks_raise_when_the_node_dies_mid_stream(setup: Setup) -> None:
+    genai_result = run_node(
+        _NODE_GENAI_PRELUDE
+        + """
+let outcome = "no error";
+try {
+  const stream = await ai.models.generateContentStream({model: "gemini-cut", contents: "hi"});
+  for await (const chunk of stream) { void chunk; }
+} catch (e) { outcome = {name: e.name, status: e.status ?? null}; }
+console.log(JSON.stringify({outcome}));
+""",
+        {"ROUTER_URL": setup.url, "KEY": KEY},
+    )
+    assert genai_result == {"outcome": {"name": "ApiError", "status": 502}}
+    openai_result = run_node(
+        _NODE_OPENAI_PRELUDE
+        + """
+let outcome = "no error";
+try {
+  const stream = await client.chat.completions.create({model: "gpt-cut", stream: true,
+    messages: [{role: "user", content: "hi"}]});
+  for await (const chunk of stream) { void chunk; }
+} catch (e) { outcome = {name: e.constructor.name, message: e.message}; }
+console.log(JSON.stringify({outcome}));
+""",
+        {"ROUTER_URL": setup.url, "KEY": KEY},
+    )
+    assert openai_result["outcome"] != "no error"
+    assert "mid-answer" in openai_result["outcome"]["message"]
