@@ -37,7 +37,7 @@ from tests.support.node_sdk import run_node
 pytestmark = pytest.mark.integration
 
 KEY = f"sk-db-main-{secrets.token_hex(8)}"
-REFUND_KEY = f"sk-db-refund-{secrets.token_hex(8)}"
+REFUND_KEYS = {name: f"sk-db-{name}-{secrets.token_hex(8)}" for name in ("oa", "gm")}
 WRONG_KEY = f"sk-db-wrong-{secrets.token_hex(8)}"
 NODE_KEY = f"sk-node-secret-{secrets.token_hex(6)}"
 ADMIN = f"admin-{secrets.token_hex(8)}"
@@ -89,6 +89,7 @@ def _config(nodes: MockNodes, ledger: Path) -> str:
         "gpt-inband": "inband",
         "gpt-litellm": "litellm",
         "gemini-limited": "limited",
+        "gpt-limited": "limited",
         "gemini-broken": "broken",
         "gemini-busy": "busy",
         "gemini-sleepy": "sleepy",
@@ -98,7 +99,10 @@ def _config(nodes: MockNodes, ledger: Path) -> str:
     keys = [
         {"name": "main", "hash": key_hash(KEY), "models": ["gemini-*", "gpt-*"]},
         # Exactly one reservation's worth: any charge at all refuses its next request.
-        {"name": "refund", "hash": key_hash(REFUND_KEY), "models": ["*"], "credits": 5},
+        *(
+            {"name": name, "hash": key_hash(key), "models": ["*"], "credits": 5}
+            for name, key in REFUND_KEYS.items()
+        ),
     ]
     server = {"keepalive_interval": 0.5, "max_body_mb": 0.05, "admin_token": ADMIN}
     state = {"backend": "memory", "ledger_path": str(ledger)}
@@ -277,3 +281,138 @@ console.log(JSON.stringify({outcome}));
     )
     assert openai_result["outcome"] != "no error"
     assert "mid-answer" in openai_result["outcome"]["message"]
+
+
+# --- errors on Gemini paths, in Google's shape ----------------------------------------------
+
+# (model, key, status, Google status, the message or a piece of it)
+ERROR_CASES = [
+    ("gemini-good", WRONG_KEY, 401, "UNAUTHENTICATED", "invalid or missing API key"),
+    ("private-good", KEY, 403, "PERMISSION_DENIED", "may not use this model"),
+    ("gemini-unknown", KEY, 404, "NOT_FOUND", "'gemini-unknown' is not served here"),
+    ("gemini-limited", KEY, 429, "RESOURCE_EXHAUSTED", "quota exceeded for key [redacted]"),
+    ("gemini-broken", KEY, 502, "UNAVAILABLE", "the model crashed"),
+    ("gemini-none", KEY, 503, "UNAVAILABLE", "no node is available"),
+    ("gemini-busy", KEY, 503, "UNAVAILABLE", "overloaded"),
+    ("gemini-sleepy", KEY, 504, "DEADLINE_EXCEEDED", "in time"),
+]
+NO_RETRY = genai_types.HttpRetryOptions(attempts=1)
+
+
+def _genai_once(setup: Setup, key: str) -> genai.Client:
+    options = genai_types.HttpOptions(
+        base_url=setup.url, api_version="v1beta", timeout=30_000, retry_options=NO_RETRY
+    )
+    return genai.Client(api_key=key, http_options=options)
+
+
+@pytest.mark.parametrize(("model", "key", "status", "name", "message"), ERROR_CASES)
+def test_google_genai_sees_googles_error_shape(
+    setup: Setup, model: str, key: str, status: int, name: str, message: str
+) -> None:
+    client = _genai_once(setup, key)
+    with pytest.raises(genai_errors.APIError) as caught:
+        client.models.generate_content(model=model, contents="hi")
+    error = caught.value
+    assert (error.code, error.status) == (status, name)
+    assert message in (error.message or "")
+    assert NODE_KEY not in str(error.details)
+
+
+def test_google_genai_sees_a_bad_body_and_a_too_large_body_as_invalid_argument(
+    setup: Setup,
+) -> None:
+    client = _genai_once(setup, KEY)
+    bad = genai_types.GenerateContentConfig(
+        http_options=genai_types.HttpOptions(extra_body={"contents": "not a list"})
+    )
+    with pytest.raises(genai_errors.ClientError) as caught:
+        client.models.generate_content(model="gemini-good", contents="hi", config=bad)
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    with pytest.raises(genai_errors.ClientError) as caught:
+        client.models.generate_content(model="gemini-good", contents="x" * 100_000)
+    assert (caught.value.code, caught.value.status) == (413, "INVALID_ARGUMENT")
+    assert "max_body_mb" in (caught.value.message or "")
+
+
+def test_google_genai_node_sees_googles_error_shape(setup: Setup) -> None:
+    cases = [{"model": m, "key": k} for m, k, *_ in ERROR_CASES]
+    result = run_node(
+        """
+import {GoogleGenAI} from "@google/genai";
+const out = [];
+for (const c of JSON.parse(process.env.CASES)) {
+  const ai = new GoogleGenAI({apiKey: c.key,
+    httpOptions: {baseUrl: process.env.ROUTER_URL, apiVersion: "v1beta"}});
+  try {
+    await ai.models.generateContent({model: c.model, contents: "hi"});
+    out.push("no error");
+  } catch (e) {
+    const body = JSON.parse(e.message);
+    out.push({name: e.name, status: e.status, google: body.error.status,
+              message: body.error.message});
+  }
+}
+console.log(JSON.stringify(out));
+""",
+        {"ROUTER_URL": setup.url, "CASES": json.dumps(cases)},
+    )
+    for (_, _, status, name, message), got in zip(ERROR_CASES, result, strict=True):
+        assert got != "no error"
+        assert (got["name"], got["status"], got["google"]) == ("ApiError", status, name)
+        assert message in got["message"]
+
+
+def _raw(
+    setup: Setup, method: str, path: str, body: bytes = b"{}", key: str | None = KEY
+) -> tuple[int, dict[str, str], Any]:
+    headers = {"Content-Type": "application/json", "X-Request-ID": "db-raw-1"}
+    if key is not None:
+        headers["x-goog-api-key"] = key
+    status, got, raw = http_request(method, setup.url + path, body, headers, timeout=10)
+    return status, got, json.loads(raw) if raw.startswith(b"{") else raw
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "name"),
+    [
+        ("POST", "/v1beta/models/gemini-good:generateContent", b"{", 400, "INVALID_ARGUMENT"),
+        ("POST", "/v1beta/models/gemini-good:embedContent", b"{}", 404, "NOT_FOUND"),
+        ("POST", "/v1beta/nothing/here", b"{}", 404, "NOT_FOUND"),
+        ("GET", "/v1beta/models/gemini-good:generateContent", None, 405, "UNIMPLEMENTED"),
+        ("POST", "/gemini/v1/models/gemini-good:generateContent", b"x" * 60_000, 413, None),
+    ],
+)
+def test_errors_before_and_outside_an_endpoint_are_google_shaped_on_gemini_paths(
+    setup: Setup, method: str, path: str, body: bytes | None, status: int, name: str | None
+) -> None:
+    got_status, headers, document = _raw(setup, method, path, body or b"")
+    assert got_status == status
+    error = document["error"]
+    assert set(document) == {"error"} and error["code"] == status
+    assert error["status"] == (name or "INVALID_ARGUMENT")
+    assert error["details"][0]["requestId"] == _header(headers, "X-Request-ID") == "db-raw-1"
+
+
+def test_a_missing_key_on_a_gemini_path_is_unauthenticated(setup: Setup) -> None:
+    status, _, document = _raw(
+        setup, "POST", "/v1beta/models/gemini-good:generateContent", key=None
+    )
+    assert (status, document["error"]["status"]) == (401, "UNAUTHENTICATED")
+
+
+def test_openai_paths_keep_the_seeds_error_shape(setup: Setup) -> None:
+    body = json.dumps({"model": "gpt-nothing", "messages": [{"role": "user", "content": "x"}]})
+    status, _, document = _raw(setup, "POST", "/v1/chat/completions", body.encode())
+    assert status == 404
+    assert document == {
+        "success": False,
+        "error": {
+            "code": "model_not_found",
+            "message": "model 'gpt-nothing' is not served here",
+            "type": "invalid_request_error",
+        },
+        "trace_id": "db-raw-1",
+    }
+    status, _, document = _raw(setup, "GET", "/v1/chat/completions", b"")
+    assert status == 405 and document["success"] is False

@@ -39,6 +39,7 @@ from router.mock.faults import (
     Faults,
     MockState,
     error_response,
+    google_error_response,
     json_response,
     suffer_faults,
 )
@@ -130,6 +131,8 @@ async def _serve(
             return failed
         problem = "body must be a JSON object" if body is None else invalid_body(body, is_chat)
         if problem is not None or body is None:
+            if not is_chat:  # a Gemini node answers in Google's shape
+                return google_error_response(400, str(problem), {})
             return error_response(400, "token_mismatched", str(problem), "invalid_request_error")
         response = await answer(Exchange(request, body, faults))
     except ConnectionCut as cut:
