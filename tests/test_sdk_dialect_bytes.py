@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 import pytest
@@ -27,7 +28,6 @@ from tests.support import (
     GEMINI_BODY,
     MockNodes,
     Proc,
-    eventually,
     http_request,
     routes_yaml,
     start_router,
@@ -35,6 +35,7 @@ from tests.support import (
 from tests.support.node_sdk import run_node
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 
 KEY = f"sk-db-main-{secrets.token_hex(8)}"
 REFUND_KEYS = {name: f"sk-db-{name}-{secrets.token_hex(8)}" for name in ("oa", "gm")}
@@ -162,6 +163,17 @@ def _genai(setup: Setup, key: str = KEY) -> genai.Client:
 
 def _openai(setup: Setup, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{setup.url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def _poll(probe: Callable[[], T], limit: float = 10.0) -> T:
+    """`probe()` once it is truthy (a settlement or a log line lands a moment after the
+    answer), else its last value; a bound, not a timed assertion."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
@@ -416,3 +428,172 @@ def test_openai_paths_keep_the_seeds_error_shape(setup: Setup) -> None:
     }
     status, _, document = _raw(setup, "GET", "/v1/chat/completions", b"")
     assert status == 405 and document["success"] is False
+
+
+# --- in-band errors from a node --------------------------------------------------------------
+
+
+def _access_line(setup: Setup, trace: str) -> dict[str, Any]:
+    def find() -> list[dict[str, Any]]:
+        events = log_events(setup.router)
+        return [e for e in events if e.get("event") == "access" and e.get("trace_id") == trace]
+
+    found = _poll(find)
+    assert found, f"no access line for {trace}"
+    return found[0]
+
+
+def _midstream_failures(setup: Setup) -> float:
+    return scrape(setup.url, "router_upstream_errors_total", node="inband", reason="midstream")
+
+
+def _still_has_its_credits(setup: Setup, key: str) -> None:
+    """The key's balance still covers one reservation (5 credits): nothing was charged."""
+    status, _, document = _raw(
+        setup,
+        "POST",
+        "/v1beta/models/gemini-good:generateContent",
+        json.dumps(GEMINI_BODY).encode(),
+        key,
+    )
+    assert status == 200, document
+
+
+def _settled_as_failed(setup: Setup, trace: str) -> None:
+    records = _poll(lambda: setup.records(trace))
+    assert len(records) == 1, records
+    record = records[0]
+    assert (record["charged"], record["outcome"], record["settled_by"]) == (0, "failed", "refund")
+
+
+def test_an_in_band_error_in_an_openai_stream_is_a_refunded_counted_failure(setup: Setup) -> None:
+    before = _midstream_failures(setup)
+    client = _openai(setup, REFUND_KEYS["oa"])
+    messages: Any = [{"role": "user", "content": "hi"}]
+    stream = client.chat.completions.create(
+        model="gpt-inband",
+        messages=messages,
+        stream=True,
+        extra_headers={"X-Request-ID": "db-ib-oa"},
+    )
+    with pytest.raises(openai.APIError, match="in-band fault"):
+        for _ in stream:
+            pass
+    line = _access_line(setup, "db-ib-oa")
+    assert (line["status"], line["error_code"]) == (200, "upstream_error")
+    assert line["attempts"][-1]["failure"] == "midstream"
+    _settled_as_failed(setup, "db-ib-oa")
+    assert _poll(lambda: _midstream_failures(setup) == before + 1)
+    _still_has_its_credits(setup, REFUND_KEYS["oa"])
+
+
+def test_an_in_band_error_in_a_gemini_stream_is_a_refunded_counted_failure(setup: Setup) -> None:
+    before = _midstream_failures(setup)
+    options = genai_types.HttpOptions(
+        base_url=setup.url, api_version="v1beta", headers={"X-Request-ID": "db-ib-gm"}
+    )
+    client = genai.Client(api_key=REFUND_KEYS["gm"], http_options=options)
+    with pytest.raises(genai_errors.APIError) as caught:
+        for _ in client.models.generate_content_stream(model="gemini-inband", contents="hi"):
+            pass
+    assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
+    assert _access_line(setup, "db-ib-gm")["error_code"] == "upstream_error"
+    _settled_as_failed(setup, "db-ib-gm")
+    assert _poll(lambda: _midstream_failures(setup) == before + 1)
+    _still_has_its_credits(setup, REFUND_KEYS["gm"])
+
+
+# --- a LiteLLM-style usage chunk ----------------------------------------------------------------
+
+
+def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: Setup) -> None:
+    client = _openai(setup)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-litellm",
+            messages=messages,
+            stream=True,
+            extra_headers={"X-Request-ID": "db-ll"},
+        )
+    )
+    assert chunks and all(c.usage is None for c in chunks)
+    assert all(c.choices for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).startswith("Hello from")
+    # The router still read it for billing.
+    records = _poll(lambda: setup.records("db-ll"))
+    assert records and records[0]["settled_by"] == "usage" and records[0]["prompt_tokens"] > 0
+
+
+def test_a_litellm_usage_chunk_reaches_a_client_that_asked(setup: Setup) -> None:
+    client = _openai(setup)
+    messages: Any = [{"role": "user", "content": "hi"}]
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-litellm",
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens > 0
+
+
+# --- a node's own reason, Retry-After and request id ---------------------------------------------
+
+
+def test_a_nodes_429_reason_and_retry_after_reach_an_openai_client(setup: Setup) -> None:
+    body = json.dumps({"model": "gpt-limited", "messages": [{"role": "user", "content": "x"}]})
+    status, headers, document = _raw(setup, "POST", "/v1/chat/completions", body.encode())
+    assert status == 429 and _header(headers, "Retry-After") == "7"
+    assert document["error"]["code"] == "too_many_requests"
+    assert document["error"]["message"] == "quota exceeded for key [redacted]"
+    upstream_id = _header(headers, "X-Upstream-Request-ID")
+    assert upstream_id is not None and upstream_id.startswith("mock-")
+    assert _header(headers, "X-Request-ID") == "db-raw-1"
+
+
+def test_a_nodes_503_keeps_its_retry_after_and_request_id(setup: Setup) -> None:
+    status, headers, document = _raw(
+        setup,
+        "POST",
+        "/v1beta/models/gemini-busy:generateContent",
+        json.dumps(GEMINI_BODY).encode(),
+    )
+    assert (status, document["error"]["message"]) == (503, "overloaded")
+    assert _header(headers, "Retry-After") == "9"
+    assert (_header(headers, "X-Upstream-Request-ID") or "").startswith("mock-")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1beta/models/gemini-good:generateContent",
+        "/v1beta/models/gemini-good:streamGenerateContent?alt=sse",
+        "/v1beta/models/gemini-good:streamGenerateContent",
+    ],
+)
+def test_a_success_carries_the_nodes_request_id(setup: Setup, path: str) -> None:
+    status, headers, _ = _raw(setup, "POST", path, json.dumps(GEMINI_BODY).encode())
+    assert status == 200
+    assert (_header(headers, "X-Upstream-Request-ID") or "").startswith("mock-")
+    assert _header(headers, "X-Request-ID") == "db-raw-1"
+
+
+def test_the_json_array_gemini_stream_is_not_buffered(setup: Setup) -> None:
+    status, headers, document = _raw(
+        setup,
+        "POST",
+        "/v1beta/models/gemini-good:streamGenerateContent",
+        json.dumps(GEMINI_BODY).encode(),
+    )
+    assert status == 200
+    assert (
+        _header(
+            headers,
+            "Content-Type",
+        )
+        is not None
+    )
+    assert _header(headers, "X-Accel-Buffering") == "no"
+    assert _header(headers, "Cache-Control") == "no-cache"
