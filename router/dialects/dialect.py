@@ -15,11 +15,14 @@ alone:
   any other line, an SSE comment too, for JSON and fails on it.
 
   The mid-stream error on a Gemini stream is that JSON object on a line of its own,
-  without `data: `: google-genai (Python, sync and async) raises on it either way, but
-  @google/genai (Node) raises only when a read of the stream parses whole as JSON with an
-  `error` key, and passes a `data: {"error": ...}` event on as an empty answer. SSE
-  readers that are not Google's ignore the line (it names no SSE field), as they ignored
-  the router's event before.
+  without `data: ` and ended by a single newline. google-genai (Python, sync and async)
+  raises on it (it takes a line that is not `data:` for JSON). @google/genai (Node) passes
+  a `data: {"error": ...}` event on as an empty answer; it raises `ApiError` with the
+  status only when one read of the stream parses whole as JSON with an `error` key, and
+  `Error("Incomplete JSON segment at the end")` when a stream ends on bytes that are no
+  complete event: the error line, read together with the node's last event, still ends
+  in that second case because a single newline ends no event. SSE readers that are not
+  Google's ignore the line (it names no SSE field).
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class Dialect:
     gemini_usage: bool  # answers report usage as `usageMetadata` (else OpenAI's `usage`)
     render_error: ErrorRenderer
     stream_error_prefix: bytes = b"data: "  # what precedes the mid-stream error's JSON
+    stream_error_end: bytes = b"\n\n"  # and what follows it
 
     def error_body(self, error: RouterError, trace_id: str) -> bytes:
         """The JSON body of an error response."""
@@ -117,7 +121,8 @@ class Dialect:
 
     def stream_error_event(self, error: RouterError, trace_id: str) -> bytes:
         """The SSE event that ends a stream whose node failed after the first byte."""
-        return self.stream_error_prefix + self.render_error(error, trace_id) + b"\n\n"
+        body = self.render_error(error, trace_id)
+        return self.stream_error_prefix + body + self.stream_error_end
 
 
 SSE_KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: the OpenAI SDKs skip it
@@ -137,4 +142,5 @@ GEMINI = Dialect(
     gemini_usage=True,
     render_error=google_error_body,
     stream_error_prefix=b"",  # a bare JSON line: the one form all Google SDKs raise on
+    stream_error_end=b"\n",
 )
