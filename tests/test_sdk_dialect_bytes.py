@@ -354,7 +354,12 @@ def test_google_genai_sees_a_bad_body_and_a_too_large_body_as_invalid_argument(
 
 
 def test_google_genai_node_sees_googles_error_shape(setup: Setup) -> None:
-    cases = [{"model": m, "key": k} for m, k, *_ in ERROR_CASES]
+    cases: list[dict[str, Any]] = [{"model": m, "key": k} for m, k, *_ in ERROR_CASES]
+    expected = [(status, name, message) for _, _, status, name, message in ERROR_CASES]
+    cases.append({"model": "gemini-good", "key": KEY, "extra": {"contents": "not a list"}})
+    expected.append((400, "INVALID_ARGUMENT", "contents must be a list"))
+    cases.append({"model": "gemini-good", "key": KEY, "text": "x" * 100_000})
+    expected.append((413, "INVALID_ARGUMENT", "max_body_mb"))
     result = run_node(
         """
 import {GoogleGenAI} from "@google/genai";
@@ -362,8 +367,9 @@ const out = [];
 for (const c of JSON.parse(process.env.CASES)) {
   const ai = new GoogleGenAI({apiKey: c.key,
     httpOptions: {baseUrl: process.env.ROUTER_URL, apiVersion: "v1beta"}});
+  const config = c.extra ? {httpOptions: {extraBody: c.extra}} : undefined;
   try {
-    await ai.models.generateContent({model: c.model, contents: "hi"});
+    await ai.models.generateContent({model: c.model, contents: c.text ?? "hi", config});
     out.push("no error");
   } catch (e) {
     const body = JSON.parse(e.message);
@@ -375,7 +381,7 @@ console.log(JSON.stringify(out));
 """,
         {"ROUTER_URL": setup.url, "CASES": json.dumps(cases)},
     )
-    for (_, _, status, name, message), got in zip(ERROR_CASES, result, strict=True):
+    for (status, name, message), got in zip(expected, result, strict=True):
         assert got != "no error"
         assert (got["name"], got["status"], got["google"]) == ("ApiError", status, name)
         assert message in got["message"]
