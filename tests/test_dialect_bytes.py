@@ -256,3 +256,16 @@ def test_redactor_removes_every_nodes_url_host_and_key() -> None:
         assert secret not in cleaned.lower()
     assert cleaned.endswith("see https://ai.google.dev/docs")
     assert Redactor([]).clean("untouched") == "untouched"
+
+
+# --- when a keep-alive may be written ------------------------------------------------------
+
+
+def test_a_keepalive_waits_for_silence_and_the_end_of_a_line() -> None:
+    from router.proxy.keepalive import OpenStream
+
+    stream = OpenStream(object(), object(), 10.0, b"\n")  # type: ignore[arg-type]
+    assert not stream.wants_keepalive(10.4, 0.5)  # not silent long enough
+    assert stream.wants_keepalive(10.5, 0.5)
+    stream.at_line_end = False  # the node's last chunk ended inside a line
+    assert not stream.wants_keepalive(99.0, 0.5)

@@ -118,6 +118,8 @@ async def _copy(
         if visible:
             await out.write(visible)
             exchange.bytes_out += len(visible)
+            if stream is not None:
+                stream.at_line_end = visible.endswith(b"\n")
         if stream is not None:
             stream.last_write = loop.time()
         tap.feed(chunk)
