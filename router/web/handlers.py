@@ -152,11 +152,11 @@ class Handlers:
             self.observer.request_finished(exchange, asyncio.get_running_loop().time())
 
     async def _admit(
-        self, request: web.Request, exchange: MeteredExchange, route: ModelRoute
+        self, request: web.Request, exchange: MeteredExchange, route: ModelRoute, free: bool = False
     ) -> None:
         exchange.model = route.name
         if not self.billing.auth_off:
-            exchange.admission = await self.billing.admit(request, exchange, route)
+            exchange.admission = await self.billing.admit(request, exchange, route, free=free)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST {prefix}/chat/completions (OpenAI-compatible)."""
@@ -184,7 +184,8 @@ class Handlers:
         route = self.table.config.resolve(call.model)
         if route is None:
             raise ModelNotFound(f"model {call.model[:_MAX_ECHO]!r} is not served here")
-        await self._admit(request, exchange, route)
+        # Google does not bill countTokens: it is authorised but never counted or charged.
+        await self._admit(request, exchange, route, free=call.action == "countTokens")
         raw = await self._body(request)
         check_gemini_body(call, raw)
         target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
