@@ -11,13 +11,20 @@ from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
 from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
 from router.dialects.gemini import GeminiNodeTarget, check_gemini_body, parse_gemini, without_key
-from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
+from router.dialects.openai import (
+    CHAT,
+    OpenAIEndpoint,
+    OpenAITarget,
+    parse_openai,
+    wants_injected_usage,
+)
 from router.errors import ApiError, ModelNotFound, RequestTooLarge, RouterError
 from router.observability.exchange import Exchange
 from router.proxy.attempts import Proxy
@@ -49,6 +56,11 @@ def assign_request_id(request: web.Request) -> str:
     rid = given if given and _REQUEST_ID_OK.match(given) else os.urandom(16).hex()
     request[_REQUEST_ID_KEY] = rid
     return rid
+
+
+def set_dialect(request: web.Request, dialect: Dialect) -> None:
+    """Record the dialect the request's endpoint speaks (its errors are rendered in it)."""
+    request[_DIALECT_KEY] = dialect
 
 
 def dialect_of(request: web.Request) -> Dialect:
@@ -160,17 +172,34 @@ class Handlers:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """POST {prefix}/chat/completions (OpenAI-compatible)."""
-        request[_DIALECT_KEY] = OPENAI
-        return await self._observed(request, lambda exchange: self._chat(request, exchange))
+        return await self.openai(request, CHAT)
 
-    async def _chat(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
+    def openai_handler(self, endpoint: OpenAIEndpoint) -> Handler:
+        """The handler of `POST {prefix}{endpoint.suffix}`."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.openai(request, endpoint)
+
+        return handle
+
+    async def openai(self, request: web.Request, endpoint: OpenAIEndpoint) -> web.StreamResponse:
+        """POST {prefix}/{endpoint} (OpenAI-compatible), routed by the body's model."""
+        request[_DIALECT_KEY] = OPENAI
+        return await self._observed(
+            request, lambda exchange: self._openai(request, exchange, endpoint)
+        )
+
+    async def _openai(
+        self, request: web.Request, exchange: MeteredExchange, endpoint: OpenAIEndpoint
+    ) -> web.StreamResponse:
         raw = await self._body(request)
-        parsed = parse_openai(raw)
+        parsed = parse_openai(raw, endpoint)
         route = self.table.config.resolve(parsed.model)
         if route is None:
             raise ModelNotFound(f"model {parsed.model[:_MAX_ECHO]!r} is not served here")
         await self._admit(request, exchange, route)
-        target = OpenAITarget(raw, parsed, strip_usage=wants_injected_usage(parsed, route))
+        strip_usage = wants_injected_usage(parsed, route, endpoint)
+        target = OpenAITarget(raw, parsed, strip_usage=strip_usage, endpoint=endpoint)
         return await self.proxy.forward(request, exchange, route, target)
 
     async def gemini(self, request: web.Request) -> web.StreamResponse:
@@ -190,10 +219,6 @@ class Handlers:
         check_gemini_body(call, raw)
         target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
         return await self.proxy.forward(request, exchange, route, target)
-
-    async def models(self, request: web.Request) -> web.Response:
-        """GET {prefix}/models: configured models and aliases, OpenAI list format."""
-        return _json(model_list(self.table.config.listed_models(), int(self.started)))
 
     async def healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process is alive."""
