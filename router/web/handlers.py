@@ -170,24 +170,17 @@ class Handlers:
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(request, exchange, route, free=free)
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        """POST {prefix}/chat/completions (OpenAI-compatible)."""
-        return await self.openai(request, CHAT)
+    def openai_handler(self, endpoint: OpenAIEndpoint = CHAT) -> Handler:
+        """The handler of `POST {prefix}{endpoint.suffix}` (OpenAI-compatible), routed by
+        the body's model; one per endpoint, built when the routes are."""
 
-    def openai_handler(self, endpoint: OpenAIEndpoint) -> Handler:
-        """The handler of `POST {prefix}{endpoint.suffix}`."""
+        async def openai(request: web.Request) -> web.StreamResponse:
+            request[_DIALECT_KEY] = OPENAI
+            return await self._observed(
+                request, lambda exchange: self._openai(request, exchange, endpoint)
+            )
 
-        async def handle(request: web.Request) -> web.StreamResponse:
-            return await self.openai(request, endpoint)
-
-        return handle
-
-    async def openai(self, request: web.Request, endpoint: OpenAIEndpoint) -> web.StreamResponse:
-        """POST {prefix}/{endpoint} (OpenAI-compatible), routed by the body's model."""
-        request[_DIALECT_KEY] = OPENAI
-        return await self._observed(
-            request, lambda exchange: self._openai(request, exchange, endpoint)
-        )
+        return openai
 
     async def _openai(
         self, request: web.Request, exchange: MeteredExchange, endpoint: OpenAIEndpoint
