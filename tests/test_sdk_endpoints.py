@@ -31,6 +31,7 @@ from tests.billing_support import (
     billing_config,
     key_hash,
     new_request_id,
+    scrape,
     start_routers,
 )
 from tests.support import MockNodes, Proc, eventually
@@ -196,6 +197,9 @@ async def test_count_tokens_needs_a_valid_key_but_not_a_balance(setup: Setup) ->
 
 
 async def test_embeddings_routed_failed_over_and_billed(setup: Setup, mock: MockNodes) -> None:
+    labels = {"model": "gemini-failover", "node": "good", "code": "200"}
+    answered = scrape(setup.url, "router_requests_total", **labels)
+    failovers = scrape(setup.url, "router_failovers_total", model="gemini-failover")
     rid = new_request_id()
     result = _openai(setup).embeddings.create(
         model="gemini-failover", input="hello world", extra_headers={"X-Request-ID": rid}
@@ -205,6 +209,9 @@ async def test_embeddings_routed_failed_over_and_billed(setup: Setup, mock: Mock
     await _billed(setup, mock, rid, (3, 0, 0))
     assert mock["bad"].last_request()["path"] == "/v1/embeddings"
     assert mock["good"].last_request()["path"] == "/v1/embeddings"
+    # The same metrics as chat: the answer and the failover are counted.
+    assert scrape(setup.url, "router_requests_total", **labels) == answered + 1
+    assert scrape(setup.url, "router_failovers_total", model="gemini-failover") == failovers + 1
 
 
 async def test_completions_routed_failed_over_and_billed(setup: Setup, mock: MockNodes) -> None:
