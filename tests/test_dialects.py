@@ -263,6 +263,8 @@ def test_without_key(query, expected):
         (("/v1beta", "/x/v1alpha"), [""]),
         (("/gemini",), ["", "/gemini"]),
         (("/gemini", "/gemini"), ["", "/gemini"]),
+        # Google's OpenAI-compatible base URL is an OpenAI prefix, no Gemini root
+        (("/v1beta/openai", "/v1alpha/x", "/v1/gemini"), ["", "/v1/gemini"]),
         (
             ("/v1", "/api/v1", "/gemini/v1", "/v1/gemini", "/gemini"),
             ["", "/v1/gemini", "/gemini"],

@@ -403,7 +403,8 @@ def _raw(
         ("POST", "/v1beta/models/gemini-good:generateContent", b"{", 400, "INVALID_ARGUMENT"),
         ("POST", "/v1beta/models/gemini-good:embedContent", b"{}", 404, "NOT_FOUND"),
         ("POST", "/v1beta/nothing/here", b"{}", 404, "NOT_FOUND"),
-        ("GET", "/v1beta/models/gemini-good:generateContent", None, 405, "UNIMPLEMENTED"),
+        ("PUT", "/v1beta/models/gemini-good:generateContent", None, 405, "UNIMPLEMENTED"),
+        ("GET", "/v1beta/models/gemini-good:generateContent", None, 404, "NOT_FOUND"),
         ("POST", "/gemini/v1/models/gemini-good:generateContent", b"x" * 60_000, 413, None),
     ],
 )

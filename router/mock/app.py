@@ -1,6 +1,7 @@
 """The mock node's aiohttp application: routes, the API-key check, faults and counters.
 
-Faults (see `router.mock.faults`) apply to the chat, Gemini and countTokens endpoints only;
+Faults (see `router.mock.faults`) apply to the chat, completions, embeddings, responses,
+Gemini and countTokens endpoints only;
 the `/_mock/*` endpoints change and show them while the node runs. The answers themselves
 are built in `router.mock.answers`.
 """
@@ -43,6 +44,13 @@ from router.mock.faults import (
     json_response,
     suffer_faults,
 )
+from router.mock.openai_apis import (
+    completion,
+    completion_stream,
+    embeddings,
+    response,
+    response_stream,
+)
 
 MAX_BODY = 256 * 1024 * 1024
 
@@ -79,6 +87,30 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
         litellm_usage=call.faults.usage_chunk_style == "litellm",
     )
     return await _send_stream(call, "text/event-stream", frames)
+
+
+async def _answer_completions(call: Exchange) -> web.StreamResponse:
+    body, app = call.body, call.request.app
+    cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+    if body.get("stream") is not True:
+        return await call.send_json(completion(body, app[ANSWER_KEY], cid, created))
+    usage_always = app[SETTINGS_KEY].usage_always
+    frames = completion_stream(body, app[ANSWER_KEY], cid, created, usage_always=usage_always)
+    return await _send_stream(call, "text/event-stream", frames)
+
+
+async def _answer_responses(call: Exchange) -> web.StreamResponse:
+    body, answer = call.body, call.request.app[ANSWER_KEY]
+    rid, created = uuid.uuid4().hex, int(time.time())
+    if body.get("stream") is not True:
+        return await call.send_json(response(body, answer, rid, created))
+    return await _send_stream(
+        call, "text/event-stream", response_stream(body, answer, rid, created)
+    )
+
+
+async def _answer_embeddings(call: Exchange) -> web.StreamResponse:
+    return await call.send_json(embeddings(call.body))
 
 
 async def _answer_gemini(call: Exchange) -> web.StreamResponse:
@@ -150,6 +182,21 @@ async def _serve(
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """POST /v1/chat/completions."""
     return await _serve(request, _answer_chat, is_chat=True)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """POST /v1/completions (legacy text completions)."""
+    return await _serve(request, _answer_completions, is_chat=False)
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    """POST /v1/responses (the Responses API)."""
+    return await _serve(request, _answer_responses, is_chat=False)
+
+
+async def embeddings_endpoint(request: web.Request) -> web.StreamResponse:
+    """POST /v1/embeddings."""
+    return await _serve(request, _answer_embeddings, is_chat=False)
 
 
 async def gemini(request: web.Request) -> web.StreamResponse:
@@ -242,6 +289,9 @@ def create_app(
 
     app.on_response_prepare.append(tag)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/embeddings", embeddings_endpoint)
     app.router.add_post(r"/{version:v1beta|v1|v1alpha}/models/{target}", gemini)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)
