@@ -193,6 +193,9 @@ def _event(document: object) -> bytes:
         ),
         ({"choices": [{"index": 0, "delta": {}}], "usage": None}, False),
         ({"choices": [], "usage": {}}, True),
+        # Legacy completions chunks: `text`, no delta.
+        ({"choices": [{"index": 0, "text": "", "finish_reason": None}], "usage": USAGE}, True),
+        ({"choices": [{"index": 0, "text": "hi"}], "usage": USAGE}, False),
     ],
 )
 def test_usage_only_is_recognised_by_content(document: object, expected: bool) -> None:

@@ -147,8 +147,8 @@ def _is_empty_choice(choice: object) -> bool:
     if choice.get("finish_reason") or choice.get("logprobs"):
         return False
     delta = choice.get("delta")
-    if delta is None:
-        return "message" not in choice and "text" not in choice
+    if delta is None:  # a legacy completions chunk carries `text` instead of a delta
+        return not choice.get("text") and not choice.get("message")
     return isinstance(delta, dict) and not any(delta.values())
 
 
