@@ -256,6 +256,16 @@ def test_google_genai_raises_when_the_node_dies_mid_stream(setup: Setup) -> None
     assert (caught.value.code, caught.value.status) == (502, "UNAVAILABLE")
 
 
+@pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
+async def test_google_genai_async_raises_when_the_node_dies_mid_stream(setup: Setup) -> None:
+    async with _genai(setup).aio as client:  # the SDK leaks its session otherwise
+        with pytest.raises(genai_errors.APIError) as caught:
+            stream = await client.models.generate_content_stream(model="gemini-cut", contents="hi")
+            async for _ in stream:
+                pass
+    assert (caught.value.code, caught.value.status) == (502, "UNAVAILABLE")
+
+
 def test_openai_raises_when_the_node_dies_mid_stream(setup: Setup) -> None:
     client = _openai(setup)
     messages: Any = [{"role": "user", "content": "hi"}]
@@ -514,6 +524,23 @@ def test_an_in_band_error_in_a_gemini_stream_is_a_refunded_counted_failure(setup
     _settled_as_failed(setup, "db-ib-gm")
     assert _poll(lambda: _midstream_failures(setup) == before + 1)
     _still_has_its_credits(setup, REFUND_KEYS["gm"])
+
+
+def test_node_sdks_raise_on_a_nodes_in_band_error(setup: Setup) -> None:
+    result = run_node(
+        _NODE_OPENAI_PRELUDE
+        + """
+let outcome = "no error";
+try {
+  const stream = await client.chat.completions.create({model: "gpt-inband", stream: true,
+    messages: [{role: "user", content: "hi"}]});
+  for await (const chunk of stream) { void chunk; }
+} catch (e) { outcome = {message: e.message}; }
+console.log(JSON.stringify({outcome}));
+""",
+        {"ROUTER_URL": setup.url, "KEY": KEY},
+    )
+    assert result["outcome"] != "no error" and "in-band fault" in result["outcome"]["message"]
 
 
 # --- a LiteLLM-style usage chunk ----------------------------------------------------------------
