@@ -21,7 +21,7 @@ from router.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from router.upstream.reasons import MAX_MESSAGE, Redactor, node_message
+from router.upstream.reasons import MAX_MESSAGE, Redactor, node_message, node_request_id
 
 # --- Google's error shape ---------------------------------------------------------------
 
@@ -272,3 +272,12 @@ def test_a_keepalive_waits_for_silence_and_the_end_of_a_line() -> None:
     assert stream.wants_keepalive(10.5, 0.5)
     stream.at_line_end = False  # the node's last chunk ended inside a line
     assert not stream.wants_keepalive(99.0, 0.5)
+
+
+def test_node_request_id_is_passed_back_only_when_sane() -> None:
+    assert node_request_id("req_0123-abc") == "req_0123-abc"
+    assert node_request_id(None) is None
+    assert node_request_id("") is None
+    assert node_request_id("x" * 201) is None
+    assert node_request_id("caf\u00e9") is None
+    assert node_request_id("a\x01b") is None

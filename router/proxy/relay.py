@@ -32,6 +32,7 @@ from router.observability.exchange import Exchange
 from router.proxy.client import client_writes
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, to_client
+from router.upstream.reasons import node_request_id
 from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
 
@@ -167,8 +168,8 @@ def _copy_headers(out: web.StreamResponse, exchange: Exchange, upstream: Upstrea
     """The node's headers the client may see, the trace id, and the node's own request id."""
     out.headers.extend(to_client(upstream.headers))
     out.headers[REQUEST_ID] = exchange.request_id
-    upstream_id = upstream.headers.get(REQUEST_ID)
-    if upstream_id:
+    upstream_id = node_request_id(upstream.headers.get(REQUEST_ID))
+    if upstream_id is not None:
         out.headers[UPSTREAM_REQUEST_ID] = upstream_id
 
 

@@ -18,6 +18,8 @@ import orjson
 from router.config.model import NodeConfig
 
 MAX_ERROR_BODY = 16 * 1024  # read at most this much of a node's error body
+ERROR_BODY_WAIT = 1.0  # seconds to wait for it: a failover must not hang on a slow body
+MAX_REQUEST_ID = 200  # a longer x-request-id from a node is not passed back
 MAX_MESSAGE = 500  # characters of the node's message passed on
 REDACTED = "[redacted]"
 
@@ -41,6 +43,13 @@ def node_message(body: bytes) -> str | None:
         return None
     message = message.strip()
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def node_request_id(value: str | None) -> str | None:
+    """A node's x-request-id when it is fit to pass back (short, printable ASCII)."""
+    if not value or len(value) > MAX_REQUEST_ID or not value.isascii() or not value.isprintable():
+        return None
+    return value
 
 
 def _secrets(node: NodeConfig) -> Iterable[str]:

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from router.config.model import NodeConfig
 from router.errors import FailureReason, UpstreamFailure
-from router.upstream.reasons import MAX_ERROR_BODY, node_message
+from router.upstream.reasons import (
+    ERROR_BODY_WAIT,
+    MAX_ERROR_BODY,
+    node_message,
+    node_request_id,
+)
 from router.upstream.transport import NodeTransport, UpstreamResponse
 
 # Statuses after which another node is tried; anything else below 500 is the client's.
@@ -90,14 +95,15 @@ async def _status_failure(response: UpstreamResponse) -> UpstreamFailure:
     (the caller closes the response: the rest of a longer body is never read)."""
     body = b""
     try:
-        while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
-            body += chunk
-    except UpstreamFailure:
-        body = b""  # the node died while explaining itself: no reason to pass on
+        async with asyncio.timeout(ERROR_BODY_WAIT):
+            while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
+                body += chunk
+    except (UpstreamFailure, TimeoutError):
+        body = b""  # the node died or stalled while explaining itself: no reason to pass on
     headers = response.headers
     return failure_for_status(
         response.status,
         headers.get("Retry-After"),
         node_message(body),
-        headers.get("x-request-id"),
+        node_request_id(headers.get("x-request-id")),
     )
