@@ -65,16 +65,26 @@ class RouterError(Exception):
     code = "api_error"
     type = "server_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        upstream_request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.upstream_request_id = upstream_request_id  # the failing node's x-request-id
 
     def headers(self) -> dict[str, str]:
-        """Extra response headers (Retry-After when known)."""
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, round(self.retry_after)))}
+        """Extra response headers (Retry-After, X-Upstream-Request-ID when known)."""
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(self.retry_after)))
+        if self.upstream_request_id is not None:
+            headers["X-Upstream-Request-ID"] = self.upstream_request_id  # the node's x-request-id
+        return headers
 
 
 class InvalidRequest(RouterError):
@@ -205,7 +215,11 @@ class FailureReason(StrEnum):
 
 
 class UpstreamFailure(Exception):
-    """A node did not produce a usable answer (raised at the upstream seam, `from` its cause)."""
+    """A node did not produce a usable answer (raised at the upstream seam, `from` its cause).
+
+    For a failover status, `message` is the node's own error message (bounded, not yet
+    cleaned of node URLs and keys) and `request_id` its x-request-id header.
+    """
 
     def __init__(
         self,
@@ -214,12 +228,16 @@ class UpstreamFailure(Exception):
         *,
         status: int | None = None,
         retry_after: str | None = None,
+        message: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
+        self.message = message
+        self.request_id = request_id
 
 
 class ClientGone(Exception):

@@ -203,6 +203,17 @@ def assert_error_shape(reply: Reply, status: int, code: str) -> Json:
     return document
 
 
+def assert_google_error_shape(reply: Reply, status: int, name: str) -> Json:
+    """Google's error body on a Gemini path: error{code, message, status, details}."""
+    assert reply.status == status, (reply.status, reply.raw[:300])
+    document: Json = reply.json()
+    assert set(document) == {"error"}, document
+    error: Json = document["error"]
+    assert (error["code"], error["status"]) == (status, name), document
+    assert error["details"][0]["requestId"] == reply.headers.get("X-Request-ID"), document
+    return error
+
+
 def scrape(base_url: str, name: str, **labels: str) -> float:
     """The sum of a metric's samples with these labels (0 when absent)."""
     from tests.support import http_request

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from router.config.model import Backend, ModelRoute
+from router.config.model import Backend, ModelRoute, NodeConfig
 from router.errors import (
     FailureReason,
     NoAvailableNode,
     RouterError,
+    ServiceUnavailable,
     TooManyRequests,
     UpstreamError,
     UpstreamFailure,
@@ -16,8 +17,10 @@ from router.errors import (
 )
 from router.proxy.attempts import final_error
 from router.proxy.relay import midstream_error
+from router.upstream.reasons import Redactor
 
 ROUTE = ModelRoute("gemini-2.5-flash", (Backend("a"),))
+REDACTOR = Redactor([NodeConfig("a", "http://10.0.0.9:8000/v1", api_key="sk-node-secret")])
 
 # (last failure, class, status, code, message, Retry-After header)
 FINAL_CASES = [
@@ -80,13 +83,64 @@ FINAL_CASES = [
         id="429 with an HTTP-date or junk Retry-After",
     ),
     pytest.param(
-        UpstreamFailure(FailureReason.STATUS_5XX, "node answered 503", status=503),
+        UpstreamFailure(FailureReason.STATUS_5XX, "node answered 500", status=500),
         UpstreamError,
         502,
         "upstream_error",
-        "no node produced an answer for model 'gemini-2.5-flash' (node answered 503)",
+        "no node produced an answer for model 'gemini-2.5-flash' (node answered 500)",
         None,
         id="5xx",
+    ),
+    pytest.param(
+        UpstreamFailure(FailureReason.STATUS_5XX, "node answered 503", status=503),
+        ServiceUnavailable,
+        503,
+        "service_unavailable",
+        "the nodes of model 'gemini-2.5-flash' are unavailable",
+        None,
+        id="503 without Retry-After",
+    ),
+    pytest.param(
+        UpstreamFailure(
+            FailureReason.STATUS_5XX,
+            "node answered 503",
+            status=503,
+            retry_after="7",
+            message="overloaded at http://10.0.0.9:8000/v1, try later",
+            request_id="req-9",
+        ),
+        ServiceUnavailable,
+        503,
+        "service_unavailable",
+        "overloaded at [redacted], try later",
+        "7",
+        id="503 with the node's reason and Retry-After",
+    ),
+    pytest.param(
+        UpstreamFailure(
+            FailureReason.STATUS_429,
+            "node answered 429",
+            status=429,
+            retry_after="4",
+            message="quota of key sk-node-secret exceeded on 10.0.0.9",
+        ),
+        TooManyRequests,
+        429,
+        "too_many_requests",
+        "quota of key [redacted] exceeded on [redacted]",
+        "4",
+        id="429 with the node's reason",
+    ),
+    pytest.param(
+        UpstreamFailure(
+            FailureReason.STATUS_4XX, "node answered 404", status=404, message="no such thing"
+        ),
+        UpstreamError,
+        502,
+        "upstream_error",
+        "no node produced an answer for model 'gemini-2.5-flash' (node answered 404)",
+        None,
+        id="a 404's message is not passed on",
     ),
     pytest.param(
         UpstreamFailure(FailureReason.CONNECT, "connection refused"),
@@ -118,10 +172,19 @@ def test_final_error(
     message: str,
     retry: str | None,
 ) -> None:
-    error = final_error(ROUTE, last)
+    error = final_error(ROUTE, last, REDACTOR)
     assert type(error) is kind
     assert (error.status, error.code, error.message) == (status, code, message)
     assert error.headers().get("Retry-After") == retry
+
+
+def test_final_error_passes_the_nodes_request_id_back() -> None:
+    failure = UpstreamFailure(
+        FailureReason.STATUS_5XX, "node answered 502", status=502, request_id="req-42"
+    )
+    error = final_error(ROUTE, failure, REDACTOR)
+    assert error.headers() == {"X-Upstream-Request-ID": "req-42"}
+    assert final_error(ROUTE, None).headers() == {"Retry-After": "1"}
 
 
 MIDSTREAM_CASES = [

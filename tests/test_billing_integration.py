@@ -29,6 +29,7 @@ from tests.billing_support import (
     Reply,
     StateView,
     assert_error_shape,
+    assert_google_error_shape,
     billing_config,
     chat,
     client_session,
@@ -212,7 +213,7 @@ async def test_refusals_have_the_error_shape_and_are_counted(setup: Setup, mock:
         goog_wrong = await post(
             session, setup.url + GEMINI, GEMINI_BODY, headers={"x-goog-api-key": WRONG_KEY}
         )
-        assert_error_shape(goog_wrong, 401, "invalid_token")
+        assert_google_error_shape(goog_wrong, 401, "UNAUTHENTICATED")
         disabled = await post(session, url, chat("gemini-ok"), key=KEYS["disabled"])
         assert_error_shape(disabled, 401, "key_disabled")
         other = await post(session, url, chat("gemini-ok"), key=KEYS["nomodel"])

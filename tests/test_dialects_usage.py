@@ -54,6 +54,23 @@ from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
             },
             Usage(1, 0, 5),
         ),
+        # embeddings: prompt tokens only
+        ({"object": "list", "usage": {"prompt_tokens": 8, "total_tokens": 8}}, Usage(8, 0, 0)),
+        # a Responses stream's `response.completed` event: usage inside `response`
+        (
+            {
+                "type": "response.completed",
+                "response": {
+                    "usage": {
+                        "input_tokens": 6,
+                        "output_tokens": 20,
+                        "output_tokens_details": {"reasoning_tokens": 4},
+                    }
+                },
+            },
+            Usage(6, 16, 4),
+        ),
+        ({"type": "response.created", "response": {"usage": None}}, None),
         ({"usage": None}, None),  # stream chunks before the last
         ({"choices": []}, None),
         ({"usage": {}}, None),

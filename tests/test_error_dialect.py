@@ -41,9 +41,27 @@ def test_error_response_uses_the_dialect_it_is_given() -> None:
     assert default.body == OPENAI.error_body(error, "rid-7")
 
 
-def test_dialect_of_a_request_no_endpoint_claimed_is_openai() -> None:
-    request = make_mocked_request("POST", "/v1beta/models/m:generateContent")
-    assert handlers.dialect_of(request) is OPENAI
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v1beta/models/m:generateContent", GEMINI),
+        ("/gemini/v1alpha/models/m:countTokens", GEMINI),
+        ("/v1/models/m:embedContent", GEMINI),
+        ("/v1beta/nothing", GEMINI),
+        ("/v1beta", GEMINI),
+        ("/v1beta/openai/chat/completions", OPENAI),
+        ("/v1/models", OPENAI),
+        ("/v1/models/gpt-4o", OPENAI),
+        ("/v1/chat/completions", OPENAI),
+        ("/xv1beta/models/m", OPENAI),
+        ("/admin/nodes", OPENAI),
+    ],
+)
+def test_dialect_of_a_request_no_endpoint_claimed_follows_its_path(
+    path: str, expected: Dialect
+) -> None:
+    request = make_mocked_request("POST", path)
+    assert handlers.dialect_of(request) is expected
 
 
 async def test_errors_are_rendered_in_the_endpoints_dialect(

@@ -126,6 +126,14 @@ def test_chat_stream_frames(options: object, usage_always: bool, has_usage: bool
     assert all(e["usage"] is None for e in events[:7])
 
 
+def test_chat_stream_litellm_usage_chunk() -> None:
+    body = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    frames = chat_stream(body, ANSWER, "chatcmpl-1", 7, usage_always=False, litellm_usage=True)
+    usage = orjson.loads(frames[-2][6:])
+    assert usage["choices"] == [{"index": 0, "delta": {}}]
+    assert usage["usage"]["prompt_tokens"] == 3
+
+
 GEMINI = {"contents": [{"parts": [{"text": "abcdefgh"}]}]}
 
 

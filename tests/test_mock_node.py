@@ -447,6 +447,10 @@ async def test_fault_updates_validate_and_reset(node):
         ({"hang": 1}, "hang"),
         ({"health_status": "x"}, "health_status"),
         ({"reset": "yes"}, "reset"),
+        ({"inband_error_after": -1}, "inband_error_after"),
+        ({"usage_chunk_style": "openai"}, "usage_chunk_style"),
+        ({"error_message": ""}, "error_message"),
+        ({"retry_after": 7}, "retry_after"),
     ],
 )
 def test_fault_update_rejects_bad_values_atomically(payload, message):
@@ -454,6 +458,18 @@ def test_fault_update_rejects_bad_values_atomically(payload, message):
     with pytest.raises(FaultError, match=message):
         faults.update({"cut_after": 2, **payload})
     assert faults == Faults(chunk_delay=0.1)
+
+
+def test_new_faults_are_set_and_reset():
+    faults = Faults()
+    update = {"inband_error_after": 2, "usage_chunk_style": "litellm", "retry_after": "9"}
+    faults.update({**update, "error_message": "busy"})
+    assert (faults.inband_error_after, faults.usage_chunk_style) == (2, "litellm")
+    assert (faults.retry_after, faults.error_message) == ("9", "busy")
+    faults.update({"retry_after": None})
+    assert faults.retry_after is None
+    faults.update({"reset": True})
+    assert faults == Faults()
 
 
 # --- introspection -------------------------------------------------------------------------

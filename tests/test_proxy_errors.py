@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 import pytest
 
+from router.dialects.dialect import google_status
 from tests.support import (
     GEMINI_BODY,
     MockNodes,
@@ -91,11 +92,14 @@ async def call(
 
 
 def assert_error(
-    status: int, headers: Any, body: bytes, want_status: int, code: str
+    status: int, headers: Any, body: bytes, want_status: int, code: str, *, gemini: bool = False
 ) -> dict[str, Any]:
-    """The router's error shape, with its trace id in X-Request-ID and nothing leaked."""
+    """The router's error shape (Google's on Gemini paths), with its trace id in
+    X-Request-ID and nothing leaked."""
     assert status == want_status, body
     assert headers["Content-Type"].startswith("application/json")
+    if gemini:
+        return assert_google_error(headers, body, want_status)
     error = orjson.loads(body)
     assert set(error) == {"success", "error", "trace_id"}, error
     assert error["success"] is False
@@ -108,6 +112,23 @@ def assert_error(
     assert NODE_KEY.encode() not in body and b"client-secret" not in body
     result: dict[str, Any] = error
     return result
+
+
+def assert_google_error(headers: Any, body: bytes, want_status: int) -> dict[str, Any]:
+    """Google's error shape: the HTTP status as `code`, a canonical `status` name."""
+    document = orjson.loads(body)
+    assert set(document) == {"error"}, document
+    error = document["error"]
+    assert error["code"] == want_status and error["status"] == google_status(want_status)
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["details"][0]["requestId"] == headers["X-Request-ID"]
+    assert b"127.0.0.1" not in body and b"localhost" not in body
+    assert NODE_KEY.encode() not in body and b"client-secret" not in body
+    return dict(error)
+
+
+def is_gemini(path: str) -> bool:
+    return ":" in path.rsplit("/", 1)[-1]
 
 
 # --- 400 and 404: the client's mistakes -------------------------------------------------
@@ -148,7 +169,7 @@ async def test_invalid_chat_request_is_400(nodes, base, session, raw):
 async def test_invalid_gemini_json_is_400(nodes, base, session):
     headers = {"Content-Type": "application/json"}
     status, got, body = await call(session, base + GENERATE, data=b"{oops", headers=headers)
-    assert_error(status, got, body, 400, "invalid_request")
+    assert_error(status, got, body, 400, "invalid_request", gemini=True)
     assert nodes[A].requests() == 0
 
 
@@ -162,8 +183,9 @@ async def test_invalid_gemini_json_is_400(nodes, base, session):
 )
 async def test_unknown_model_is_404_model_not_found(nodes, base, session, path, body):
     status, headers, raw = await call(session, base + path, body=body)
-    error = assert_error(status, headers, raw, 404, "model_not_found")
-    assert "no-such-model" in error["error"]["message"]
+    error = assert_error(status, headers, raw, 404, "model_not_found", gemini=is_gemini(path))
+    message = error["message"] if is_gemini(path) else error["error"]["message"]
+    assert "no-such-model" in message
     assert nodes[A].requests() == 0
 
 
@@ -177,7 +199,7 @@ async def test_unknown_model_is_404_model_not_found(nodes, base, session, path, 
 )
 async def test_unknown_endpoint_is_404_in_the_error_shape(base, session, method, path):
     status, headers, raw = await call(session, base + path, body={}, method=method)
-    assert_error(status, headers, raw, 404, "not_found")
+    assert_error(status, headers, raw, 404, "not_found", gemini=is_gemini(path))
 
 
 async def test_errors_carry_the_clients_request_id(base, session):
@@ -223,7 +245,7 @@ async def test_gemini_body_over_max_body_mb_is_413(nodes, base, session):
     raw = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": text}]}]})
     headers = {"Content-Type": "application/json"}
     status, got, body = await call(session, base + GENERATE, data=io.BytesIO(raw), headers=headers)
-    assert_error(status, got, body, 413, "request_too_large")
+    assert_error(status, got, body, 413, "request_too_large", gemini=True)
     assert nodes[A].requests() == 0
 
 
@@ -252,7 +274,7 @@ async def test_every_node_failing_is_502(nodes, base, session, path):
         nodes[name].faults(status=500)
     body = chat_body(FLASH) if path == CHAT else GEMINI_BODY
     status, headers, raw = await call(session, base + path, body=body)
-    assert_error(status, headers, raw, 502, "upstream_error")
+    assert_error(status, headers, raw, 502, "upstream_error", gemini=path == GENERATE)
     assert nodes[A].requests() == 1 and nodes[B].requests() == 1
 
 
@@ -260,7 +282,7 @@ async def test_every_node_unreachable_is_502(base, session):
     gemini = "/v1beta/models/gone:generateContent"
     for path, body in ((CHAT, chat_body("gone")), (gemini, GEMINI_BODY)):
         status, headers, raw = await call(session, base + path, body=body)
-        assert_error(status, headers, raw, 502, "upstream_error")
+        assert_error(status, headers, raw, 502, "upstream_error", gemini=path == gemini)
 
 
 @pytest.mark.parametrize("stream", [False, True])

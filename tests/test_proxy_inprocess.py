@@ -268,3 +268,44 @@ async def test_a_stream_the_router_ends_says_so_and_spares_the_node(aiohttp_clie
     metrics = await (await client.get("/metrics")).text()
     # The node did nothing wrong: no failure counted against it.
     assert 'router_upstream_errors_total{node="a",reason="midstream"} 0.0' in metrics
+
+
+async def test_a_failover_status_whose_body_stalls_is_still_that_status(
+    aiohttp_client: Any,
+) -> None:
+    """The node's reason is read from a bounded body within a short wait: a 500 whose body
+    never comes stays a 5xx (not a first-byte timeout) and the next node is asked."""
+    fake = FakeNodes(
+        {"a": Script(status=500, hang_after=0), "b": Script(chunks=(b'{"from": "b"}',))}
+    )
+    client = await start(aiohttp_client, fake, config_text({"m": tiers("a", "b")}))
+    with capture_logs() as logs:
+        response = await client.post("/v1/chat/completions", json=chat_body("m"))
+        assert (response.status, await response.read()) == (200, b'{"from": "b"}')
+        assert await eventually(lambda: any(e["event"] == "access" for e in logs))
+    (access,) = [e for e in logs if e["event"] == "access"]
+    assert [a["failure"] for a in access["attempts"]] == ["status_5xx", None]
+    assert fake.responses[0].closed
+
+
+async def test_the_last_nodes_reason_request_id_and_retry_after_reach_the_client(
+    aiohttp_client: Any,
+) -> None:
+    body = b'{"error": {"message": "overloaded at http://127.0.0.1:9/a, retry"}}'
+    headers = (
+        ("Content-Type", "application/json"),
+        ("Retry-After", "12"),
+        ("x-request-id", "node-req-1"),
+    )
+    fake = FakeNodes({"a": Script(status=503, headers=headers, chunks=(body,))})
+    client = await start(aiohttp_client, fake, config_text({"m": tiers("a")}))
+    response = await client.post("/v1/chat/completions", json=chat_body("m"))
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "12"
+    assert response.headers["X-Upstream-Request-ID"] == "node-req-1"
+    error = (await response.json())["error"]
+    assert error == {
+        "code": "service_unavailable",
+        "message": "overloaded at [redacted], retry",
+        "type": "server_error",
+    }

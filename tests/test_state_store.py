@@ -193,6 +193,28 @@ async def test_admit_is_idempotent_per_request_id(make_store):
     assert (await store.get_key("a")).spec.credits == 95 * C
 
 
+async def test_free_admission_checks_the_key_but_counts_and_reserves_nothing(make_store):
+    """countTokens: authorised, but no rpm, no slot, no credits, no ledger entry."""
+    store = await make_store()
+    key = await store.create_key(
+        KeySpec(name="a", models=("gemini-*",), credits=1, rpm=1, max_concurrent=1)
+    )
+    held = await store.admit(key, "gemini-x", next(ids), None, T0)  # uses rpm and the slot
+    for _ in range(3):
+        free = await store.admit(key, "gemini-x", next(ids), PRICE, T0, free=True)
+        assert not free.is_metered and free.reserved == 0
+    assert (await store.get_key("a")).spec.credits == 1
+    err = await rejected(store.admit(key, "gpt-4o", next(ids), PRICE, T0, free=True))
+    assert err.code == "model_not_allowed"
+    assert (
+        await rejected(store.admit("nope", "gemini-x", next(ids), None, T0, free=True))
+    ).code == ("invalid_token")
+    await settle(store, held)
+    assert len(await store.usage_records(since=0)) == 1  # the held request's only
+    err = await rejected(store.admit(key, "gemini-x", next(ids), None, T0 + 1))
+    assert err.code == "too_many_requests"  # the free ones took nothing: only the held one
+
+
 # --- credits ----------------------------------------------------------------------------
 
 

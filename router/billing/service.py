@@ -66,8 +66,13 @@ class Billing:
             raise RuntimeError("Billing.start() has not run")
         return self._store
 
-    async def admit(self, request: web.Request, exchange: Exchange, route: ModelRoute) -> Admission:
-        """Authorise the request and reserve its credits, or raise a RouterError."""
+    async def admit(
+        self, request: web.Request, exchange: Exchange, route: ModelRoute, *, free: bool = False
+    ) -> Admission:
+        """Authorise the request and reserve its credits, or raise a RouterError.
+
+        A `free` request (countTokens) is only authorised: no rpm, slot or credits.
+        """
         key = extract_key(request.headers, request.query, request.path)
         now = time.time()
         # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
@@ -75,7 +80,9 @@ class Billing:
         # stays in front so the ledger still joins the access log.
         billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
         try:
-            return await self.store.admit(key, route.name, billing_id, route.pricing, now)
+            return await self.store.admit(
+                key, route.name, billing_id, route.pricing, now, free=free
+            )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
             raise

@@ -135,6 +135,14 @@ class Pricing:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLimits:
+    """A model's context and answer sizes, reported by the model endpoints (None: unknown)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StateConfig:
     """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout."""
 
@@ -159,6 +167,7 @@ class ModelRoute:
     fallbacks: tuple[str, ...] = ()
     inject_usage: bool = True
     pricing: Pricing | None = None
+    limits: TokenLimits = TokenLimits()
 
     @property
     def is_glob(self) -> bool:
@@ -233,6 +242,10 @@ class Config:
             if pattern.match(model):
                 return candidate
         return None
+
+    def listed_routes(self) -> list[tuple[str, ModelRoute]]:
+        """`listed_models` with the route serving each name."""
+        return list(self._exact.items())
 
     def listed_models(self) -> list[str]:
         """Names a client can ask for: every exact model name and alias (globs are not listable)."""

@@ -27,6 +27,7 @@ from router.config.model import (
     ServerConfig,
     Strategy,
     Timeouts,
+    TokenLimits,
 )
 from router.config.source import Path
 
@@ -170,6 +171,16 @@ def _backend(section: Section, nodes: Mapping[str, NodeConfig]) -> Backend:
     return backend
 
 
+def _limits(section: Section) -> TokenLimits:
+    """`limits: {input_tokens, output_tokens}`: what the model endpoints report."""
+    limits = TokenLimits(
+        input_tokens=section.integer("input_tokens", None, minimum=1),
+        output_tokens=section.integer("output_tokens", None, minimum=1),
+    )
+    section.close()
+    return limits
+
+
 def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> ModelRoute:
     strategy_name = section.string("strategy", Strategy.WEIGHTED.value)
     try:
@@ -209,6 +220,7 @@ def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> 
         fallbacks=section.strings("fallbacks"),
         inject_usage=section.boolean("inject_usage", True),
         pricing=pricing,
+        limits=_limits(section.section("limits")),
     )
     section.close()
     return route

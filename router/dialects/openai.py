@@ -1,8 +1,10 @@
-"""The OpenAI-compatible dialect: `POST {prefix}/chat/completions` with the model in the body.
+"""The OpenAI-compatible dialect: `POST {prefix}/{endpoint}` with the model in the body.
 
-Only `model` is ever changed (when a backend renames it), plus
-`stream_options.include_usage` when the router needs streaming usage for billing and the
-client did not ask for it; otherwise the body is forwarded byte for byte.
+`OPENAI_ENDPOINTS` is the one table of the OpenAI endpoints the router proxies (chat
+completions, completions, embeddings, responses): adding one is one line. Only `model`
+is ever changed (when a backend renames it), plus `stream_options.include_usage` on the
+endpoints that have it when the router needs streaming usage for billing and the client
+did not ask for it; otherwise the body is forwarded byte for byte.
 """
 
 from __future__ import annotations
@@ -19,7 +21,30 @@ from router.dialects.dialect import OPENAI, Dialect
 from router.dialects.target import encode_target
 from router.errors import InvalidRequest
 
-CHAT_PATH = "/v1/chat/completions"  # on the node, below its URL's own path
+
+@dataclass(frozen=True, slots=True)
+class OpenAIEndpoint:
+    """One proxied OpenAI endpoint: where it is, what its body needs, what it streams."""
+
+    suffix: str  # below each of server.prefixes
+    node_path: str  # on the node, below its URL's own path
+    required: str  # the field besides `model` a request cannot do without
+    stream_usage: bool  # streams take `stream_options.include_usage` (chat, completions)
+
+    @property
+    def name(self) -> str:
+        """The endpoint's name in logs and handlers: `chat/completions`, `embeddings`."""
+        return self.suffix.lstrip("/")
+
+
+OPENAI_ENDPOINTS = (
+    OpenAIEndpoint("/chat/completions", "/v1/chat/completions", "messages", stream_usage=True),
+    OpenAIEndpoint("/completions", "/v1/completions", "prompt", stream_usage=True),
+    OpenAIEndpoint("/embeddings", "/v1/embeddings", "input", stream_usage=False),
+    # The Responses API streams typed events; usage arrives in `response.completed` unasked.
+    OpenAIEndpoint("/responses", "/v1/responses", "input", stream_usage=False),
+)
+CHAT = OPENAI_ENDPOINTS[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +59,8 @@ class OpenAIRequest:
         return orjson.dumps({**self.document, **changes})
 
 
-def parse_openai(body: bytes) -> OpenAIRequest:
-    """Validate the parts of a chat completion request the router relies on."""
+def parse_openai(body: bytes, endpoint: OpenAIEndpoint = CHAT) -> OpenAIRequest:
+    """Validate the parts of a request to `endpoint` the router relies on."""
     if not body:
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:
@@ -47,50 +72,59 @@ def parse_openai(body: bytes) -> OpenAIRequest:
     model = document.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string")
-    messages = document.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' is required and must be a non-empty array")
+    if endpoint is CHAT:
+        messages = document.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise InvalidRequest("'messages' is required and must be a non-empty array")
+    elif document.get(endpoint.required) is None:
+        raise InvalidRequest(f"{endpoint.required!r} is required")
     return OpenAIRequest(model, document)
 
 
-def wants_injected_usage(parsed: OpenAIRequest, route: ModelRoute) -> bool:
-    """A streaming request whose client did not ask for usage, on a route that injects it."""
+def wants_injected_usage(
+    parsed: OpenAIRequest, route: ModelRoute, endpoint: OpenAIEndpoint = CHAT
+) -> bool:
+    """A streaming request whose client did not ask for usage, on a route that injects it
+    and an endpoint that has `stream_options`."""
     document = parsed.document
-    if not route.inject_usage or document.get("stream") is not True:
+    if not endpoint.stream_usage or not route.inject_usage or document.get("stream") is not True:
         return False
     options = document.get("stream_options")
     return not (isinstance(options, dict) and options.get("include_usage") is True)
 
 
+def model_object(name: str, created: int) -> dict[str, Any]:
+    """One OpenAI model object (`GET /models/{id}`, and each entry of the list)."""
+    return {"id": name, "object": "model", "created": created, "owned_by": "router"}
+
+
 def model_list(names: Iterable[str], created: int) -> dict[str, Any]:
     """The `GET /models` answer: every name as a model the router owns."""
-    data = [
-        {"id": name, "object": "model", "created": created, "owned_by": "router"} for name in names
-    ]
-    return {"object": "list", "data": data}
+    return {"object": "list", "data": [model_object(name, created) for name in names]}
 
 
-# Nodes are few and their paths fixed: encode each node's chat target once, not per request.
-@functools.lru_cache(maxsize=256)
-def chat_target(base_path: str) -> str:
-    """The chat completions request target on a node whose URL has path `base_path`."""
-    return encode_target(base_path + CHAT_PATH)
+# Nodes and endpoints are few and their paths fixed: encode each target once, not per request.
+@functools.lru_cache(maxsize=1024)
+def node_target(base_path: str, node_path: str) -> str:
+    """The request target of `node_path` on a node whose URL has path `base_path`."""
+    return encode_target(base_path + node_path)
 
 
 @dataclass(slots=True)
 class OpenAITarget:
-    """POST {node}/v1/chat/completions with the client's body (renamed model aside)."""
+    """POST {node}/v1/{endpoint} with the client's body (renamed model aside)."""
 
     raw: bytes
     parsed: OpenAIRequest
     strip_usage: bool = False
+    endpoint: OpenAIEndpoint = CHAT
 
     @property
     def dialect(self) -> Dialect:
         return OPENAI
 
     def path(self, base_path: str, model: str | None) -> str:
-        return chat_target(base_path)
+        return node_target(base_path, self.endpoint.node_path)
 
     def body(self, model: str | None) -> bytes:
         renamed = model is not None and model != self.parsed.model

@@ -30,9 +30,14 @@ def usage_from_openai(obj: Any) -> Usage | None:
     """Usage from an OpenAI response or stream chunk (its `usage`), or None when absent.
 
     Chat Completions (`prompt_tokens`/`completion_tokens`) and the Responses API
-    (`input_tokens`/`output_tokens`) both count reasoning inside the completion total.
+    (`input_tokens`/`output_tokens`) both count reasoning inside the completion total;
+    embeddings report `prompt_tokens` only. A Responses stream event (`response.completed`)
+    carries its usage inside `response`.
     """
     usage = obj.get("usage") if isinstance(obj, Mapping) else None
+    if usage is None and isinstance(obj, Mapping):
+        response = obj.get("response")
+        usage = response.get("usage") if isinstance(response, Mapping) else None
     if not isinstance(usage, Mapping):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:

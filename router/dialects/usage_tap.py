@@ -6,6 +6,10 @@ that carry a usage object (`"usage":{...}` in OpenAI chunks, `usageMetadata` in 
 so ordinary content chunks cost one substring search. A plain JSON answer is collected
 (up to a cap) and parsed once at the end.
 
+The same scan notices an in-band error: an SSE event whose JSON has a top-level `error`
+(LiteLLM, and Google itself, report a failure that way after a 200). Only events holding
+the bytes `"error"` are parsed, so it costs another substring search per chunk.
+
 `UsageFilter` is the one place bytes are held: when the router itself asked the node for
 streaming usage (the client did not), the usage-only chunk must not reach the client.
 Complete events pass at once; only an event still arriving waits for its end, which no
@@ -24,6 +28,7 @@ from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
 
 _OPENAI_MARK = re.compile(rb'"usage"\s*:\s*\{')
 _GEMINI_MARK = b'"usageMetadata"'
+_ERROR_MARK = b'"error"'
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 MAX_COLLECTED = 16 * 1024 * 1024  # a non-stream answer larger than this is not parsed
 MAX_TAIL = 4 * 1024 * 1024  # the longest unfinished SSE event kept while scanning
@@ -50,7 +55,7 @@ def _usage_of(document: Any, gemini: bool) -> Usage | None:
 class UsageTap:
     """Watches one answer (OpenAI or Gemini, SSE or JSON) for its token usage."""
 
-    __slots__ = ("_body", "_gemini", "_size", "_stream", "_tail", "usage")
+    __slots__ = ("_body", "_gemini", "_size", "_stream", "_tail", "inband_error", "usage")
 
     def __init__(self, *, gemini: bool, is_stream: bool) -> None:
         self._gemini = gemini
@@ -59,6 +64,7 @@ class UsageTap:
         self._body: list[bytes] = []
         self._size = 0
         self.usage: Usage | None = None
+        self.inband_error = False  # an event carried a top-level `error`
 
     def feed(self, chunk: bytes) -> None:
         """Look at the next chunk of the answer."""
@@ -69,7 +75,7 @@ class UsageTap:
             return
         data = self._tail + chunk if self._tail else chunk
         has_mark = _GEMINI_MARK in data if self._gemini else _OPENAI_MARK.search(data) is not None
-        if not has_mark:
+        if not has_mark and _ERROR_MARK not in data:
             end = max(data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n"))
             tail = data[end:] if end >= 0 else data
             # Not SSE after all (no event ends): keep a bounded tail, not the whole answer.
@@ -88,6 +94,9 @@ class UsageTap:
             document = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return
+        if is_error_event(document):
+            self.inband_error = True
+            return
         usage = _usage_of(document, self._gemini)
         if usage is not None:
             self.usage = usage  # Gemini repeats cumulative usage: the last one counts
@@ -105,8 +114,18 @@ class UsageTap:
         return self.usage
 
 
+def is_error_event(document: Any) -> bool:
+    """An event's JSON that reports a failure in-band: a top-level `error` that is set."""
+    return isinstance(document, dict) and bool(document.get("error"))
+
+
 def is_usage_only(event: bytes) -> bool:
-    """True for the OpenAI chunk that carries usage and no choices."""
+    """True for an OpenAI chunk that carries usage and nothing a client could use.
+
+    Recognised by content, not by `choices == []`: LiteLLM sends the usage chunk with
+    `choices: [{"index": 0, "delta": {}}]`. A chunk whose choice has any delta value, a
+    finish reason or logprobs is kept (usage riding on the last content chunk).
+    """
     payload = _event_data(event)
     if not _OPENAI_MARK.search(payload):
         return False
@@ -114,7 +133,23 @@ def is_usage_only(event: bytes) -> bool:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(document, dict) and document.get("choices") == []
+    if not isinstance(document, dict) or not isinstance(document.get("usage"), dict):
+        return False
+    choices = document.get("choices")
+    if choices is None:
+        return True
+    return isinstance(choices, list) and all(_is_empty_choice(c) for c in choices)
+
+
+def _is_empty_choice(choice: object) -> bool:
+    if not isinstance(choice, dict):
+        return False
+    if choice.get("finish_reason") or choice.get("logprobs"):
+        return False
+    delta = choice.get("delta")
+    if delta is None:  # a legacy completions chunk carries `text` instead of a delta
+        return not choice.get("text") and not choice.get("message")
+    return isinstance(delta, dict) and not any(delta.values())
 
 
 def _last_event_end(data: bytes) -> int:

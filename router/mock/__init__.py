@@ -4,6 +4,7 @@ Integration tests, the `make run` demo and the benchmarks put it behind the rout
 of a real worker.
 
     answers  what it answers (pure: texts, token counts, JSON bodies, SSE frames)
+    openai_apis  the same for embeddings, completions and the Responses API
     faults   the faults it can be told to suffer, and its counters
     app      the aiohttp application (routes, API-key check) that ties them together
     cli      `router mock-node`: flags and the process's run loop

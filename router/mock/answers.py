@@ -128,9 +128,16 @@ def chat_completion(
 
 
 def chat_stream(
-    body: dict[str, Any], answer: Answer, completion_id: str, created: int, *, usage_always: bool
+    body: dict[str, Any],
+    answer: Answer,
+    completion_id: str,
+    created: int,
+    *,
+    usage_always: bool,
+    litellm_usage: bool = False,
 ) -> list[bytes]:
-    """The SSE frames of a streaming OpenAI answer, `[DONE]` included."""
+    """The SSE frames of a streaming OpenAI answer, `[DONE]` included; `litellm_usage`
+    sends the usage chunk as LiteLLM does (one choice with an empty delta)."""
     model = body["model"]
 
     def event(delta: dict[str, str], finish: str | None = None) -> bytes:
@@ -159,7 +166,7 @@ def chat_stream(
             "created": created,
             "model": model,
             "system_fingerprint": "",  # seed 002 sends "" here and null everywhere else
-            "choices": [],
+            "choices": [{"index": 0, "delta": {}}] if litellm_usage else [],
             "usage": openai_usage(openai_prompt_tokens(body["messages"]), answer),
         }
         frames.append(b"data: " + orjson.dumps(chunk) + b"\n\n")

@@ -1,6 +1,7 @@
 """The mock node's aiohttp application: routes, the API-key check, faults and counters.
 
-Faults (see `router.mock.faults`) apply to the chat, Gemini and countTokens endpoints only;
+Faults (see `router.mock.faults`) apply to the chat, completions, embeddings, responses,
+Gemini and countTokens endpoints only;
 the `/_mock/*` endpoints change and show them while the node runs. The answers themselves
 are built in `router.mock.answers`.
 """
@@ -39,8 +40,16 @@ from router.mock.faults import (
     Faults,
     MockState,
     error_response,
+    google_error_response,
     json_response,
     suffer_faults,
+)
+from router.mock.openai_apis import (
+    completion,
+    completion_stream,
+    embeddings,
+    response,
+    response_stream,
 )
 
 MAX_BODY = 256 * 1024 * 1024
@@ -57,7 +66,8 @@ async def _send_stream(
     response.content_type = content_type
     await response.prepare(call.request)
     for frame in frames:
-        await call.send(response, frame)
+        if not await call.send(response, frame):
+            break
     return response
 
 
@@ -68,8 +78,39 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
     if body.get("stream") is not True:
         return await call.send_json(chat_completion(body, app[ANSWER_KEY], completion_id, created))
     usage_always = app[SETTINGS_KEY].usage_always
-    frames = chat_stream(body, app[ANSWER_KEY], completion_id, created, usage_always=usage_always)
+    frames = chat_stream(
+        body,
+        app[ANSWER_KEY],
+        completion_id,
+        created,
+        usage_always=usage_always,
+        litellm_usage=call.faults.usage_chunk_style == "litellm",
+    )
     return await _send_stream(call, "text/event-stream", frames)
+
+
+async def _answer_completions(call: Exchange) -> web.StreamResponse:
+    body, app = call.body, call.request.app
+    cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+    if body.get("stream") is not True:
+        return await call.send_json(completion(body, app[ANSWER_KEY], cid, created))
+    usage_always = app[SETTINGS_KEY].usage_always
+    frames = completion_stream(body, app[ANSWER_KEY], cid, created, usage_always=usage_always)
+    return await _send_stream(call, "text/event-stream", frames)
+
+
+async def _answer_responses(call: Exchange) -> web.StreamResponse:
+    body, answer = call.body, call.request.app[ANSWER_KEY]
+    rid, created = uuid.uuid4().hex, int(time.time())
+    if body.get("stream") is not True:
+        return await call.send_json(response(body, answer, rid, created))
+    return await _send_stream(
+        call, "text/event-stream", response_stream(body, answer, rid, created)
+    )
+
+
+async def _answer_embeddings(call: Exchange) -> web.StreamResponse:
+    return await call.send_json(embeddings(call.body))
 
 
 async def _answer_gemini(call: Exchange) -> web.StreamResponse:
@@ -122,6 +163,8 @@ async def _serve(
             return failed
         problem = "body must be a JSON object" if body is None else invalid_body(body, is_chat)
         if problem is not None or body is None:
+            if not is_chat:  # a Gemini node answers in Google's shape
+                return google_error_response(400, str(problem), {})
             return error_response(400, "token_mismatched", str(problem), "invalid_request_error")
         response = await answer(Exchange(request, body, faults))
     except ConnectionCut as cut:
@@ -139,6 +182,21 @@ async def _serve(
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """POST /v1/chat/completions."""
     return await _serve(request, _answer_chat, is_chat=True)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """POST /v1/completions (legacy text completions)."""
+    return await _serve(request, _answer_completions, is_chat=False)
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    """POST /v1/responses (the Responses API)."""
+    return await _serve(request, _answer_responses, is_chat=False)
+
+
+async def embeddings_endpoint(request: web.Request) -> web.StreamResponse:
+    """POST /v1/embeddings."""
+    return await _serve(request, _answer_embeddings, is_chat=False)
 
 
 async def gemini(request: web.Request) -> web.StreamResponse:
@@ -226,9 +284,14 @@ def create_app(
 
     async def tag(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["X-Mock-Node"] = node_header
+        # Every answer names itself, as real providers do: the router passes it back.
+        response.headers.setdefault("x-request-id", f"mock-{uuid.uuid4().hex}")
 
     app.on_response_prepare.append(tag)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/embeddings", embeddings_endpoint)
     app.router.add_post(r"/{version:v1beta|v1|v1alpha}/models/{target}", gemini)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", models)

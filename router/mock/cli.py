@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--cut-after", type=int, metavar="N", help="abort after N events")
     faults.add_argument("--hang", action="store_true", help="never answer")
     faults.add_argument("--health-status", type=int, metavar="CODE")
+    faults.add_argument(
+        "--inband-error-after", type=int, metavar="N", help="an in-band error event after N"
+    )
+    faults.add_argument("--usage-chunk-style", choices=("empty", "litellm"), default="empty")
+    faults.add_argument("--error-message", default="injected fault", help="--status body text")
+    faults.add_argument("--retry-after", help="Retry-After of --status answers")
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
@@ -50,6 +56,10 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "cut_after": args.cut_after,
         "hang": args.hang,
         "health_status": args.health_status,
+        "inband_error_after": args.inband_error_after,
+        "usage_chunk_style": args.usage_chunk_style,
+        "error_message": args.error_message,
+        "retry_after": args.retry_after,
     }
     if args.error_rate is not None:
         update["error_rate"] = args.error_rate

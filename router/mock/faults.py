@@ -5,10 +5,14 @@ over HTTP (`POST /_mock/faults`) while the node runs, so the fault fields are pa
 validated here, once, and the handlers only read typed attributes. Each request takes a
 snapshot of the faults, so an update never changes an answer halfway through.
 
-Order in which a request suffers them: hang, first_byte_delay, status (at error_rate),
-cut_after == 0 (drop the connection before any byte); then, while answering, chunk_delay
-before every event but the first and cut_after == N (abort after N events; a non-stream
-answer sends half its body).
+Order in which a request suffers them: hang, first_byte_delay, status (at error_rate,
+its body carrying `error_message`, with `retry_after` as Retry-After), cut_after == 0
+(drop the connection before any byte); then, while answering, chunk_delay before every
+event but the first, cut_after == N (abort after N events; a non-stream answer sends half
+its body) and inband_error_after == N (after N events, one `data: {"error": ...}` event in
+the path's dialect, then the stream ends normally, as LiteLLM does).
+`usage_chunk_style: litellm` sends the OpenAI usage chunk with
+`choices: [{"index": 0, "delta": {}}]` instead of `choices: []`.
 """
 
 from __future__ import annotations
@@ -57,6 +61,26 @@ def _fraction(name: str, value: object) -> float:
     return float(value)
 
 
+# Faults whose value is text: the allowed values (None: any non-empty string or null).
+_TEXT_FAULTS: dict[str, tuple[str, ...] | None] = {
+    "usage_chunk_style": ("empty", "litellm"),
+    "error_message": None,
+    "retry_after": None,
+}
+
+
+def _text(name: str, value: object, allowed: tuple[str, ...] | None) -> str | None:
+    if allowed is not None:
+        if value not in allowed:
+            raise FaultError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+    if name == "retry_after" and value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise FaultError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
 @dataclass(slots=True)
 class Faults:
     """What the node does wrong; the defaults mean "behave"."""
@@ -68,6 +92,10 @@ class Faults:
     cut_after: int | None = None  # abort the connection after this many events (0: at once)
     hang: bool = False
     health_status: int | None = None
+    inband_error_after: int | None = None  # an in-band error event after this many events
+    usage_chunk_style: str = "empty"  # "empty": choices []; "litellm": one empty delta
+    error_message: str = "injected fault"  # the message of a `status` fault's body
+    retry_after: str | None = None  # Retry-After of a `status` fault (429: "1" if unset)
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""
@@ -82,11 +110,13 @@ class Faults:
                 new.error_rate = _fraction(key, value)
             elif key in ("first_byte_delay", "chunk_delay"):
                 setattr(new, key, _seconds(key, value))
-            elif key == "cut_after":
+            elif key in ("cut_after", "inband_error_after"):
                 cut = _optional_int(key, value)
                 if cut is not None and cut < 0:
-                    raise FaultError(f"cut_after must be >= 0 or null, got {cut}")
-                new.cut_after = cut
+                    raise FaultError(f"{key} must be >= 0 or null, got {cut}")
+                setattr(new, key, cut)
+            elif key in _TEXT_FAULTS:
+                setattr(new, key, _text(key, value, _TEXT_FAULTS[key]))
             elif key == "hang":
                 if not isinstance(value, bool):
                     raise FaultError(f"hang must be true or false, got {value!r}")
@@ -166,14 +196,38 @@ def json_response(
     return web.Response(body=body, status=status, content_type="application/json", headers=headers)
 
 
-def error_response(status: int, code: str, message: str, kind: str) -> web.Response:
+def error_response(
+    status: int, code: str, message: str, kind: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """The error shape of the services we front (seed 002), plus an OpenAI-style type."""
     body = {
         "success": False,
         "error": {"code": code, "message": message, "type": kind},
         "trace_id": str(uuid.uuid4()),
     }
-    return json_response(body, status, {"Retry-After": "1"} if status == 429 else None)
+    if headers is None:
+        headers = {"Retry-After": "1"} if status == 429 else {}
+    return json_response(body, status, headers)
+
+
+def google_error_response(status: int, message: str, headers: dict[str, str]) -> web.Response:
+    """Google's error shape, as a Gemini node answers on its own paths."""
+    names = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
+    names |= {404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
+    name = names.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    body = {"error": {"code": status, "message": message, "status": name}}
+    return json_response(body, status, headers)
+
+
+def fault_response(status: int, faults: Faults, is_gemini: bool) -> web.Response:
+    """The answer to an injected `status`: the node's message, Retry-After, x-request-id."""
+    headers = {"x-request-id": f"mock-{uuid.uuid4().hex}"}
+    retry_after = faults.retry_after or ("1" if status == 429 else None)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    if is_gemini:
+        return google_error_response(status, faults.error_message, headers)
+    return error_response(status, "api_error", faults.error_message, "server_error", headers)
 
 
 class ConnectionCut(Exception):
@@ -200,7 +254,7 @@ async def suffer_faults(
     status = state.injected_status(faults)
     if status is not None:
         state.stats.errors_injected += 1
-        return error_response(status, "api_error", "injected fault", "server_error")
+        return fault_response(status, faults, is_gemini="target" in request.match_info)
     if faults.cut_after == 0:
         _abort(request)
         raise ConnectionCut(web.Response())
@@ -216,16 +270,22 @@ class Exchange:
     faults: Faults
     sent: int = 0  # events written so far
 
-    async def send(self, response: web.StreamResponse, data: bytes) -> None:
-        """Write one stream event, applying chunk_delay and cut_after."""
+    async def send(self, response: web.StreamResponse, data: bytes) -> bool:
+        """Write one stream event, applying chunk_delay, cut_after and inband_error_after;
+        False once the stream must end (an in-band error event was sent instead)."""
         if self.sent and self.faults.chunk_delay:
             await asyncio.sleep(self.faults.chunk_delay)
         cut = self.faults.cut_after
         if cut is not None and self.sent >= cut:
             _abort(self.request)
             raise ConnectionCut(response)
+        inband = self.faults.inband_error_after
+        if inband is not None and self.sent >= inband:
+            await response.write(inband_error_event("target" in self.request.match_info))
+            return False
         await response.write(data)
         self.sent += 1
+        return True
 
     async def send_json(self, data: object) -> web.StreamResponse:
         """A whole JSON answer; with cut_after, half of it and then a dropped connection."""
@@ -239,3 +299,16 @@ class Exchange:
         await response.write(body[: len(body) // 2])
         _abort(self.request)
         raise ConnectionCut(response)
+
+
+def inband_error_event(is_gemini: bool) -> bytes:
+    """The error a node reports inside a 200 stream (LiteLLM's shape; Google's on Gemini)."""
+    if is_gemini:
+        error: dict[str, object] = {
+            "code": 503,
+            "message": "in-band fault",
+            "status": "UNAVAILABLE",
+        }
+    else:
+        error = {"message": "in-band fault", "type": "api_error", "code": "503"}
+    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"

@@ -212,6 +212,7 @@ class AccessFields(TypedDict):
     node: str | None
     attempts: list[Attempt]
     status: int
+    error_code: str | None  # set when the request failed, also after a 200 (mid-stream)
     ttfb_ms: float | None
     duration_ms: float
     streamed: bool
@@ -232,6 +233,7 @@ def access_fields(exchange: Exchange, now: float) -> AccessFields:
         "node": exchange.node,
         "attempts": exchange.attempts,
         "status": exchange.status or 499,
+        "error_code": exchange.error_code,
         "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),
         "duration_ms": round((now - exchange.started) * 1000, 1),
         "streamed": exchange.streamed,

@@ -30,6 +30,7 @@ from router.errors import (
     FailureReason,
     NoAvailableNode,
     RouterError,
+    ServiceUnavailable,
     TooManyRequests,
     UpstreamError,
     UpstreamFailure,
@@ -44,6 +45,7 @@ from router.routing.health import may_eject, panic_candidates
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
+from router.upstream.reasons import Redactor
 from router.upstream.request import Opened, open_response
 
 # Failures that count against a node's health (a 404/408/429 says nothing about it).
@@ -104,7 +106,7 @@ class Proxy:
                 return await self.relay.send(request, exchange, opened, target, failed_midstream)
             finally:
                 node.release()
-        raise final_error(route, last)
+        raise final_error(route, last, self.table.redactor)
 
     def _may_retry(
         self,
@@ -261,20 +263,38 @@ def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute)
     return None
 
 
-def final_error(route: ModelRoute, last: UpstreamFailure | None) -> RouterError:
-    """What the client hears when no attempt produced an answer."""
+def final_error(
+    route: ModelRoute, last: UpstreamFailure | None, redactor: Redactor | None = None
+) -> RouterError:
+    """What the client hears when no attempt produced an answer.
+
+    After a 429 or 5xx the message is the node's own (cleaned of node URLs, hosts and
+    keys by `redactor`) when it sent one; its Retry-After is kept on 429 and 503, and its
+    request id travels as X-Upstream-Request-ID.
+    """
     if last is None:
         return NoAvailableNode(
             f"no node is available for model {route.name!r}; try again shortly", retry_after=1
         )
+    rid = last.request_id
     if last.reason is FailureReason.TIMEOUT:
         return UpstreamTimeout(f"no node answered model {route.name!r} in time")
+    told = last.message if last.reason in _TOLD else None
+    if told is not None and redactor is not None:
+        told = redactor.clean(told)
+    retry = _seconds(last.retry_after)
     if last.reason is FailureReason.STATUS_429:
-        retry = _seconds(last.retry_after)
-        return TooManyRequests(
-            f"every node of model {route.name!r} is rate limited", retry_after=retry or 1
-        )
-    return UpstreamError(f"no node produced an answer for model {route.name!r} ({last.detail})")
+        message = told or f"every node of model {route.name!r} is rate limited"
+        return TooManyRequests(message, retry_after=retry or 1, upstream_request_id=rid)
+    if last.status == 503:
+        message = told or f"the nodes of model {route.name!r} are unavailable"
+        return ServiceUnavailable(message, retry_after=retry, upstream_request_id=rid)
+    message = told or f"no node produced an answer for model {route.name!r} ({last.detail})"
+    return UpstreamError(message, upstream_request_id=rid)
+
+
+# The failures whose node-written message reaches the client.
+_TOLD = frozenset({FailureReason.STATUS_429, FailureReason.STATUS_5XX})
 
 
 def _seconds(value: str | None) -> float | None:

@@ -4,7 +4,9 @@ How this works: rather than a timer per chunk (which would cost on every chunk o
 stream), each open stream records when it last wrote, and one ticker task per process
 wakes once a second and sends its dialect's keep-alive (`: keep-alive`) to the streams
 silent for longer than `server.keepalive_interval`. A write of a whole chunk is handed to
-the transport in one synchronous step, so a keep-alive can never land inside a node's chunk.
+the transport in one synchronous step, so a keep-alive can never land inside a node's chunk;
+and a stream whose last chunk ended inside a line (a node may split an event anywhere) gets
+none until the line is complete, since a keep-alive there would corrupt the line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from router.upstream.transport import UpstreamResponse
 class OpenStream:
     """One SSE response being relayed."""
 
-    __slots__ = ("closing", "keepalive", "last_write", "response", "upstream")
+    __slots__ = ("at_line_end", "closing", "keepalive", "last_write", "response", "upstream")
 
     def __init__(
         self, response: web.StreamResponse, upstream: UpstreamResponse, now: float, keepalive: bytes
@@ -32,7 +34,12 @@ class OpenStream:
         self.upstream = upstream
         self.keepalive = keepalive  # the client's dialect's keep-alive bytes
         self.last_write = now
+        self.at_line_end = True  # the last bytes written ended a line (the relay keeps it)
         self.closing = False  # set when the router itself ends the stream (shutdown)
+
+    def wants_keepalive(self, now: float, interval: float) -> bool:
+        """Silent for `interval` seconds, and between lines (never inside one)."""
+        return self.at_line_end and now - self.last_write >= interval
 
     def end(self) -> None:
         """End the stream from the router's side: the relay sees the upstream close."""
@@ -79,7 +86,7 @@ class StreamRegistry:
             await asyncio.sleep(self.tick)
             now = loop.time()
             for stream in list(self.open):
-                if now - stream.last_write >= self.keepalive_interval:
+                if stream.wants_keepalive(now, self.keepalive_interval):
                     stream.last_write = now
                     task = loop.create_task(self._ping(stream))
                     self._pending.add(task)

@@ -31,7 +31,8 @@ from router.errors import (
 from router.observability.exchange import Exchange
 from router.proxy.client import client_writes
 from router.proxy.keepalive import OpenStream, StreamRegistry
-from router.upstream.headers import REQUEST_ID, to_client
+from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, to_client
+from router.upstream.reasons import node_request_id
 from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
 
@@ -84,6 +85,7 @@ class Relay:
                 if usage_filter is not None and (rest := usage_filter.flush()):
                     await out.write(rest)
                 await out.write_eof()
+                _note_inband_error(exchange, tap, failed_midstream)
         except ClientGone:
             exchange.client_disconnected = True
         except asyncio.CancelledError:
@@ -117,6 +119,8 @@ async def _copy(
         if visible:
             await out.write(visible)
             exchange.bytes_out += len(visible)
+            if stream is not None:
+                stream.at_line_end = visible.endswith(b"\n")
         if stream is not None:
             stream.last_write = loop.time()
         tap.feed(chunk)
@@ -132,12 +136,13 @@ def _stream_response(
 ) -> web.StreamResponse:
     """The client's response, its headers taken from the node's."""
     out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    out.headers.extend(to_client(upstream.headers))
-    out.headers[REQUEST_ID] = exchange.request_id
-    if is_stream:
+    _copy_headers(out, exchange, upstream)
+    if is_stream or upstream.content_length is None:
+        # Any answer sent as it comes (SSE, or Gemini's JSON-array stream without
+        # alt=sse) must not wait in a proxy's buffer or a cache.
         out.headers["Cache-Control"] = "no-cache"
         out.headers["X-Accel-Buffering"] = "no"
-    elif upstream.content_length is not None:
+    if not is_stream and upstream.content_length is not None:
         out.content_length = upstream.content_length
     exchange.status = upstream.status
     exchange.streamed = is_stream
@@ -149,8 +154,7 @@ def _whole(
 ) -> web.Response:
     """The node's whole answer already arrived with its headers: send it in one write."""
     response = web.Response(body=body, status=upstream.status, reason=upstream.reason)
-    response.headers.extend(to_client(upstream.headers))
-    response.headers[REQUEST_ID] = exchange.request_id
+    _copy_headers(response, exchange, upstream)
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
     tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=False)
@@ -158,6 +162,28 @@ def _whole(
     exchange.usage = tap.finish()
     upstream.release()
     return response
+
+
+def _copy_headers(out: web.StreamResponse, exchange: Exchange, upstream: UpstreamResponse) -> None:
+    """The node's headers the client may see, the trace id, and the node's own request id."""
+    out.headers.extend(to_client(upstream.headers))
+    out.headers[REQUEST_ID] = exchange.request_id
+    upstream_id = node_request_id(upstream.headers.get(REQUEST_ID))
+    if upstream_id is not None:
+        out.headers[UPSTREAM_REQUEST_ID] = upstream_id
+
+
+def _note_inband_error(
+    exchange: Exchange, tap: UsageTap, failed_midstream: Callable[[], None]
+) -> None:
+    """A node that reported an error inside its 200 stream failed mid-answer: the client
+    already has the node's error event; the node's health, the log and billing hear of it."""
+    tap.finish()  # an error event at the very end may still wait in the tap's tail
+    if not tap.inband_error:
+        return
+    failed_midstream()
+    exchange.error_code = UpstreamError.code
+    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
 
 
 async def _end_early(

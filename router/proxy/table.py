@@ -11,6 +11,7 @@ from router.config.model import Config, ModelRoute
 from router.routing.balancer import ModelBalancer
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.nodes import NodePool, NodeRuntime
+from router.upstream.reasons import Redactor
 from router.upstream.transport import TransportFactory
 
 
@@ -24,6 +25,7 @@ class RouteTable:
         self.chains: dict[str, tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}
         self.budgets: dict[str, RetryBudgetTracker] = {}
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
+        self.redactor = Redactor(config.nodes.values())
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
@@ -37,6 +39,7 @@ class RouteTable:
             name: old.get(name) or RetryBudgetTracker(config.defaults.retry_budget)
             for name in config.models
         }
+        self.redactor = Redactor(config.nodes.values())  # built at load, used on errors
         self.config = config
 
     def chain(self, route: ModelRoute) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:

@@ -12,6 +12,7 @@ from router.billing.service import Billing
 from router.config.model import Config
 from router.dialects.dialect import OPENAI, Dialect
 from router.dialects.gemini import GEMINI_VERSIONS, gemini_roots
+from router.dialects.openai import OPENAI_ENDPOINTS
 from router.errors import ApiError, NotFound, RouterError
 from router.observability.logs import LogOutput
 from router.observability.metrics import Metrics
@@ -28,6 +29,7 @@ from router.web.account import Account
 from router.web.admin import Admin
 from router.web.handlers import Handlers, dialect_of, request_id_of
 from router.web.lifecycle import Lifecycle
+from router.web.models import ModelEndpoints, Speaks
 from router.web.pages import Pages
 from router.web.reload import ConfigReloader
 
@@ -151,7 +153,8 @@ def create_app(
     parts = app[PARTS] = _wire(config, options, transports)
     proxy = Proxy(parts.table, parts.streams, parts.observer)
     handlers = Handlers(parts.table, proxy, parts.lifecycle, parts.billing)
-    app.add_routes(_routes(config, handlers, _metrics_endpoint(parts)))
+    models = ModelEndpoints(parts.table)
+    app.add_routes(_routes(config, handlers, models, _metrics_endpoint(parts)))
     app.add_routes(Account(parts.billing).routes(config.server.prefixes))
     if config.server.ui:
         app.add_routes(Pages().routes())
@@ -189,7 +192,27 @@ def _wire(config: Config, options: Options, transports: TransportFactory) -> Par
     return parts
 
 
-def _routes(config: Config, handlers: Handlers, metrics: Handler) -> list[web.RouteDef]:
+def _model_paths(prefixes: tuple[str, ...]) -> dict[str, Speaks]:
+    """Every model list/get path and the dialect it answers in; a path that is both an
+    OpenAI prefix's and a Gemini version's (`/v1/models`) decides per request."""
+    paths: dict[str, Speaks] = {}
+
+    def put(path: str, speaks: Speaks) -> None:
+        paths[path] = paths[path].joined(speaks) if path in paths else speaks
+
+    for prefix in prefixes:
+        put(f"{prefix}/models", Speaks.OPENAI)
+        put(f"{prefix}/models/{{model:.+}}", Speaks.OPENAI)
+    for root in gemini_roots(prefixes):
+        for version in GEMINI_VERSIONS:
+            put(f"{root}/{version}/models", Speaks.GEMINI)
+            put(f"{root}/{version}/models/{{model:.+}}", Speaks.GEMINI)
+    return paths
+
+
+def _routes(
+    config: Config, handlers: Handlers, models: ModelEndpoints, metrics: Handler
+) -> list[web.RouteDef]:
     """Every endpoint, each path once (prefixes may overlap)."""
     routes: list[web.RouteDef] = []
     seen: set[str] = set()
@@ -199,11 +222,15 @@ def _routes(config: Config, handlers: Handlers, metrics: Handler) -> list[web.Ro
             seen.add(method + path)
             routes.append(web.route(method, path, handler))
 
-    for prefix in config.server.prefixes:
-        add("POST", f"{prefix}/chat/completions", handlers.chat)
-        add("GET", f"{prefix}/models", handlers.models)
+    for endpoint in OPENAI_ENDPOINTS:
+        handler = handlers.openai_handler(endpoint)
+        for prefix in config.server.prefixes:
+            add("POST", prefix + endpoint.suffix, handler)
+    for path, speaks in _model_paths(config.server.prefixes).items():
+        add("GET", path, models.handler(speaks, one=path.endswith("}")))
     versions = "|".join(GEMINI_VERSIONS)
     for root in gemini_roots(config.server.prefixes):
+        # GET /v1/models/{model} above and this POST share their paths: aiohttp picks by method.
         add("POST", f"{root}/{{version:{versions}}}/models/{{model_action}}", handlers.gemini)
     add("GET", "/healthz", handlers.healthz)
     add("GET", "/readyz", handlers.readyz)

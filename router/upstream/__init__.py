@@ -2,8 +2,9 @@
 
 The transport seam (`transport`: NodeTransport, UpstreamResponse, TransportFactory) and
 its real implementation (`http_transport` over the httptools client `http11`); opening a
-request (`request`), live per-node objects (`nodes`), header filtering (`headers`),
-health probes (`prober`) and peer sync (`peers`). Every node error leaves this package
+request (`request`), live per-node objects (`nodes`), header filtering (`headers`), a
+node's own error message made safe to show (`reasons`), health probes (`prober`) and
+peer sync (`peers`). Every node error leaves this package
 as `router.errors.UpstreamFailure`.
 
 May import: errors, tasks, config, dialects, routing,

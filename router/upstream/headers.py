@@ -36,9 +36,16 @@ _NOT_TO_NODE = HOP_BY_HOP | {
     "x-request-id",  # the router's (the client's when it was sane) is set below
 }
 # Never copied back to the client: hop-by-hop, plus headers the router sets itself.
-_NOT_TO_CLIENT = HOP_BY_HOP | {"content-length", "x-request-id", "date", "server"}
+_NOT_TO_CLIENT = HOP_BY_HOP | {
+    "content-length",
+    "x-request-id",  # the router's own; the node's goes back as X-Upstream-Request-ID
+    "x-upstream-request-id",
+    "date",
+    "server",
+}
 
 REQUEST_ID = "X-Request-ID"
+UPSTREAM_REQUEST_ID = "X-Upstream-Request-ID"  # the node's own x-request-id, passed back
 
 
 def _named_in_connection(headers: CIMultiDictProxy[str], dropped: frozenset[str]) -> frozenset[str]:

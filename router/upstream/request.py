@@ -12,14 +12,25 @@ from dataclasses import dataclass
 
 from router.config.model import NodeConfig
 from router.errors import FailureReason, UpstreamFailure
+from router.upstream.reasons import (
+    ERROR_BODY_WAIT,
+    MAX_ERROR_BODY,
+    node_message,
+    node_request_id,
+)
 from router.upstream.transport import NodeTransport, UpstreamResponse
 
 # Statuses after which another node is tried; anything else below 500 is the client's.
 FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 429})
 
 
-def failure_for_status(status: int, retry_after: str | None) -> UpstreamFailure:
-    """The failure a failover status stands for."""
+def failure_for_status(
+    status: int,
+    retry_after: str | None,
+    message: str | None = None,
+    request_id: str | None = None,
+) -> UpstreamFailure:
+    """The failure a failover status stands for (with the node's message and request id)."""
     if status >= 500:
         reason = FailureReason.STATUS_5XX
     elif status == 429:
@@ -27,7 +38,12 @@ def failure_for_status(status: int, retry_after: str | None) -> UpstreamFailure:
     else:
         reason = FailureReason.STATUS_4XX
     return UpstreamFailure(
-        reason, f"node answered {status}", status=status, retry_after=retry_after
+        reason,
+        f"node answered {status}",
+        status=status,
+        retry_after=retry_after,
+        message=message,
+        request_id=request_id,
     )
 
 
@@ -62,7 +78,7 @@ async def open_response(
             async with asyncio.timeout(node.timeouts.first_byte):
                 response = await transport.post(path, headers, body)
                 if is_failover_status(response.status):
-                    raise failure_for_status(response.status, response.headers.get("Retry-After"))
+                    raise await _status_failure(response)
                 first = await response.read()
         except TimeoutError as exc:  # the first_byte deadline (asyncio's, not the transport's)
             detail = "timed out waiting for the first byte"
@@ -72,3 +88,22 @@ async def open_response(
         if response is not None:
             response.close()
         raise
+
+
+async def _status_failure(response: UpstreamResponse) -> UpstreamFailure:
+    """The failure for a failover status, with the node's reason read from a bounded body
+    (the caller closes the response: the rest of a longer body is never read)."""
+    body = b""
+    try:
+        async with asyncio.timeout(ERROR_BODY_WAIT):
+            while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
+                body += chunk
+    except (UpstreamFailure, TimeoutError):
+        body = b""  # the node died or stalled while explaining itself: no reason to pass on
+    headers = response.headers
+    return failure_for_status(
+        response.status,
+        headers.get("Retry-After"),
+        node_message(body),
+        node_request_id(headers.get("x-request-id")),
+    )

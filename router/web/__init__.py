@@ -1,6 +1,7 @@
 """The HTTP surface: request handlers, the admin API, middleware pieces, reloads.
 
-Holds: `handlers` (chat, Gemini, models, health endpoints), `admin`, `forwarded` (client
+Holds: `handlers` (the OpenAI endpoints, Gemini, health endpoints), `models` (the model
+list and get of both dialects), `admin`, `forwarded` (client
 addresses behind trusted proxies), `lifecycle` (in-flight count, draining), `reload`,
 `account` (a key holder's account and the one-api billing endpoints), `status` (the status
 page's document), `pages` (the playground, account and status pages; files in `ui/`).

@@ -11,13 +11,26 @@ from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
 from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
-from router.dialects.gemini import GeminiNodeTarget, check_gemini_body, parse_gemini, without_key
-from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
+from router.dialects.gemini import (
+    GeminiNodeTarget,
+    check_gemini_body,
+    parse_gemini,
+    speaks_gemini,
+    without_key,
+)
+from router.dialects.openai import (
+    CHAT,
+    OpenAIEndpoint,
+    OpenAITarget,
+    parse_openai,
+    wants_injected_usage,
+)
 from router.errors import ApiError, ModelNotFound, RequestTooLarge, RouterError
 from router.observability.exchange import Exchange
 from router.proxy.attempts import Proxy
@@ -51,9 +64,17 @@ def assign_request_id(request: web.Request) -> str:
     return rid
 
 
+def set_dialect(request: web.Request, dialect: Dialect) -> None:
+    """Record the dialect the request's endpoint speaks (its errors are rendered in it)."""
+    request[_DIALECT_KEY] = dialect
+
+
 def dialect_of(request: web.Request) -> Dialect:
-    """The dialect the request's endpoint speaks (OpenAI's before an endpoint is known)."""
-    dialect: Dialect = request.get(_DIALECT_KEY, OPENAI)
+    """The dialect the request's endpoint speaks; before an endpoint claimed the request
+    (no such path, a wrong method), the one its path belongs to."""
+    dialect: Dialect | None = request.get(_DIALECT_KEY)
+    if dialect is None:
+        dialect = GEMINI if speaks_gemini(request.path) else OPENAI
     return dialect
 
 
@@ -152,25 +173,35 @@ class Handlers:
             self.observer.request_finished(exchange, asyncio.get_running_loop().time())
 
     async def _admit(
-        self, request: web.Request, exchange: MeteredExchange, route: ModelRoute
+        self, request: web.Request, exchange: MeteredExchange, route: ModelRoute, free: bool = False
     ) -> None:
         exchange.model = route.name
         if not self.billing.auth_off:
-            exchange.admission = await self.billing.admit(request, exchange, route)
+            exchange.admission = await self.billing.admit(request, exchange, route, free=free)
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        """POST {prefix}/chat/completions (OpenAI-compatible)."""
-        request[_DIALECT_KEY] = OPENAI
-        return await self._observed(request, lambda exchange: self._chat(request, exchange))
+    def openai_handler(self, endpoint: OpenAIEndpoint = CHAT) -> Handler:
+        """The handler of `POST {prefix}{endpoint.suffix}` (OpenAI-compatible), routed by
+        the body's model; one per endpoint, built when the routes are."""
 
-    async def _chat(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
+        async def openai(request: web.Request) -> web.StreamResponse:
+            request[_DIALECT_KEY] = OPENAI
+            return await self._observed(
+                request, lambda exchange: self._openai(request, exchange, endpoint)
+            )
+
+        return openai
+
+    async def _openai(
+        self, request: web.Request, exchange: MeteredExchange, endpoint: OpenAIEndpoint
+    ) -> web.StreamResponse:
         raw = await self._body(request)
-        parsed = parse_openai(raw)
+        parsed = parse_openai(raw, endpoint)
         route = self.table.config.resolve(parsed.model)
         if route is None:
             raise ModelNotFound(f"model {parsed.model[:_MAX_ECHO]!r} is not served here")
         await self._admit(request, exchange, route)
-        target = OpenAITarget(raw, parsed, strip_usage=wants_injected_usage(parsed, route))
+        strip_usage = wants_injected_usage(parsed, route, endpoint)
+        target = OpenAITarget(raw, parsed, strip_usage=strip_usage, endpoint=endpoint)
         return await self.proxy.forward(request, exchange, route, target)
 
     async def gemini(self, request: web.Request) -> web.StreamResponse:
@@ -184,15 +215,12 @@ class Handlers:
         route = self.table.config.resolve(call.model)
         if route is None:
             raise ModelNotFound(f"model {call.model[:_MAX_ECHO]!r} is not served here")
-        await self._admit(request, exchange, route)
+        # Google does not bill countTokens: it is authorised but never counted or charged.
+        await self._admit(request, exchange, route, free=call.action == "countTokens")
         raw = await self._body(request)
         check_gemini_body(call, raw)
         target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
         return await self.proxy.forward(request, exchange, route, target)
-
-    async def models(self, request: web.Request) -> web.Response:
-        """GET {prefix}/models: configured models and aliases, OpenAI list format."""
-        return _json(model_list(self.table.config.listed_models(), int(self.started)))
 
     async def healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process is alive."""

@@ -78,9 +78,20 @@ class StateStore(Protocol):
     """
 
     async def admit(
-        self, key: str | None, model: str, request_id: str, pricing: Pricing | None, now: float
+        self,
+        key: str | None,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        *,
+        free: bool = False,
     ) -> Admission:
-        """Authorise and reserve in one step, or raise AuthRejected. Repeats reuse a live one."""
+        """Authorise and reserve in one step, or raise AuthRejected. Repeats reuse a live one.
+
+        `free` (countTokens): check the key, disabled and its models only; nothing is
+        counted, reserved or written, and the answer is unmetered (never settled).
+        """
         ...
 
     async def settle(

@@ -4,7 +4,8 @@ How this works. Redis runs a script atomically, so each phase is one round trip 
 other replica can interleave with:
 
 - ADMIT finds the key record by hash, checks disabled, the model (Lua patterns compiled
-  from the key's globs at creation), the rpm window (a sorted set of admission times: a
+  from the key's globs at creation) and, unless the request is free (countTokens: it
+  stops there, writing nothing), the rpm window (a sorted set of admission times: a
   sliding-window log, exact across replicas), the concurrency slots (a sorted set of
   request ids scored by expiry, so a dead router's slots lapse) and the balance, and only
   when every check passes counts the request, takes the slot and moves `pre_deduct` from
@@ -27,7 +28,7 @@ from router.billing.state.outcomes import SettleResult
 ADMIT = """
 -- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset
 -- ARGV: rid, model, now_ms, pre_deduct, expires_ms, has_key, has_static, key_hash,
---       started, ttl_ms
+--       started, ttl_ms, free ('1': countTokens, checked but never counted or reserved)
 local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
 if live[1] then return {'ok', live[1], live[2]} end
 local rec = {}
@@ -49,6 +50,7 @@ if #patterns > 0 then
   end
   if not allowed then return {'err', 'model_not_allowed', 0} end
 end
+if ARGV[11] == '1' then return {'free', rec[1]} end
 local now = tonumber(ARGV[3])
 local rpm = tonumber(rec[4] or '')
 if rpm then

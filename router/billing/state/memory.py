@@ -61,7 +61,14 @@ class MemoryStateStore:
         self._names[s.name] = record.key_hash
 
     async def admit(
-        self, key: str | None, model: str, request_id: str, pricing: Pricing | None, now: float
+        self,
+        key: str | None,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        *,
+        free: bool = False,
     ) -> Admission:
         live = self._reservations.get(request_id)
         if live is not None:
@@ -75,6 +82,8 @@ class MemoryStateStore:
             raise AuthRejected("key_disabled")
         if not entry.globs.allows(model):
             raise AuthRejected("model_not_allowed")
+        if free:
+            return Admission.unmetered(request_id, model, now)
         spec = entry.record.spec
         if spec.rpm is not None:
             while entry.window and entry.window[0] <= now - WINDOW:

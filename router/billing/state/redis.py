@@ -79,15 +79,22 @@ class RedisStateStore:
     # --- the request path ----------------------------------------------------------------
 
     async def admit(
-        self, key: str | None, model: str, request_id: str, pricing: Pricing | None, now: float
+        self,
+        key: str | None,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        *,
+        free: bool = False,
     ) -> Admission:
         key_hash = hash_key(key) if key else ""
-        reply = await self._admit_once(key_hash, model, request_id, pricing, now)
+        reply = await self._admit_once(key_hash, model, request_id, pricing, now, free)
         if reply[0] == "err" and reply[1] == "invalid_token" and key_hash in self._static:
             # A static key missing from Redis (flushed, or Redis was down at startup).
             await self._keys.seed_static(self._static[key_hash])
-            reply = await self._admit_once(key_hash, model, request_id, pricing, now)
-        if reply[0] == "off":
+            reply = await self._admit_once(key_hash, model, request_id, pricing, now, free)
+        if reply[0] in ("off", "free"):
             return Admission.unmetered(request_id, model, now)
         if reply[0] == "err":
             code, retry_ms = str(reply[1]), int(reply[2])
@@ -106,7 +113,13 @@ class RedisStateStore:
         )
 
     async def _admit_once(
-        self, key_hash: str, model: str, request_id: str, pricing: Pricing | None, now: float
+        self,
+        key_hash: str,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        free: bool,
     ) -> list[Any]:
         p = self._p
         now_ms = int(now * 1000)
@@ -130,6 +143,7 @@ class RedisStateStore:
             key_hash,
             repr(now),
             ttl_ms,
+            "1" if free else "0",
         ]
         reply: list[Any] = await self._script(self._admit, keys, args)
         return reply

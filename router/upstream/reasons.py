@@ -1,0 +1,87 @@
+"""A node's own reason for a failover status, made safe to show the client.
+
+When every node failed with 429 or 5xx, the client hears the last node's own message
+(from an OpenAI-, Gemini- or seed-shaped error body) rather than the router's generic
+text. A node may name itself in that message (its URL, host or the key the router sent
+it), so `Redactor` removes every configured node's URL, host and key first; it is built
+once per loaded config, and only an error path ever runs it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import orjson
+
+from router.config.model import NodeConfig
+
+MAX_ERROR_BODY = 16 * 1024  # read at most this much of a node's error body
+ERROR_BODY_WAIT = 1.0  # seconds to wait for it: a failover must not hang on a slow body
+MAX_REQUEST_ID = 200  # a longer x-request-id from a node is not passed back
+MAX_MESSAGE = 500  # characters of the node's message passed on
+REDACTED = "[redacted]"
+
+
+def node_message(body: bytes) -> str | None:
+    """The message of a node's JSON error body (`error.message`, `error` as a string, or a
+    top-level `message`), bounded; None when there is none."""
+    if not body or len(body) > MAX_ERROR_BODY:
+        return None
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    error = document.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    if message is None:
+        message = document.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    message = message.strip()
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def node_request_id(value: str | None) -> str | None:
+    """A node's x-request-id when it is fit to pass back (short, printable ASCII)."""
+    if not value or len(value) > MAX_REQUEST_ID or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
+def _secrets(node: NodeConfig) -> Iterable[str]:
+    """What names a node: its URL, its host (with and without the port), its key."""
+    url = node.url.rstrip("/")
+    yield url
+    parts = urlsplit(url)
+    if parts.netloc:
+        yield parts.netloc
+    if parts.hostname:
+        yield parts.hostname
+    if node.api_key:
+        yield node.api_key
+
+
+class Redactor:
+    """Removes every configured node's URL, host and key from a message."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, nodes: Iterable[NodeConfig]) -> None:
+        found = {secret for node in nodes for secret in _secrets(node) if secret}
+        # Longest first, so a URL is removed whole before its host alone could match.
+        alternatives = sorted(found, key=len, reverse=True)
+        self._pattern = (
+            re.compile("|".join(re.escape(a) for a in alternatives), re.IGNORECASE)
+            if alternatives
+            else None
+        )
+
+    def clean(self, message: str) -> str:
+        """`message` without anything that names a node."""
+        if self._pattern is None:
+            return message
+        return self._pattern.sub(REDACTED, message)
