@@ -6,7 +6,9 @@
     ├── ModelNotAllowed              403 model_not_allowed
     ├── NotFound                     404 not_found
     ├── ModelNotFound                404 model_not_found
+    ├── RequestTimeout               408 request_timeout     (body read too slowly)
     ├── RequestTooLarge              413 request_too_large
+    ├── UnsupportedEncoding          415 unsupported_encoding
     ├── TooManyRequests              429 too_many_requests   (Retry-After)
     ├── InsufficientQuota            429 insufficient_quota
     ├── ApiError                     500 api_error
@@ -107,8 +109,16 @@ class ModelNotFound(RouterError):
     status, code, type = 404, "model_not_found", "invalid_request_error"
 
 
+class RequestTimeout(RouterError):
+    status, code, type = 408, "request_timeout", "invalid_request_error"
+
+
 class RequestTooLarge(RouterError):
     status, code, type = 413, "request_too_large", "invalid_request_error"
+
+
+class UnsupportedEncoding(RouterError):
+    status, code, type = 415, "unsupported_encoding", "invalid_request_error"
 
 
 class TooManyRequests(RouterError):

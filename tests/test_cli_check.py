@@ -28,6 +28,7 @@ server:
 defaults:
   timeouts: {connect: 1, first_byte: 30}
   retries: 1
+  health: {path: /health/liveliness}
 nodes:
   node62:
     url: http://127.0.0.1:9001
@@ -218,3 +219,46 @@ def test_serve_refuses_a_broken_config(tmp_path):
     )
     assert result.returncode == 1
     assert "unknown node 'node99'" in result.stderr
+
+
+HEALTH_TRAPS = """\
+version: 1
+nodes:
+  implicit: {url: "http://127.0.0.1:9001"}
+  chosen: {url: "http://127.0.0.1:9002", health: {path: /health}}
+  completes: {url: "http://127.0.0.1:9003", health: {path: /v1/chat/completions}}
+  quiet: {url: "http://127.0.0.1:9004", health: false}
+models:
+  m: {backends: [{node: implicit}, {node: chosen}, {node: completes}, {node: quiet}]}
+"""
+
+
+def test_check_warns_about_health_paths_that_call_models(tmp_path):
+    result = run_check(write(tmp_path, HEALTH_TRAPS))
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert [w.split(":")[1].strip() for w in warnings] == [
+        "nodes.implicit.health",
+        "nodes.completes.health",
+    ], warnings
+    assert "/health/liveliness" in warnings[0]
+
+
+def test_a_closed_output_pipe_ends_check_quietly(tmp_path):
+    nodes = "\n".join(f"  n{i}: {{url: 'http://127.0.0.1:9', health: false}}" for i in range(3000))
+    path = write(
+        tmp_path, f"version: 1\nnodes:\n{nodes}\nmodels:\n  m: {{backends: [{{node: n1}}]}}\n"
+    )
+    check = subprocess.Popen(
+        [sys.executable, "-m", "router", "check", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert check.stdout is not None and check.stderr is not None
+    check.stdout.readline()
+    check.stdout.close()  # what `| head -1` does
+    stderr = check.stderr.read().decode()
+    check.stderr.close()
+    check.wait(timeout=30)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr

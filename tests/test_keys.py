@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from urllib.parse import urlencode
 
 import pytest
 from multidict import CIMultiDict
 
 from router.billing.keys import ModelGlobs, extract_key, glob_to_lua, new_key
 from router.config.keys import KeySpec, hash_key
+from router.dialects.gemini import split_key
+from router.errors import AuthRejected
 
 K = "sk-test-123"
 
@@ -39,8 +42,8 @@ def test_new_keys_are_random_and_prefixed():
         # ?key= is a Gemini convention only
         ({}, {"key": K}, "/v1/chat/completions", None),
         ({}, {"key": K}, "/v1/modelsx", None),
-        # Authorization wins over the other forms
-        ({"Authorization": f"Bearer {K}", "x-goog-api-key": "other"}, {"key": "q"}, "/v1beta", K),
+        # the same key in several forms is one key
+        ({"Authorization": f"Bearer {K}", "x-goog-api-key": K}, {"key": K}, "/v1beta", K),
         # a foreign scheme is not a key: fall through
         ({"Authorization": "Basic abc", "x-goog-api-key": K}, {}, "/v1beta/models", K),
         ({"Authorization": "Basic abc"}, {}, "/v1/chat/completions", None),
@@ -51,7 +54,7 @@ def test_new_keys_are_random_and_prefixed():
     ],
 )
 def test_extract_key(headers, query, path, expected):
-    assert extract_key(CIMultiDict(headers), query, path) == expected
+    assert extract_key(CIMultiDict(headers), urlencode(query), path) == expected
 
 
 GLOB_CASES = [
@@ -115,3 +118,70 @@ def test_key_spec_validates():
         KeySpec(name="a", max_concurrent=0)
     with pytest.raises(ValueError, match="models"):
         KeySpec(name="a", models=())
+
+
+# Every spelling a server could decode to `key` is the credential: used to authenticate,
+# and never left in the query a node receives (issue 14, problem 1).
+KEY_SPELLINGS = [
+    "key",
+    "%6Bey",
+    "k%65y",
+    "ke%79",
+    "%6B%65%79",
+    "%6b%65%79",
+    "KEY",
+    "Key",
+    "kEy",
+    "%4B%45%59",
+    "k%2565y",  # double-encoded
+    "%256Bey",
+    "+key",
+    "key+",
+    "%20key",
+    "key%00",
+    "key%00junk",
+    "key[]",
+    "key%5B%5D",
+]
+
+
+@pytest.mark.parametrize("name", KEY_SPELLINGS)
+def test_every_spelling_of_key_is_the_credential_and_is_stripped(name):
+    query = f"alt=sse&{name}={K}&x=1"
+    path = "/v1beta/models/g:streamGenerateContent"
+    assert extract_key(CIMultiDict(), query, path) == K
+    keys, rest = split_key(query)
+    assert keys == (K,)
+    assert rest == "alt=sse&x=1"
+    assert K not in rest
+
+
+@pytest.mark.parametrize("name", ["monkey", "keys", "akey", "k", "ey", "%6Beys"])
+def test_other_parameters_are_kept(name):
+    assert split_key(f"{name}=1&alt=sse") == ((), f"{name}=1&alt=sse")
+
+
+def test_a_semicolon_piece_named_key_is_dropped_too():
+    assert split_key(f"a=1;key={K}&alt=sse")[1] == "alt=sse"
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        ({"Authorization": f"Bearer {K}", "x-goog-api-key": "other"}, ""),
+        ({"Authorization": f"Bearer {K}"}, "key=other"),
+        ({"x-goog-api-key": K}, "%6Bey=other"),
+        ({}, f"key={K}&KEY=other"),
+        ({}, f"key={K}&k%65y=other"),
+    ],
+)
+def test_credentials_that_disagree_are_refused(headers, query):
+    with pytest.raises(AuthRejected) as caught:
+        extract_key(CIMultiDict(headers), query, "/v1beta/models/g:generateContent")
+    assert caught.value.status == 401
+
+
+def test_two_authorization_headers_that_differ_are_refused():
+    headers = CIMultiDict([("Authorization", f"Bearer {K}"), ("Authorization", "Bearer x")])
+    with pytest.raises(AuthRejected):
+        extract_key(headers, "", "/v1/chat/completions")

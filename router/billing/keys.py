@@ -11,10 +11,13 @@ from __future__ import annotations
 import fnmatch
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router.dialects.gemini import is_gemini_path
+from multidict import MultiMapping
+
+from router.dialects.gemini import is_gemini_path, split_key
+from router.errors import AuthRejected
 
 KEY_PREFIX = "sk-"
 
@@ -24,26 +27,40 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def extract_key(headers: Mapping[str, str], query: Mapping[str, str], path: str) -> str | None:
-    """The key a request presents, or None.
+CONFLICTING = "the request carries different API keys (Authorization, x-goog-api-key, ?key=)"
 
-    `headers` must be case-insensitive (aiohttp's `request.headers`). Order: Authorization
-    (`Bearer <key>` or a bare `<key>`), then `x-goog-api-key`, then `?key=` on Gemini paths.
+
+def _bearer(value: str) -> str | None:
+    """The key in one Authorization value (`Bearer <key>` or a bare `<key>`), else None."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    if not rest:
+        return scheme or None
+    return None  # another scheme (Basic ...) is not ours
+
+
+def presented_keys(headers: MultiMapping[str], raw_query: str, path: str) -> set[str]:
+    """Every key the request presents: in each Authorization and x-goog-api-key header,
+    and (on Gemini paths) in each query parameter that decodes to `key`."""
+    found = {k for v in headers.getall("Authorization", ()) if (k := _bearer(v))}
+    found.update(g for v in headers.getall("x-goog-api-key", ()) if (g := v.strip()))
+    if raw_query and is_gemini_path(path):
+        found.update(split_key(raw_query)[0])
+    return found
+
+
+def extract_key(headers: MultiMapping[str], raw_query: str, path: str) -> str | None:
+    """The key a request presents, or None; AuthRejected (401) when it presents several
+    that differ, rather than guessing which one the client meant.
+
+    `headers` must be case-insensitive (aiohttp's `request.headers`); `raw_query` is the
+    query string as received (`request.rel_url.raw_query_string`).
     """
-    auth = headers.get("Authorization")
-    if auth:
-        scheme, _, rest = auth.strip().partition(" ")
-        if scheme.lower() == "bearer":
-            return rest.strip() or None
-        if not rest:
-            return scheme or None
-        # Another scheme (Basic ...) is not ours: fall through to the other forms.
-    goog = headers.get("x-goog-api-key", "").strip()
-    if goog:
-        return goog
-    if is_gemini_path(path):
-        return query.get("key", "").strip() or None
-    return None
+    found = presented_keys(headers, raw_query, path)
+    if len(found) > 1:
+        raise AuthRejected("invalid_token", CONFLICTING)
+    return next(iter(found), None)
 
 
 @dataclass(frozen=True, slots=True)

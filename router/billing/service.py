@@ -57,6 +57,9 @@ class Billing:
         # The memory backend holds only routes.yaml's keys: none there means auth is off,
         # and admission can be skipped outright. Redis may hold dynamic keys: always ask.
         self.auth_off = config.backend == "memory" and not static_keys
+        # Static keys mean every request needs one: a request with none is refused before
+        # any work (dynamic keys only, in Redis, are known only once the store is asked).
+        self.key_required = bool(static_keys)
         self._tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
 
@@ -73,7 +76,7 @@ class Billing:
 
         A `free` request (countTokens) is only authorised: no rpm, slot or credits.
         """
-        key = extract_key(request.headers, request.query, request.path)
+        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         now = time.time()
         # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
         # reused one must never ride on another request's live admission. The trace id
@@ -92,6 +95,36 @@ class Billing:
                 raise
             self.observer.admitted_unmetered()
             return Admission.unmetered(exchange.request_id, route.name, now)
+
+    def require_key(self, request: web.Request) -> None:
+        """The cheap first step of authentication (no I/O): 401 when keys are configured
+        and the request presents none, or presents several that differ."""
+        if self.auth_off:
+            return
+        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
+        if key is None and self.key_required:
+            self.observer.admission_refused("", "invalid_token")
+            raise AuthRejected("invalid_token")
+
+    async def authenticate(self, request: web.Request) -> None:
+        """Authentication without a model (model lists, unknown models): 401 unless the
+        request's key is known and enabled. Nothing is counted, reserved or charged."""
+        if self.auth_off:
+            return
+        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
+        probe_id = f"auth:{os.urandom(8).hex()}"
+        try:
+            # A free admission checks the key and whether it is disabled before its models;
+            # "not allowed" for the empty model name means the key itself is good.
+            await self.store.admit(key, "", probe_id, None, time.time(), free=True)
+        except AuthRejected as exc:
+            if exc.code != "model_not_allowed":
+                self.observer.admission_refused("", exc.code)
+                raise
+        except StateUnavailable:
+            self._mark(False)
+            if self.config.on_error == "closed":
+                raise
 
     def settle_later(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
         """Settle in a task of its own: a cancelled handler must not skip or split it."""

@@ -32,6 +32,36 @@ def summarise(config: Config) -> list[str]:
     return lines
 
 
+# Health paths known to call models on some node kinds: a probe there costs money (and a
+# hanging model fails the probe of a whole node). Path -> what to use instead.
+DEFAULT_PATH_HINT = (
+    "health.path is not set and defaults to /health, which on a LiteLLM proxy runs a "
+    "completion for every model: set /health/liveliness there, keep /health on vLLM by "
+    "writing it, or health: false"
+)
+MODEL_CALLING_HEALTH_PATHS = {
+    "/v1/chat/completions": "a probe here is a real completion",
+    "/v1/completions": "a probe here is a real completion",
+    "/v1/embeddings": "a probe here is a real embedding",
+    "/v1/responses": "a probe here is a real completion",
+}
+
+
+def health_warnings(config: Config) -> list[str]:
+    """One warning per node whose active health path is known to call models."""
+    lines = []
+    for node in config.nodes.values():
+        check = node.health
+        if not check.enabled:
+            continue
+        hint = MODEL_CALLING_HEALTH_PATHS.get(check.path.split("?", 1)[0].rstrip("/") or "/")
+        if not check.path_chosen:
+            hint = DEFAULT_PATH_HINT
+        if hint is not None:
+            lines.append(f"warning: nodes.{node.name}.health: {hint}")
+    return lines
+
+
 def check_command(path: str, out: TextIO, err: TextIO) -> int:
     """Exit 0 and print a summary when valid; exit 1 listing every problem otherwise."""
     try:
@@ -41,5 +71,7 @@ def check_command(path: str, out: TextIO, err: TextIO) -> int:
         print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=err)
         print(exc.render(), file=err)
         return 1
+    for warning in health_warnings(config):
+        print(warning, file=err)
     print("\n".join(summarise(config)), file=out)
     return 0

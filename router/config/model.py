@@ -40,6 +40,8 @@ class HealthCheck:
 
     enabled: bool = True
     path: str = "/health"
+    # Whether routes.yaml names the path (`router check` warns about the implicit default).
+    path_chosen: bool = False
     interval: float = 5.0
     timeout: float = 2.0
     unhealthy_threshold: int = 3
@@ -76,6 +78,9 @@ class ServerConfig:
     admin_token: str | None = field(default=None, repr=False)
     trusted_proxies: tuple[str, ...] = ()
     ui: bool = True  # the playground, account and status pages (router.web.pages)
+    # With keys configured the model list needs a key too, unless the operator opts out.
+    public_models: bool = False
+    body_timeout: float = 60.0  # seconds to receive a whole request body (else 408)
 
     @property
     def max_body_bytes(self) -> int:

@@ -40,7 +40,7 @@ def _read_numbers(section: Section, base: D, *, integers: frozenset[str] = froze
     """Override the fields of a small all-number dataclass from a mapping, keeping `base`."""
     changes: dict[str, Any] = {}
     for f in fields(base):
-        if f.name == "enabled" or not section.has(f.name):
+        if f.name in ("enabled", "path_chosen") or not section.has(f.name):
             continue
         if f.name in integers:
             changes[f.name] = section.integer(f.name, getattr(base, f.name), minimum=1)
@@ -68,7 +68,8 @@ def _health(parent: Section, key: str, base: HealthCheck) -> HealthCheck:
     health = _read_numbers(section, base, integers=ints)
     if not health.path.startswith("/"):
         parent.checker.report((*parent.at(key), "path"), "must start with '/'")
-    return replace(health, enabled=True)
+    chosen = health.path_chosen or section.has("path")
+    return replace(health, enabled=True, path_chosen=chosen)
 
 
 def _ejection(parent: Section, key: str, base: Ejection) -> Ejection:
@@ -114,6 +115,8 @@ def read_server(section: Section) -> ServerConfig:
         admin_token=section.string("admin_token", None) or None,
         trusted_proxies=proxies,
         ui=section.boolean("ui", base.ui),
+        public_models=section.boolean("public_models", base.public_models),
+        body_timeout=section.number("body_timeout", base.body_timeout, positive=True),
     )
     section.close()
     return server

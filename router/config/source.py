@@ -54,7 +54,11 @@ class YamlSyntaxError(ValueError):
 
 def load_located(text: str) -> Located:
     """Parse YAML text into plain values and a path -> line map."""
-    loader = yaml.SafeLoader(text)
+    try:
+        # The loader checks the characters as it is made: a control byte raises here.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(Problem("", f"invalid YAML: {exc}")) from exc
     try:
         root = loader.get_single_node()
         lines: dict[Path, int] = {}
@@ -65,6 +69,10 @@ def load_located(text: str) -> Located:
         raise YamlSyntaxError(Problem("", f"invalid YAML: {exc.problem}", line)) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Problem("", f"invalid YAML: {exc}")) from exc
+    except RecursionError as exc:  # `&a [*a]`: an alias inside itself, or absurd nesting
+        raise YamlSyntaxError(
+            Problem("", "invalid YAML: a recursive alias or nesting too deep")
+        ) from exc
     finally:
         loader.dispose()
     return Located(data, lines)

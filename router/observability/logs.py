@@ -22,6 +22,8 @@ from typing import Any, BinaryIO, TextIO, TypedDict
 
 import orjson
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from router.observability.exchange import Attempt, Exchange
@@ -129,6 +131,20 @@ class AccessLogWriter:
             self._stream.flush()
 
 
+def quiet_client_errors(record: logging.LogRecord) -> bool:
+    """aiohttp logs a client's malformed bytes (a bad request line, a header too long, a
+    body that is not its Content-Encoding) with a traceback, as if the router had failed:
+    make it one warning line naming only the error's kind (its text may quote the
+    request, credentials included)."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, (HttpProcessingError, RequestPayloadError)):
+        record.msg = f"malformed request from a client: {type(exc).__name__}"
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
 def configure_logging(
     level: str = "info", fmt: str = "auto", *, stream: TextIO | None = None
 ) -> LogOutput:
@@ -171,6 +187,7 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     handler = _RouterHandler(out)
+    handler.addFilter(quiet_client_errors)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

@@ -20,6 +20,7 @@ from router.observability.observer import Observer
 from router.proxy.attempts import Proxy
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.table import RouteTable
+from router.server import protocol_errors  # noqa: F401  (replaces aiohttp's error bodies)
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
 from router.upstream.peers import ClusterSync
@@ -153,7 +154,7 @@ def create_app(
     parts = app[PARTS] = _wire(config, options, transports)
     proxy = Proxy(parts.table, parts.streams, parts.observer)
     handlers = Handlers(parts.table, proxy, parts.lifecycle, parts.billing)
-    models = ModelEndpoints(parts.table)
+    models = ModelEndpoints(parts.table, parts.billing)
     app.add_routes(_routes(config, handlers, models, _metrics_endpoint(parts)))
     app.add_routes(Account(parts.billing).routes(config.server.prefixes))
     if config.server.ui:

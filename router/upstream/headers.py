@@ -30,6 +30,7 @@ HOP_BY_HOP = frozenset(
 _NOT_TO_NODE = HOP_BY_HOP | {
     "host",
     "content-length",
+    "content-encoding",  # the router forwards the body aiohttp decoded
     "authorization",
     "x-goog-api-key",
     "expect",

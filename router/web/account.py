@@ -132,7 +132,8 @@ class Account:
     async def _holder(self, request: web.Request) -> KeyRecord:
         if self.billing.auth_off:
             raise NotFound("auth is off (no keys configured): there is no account to show")
-        key = extract_key(request.headers, request.query, request.path)
+        self.billing.require_key(request)
+        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         record = await self.billing.store.key_by_hash(hash_key(key)) if key else None
         if record is None:
             raise AuthRejected("invalid_token")

@@ -87,7 +87,9 @@ class Admin:
         if not token:
             raise NotFound("no such endpoint")
         given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        # Constant time; surrogateescape: a header of invalid UTF-8 is just a wrong token.
+        expected = f"Bearer {token}".encode()
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
             raise InvalidToken("admin API needs Authorization: Bearer <server.admin_token>")
 
     async def nodes(self, request: web.Request) -> web.Response:

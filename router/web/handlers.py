@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from router.billing.service import Billing
 from router.billing.state.base import Admission
@@ -31,13 +32,21 @@ from router.dialects.openai import (
     parse_openai,
     wants_injected_usage,
 )
-from router.errors import ApiError, ModelNotFound, RequestTooLarge, RouterError
+from router.errors import (
+    ApiError,
+    InvalidRequest,
+    ModelNotFound,
+    RequestTimeout,
+    RequestTooLarge,
+    RouterError,
+)
 from router.observability.exchange import Exchange
 from router.proxy.attempts import Proxy
 from router.proxy.table import RouteTable
 from router.upstream.headers import REQUEST_ID
 from router.web.forwarded import Network, client_address, parse_networks
 from router.web.lifecycle import Lifecycle
+from router.web.screening import screen_headers
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _MAX_ECHO = 100  # longest piece of user input quoted back in an error message
@@ -133,10 +142,18 @@ class Handlers:
         length = request.content_length
         if length is not None and length > self.max_body_bytes:
             raise RequestTooLarge(self._too_large())
+        limit = self.table.config.server.body_timeout
         try:
-            return await request.read()
+            async with asyncio.timeout(limit):
+                return await request.read()
+        except TimeoutError as exc:
+            # A slow (or stalled) client must not hold a request slot forever.
+            raise RequestTimeout(f"request body not received within {limit:g} s") from exc
         except web.HTTPRequestEntityTooLarge as exc:
             raise RequestTooLarge(self._too_large()) from exc
+        except RequestPayloadError as exc:
+            # A body that is not what its Content-Encoding says, or chunking cut short.
+            raise InvalidRequest("request body could not be read or decoded") from exc
 
     def _too_large(self) -> str:
         limit = self.max_body_bytes / (1024 * 1024)
@@ -152,6 +169,7 @@ class Handlers:
         lifecycle = self.lifecycle
         lifecycle.request_started()
         try:
+            screen_headers(request.headers)
             return await serve(exchange)
         except RouterError as exc:
             exchange.status = exc.status
@@ -179,6 +197,17 @@ class Handlers:
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(request, exchange, route, free=free)
 
+    async def route_for(self, request: web.Request, model: str) -> ModelRoute:
+        """Authentication before routing, step two (after `billing.require_key`): the
+        model's route; for a model not served here, 401 unless the key is valid, then 404,
+        so model names cannot be probed without a key. A served model's key is checked
+        by its admission (one state-store call), so the hot path pays nothing extra."""
+        route = self.table.config.resolve(model)
+        if route is None:
+            await self.billing.authenticate(request)
+            raise ModelNotFound(f"model {model[:_MAX_ECHO]!r} is not served here")
+        return route
+
     def openai_handler(self, endpoint: OpenAIEndpoint = CHAT) -> Handler:
         """The handler of `POST {prefix}{endpoint.suffix}` (OpenAI-compatible), routed by
         the body's model; one per endpoint, built when the routes are."""
@@ -194,11 +223,10 @@ class Handlers:
     async def _openai(
         self, request: web.Request, exchange: MeteredExchange, endpoint: OpenAIEndpoint
     ) -> web.StreamResponse:
+        self.billing.require_key(request)
         raw = await self._body(request)
         parsed = parse_openai(raw, endpoint)
-        route = self.table.config.resolve(parsed.model)
-        if route is None:
-            raise ModelNotFound(f"model {parsed.model[:_MAX_ECHO]!r} is not served here")
+        route = await self.route_for(request, parsed.model)
         await self._admit(request, exchange, route)
         strip_usage = wants_injected_usage(parsed, route, endpoint)
         target = OpenAITarget(raw, parsed, strip_usage=strip_usage, endpoint=endpoint)
@@ -211,10 +239,9 @@ class Handlers:
 
     async def _gemini(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
         version = request.match_info["version"]
+        self.billing.require_key(request)
         call = parse_gemini(version, request.match_info["model_action"])
-        route = self.table.config.resolve(call.model)
-        if route is None:
-            raise ModelNotFound(f"model {call.model[:_MAX_ECHO]!r} is not served here")
+        route = await self.route_for(request, call.model)
         # Google does not bill countTokens: it is authorised but never counted or charged.
         await self._admit(request, exchange, route, free=call.action == "countTokens")
         raw = await self._body(request)

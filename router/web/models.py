@@ -11,6 +11,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from router.billing.service import Billing
 from router.config.model import Config
 from router.dialects.dialect import GEMINI, OPENAI
 from router.dialects.models import ModelCatalog, is_gemini_client
@@ -36,8 +37,9 @@ class Speaks(enum.Enum):
 class ModelEndpoints:
     """List and get models; answers are built once per loaded config."""
 
-    def __init__(self, table: RouteTable) -> None:
+    def __init__(self, table: RouteTable, billing: Billing) -> None:
         self.table = table
+        self.billing = billing
         self.created = int(time.time())
         self._catalog: ModelCatalog | None = None
 
@@ -57,6 +59,11 @@ class ModelEndpoints:
             )
             set_dialect(request, GEMINI if gemini else OPENAI)
             catalog = self.catalog()
+            if not catalog.config.server.public_models:
+                # Authentication before routing: with keys configured, no model name
+                # (listed or looked up) is told to a request without a valid key.
+                self.billing.require_key(request)
+                await self.billing.authenticate(request)
             if not one:
                 if gemini:
                     query = request.query

@@ -1,0 +1,204 @@
+"""Issue 14's problems 1-3 against a real router with keys and pricing on two mock nodes:
+credentials never reach a node, malformed input is a 4xx that names the problem (never a
+500), and nothing but the probes answers without a valid key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from tests.hostile_support import (
+    CHAT,
+    CLIENT_KEY,
+    FLASH,
+    GENERATE,
+    NODE_KEY,
+    OTHER_KEY,
+    chat_json,
+    gemini_json,
+    get_bytes,
+    hostile_config,
+    post_bytes,
+    raw_exchange,
+)
+from tests.support import MockNodes, Proc, Routers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
+    mocks = MockNodes(tmp_path_factory.mktemp("hostile-nodes"))
+    try:
+        mocks.start({"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)})
+        yield mocks
+    finally:
+        mocks.stop()
+
+
+@pytest.fixture(scope="module")
+def routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Routers]:
+    started = Routers(tmp_path_factory.mktemp("hostile-routers"))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def router(nodes: MockNodes, routers: Routers) -> Proc:
+    return routers.get(hostile_config(nodes))
+
+
+def port_of(proc: Proc) -> int:
+    return int(proc.base_url.rsplit(":", 1)[1])
+
+
+def last_node_request(nodes: MockNodes) -> dict[str, object]:
+    seen = [r for r in (nodes["a"].last_request(), nodes["b"].last_request()) if r]
+    assert seen, "no node saw the request"
+    return seen[-1]
+
+
+def _reset(nodes: MockNodes) -> None:
+    for name in ("a", "b"):
+        nodes[name].reset(settle=0.5)
+
+
+# --- problem 1: the client's key never reaches a node -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling", ["key", "%6Bey", "k%65y", "%6B%65%79", "KEY", "Key", "k%2565y", "key%00", "key[]"]
+)
+def test_a_query_key_in_any_spelling_authenticates_and_never_reaches_the_node(
+    router: Proc, nodes: MockNodes, spelling: str
+) -> None:
+    _reset(nodes)
+    path = f"{GENERATE}?{spelling}={quote(CLIENT_KEY)}&alt=sse"
+    reply = raw_exchange(port_of(router), post_bytes(path, gemini_json(), key=""))
+    assert reply.status == 200, reply
+    seen = last_node_request(nodes)
+    assert CLIENT_KEY not in repr(seen), seen
+    assert seen["query"] == {"alt": "sse"}
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "key"),
+    [
+        (f"{GENERATE}?key={OTHER_KEY}", [], CLIENT_KEY),
+        (GENERATE, [(b"x-goog-api-key", OTHER_KEY.encode())], CLIENT_KEY),
+        (f"{GENERATE}?key={CLIENT_KEY}&%6Bey={OTHER_KEY}", [], ""),
+        (CHAT, [(b"Authorization", b"Bearer " + OTHER_KEY.encode())], CLIENT_KEY),
+    ],
+)
+def test_credentials_that_disagree_get_401(
+    router: Proc, path: str, headers: list[tuple[bytes, bytes]], key: str
+) -> None:
+    body = gemini_json() if path.startswith("/v1beta") else chat_json()
+    reply = raw_exchange(port_of(router), post_bytes(path, body, headers, key=key))
+    assert reply.status == 401, reply
+    assert reply.error()["code"] == "invalid_token"
+    assert "different API keys" in reply.error()["message"]
+
+
+# --- problem 2: malformed input is a 4xx naming the problem, never a 500 ------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "says"),
+    [
+        ([(b"X-Note", b"\xff\xfe")], chat_json(), 400, "'X-Note' is not valid UTF-8"),
+        ([(b"X-Note", b"caf\xe9")], chat_json(), 400, "'X-Note' is not valid UTF-8"),
+        ([(b"Content-Encoding", b"gzip")], chat_json(), 400, "could not be read or decoded"),
+        ([(b"Content-Encoding", b"compress")], chat_json(), 415, "'compress' is not supported"),
+        ([], b"[" * 2000 + b"]" * 2000, 400, "depth limit"),
+        ([], b'{"model": "m", "messages": [], "n": 1e999}', 400, "not valid JSON"),
+        ([], chat_json(model=12), 400, "'model' is required and must be a non-empty string"),
+        ([], chat_json(model=["x"]), 400, "'model'"),
+        ([], b"\xff\xfe{", 400, "not valid JSON"),
+    ],
+)
+def test_malformed_requests_get_a_4xx_that_names_the_problem(
+    router: Proc, headers: list[tuple[bytes, bytes]], body: bytes, status: int, says: str
+) -> None:
+    reply = raw_exchange(port_of(router), post_bytes(CHAT, body, headers))
+    assert reply.status == status, reply
+    assert says in reply.error()["message"], reply.error()
+    log = router.output()
+    assert "Traceback" not in log, log[log.find("Traceback") - 300 :][:3000]
+
+
+def test_a_gzip_body_is_decoded_and_the_node_gets_it_plain(router: Proc, nodes: MockNodes) -> None:
+    _reset(nodes)
+    body = gzip.compress(chat_json())
+    reply = raw_exchange(port_of(router), post_bytes(CHAT, body, [(b"Content-Encoding", b"gzip")]))
+    assert reply.status == 200, reply
+    seen = last_node_request(nodes)
+    headers = {str(k).lower() for k in seen["headers"]}  # type: ignore[attr-defined]
+    assert "content-encoding" not in headers
+    assert seen["model"] == FLASH
+
+
+# --- problem 3: nothing but the probes answers without a valid key ------------------------
+
+
+@pytest.mark.parametrize("key", ["", "sk-not-a-key"])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        lambda key: post_bytes(CHAT, chat_json(model="no-such-model"), key=key),
+        lambda key: post_bytes(CHAT, chat_json(), key=key),
+        lambda key: post_bytes("/v1beta/models/no-such-model:generateContent", b"{}", key=key),
+        lambda key: get_bytes("/v1/models", key),
+        lambda key: get_bytes(f"/v1/models/{FLASH}", key),
+        lambda key: get_bytes("/v1beta/models", key),
+        lambda key: get_bytes("/v1/models/no-such-model", key),
+    ],
+)
+def test_without_a_valid_key_everything_is_401(router: Proc, request_bytes, key: str) -> None:
+    reply = raw_exchange(port_of(router), request_bytes(key))
+    assert reply.status == 401, reply
+    assert b"no-such-model" not in reply.body and FLASH.encode() not in reply.body
+
+
+def test_with_a_valid_key_an_unknown_model_is_404(router: Proc) -> None:
+    reply = raw_exchange(port_of(router), post_bytes(CHAT, chat_json(model="no-such-model")))
+    assert reply.status == 404, reply
+    assert reply.error()["code"] == "model_not_found"
+    listed = raw_exchange(port_of(router), get_bytes("/v1/models", CLIENT_KEY))
+    assert listed.status == 200 and FLASH.encode() in listed.body
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_the_probes_answer_without_a_key(router: Proc, path: str) -> None:
+    assert raw_exchange(port_of(router), get_bytes(path)).status == 200
+
+
+def test_public_models_opens_the_model_list_only(nodes: MockNodes, routers: Routers) -> None:
+    public = routers.get(hostile_config(nodes, public_models=True))
+    listed = raw_exchange(port_of(public), get_bytes("/v1/models"))
+    assert listed.status == 200 and FLASH.encode() in listed.body
+    chat = raw_exchange(port_of(public), post_bytes(CHAT, chat_json(), key=""))
+    assert chat.status == 401
+
+
+def test_a_body_that_stalls_gets_408_while_others_are_served(
+    nodes: MockNodes, routers: Routers
+) -> None:
+    slow = routers.get(hostile_config(nodes, body_timeout=1))
+    port = port_of(slow)
+    stalled = post_bytes(CHAT, chat_json())
+    stalled = stalled.replace(b"Content-Length: ", b"Content-Length: 9")  # 9x the real size
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(stalled)
+        good = raw_exchange(port, post_bytes(CHAT, chat_json()))
+        assert good.status == 200, good
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"request_timeout" in answer
