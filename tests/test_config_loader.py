@@ -74,6 +74,14 @@ def test_server_ui_defaults_to_on_and_can_be_switched_off() -> None:
     assert parse(off).server.ui is False
 
 
+def test_server_timeouts_for_slow_clients_default_and_are_checked() -> None:
+    assert (parse(GOOD).server.header_timeout, parse(GOOD).server.body_timeout) == (75.0, 60.0)
+    quick = GOOD.replace("keepalive_interval: 5}", "keepalive_interval: 5, header_timeout: 10}")
+    assert parse(quick).server.header_timeout == 10.0
+    bad = GOOD.replace("keepalive_interval: 5}", "keepalive_interval: 5, header_timeout: 0}")
+    assert [p.split("|")[1] for p in problems(bad)] == ["server.header_timeout"]
+
+
 def test_resolve_exact_alias_glob_and_unknown() -> None:
     config = parse(GOOD)
     assert config.resolve("gemini-2.5-flash").name == "gemini-2.5-flash"

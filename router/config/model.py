@@ -81,6 +81,9 @@ class ServerConfig:
     # With keys configured the model list needs a key too, unless the operator opts out.
     public_models: bool = False
     body_timeout: float = 60.0  # seconds to receive a whole request body (else 408)
+    # Seconds a connection may take to send a complete request head, counted from when it
+    # opens or its previous answer ended; also how long an idle kept-alive one is kept.
+    header_timeout: float = 75.0
 
     @property
     def max_body_bytes(self) -> int:

@@ -117,6 +117,7 @@ def read_server(section: Section) -> ServerConfig:
         ui=section.boolean("ui", base.ui),
         public_models=section.boolean("public_models", base.public_models),
         body_timeout=section.number("body_timeout", base.body_timeout, positive=True),
+        header_timeout=section.number("header_timeout", base.header_timeout, positive=True),
     )
     section.close()
     return server

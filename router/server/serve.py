@@ -32,7 +32,16 @@ async def run_server(
     app = create_app(config, options)
     parts = app[PARTS]
     server = config.server
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=1.0,
+        # aiohttp's keep-alive timer runs from a connection's start and from the end of
+        # each answer until the next request head is complete, and bytes arriving do not
+        # extend it: it is the header-read timeout (a slow head is closed, no byte sent).
+        keepalive_timeout=server.header_timeout,
+    )
     await runner.setup()
     site = web.TCPSite(
         runner, host, port, backlog=4096, reuse_address=True, reuse_port=reuse_port or None

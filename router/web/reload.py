@@ -67,9 +67,15 @@ class ConfigReloader:
                 self.observer.config_reloaded(False, str(self.path), problems)
                 return problems
             old = self.table.config.server
-            if (old.host, old.port) != (config.server.host, config.server.port):
+            new = config.server
+            if (old.host, old.port, old.header_timeout) != (
+                new.host,
+                new.port,
+                new.header_timeout,
+            ):
                 self.observer.log.warning(
-                    "config_needs_restart", detail="server.host/port change on restart only"
+                    "config_needs_restart",
+                    detail="server.host/port/header_timeout change on restart only",
                 )
             self.table.install(config)
             self._digest = self._hash()
