@@ -199,8 +199,18 @@ def test_stop_cancels_the_nodes_request(page, base_url, nodes):
 def test_a_wrong_key_shows_the_routers_401_message(page, base_url):
     page.expected_errors.append("status of 401 (Unauthorized)")  # Chromium logs the fetch
     page.goto(base_url + "/playground")
+    # Keys are on, so the model list waits for one rather than showing a 401.
+    expect(page.locator("#error")).to_have_text("Type your API key to list the models.")
     type_secret(page, "#key", "sk-not-a-key")
+    expect(page.locator("#error")).to_have_text(
+        "models: invalid or missing API key (invalid_token, HTTP 401)"
+    )
+    assert page.locator("#model option").count() == 0
+    type_secret(page, "#key", KEY)
     page.wait_for_selector("#model option[value='gemini-2.5-flash']", state="attached")
+    assert page.inner_text("#error") == ""
+    # A wrong key typed once the list is there keeps the list; the chat call says why.
+    type_secret(page, "#key", "sk-not-a-key")
     page.fill("#prompt", "hello")
     page.click("#send")
     expect(page.locator("#error")).to_have_text(

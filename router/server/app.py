@@ -158,7 +158,9 @@ def create_app(
     app.add_routes(_routes(config, handlers, models, _metrics_endpoint(parts)))
     app.add_routes(Account(parts.billing).routes(config.server.prefixes))
     if config.server.ui:
-        app.add_routes(Pages().routes())
+        # Keys take effect on restart, so whether the model list needs one is fixed here.
+        models_need_key = not parts.billing.auth_off and not config.server.public_models
+        app.add_routes(Pages(models_need_key=models_need_key).routes())
     if parts.reloader is not None:
         app.add_routes(Admin(parts.table, parts.reloader, parts.observer, parts.cluster).routes())
 

@@ -47,15 +47,25 @@ SECURITY_HEADERS: Mapping[str, str] = MappingProxyType(
 )
 
 
+HTML_ROOT = b'<html lang="en">'
+# What the pages' scripts read from <html data-models=...>: whether the model list needs
+# the key, so the playground asks for it instead of showing the user (and the browser's
+# console) a 401 before a key was typed.
+MODELS_NEED_KEY = b'<html lang="en" data-models="key">'
+
+
 class Pages:
     """Serves `ui/`'s files from memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, models_need_key: bool = False) -> None:
         self.files: dict[str, tuple[bytes, str]] = {}
         for entry in resources.files("router.web").joinpath("ui").iterdir():
             suffix = "." + entry.name.rpartition(".")[2]
             if entry.is_file() and suffix in TYPES:
-                self.files[entry.name] = (entry.read_bytes(), TYPES[suffix])
+                body = entry.read_bytes()
+                if suffix == ".html" and models_need_key:
+                    body = body.replace(HTML_ROOT, MODELS_NEED_KEY, 1)
+                self.files[entry.name] = (body, TYPES[suffix])
 
     def _answer(self, name: str) -> web.Response:
         found = self.files.get(name)

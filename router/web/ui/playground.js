@@ -215,15 +215,25 @@ function copy(text) {
 }
 
 async function loadModels() {
+  $("error").textContent = "";
+  if (document.documentElement.dataset.models === "key" && !secret("router.key")) {
+    $("model").replaceChildren();
+    $("error").textContent = "Type your API key to list the models.";
+    return;
+  }
   try {
     const list = await getJson(API + "/models", secret("router.key"));
     $("model").replaceChildren(...list.data.map((m) => el("option", { value: m.id }, m.id)));
   } catch (error) {
-    $("error").textContent = `models: ${error.message}`;
+    $("model").replaceChildren();
+    $("error").textContent = error instanceof HttpError
+      ? `models: ${error.message} (${error.code}, HTTP ${error.status})`
+      : `models: ${String(error.message || error)}`;
   }
 }
 
-secretInput($("key"), "router.key");
+// A new key lists the models if they are not listed yet (no key before, or a wrong one).
+secretInput($("key"), "router.key", () => $("model").options.length || loadModels());
 $("send").addEventListener("click", send);
 $("stop").addEventListener("click", () => controller && controller.abort());
 $("clear").addEventListener("click", () => {
