@@ -2,12 +2,16 @@
 
 One router, two mock nodes and one browser serve the whole module. Each test opens its own
 browser context (so sessionStorage starts empty), fails on any console error, and the
-tests that show a page write its screenshot to docs/screenshots/ (the README shows those).
+tests that show a page take its screenshot: into docs/screenshots/ (the README shows
+those) with `UPDATE_SCREENSHOTS=1`, else into a temporary folder, so a test run leaves
+the checkout as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -33,7 +37,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = REPO_ROOT / "docs" / "screenshots"
+SHOTS = (
+    REPO_ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "router-screenshots"
+)
 KEY, ADMIN = "sk-page-tests-alice", "page-tests-admin-token"
 WAIT_MS = 10_000  # the longest any step may take before the test fails
 
