@@ -55,6 +55,8 @@ def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
                 "good": (),
                 "flaky": ("--status", "500", "--error-rate", "0.3"),
                 "slow": ("--chunk-delay", "0.2"),
+                # Answers after 3 s: 100 admissions are all made before any settles.
+                "late": ("--first-byte-delay", "3"),
             }
         )
         yield nodes
@@ -64,10 +66,11 @@ def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
 
 def _config(mock: MockNodes, state: dict[str, Any], keys: list[dict[str, Any]]) -> str:
     return billing_config(
-        nodes={name: {"url": mock[name].url} for name in ("good", "flaky", "slow")},
+        nodes={name: {"url": mock[name].url} for name in ("good", "flaky", "slow", "late")},
         models={
             "gemini-slow": {"backends": [{"node": "slow"}], "pricing": FLOW_PRICING},
             "gemini-ok": {"backends": [{"node": "good"}], "pricing": FLOW_PRICING},
+            "gemini-late": {"backends": [{"node": "late"}], "pricing": FLOW_PRICING},
             "gemini-flaky": {
                 "backends": [{"node": "flaky"}, {"node": "good"}],
                 "pricing": FLOW_PRICING,
@@ -86,7 +89,12 @@ def _write(folder: Path, text: str) -> Path:
 
 # --- three routers, one Redis --------------------------------------------------------------
 
-SHARED_KEYS = {name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in ("rpm", "pool")}
+SHARED_KEYS = {name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in ("rpm", "pool", "tpm")}
+TPM_BODY = chat("gemini-late", max_tokens=100)
+# The router's estimate of TPM_BODY (router.dialects.estimate): a token per 4 bytes of the
+# body aiohttp sends (json.dumps), plus max_tokens. The limit fits 37 and a half of them.
+TPM_ESTIMATE = -(-len(json.dumps(TPM_BODY).encode()) // 4) + 100
+TPM_ADMITTED = 37
 POOL_CREDITS = 200
 
 
@@ -108,6 +116,11 @@ def cluster(
     keys = [
         {"name": "rpm", "hash": key_hash(SHARED_KEYS["rpm"]), "rpm": 30},
         {"name": "pool", "hash": key_hash(SHARED_KEYS["pool"]), "credits": POOL_CREDITS},
+        {
+            "name": "tpm",
+            "hash": key_hash(SHARED_KEYS["tpm"]),
+            "tpm": TPM_ADMITTED * TPM_ESTIMATE + TPM_ESTIMATE // 2,
+        },
     ]
     path = _write(folder, _config(mock, state, keys))
     routers = start_routers([path, path, path], log_dir=folder)
@@ -139,6 +152,27 @@ async def test_rpm_is_exact_across_three_routers(cluster: Cluster) -> None:
     )
     assert admitted
     assert len([r for r in cluster.view.records() if r["key"] == "rpm"]) == 30
+
+
+async def test_tpm_is_exact_across_three_routers(cluster: Cluster) -> None:
+    """100 concurrent requests on three routers: the in-flight estimates of exactly
+    TPM_ADMITTED fit the key's tpm, shared through Redis; the rest get 429 + Retry-After."""
+    urls = [router.base_url + CHAT for router in cluster.routers]
+    async with client_session(limit=100) as session:
+        replies = await asyncio.gather(
+            *(post(session, urls[i % 3], TPM_BODY, key=SHARED_KEYS["tpm"]) for i in range(100))
+        )
+    statuses = collections.Counter(reply.status for reply in replies)
+    assert statuses == {200: TPM_ADMITTED, 429: 100 - TPM_ADMITTED}, statuses
+    for reply in replies:
+        if reply.status == 429:
+            document = assert_error_shape(reply, 429, "too_many_requests")
+            assert "token-per-minute" in document["error"]["message"]
+            assert 1 <= int(reply.headers["Retry-After"]) <= 60
+    settled = await eventually(
+        lambda: len([r for r in cluster.view.records() if r["key"] == "tpm"]) >= TPM_ADMITTED
+    )
+    assert settled
 
 
 async def test_credits_shared_by_three_routers_add_up(cluster: Cluster) -> None:
@@ -408,7 +442,7 @@ def test_keys_and_usage_commands_against_redis(
 
     created = _cli(
         config, "keys", "create", "--name", "team-a", "--credits", "10000", "--rpm", "600",
-        "--models", "gemini-*",
+        "--tpm", "90000", "--models", "gemini-*",
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -420,7 +454,7 @@ def test_keys_and_usage_commands_against_redis(
     listing = _cli(config, "keys", "list")
     assert listing.returncode == 0, listing.stderr
     row = next(line.split() for line in listing.stdout.splitlines() if line.startswith("team-a"))
-    assert row[:5] == ["team-a", "10000", "600", "-", "gemini-*"], listing.stdout
+    assert row[:6] == ["team-a", "10000", "600", "90000", "-", "gemini-*"], listing.stdout
     listed = json.loads(_cli(config, "keys", "list", "--json").stdout)
     assert [k["name"] for k in listed] == ["team-a"]
 
@@ -442,6 +476,7 @@ def test_keys_and_usage_commands_against_redis(
             "name": "team-a",
             "models": ["gemini-*"],
             "rpm": 600,
+            "tpm": 90000,
             "max_concurrent": None,
             "credits": record["credits"],
             "disabled": False,

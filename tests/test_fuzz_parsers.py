@@ -90,7 +90,11 @@ def test_openai_bodies_parse_or_are_invalid_requests(body: bytes, endpoint) -> N
 def test_openai_model_of_any_type(document: dict, model: object) -> None:
     document = {**document, "model": model, "messages": [{"role": "user", "content": "x"}]}
     try:
-        parse_openai(json.dumps(document).encode())
+        body = json.dumps(document, allow_nan=False).encode()
+    except ValueError:  # NaN or infinity: not JSON at all, the other test's ground
+        return
+    try:
+        parse_openai(body)
     except InvalidRequest:
         assert not (isinstance(model, str) and model)
 

@@ -168,6 +168,36 @@ async def test_rpm_sliding_window_with_retry_after(make_store):
     assert err.retry_after == pytest.approx(9.0)
 
 
+async def test_tpm_counts_estimates_in_flight_and_usage_once_settled(make_store):
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="a", tpm=1000))
+    first = await store.admit(key, "m", next(ids), None, T0, tokens=600)
+    # 600 in flight: 300 more fit, 500 do not; the wait is until T0's second leaves.
+    await store.admit(key, "m", next(ids), None, T0 + 1, tokens=300)
+    err = await rejected(store.admit(key, "m", next(ids), None, T0 + 2, tokens=500))
+    assert (err.status, err.code) == (429, "too_many_requests")
+    assert "token-per-minute" in err.message
+    assert err.retry_after == pytest.approx(58.0)
+    # Settling replaces the first estimate (600) by its usage (100): now 400 are in use.
+    await settle(store, first, Usage(prompt=40, completion=50, reasoning=10))
+    await store.admit(key, "m", next(ids), None, T0 + 3, tokens=500)
+    err = await rejected(store.admit(key, "m", next(ids), None, T0 + 4, tokens=200))
+    assert err.retry_after == pytest.approx(56.0)  # T0's 100 leaving frees enough
+    # A minute after the first admissions they have aged out of the window.
+    await store.admit(key, "m", next(ids), None, T0 + 61, tokens=400)
+
+
+async def test_tpm_refund_frees_its_tokens_and_an_oversized_request_passes_alone(make_store):
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="a", tpm=100))
+    big = await store.admit(key, "m", next(ids), None, T0, tokens=5000)  # empty window
+    await rejected(store.admit(key, "m", next(ids), None, T0 + 1, tokens=1))
+    await settle(store, big, outcome=Outcome.FAILED)  # refunded: counts nothing
+    await store.admit(key, "m", next(ids), None, T0 + 2, tokens=100)
+    # A free request (countTokens) is never counted.
+    await store.admit(key, "m", next(ids), None, T0 + 3, free=True, tokens=10_000)
+
+
 async def test_max_concurrent_slots_released_and_double_release_harmless(make_store):
     store = await make_store()
     key = await store.create_key(KeySpec(name="a", max_concurrent=2))
@@ -394,6 +424,7 @@ async def test_key_admin(make_store):
         "name": "team-a",
         "models": ["*"],
         "rpm": 600,
+        "tpm": None,
         "max_concurrent": None,
         "credits": 10.0,
         "disabled": False,
@@ -470,6 +501,28 @@ async def test_rpm_is_exact_across_three_replicas(redis_server):
 
         results = await asyncio.gather(*(attempt(n) for n in range(180)))
         assert sum(results) == 60
+    finally:
+        for store in replicas:
+            await store.close()
+
+
+@pytest.mark.integration
+async def test_tpm_is_exact_across_three_replicas(redis_server):
+    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="tpm3:")
+    replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
+    try:
+        key = await replicas[0].create_key(KeySpec(name="a", tpm=7000))
+
+        async def attempt(n: int) -> bool:
+            try:
+                await replicas[n % 3].admit(key, "m", f"tpm-{n}", None, T0 + n / 1000, tokens=100)
+            except AuthRejected as err:
+                assert err.code == "too_many_requests" and err.retry_after is not None
+                return False
+            return True
+
+        results = await asyncio.gather(*(attempt(n) for n in range(150)))
+        assert sum(results) == 70
     finally:
         for store in replicas:
             await store.close()

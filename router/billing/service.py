@@ -70,11 +70,18 @@ class Billing:
         return self._store
 
     async def admit(
-        self, request: web.Request, exchange: Exchange, route: ModelRoute, *, free: bool = False
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        route: ModelRoute,
+        *,
+        free: bool = False,
+        tokens: int = 0,
     ) -> Admission:
         """Authorise the request and reserve its credits, or raise a RouterError.
 
-        A `free` request (countTokens) is only authorised: no rpm, slot or credits.
+        A `free` request (countTokens) is only authorised: no rpm, tpm, slot or credits.
+        `tokens` is its estimate for the key's tpm (router.dialects.estimate).
         """
         key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         now = time.time()
@@ -84,7 +91,7 @@ class Billing:
         billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
         try:
             return await self.store.admit(
-                key, route.name, billing_id, route.pricing, now, free=free
+                key, route.name, billing_id, route.pricing, now, free=free, tokens=tokens
             )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)

@@ -43,6 +43,7 @@ def add_keys_arguments(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     create.add_argument("--name", required=True)
     create.add_argument("--credits", help="initial balance in credits (default: unlimited)")
     create.add_argument("--rpm", type=int, help="requests per minute")
+    create.add_argument("--tpm", type=int, help="tokens per minute")
     create.add_argument("--max-concurrent", type=int, help="requests in flight at once")
     create.add_argument(
         "--models", action="append", help="allowed model globs, comma-separated or repeated"
@@ -129,6 +130,7 @@ def _spec(args: argparse.Namespace) -> KeySpec:
         name=args.name,
         models=models or ALL_MODELS,
         rpm=args.rpm,
+        tpm=args.tpm,
         max_concurrent=args.max_concurrent,
         credits=None if args.credits is None else credits_to_micro(args.credits),
     )
@@ -146,7 +148,7 @@ def _json(out: TextIO, value: Any) -> None:
 
 
 def _table(records: Sequence[KeyRecord]) -> str:
-    header = ("NAME", "CREDITS", "RPM", "MAX_CONCURRENT", "MODELS", "STATE")
+    header = ("NAME", "CREDITS", "RPM", "TPM", "MAX_CONCURRENT", "MODELS", "STATE")
     rows = [header]
     for r in records:
         s = r.spec
@@ -155,6 +157,7 @@ def _table(records: Sequence[KeyRecord]) -> str:
                 s.name,
                 "unlimited" if s.credits is None else format_credits(s.credits),
                 "-" if s.rpm is None else str(s.rpm),
+                "-" if s.tpm is None else str(s.tpm),
                 "-" if s.max_concurrent is None else str(s.max_concurrent),
                 ",".join(s.models),
                 ("disabled" if s.disabled else "active") + (" static" if r.is_static else ""),

@@ -29,6 +29,7 @@ class KeySpec:
     name: str
     models: tuple[str, ...] = ALL_MODELS
     rpm: int | None = None
+    tpm: int | None = None  # tokens per minute (settled usage + in-flight estimates)
     max_concurrent: int | None = None
     credits: int | None = None
     disabled: bool = False
@@ -58,6 +59,7 @@ class KeyRecord:
             "name": s.name,
             "models": list(s.models),
             "rpm": s.rpm,
+            "tpm": s.tpm,
             "max_concurrent": s.max_concurrent,
             "credits": None if s.credits is None else micro_to_credits(s.credits),
             "disabled": s.disabled,
@@ -73,6 +75,8 @@ def spec_problem(spec: KeySpec) -> str | None:
         return "models must be a non-empty list of non-empty globs"
     if spec.rpm is not None and spec.rpm < 1:
         return f"rpm must be at least 1, got {spec.rpm}"
+    if spec.tpm is not None and spec.tpm < 1:
+        return f"tpm must be at least 1, got {spec.tpm}"
     if spec.max_concurrent is not None and spec.max_concurrent < 1:
         return f"max_concurrent must be at least 1, got {spec.max_concurrent}"
     return None

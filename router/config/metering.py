@@ -88,7 +88,7 @@ def read_keys(checker: Checker, path: Path, raw: Any) -> tuple[KeyRecord, ...]:
     """routes.yaml `keys:` (a list of mappings) -> static key records.
 
     Each entry has `name`, either `hash` (SHA-256 hex) or `key` (the plain key, usually
-    `${VAR}`), and optional `models`, `rpm`, `max_concurrent`, `credits` (initial
+    `${VAR}`), and optional `models`, `rpm`, `tpm`, `max_concurrent`, `credits` (initial
     balance) and `disabled`.
     """
     if raw is None:
@@ -124,6 +124,7 @@ def _static_key(checker: Checker, at: Path, entry: Any) -> KeyRecord | None:
         "name": _typed(section, "name", str) or "",
         "models": tuple(_typed(section, "models", list) or ALL_MODELS),
         "rpm": _typed(section, "rpm", int),
+        "tpm": _typed(section, "tpm", int),
         "max_concurrent": _typed(section, "max_concurrent", int),
         "credits": _credits(section, "credits"),
         "disabled": bool(_typed(section, "disabled", bool)),

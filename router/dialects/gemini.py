@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
@@ -83,13 +84,16 @@ def parse_gemini(version: str, model_action: str) -> GeminiCall:
     return GeminiCall(version, model, action)
 
 
-def check_gemini_body(call: GeminiCall, raw: bytes) -> None:
-    """A non-empty body must be JSON (countTokens bodies go to the node unchecked)."""
+def check_gemini_body(call: GeminiCall, raw: bytes) -> dict[str, Any] | None:
+    """A non-empty body must be JSON (countTokens bodies go to the node unchecked); the
+    parsed body when it is a JSON object."""
     if raw and call.action != "countTokens":
         try:
-            orjson.loads(raw)
+            document = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
+        return document if isinstance(document, dict) else None
+    return None
 
 
 _DECODE_ROUNDS = 4  # `%25256Bey` is `key` after three decodings; a fourth proves it stable

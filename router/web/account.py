@@ -47,6 +47,7 @@ def account_document(record: KeyRecord, records: Sequence[LedgerRecord], now: fl
         "name": spec.name,
         "balance": None if spec.credits is None else micro_to_credits(spec.credits),
         "rpm": spec.rpm,
+        "tpm": spec.tpm,
         "max_concurrent": spec.max_concurrent,
         "models": list(spec.models),
         "disabled": spec.disabled,

@@ -18,6 +18,7 @@ from router.billing.service import Billing
 from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
+from router.dialects.estimate import token_estimate
 from router.dialects.gemini import (
     GeminiNodeTarget,
     check_gemini_body,
@@ -191,11 +192,19 @@ class Handlers:
             self.observer.request_finished(exchange, asyncio.get_running_loop().time())
 
     async def _admit(
-        self, request: web.Request, exchange: MeteredExchange, route: ModelRoute, free: bool = False
+        self,
+        request: web.Request,
+        exchange: MeteredExchange,
+        route: ModelRoute,
+        *,
+        free: bool = False,
+        tokens: int = 0,
     ) -> None:
         exchange.model = route.name
         if not self.billing.auth_off:
-            exchange.admission = await self.billing.admit(request, exchange, route, free=free)
+            exchange.admission = await self.billing.admit(
+                request, exchange, route, free=free, tokens=tokens
+            )
 
     async def route_for(self, request: web.Request, model: str) -> ModelRoute:
         """Authentication before routing, step two (after `billing.require_key`): the
@@ -227,7 +236,7 @@ class Handlers:
         raw = await self._body(request)
         parsed = parse_openai(raw, endpoint)
         route = await self.route_for(request, parsed.model)
-        await self._admit(request, exchange, route)
+        await self._admit(request, exchange, route, tokens=token_estimate(raw, parsed.document))
         strip_usage = wants_injected_usage(parsed, route, endpoint)
         target = OpenAITarget(raw, parsed, strip_usage=strip_usage, endpoint=endpoint)
         return await self.proxy.forward(request, exchange, route, target)
@@ -242,10 +251,11 @@ class Handlers:
         self.billing.require_key(request)
         call = parse_gemini(version, request.match_info["model_action"])
         route = await self.route_for(request, call.model)
-        # Google does not bill countTokens: it is authorised but never counted or charged.
-        await self._admit(request, exchange, route, free=call.action == "countTokens")
         raw = await self._body(request)
-        check_gemini_body(call, raw)
+        document = check_gemini_body(call, raw)
+        # Google does not bill countTokens: it is authorised but never counted or charged.
+        free = call.action == "countTokens"
+        await self._admit(request, exchange, route, free=free, tokens=token_estimate(raw, document))
         target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
         return await self.proxy.forward(request, exchange, route, target)
 

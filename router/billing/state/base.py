@@ -86,8 +86,12 @@ class StateStore(Protocol):
         now: float,
         *,
         free: bool = False,
+        tokens: int = 0,
     ) -> Admission:
         """Authorise and reserve in one step, or raise AuthRejected. Repeats reuse a live one.
+
+        `tokens` is the request's token estimate, counted against the key's tpm until the
+        request is settled (router.billing.state.token_window).
 
         `free` (countTokens): check the key, disabled and its models only; nothing is
         counted, reserved or written, and the answer is unmetered (never settled).

@@ -26,15 +26,17 @@ from __future__ import annotations
 from router.billing.state.outcomes import SettleResult
 
 ADMIT = """
--- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset
+-- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset,
+--       tpm hash (whole second -> tokens)
 -- ARGV: rid, model, now_ms, pre_deduct, expires_ms, has_key, has_static, key_hash,
---       started, ttl_ms, free ('1': countTokens, checked but never counted or reserved)
+--       started, ttl_ms, free ('1': countTokens, checked but never counted or reserved),
+--       tokens (the request's estimate, for tpm)
 local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
 if live[1] then return {'ok', live[1], live[2]} end
 local rec = {}
 if ARGV[6] == '1' then
   rec = redis.call('HMGET', KEYS[2], 'name', 'disabled', 'patterns', 'rpm',
-                   'max_concurrent', 'credits')
+                   'max_concurrent', 'credits', 'tpm')
 end
 if not rec[1] then
   -- No keys anywhere (and none configured statically) means auth is off.
@@ -58,6 +60,27 @@ if rpm then
   if redis.call('ZCARD', KEYS[3]) >= rpm then
     local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
     return {'err', 'too_many_requests', tonumber(oldest[2]) + 60000 - now}
+  end
+end
+local tpm = tonumber(rec[7] or '')
+local second = math.floor(now / 1000)
+local need = tonumber(ARGV[12])
+if tpm then
+  -- The same rule as router.billing.state.token_window, over 60 one-second counts.
+  local fields = {}
+  for s = second - 59, second do fields[#fields + 1] = tostring(s) end
+  local counts = redis.call('HMGET', KEYS[7], unpack(fields))
+  local used = 0
+  for i = 1, 60 do used = used + (tonumber(counts[i]) or 0) end
+  if used ~= 0 and used + need > tpm then
+    local freed = 0
+    for i = 1, 60 do
+      freed = freed + (tonumber(counts[i]) or 0)
+      if used - freed == 0 or used - freed + need <= tpm then
+        return {'err', 'tpm', (second - 60 + i + 60) * 1000 - now}
+      end
+    end
+    return {'err', 'tpm', 60000}
   end
 end
 local max_concurrent = tonumber(rec[5] or '')
@@ -87,16 +110,29 @@ end
 if reserve ~= '0' then redis.call('HINCRBY', KEYS[2], 'credits', '-' .. reserve) end
 redis.call('HSET', KEYS[5], 'name', rec[1], 'hash', ARGV[8], 'model', ARGV[2],
            'amount', reserve, 'started', ARGV[9], 'expires', ARGV[5])
+if tpm then
+  redis.call('HINCRBY', KEYS[7], tostring(second), need)
+  redis.call('PEXPIRE', KEYS[7], 61000)
+  if redis.call('HLEN', KEYS[7]) > 120 then
+    for _, s in ipairs(redis.call('HKEYS', KEYS[7])) do
+      if tonumber(s) < second - 59 then redis.call('HDEL', KEYS[7], s) end
+    end
+  end
+  redis.call('HSET', KEYS[5], 'tpm_s', tostring(second), 'tpm_n', ARGV[12])
+end
 redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
 return {'ok', rec[1], reserve}
 """
 
 SETTLE = """
--- KEYS: reservation, reservations zset, done marker, usage stream, key record, inflight zset
+-- KEYS: reservation, reservations zset, done marker, usage stream, key record, inflight zset,
+--       tpm hash
 -- ARGV: rid, settled_by, charge (used when settled_by=usage), done_ttl_s,
 --       the ledger entry as a JSON array of field/value strings (without charged and
---       settled_by): one argument instead of two dozen is less to pack per request
-local amount = redis.call('HGET', KEYS[1], 'amount')
+--       settled_by): one argument instead of two dozen is less to pack per request,
+--       the tokens it used for tpm ('' keeps the admission's estimate)
+local held = redis.call('HMGET', KEYS[1], 'amount', 'tpm_s', 'tpm_n')
+local amount = held[1]
 if not amount then
   local previous = redis.call('GET', KEYS[3])
   if previous then return {'already', previous} end
@@ -119,6 +155,13 @@ entry[#entry + 1] = charge
 entry[#entry + 1] = 'settled_by'
 entry[#entry + 1] = ARGV[2]
 redis.call('XADD', KEYS[4], '*', unpack(entry))
+if held[2] and ARGV[6] ~= '' then
+  -- The estimate becomes the real usage, in the second the request was counted in.
+  local delta = tonumber(ARGV[6]) - tonumber(held[3])
+  if delta ~= 0 and redis.call('EXISTS', KEYS[7]) == 1 then
+    redis.call('HINCRBY', KEYS[7], held[2], string.format('%d', delta))
+  end
+end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -135,10 +178,11 @@ SETTLE_REPLIES: dict[str, SettleResult] = {
 
 # ARGV shared by CREATE_KEY and SEED_STATIC:
 #   name, hash, models json, patterns json, rpm, max_concurrent, credits ('' = unlimited),
-#   disabled, static
+#   disabled, static, tpm
 _WRITE_RECORD = """
 redis.call('HSET', KEYS[2], 'name', ARGV[1], 'models', ARGV[3], 'patterns', ARGV[4],
-           'rpm', ARGV[5], 'max_concurrent', ARGV[6], 'disabled', ARGV[8], 'static', ARGV[9])
+           'rpm', ARGV[5], 'max_concurrent', ARGV[6], 'disabled', ARGV[8], 'static', ARGV[9],
+           'tpm', ARGV[10])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 """
 
@@ -162,7 +206,7 @@ SEED_STATIC = (
 -- restart does not refill it (top up with `router keys credit`).
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current ~= ARGV[2] then
-  if current ~= ARGV[10] then return 'retry' end
+  if current ~= ARGV[11] then return 'retry' end
   if redis.call('HGET', KEYS[3], 'static') ~= '1' then return 'conflict' end
   -- The key was rotated in routes.yaml: its balance moves to the new hash.
   local balance = redis.call('HGET', KEYS[3], 'credits')

@@ -14,6 +14,7 @@ from router.billing.keys import ModelGlobs, new_key
 from router.billing.state.base import Admission, Settlement, decide_charge
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from router.billing.state.token_window import TokenWindow, settled_tokens
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
@@ -31,6 +32,7 @@ class _Key:
     disabled: bool
     window: deque[float] = field(default_factory=deque)  # admission times, oldest first
     inflight: dict[str, float] = field(default_factory=dict)  # request id -> expiry
+    tokens: TokenWindow = field(default_factory=TokenWindow)  # for tpm
 
 
 @dataclass(slots=True)
@@ -38,6 +40,8 @@ class _Reservation:
     admission: Admission
     key_hash: str
     expires: float
+    tokens: int = 0  # counted against tpm at admission (the estimate)
+    second: int = 0  # the whole second it was counted in
 
 
 class MemoryStateStore:
@@ -69,6 +73,7 @@ class MemoryStateStore:
         now: float,
         *,
         free: bool = False,
+        tokens: int = 0,
     ) -> Admission:
         live = self._reservations.get(request_id)
         if live is not None:
@@ -85,16 +90,7 @@ class MemoryStateStore:
         if free:
             return Admission.unmetered(request_id, model, now)
         spec = entry.record.spec
-        if spec.rpm is not None:
-            while entry.window and entry.window[0] <= now - WINDOW:
-                entry.window.popleft()
-            if len(entry.window) >= spec.rpm:
-                raise AuthRejected("too_many_requests", retry_after=entry.window[0] + WINDOW - now)
-        if spec.max_concurrent is not None:
-            for rid in [r for r, exp in entry.inflight.items() if exp <= now]:
-                del entry.inflight[rid]
-            if len(entry.inflight) >= spec.max_concurrent:
-                raise AuthRejected("too_many_requests", "too many concurrent requests for this key")
+        _check_limits(entry, now, tokens)
         reserve = pricing.pre_deduct if pricing is not None and entry.balance is not None else 0
         if entry.balance is not None and (entry.balance <= 0 or entry.balance < reserve):
             raise AuthRejected("insufficient_quota")
@@ -115,7 +111,11 @@ class MemoryStateStore:
             reserved=reserve,
             pricing=pricing,
         )
-        self._reservations[request_id] = _Reservation(admission, entry.record.key_hash, expires)
+        reservation = _Reservation(admission, entry.record.key_hash, expires)
+        if spec.tpm is not None:
+            reservation.tokens, reservation.second = tokens, int(now)
+            entry.tokens.add(reservation.second, tokens)
+        self._reservations[request_id] = reservation
         return admission
 
     async def settle(
@@ -157,6 +157,10 @@ class MemoryStateStore:
         balance = None
         if entry is not None:
             entry.inflight.pop(rid, None)
+            if res.tokens or entry.record.spec.tpm is not None:
+                used = settled_tokens(usage, outcome)
+                if used is not None:
+                    entry.tokens.add(res.second, used - res.tokens)
             if entry.balance is not None:
                 entry.balance += res.admission.reserved - amount
                 balance = entry.balance
@@ -237,3 +241,24 @@ class MemoryStateStore:
 
     async def close(self) -> None:
         self.ledger.close()
+
+
+def _check_limits(entry: _Key, now: float, tokens: int) -> None:
+    """rpm, tpm and concurrency, in the order the Lua checks them; writes nothing."""
+    spec = entry.record.spec
+    if spec.rpm is not None:
+        while entry.window and entry.window[0] <= now - WINDOW:
+            entry.window.popleft()
+        if len(entry.window) >= spec.rpm:
+            raise AuthRejected("too_many_requests", retry_after=entry.window[0] + WINDOW - now)
+    if spec.tpm is not None:
+        wait = entry.tokens.wait(now, tokens, spec.tpm)
+        if wait is not None:
+            raise AuthRejected(
+                "too_many_requests", "token-per-minute limit reached", retry_after=wait
+            )
+    if spec.max_concurrent is not None:
+        for rid in [r for r, exp in entry.inflight.items() if exp <= now]:
+            del entry.inflight[rid]
+        if len(entry.inflight) >= spec.max_concurrent:
+            raise AuthRejected("too_many_requests", "too many concurrent requests for this key")

@@ -34,6 +34,7 @@ from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
 from router.billing.state.redis_io import bounded, deadline_of, text, texts, translated
 from router.billing.state.redis_keys import RedisKeys
+from router.billing.state.token_window import settled_tokens
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
@@ -87,17 +88,25 @@ class RedisStateStore:
         now: float,
         *,
         free: bool = False,
+        tokens: int = 0,
     ) -> Admission:
         key_hash = hash_key(key) if key else ""
-        reply = await self._admit_once(key_hash, model, request_id, pricing, now, free)
+        once = (key_hash, model, request_id, pricing, now, free, tokens)
+        reply = await self._admit_once(*once)
         if reply[0] == "err" and reply[1] == "invalid_token" and key_hash in self._static:
             # A static key missing from Redis (flushed, or Redis was down at startup).
             await self._keys.seed_static(self._static[key_hash])
-            reply = await self._admit_once(key_hash, model, request_id, pricing, now, free)
+            reply = await self._admit_once(*once)
         if reply[0] in ("off", "free"):
             return Admission.unmetered(request_id, model, now)
         if reply[0] == "err":
             code, retry_ms = str(reply[1]), int(reply[2])
+            if code == "tpm":
+                raise AuthRejected(
+                    "too_many_requests",
+                    "token-per-minute limit reached",
+                    retry_after=retry_ms / 1000,
+                )
             if code == "too_many_requests" and retry_ms < 0:
                 raise AuthRejected(code, "too many concurrent requests for this key")
             retry_after = retry_ms / 1000 if code == "too_many_requests" else None
@@ -120,6 +129,7 @@ class RedisStateStore:
         pricing: Pricing | None,
         now: float,
         free: bool,
+        tokens: int,
     ) -> list[Any]:
         p = self._p
         now_ms = int(now * 1000)
@@ -131,6 +141,7 @@ class RedisStateStore:
             f"{p}inflight:{key_hash}",
             f"{p}res:{request_id}",
             f"{p}reservations",
+            f"{p}tpm:{key_hash}",
         ]
         args: list[str | int] = [
             request_id,
@@ -144,6 +155,7 @@ class RedisStateStore:
             repr(now),
             ttl_ms,
             "1" if free else "0",
+            tokens,
         ]
         reply: list[Any] = await self._script(self._admit, keys, args)
         return reply
@@ -163,10 +175,11 @@ class RedisStateStore:
             return Settlement(rid, SettleResult.UNMETERED)
         charge = decide_charge(admission, usage, outcome)
         record = _record(admission, usage, outcome, charge, node, status, now)
-        return await self._settle_one(rid, admission.key_hash, charge, record)
+        used = settled_tokens(usage, outcome)
+        return await self._settle_one(rid, admission.key_hash, charge, record, used)
 
     async def _settle_one(
-        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord
+        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
     ) -> Settlement:
         p = self._p
         fields = record.to_fields()
@@ -179,6 +192,7 @@ class RedisStateStore:
             f"{p}usage",
             f"{p}key:{key_hash}",
             f"{p}inflight:{key_hash}",
+            f"{p}tpm:{key_hash}",
         ]
         args: list[str | int | bytes] = [
             rid,
@@ -186,6 +200,7 @@ class RedisStateStore:
             charge.amount,
             DONE_TTL,
             entry,
+            "" if used is None else used,
         ]
         reply: list[Any] = await self._script(self._settle, keys, args)
         result = lua.SETTLE_REPLIES[str(reply[0])]
@@ -221,7 +236,7 @@ class RedisStateStore:
                 )
                 charge = Charge(SettledBy.EXPIRED, admission.reserved)
                 record = _record(admission, None, Outcome.EXPIRED, charge, None, 0, now)
-                done = await self._settle_one(rid, admission.key_hash or "", charge, record)
+                done = await self._settle_one(rid, admission.key_hash or "", charge, record, None)
                 swept += done.result is SettleResult.SETTLED
             if len(rids) < SWEEP_BATCH:
                 return swept

@@ -101,6 +101,7 @@ class RedisKeys:
             name=raw["name"],
             models=tuple(orjson.loads(raw.get("models") or '["*"]')),
             rpm=int(raw["rpm"]) if raw.get("rpm") else None,
+            tpm=int(raw["tpm"]) if raw.get("tpm") else None,
             max_concurrent=int(raw["max_concurrent"]) if raw.get("max_concurrent") else None,
             credits=int(raw["credits"]) if "credits" in raw else None,
             disabled=raw.get("disabled") == "1",
@@ -140,4 +141,5 @@ def record_args(record: KeyRecord) -> list[str]:
         "" if s.credits is None else str(s.credits),
         "1" if s.disabled else "0",
         "1" if record.is_static else "0",
+        "" if s.tpm is None else str(s.tpm),
     ]

@@ -7,6 +7,7 @@ function show(account) {
   $("name").textContent = account.name + (account.disabled ? " (disabled)" : "");
   $("balance").textContent = credits(account.balance);
   $("rpm").textContent = account.rpm ?? "unlimited";
+  $("tpm").textContent = account.tpm ?? "unlimited";
   $("concurrency").textContent = account.max_concurrent ?? "unlimited";
   $("models").textContent = account.models.join(", ");
   const day = account.last_24h;
