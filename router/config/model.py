@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from router.config.affinity import Affinity
 from router.config.keys import KeyRecord
 
 
@@ -22,6 +23,7 @@ class Strategy(StrEnum):
 
     WEIGHTED = "weighted"  # smooth weighted round-robin (nginx's algorithm)
     LEAST_INFLIGHT = "least_inflight"
+    LATENCY = "latency"  # power of two choices scored by peak EWMA time to first byte
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,7 @@ class ModelRoute:
     inject_usage: bool = True
     pricing: Pricing | None = None
     limits: TokenLimits = TokenLimits()
+    affinity: Affinity | None = None
 
     @property
     def is_glob(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import fields, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from router.config.affinity import read_affinity
 from router.config.checker import Checker, Section
 from router.config.metering import read_pricing
 from router.config.model import (
@@ -225,6 +226,7 @@ def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> 
         inject_usage=section.boolean("inject_usage", True),
         pricing=pricing,
         limits=_limits(section.section("limits")),
+        affinity=read_affinity(section.section("affinity")),
     )
     section.close()
     return route

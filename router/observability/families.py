@@ -81,6 +81,13 @@ class Families:
             ["model"],
             registry=r,
         )
+        self.affinity = Counter(
+            "router_affinity_total",
+            "First picks of models with affinity: hit (the key's home node), moved (another "
+            "node: home out or above its bounded load), none (no key in the request).",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.node_state = Gauge(
             "router_node_state",
             "1 for the node's current health state, 0 for the others.",

@@ -270,6 +270,10 @@ class Metrics:
         """Count a retry refused because the budget was spent."""
         self._f.retry_budget_exhausted.labels(self.model_label(model)).inc()
 
+    def affinity(self, model: str, outcome: str) -> None:
+        """Count one first pick of a model with `affinity:` (hit, moved or none)."""
+        self._f.affinity.labels(self.model_label(model), outcome).inc()
+
     def config_reloaded(self, *, success: bool, timestamp: float | None = None) -> None:
         """Count a reload; a success also moves the last-reload timestamp."""
         self._f.config_reloads.labels("success" if success else "failure").inc()

@@ -134,6 +134,10 @@ class Observer:
             self.metrics.retry_budget_exhausted(model)
         self.log.warning("retry_budget_exhausted", model=model)
 
+    def affinity(self, model: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.affinity(model, outcome)
+
     def panic(self, model: str, node: str) -> None:
         self.log.warning(
             "panic_mode", model=model, node=node, detail="every node of the model is down"

@@ -70,9 +70,16 @@ class Proxy:
         self.relay = Relay(streams)
 
     async def forward(
-        self, request: web.Request, exchange: Exchange, route: ModelRoute, target: Target
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        route: ModelRoute,
+        target: Target,
+        *,
+        affinity_key: str | None = None,
     ) -> web.StreamResponse:
-        """Answer `request` from the first node that produces an answer."""
+        """Answer `request` from the first node that produces an answer; `affinity_key`
+        (router.dialects.affinity) steers the first pick of a model with `affinity:`."""
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
         now = loop.time()
@@ -80,7 +87,7 @@ class Proxy:
         last: UpstreamFailure | None = None
         attempts = 0
         retries = 0  # the `retries` setting of the node that failed last
-        for model_route, backend in self._candidates(route, now):
+        for model_route, backend in self._candidates(route, now, affinity_key):
             node = self.table.node(backend.node)
             is_retry = attempts > 0
             if is_retry and not self._may_retry(route, attempts, retries, budget, last):
@@ -188,6 +195,9 @@ class Proxy:
         now = asyncio.get_running_loop().time()
         exchange.ttfb = now - sent_at
         node.observe_latency(exchange.ttfb)
+        balancer = self.table.balancers.get(served.name)  # a reload may have dropped it
+        if balancer is not None:
+            balancer.observe(node.name, exchange.ttfb, now)
         exchange.node = node.name
         status = opened.response.status
         exchange.attempts.append(
@@ -196,10 +206,13 @@ class Proxy:
         # Any answer that is not a failover status shows the node is working.
         self.observer.transitions(node.health.record_success(now))
 
-    def _candidates(self, route: ModelRoute, now: float) -> Iterator[tuple[ModelRoute, Backend]]:
+    def _candidates(
+        self, route: ModelRoute, now: float, affinity_key: str | None
+    ) -> Iterator[tuple[ModelRoute, Backend]]:
         """Backends to try, in order: the balancer's picks, else panic mode's."""
         table = self.table
         nodes = table.pool.nodes
+        load = _load(nodes)
         found = False
         for model_route, balancer in table.chain(route):
             tried: set[str] = set()
@@ -207,10 +220,17 @@ class Proxy:
             def eligible(name: str, tried: set[str] = tried) -> bool:
                 return name not in tried and nodes[name].is_selectable(now)
 
-            while (backend := balancer.choose(eligible, _load(nodes))) is not None:
+            if model_route is route:  # the first pick of all may follow the affinity key
+                backend, outcome = balancer.choose_by_key(affinity_key, eligible, load, now)
+                if outcome is not None:
+                    self.observer.affinity(route.name, outcome)
+            else:
+                backend = balancer.choose(eligible, load, now)
+            while backend is not None:
                 tried.add(backend.node)
                 found = True
                 yield model_route, backend
+                backend = balancer.choose(eligible, load, now)
         if found:
             return
         # Panic mode: every node is down. Rather than refuse all traffic, try the least
@@ -235,6 +255,9 @@ class Proxy:
     ) -> None:
         """Tell the node's health what a failed attempt says about it."""
         self.observer.upstream_failed(node.name, failure.reason)
+        balancer = self.table.balancers.get(route.name)
+        if balancer is not None and failure.reason in HEALTH_FAILURES:
+            balancer.observe_failure(node.name, now)
         health = node.health
         if failure.status in (401, 403):
             self.observer.transitions(health.record_auth_failure(now))

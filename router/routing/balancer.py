@@ -11,16 +11,26 @@ picks one:
   out rather than in bursts, and a skipped backend simply does not take part.
 * `least_inflight`: the backend with the fewest in-flight requests per unit of weight;
   ties are broken by the same smooth round-robin so equal nodes still alternate.
+* `latency`: power of two choices scored by each node's peak EWMA of time to first byte
+  for this model, times its in-flight + 1 (router.routing.latency).
 
-The only state is the round-robin scores, owned by one `ModelBalancer` per model and
-rebuilt when routes.yaml is reloaded.
+With `affinity:` the first pick of a request with an affinity key comes from the tier's
+consistent-hash ring with bounded loads (router.routing.affinity); retries, and requests
+without a key, use the strategy.
+
+The state is the round-robin scores, the latency averages and the rings, owned by one
+`ModelBalancer` per model and rebuilt when routes.yaml is reloaded. The clock reading and
+the random source are passed in, so every choice can be replayed in a test.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 
 from router.config.model import Backend, ModelRoute, Strategy
+from router.routing.affinity import AffinityOutcome, Ring
+from router.routing.latency import FAILURE_PENALTY, PeakEwma, two_choices
 
 Eligible = Callable[[str], bool]
 Load = Callable[[str], int]
@@ -56,17 +66,30 @@ class SmoothWeighted:
 class TierBalancer:
     """One priority tier of a model: its backends and their round-robin state."""
 
-    __slots__ = ("backends", "nodes", "rr", "strategy")
+    __slots__ = ("backends", "ewma", "nodes", "ring", "rr", "strategy")
 
-    def __init__(self, backends: Sequence[Backend], strategy: Strategy) -> None:
+    def __init__(self, backends: Sequence[Backend], strategy: Strategy, ring: bool) -> None:
         self.backends = tuple(backends)
         self.nodes = tuple(b.node for b in self.backends)
         self.strategy = strategy
-        self.rr = SmoothWeighted([b.weight for b in self.backends])
+        weights = [b.weight for b in self.backends]
+        self.rr = SmoothWeighted(weights)
+        self.ewma = tuple(PeakEwma() for _ in self.backends)
+        self.ring = Ring(self.nodes, weights) if ring else None
 
-    def choose(self, eligible: Eligible, load: Load) -> Backend | None:
+    def choose(
+        self, eligible: Eligible, load: Load, now: float, rng: random.Random
+    ) -> Backend | None:
         """The backend to try next in this tier, or None when none is eligible."""
         mask = [eligible(node) for node in self.nodes]
+        if self.strategy is Strategy.LATENCY:
+            weights = self.rr.weights
+
+            def cost(i: int) -> float:
+                return self.ewma[i].value(now) * (load(self.nodes[i]) + 1)
+
+            index = two_choices(mask, weights, cost, rng)
+            return None if index is None else self.backends[index]
         if self.strategy is Strategy.LEAST_INFLIGHT and any(mask):
             scores = [
                 load(b.node) / b.weight if ok else float("inf")
@@ -77,20 +100,60 @@ class TierBalancer:
         index = self.rr.pick(mask)
         return None if index is None else self.backends[index]
 
+    def choose_by_key(
+        self, key: str, eligible: Eligible, load: Load, epsilon: float
+    ) -> tuple[Backend | None, AffinityOutcome]:
+        """The ring's node for `key` within its bounded load (None: none is eligible)."""
+        assert self.ring is not None
+        mask = [eligible(node) for node in self.nodes]
+        index, outcome = self.ring.choose(key, mask, lambda i: load(self.nodes[i]), epsilon)
+        return (None if index is None else self.backends[index]), outcome
+
 
 class ModelBalancer:
     """All tiers of one model, lowest priority number first."""
 
-    __slots__ = ("route", "tiers")
+    __slots__ = ("indexes", "rng", "route", "tiers")
 
-    def __init__(self, route: ModelRoute) -> None:
+    def __init__(self, route: ModelRoute, rng: random.Random | None = None) -> None:
         self.route = route
-        self.tiers = tuple(TierBalancer(tier, route.strategy) for tier in route.tiers)
+        self.rng = rng or random.Random()
+        ring = route.affinity is not None
+        self.tiers = tuple(TierBalancer(tier, route.strategy, ring) for tier in route.tiers)
+        self.indexes = {
+            node: (t, i) for t, tier in enumerate(self.tiers) for i, node in enumerate(tier.nodes)
+        }
 
-    def choose(self, eligible: Eligible, load: Load) -> Backend | None:
+    def choose(self, eligible: Eligible, load: Load, now: float = 0.0) -> Backend | None:
         """The next backend: from the first tier that still has an eligible one."""
         for tier in self.tiers:
-            backend = tier.choose(eligible, load)
+            backend = tier.choose(eligible, load, now, self.rng)
             if backend is not None:
                 return backend
         return None
+
+    def choose_by_key(
+        self, key: str | None, eligible: Eligible, load: Load, now: float = 0.0
+    ) -> tuple[Backend | None, AffinityOutcome | None]:
+        """A request's first pick: by its affinity key when the model has `affinity:`
+        (outcome hit, moved or none), else the strategy's (outcome None)."""
+        affinity = self.route.affinity
+        if affinity is None:
+            return self.choose(eligible, load, now), None
+        if key is None:
+            return self.choose(eligible, load, now), AffinityOutcome.NONE
+        for tier in self.tiers:
+            backend, outcome = tier.choose_by_key(key, eligible, load, affinity.epsilon)
+            if backend is not None:
+                return backend, outcome
+        return self.choose(eligible, load, now), AffinityOutcome.MOVED
+
+    def observe(self, node: str, seconds: float, now: float) -> None:
+        """A time to first byte of `node` for this model (for `strategy: latency`)."""
+        where = self.indexes.get(node)
+        if where is not None:
+            self.tiers[where[0]].ewma[where[1]].observe(seconds, now)
+
+    def observe_failure(self, node: str, now: float) -> None:
+        """A failed attempt: counted as a slow answer, so a failing node is avoided."""
+        self.observe(node, FAILURE_PENALTY, now)

@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from router.billing.service import Billing
 from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
+from router.dialects.affinity import affinity_key
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
 from router.dialects.estimate import token_estimate
 from router.dialects.gemini import (
@@ -239,7 +240,8 @@ class Handlers:
         await self._admit(request, exchange, route, tokens=token_estimate(raw, parsed.document))
         strip_usage = wants_injected_usage(parsed, route, endpoint)
         target = OpenAITarget(raw, parsed, strip_usage=strip_usage, endpoint=endpoint)
-        return await self.proxy.forward(request, exchange, route, target)
+        key = affinity_key(route.affinity, request.headers, parsed.document)
+        return await self.proxy.forward(request, exchange, route, target, affinity_key=key)
 
     async def gemini(self, request: web.Request) -> web.StreamResponse:
         """POST /{v1beta,v1,v1alpha}/models/{model}:{action} (Gemini-native)."""
@@ -257,7 +259,8 @@ class Handlers:
         free = call.action == "countTokens"
         await self._admit(request, exchange, route, free=free, tokens=token_estimate(raw, document))
         target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
-        return await self.proxy.forward(request, exchange, route, target)
+        key = affinity_key(route.affinity, request.headers, document)
+        return await self.proxy.forward(request, exchange, route, target, affinity_key=key)
 
     async def healthz(self, request: web.Request) -> web.Response:
         """GET /healthz: the process is alive."""
