@@ -377,6 +377,50 @@ async def test_first_byte_and_chunk_delay(node):
     assert 0.3 <= total < 3
 
 
+async def test_ttft_delay_waits_after_the_role_chunk(node):
+    client = await node(chunks=2)
+    await set_faults(client, ttft_delay=0.4)
+    started = time.monotonic()
+    arrivals: list[tuple[float, bytes]] = []
+    async with client.post("/v1/chat/completions", json=chat(True)) as resp:
+        async for data in resp.content.iter_any():
+            arrivals.append((time.monotonic() - started, data))
+    assert arrivals[0][0] < 0.3 and b'"role":"assistant"' in arrivals[0][1]
+    content_at = next(t for t, data in arrivals if b"reasoning_content" in data)
+    assert content_at >= 0.35
+    started = time.monotonic()  # a whole answer waits too
+    async with client.post("/v1/chat/completions", json=chat(False)) as resp:
+        await resp.read()
+    assert time.monotonic() - started >= 0.35
+
+
+async def test_ttft_rate_applies_to_a_share_of_requests(node):
+    client = await node(chunks=1, seed=7)
+    await set_faults(client, ttft_delay=0.2, ttft_rate=0.5)
+    slow = 0
+    for _ in range(20):
+        started = time.monotonic()
+        async with client.post("/v1/chat/completions", json=chat(False)) as resp:
+            await resp.read()
+        slow += time.monotonic() - started >= 0.18
+    assert 3 <= slow <= 17
+
+
+async def test_stall_after_role_sends_the_role_chunk_then_nothing(node):
+    client = await node()
+    await set_faults(client, stall_after_role=True)
+    received = b""
+    with pytest.raises(TimeoutError):
+        async with client.post(
+            "/v1/chat/completions", json=chat(True), timeout=aiohttp.ClientTimeout(total=0.5)
+        ) as resp:
+            assert resp.status == 200
+            async for data in resp.content.iter_any():
+                received += data
+    events = sse_data(received.decode())
+    assert len(events) == 1 and json.loads(events[0])["choices"][0]["delta"]["role"] == "assistant"
+
+
 async def read_until_broken(resp: aiohttp.ClientResponse) -> tuple[bytes, BaseException | None]:
     received = b""
     try:

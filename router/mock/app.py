@@ -86,6 +86,7 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
         usage_always=usage_always,
         litellm_usage=call.faults.usage_chunk_style == "litellm",
     )
+    call.leading = 1  # the role chunk carries no token
     return await _send_stream(call, "text/event-stream", frames)
 
 
@@ -166,7 +167,8 @@ async def _serve(
             if not is_chat:  # a Gemini node answers in Google's shape
                 return google_error_response(400, str(problem), {})
             return error_response(400, "token_mismatched", str(problem), "invalid_request_error")
-        response = await answer(Exchange(request, body, faults))
+        call = Exchange(request, body, faults, slow_start=state.draws_slow_start(faults))
+        response = await answer(call)
     except ConnectionCut as cut:
         stats.cut += 1
         return cut.response

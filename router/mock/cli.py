@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--usage-chunk-style", choices=("empty", "litellm"), default="empty")
     faults.add_argument("--error-message", default="injected fault", help="--status body text")
     faults.add_argument("--retry-after", help="Retry-After of --status answers")
+    faults.add_argument("--ttft-delay", type=float, default=0.0, metavar="S", help="first token")
+    faults.add_argument("--ttft-rate", type=float, default=1.0, help="share with --ttft-delay")
+    faults.add_argument("--stall-after-role", action="store_true", help="role chunk, then hang")
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
@@ -60,6 +63,9 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "usage_chunk_style": args.usage_chunk_style,
         "error_message": args.error_message,
         "retry_after": args.retry_after,
+        "ttft_delay": args.ttft_delay,
+        "ttft_rate": args.ttft_rate,
+        "stall_after_role": args.stall_after_role,
     }
     if args.error_rate is not None:
         update["error_rate"] = args.error_rate

@@ -7,7 +7,10 @@ snapshot of the faults, so an update never changes an answer halfway through.
 
 Order in which a request suffers them: hang, first_byte_delay, status (at error_rate,
 its body carrying `error_message`, with `retry_after` as Retry-After), cut_after == 0
-(drop the connection before any byte); then, while answering, chunk_delay before every
+(drop the connection before any byte); then, while answering, the first token: the
+headers and any content-free leading event (a chat stream's role chunk) go out at once,
+then `stall_after_role` hangs for good, and `ttft_delay` (for `ttft_rate` of the
+requests) waits before the first content event or a whole JSON answer; chunk_delay before every
 event but the first, cut_after == N (abort after N events; a non-stream answer sends half
 its body) and inband_error_after == N (after N events, one `data: {"error": ...}` event in
 the path's dialect, then the stream ends normally, as LiteLLM does).
@@ -96,6 +99,9 @@ class Faults:
     usage_chunk_style: str = "empty"  # "empty": choices []; "litellm": one empty delta
     error_message: str = "injected fault"  # the message of a `status` fault's body
     retry_after: str | None = None  # Retry-After of a `status` fault (429: "1" if unset)
+    ttft_delay: float = 0.0  # seconds before the first content event (after the role chunk)
+    ttft_rate: float = 1.0  # ... for this fraction of requests
+    stall_after_role: bool = False  # send headers and the role chunk, then nothing
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""
@@ -106,9 +112,9 @@ class Faults:
                     raise FaultError(f"reset must be true or false, got {value!r}")
             elif key in ("status", "health_status"):
                 setattr(new, key, _status(key, value))
-            elif key == "error_rate":
-                new.error_rate = _fraction(key, value)
-            elif key in ("first_byte_delay", "chunk_delay"):
+            elif key in ("error_rate", "ttft_rate"):
+                setattr(new, key, _fraction(key, value))
+            elif key in ("first_byte_delay", "chunk_delay", "ttft_delay"):
                 setattr(new, key, _seconds(key, value))
             elif key in ("cut_after", "inband_error_after"):
                 cut = _optional_int(key, value)
@@ -117,10 +123,10 @@ class Faults:
                 setattr(new, key, cut)
             elif key in _TEXT_FAULTS:
                 setattr(new, key, _text(key, value, _TEXT_FAULTS[key]))
-            elif key == "hang":
+            elif key in ("hang", "stall_after_role"):
                 if not isinstance(value, bool):
-                    raise FaultError(f"hang must be true or false, got {value!r}")
-                new.hang = value
+                    raise FaultError(f"{key} must be true or false, got {value!r}")
+                setattr(new, key, value)
             else:
                 raise FaultError(f"unknown fault {key!r}")
         for f in dataclasses.fields(self):
@@ -186,6 +192,10 @@ class MockState:
         if self.rng.random() < faults.error_rate:
             return faults.status
         return None
+
+    def draws_slow_start(self, faults: Faults) -> bool:
+        """Whether this request waits `ttft_delay` before its first token."""
+        return faults.ttft_delay > 0 and self.rng.random() < faults.ttft_rate
 
 
 def json_response(
@@ -268,11 +278,22 @@ class Exchange:
     request: web.Request
     body: dict[str, Any]
     faults: Faults
+    slow_start: bool = False  # this request waits ttft_delay before its first token
+    leading: int = 0  # content-free events before the first token (a chat role chunk)
     sent: int = 0  # events written so far
+
+    async def before_first_token(self) -> None:
+        """The first-token faults: a stall for good, or a slow start."""
+        if self.faults.stall_after_role:
+            await asyncio.get_running_loop().create_future()  # resolved never
+        if self.slow_start:
+            await asyncio.sleep(self.faults.ttft_delay)
 
     async def send(self, response: web.StreamResponse, data: bytes) -> bool:
         """Write one stream event, applying chunk_delay, cut_after and inband_error_after;
         False once the stream must end (an in-band error event was sent instead)."""
+        if self.sent == self.leading:
+            await self.before_first_token()
         if self.sent and self.faults.chunk_delay:
             await asyncio.sleep(self.faults.chunk_delay)
         cut = self.faults.cut_after
@@ -289,6 +310,7 @@ class Exchange:
 
     async def send_json(self, data: object) -> web.StreamResponse:
         """A whole JSON answer; with cut_after, half of it and then a dropped connection."""
+        await self.before_first_token()
         if self.faults.cut_after is None:
             return json_response(data)
         body = orjson.dumps(data)
