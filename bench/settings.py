@@ -29,6 +29,11 @@ class Settings:
     hold_ramp: float
     hold_clients: int
     hold_deadline: float  # hard cap on the whole concurrency run, seconds
+    routing_requests: int = 2000  # per routing mode (weighted, latency, latency + hedge)
+    routing_concurrency: int = 16
+    routing_slow_delay: float = 2.0  # the slow node's first token, seconds (30% of requests)
+    affinity_sessions: int = 200
+    affinity_rounds: int = 5  # requests per session
 
 
 FULL = Settings(
@@ -65,6 +70,7 @@ QUICK = replace(
     latency_seconds=4,
     single_rounds=20,
     multi_rounds=2,
+    routing_requests=600,
 )
 
 SMOKE = replace(
@@ -87,6 +93,10 @@ SMOKE = replace(
     hold_ramp=0.2,
     hold_clients=2,
     hold_deadline=20.0,
+    routing_requests=60,
+    routing_slow_delay=0.3,
+    affinity_sessions=20,
+    affinity_rounds=2,
 )
 
 MODES = {s.mode: s for s in (FULL, QUICK, SMOKE)}

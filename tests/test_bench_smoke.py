@@ -30,9 +30,11 @@ def test_bench_smoke_writes_results(tmp_path: Path) -> None:
     assert {"meta", "columns", "rows", "targets", "notes", "sections", "table"} <= result.keys()
     assert result["meta"]["mode"] == "smoke"
     assert {"direct", "bare", "router"} <= set(result["columns"])
-    assert {"throughput", "latency", "streaming", "concurrency"} <= result["sections"].keys()
+    assert {"throughput", "latency", "streaming", "concurrency", "routing"} <= result[
+        "sections"
+    ].keys()
     sections = {row["section"] for row in result["rows"]}
-    assert {"throughput", "latency", "streaming", "ttfb", "concurrency"} <= sections
+    assert {"throughput", "latency", "streaming", "ttfb", "concurrency", "routing"} <= sections
     assert result["targets"], "no target was checked"
     assert all(check["status"] in STATUSES for check in result["targets"])
     assert len(result["table"]) == len(result["rows"]) + 1

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Literal
 
 from router.config.affinity import Affinity
+from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
 
 
@@ -28,10 +29,12 @@ class Strategy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds; `first_byte` runs from request sent to the first response byte."""
+    """Seconds; `first_byte` runs from request sent to the first response byte,
+    `first_token` (off when None) from request sent to the first content chunk."""
 
     connect: float = 2.0
     first_byte: float = 60.0
+    first_token: float | None = None
     idle: float = 120.0
     total: float = 900.0
 
@@ -179,6 +182,7 @@ class ModelRoute:
     pricing: Pricing | None = None
     limits: TokenLimits = TokenLimits()
     affinity: Affinity | None = None
+    hedge: Hedge | None = None
 
     @property
     def is_glob(self) -> bool:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from router.config.affinity import read_affinity
 from router.config.checker import Checker, Section
+from router.config.hedging import read_hedge
 from router.config.metering import read_pricing
 from router.config.model import (
     Backend,
@@ -227,6 +228,7 @@ def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> 
         pricing=pricing,
         limits=_limits(section.section("limits")),
         affinity=read_affinity(section.section("affinity")),
+        hedge=read_hedge(section.section("hedge")),
     )
     section.close()
     return route

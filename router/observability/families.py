@@ -88,6 +88,14 @@ class Families:
             ["model", "outcome"],
             registry=r,
         )
+        self.hedges = Counter(
+            "router_hedges_total",
+            "Hedged requests of models with hedge: won (the hedge answered first), lost (the "
+            "first node answered first; the hedge was cancelled), cancelled (the hedge "
+            "failed or the client left), refused (retry budget spent or no node left).",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.node_state = Gauge(
             "router_node_state",
             "1 for the node's current health state, 0 for the others.",

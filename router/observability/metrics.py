@@ -274,6 +274,10 @@ class Metrics:
         """Count one first pick of a model with `affinity:` (hit, moved or none)."""
         self._f.affinity.labels(self.model_label(model), outcome).inc()
 
+    def hedge(self, model: str, outcome: str) -> None:
+        """Count one hedge of a model with `hedge:` (won, lost, cancelled or refused)."""
+        self._f.hedges.labels(self.model_label(model), outcome).inc()
+
     def config_reloaded(self, *, success: bool, timestamp: float | None = None) -> None:
         """Count a reload; a success also moves the last-reload timestamp."""
         self._f.config_reloads.labels("success" if success else "failure").inc()

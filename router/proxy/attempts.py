@@ -7,10 +7,13 @@ How this works:
 2. An attempt counts as failed on a connect error, a timeout before the first byte, a
    5xx, or a 401/403/404/408/429. Any other status (a 400 above all) is the client's
    answer and goes straight back.
-3. The proxy commits to a node once it has its headers and first body chunk; from then
-   on router.proxy.relay copies the answer, and a node failing after that is no longer
-   failed over (see there for what the client sees).
-4. A client that goes away cancels the handler (handler_cancellation is on), and the
+3. The proxy commits to a node once it has its headers and first body chunk (its first
+   token, router.upstream.request); from then on router.proxy.relay copies the answer,
+   and a node failing after that is no longer failed over (see there for what the
+   client sees).
+4. A model with `hedge:` runs its attempts as racing tasks instead (router.proxy.race);
+   only the winner is committed.
+5. A client that goes away cancels the handler (handler_cancellation is on), and the
    `finally` closes the upstream connection at once.
 
 Every failure of a node reaches this module as `UpstreamFailure` (translated at the
@@ -20,11 +23,11 @@ transport seam), so nothing here catches a client library's or the OS's errors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
-from router.config.model import Backend, ModelRoute
+from router.config.model import Backend, ModelRoute, Strategy
 from router.dialects.target import Target
 from router.errors import (
     FailureReason,
@@ -39,6 +42,7 @@ from router.errors import (
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
 from router.proxy.keepalive import StreamRegistry
+from router.proxy.race import Answer, Race
 from router.proxy.relay import Relay
 from router.proxy.table import RouteTable
 from router.routing.health import may_eject, panic_candidates
@@ -46,7 +50,7 @@ from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
 from router.upstream.reasons import Redactor
-from router.upstream.request import Opened, open_response
+from router.upstream.request import open_response
 
 # Failures that count against a node's health (a 404/408/429 says nothing about it).
 HEALTH_FAILURES = frozenset(
@@ -84,36 +88,68 @@ class Proxy:
         budget = self.table.budgets[route.name]
         now = loop.time()
         budget.record_request(now)
+        candidates = self._candidates(route, now, affinity_key)
+
+        def start(served: ModelRoute, backend: Backend) -> Awaitable[Answer]:
+            return self._attempt(request, exchange, route, served, backend, target)
+
+        balancer = self.table.balancers.get(route.name)
+        delay = balancer.hedging if balancer is not None else None
+        if delay is None:
+            answer, last = await self._in_turn(route, candidates, start, budget)
+        else:
+            race = Race(
+                model=route.name,
+                candidates=candidates,
+                node_of=lambda backend: self.table.node(backend.node),
+                start=start,
+                may_retry=lambda tries, retries, last: self._may_retry(
+                    route, tries, retries, budget, last
+                ),
+                delay=delay,
+                budget=budget,
+                observer=self.observer,
+                exchange=exchange,
+                outraced=self._outraced,
+            )
+            answer, last = await race.run(), race.last
+        if answer is None:
+            raise final_error(route, last, self.table.redactor)
+        self._committed(exchange, answer)
+        served, node = answer.served, answer.node
+
+        def failed_midstream() -> None:
+            failure = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
+            self._judge_failure(served, node, failure, loop.time(), False)
+
+        try:
+            return await self.relay.send(request, exchange, answer.opened, target, failed_midstream)
+        finally:
+            node.release()
+
+    async def _in_turn(
+        self,
+        route: ModelRoute,
+        candidates: Iterator[tuple[ModelRoute, Backend]],
+        start: Callable[[ModelRoute, Backend], Awaitable[Answer]],
+        budget: RetryBudgetTracker,
+    ) -> tuple[Answer | None, UpstreamFailure | None]:
+        """One attempt after another until one opens: the answer, or the last failure."""
         last: UpstreamFailure | None = None
-        attempts = 0
         retries = 0  # the `retries` setting of the node that failed last
-        for model_route, backend in self._candidates(route, now, affinity_key):
-            node = self.table.node(backend.node)
-            is_retry = attempts > 0
-            if is_retry and not self._may_retry(route, attempts, retries, budget, last):
+        for tried, (served, backend) in enumerate(candidates):
+            is_retry = tried > 0
+            if is_retry and not self._may_retry(route, tried, retries, budget, last):
                 break
-            attempts += 1
             try:
-                opened = await self._attempt(request, exchange, route, model_route, backend, target)
+                return await start(served, backend), last
             except UpstreamFailure as failure:
-                retries = node.config.retries
+                retries = self.table.node(backend.node).config.retries
                 last = failure
-                continue
             finally:
                 if is_retry:
                     budget.finish_retry()
-
-            def failed_midstream(
-                served: ModelRoute = model_route, node: NodeRuntime = node
-            ) -> None:
-                failure = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
-                self._judge_failure(served, node, failure, loop.time(), False)
-
-            try:
-                return await self.relay.send(request, exchange, opened, target, failed_midstream)
-            finally:
-                node.release()
-        raise final_error(route, last, self.table.redactor)
+        return None, last
 
     def _may_retry(
         self,
@@ -140,7 +176,7 @@ class Proxy:
         served: ModelRoute,
         backend: Backend,
         target: Target,
-    ) -> Opened:
+    ) -> Answer:
         """One attempt at one node: its opened answer, or UpstreamFailure (already judged).
 
         On success the node stays counted in flight; the caller releases it after relaying.
@@ -162,6 +198,7 @@ class Proxy:
                 target.path(node.base_path, model),
                 to_node(request.headers, exchange.request_id, node.authorization),
                 target.body(model),
+                until_content=wants_first_token(node, route, served),
             )
         except UpstreamFailure as failure:
             node.release()
@@ -180,20 +217,13 @@ class Proxy:
             if is_trial:
                 health.release_trial()
             raise
-        self._committed(exchange, served, node, opened, sent_at)
-        return opened
+        return Answer(opened, served, node, sent_at)
 
-    def _committed(
-        self,
-        exchange: Exchange,
-        served: ModelRoute,
-        node: NodeRuntime,
-        opened: Opened,
-        sent_at: float,
-    ) -> None:
-        """Record the attempt that produced an answer (its headers and first chunk)."""
+    def _committed(self, exchange: Exchange, answer: Answer) -> None:
+        """Record the attempt that produced the answer (its headers and first chunk)."""
+        served, node, opened = answer.served, answer.node, answer.opened
         now = asyncio.get_running_loop().time()
-        exchange.ttfb = now - sent_at
+        exchange.ttfb = now - answer.sent_at
         node.observe_latency(exchange.ttfb)
         balancer = self.table.balancers.get(served.name)  # a reload may have dropped it
         if balancer is not None:
@@ -205,6 +235,11 @@ class Proxy:
         )
         # Any answer that is not a failover status shows the node is working.
         self.observer.transitions(node.health.record_success(now))
+
+    def _outraced(self, served: ModelRoute, node: NodeRuntime, waited: float) -> None:
+        balancer = self.table.balancers.get(served.name)
+        if balancer is not None:
+            balancer.observe_outraced(node.name, waited, asyncio.get_running_loop().time())
 
     def _candidates(
         self, route: ModelRoute, now: float, affinity_key: str | None
@@ -267,6 +302,16 @@ class Proxy:
             self.observer.transitions(health.record_failure(now, allow_eject=allowed))
         elif is_trial:
             health.release_trial()  # a 404/408/429 says nothing about the node's health
+
+
+def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) -> bool:
+    """Whether an attempt reads on to the first token before committing: for the node's
+    `timeouts.first_token`, a model that hedges, or one that measures its latency."""
+    return (
+        node.config.timeouts.first_token is not None
+        or route.hedge is not None
+        or served.strategy is Strategy.LATENCY
+    )
 
 
 def _load(nodes: dict[str, NodeRuntime]) -> Callable[[str], int]:

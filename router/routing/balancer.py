@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 from router.config.model import Backend, ModelRoute, Strategy
 from router.routing.affinity import AffinityOutcome, Ring
+from router.routing.hedging import HedgeDelay
 from router.routing.latency import FAILURE_PENALTY, PeakEwma, two_choices
 
 Eligible = Callable[[str], bool]
@@ -113,10 +114,11 @@ class TierBalancer:
 class ModelBalancer:
     """All tiers of one model, lowest priority number first."""
 
-    __slots__ = ("indexes", "rng", "route", "tiers")
+    __slots__ = ("hedging", "indexes", "rng", "route", "tiers")
 
     def __init__(self, route: ModelRoute, rng: random.Random | None = None) -> None:
         self.route = route
+        self.hedging = HedgeDelay(route.hedge) if route.hedge is not None else None
         self.rng = rng or random.Random()
         ring = route.affinity is not None
         self.tiers = tuple(TierBalancer(tier, route.strategy, ring) for tier in route.tiers)
@@ -149,11 +151,23 @@ class ModelBalancer:
         return self.choose(eligible, load, now), AffinityOutcome.MOVED
 
     def observe(self, node: str, seconds: float, now: float) -> None:
-        """A time to first byte of `node` for this model (for `strategy: latency`)."""
-        where = self.indexes.get(node)
-        if where is not None:
-            self.tiers[where[0]].ewma[where[1]].observe(seconds, now)
+        """A time to first byte of `node` for this model (for `strategy: latency`, and
+        for `hedge: {after: p95}`)."""
+        if self.hedging is not None:
+            self.hedging.observe(seconds)
+        self._cost(node, seconds, now)
+
+    def observe_outraced(self, node: str, waited: float, now: float) -> None:
+        """A hedge outraced `node` after it had waited `waited` seconds: a lower bound
+        of its time to first token, for its latency cost only (not the hedging p95,
+        which it would otherwise pull towards the hedging delay itself)."""
+        self._cost(node, waited, now)
 
     def observe_failure(self, node: str, now: float) -> None:
         """A failed attempt: counted as a slow answer, so a failing node is avoided."""
-        self.observe(node, FAILURE_PENALTY, now)
+        self._cost(node, FAILURE_PENALTY, now)
+
+    def _cost(self, node: str, seconds: float, now: float) -> None:
+        where = self.indexes.get(node)
+        if where is not None:
+            self.tiers[where[0]].ewma[where[1]].observe(seconds, now)

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 
 from router.config.model import NodeConfig
+from router.dialects.first_token import FirstTokenScanner
 from router.errors import FailureReason, UpstreamFailure
 from router.upstream.reasons import (
     ERROR_BODY_WAIT,
@@ -66,28 +67,58 @@ async def open_response(
     path: str,
     headers: list[tuple[str, str]],
     body: bytes,
+    *,
+    until_content: bool = False,
 ) -> Opened:
     """Send the request; wait for headers and the first chunk within `first_byte` seconds.
 
     Reading the first chunk before committing to a node means a node that answers 200
-    and then dies before sending anything is still failed over.
+    and then dies before sending anything is still failed over. With `until_content`
+    (a node with `timeouts.first_token`, a model that hedges or measures latency) the
+    reading goes on through content-free chunks (router.dialects.first_token) until the
+    first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
+    `first_token` seconds from sending bound the whole opening.
     """
     response: UpstreamResponse | None = None
+    timeouts = node.timeouts
+    first_token = timeouts.first_token
+    loop = asyncio.get_running_loop()
+    token_deadline = None if first_token is None else loop.time() + first_token
     try:
         try:
-            async with asyncio.timeout(node.timeouts.first_byte):
-                response = await transport.post(path, headers, body)
-                if is_failover_status(response.status):
-                    raise await _status_failure(response)
-                first = await response.read()
-        except TimeoutError as exc:  # the first_byte deadline (asyncio's, not the transport's)
-            detail = "timed out waiting for the first byte"
+            async with asyncio.timeout(timeouts.first_byte):
+                async with asyncio.timeout_at(token_deadline):
+                    response = await transport.post(path, headers, body)
+                    if is_failover_status(response.status):
+                        raise await _status_failure(response)
+                    first = await response.read()
+            if until_content and first:
+                async with asyncio.timeout_at(token_deadline):
+                    first = await _read_to_content(response, first)
+        except TimeoutError as exc:  # our deadlines (asyncio's, not the transport's)
+            if token_deadline is not None and loop.time() >= token_deadline:
+                detail = "no first token in time"
+            else:
+                detail = "timed out waiting for the first byte"
             raise UpstreamFailure(FailureReason.TIMEOUT, detail) from exc
         return Opened(response, first)
     except BaseException:
         if response is not None:
             response.close()
         raise
+
+
+async def _read_to_content(response: UpstreamResponse, first: bytes) -> bytes:
+    """`first` and what follows it, up to the chunk with the first token (or the end)."""
+    scanner = FirstTokenScanner(response.content_type)
+    if scanner.feed(first):
+        return first
+    held = [first]
+    while chunk := await response.read():
+        held.append(chunk)
+        if scanner.feed(chunk):
+            break
+    return b"".join(held)
 
 
 async def _status_failure(response: UpstreamResponse) -> UpstreamFailure:
