@@ -189,6 +189,10 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+class StartupError(Exception):
+    """The router (or a mock node) cannot start: the message is one line for the operator."""
+
+
 class StateError(Exception):
     """A state-store operation that cannot be done as asked."""
 

@@ -210,7 +210,7 @@ def test_invalid_yaml_and_missing_file_exit_1(tmp_path):
 def test_serve_refuses_a_broken_config(tmp_path):
     path = write(tmp_path, GOOD.replace("{node: node63, weight: 1}", "{node: node99}"))
     result = subprocess.run(
-        [sys.executable, "-m", "router", "serve", "--config", str(path), "--port", "0"],
+        [sys.executable, "-m", "router", "serve", "--config", str(path), "--port", "9"],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -118,10 +119,16 @@ async def _run(
         else:
             since = clock() - parse_since(args.since)
             ledger = await store.usage_records(since=since, key=args.key)
-            _json(out, {"key": args.key, "since": since, **summarize(ledger)})
+            _json(out, {"key": args.key, "since": _iso(since), **summarize(ledger)})
         return 0
     finally:
         await store.close()
+
+
+def _iso(epoch: float) -> str:
+    """A Unix time as ISO 8601 in UTC, to the second: 2026-12-06T03:55:13Z."""
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _spec(args: argparse.Namespace) -> KeySpec:

@@ -1,4 +1,4 @@
-"""The `router` command line: serve, check, mock-node."""
+"""The `router` command line: serve, check, keys, usage, mock-node."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+from router.config.ports import port_argument
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the router")
     serve.add_argument("--config", default="routes.yaml", help="path to routes.yaml")
     serve.add_argument("--host", help="listen address (overrides server.host)")
-    serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    serve.add_argument(
+        "--port", type=port_argument, help="listen port, 1-65535 (overrides server.port)"
+    )
     serve.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
     )

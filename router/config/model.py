@@ -73,7 +73,7 @@ class RetryBudget:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback unless asked: deployments set 0.0.0.0 (deploy/)
     port: int = 8080
     max_body_mb: float = 64.0
     prefixes: tuple[str, ...] = ("/v1", "/api/v1", "/gemini/v1", "/v1/gemini", "/gemini")

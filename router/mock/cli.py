@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from router.config.ports import listen_problem, port_argument
+from router.errors import StartupError
 from router.mock.answers import MockSettings
 from router.mock.app import create_app
 from router.mock.faults import FaultError, Faults
@@ -24,7 +26,7 @@ def _positive_int(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `router mock-node` flags."""
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=port_argument, required=True, help="1-65535")
     parser.add_argument("--name", default="node", help="node name, in answers and X-Mock-Node")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-key", help="require this key (Bearer or x-goog-api-key)")
@@ -93,7 +95,10 @@ async def _serve_forever(args: argparse.Namespace, faults: Faults) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, args.host, args.port).start()
+        try:
+            await web.TCPSite(runner, args.host, args.port).start()
+        except OSError as exc:
+            raise StartupError(listen_problem(exc, args.host, args.port)) from None
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"mock node {settings.name} listening on http://{host}:{args.port}", flush=True)
         await stop.wait()
@@ -114,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
     except FaultError as exc:
         print(f"router mock-node: {exc}", file=sys.stderr)
         return 2
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_forever(args, faults))
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_serve_forever(args, faults))
+    except StartupError as exc:
+        print(f"router mock-node: {exc}", file=sys.stderr)
+        return 1
     return 0

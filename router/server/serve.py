@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 
 from aiohttp import web
 
 from router.config.loader import load_config
 from router.config.model import Config
-from router.errors import ConfigError
+from router.config.ports import listen_problem
+from router.errors import ConfigError, StartupError
 from router.observability.logs import configure_logging, get_logger
 from router.server.app import PARTS, Options, create_app
 from router.server.workers import MEMORY_REFUSED, supervise
@@ -46,7 +48,11 @@ async def run_server(
     site = web.TCPSite(
         runner, host, port, backlog=4096, reuse_address=True, reuse_port=reuse_port or None
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(listen_problem(exc, host, port)) from None
     log.info("started", host=host, port=port, config=config.source, pid=_pid())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,6 +83,20 @@ async def run_server(
         await runner.cleanup()
         parts.observer.flush()  # what the last turn still queued goes before "stopped"
         log.info("stopped")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Raise StartupError when `host:port` cannot be listened on (the workers would fail
+    one after the other, and be restarted, for the same reason)."""
+    try:
+        with socket.create_server((host, port), family=_family(host), reuse_port=True):
+            pass
+    except OSError as exc:
+        raise StartupError(listen_problem(exc, host, port)) from None
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _pid() -> int:
@@ -112,9 +132,14 @@ def serve_command(
         config_path=config_path, metrics=metrics, access_log=access_log, log_output=output
     )
     address = (host or config.server.host, port or config.server.port)
-    if workers == 1:
-        asyncio.run(run_server(config, *address, options))
-        return 0
+    try:
+        if workers == 1:
+            asyncio.run(run_server(config, *address, options))
+            return 0
+        _check_listen(*address)  # before forking: one message, not one per worker
+    except StartupError as exc:
+        print(f"router serve: {exc}", file=sys.stderr)
+        return 1
 
     def run_worker() -> None:
         asyncio.run(run_server(config, *address, options, reuse_port=True))

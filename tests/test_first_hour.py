@@ -1,0 +1,80 @@
+"""The operator's first hour (issue 17, items 11 and 13): the demo listens on loopback,
+and a bad port, a port in use or a question to `--help` gets a one-line answer."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from router.config.loader import load_config
+from router.config.model import ServerConfig
+from tests.support import REPO_ROOT
+
+ROUTER = [sys.executable, "-m", "router"]
+
+
+def test_the_shipped_routes_yaml_and_the_embedded_default_listen_on_loopback() -> None:
+    config = load_config(str(REPO_ROOT / "routes.yaml"), environ={})
+    assert config.server.host == "127.0.0.1"
+    assert ServerConfig().host == "127.0.0.1"  # routes.yaml without a host
+    banner = (REPO_ROOT / ".ci" / "demo.sh").read_text()
+    assert "http://127.0.0.1:8080" in banner
+
+
+def _cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ROUTER, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT
+    )
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", ["serve", "mock-node"])
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_a_port_out_of_range_is_refused(command: str, port: str) -> None:
+    done = _cli(command, "--port", port)
+    assert done.returncode == 2, done.stderr
+    assert "--port" in done.stderr and "1 to 65535" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", ["serve", "mock-node"])
+def test_a_port_in_use_is_one_line_not_a_traceback(command: str, taken_port: int) -> None:
+    extra = ["--config", "routes.yaml"] if command == "serve" else []
+    done = _cli(command, "--host", "127.0.0.1", "--port", str(taken_port), *extra)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    wanted = f"cannot listen on 127.0.0.1:{taken_port}"
+    assert any(wanted in line and "in use" in line for line in lines), done.stderr
+
+
+@pytest.mark.integration
+def test_help_names_every_command() -> None:
+    done = _cli("--help")
+    assert done.returncode == 0
+    head = done.stdout.split("positional arguments")[0]
+    for command in ("serve", "check", "keys", "usage", "mock-node"):
+        assert command in head, done.stdout
+        assert command in done.stdout
+
+
+@pytest.mark.integration
+def test_usage_prints_since_as_a_readable_time(tmp_path: object) -> None:
+    done = _cli("usage", "--config", "routes.yaml", "--since", "1h")
+    assert done.returncode == 0, done.stderr
+    since = orjson.loads(done.stdout)["since"]
+    assert isinstance(since, str) and since.endswith("Z") and "T" in since, since
