@@ -111,6 +111,7 @@ class NodeConfig:
     name: str
     url: str
     api_key: str | None = field(default=None, repr=False)
+    basic_auth: str | None = field(default=None, repr=False)  # "user:password" from the URL
     max_inflight: int = 512
     timeouts: Timeouts = Timeouts()
     retries: int = 2

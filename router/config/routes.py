@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from router.config.affinity import read_affinity
 from router.config.checker import Checker, Section
@@ -145,14 +145,22 @@ def read_defaults(section: Section) -> Defaults:
 def read_node(name: str, section: Section, defaults: Defaults) -> NodeConfig:
     if not _NODE_NAME.match(name):
         section.checker.report(section.path, "node names may use letters, digits, '_', '.', '-'")
-    url = section.string("url", "")
+    url, basic_auth = _split_userinfo(section.string("url", ""))
     parts = urlsplit(url) if url else None
     if url and (parts is None or parts.scheme not in ("http", "https") or not parts.hostname):
         section.checker.report(section.at("url"), "must be an http:// or https:// URL with a host")
+    api_key = section.string("api_key", None) or None
+    if basic_auth is not None and api_key is not None:
+        section.checker.report(
+            section.at("url"),
+            "has a user and password (Basic auth) and the node has an api_key (Bearer): "
+            "both set the Authorization header, use one",
+        )
     node = NodeConfig(
         name=name,
         url=url,
-        api_key=section.string("api_key", None) or None,
+        api_key=api_key,
+        basic_auth=basic_auth,
         max_inflight=section.integer("max_inflight", 512, minimum=1),
         timeouts=_timeouts(section.section("timeouts"), defaults.timeouts),
         retries=section.integer("retries", defaults.retries, minimum=0),
@@ -161,6 +169,19 @@ def read_node(name: str, section: Section, defaults: Defaults) -> NodeConfig:
     )
     section.close()
     return node
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """`http://user:pass@host/path` -> (`http://host/path`, "user:pass" percent-decoded);
+    the credentials are sent as Basic auth and never kept in the URL, which is shown,
+    logged and used to name the node."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    credentials = f"{unquote(user)}:{unquote(password)}"
+    return urlunsplit(parts._replace(netloc=host)), credentials
 
 
 def _backend(section: Section, nodes: Mapping[str, NodeConfig]) -> Backend:

@@ -7,6 +7,7 @@ closed once its last request ends.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 from router.config.model import NodeConfig
@@ -51,7 +52,7 @@ class NodeRuntime:
         self.base_url = config.base_url
         origin = Origin.from_url(config.base_url)
         self.base_path = origin.base_path
-        self.authorization = f"Bearer {config.api_key}" if config.api_key else None
+        self.authorization = node_authorization(config)
         old: NodeTransport | None = getattr(self, "transport", None)  # None on the first call
         # A new transport for new timeouts; the old one's idle connections close now, its
         # busy ones when their answers end.
@@ -138,3 +139,13 @@ class NodePool:
         for node in self.nodes.values():
             node.close_soon()
         self.nodes = {}
+
+
+def node_authorization(config: NodeConfig) -> str | None:
+    """The Authorization header the node is sent: its api_key as a Bearer token, or the
+    user and password of its URL as Basic auth (routes.yaml refuses both at once)."""
+    if config.api_key:
+        return f"Bearer {config.api_key}"
+    if config.basic_auth is not None:
+        return "Basic " + base64.b64encode(config.basic_auth.encode()).decode("ascii")
+    return None

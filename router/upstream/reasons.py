@@ -63,6 +63,11 @@ def _secrets(node: NodeConfig) -> Iterable[str]:
         yield parts.hostname
     if node.api_key:
         yield node.api_key
+    if node.basic_auth:
+        _, _, password = node.basic_auth.partition(":")
+        yield node.basic_auth
+        if len(password) >= 4:  # a one-letter password would blank every message
+            yield password
 
 
 class Redactor:

@@ -29,7 +29,7 @@ from router.web.handlers import request_id_of
 from router.web.reload import ConfigReloader
 from router.web.status import status_document
 
-SECRET_FIELDS = frozenset({"api_key", "admin_token", "key", "hash"})
+SECRET_FIELDS = frozenset({"api_key", "basic_auth", "admin_token", "key", "hash"})
 
 
 class AdminAction(StrEnum):
