@@ -226,6 +226,38 @@ async def test_node_disabled_by_401_stays_out_while_its_key_is_wrong(started):
     assert entry["state"] == "disabled" and entry["reason"] == "auth", entry
 
 
+async def test_a_per_request_403_fails_over_but_does_not_disable_the_node(started):
+    # Providers refuse one model or region with 403 while the node's key is fine: that
+    # request fails over, and the node keeps serving everyone else.
+    nodes, router = started.launch({A: ("--status", "403"), B: ()}, config_text)
+    async with asyncio.timeout(20), client_session() as session:
+        for _ in range(4):
+            status, headers, _ = await post(session, router.url)
+            assert status == 200 and headers["X-Mock-Node"] == B
+        entry = await router.node(session, A)
+        assert entry["state"] == "healthy" and entry["reason"] is None, entry
+        assert not router.events("node_state", node=A, new="disabled")
+        await mock_faults(session, nodes[A].url, reset=True)
+        answered = set()
+        for _ in range(4):  # at once: no probe or enable needed
+            status, headers, _ = await post(session, router.url)
+            assert status == 200
+            answered.add(headers["X-Mock-Node"])
+    assert answered == {A, B}
+
+
+async def test_a_403_on_the_probe_disables_the_node(started):
+    # The probe carries the node's own key: a 403 there is a key problem.
+    nodes, router = started.launch(
+        {A: (), B: ()}, lambda urls: config_text(urls, health=FAST_HEALTH)
+    )
+    async with asyncio.timeout(20), client_session() as session:
+        await router.wait_node(session, A, lambda e: e["state"] == "healthy", within=5)
+        await mock_faults(session, nodes[A].url, health_status=403)
+        entry = await router.wait_node(session, A, lambda e: e["state"] == "disabled", within=5)
+    assert entry["reason"] == "auth", entry
+
+
 async def test_node_disabled_by_401_comes_back_when_enabled(started):
     nodes, router = started.launch({A: ("--status", "401"), B: ()}, config_text)
     async with asyncio.timeout(20), client_session() as session:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.billing_support import scrape
 from tests.hostile_support import (
     CHAT,
     CLIENT_KEY,
@@ -140,12 +141,16 @@ def test_malformed_requests_get_a_4xx_that_names_the_problem(
 def test_a_gzip_body_is_decoded_and_the_node_gets_it_plain(router: Proc, nodes: MockNodes) -> None:
     _reset(nodes)
     body = gzip.compress(chat_json())
-    reply = raw_exchange(port_of(router), post_bytes(CHAT, body, [(b"Content-Encoding", b"gzip")]))
-    assert reply.status == 200, reply
+    errors = scrape(router.base_url, "router_upstream_errors_total")
+    for _ in range(5):  # a node failing each of these would be out after three
+        request = post_bytes(CHAT, body, [(b"Content-Encoding", b"gzip")])
+        reply = raw_exchange(port_of(router), request)
+        assert reply.status == 200, reply
     seen = last_node_request(nodes)
     headers = {str(k).lower() for k in seen["headers"]}  # type: ignore[attr-defined]
     assert "content-encoding" not in headers
     assert seen["model"] == FLASH
+    assert scrape(router.base_url, "router_upstream_errors_total") == errors
 
 
 # --- problem 3: nothing but the probes answers without a valid key ------------------------

@@ -236,7 +236,7 @@ FAILOVER_STATUSES = (500, 502, 503, 429, 408, 404, 401, 403)
 
 @pytest.mark.parametrize("status", FAILOVER_STATUSES)
 async def test_failover_on_status(nodes, base, session, status):
-    # A 401/403 also takes the node out of rotation (its key is wrong): a node of its own.
+    # A 401 also takes the node out of rotation (its key is wrong): a node of its own.
     model = f"auth-{status}" if status in (401, 403) else FLASH
     nodes[A].faults(status=status)
     code, headers, body = await post_chat(session, base, chat_body(model))

@@ -294,14 +294,17 @@ class Proxy:
         if balancer is not None and failure.reason in HEALTH_FAILURES:
             balancer.observe_failure(node.name, now)
         health = node.health
-        if failure.status in (401, 403):
+        if failure.status == 401:
+            # The node's key is wrong. A 403 is not judged here: providers refuse one
+            # model or region with it while the key is fine; a 403 on a probe (which
+            # carries the node's key to no model) is the key problem (router.upstream.prober).
             self.observer.transitions(health.record_auth_failure(now))
         elif failure.reason in HEALTH_FAILURES:
             records = [self.table.node(b.node).health for b in route.backends]
             allowed = may_eject(records, node.config.ejection.max_percent)
             self.observer.transitions(health.record_failure(now, allow_eject=allowed))
         elif is_trial:
-            health.release_trial()  # a 404/408/429 says nothing about the node's health
+            health.release_trial()  # a 403/404/408/429 says nothing about the node's health
 
 
 def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) -> bool:

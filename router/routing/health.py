@@ -25,7 +25,7 @@ replica's decision may change here. The rules:
     probing   PROBE_FAILED       ejected   (likewise)
     disabled  PROBE_SUCCEEDED    healthy   one probe sent with the node's key succeeded
     unproven, healthy, ejected, probing
-              AUTH_FAILED        disabled  a 401/403: our key for the node is wrong
+              AUTH_FAILED        disabled  a 401 (a 401/403 on a probe): our key is wrong
     any       DRAIN              draining  operator: no new requests, in-flight ones finish
     any       ENABLE             healthy   operator
 
@@ -37,7 +37,7 @@ kind into one of these events; only the table says whether it applies):
                                            An unproven node is out already and waits for its
                                            own probe; ejected, draining, disabled keep theirs
     unproven, healthy, ejected, probing
-              PEER_DISABLED      disabled  a 401/403 there (the key is shared)
+              PEER_DISABLED      disabled  disabled there (the key is shared)
     any but draining
               PEER_DRAIN         draining  an operator drained it there
     draining  PEER_ENABLE        healthy   an operator enabled it there; only a drain is
@@ -259,7 +259,8 @@ class NodeHealth:
         return changes
 
     def record_auth_failure(self, now: float) -> Changes:
-        """A 401/403: disable the node until a probe with its key succeeds or it is enabled."""
+        """A 401 (or a refused probe): disabled until a probe with its key succeeds or it
+        is enabled."""
         changes = self._expire(now)
         self.last_failure_at = now
         if (self.state, Event.AUTH_FAILED) in TRANSITIONS:

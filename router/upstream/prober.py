@@ -19,6 +19,8 @@ from router.tasks import cancel_and_wait
 from router.upstream.nodes import NodePool, NodeRuntime
 
 KEY_CHECKED_PATH = "/v1/models"
+# Probe answers that say the node refused its own key (the probe asks for no model).
+KEY_REFUSED = frozenset({401, 403})
 
 
 class HealthProber:
@@ -54,8 +56,9 @@ class HealthProber:
     async def probe_once(self, node: NodeRuntime) -> int | None:
         """One probe: the health path's status, None without an answer within the timeout.
 
-        A node disabled by a 401/403 is probed on `/v1/models` instead: health paths rarely
-        check keys, and only an endpoint that does can tell the key works again.
+        A node disabled by a 401 (or a 403 on a probe) is probed on `/v1/models` instead:
+        health paths rarely check keys, and only an endpoint that does can tell the key
+        works again.
         """
         check = node.config.health
         path = KEY_CHECKED_PATH if node.health.state is NodeState.DISABLED else check.path
@@ -85,6 +88,10 @@ class HealthProber:
                     detail=f"GET {path} answered 404: set health.path to the node's health "
                     "endpoint, or health: false to rely on passive ejection only",
                 )
+            if status in KEY_REFUSED and probed is not NodeState.DISABLED:
+                # The probe carries the node's key: a refusal is a key problem.
+                self.observer.transitions(node.health.record_auth_failure(loop.time()))
+                continue
             ok = probe_passed(status)
             if ok and node.health.state is NodeState.UNPROVEN:
                 self.observer.log.info("node_ready", node=node.name)
