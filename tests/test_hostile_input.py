@@ -5,8 +5,11 @@ credentials never reach a node, malformed input is a 4xx that names the problem 
 
 from __future__ import annotations
 
+import collections
 import gzip
+import os
 import socket
+import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -210,3 +213,37 @@ def test_a_body_that_stalls_gets_408_while_others_are_served(
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"request_timeout" in answer
+
+
+# --- issue 17 item 5: a bad header byte never costs a node connection or a file --------------
+
+BAD_HEADERS = [
+    [(b"X-Trace", b"\xff\xfe")],
+    [(b"X-Caf\xe9", b"1")],
+    [(b"X-Label", b"caf\xe9")],
+    [(b"User-Agent", b"sdk/\xc3\x28")],
+]
+
+
+def _open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_bad_header_bytes_leak_no_file_or_node_connection(router: Proc, nodes: MockNodes) -> None:
+    _reset(nodes)
+    port = port_of(router)
+    for headers in BAD_HEADERS:  # warm up: whatever is opened once (pools, logs) is open
+        raw_exchange(port, post_bytes(CHAT, chat_json(), headers))
+    before = _open_files(router.pid)
+    statuses: collections.Counter[int] = collections.Counter()
+    for i in range(500):
+        headers = BAD_HEADERS[i % len(BAD_HEADERS)]
+        path = CHAT if i % 2 else GENERATE
+        body = chat_json() if i % 2 else gemini_json()
+        statuses[raw_exchange(port, post_bytes(path, body, headers)).status] += 1
+    assert set(statuses) <= {200, 400}, statuses  # never a 500, never a 503
+    time.sleep(0.5)  # connections closed by the clients are reaped by now
+    after = _open_files(router.pid)
+    assert after <= before + 4, (before, after)  # a leak would show about 500 more
+    ok = raw_exchange(port, post_bytes(CHAT, chat_json()))
+    assert ok.status == 200, ok
