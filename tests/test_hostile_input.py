@@ -247,3 +247,27 @@ def test_bad_header_bytes_leak_no_file_or_node_connection(router: Proc, nodes: M
     assert after <= before + 4, (before, after)  # a leak would show about 500 more
     ok = raw_exchange(port, post_bytes(CHAT, chat_json()))
     assert ok.status == 200, ok
+
+
+# --- issue 17 item 8: a wrong key is refused before the body is read --------------------------
+
+
+@pytest.mark.parametrize("path", [CHAT, GENERATE])
+@pytest.mark.parametrize("key", ["sk-not-a-key-at-all", ""])
+def test_a_wrong_key_is_refused_before_the_body_arrives(router: Proc, path: str, key: str) -> None:
+    # The head announces 60 MB that never come: a router reading the body first would
+    # wait for it (body_timeout, 60 s) instead of answering at once.
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    if key:
+        lines.append(f"Authorization: Bearer {key}")
+    lines.append(f"Content-Length: {60 * 1024 * 1024}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    reply = raw_exchange(port_of(router), head + b'{"model": "', timeout=3.0)
+    assert reply.status == 401, reply
+
+
+def test_a_good_key_still_gets_its_body_read(router: Proc) -> None:
+    for path, body in ((CHAT, chat_json()), (GENERATE, gemini_json())):
+        for _ in range(2):  # the second time the key is known from the first
+            reply = raw_exchange(port_of(router), post_bytes(path, body))
+            assert reply.status == 200, reply

@@ -185,3 +185,16 @@ def test_two_authorization_headers_that_differ_are_refused():
     headers = CIMultiDict([("Authorization", f"Bearer {K}"), ("Authorization", "Bearer x")])
     with pytest.raises(AuthRejected):
         extract_key(headers, "", "/v1/chat/completions")
+
+
+def test_recent_keys_remember_acceptance_for_a_while_and_stay_bounded() -> None:
+    from router.billing.keys import RecentKeys
+
+    recent = RecentKeys(ttl=30.0, limit=3)
+    assert not recent.knows("sk-a", 0.0)
+    recent.accepted("sk-a", 0.0)
+    assert recent.knows("sk-a", 29.9) and not recent.knows("sk-a", 30.0)
+    assert not recent.knows("sk-b", 1.0)
+    for name in ("sk-b", "sk-c", "sk-d"):  # the fourth clears the table: bounded memory
+        recent.accepted(name, 1.0)
+    assert recent.knows("sk-d", 2.0) and not recent.knows("sk-a", 2.0)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from multidict import MultiMapping
 
+from router.config.keys import hash_key
 from router.dialects.gemini import is_gemini_path, split_key
 from router.errors import AuthRejected
 
@@ -125,3 +126,26 @@ def glob_to_lua(glob: str) -> str:
             out.append(ch)
     out.append("$")
     return "".join(out)
+
+
+class RecentKeys:
+    """Keys accepted lately (as digests, for `ttl` seconds): the check before a body is
+    read asks the store only about keys it has not seen accepted, so the hot path of a
+    known key pays no extra call. A cache of acceptance only: every request is still
+    admitted by the store, so a key disabled meanwhile is refused at its admission."""
+
+    __slots__ = ("_expiry", "limit", "ttl")
+
+    def __init__(self, ttl: float = 30.0, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._expiry: dict[str, float] = {}
+
+    def accepted(self, key: str, now: float) -> None:
+        if len(self._expiry) >= self.limit:
+            self._expiry.clear()  # bounded: at worst each key is asked about once more
+        self._expiry[hash_key(key)] = now + self.ttl
+
+    def knows(self, key: str, now: float) -> bool:
+        expiry = self._expiry.get(hash_key(key))
+        return expiry is not None and expiry > now

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from router.billing.keys import extract_key
+from router.billing.keys import RecentKeys, extract_key
 from router.billing.state import (
     Admission,
     Outcome,
@@ -60,6 +60,7 @@ class Billing:
         # Static keys mean every request needs one: a request with none is refused before
         # any work (dynamic keys only, in Redis, are known only once the store is asked).
         self.key_required = bool(static_keys)
+        self.recent_keys = RecentKeys()
         self._tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
 
@@ -90,7 +91,7 @@ class Billing:
         # stays in front so the ledger still joins the access log.
         billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
         try:
-            return await self.store.admit(
+            admission = await self.store.admit(
                 key, route.name, billing_id, route.pricing, now, free=free, tokens=tokens
             )
         except AuthRejected as exc:
@@ -102,6 +103,9 @@ class Billing:
                 raise
             self.observer.admitted_unmetered()
             return Admission.unmetered(exchange.request_id, route.name, now)
+        if key is not None:
+            self.recent_keys.accepted(key, now)
+        return admission
 
     def require_key(self, request: web.Request) -> None:
         """The cheap first step of authentication (no I/O): 401 when keys are configured
@@ -112,6 +116,22 @@ class Billing:
         if key is None and self.key_required:
             self.observer.admission_refused("", "invalid_token")
             raise AuthRejected("invalid_token")
+
+    async def check_key(self, request: web.Request) -> None:
+        """Authentication before a request's body is read: 401 at once for no key or one
+        the store does not accept, so an unauthenticated client cannot make the router
+        read (and hold) a large body. A key accepted lately (`recent_keys`) is not asked
+        about again here: its admission, which follows, checks it in the same call that
+        reserves its credits, so the hot path pays nothing extra."""
+        if self.auth_off:
+            return
+        self.require_key(request)
+        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
+        if key is not None and self.recent_keys.knows(key, time.time()):
+            return
+        await self.authenticate(request)
+        if key is not None:
+            self.recent_keys.accepted(key, time.time())
 
     async def authenticate(self, request: web.Request) -> None:
         """Authentication without a model (model lists, unknown models): 401 unless the

@@ -208,7 +208,7 @@ class Handlers:
             )
 
     async def route_for(self, request: web.Request, model: str) -> ModelRoute:
-        """Authentication before routing, step two (after `billing.require_key`): the
+        """Authentication before routing, step two (after `billing.check_key`): the
         model's route; for a model not served here, 401 unless the key is valid, then 404,
         so model names cannot be probed without a key. A served model's key is checked
         by its admission (one state-store call), so the hot path pays nothing extra."""
@@ -233,7 +233,7 @@ class Handlers:
     async def _openai(
         self, request: web.Request, exchange: MeteredExchange, endpoint: OpenAIEndpoint
     ) -> web.StreamResponse:
-        self.billing.require_key(request)
+        await self.billing.check_key(request)  # before the body: see Billing.check_key
         raw = await self._body(request)
         parsed = parse_openai(raw, endpoint)
         route = await self.route_for(request, parsed.model)
@@ -250,7 +250,7 @@ class Handlers:
 
     async def _gemini(self, request: web.Request, exchange: MeteredExchange) -> web.StreamResponse:
         version = request.match_info["version"]
-        self.billing.require_key(request)
+        await self.billing.check_key(request)  # before the body: see Billing.check_key
         call = parse_gemini(version, request.match_info["model_action"])
         route = await self.route_for(request, call.model)
         raw = await self._body(request)
