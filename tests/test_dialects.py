@@ -94,6 +94,16 @@ def test_parse_gemini(version, model_action, expected):
 
 
 @pytest.mark.parametrize(
+    "model_action", ["a/../b:generateContent", "a\\..\\b:generateContent", "a%2Fb:generateContent"]
+)
+def test_parse_gemini_refuses_a_model_name_that_is_a_path(model_action):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_gemini("v1beta", model_action)
+    assert caught.value.status == 400
+    assert "model name in the path" in caught.value.message
+
+
+@pytest.mark.parametrize(
     ("model_action", "message"),
     [
         ("gemini-2.5-flash", "expected /v1beta/models/{model}:{action}"),

@@ -106,8 +106,13 @@ def test_gemini_paths_parse_or_are_not_found(version: str, model_action: str) ->
         call = parse_gemini(version, model_action)
     except NotFound as exc:
         assert exc.status == 404
+    except InvalidRequest as exc:
+        assert exc.status == 400
+        assert set("/\\%") & set(model_action.rpartition(":")[0])
     else:
         assert call.model and call.path().startswith(f"/{version}/models/")
+        # the model is one path segment: the node is asked for exactly the model routed
+        assert call.path().count("/") == 3 and "\\" not in call.path()
 
 
 # --- credentials ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
+import orjson
 import pytest
 
 from tests.billing_support import scrape
@@ -23,14 +24,16 @@ from tests.hostile_support import (
     GENERATE,
     NODE_KEY,
     OTHER_KEY,
+    PRICING,
     chat_json,
     gemini_json,
     get_bytes,
     hostile_config,
+    key_hash,
     post_bytes,
     raw_exchange,
 )
-from tests.support import MockNodes, Proc, Routers
+from tests.support import MockNodes, Proc, Routers, routes_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -271,3 +274,44 @@ def test_a_good_key_still_gets_its_body_read(router: Proc) -> None:
         for _ in range(2):  # the second time the key is known from the first
             reply = raw_exchange(port_of(router), post_bytes(path, body))
             assert reply.status == 200, reply
+
+
+# --- issue 17 item 1: a Gemini model name never carries a path ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def glob_router(nodes: MockNodes, routers: Routers) -> Proc:
+    """A cheap `gemini-*` glob, the way an operator prices a family of models."""
+    entries = {"a": {"url": nodes["a"].url, "api_key": NODE_KEY}}
+    models = {"gemini-*": {"backends": [{"node": "a"}], "pricing": PRICING}}
+    keys = [{"name": "client", "hash": key_hash(CLIENT_KEY), "credits": 100_000}]
+    return routers.get(routes_yaml(entries, models, keys=keys, tag="glob"))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gemini-cheap%2F..%2Fgemini-2.5-pro",
+        "gemini-cheap%2f..%2fgemini-2.5-pro",
+        "gemini-cheap%5C..%5Cgemini-2.5-pro",
+        "gemini-cheap%252F..%252Fgemini-2.5-pro",
+        "gemini-%2Fetc",
+    ],
+)
+def test_a_gemini_model_name_with_a_slash_is_refused(
+    glob_router: Proc, nodes: MockNodes, model: str
+) -> None:
+    _reset(nodes)
+    path = f"/v1beta/models/{model}:generateContent"
+    reply = raw_exchange(port_of(glob_router), post_bytes(path, gemini_json()))
+    assert reply.status == 400, reply
+    body = orjson.loads(reply.body)
+    assert body["error"]["status"] == "INVALID_ARGUMENT", body
+    assert "model name" in body["error"]["message"], body
+    assert nodes["a"].last_request() is None  # never routed by one name, served as another
+
+
+def test_a_plain_gemini_model_on_a_glob_is_still_served(glob_router: Proc) -> None:
+    path = "/v1beta/models/gemini-cheap:generateContent"
+    reply = raw_exchange(port_of(glob_router), post_bytes(path, gemini_json()))
+    assert reply.status == 200, reply

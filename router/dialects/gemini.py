@@ -73,6 +73,9 @@ class GeminiCall:
         return f"/{self.version}/models/{model or self.model}:{self.action}"
 
 
+_PATH_CHARACTERS = frozenset("/\\%")  # never in a model id; each could change the node's path
+
+
 def parse_gemini(version: str, model_action: str) -> GeminiCall:
     """Split `gemini-2.5-flash:generateContent` and check the action."""
     model, sep, action = model_action.rpartition(":")
@@ -81,6 +84,12 @@ def parse_gemini(version: str, model_action: str) -> GeminiCall:
     if action not in GEMINI_ACTIONS:
         known = ", ".join(sorted(GEMINI_ACTIONS))
         raise NotFound(f"unknown Gemini action {action!r} (supported: {known})")
+    if _PATH_CHARACTERS.intersection(model):
+        # aiohttp hands over the decoded path: `a%2F..%2Fb` is `a/../b`, which a node (or a
+        # normalising proxy before it) would serve as `b` while we routed and priced `a*`.
+        raise InvalidRequest(
+            "the model name in the path may not contain '/', '\\' or '%' (encoded or not)"
+        )
     return GeminiCall(version, model, action)
 
 
