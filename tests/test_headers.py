@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from router.upstream.headers import REQUEST_ID, to_client, to_node
+from router.upstream.headers import IDENTITY, REQUEST_ID, to_client, to_node
 
 
 def _headers(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:
@@ -18,19 +18,24 @@ TO_NODE_CASES = [
     pytest.param(
         [("Content-Type", "application/json"), ("Accept", "text/event-stream")],
         None,
-        [("Content-Type", "application/json"), ("Accept", "text/event-stream"), (REQUEST_ID, RID)],
+        [
+            ("Content-Type", "application/json"),
+            ("Accept", "text/event-stream"),
+            IDENTITY,
+            (REQUEST_ID, RID),
+        ],
         id="ordinary headers pass, in order, then the request id",
     ),
     pytest.param(
         [("Authorization", "Bearer client-key"), ("x-goog-api-key", "client-goog")],
         "Bearer node-key",
-        [(REQUEST_ID, RID), ("Authorization", "Bearer node-key")],
+        [IDENTITY, (REQUEST_ID, RID), ("Authorization", "Bearer node-key")],
         id="client credentials replaced by the node's key",
     ),
     pytest.param(
         [("Authorization", "Bearer client-key"), ("Accept", "*/*")],
         None,
-        [("Accept", "*/*"), (REQUEST_ID, RID)],
+        [("Accept", "*/*"), IDENTITY, (REQUEST_ID, RID)],
         id="client credentials dropped when the node has no key",
     ),
     pytest.param(
@@ -38,38 +43,44 @@ TO_NODE_CASES = [
         + [(name, "x") for name in ("Trailer", "Transfer-Encoding", "Upgrade")]
         + [("Proxy-Authenticate", "x"), ("Proxy-Connection", "x")],
         None,
-        [(REQUEST_ID, RID)],
+        [IDENTITY, (REQUEST_ID, RID)],
         id="hop-by-hop headers dropped",
     ),
     pytest.param(
         [("Host", "router"), ("Content-Length", "12"), ("Expect", "100-continue")],
         None,
-        [(REQUEST_ID, RID)],
+        [IDENTITY, (REQUEST_ID, RID)],
         id="framing, host and expect dropped",
     ),
     pytest.param(
         [("X-Request-ID", "from-client"), ("x-request-id", "again")],
         None,
-        [(REQUEST_ID, RID)],
+        [IDENTITY, (REQUEST_ID, RID)],
         id="the client's request id replaced by the router's",
     ),
     pytest.param(
         [("Connection", "close, X-Secret"), ("X-Secret", "s"), ("X-Kept", "k")],
         None,
-        [("X-Kept", "k"), (REQUEST_ID, RID)],
+        [("X-Kept", "k"), IDENTITY, (REQUEST_ID, RID)],
         id="fields named in Connection are hop-by-hop too",
     ),
     pytest.param(
         [("Connection", " X-A ,x-b"), ("x-a", "1"), ("X-B", "2"), ("X-C", "3")],
         None,
-        [("X-C", "3"), (REQUEST_ID, RID)],
+        [("X-C", "3"), IDENTITY, (REQUEST_ID, RID)],
         id="Connection tokens are trimmed and case-insensitive",
     ),
     pytest.param(
         [("X-Multi", "1"), ("X-Multi", "2")],
         None,
-        [("X-Multi", "1"), ("X-Multi", "2"), (REQUEST_ID, RID)],
+        [("X-Multi", "1"), ("X-Multi", "2"), IDENTITY, (REQUEST_ID, RID)],
         id="repeated headers all pass",
+    ),
+    pytest.param(
+        [("Accept-Encoding", "gzip, deflate, br"), ("Accept", "*/*")],
+        None,
+        [("Accept", "*/*"), ("Accept-Encoding", "identity"), (REQUEST_ID, RID)],
+        id="nodes are asked for plain answers whatever the client accepts",
     ),
 ]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
+
 import orjson
 import pytest
 
@@ -104,3 +107,38 @@ def test_filter_never_holds_a_complete_event() -> None:
     assert usage_filter.pass_through(first) == first
     assert usage_filter.pass_through(first[:10]) == b""  # an unfinished event waits...
     assert usage_filter.pass_through(first[10:]) == first  # ...only for its own end
+
+
+# --- a node that compressed its answer although asked for identity (issue 17 item 2) ---------
+
+
+@pytest.mark.parametrize("size", [1, 9, 100_000])
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate"])
+def test_a_compressed_stream_is_read_through_an_inflater(size: int, coding: str) -> None:
+    packed = gzip.compress(STREAM) if "gzip" in coding else zlib.compress(STREAM)
+    tap = UsageTap(gemini=False, is_stream=True, coding=coding)
+    for part in split_every(packed, size):
+        tap.feed(part)
+    assert tap.finish() == Usage(prompt=8, completion=8, reasoning=519)
+
+
+def test_a_compressed_json_body_is_read() -> None:
+    body = orjson.dumps({"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 9}})
+    tap = UsageTap(gemini=True, is_stream=False, coding="gzip")
+    tap.feed(gzip.compress(body))
+    assert tap.finish() == Usage(prompt=3, completion=9, reasoning=0)
+
+
+def test_a_highly_compressed_chunk_is_scanned_in_bounded_pieces() -> None:
+    padding = b": " + b"x" * (8 * 1024 * 1024) + b"\n\n"  # an 8 MB comment, then the usage
+    tap = UsageTap(gemini=False, is_stream=True, coding="gzip")
+    tap.feed(gzip.compress(padding + STREAM))
+    assert tap.finish() == Usage(prompt=8, completion=8, reasoning=519)
+
+
+@pytest.mark.parametrize("coding", ["br", "gzip"])
+def test_an_unknown_coding_or_corrupt_data_leaves_the_usage_unread(coding: str) -> None:
+    tap = UsageTap(gemini=False, is_stream=True, coding=coding)
+    tap.feed(b"\x1f\x8b\x08 not really gzip" if coding == "gzip" else STREAM)
+    tap.feed(STREAM)  # after corrupt data nothing more is believed
+    assert tap.finish() is None

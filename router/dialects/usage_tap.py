@@ -14,12 +14,17 @@ the bytes `"error"` are parsed, so it costs another substring search per chunk.
 streaming usage (the client did not), the usage-only chunk must not reach the client.
 Complete events pass at once; only an event still arriving waits for its end, which no
 SSE client could have used anyway.
+
+Nodes are asked for identity encoding; one that compresses anyway (`coding`) is read
+through an inflater, in pieces of at most MAX_INFLATED_PIECE, so its usage still counts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -32,6 +37,8 @@ _ERROR_MARK = b'"error"'
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 MAX_COLLECTED = 16 * 1024 * 1024  # a non-stream answer larger than this is not parsed
 MAX_TAIL = 4 * 1024 * 1024  # the longest unfinished SSE event kept while scanning
+MAX_INFLATED_PIECE = 256 * 1024  # a compressed chunk is scanned this much at a time
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # deflate is zlib-wrapped (RFC 9110)
 
 
 def _event_data(event: bytes) -> bytes:
@@ -55,9 +62,21 @@ def _usage_of(document: Any, gemini: bool) -> Usage | None:
 class UsageTap:
     """Watches one answer (OpenAI or Gemini, SSE or JSON) for its token usage."""
 
-    __slots__ = ("_body", "_gemini", "_size", "_stream", "_tail", "inband_error", "usage")
+    __slots__ = (
+        "_body",
+        "_gemini",
+        "_inflater",
+        "_size",
+        "_stream",
+        "_tail",
+        "inband_error",
+        "usage",
+    )
 
-    def __init__(self, *, gemini: bool, is_stream: bool) -> None:
+    def __init__(self, *, gemini: bool, is_stream: bool, coding: str | None = None) -> None:
+        """`coding`: the answer's Content-Encoding when it is not plain; an unknown one
+        leaves the answer unread (its usage None)."""
+        self._inflater = _Inflater(coding) if coding is not None else None
         self._gemini = gemini
         self._stream = is_stream
         self._tail = b""
@@ -68,6 +87,13 @@ class UsageTap:
 
     def feed(self, chunk: bytes) -> None:
         """Look at the next chunk of the answer."""
+        if self._inflater is None:
+            self._feed_plain(chunk)
+            return
+        for piece in self._inflater.inflate(chunk):
+            self._feed_plain(piece)
+
+    def _feed_plain(self, chunk: bytes) -> None:
         if not self._stream:
             self._size += len(chunk)
             if self._size <= MAX_COLLECTED:
@@ -112,6 +138,28 @@ class UsageTap:
                 self.usage = _usage_of(orjson.loads(b"".join(self._body)), self._gemini)
             self._body = []
         return self.usage
+
+
+class _Inflater:
+    """Decompresses a gzip or deflate answer piece by piece; gives up (yields nothing
+    more) on an unknown coding or corrupt data, so a bad node costs its usage, no error."""
+
+    __slots__ = ("_zlib",)
+
+    def __init__(self, coding: str) -> None:
+        wbits = _WBITS.get(coding)
+        self._zlib = zlib.decompressobj(wbits) if wbits is not None else None
+
+    def inflate(self, data: bytes) -> Iterator[bytes]:
+        while data and self._zlib is not None:
+            try:
+                piece = self._zlib.decompress(data, MAX_INFLATED_PIECE)
+            except zlib.error:
+                self._zlib = None
+                return
+            data = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
 
 
 def is_error_event(document: Any) -> bool:

@@ -64,11 +64,20 @@ async def _send_stream(
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
     response.content_type = content_type
+    compress(response, call.faults)
     await response.prepare(call.request)
     for frame in frames:
         if not await call.send(response, frame):
             break
     return response
+
+
+def compress(response: web.StreamResponse, faults: Faults) -> None:
+    """The `compress` fault, on a response not yet prepared."""
+    if faults.compress == "accepted":
+        response.enable_compression()  # only when the request's Accept-Encoding allows it
+    elif faults.compress == "always":
+        response.enable_compression(web.ContentCoding.gzip)
 
 
 async def _answer_chat(call: Exchange) -> web.StreamResponse:
@@ -169,6 +178,8 @@ async def _serve(
             return error_response(400, "token_mismatched", str(problem), "invalid_request_error")
         call = Exchange(request, body, faults, slow_start=state.draws_slow_start(faults))
         response = await answer(call)
+        if not response.prepared:
+            compress(response, faults)
     except ConnectionCut as cut:
         stats.cut += 1
         return cut.response

@@ -69,6 +69,7 @@ _TEXT_FAULTS: dict[str, tuple[str, ...] | None] = {
     "usage_chunk_style": ("empty", "litellm"),
     "error_message": None,
     "retry_after": None,
+    "compress": ("off", "accepted", "always"),
 }
 
 
@@ -102,6 +103,9 @@ class Faults:
     ttft_delay: float = 0.0  # seconds before the first content event (after the role chunk)
     ttft_rate: float = 1.0  # ... for this fraction of requests
     stall_after_role: bool = False  # send headers and the role chunk, then nothing
+    # gzip the answers: "accepted" when the request's Accept-Encoding allows it (as a node
+    # behind nginx's `gzip on` does), "always" even when it asked for identity
+    compress: str = "off"
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""

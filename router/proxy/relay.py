@@ -31,7 +31,7 @@ from router.errors import (
 from router.observability.exchange import Exchange
 from router.proxy.client import client_writes
 from router.proxy.keepalive import OpenStream, StreamRegistry
-from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, to_client
+from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
 from router.upstream.reasons import node_request_id
 from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
@@ -64,8 +64,11 @@ class Relay:
         out = _stream_response(exchange, upstream, is_stream)
         now = asyncio.get_running_loop().time()
         stream = OpenStream(out, upstream, now, target.dialect.keepalive) if is_stream else None
-        tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=is_stream)
-        usage_filter = UsageFilter() if is_stream and target.strip_usage else None
+        coding = content_coding(upstream.headers)
+        tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=is_stream, coding=coding)
+        # Compressed bytes (a node that ignored identity) cannot be filtered: passed whole.
+        strip = is_stream and target.strip_usage and coding is None
+        usage_filter = UsageFilter() if strip else None
         finished = False
         try:
             with client_writes():
@@ -157,7 +160,8 @@ def _whole(
     _copy_headers(response, exchange, upstream)
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
-    tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=False)
+    coding = content_coding(upstream.headers)
+    tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=False, coding=coding)
     tap.feed(body)
     exchange.usage = tap.finish()
     upstream.release()

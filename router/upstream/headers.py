@@ -28,6 +28,7 @@ HOP_BY_HOP = frozenset(
 # `Expect: 100-continue` is answered by the router to its client; the node gets the body
 # at once.
 _NOT_TO_NODE = HOP_BY_HOP | {
+    "accept-encoding",  # replaced by identity: see IDENTITY below
     "host",
     "content-length",
     "content-encoding",  # the router forwards the body aiohttp decoded
@@ -45,6 +46,10 @@ _NOT_TO_CLIENT = HOP_BY_HOP | {
     "server",
 }
 
+# Nodes are asked for plain answers: the router reads every answer (usage to bill, the
+# first token, in-band errors, the usage chunk it filters out) and a compressed one would
+# hide all of that. The client still gets what it accepts: plain bytes are always allowed.
+IDENTITY = ("Accept-Encoding", "identity")
 REQUEST_ID = "X-Request-ID"
 UPSTREAM_REQUEST_ID = "X-Upstream-Request-ID"  # the node's own x-request-id, passed back
 
@@ -64,6 +69,7 @@ def to_node(
     """Headers for the upstream request: the client's, filtered, plus ours."""
     dropped = _named_in_connection(client, _NOT_TO_NODE)
     headers = [(name, value) for name, value in client.items() if name.lower() not in dropped]
+    headers.append(IDENTITY)
     headers.append((REQUEST_ID, request_id))
     if authorization is not None:
         headers.append(("Authorization", authorization))
@@ -74,3 +80,10 @@ def to_client(upstream: CIMultiDictProxy[str]) -> Iterable[tuple[str, str]]:
     """The node's response headers the client may see."""
     dropped = _named_in_connection(upstream, _NOT_TO_CLIENT)
     return [(k, v) for k, v in upstream.items() if k.lower() not in dropped]
+
+
+def content_coding(headers: CIMultiDictProxy[str]) -> str | None:
+    """The coding of a node's answer when it is not plain (`gzip`, `deflate`, ...): a node
+    that compressed although it was asked for identity."""
+    coding = headers.get("Content-Encoding", "").strip().lower()
+    return coding if coding and coding != "identity" else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from router.config.model import NodeConfig
 from router.dialects.first_token import FirstTokenScanner
 from router.errors import FailureReason, UpstreamFailure
+from router.upstream.headers import content_coding
 from router.upstream.reasons import (
     ERROR_BODY_WAIT,
     MAX_ERROR_BODY,
@@ -110,6 +111,8 @@ async def open_response(
 
 async def _read_to_content(response: UpstreamResponse, first: bytes) -> bytes:
     """`first` and what follows it, up to the chunk with the first token (or the end)."""
+    if content_coding(response.headers) is not None:
+        return first  # compressed although asked for identity: nothing to see, it counts
     scanner = FirstTokenScanner(response.content_type)
     if scanner.feed(first):
         return first
