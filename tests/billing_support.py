@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,16 @@ STORM_PRICING: Json = {
     "completion_per_1k": 150,
     "reasoning_per_1k": 100,
 }
+# No `pre_deduct`: the reservation is the request's worst case (router.billing.pricing).
+# One mock answer (2 prompt tokens, 36 output tokens) costs 37 credits: issue 17's case,
+# where 50 requests at once took a 100-credit key to -1,750 with nothing reserved.
+OVERSHOOT_PRICING: Json = {
+    "prompt_per_1k": 500,
+    "completion_per_1k": 1000,
+    "reasoning_per_1k": 1000,
+}
+# The same prices with a flat reservation of 10 credits.
+FLAT_PRICING: Json = {**OVERSHOOT_PRICING, "pre_deduct": 10}
 # Failover and no ejection are what the tests decide, never the retry budget.
 BILLING_DEFAULTS: Json = {
     **TEST_DEFAULTS,
@@ -93,6 +103,18 @@ def expected_cost(pricing: Mapping[str, Any], prompt_text: str) -> int:
     return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def auto_reservation(body: Mapping[str, Any], pricing: Mapping[str, Any], output_cap: int) -> int:
+    """Micro-credits the router reserves for `body` sent by aiohttp (`json.dumps`) on a
+    model without `pre_deduct`: a token per 4 bytes of body at the prompt price, plus
+    `output_cap` tokens at the dearer of the completion and reasoning prices, rounded up."""
+    prompt = -(-len(json.dumps(body).encode()) // 4)
+    output_price = max(
+        Decimal(str(pricing["completion_per_1k"])), Decimal(str(pricing["reasoning_per_1k"]))
+    )
+    credits = (prompt * Decimal(str(pricing["prompt_per_1k"])) + output_cap * output_price) / 1000
+    return int((credits * MICRO).to_integral_value(rounding=ROUND_CEILING))
+
+
 def micro(credits: float | int | str) -> int:
     return int(Decimal(str(credits)) * MICRO)
 
@@ -107,9 +129,12 @@ def billing_config(
     models: Mapping[str, Json],
     state: Mapping[str, Any],
     keys: Sequence[Json] = (),
+    server: Mapping[str, object] | None = None,
 ) -> str:
-    """A routes.yaml text with `state:` and `keys:`."""
-    return routes_yaml(nodes, models, defaults=BILLING_DEFAULTS, state=state, keys=keys)
+    """A routes.yaml text with `state:` and `keys:` (and `server:` settings if given)."""
+    return routes_yaml(
+        nodes, models, server=server, defaults=BILLING_DEFAULTS, state=state, keys=keys
+    )
 
 
 def start_routers(

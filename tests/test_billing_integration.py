@@ -21,8 +21,10 @@ import aiohttp
 import pytest
 
 from tests.billing_support import (
+    FLAT_PRICING,
     FLOW_PRICING,
     MICRO,
+    OVERSHOOT_PRICING,
     STORM_PRICING,
     JsonlView,
     RedisView,
@@ -30,6 +32,7 @@ from tests.billing_support import (
     StateView,
     assert_error_shape,
     assert_google_error_shape,
+    auto_reservation,
     billing_config,
     chat,
     client_session,
@@ -48,12 +51,27 @@ pytestmark = pytest.mark.integration
 
 CHAT = "/v1/chat/completions"
 GEMINI = "/v1beta/models/gemini-ok:generateContent"
-KEY_NAMES = ("auth", "flow", "rpm", "nomodel", "disabled", "poor", "conc", "dup", "storm")
+KEY_NAMES = (
+    "auth",
+    "flow",
+    "rpm",
+    "nomodel",
+    "disabled",
+    "poor",
+    "conc",
+    "dup",
+    "storm",
+    "small",
+    "smallflat",
+)
 # Plain keys exist only here and in the router's environment (never in routes.yaml).
 KEYS = {name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in KEY_NAMES}
 WRONG_KEY = f"sk-bt-wrong-{secrets.token_hex(12)}"
 STORM_CREDITS = 1000
-RESERVE = 5 * MICRO  # pre_deduct of every model here
+RESERVE = 5 * MICRO  # pre_deduct of every model here but the ovr-* ones
+OVERSHOOT_CREDITS = 100
+OVERSHOOT_MODEL_CAP = 64  # ovr-auto's limits.output_tokens
+BURST = 50
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +87,8 @@ def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockNodes]:
                 "flaky": ("--status", "500", "--error-rate", "0.3", "--seed", "7"),
                 "slow": ("--chunk-delay", "0.2"),
                 "hang": ("--hang",),
+                # Answers after 3 s: a burst is admitted in full before anything settles.
+                "late": ("--first-byte-delay", "3"),
             }
         )
         yield nodes
@@ -82,6 +102,7 @@ def _config_text(mock: MockNodes, state: dict[str, Any]) -> str:
         name: {"url": url[name]} for name in ("good1", "good2", "bad1", "bad2", "flaky")
     }
     nodes["slow"] = {"url": url["slow"]}
+    nodes["late"] = {"url": url["late"]}
     # One hanging mock behind two node entries: a short and a long first-byte timeout.
     nodes["hang_short"] = {"url": url["hang"], "retries": 0, "timeouts": {"first_byte": 1}}
     nodes["hang_long"] = {"url": url["hang"], "retries": 0, "timeouts": {"first_byte": 30}}
@@ -100,6 +121,11 @@ def _config_text(mock: MockNodes, state: dict[str, Any]) -> str:
         "storm-ok": model({"node": "good1"}, pricing=STORM_PRICING),
         "storm-fail": model({"node": "bad1"}, {"node": "bad2"}, pricing=STORM_PRICING),
         "storm-slow": model({"node": "slow"}, pricing=STORM_PRICING),
+        "ovr-auto": {
+            **model({"node": "late"}, pricing=OVERSHOOT_PRICING),
+            "limits": {"output_tokens": OVERSHOOT_MODEL_CAP},
+        },
+        "ovr-flat": model({"node": "late"}, pricing=FLAT_PRICING),
     }
     gemini = ["gemini-*"]
     keys: list[dict[str, Any]] = [
@@ -122,6 +148,18 @@ def _config_text(mock: MockNodes, state: dict[str, Any]) -> str:
             "hash": key_hash(KEYS["storm"]),
             "models": ["storm-*"],
             "credits": STORM_CREDITS,
+        },
+        {
+            "name": "small",
+            "hash": key_hash(KEYS["small"]),
+            "models": ["ovr-*"],
+            "credits": OVERSHOOT_CREDITS,
+        },
+        {
+            "name": "smallflat",
+            "hash": key_hash(KEYS["smallflat"]),
+            "models": ["ovr-*"],
+            "credits": OVERSHOOT_CREDITS,
         },
     ]
     return billing_config(nodes=nodes, models=models, state=state, keys=keys)
@@ -685,3 +723,73 @@ async def test_a_live_request_id_is_no_key(setup: Setup) -> None:
         keyless = await post(session, url, chat("gemini-ok"), request_id=rid)
         assert (await streaming).status == 200
     assert_error_shape(keyless, 401, "invalid_token")
+
+
+# --- overshoot (issue 17 item 3) -------------------------------------------------------------
+
+
+async def _burst(setup: Setup, key: str, body: dict[str, Any]) -> tuple[list[Reply], list[str]]:
+    """BURST identical requests at once (the node answers after 3 s: every admission is
+    decided before anything settles); the replies and their request ids."""
+    rids = [new_request_id() for _ in range(BURST)]
+    async with client_session(limit=BURST + 10) as session:
+        replies = await asyncio.gather(
+            *(post(session, setup.url + CHAT, body, key=key, request_id=rid) for rid in rids)
+        )
+    return list(replies), rids
+
+
+async def _charged(setup: Setup, rids: list[str], replies: list[Reply]) -> int:
+    """The ledger's total for the admitted requests, once each is settled exactly once."""
+    admitted = [rid for rid, reply in zip(rids, replies, strict=True) if reply.status == 200]
+    return sum([(await setup.view.settled(rid))["charged"] for rid in admitted])
+
+
+async def test_50_concurrent_requests_on_a_small_balance_cannot_overspend(setup: Setup) -> None:
+    """No `pre_deduct`: each request reserves its worst case (prompt estimate and output
+    cap priced), so the reservations held at once never exceed the balance: the
+    documented overshoot bound is 0 when the node keeps to the cap. Before issue 17 the
+    default reserved nothing and this burst took the key from 100 to -1,750 credits."""
+    body = chat("ovr-auto", max_tokens=36)  # the mock writes exactly 36 output tokens
+    reserve = auto_reservation(body, OVERSHOOT_PRICING, 36)
+    cost = expected_cost(OVERSHOOT_PRICING, "hello")
+    assert cost == 37 * MICRO
+    fits = OVERSHOOT_CREDITS * MICRO // reserve
+    replies, rids = await _burst(setup, KEYS["small"], body)
+    statuses = collections.Counter(reply.status for reply in replies)
+    assert statuses == {200: fits, 429: BURST - fits}, (statuses, reserve)
+    for reply in replies:
+        if reply.status == 429:
+            message = assert_error_shape(reply, 429, "insufficient_quota")["error"]["message"]
+            assert f"reserves {reserve / MICRO:g} credits" in message, message
+    charged = await _charged(setup, rids, replies)
+    assert charged == fits * cost
+    overshoot = max(0, charged - OVERSHOOT_CREDITS * MICRO)
+    assert overshoot == 0, f"overspent by {overshoot / MICRO} credits"
+    balance = setup.view.balance("small")
+    if balance is not None:
+        assert balance == OVERSHOOT_CREDITS * MICRO - charged
+        assert setup.view.reservations_left() == []
+    # Without max_tokens the model's limits.output_tokens is the cap: too dear for what is left.
+    async with client_session() as session:
+        alone = await post(session, setup.url + CHAT, chat("ovr-auto"), key=KEYS["small"])
+    assert_error_shape(alone, 429, "insufficient_quota")
+
+
+async def test_a_flat_pre_deduct_overshoots_at_most_its_documented_bound(setup: Setup) -> None:
+    """A flat `pre_deduct` p lets at most balance // p requests in at once, so a burst
+    overspends by at most (balance // p) x (cost - p): here 10 x 27 = 270 credits, reached."""
+    pre_deduct = FLAT_PRICING["pre_deduct"]
+    cost = expected_cost(FLAT_PRICING, "hello")
+    fits = OVERSHOOT_CREDITS // pre_deduct
+    bound = fits * (cost - pre_deduct * MICRO)
+    replies, rids = await _burst(setup, KEYS["smallflat"], chat("ovr-flat"))
+    statuses = collections.Counter(reply.status for reply in replies)
+    assert statuses == {200: fits, 429: BURST - fits}, statuses
+    charged = await _charged(setup, rids, replies)
+    overshoot = max(0, charged - OVERSHOOT_CREDITS * MICRO)
+    assert overshoot <= bound
+    assert overshoot == bound == 270 * MICRO  # every admitted request cost 37 > 10
+    balance = setup.view.balance("smallflat")
+    if balance is not None:
+        assert balance == OVERSHOOT_CREDITS * MICRO - charged

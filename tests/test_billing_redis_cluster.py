@@ -24,8 +24,10 @@ import redis
 from tests.billing_support import (
     FLOW_PRICING,
     MICRO,
+    OVERSHOOT_PRICING,
     RedisView,
     assert_error_shape,
+    auto_reservation,
     billing_config,
     chat,
     client_session,
@@ -75,6 +77,12 @@ def _config(mock: MockNodes, state: dict[str, Any], keys: list[dict[str, Any]]) 
                 "backends": [{"node": "flaky"}, {"node": "good"}],
                 "pricing": FLOW_PRICING,
             },
+            # No pre_deduct: each request reserves its worst case (issue 17 item 3).
+            "ovr-late": {
+                "backends": [{"node": "late"}],
+                "pricing": OVERSHOOT_PRICING,
+                "limits": {"output_tokens": 64},
+            },
         },
         state=state,
         keys=keys,
@@ -89,13 +97,16 @@ def _write(folder: Path, text: str) -> Path:
 
 # --- three routers, one Redis --------------------------------------------------------------
 
-SHARED_KEYS = {name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in ("rpm", "pool", "tpm")}
+SHARED_KEYS = {
+    name: f"sk-bt-{name}-{secrets.token_hex(12)}" for name in ("rpm", "pool", "tpm", "small")
+}
 TPM_BODY = chat("gemini-late", max_tokens=100)
 # The router's estimate of TPM_BODY (router.dialects.estimate): a token per 4 bytes of the
 # body aiohttp sends (json.dumps), plus max_tokens. The limit fits 37 and a half of them.
 TPM_ESTIMATE = -(-len(json.dumps(TPM_BODY).encode()) // 4) + 100
 TPM_ADMITTED = 37
 POOL_CREDITS = 200
+SMALL_CREDITS = 100
 
 
 @dataclass(slots=True)
@@ -116,6 +127,7 @@ def cluster(
     keys = [
         {"name": "rpm", "hash": key_hash(SHARED_KEYS["rpm"]), "rpm": 30},
         {"name": "pool", "hash": key_hash(SHARED_KEYS["pool"]), "credits": POOL_CREDITS},
+        {"name": "small", "hash": key_hash(SHARED_KEYS["small"]), "credits": SMALL_CREDITS},
         {
             "name": "tpm",
             "hash": key_hash(SHARED_KEYS["tpm"]),
@@ -210,6 +222,41 @@ async def test_credits_shared_by_three_routers_add_up(cluster: Cluster) -> None:
     assert all(r["charged"] == COST for r in found)
     assert view.balance("pool") == POOL_CREDITS * MICRO - COST * len(admitted)
     assert view.reservations_left() == []
+
+
+async def test_50_concurrent_requests_on_three_routers_cannot_overspend(cluster: Cluster) -> None:
+    """Issue 17 item 3 across replicas: 50 requests at once over three routers on a
+    100-credit key, the node answering after 3 s. Each reserves its worst case in the one
+    admission script, so exactly as many are let in as the balance covers, whichever
+    router they reach; none overspends (with nothing reserved, all 50 were let in)."""
+    body = chat("ovr-late", max_tokens=36)  # the mock writes 36 output tokens
+    reserve = auto_reservation(body, OVERSHOOT_PRICING, 36)
+    cost = expected_cost(OVERSHOOT_PRICING, "hello")
+    fits = SMALL_CREDITS * MICRO // reserve
+    urls = [router.base_url + CHAT for router in cluster.routers]
+    rids = [new_request_id() for _ in range(50)]
+    async with client_session(limit=100) as session:
+        replies = await asyncio.gather(
+            *(
+                post(session, urls[i % 3], body, key=SHARED_KEYS["small"], request_id=rid)
+                for i, rid in enumerate(rids)
+            )
+        )
+    statuses = collections.Counter(reply.status for reply in replies)
+    assert statuses == {200: fits, 429: 50 - fits}, (statuses, reserve)
+    for reply in replies:
+        if reply.status == 429:
+            assert_error_shape(reply, 429, "insufficient_quota")
+
+    def records() -> list[dict[str, Any]]:
+        return [r for r in cluster.view.records() if r["key"] == "small"]
+
+    await eventually(lambda: len(records()) >= fits)
+    await asyncio.sleep(0.3)
+    charged = sum(r["charged"] for r in records())
+    assert charged == fits * cost <= SMALL_CREDITS * MICRO
+    assert cluster.view.balance("small") == SMALL_CREDITS * MICRO - charged >= 0
+    assert cluster.view.reservations_left() == []
 
 
 # --- Redis going away -----------------------------------------------------------------------

@@ -244,6 +244,32 @@ def test_check_warns_about_health_paths_that_call_models(tmp_path):
     assert "/health/liveliness" in warnings[0]
 
 
+RESERVATION_GUESSES = """\
+version: 1
+nodes:
+  n: {url: "http://127.0.0.1:9001", health: false}
+models:
+  guessed: {backends: [{node: n}], pricing: {completion_per_1k: 2}}
+  capped:
+    backends: [{node: n}]
+    pricing: {completion_per_1k: 2}
+    limits: {output_tokens: 8192}
+  flat: {backends: [{node: n}], pricing: {pre_deduct: 5, completion_per_1k: 2}}
+  free: {backends: [{node: n}]}
+"""
+
+
+def test_check_warns_when_a_reservation_guesses_the_output_cap(tmp_path):
+    """A priced model without pre_deduct reserves a request's worst case; without
+    limits.output_tokens a request that sets no max_tokens is reserved for 4096 tokens."""
+    result = run_check(write(tmp_path, RESERVATION_GUESSES))
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("warning: models.guessed.pricing: ")
+    assert "4096" in warnings[0] and "limits.output_tokens" in warnings[0]
+
+
 def test_a_closed_output_pipe_ends_check_quietly(tmp_path):
     nodes = "\n".join(f"  n{i}: {{url: 'http://127.0.0.1:9', health: false}}" for i in range(3000))
     path = write(

@@ -110,6 +110,34 @@ def test_usage_summary_from_the_memory_ledger(tmp_path):
     assert summary["settled_by"] == {"usage": 2}
 
 
+def test_keys_show_and_list_on_the_memory_backend_give_the_live_balance(tmp_path):
+    """The memory backend's balance is `credits` minus the ledger's charges: `keys show`
+    and `keys list` read it from the ledger the router writes (issue 17 item 4)."""
+    import asyncio
+
+    from router.billing.state import Outcome, open_store
+    from router.config.model import Pricing
+    from router.dialects.usage import Usage
+
+    config = StateConfig(ledger_path=str(tmp_path / "usage.jsonl"))
+    static = [KeyRecord(KeySpec(name="a", credits=100_000_000), hash_key("k"), True)]
+
+    async def traffic():
+        store = await open_store(config, static)
+        for n in range(3):
+            admission = await store.admit("k", "m", f"r{n}", Pricing(prompt_per_1k=1_000_000), 2e9)
+            await store.settle(
+                admission, Usage(prompt=1500), Outcome.SUCCESS, node="n", status=200, now=2e9
+            )
+        await store.close()
+
+    asyncio.run(traffic())
+    code, out, _ = run(["keys", "show", "a"], config, static)
+    assert code == 0 and orjson.loads(out)["credits"] == 95.5
+    code, out, _ = run(["keys", "list"], config, static)
+    assert code == 0 and "95.5" in out
+
+
 def test_writes_need_redis():
     code, _, err = run(["keys", "create", "--name", "x"], StateConfig())
     assert code == 2 and "backend: redis" in err

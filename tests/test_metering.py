@@ -95,6 +95,15 @@ def test_pricing_reasoning_defaults_to_completion():
     assert pricing({"reasoning_per_1k": 1}).reasoning_per_1k == 1_000_000
 
 
+def test_pre_deduct_defaults_to_the_worst_case_and_takes_auto_or_credits():
+    assert pricing({"prompt_per_1k": 1}).pre_deduct is None  # None: the worst case
+    assert pricing({"pre_deduct": "auto"}).pre_deduct is None
+    assert pricing({"pre_deduct": 0}).pre_deduct == 0
+    assert pricing({"pre_deduct": 2.5}).pre_deduct == 2_500_000
+    with pytest.raises(ConfigError, match="pre_deduct: credits must be a number or auto"):
+        pricing({"pre_deduct": "cheap"})
+
+
 def test_pricing_table_reports_all_problems():
     with pytest.raises(ConfigError) as info:
         parse_pricing_table(

@@ -4,9 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from router.billing.pricing import cost
+from router.billing.pricing import DEFAULT_OUTPUT_CAP, cost, reservation
 from router.config.credits import credits_to_micro, format_credits, micro_to_credits
-from router.config.model import Pricing
+from router.config.model import Pricing, TokenLimits
+from router.dialects.estimate import TokenEstimate
 from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
 
 
@@ -90,3 +91,38 @@ def test_micro_to_credits_presents_six_decimals():
     assert format_credits(12_500_000) == "12.5"
     assert format_credits(-1) == "-0.000001"
     assert format_credits(3_000_000) == "3"
+
+
+AUTO = Pricing(prompt_per_1k=500_000, completion_per_1k=2_000_000, reasoning_per_1k=3_000_000)
+
+
+@pytest.mark.parametrize(
+    ("pricing", "limits", "estimate", "micro"),
+    [
+        # 100 prompt tokens at 0.5/1k + 1000 output at the dearer 3/1k = 0.05 + 3 credits
+        (AUTO, TokenLimits(), TokenEstimate(100, 1000), 3_050_000),
+        # no cap in the request: the model's output limit
+        (AUTO, TokenLimits(output_tokens=200), TokenEstimate(100, None), 650_000),
+        # a cap above the model's limit is held to it; the prompt to the input limit
+        (AUTO, TokenLimits(80, 200), TokenEstimate(100, 5000), 640_000),
+        # nothing known: the default output cap
+        (AUTO, TokenLimits(), TokenEstimate(0, None), DEFAULT_OUTPUT_CAP * 3_000),
+        # rounded up, never down: 1 token at 0.001 micro
+        (Pricing(prompt_per_1k=1), TokenLimits(), TokenEstimate(1, 1), 1),
+        # a flat pre_deduct is the reservation whatever the request
+        (Pricing(pre_deduct=5, completion_per_1k=10**9), TokenLimits(), TokenEstimate(9, 9), 5),
+        (Pricing(pre_deduct=0), TokenLimits(), TokenEstimate(9, 9), 0),
+        (Pricing(), TokenLimits(), TokenEstimate(10**6, 10**6), 0),  # free model
+    ],
+)
+def test_reservation_is_the_worst_case_cost(pricing, limits, estimate, micro):
+    assert reservation(pricing, limits, estimate) == micro
+
+
+def test_reservation_covers_any_usage_within_the_estimate():
+    """Whatever the split of output into text and reasoning, the answer costs no more."""
+    estimate = TokenEstimate(333, 777)
+    held = reservation(AUTO, TokenLimits(), estimate)
+    for reasoning in (0, 1, 400, 777):
+        usage = Usage(333, 777 - reasoning, reasoning)
+        assert cost(AUTO, usage) <= held

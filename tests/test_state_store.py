@@ -481,7 +481,133 @@ async def test_memory_ledger_is_jsonl(tmp_path):
     assert [r.charged for r in await reopened.usage_records(since=0)] == [C]
 
 
+async def test_memory_balances_survive_a_restart(tmp_path):
+    """Issue 17 item 4: a key's balance is `credits` minus what the ledger charged it, so a
+    restart (clean or not) neither refills spent credits nor loses a settled charge."""
+    config = StateConfig(ledger_path=str(tmp_path / "usage.jsonl"))
+    ops = KeyRecord(KeySpec(name="ops", credits=10 * C), hash_key("sk-ops"), is_static=True)
+    store = MemoryStateStore(config, (ops,))
+    admission = await store.admit("sk-ops", "m", next(ids), PRICE, T0)
+    await settle(store, admission, Usage(prompt=3000))  # 3 credits
+    live = await store.admit("sk-ops", "m", next(ids), PRICE, T0)  # in flight at the crash
+    assert (await store.get_key("ops")).spec.credits == 2 * C
+    del live  # never settled: a crashed process charges nothing for it
+    # A crash mid-write leaves a torn line; the next record must not be glued onto it.
+    store.ledger.close()
+    ledger = tmp_path / "usage.jsonl"
+    ledger.write_bytes(ledger.read_bytes() + b'{"request_id": "torn", "key": "ops", "charg')
+
+    store = MemoryStateStore(config, (ops,))
+    assert (await store.get_key("ops")).spec.credits == 7 * C
+    await settle(store, await store.admit("sk-ops", "m", next(ids), PRICE, T0), Usage(prompt=1000))
+    await store.close()
+    # Rotated to a new secret and given 5 more credits in routes.yaml: the name keeps its
+    # spending and the change adds the difference.
+    rotated = KeyRecord(KeySpec(name="ops", credits=15 * C), hash_key("sk-new"), is_static=True)
+    store = MemoryStateStore(config, (rotated,))
+    try:
+        assert (await store.get_key("ops")).spec.credits == 11 * C
+        assert (await rejected(store.admit("sk-ops", "m", next(ids), None, T0))).code == (
+            "invalid_token"
+        )
+    finally:
+        await store.close()
+
+
+async def test_reload_applies_key_changes(make_store):
+    """routes.yaml's keys replaced in a running store (a reload): added keys work, removed
+    ones are refused, `disabled` applies, a changed `credits` adds the difference, a
+    rotated key keeps its balance, and a reservation made before settles exactly."""
+
+    def static(name, secret, **spec):
+        return KeyRecord(KeySpec(name=name, **spec), hash_key(secret), is_static=True)
+
+    store = await make_store(
+        static_keys=(
+            static("a", "sk-a", credits=10 * C),
+            static("b", "sk-b"),
+            static("c", "sk-c", credits=5 * C),
+        )
+    )
+    spent = await store.admit("sk-a", "m", next(ids), PRICE, T0)
+    await settle(store, spent, Usage(prompt=2000))  # a: 8 left
+    held = await store.admit("sk-a", "m", next(ids), PRICE, T0)  # a: 5 held, 3 left
+    gone = await store.admit("sk-c", "m", next(ids), PRICE, T0)
+
+    await store.replace_static_keys(
+        (
+            static("a", "sk-a2", credits=14 * C),  # rotated, 4 more credits
+            static("b", "sk-b", disabled=True),
+            static("d", "sk-d", credits=1 * C, models=("x",)),
+        )
+    )
+    assert (await store.get_key("a")).spec.credits == 7 * C
+    assert (await rejected(store.admit("sk-a", "m", next(ids), None, T0))).code == "invalid_token"
+    assert (await rejected(store.admit("sk-b", "m", next(ids), None, T0))).code == "key_disabled"
+    assert (await rejected(store.admit("sk-c", "m", next(ids), None, T0))).code == "invalid_token"
+    assert (await store.admit("sk-d", "x", next(ids), None, T0)).key_name == "d"
+    assert [k.name for k in await store.list_keys()] == ["a", "b", "d"]
+    # Settled after the reload: the old secret's reservation refunds to the rotated key.
+    await settle(store, held, Usage(prompt=1000))  # 1 charged, 4 of the 5 back
+    assert (await store.get_key("a")).spec.credits == 11 * C
+    assert (await settle(store, gone)).result is SettleResult.SETTLED  # a removed key's too
+    # The same keys again change nothing: the difference is applied once.
+    await store.replace_static_keys(
+        (
+            static("a", "sk-a2", credits=14 * C),
+            static("b", "sk-b", disabled=True),
+            static("d", "sk-d", credits=1 * C, models=("x",)),
+        )
+    )
+    assert (await store.get_key("a")).spec.credits == 11 * C
+    assert (await store.admit("sk-a2", "m", next(ids), PRICE, T0)).reserved == 5 * C
+
+
+async def test_a_key_disabled_by_an_operator_stays_disabled_across_reloads(make_store):
+    record = KeyRecord(KeySpec(name="ops"), hash_key("sk-ops"), is_static=True)
+    store = await make_store(static_keys=(record,))
+    await store.disable_key("ops")
+    await store.replace_static_keys((record,))
+    assert (await rejected(store.admit("sk-ops", "m", next(ids), None, T0))).code == (
+        "key_disabled"
+    )
+
+
+async def test_insufficient_quota_names_the_reservation_and_what_is_available(make_store):
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="a", credits=7 * C))
+    await store.admit(key, "m", next(ids), PRICE, T0, reserve=5 * C)
+    err = await rejected(store.admit(key, "m", next(ids), PRICE, T0, reserve=2_500_000))
+    assert err.code == "insufficient_quota"
+    assert "reserves 2.5 credits" in err.message and "2 are available" in err.message
+
+
 # --- Redis backend only -----------------------------------------------------------------
+
+
+@pytest.mark.integration
+async def test_credit_reservations_are_exact_across_three_replicas(redis_server):
+    """50 admissions at once over three replicas on 100 credits, each reserving 7: exactly
+    14 fit, one admission script each, and the balance is what they left."""
+    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="res3:")
+    replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
+    try:
+        key = await replicas[0].create_key(KeySpec(name="a", credits=100 * C))
+
+        async def attempt(n: int) -> bool:
+            try:
+                await replicas[n % 3].admit(key, "m", f"res-{n}", PRICE, T0, reserve=7 * C)
+            except AuthRejected as err:
+                assert err.code == "insufficient_quota"
+                return False
+            return True
+
+        results = await asyncio.gather(*(attempt(n) for n in range(50)))
+        assert sum(results) == 14
+        assert (await replicas[1].get_key("a")).spec.credits == 2 * C
+    finally:
+        for store in replicas:
+            await store.close()
 
 
 @pytest.mark.integration

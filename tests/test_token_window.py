@@ -8,7 +8,7 @@ import pytest
 from router.billing.state.outcomes import Outcome
 from router.billing.state.token_window import TokenWindow, settled_tokens
 from router.config.keys import KeySpec
-from router.dialects.estimate import token_estimate
+from router.dialects.estimate import TokenEstimate, estimate_tokens, token_estimate
 from router.dialects.usage import Usage
 
 
@@ -30,6 +30,9 @@ def test_estimate_is_the_body_over_four_plus_the_output_cap(document, cap) -> No
     raw = orjson.dumps(document)
     assert token_estimate(raw, document) == -(-len(raw) // 4) + cap
     assert token_estimate(raw, None) == -(-len(raw) // 4)
+    estimate = estimate_tokens(raw, document)
+    assert estimate == TokenEstimate(-(-len(raw) // 4), cap or None)
+    assert estimate.total == token_estimate(raw, document)
 
 
 def test_window_admits_until_the_limit_then_says_when_enough_leaves() -> None:

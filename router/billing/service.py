@@ -2,9 +2,11 @@
 
 How this works: `admit` runs once per client request, before the first attempt: it finds
 the key (any accepted form), checks it, its model globs, rpm and concurrency, and
-reserves the model's `pre_deduct`, all in one call to the state store (one Redis round
-trip). Retries on other nodes reuse that admission. `settle` runs exactly once however
-the request ends, in a task of its own so a client that goes away cannot cancel it: a
+reserves the request's credits (a flat `pre_deduct`, or its worst case priced from the
+body estimate and output cap: router.billing.pricing), all in one call to the state store
+(one Redis round trip). Retries on other nodes reuse that admission. `settle` runs exactly
+once however the request ends, in a task of its own so a client that goes away cannot
+cancel it: a
 successful answer is charged from the usage the node reported (or the reservation when
 none arrived), no successful answer is refunded in full, and a client that left
 mid-stream pays for the usage seen so far. The store makes settling idempotent per
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from router.billing.keys import RecentKeys, extract_key
+from router.billing.pricing import reservation
 from router.billing.state import (
     Admission,
     Outcome,
@@ -32,6 +35,7 @@ from router.billing.state import (
 from router.config.credits import micro_to_credits
 from router.config.keys import KeyRecord
 from router.config.model import ModelRoute, StateConfig
+from router.dialects.estimate import NO_ESTIMATE, TokenEstimate
 from router.dialects.usage import Usage
 from router.errors import AuthRejected, StateUnavailable
 from router.observability.exchange import Exchange
@@ -61,6 +65,7 @@ class Billing:
         # any work (dynamic keys only, in Redis, are known only once the store is asked).
         self.key_required = bool(static_keys)
         self.recent_keys = RecentKeys()
+        self._keys_pending = False  # a reload's keys not yet written to an unreachable Redis
         self._tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
 
@@ -77,12 +82,13 @@ class Billing:
         route: ModelRoute,
         *,
         free: bool = False,
-        tokens: int = 0,
+        estimate: TokenEstimate = NO_ESTIMATE,
     ) -> Admission:
         """Authorise the request and reserve its credits, or raise a RouterError.
 
         A `free` request (countTokens) is only authorised: no rpm, tpm, slot or credits.
-        `tokens` is its estimate for the key's tpm (router.dialects.estimate).
+        `estimate` (router.dialects.estimate) counts against the key's tpm and prices the
+        reservation of a model without a flat `pre_deduct`.
         """
         key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         now = time.time()
@@ -90,9 +96,18 @@ class Billing:
         # reused one must never ride on another request's live admission. The trace id
         # stays in front so the ledger still joins the access log.
         billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
+        pricing = route.pricing
+        reserve = 0 if pricing is None else reservation(pricing, route.limits, estimate)
         try:
             admission = await self.store.admit(
-                key, route.name, billing_id, route.pricing, now, free=free, tokens=tokens
+                key,
+                route.name,
+                billing_id,
+                pricing,
+                now,
+                free=free,
+                tokens=estimate.total,
+                reserve=reserve,
             )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
@@ -106,6 +121,35 @@ class Billing:
         if key is not None:
             self.recent_keys.accepted(key, now)
         return admission
+
+    async def apply_keys(self, records: Sequence[KeyRecord]) -> None:
+        """A reload's `keys:`: the store applies them (router.billing.state.base); with
+        none left on the memory backend auth is off, as at start. An unreachable Redis
+        gets them once it answers again (`_watch`)."""
+        records = tuple(records)
+        if records == self.static_keys:
+            return
+        was_off = self.auth_off
+        self.static_keys = records
+        self.auth_off = self.config.backend == "memory" and not records
+        self.key_required = bool(records)
+        self.recent_keys = RecentKeys()  # a removed or disabled key is asked about again
+        if self.auth_off and not was_off:
+            self.observer.auth_off()
+        if self._store is not None:
+            await self._sync_keys()
+
+    async def _sync_keys(self) -> None:
+        try:
+            await self.store.replace_static_keys(self.static_keys)
+        except StateUnavailable:
+            self._keys_pending = True
+            self._mark(False)
+            self.observer.log.warning(
+                "keys_not_applied", detail="the state backend is unreachable; retried"
+            )
+        else:
+            self._keys_pending = False
 
     def require_key(self, request: web.Request) -> None:
         """The cheap first step of authentication (no I/O): 401 when keys are configured
@@ -223,6 +267,8 @@ class Billing:
                 self._mark(False)
             else:
                 self._mark(True)
+                if self._keys_pending:
+                    await self._sync_keys()
             await asyncio.sleep(HEALTH_CHECK_INTERVAL)
 
     async def stop(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from router.billing.pricing import DEFAULT_OUTPUT_CAP
 from router.config.loader import load_config
 from router.config.model import Config
 from router.errors import ConfigError
@@ -62,6 +63,23 @@ def health_warnings(config: Config) -> list[str]:
     return lines
 
 
+def pricing_warnings(config: Config) -> list[str]:
+    """One warning per priced model whose reservation has to guess the output cap."""
+    lines = []
+    for route in config.models.values():
+        pricing = route.pricing
+        if pricing is None or pricing.pre_deduct is not None or pricing.is_free:
+            continue
+        if route.limits.output_tokens is None:
+            lines.append(
+                f"warning: models.{route.name}.pricing: without pre_deduct each request "
+                f"reserves its worst case, and for a request that sets no max_tokens that "
+                f"assumes at most {DEFAULT_OUTPUT_CAP} output tokens; set "
+                "limits.output_tokens to the model's real cap (or a flat pre_deduct)"
+            )
+    return lines
+
+
 def check_command(path: str, out: TextIO, err: TextIO) -> int:
     """Exit 0 and print a summary when valid; exit 1 listing every problem otherwise."""
     try:
@@ -71,7 +89,7 @@ def check_command(path: str, out: TextIO, err: TextIO) -> int:
         print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=err)
         print(exc.render(), file=err)
         return 1
-    for warning in health_warnings(config):
+    for warning in [*health_warnings(config), *pricing_warnings(config)]:
         print(warning, file=err)
     print("\n".join(summarise(config)), file=out)
     return 0

@@ -18,6 +18,7 @@ from router.config.source import Path
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PRICE_FIELDS = ("pre_deduct", "prompt_per_1k", "completion_per_1k", "reasoning_per_1k")
+AUTO = "auto"  # pricing.pre_deduct: reserve each request's worst case
 _STATE_CHOICES = {"backend": ("memory", "redis"), "on_error": ("closed", "open")}
 
 
@@ -25,6 +26,7 @@ def read_pricing(checker: Checker, path: Path, raw: Any) -> Pricing:
     """One model's `pricing:` mapping (decimal credits) -> Pricing.
 
     `reasoning_per_1k` defaults to `completion_per_1k`: reasoning is output the model wrote.
+    `pre_deduct` is a flat reservation, or `auto` (the default): each request's worst case.
     """
     if not isinstance(raw, dict):
         checker.report(path, "must be a mapping")
@@ -32,7 +34,9 @@ def read_pricing(checker: Checker, path: Path, raw: Any) -> Pricing:
     section = Section(checker, path, raw)
     values: dict[str, int] = {}
     for name in _PRICE_FIELDS:
-        amount = _credits(section, name)
+        if name == "pre_deduct" and section.raw_value(name) == AUTO:
+            continue
+        amount = _credits(section, name, or_auto=name == "pre_deduct")
         if amount is not None and amount < 0:
             checker.report(section.at(name), "must be at least 0")
         elif amount is not None:
@@ -174,7 +178,7 @@ def _typed(section: Section, key: str, kind: type) -> Any:
     return value
 
 
-def _credits(section: Section, key: str) -> int | None:
+def _credits(section: Section, key: str, *, or_auto: bool = False) -> int | None:
     """Decimal credits -> micro-credits, or None (absent, or after a problem)."""
     value = section.raw_value(key)
     if value is None:
@@ -182,7 +186,10 @@ def _credits(section: Section, key: str) -> int | None:
     try:
         return credits_to_micro(value)
     except ValueError as exc:
-        section.checker.report(section.at(key), str(exc))
+        message = str(exc)
+        if or_auto:
+            message = message.replace("must be a number", f"must be a number or {AUTO}")
+        section.checker.report(section.at(key), message)
         return None
 
 

@@ -135,17 +135,28 @@ class Backend:
 
 @dataclass(frozen=True, slots=True)
 class Pricing:
-    """One model's prices in micro-credits: a flat reservation and rates per 1,000 tokens."""
+    """One model's prices in micro-credits: the reservation and rates per 1,000 tokens.
 
-    pre_deduct: int = 0
+    `pre_deduct` None (the default, `auto` in routes.yaml) reserves each request's worst
+    case (router.billing.pricing.reservation); a number is a flat reservation.
+    """
+
+    pre_deduct: int | None = None
     prompt_per_1k: int = 0
     completion_per_1k: int = 0
     reasoning_per_1k: int = 0
 
     def __post_init__(self) -> None:
         for name in ("pre_deduct", "prompt_per_1k", "completion_per_1k", "reasoning_per_1k"):
-            if getattr(self, name) < 0:
+            value = getattr(self, name)
+            if value is not None and value < 0:
                 raise ValueError(f"{name} must be at least 0")
+
+    @property
+    def is_free(self) -> bool:
+        """Nothing to charge: every rate is 0 and no flat reservation is set."""
+        rates = (self.prompt_per_1k, self.completion_per_1k, self.reasoning_per_1k)
+        return not any(rates) and not self.pre_deduct
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,11 @@ class Parts:
         self.observer.node_states((name, node.health.state) for name, node in nodes.items())
         self.prober.sync()
 
+    async def reloaded(self, config: Config) -> None:
+        """A reload installed `config`: as at start, plus its `keys:` for billing."""
+        self.installed(config)
+        await self.billing.apply_keys(config.keys)
+
     async def start(self, config: Config) -> None:
         self.table.install(config)
         self.installed(config)
@@ -158,7 +163,8 @@ def create_app(
     app.add_routes(_routes(config, handlers, models, _metrics_endpoint(parts)))
     app.add_routes(Account(parts.billing).routes(config.server.prefixes))
     if config.server.ui:
-        # Keys take effect on restart, so whether the model list needs one is fixed here.
+        # Whether the playground asks for a key is decided at start (a reload that adds the
+        # first key or removes the last one changes auth at once, this page on restart).
         models_need_key = not parts.billing.auth_off and not config.server.public_models
         app.add_routes(Pages(models_need_key=models_need_key).routes())
     if parts.reloader is not None:
@@ -190,7 +196,7 @@ def _wire(config: Config, options: Options, transports: TransportFactory) -> Par
     parts = Parts(table, streams, Lifecycle(), observer, metrics, prober, None, billing, cluster)
     if options.config_path:
         parts.reloader = ConfigReloader(
-            options.config_path, table, observer, parts.installed, options.reload_poll
+            options.config_path, table, observer, parts.reloaded, options.reload_poll
         )
     return parts
 

@@ -19,7 +19,7 @@ from router.billing.state.base import Admission
 from router.config.model import Config, ModelRoute
 from router.dialects.affinity import affinity_key
 from router.dialects.dialect import GEMINI, OPENAI, Dialect
-from router.dialects.estimate import token_estimate
+from router.dialects.estimate import NO_ESTIMATE, TokenEstimate, estimate_tokens
 from router.dialects.gemini import (
     GeminiNodeTarget,
     check_gemini_body,
@@ -199,12 +199,12 @@ class Handlers:
         route: ModelRoute,
         *,
         free: bool = False,
-        tokens: int = 0,
+        estimate: TokenEstimate = NO_ESTIMATE,
     ) -> None:
         exchange.model = route.name
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(
-                request, exchange, route, free=free, tokens=tokens
+                request, exchange, route, free=free, estimate=estimate
             )
 
     async def route_for(self, request: web.Request, model: str) -> ModelRoute:
@@ -237,7 +237,8 @@ class Handlers:
         raw = await self._body(request)
         parsed = parse_openai(raw, endpoint)
         route = await self.route_for(request, parsed.model)
-        await self._admit(request, exchange, route, tokens=token_estimate(raw, parsed.document))
+        estimate = estimate_tokens(raw, parsed.document)
+        await self._admit(request, exchange, route, estimate=estimate)
         strip_usage = wants_injected_usage(parsed, route, endpoint)
         target = OpenAITarget(raw, parsed, strip_usage=strip_usage, endpoint=endpoint)
         key = affinity_key(route.affinity, request.headers, parsed.document)
@@ -257,7 +258,8 @@ class Handlers:
         document = check_gemini_body(call, raw)
         # Google does not bill countTokens: it is authorised but never counted or charged.
         free = call.action == "countTokens"
-        await self._admit(request, exchange, route, free=free, tokens=token_estimate(raw, document))
+        estimate = estimate_tokens(raw, document)
+        await self._admit(request, exchange, route, free=free, estimate=estimate)
         target = GeminiNodeTarget(raw, call, without_key(request.rel_url.raw_query_string))
         key = affinity_key(route.affinity, request.headers, document)
         return await self.proxy.forward(request, exchange, route, target, affinity_key=key)

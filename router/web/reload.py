@@ -2,7 +2,8 @@
 
 The new file is validated first; an invalid one leaves the running config untouched and
 its problems are logged (and returned to /admin/reload). A valid one is installed in
-one step by `RouteTable.install`, which keeps unchanged nodes' state and connections.
+one step by `RouteTable.install`, which keeps unchanged nodes' state and connections;
+then `on_installed` runs (billing applies the new `keys:`) before the reload is reported.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from router.config.loader import load_config
@@ -37,7 +38,7 @@ class ConfigReloader:
         path: str | os.PathLike[str],
         table: RouteTable,
         observer: Observer,
-        on_installed: Callable[[Config], None],
+        on_installed: Callable[[Config], Awaitable[None]],
         poll_interval: float = 1.0,
     ) -> None:
         self.path = Path(path)
@@ -79,7 +80,7 @@ class ConfigReloader:
                 )
             self.table.install(config)
             self._digest = self._hash()
-            self.on_installed(config)
+            await self.on_installed(config)
             self.observer.config_reloaded(True, str(self.path))
             return []
 

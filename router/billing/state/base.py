@@ -10,12 +10,14 @@ release the slot, append the ledger). Settling is idempotent per request id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from router.billing.pricing import cost
 from router.billing.state.ledger import LedgerRecord
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from router.config.credits import format_credits
 from router.config.keys import KeyRecord, KeySpec
 from router.config.model import Pricing
 from router.dialects.usage import Usage
@@ -70,6 +72,17 @@ def decide_charge(admission: Admission, usage: Usage | None, outcome: Outcome) -
     return Charge(SettledBy.USAGE, amount)
 
 
+def quota_message(reserve: int, balance: int) -> str:
+    """What a client refused for its balance is told (429 insufficient_quota)."""
+    if balance <= 0:
+        return f"insufficient credits for this API key: its balance is {format_credits(balance)}"
+    return (
+        f"insufficient credits for this API key: this request reserves "
+        f"{format_credits(reserve)} credits and {format_credits(balance)} are available "
+        "(a lower max_tokens reserves less)"
+    )
+
+
 class StateStore(Protocol):
     """Keys, limits, credits and ledger; memory (one process) or Redis (shared by replicas).
 
@@ -87,11 +100,16 @@ class StateStore(Protocol):
         *,
         free: bool = False,
         tokens: int = 0,
+        reserve: int | None = None,
     ) -> Admission:
         """Authorise and reserve in one step, or raise AuthRejected. Repeats reuse a live one.
 
         `tokens` is the request's token estimate, counted against the key's tpm until the
         request is settled (router.billing.state.token_window).
+
+        `reserve` is the micro-credits to hold for a key with a balance (refused with
+        insufficient_quota when the balance, less what is held already, cannot cover it);
+        None: `router.billing.pricing.reservation(pricing)` for a request with no estimate.
 
         `free` (countTokens): check the key, disabled and its models only; nothing is
         counted, reserved or written, and the answer is unmetered (never settled).
@@ -113,6 +131,13 @@ class StateStore(Protocol):
 
     async def sweep_expired(self, now: float) -> int:
         """Charge reservations past their TTL (ledger: expired); returns how many."""
+        ...
+
+    async def replace_static_keys(self, records: Sequence[KeyRecord]) -> None:
+        """Make `records` routes.yaml's keys (a reload): added keys work, removed ones are
+        refused, changed fields apply, a changed `credits` moves the balance by the change,
+        a rotated key (same name) keeps its balance; a key disabled by `disable_key` stays
+        disabled. Reservations made before settle against the key of their name."""
         ...
 
     async def create_key(self, spec: KeySpec) -> str:

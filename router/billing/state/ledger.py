@@ -95,6 +95,8 @@ class JsonlLedger:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
+            if _ends_torn(self.path):
+                self._file.write(b"\n")  # end a line torn by a crash: it stays unreadable
         self._file.write(orjson.dumps(record.to_json()) + b"\n")
         self._file.flush()
 
@@ -113,10 +115,37 @@ class JsonlLedger:
                     continue
         return out
 
+    def charged_by_key(self) -> Counter[str]:
+        """Micro-credits charged per key name over the whole file (the memory backend's
+        balances are rebuilt from it at start); torn or foreign lines are skipped."""
+        if self.path is None:
+            return Counter()
+        totals: Counter[str] = Counter()
+        if not self.path.exists():
+            return totals
+        with self.path.open("rb") as fh:
+            for line in fh:
+                try:
+                    entry = orjson.loads(line)
+                    totals[str(entry["key"])] += int(entry["charged"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue
+        return totals
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _ends_torn(path: Path) -> bool:
+    """Whether the file's last line lacks its newline (a write cut short)."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
 
 
 def select(records: Iterable[LedgerRecord], *, since: float, key: str | None) -> list[LedgerRecord]:

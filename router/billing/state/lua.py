@@ -8,11 +8,15 @@ other replica can interleave with:
   stops there, writing nothing), the rpm window (a sorted set of admission times: a
   sliding-window log, exact across replicas), the concurrency slots (a sorted set of
   request ids scored by expiry, so a dead router's slots lapse) and the balance, and only
-  when every check passes counts the request, takes the slot and moves `pre_deduct` from
-  the balance into a reservation hash (also indexed by expiry for the sweep).
+  when every check passes counts the request, takes the slot and moves the request's
+  reservation (priced by the caller, router.billing.pricing) from the balance into a
+  reservation hash (also indexed by expiry for the sweep). Reservations held at once
+  therefore never exceed the balance, across every replica.
 - SETTLE applies `balance += reserved - charge` (may go below zero), appends the ledger
   entry to the stream, releases the slot, deletes the reservation and leaves a `done`
-  marker. No reservation -> nothing changes: "already" with the marker, else "unknown".
+  marker. When the key's record is gone (rotated by a reload meanwhile) it hands the
+  difference back to the caller, which credits the key now holding the name. No
+  reservation -> nothing changes: "already" with the marker, else "unknown".
   The expiry sweep is SETTLE with settled_by=expired, so a late settle and the sweep
   cannot both charge.
 
@@ -28,7 +32,7 @@ from router.billing.state.outcomes import SettleResult
 ADMIT = """
 -- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset,
 --       tpm hash (whole second -> tokens)
--- ARGV: rid, model, now_ms, pre_deduct, expires_ms, has_key, has_static, key_hash,
+-- ARGV: rid, model, now_ms, reserve (micro-credits), expires_ms, has_key, has_static, key_hash,
 --       started, ttl_ms, free ('1': countTokens, checked but never counted or reserved),
 --       tokens (the request's estimate, for tpm)
 local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
@@ -94,7 +98,7 @@ local reserve = '0'
 if rec[6] then
   local balance = tonumber(rec[6])
   if balance <= 0 or balance < tonumber(ARGV[4]) then
-    return {'err', 'insufficient_quota', 0}
+    return {'err', 'insufficient_quota', balance}
   end
   reserve = ARGV[4]
 end
@@ -145,9 +149,14 @@ elseif ARGV[2] == 'refund' then
   charge = '0'
 end
 local balance = false
+local delta = string.format('%d', tonumber(amount) - tonumber(charge))
+local orphan = '0'
 if redis.call('HEXISTS', KEYS[5], 'credits') == 1 then
-  local delta = string.format('%d', tonumber(amount) - tonumber(charge))
   balance = redis.call('HINCRBY', KEYS[5], 'credits', delta)
+elseif redis.call('EXISTS', KEYS[5]) == 0 then
+  -- The key's record is gone (rotated or removed since admission): the caller moves
+  -- the difference to the key now holding the name, if any.
+  orphan = delta
 end
 local entry = cjson.decode(ARGV[5])
 entry[#entry + 1] = 'charged'
@@ -166,7 +175,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
-return {'settled', charge, balance}
+return {'settled', charge, balance, orphan}
 """
 
 # SETTLE's first reply word -> what it means (tests check every word the script returns).
@@ -202,24 +211,37 @@ SEED_STATIC = (
     """
 -- KEYS: index, key record, the record the name pointed at when the caller looked
 -- ARGV: as CREATE_KEY, then that previous hash ('' if none)
--- Fields come from routes.yaml every start; the balance is seeded only once, so a
--- restart does not refill it (top up with `router keys credit`).
+-- Fields come from routes.yaml at every start and reload. The balance is seeded once, so
+-- a restart does not refill it; `granted` remembers the `credits` last applied, and a
+-- changed value moves the balance by the change (spent credits stay spent). A key
+-- disabled by `router keys disable` (`disabled_admin`) stays disabled.
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current ~= ARGV[2] then
   if current ~= ARGV[11] then return 'retry' end
   if redis.call('HGET', KEYS[3], 'static') ~= '1' then return 'conflict' end
   -- The key was rotated in routes.yaml: its balance moves to the new hash.
-  local balance = redis.call('HGET', KEYS[3], 'credits')
-  if balance and ARGV[7] ~= '' then redis.call('HSETNX', KEYS[2], 'credits', balance) end
+  local old = redis.call('HMGET', KEYS[3], 'credits', 'granted')
+  if old[1] and ARGV[7] ~= '' then
+    redis.call('HSETNX', KEYS[2], 'credits', old[1])
+    if old[2] then redis.call('HSETNX', KEYS[2], 'granted', old[2]) end
+  end
   redis.call('DEL', KEYS[3])
 end
+local by_admin = redis.call('HGET', KEYS[2], 'disabled_admin') == '1'
 """
     + _WRITE_RECORD
     + """
+if by_admin then redis.call('HSET', KEYS[2], 'disabled', '1') end
 if ARGV[7] == '' then
-  redis.call('HDEL', KEYS[2], 'credits')
+  redis.call('HDEL', KEYS[2], 'credits', 'granted')
 else
-  redis.call('HSETNX', KEYS[2], 'credits', ARGV[7])
+  local granted = redis.call('HGET', KEYS[2], 'granted')
+  if redis.call('HSETNX', KEYS[2], 'credits', ARGV[7]) == 0 and granted
+     and granted ~= ARGV[7] then
+    local change = string.format('%d', tonumber(ARGV[7]) - tonumber(granted))
+    redis.call('HINCRBY', KEYS[2], 'credits', change)
+  end
+  redis.call('HSET', KEYS[2], 'granted', ARGV[7])
 end
 return 'ok'
 """
@@ -246,6 +268,6 @@ return {'ok', redis.call('HINCRBY', KEYS[1], 'credits', ARGV[1])}
 DISABLE_KEY = """
 -- KEYS: key record
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'disabled', '1')
+redis.call('HSET', KEYS[1], 'disabled', '1', 'disabled_admin', '1')
 return 1
 """

@@ -3,15 +3,24 @@
 Each method runs without an `await` between its reads and writes, so on one event loop
 every phase is atomic exactly as the Redis scripts are. The rules mirror the Lua in
 `router.billing.state.lua`; `tests/test_state_store.py` runs the same cases against both.
+
+Balances outlive the process through the ledger: a key's balance is its `credits:` from
+routes.yaml minus everything the ledger charged its name (read once at start), minus the
+reservations in flight. So a restart, clean or not, neither refills spent credits nor
+loses a settled charge; a reload that changes `credits:` moves the balance by the change.
+A key is known by its name: a rotated key (new secret, same name) keeps its balance, and
+a reservation settles against the key of its name whatever happened to it meanwhile.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from router.billing.keys import ModelGlobs, new_key
-from router.billing.state.base import Admission, Settlement, decide_charge
+from router.billing.pricing import reservation
+from router.billing.state.base import Admission, Settlement, decide_charge, quota_message
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.token_window import TokenWindow, settled_tokens
@@ -26,19 +35,22 @@ DONE_TTL = 86400.0  # how long "already settled" is remembered per request id
 
 @dataclass(slots=True)
 class _Key:
-    record: KeyRecord
+    record: KeyRecord  # as routes.yaml (or create_key) gave it: `spec.credits` is the grant
     globs: ModelGlobs
     balance: int | None
-    disabled: bool
+    disabled_by_operator: bool = False  # disable_key; routes.yaml's `disabled` is in record
     window: deque[float] = field(default_factory=deque)  # admission times, oldest first
     inflight: dict[str, float] = field(default_factory=dict)  # request id -> expiry
     tokens: TokenWindow = field(default_factory=TokenWindow)  # for tpm
 
+    @property
+    def is_disabled(self) -> bool:
+        return self.record.spec.disabled or self.disabled_by_operator
+
 
 @dataclass(slots=True)
 class _Reservation:
-    admission: Admission
-    key_hash: str
+    admission: Admission  # its key_name finds the key when it settles
     expires: float
     tokens: int = 0  # counted against tpm at admission (the estimate)
     second: int = 0  # the whole second it was counted in
@@ -54,15 +66,43 @@ class MemoryStateStore:
         self._reservations: dict[str, _Reservation] = {}
         self._done: dict[str, tuple[SettledBy, float]] = {}  # insertion order = time order
         self.ledger = JsonlLedger(config.ledger_path)
+        self._charged: Counter[str] = self.ledger.charged_by_key()  # key name -> all time
         for record in static_keys:
             self._store(record)
 
     def _store(self, record: KeyRecord) -> None:
-        s = record.spec
-        self._keys[record.key_hash] = _Key(
-            record, ModelGlobs.compile(s.models), s.credits, s.disabled
-        )
-        self._names[s.name] = record.key_hash
+        credits = record.spec.credits
+        balance = None if credits is None else credits - self._charged[record.name]
+        self._keys[record.key_hash] = _Key(record, ModelGlobs.compile(record.spec.models), balance)
+        self._names[record.name] = record.key_hash
+
+    async def replace_static_keys(self, records: Sequence[KeyRecord]) -> None:
+        held: Counter[str] = Counter()
+        for res in self._reservations.values():
+            held[res.admission.key_name or ""] += res.admission.reserved
+        by_name = {e.record.name: e for e in self._keys.values()}
+        keys = {h: e for h, e in self._keys.items() if not e.record.is_static}
+        for record in records:
+            entry = by_name.get(record.name)
+            if entry is None:
+                entry = _Key(record, ModelGlobs.compile(record.spec.models), None)
+            elif entry.record.key_hash != record.key_hash:
+                entry.disabled_by_operator = False  # a new secret: as on Redis, not disabled
+            entry.balance = self._regranted(entry, record, held[record.name])
+            entry.record, entry.globs = record, ModelGlobs.compile(record.spec.models)
+            keys[record.key_hash] = entry
+        self._keys = keys
+        self._names = {e.record.name: h for h, e in keys.items()}
+
+    def _regranted(self, entry: _Key, record: KeyRecord, held: int) -> int | None:
+        """A key's balance under its new `credits`: moved by the change, or (from or to
+        unlimited, or new) computed as at start: credits - charged - held."""
+        old, new = entry.record.spec.credits, record.spec.credits
+        if new is None:
+            return None
+        if old is not None and entry.balance is not None:
+            return entry.balance + new - old
+        return new - self._charged[record.name] - held
 
     async def admit(
         self,
@@ -74,6 +114,7 @@ class MemoryStateStore:
         *,
         free: bool = False,
         tokens: int = 0,
+        reserve: int | None = None,
     ) -> Admission:
         live = self._reservations.get(request_id)
         if live is not None:
@@ -83,7 +124,7 @@ class MemoryStateStore:
         entry = self._keys.get(hash_key(key)) if key else None
         if entry is None:
             raise AuthRejected("invalid_token")
-        if entry.disabled:
+        if entry.is_disabled:
             raise AuthRejected("key_disabled")
         if not entry.globs.allows(model):
             raise AuthRejected("model_not_allowed")
@@ -91,9 +132,12 @@ class MemoryStateStore:
             return Admission.unmetered(request_id, model, now)
         spec = entry.record.spec
         _check_limits(entry, now, tokens)
-        reserve = pricing.pre_deduct if pricing is not None and entry.balance is not None else 0
+        if entry.balance is None or pricing is None:
+            reserve = 0
+        elif reserve is None:
+            reserve = reservation(pricing)
         if entry.balance is not None and (entry.balance <= 0 or entry.balance < reserve):
-            raise AuthRejected("insufficient_quota")
+            raise AuthRejected("insufficient_quota", quota_message(reserve, entry.balance))
         # Every check passed: only now count the request, take the slot and the credits.
         expires = now + self.config.reservation_ttl
         if spec.rpm is not None:
@@ -111,11 +155,11 @@ class MemoryStateStore:
             reserved=reserve,
             pricing=pricing,
         )
-        reservation = _Reservation(admission, entry.record.key_hash, expires)
+        held = _Reservation(admission, expires)
         if spec.tpm is not None:
-            reservation.tokens, reservation.second = tokens, int(now)
-            entry.tokens.add(reservation.second, tokens)
-        self._reservations[request_id] = reservation
+            held.tokens, held.second = tokens, int(now)
+            entry.tokens.add(held.second, tokens)
+        self._reservations[request_id] = held
         return admission
 
     async def settle(
@@ -153,7 +197,10 @@ class MemoryStateStore:
         now: float,
     ) -> Settlement:
         res = self._reservations.pop(rid)
-        entry = self._keys.get(res.key_hash)
+        name = res.admission.key_name or ""
+        key_hash = self._names.get(name)
+        entry = None if key_hash is None else self._keys[key_hash]
+        self._charged[name] += amount
         balance = None
         if entry is not None:
             entry.inflight.pop(rid, None)
@@ -203,7 +250,7 @@ class MemoryStateStore:
         return plain
 
     def _current(self, entry: _Key) -> KeyRecord:
-        spec = replace(entry.record.spec, credits=entry.balance, disabled=entry.disabled)
+        spec = replace(entry.record.spec, credits=entry.balance, disabled=entry.is_disabled)
         return replace(entry.record, spec=spec)
 
     async def list_keys(self) -> list[KeyRecord]:
@@ -231,7 +278,7 @@ class MemoryStateStore:
         return entry.balance
 
     async def disable_key(self, name: str) -> None:
-        self._entry(name).disabled = True
+        self._entry(name).disabled_by_operator = True
 
     async def usage_records(self, *, since: float, key: str | None = None) -> list[LedgerRecord]:
         return select(self.ledger.read(), since=since, key=key)

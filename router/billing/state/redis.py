@@ -9,7 +9,9 @@ in redis_keys.
 Layout under `config.prefix` (default `router:`):
     keys                 hash   name -> key hash
     key:<hash>           hash   name, models, patterns, rpm, max_concurrent, credits
-                                (absent = unlimited), disabled, static
+                                (absent = unlimited), disabled, static; a static key's
+                                granted (routes.yaml's credits last applied) and
+                                disabled_admin (by `router keys disable`: kept on reload)
     rpm:<hash>           zset   request id -> admission time (ms), last 60 s
     inflight:<hash>      zset   request id -> slot expiry (ms)
     res:<request id>     hash   a live reservation
@@ -20,6 +22,7 @@ Layout under `config.prefix` (default `router:`):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
@@ -27,8 +30,9 @@ import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from router.billing.pricing import reservation
 from router.billing.state import lua
-from router.billing.state.base import Admission, Charge, Settlement, decide_charge
+from router.billing.state.base import Admission, Charge, Settlement, decide_charge, quota_message
 from router.billing.state.ledger import LedgerRecord, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
@@ -38,7 +42,7 @@ from router.billing.state.token_window import settled_tokens
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
-from router.errors import AuthRejected
+from router.errors import AuthRejected, KeyNotFound, UnlimitedCredits
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
@@ -89,9 +93,14 @@ class RedisStateStore:
         *,
         free: bool = False,
         tokens: int = 0,
+        reserve: int | None = None,
     ) -> Admission:
         key_hash = hash_key(key) if key else ""
-        once = (key_hash, model, request_id, pricing, now, free, tokens)
+        if pricing is None:
+            reserve = 0
+        elif reserve is None:
+            reserve = reservation(pricing)
+        once = (key_hash, model, request_id, reserve, now, free, tokens)
         reply = await self._admit_once(*once)
         if reply[0] == "err" and reply[1] == "invalid_token" and key_hash in self._static:
             # A static key missing from Redis (flushed, or Redis was down at startup).
@@ -109,6 +118,8 @@ class RedisStateStore:
                 )
             if code == "too_many_requests" and retry_ms < 0:
                 raise AuthRejected(code, "too many concurrent requests for this key")
+            if code == "insufficient_quota":  # the third word is the balance
+                raise AuthRejected(code, quota_message(reserve, retry_ms))
             retry_after = retry_ms / 1000 if code == "too_many_requests" else None
             raise AuthRejected(code, retry_after=retry_after)
         return Admission(
@@ -126,7 +137,7 @@ class RedisStateStore:
         key_hash: str,
         model: str,
         request_id: str,
-        pricing: Pricing | None,
+        reserve: int,
         now: float,
         free: bool,
         tokens: int,
@@ -147,7 +158,7 @@ class RedisStateStore:
             request_id,
             model,
             now_ms,
-            pricing.pre_deduct if pricing is not None else 0,
+            reserve,
             now_ms + ttl_ms,
             "1" if key_hash else "0",
             "1" if self._static else "0",
@@ -181,6 +192,17 @@ class RedisStateStore:
     async def _settle_one(
         self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
     ) -> Settlement:
+        """SETTLE; a difference the script could not apply (the key's record went away
+        since admission: rotated by a reload) goes to the key holding the name now."""
+        settlement, orphan = await self._settle_script(rid, key_hash, charge, record, used)
+        if orphan:
+            with contextlib.suppress(KeyNotFound, UnlimitedCredits):
+                await self._keys.add_credits(record.key, orphan)
+        return settlement
+
+    async def _settle_script(
+        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
+    ) -> tuple[Settlement, int]:
         p = self._p
         fields = record.to_fields()
         del fields["charged"], fields["settled_by"]  # the script decides these
@@ -205,11 +227,12 @@ class RedisStateStore:
         reply: list[Any] = await self._script(self._settle, keys, args)
         result = lua.SETTLE_REPLIES[str(reply[0])]
         if result is SettleResult.ALREADY_SETTLED:
-            return Settlement(rid, result, SettledBy(reply[1]))
+            return Settlement(rid, result, SettledBy(reply[1])), 0
         if result is SettleResult.UNKNOWN:
-            return Settlement(rid, result)
+            return Settlement(rid, result), 0
         balance = None if reply[2] is None else int(reply[2])
-        return Settlement(rid, result, charge.settled_by, int(reply[1]), balance)
+        settled = Settlement(rid, result, charge.settled_by, int(reply[1]), balance)
+        return settled, int(reply[3])
 
     async def sweep_expired(self, now: float) -> int:
         p = self._p
@@ -247,6 +270,12 @@ class RedisStateStore:
 
     async def create_key(self, spec: KeySpec) -> str:
         return await self._keys.create_key(spec)
+
+    async def replace_static_keys(self, records: Sequence[KeyRecord]) -> None:
+        # One dict shared with RedisKeys (and the seed-on-first-use in admit): update it in place.
+        self._static.clear()
+        self._static.update((r.key_hash, r) for r in records)
+        await self._keys.sync_static_keys()
 
     async def sync_static_keys(self) -> None:
         """Write routes.yaml's keys to Redis and drop static keys no longer listed there."""
