@@ -257,8 +257,10 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def reset_stats(request: web.Request) -> web.Response:
-    """POST /_mock/stats/reset."""
-    stats = request.app[STATE_KEY].stats
+    """POST /_mock/stats/reset: counters and the last request start afresh."""
+    state = request.app[STATE_KEY]
+    state.last_request = None
+    stats = state.stats
     stats.reset()
     return json_response(stats.as_dict())
 
