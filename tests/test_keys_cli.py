@@ -8,6 +8,7 @@ import pytest
 
 from router.cli.keys import add_keys_arguments, run_keys
 from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.loader import load_config
 from router.config.model import StateConfig
 
 
@@ -138,9 +139,35 @@ def test_keys_show_and_list_on_the_memory_backend_give_the_live_balance(tmp_path
     assert code == 0 and "95.5" in out
 
 
-def test_writes_need_redis():
-    code, _, err = run(["keys", "create", "--name", "x"], StateConfig())
-    assert code == 2 and "backend: redis" in err
+def test_memory_create_prints_the_key_and_the_entry_to_paste(tmp_path):
+    argv = ["keys", "create", "--name", "team-a", "--credits", "12.5", "--rpm", "600"]
+    code, out, err = run([*argv, "--models", "gemini-*", "--tpm", "9000"], StateConfig())
+    assert code == 0, err
+    plain = out.strip()
+    assert plain.startswith("sk-") and "\n" not in plain
+    assert "routes.yaml" in err and "reload" in err
+    entry = err.strip().splitlines()[-1]
+    assert plain not in err  # only the digest is written where routes.yaml's readers see it
+    routes = tmp_path / "routes.yaml"
+    nodes = "nodes: {n: {url: 'http://127.0.0.1:9'}}\nmodels: {m: {backends: [{node: n}]}}\n"
+    routes.write_text(f"version: 1\n{nodes}keys:\n{entry}\n", encoding="utf-8")
+    [record] = load_config(str(routes), environ={}).keys
+    assert record.key_hash == hash_key(plain)
+    assert record.spec == KeySpec(
+        name="team-a", models=("gemini-*",), rpm=600, tpm=9000, credits=12_500_000
+    )
+
+
+def test_memory_create_refuses_a_name_routes_yaml_has():
+    static = [KeyRecord(KeySpec(name="team-a"), hash_key("s"), True)]
+    code, out, err = run(["keys", "create", "--name", "team-a"], StateConfig(), static)
+    assert code == 1 and out == "" and "already exists" in err
+
+
+def test_memory_writes_other_than_create_need_redis():
+    for argv in (["keys", "credit", "x", "+1"], ["keys", "disable", "x"]):
+        code, _, err = run(argv, StateConfig())
+        assert code == 2 and "backend: redis" in err and "routes.yaml" in err
     code, out, _ = run(
         ["keys", "list", "--json"],
         StateConfig(),

@@ -4,8 +4,11 @@
     router keys list | show NAME | credit NAME +5000 | disable NAME
     router usage --key team-a --since 1h
 
-The commands talk to the configured state backend. Changing keys needs the Redis backend:
-the memory backend lives inside one router process, so its keys come from routes.yaml.
+The commands talk to the configured state backend. On Redis every command works in place.
+The memory backend lives inside one router process and takes its keys from routes.yaml:
+`create` prints the key and the `keys:` entry to paste there, `list`/`show` give the
+balances rebuilt from the ledger (as the router does at start), `credit`/`disable` are
+refused (edit routes.yaml and reload).
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import orjson
+import yaml
 
+from router.billing.keys import new_key
 from router.billing.state import StateStore, open_store
 from router.billing.state.ledger import parse_since, summarize
 from router.config.credits import credits_to_micro, format_credits, micro_to_credits
-from router.config.keys import ALL_MODELS, KeyRecord, KeySpec
+from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key
 from router.config.model import StateConfig
 from router.errors import KeyExists, KeyNotFound, StateError, StateUnavailable, UnlimitedCredits
 
-_WRITES = frozenset({"create", "credit", "disable"})
+_REDIS_ONLY = frozenset({"credit", "disable"})
 
 
 def add_keys_arguments(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,17 +79,55 @@ def run_keys(
 ) -> int:
     """Run a parsed `keys` or `usage` command; returns the exit code."""
     command = args.keys_command if args.command == "keys" else "usage"
-    if command in _WRITES and state_config.backend != "redis":
+    memory = state_config.backend != "redis"
+    if command in _REDIS_ONLY and memory:
         err.write(
-            f"router keys {command} needs `state: {{backend: redis}}`: the memory backend "
-            "lives inside one router process; list its keys under `keys:` in routes.yaml\n"
+            f"router keys {command} needs `state: {{backend: redis}}`: on the memory backend "
+            "routes.yaml's `keys:` hold the keys and their credits; edit it and reload "
+            "the router\n"
         )
         return 2
     try:
+        if command == "create" and memory:
+            return _create_static(args, static_keys, out, err)
         return asyncio.run(_run(command, args, state_config, static_keys, out, err, clock))
     except (StateError, ValueError) as exc:
         err.write(f"router {args.command}: {_describe(exc)}\n")
         return 1
+
+
+def _create_static(
+    args: argparse.Namespace, static_keys: Sequence[KeyRecord], out: TextIO, err: TextIO
+) -> int:
+    """Memory backend: a new key, and the routes.yaml entry that makes it work."""
+    spec = _spec(args)
+    if any(record.name == spec.name for record in static_keys):
+        raise KeyExists(spec.name)
+    plain = new_key()
+    out.write(plain + "\n")
+    out.flush()  # the key first, as a terminal shows both streams
+    err.write(
+        "memory backend: routes.yaml lists the keys; paste this under `keys:` and reload "
+        f"the router:\n  - {static_entry(spec, hash_key(plain))}\n"
+    )
+    return 0
+
+
+def static_entry(spec: KeySpec, key_hash: str) -> str:
+    """One `keys:` entry of routes.yaml, on one line (the key's digest, never the key)."""
+    entry: dict[str, Any] = {"name": spec.name, "hash": key_hash}
+    if spec.models != ALL_MODELS:
+        entry["models"] = list(spec.models)
+    for field in ("rpm", "tpm", "max_concurrent"):
+        if getattr(spec, field) is not None:
+            entry[field] = getattr(spec, field)
+    if spec.credits is not None:
+        text = format_credits(spec.credits)
+        entry["credits"] = float(text) if "." in text else int(text)
+    if spec.disabled:
+        entry["disabled"] = True
+    dumped: str = yaml.safe_dump(entry, default_flow_style=True, sort_keys=False, width=10**6)
+    return dumped.strip()
 
 
 async def _run(
@@ -101,6 +144,7 @@ async def _run(
         if command == "create":
             plain = await store.create_key(_spec(args))
             out.write(plain + "\n")
+            out.flush()
             err.write(f"created key {args.name!r}; store it now, it cannot be shown again\n")
         elif command == "list":
             records = await store.list_keys()
@@ -155,7 +199,7 @@ def _json(out: TextIO, value: Any) -> None:
 
 
 def _table(records: Sequence[KeyRecord]) -> str:
-    header = ("NAME", "CREDITS", "RPM", "TPM", "MAX_CONCURRENT", "MODELS", "STATE")
+    header = ("NAME", "BALANCE", "RPM", "TPM", "MAX_CONCURRENT", "MODELS", "STATE")
     rows = [header]
     for r in records:
         s = r.spec
