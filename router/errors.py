@@ -244,6 +244,7 @@ class UpstreamFailure(Exception):
         retry_after: str | None = None,
         message: str | None = None,
         request_id: str | None = None,
+        error_code: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -252,6 +253,7 @@ class UpstreamFailure(Exception):
         self.retry_after = retry_after
         self.message = message
         self.request_id = request_id
+        self.error_code = error_code  # the node's error code that a model's fallbacks_on names
 
 
 class ClientGone(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -57,6 +58,33 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     with _processes_refused(item):
         return (yield)
+
+
+# The SDK clients a test makes, by the module and class that make them.
+_SDK_CLIENTS = (("openai", "OpenAI"), ("google.genai", "Client"))
+
+
+@pytest.fixture(autouse=True)
+def _sdk_clients_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every openai / google-genai client a test made, when it ends: a client left
+    to the garbage collector closes its sockets in whichever later test runs the
+    collector, and filterwarnings=error fails that test instead (ResourceWarning)."""
+    made: list[object] = []
+    for module_name, class_name in _SDK_CLIENTS:
+        module = sys.modules.get(module_name)  # only SDKs some test module imported
+        if module is None:
+            continue
+        cls = getattr(module, class_name)
+        original = cls.__init__
+
+        def init(self: object, *args: object, _original: object = original, **kw: object) -> None:
+            _original(self, *args, **kw)  # type: ignore[operator]
+            made.append(self)
+
+        monkeypatch.setattr(cls, "__init__", init)
+    yield
+    for client in made:
+        client.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -564,5 +564,8 @@ def test_keys_and_usage_commands_against_redis(
 
     (tmp_path / "memory").mkdir()
     memory = _write(tmp_path / "memory", _config(mock, {"backend": "memory"}, []))
-    refused = _cli(memory, "keys", "create", "--name", "team-m")
+    refused = _cli(memory, "keys", "credit", "team-m", "+5")
     assert refused.returncode == 2 and "redis" in refused.stderr
+    # create on the memory backend prints the key and the routes.yaml entry to paste
+    made = _cli(memory, "keys", "create", "--name", "team-m")
+    assert made.returncode == 0 and "keys:" in made.stderr, made.stderr

@@ -309,3 +309,53 @@ async def test_the_last_nodes_reason_request_id_and_retry_after_reach_the_client
         "message": "overloaded at [redacted], retry",
         "type": "server_error",
     }
+
+
+# --- issue 18: same-node retries (the test defaults turn them off; these turn them on) ---
+
+SAME_NODE = {"retry_same_node": 1, "retry_wait": {"base": 0.01, "max": 5}}
+
+
+async def test_a_tiers_failed_nodes_are_retried_once_before_the_next_tier(
+    aiohttp_client: Any,
+) -> None:
+    fake = FakeNodes(
+        {"a": Script(status=503), "b": Script(status=500), "c": Script(chunks=(b'{"c": 1}',))}
+    )
+    models = {"m": {"backends": [{"node": "a"}, {"node": "b"}, {"node": "c", "priority": 1}]}}
+    client = await start(aiohttp_client, fake, config_text(models, **SAME_NODE))
+    response = await client.post("/v1/chat/completions", json=chat_body("m"))
+    assert response.status == 200 and await response.read() == b'{"c": 1}'
+    posted = fake.posted_to()
+    # Each of the tier's nodes once, then each once more (not counted against retries: 2),
+    # and only then the next tier.
+    assert sorted(posted[:2]) == ["a", "b"] and sorted(posted[2:4]) == ["a", "b"], posted
+    assert posted[4:] == ["c"], posted
+
+
+async def test_a_retry_after_beyond_the_maximum_is_not_waited_for(aiohttp_client: Any) -> None:
+    headers = (("Content-Type", "application/json"), ("Retry-After", "60"))
+    fake = FakeNodes({"a": Script(status=429, headers=headers), "c": Script()})
+    models = {"m": {"backends": [{"node": "a"}, {"node": "c", "priority": 1}]}}
+    client = await start(aiohttp_client, fake, config_text(models, **SAME_NODE))
+    response = await client.post("/v1/chat/completions", json=chat_body("m"))
+    assert response.status == 200
+    assert fake.posted_to() == ["a", "c"]
+
+
+async def test_same_node_retries_still_need_the_retry_budget(aiohttp_client: Any) -> None:
+    # As in test_retries_stop_when_the_budget_is_spent: the first request's retries (a
+    # again, then b, held) end with the budget's floor of one retry taken by b, so the
+    # second request's same-node retry of a is refused.
+    gate = asyncio.Event()
+    fake = FakeNodes({"a": Script(status=500), "b": Script(head_gate=gate)})
+    budget = {"percent": 0, "min_concurrent": 1}
+    text = config_text({"m": tiers("a", "b")}, **SAME_NODE, retry_budget=budget)
+    client = await start(aiohttp_client, fake, text)
+    first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat_body("m")))
+    assert await eventually(lambda: fake.posted_to() == ["a", "a", "b"])
+    second = await client.post("/v1/chat/completions", json=chat_body("m"))
+    assert second.status == 502
+    assert fake.posted_to() == ["a", "a", "b", "a"]  # a is not asked again
+    gate.set()
+    assert (await first).status == 200

@@ -9,6 +9,7 @@ process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
@@ -79,6 +80,9 @@ async def can_connect(url: str) -> bool:
     except OSError:
         return False
     writer.close()
+    # Wait for the close: a socket left to the garbage collector is an unraisable warning.
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
     return True
 
 

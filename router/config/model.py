@@ -17,6 +17,7 @@ from typing import Literal
 from router.config.affinity import Affinity
 from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
+from router.errors import FailureReason
 
 
 class Strategy(StrEnum):
@@ -71,6 +72,45 @@ class RetryBudget:
     min_concurrent: int = 3
 
 
+# The failures a same-node retry may follow; anything else (a 4xx, a stream cut
+# mid-answer) is never repeated on the node that said it.
+RETRIED_REASONS: tuple[FailureReason, ...] = (
+    FailureReason.STATUS_5XX,
+    FailureReason.RESET,
+    FailureReason.CONNECT,
+    FailureReason.STATUS_429,
+    FailureReason.TIMEOUT,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SameNodeRetry:
+    """Retries on the same node, by kind of failure."""
+
+    status_5xx: int = 1
+    reset: int = 1
+    connect: int = 1
+    status_429: int = 1
+    timeout: int = 0
+
+    def times(self, reason: FailureReason) -> int:
+        """How many same-node retries a failure of this kind allows (0: none)."""
+        return int(getattr(self, reason.value)) if reason in RETRIED_REASONS else 0
+
+    @classmethod
+    def uniform(cls, times: int) -> SameNodeRetry:
+        """`retry_same_node: N`: N for every kind but timeouts."""
+        return cls(status_5xx=times, reset=times, connect=times, status_429=times, timeout=0)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWait:
+    """Seconds before a same-node retry: a node's Retry-After up to `max`, else backoff."""
+
+    base: float = 0.5
+    max: float = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"  # loopback unless asked: deployments set 0.0.0.0 (deploy/)
@@ -102,6 +142,8 @@ class Defaults:
     health: HealthCheck = HealthCheck()
     ejection: Ejection = Ejection()
     retry_budget: RetryBudget = RetryBudget()
+    retry_same_node: SameNodeRetry = SameNodeRetry()
+    retry_wait: RetryWait = RetryWait()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +159,8 @@ class NodeConfig:
     retries: int = 2
     health: HealthCheck = HealthCheck()
     ejection: Ejection = Ejection()
+    retry_same_node: SameNodeRetry = SameNodeRetry()
+    retry_wait: RetryWait = RetryWait()
 
     @property
     def base_url(self) -> str:
@@ -195,6 +239,8 @@ class ModelRoute:
     limits: TokenLimits = TokenLimits()
     affinity: Affinity | None = None
     hedge: Hedge | None = None
+    # Node error codes that send the request to other models: (code, model names) pairs.
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_glob(self) -> bool:

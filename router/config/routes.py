@@ -31,6 +31,7 @@ from router.config.model import (
     Timeouts,
     TokenLimits,
 )
+from router.config.retrying import read_fallbacks_on, read_retry_wait, read_same_node
 from router.config.source import Path
 
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -137,6 +138,8 @@ def read_defaults(section: Section) -> Defaults:
             base.retry_budget,
             integers=frozenset({"min_concurrent"}),
         ),
+        retry_same_node=read_same_node(section, "retry_same_node", base.retry_same_node),
+        retry_wait=read_retry_wait(section, "retry_wait", base.retry_wait),
     )
     section.close()
     return defaults
@@ -166,6 +169,8 @@ def read_node(name: str, section: Section, defaults: Defaults) -> NodeConfig:
         retries=section.integer("retries", defaults.retries, minimum=0),
         health=_health(section, "health", defaults.health),
         ejection=_ejection(section, "ejection", defaults.ejection),
+        retry_same_node=read_same_node(section, "retry_same_node", defaults.retry_same_node),
+        retry_wait=read_retry_wait(section, "retry_wait", defaults.retry_wait),
     )
     section.close()
     return node
@@ -250,6 +255,7 @@ def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> 
         limits=_limits(section.section("limits")),
         affinity=read_affinity(section.section("affinity")),
         hedge=read_hedge(section.section("hedge")),
+        fallbacks_on=read_fallbacks_on(section.section("fallbacks_on")),
     )
     section.close()
     return route
@@ -266,6 +272,7 @@ def cross_check(checker: Checker, models: Mapping[str, ModelRoute]) -> None:
             elif alias in owner and owner[alias] != name:
                 checker.report(path, f"alias {alias!r} is already used by model {owner[alias]!r}")
             owner.setdefault(alias, name)
+    for name, route in models.items():  # every alias is known: a fallback may name one
         for i, fallback in enumerate(route.fallbacks):
             if fallback == name:
                 checker.report(
@@ -273,3 +280,10 @@ def cross_check(checker: Checker, models: Mapping[str, ModelRoute]) -> None:
                 )
             elif fallback not in models and fallback not in owner:
                 checker.report(("models", name, "fallbacks", i), f"unknown model {fallback!r}")
+        for code, targets in route.fallbacks_on:
+            for i, target in enumerate(targets):
+                path = ("models", name, "fallbacks_on", code, i)
+                if target == name or target in route.aliases:
+                    checker.report(path, "a model cannot fall back to itself")
+                elif target not in models and target not in owner:
+                    checker.report(path, f"unknown model {target!r}")

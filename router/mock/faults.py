@@ -6,7 +6,8 @@ validated here, once, and the handlers only read typed attributes. Each request 
 snapshot of the faults, so an update never changes an answer halfway through.
 
 Order in which a request suffers them: hang, first_byte_delay, status (at error_rate,
-its body carrying `error_message`, with `retry_after` as Retry-After), cut_after == 0
+for the next `status_times` requests when set, its body carrying `error_message` and
+`error_code`, with `retry_after` as Retry-After), cut_after == 0
 (drop the connection before any byte); then, while answering, the first token: the
 headers and any content-free leading event (a chat stream's role chunk) go out at once,
 then `stall_after_role` hangs for good, and `ttft_delay` (for `ttft_rate` of the
@@ -69,6 +70,7 @@ _TEXT_FAULTS: dict[str, tuple[str, ...] | None] = {
     "usage_chunk_style": ("empty", "litellm"),
     "error_message": None,
     "retry_after": None,
+    "error_code": None,
     "compress": ("off", "accepted", "always"),
 }
 
@@ -78,7 +80,7 @@ def _text(name: str, value: object, allowed: tuple[str, ...] | None) -> str | No
         if value not in allowed:
             raise FaultError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         return str(value)
-    if name == "retry_after" and value is None:
+    if name in ("retry_after", "error_code") and value is None:
         return None
     if not isinstance(value, str) or not value:
         raise FaultError(f"{name} must be a non-empty string, got {value!r}")
@@ -91,6 +93,8 @@ class Faults:
 
     status: int | None = None  # answer this status instead of the real answer ...
     error_rate: float = 1.0  # ... for this fraction of requests (only while status is set)
+    status_times: int | None = None  # ... for the next N such requests only, then behave
+    error_code: str | None = None  # the body's error.code (Google shape: error.status)
     first_byte_delay: float = 0.0
     chunk_delay: float = 0.0
     cut_after: int | None = None  # abort the connection after this many events (0: at once)
@@ -120,7 +124,7 @@ class Faults:
                 setattr(new, key, _fraction(key, value))
             elif key in ("first_byte_delay", "chunk_delay", "ttft_delay"):
                 setattr(new, key, _seconds(key, value))
-            elif key in ("cut_after", "inband_error_after"):
+            elif key in ("cut_after", "inband_error_after", "status_times"):
                 cut = _optional_int(key, value)
                 if cut is not None and cut < 0:
                     raise FaultError(f"{key} must be >= 0 or null, got {cut}")
@@ -193,9 +197,13 @@ class MockState:
         if faults.status is None:
             return None
         # Draw even at rate 1.0 so a seeded sequence does not depend on the rate history.
-        if self.rng.random() < faults.error_rate:
-            return faults.status
-        return None
+        if self.rng.random() >= faults.error_rate:
+            return None
+        if faults.status_times is not None:
+            if self.faults.status_times is None or self.faults.status_times <= 0:
+                return None
+            self.faults.status_times -= 1  # the live faults: the next request sees one fewer
+        return faults.status
 
     def draws_slow_start(self, faults: Faults) -> bool:
         """Whether this request waits `ttft_delay` before its first token."""
@@ -224,11 +232,13 @@ def error_response(
     return json_response(body, status, headers)
 
 
-def google_error_response(status: int, message: str, headers: dict[str, str]) -> web.Response:
+def google_error_response(
+    status: int, message: str, headers: dict[str, str], name: str | None = None
+) -> web.Response:
     """Google's error shape, as a Gemini node answers on its own paths."""
     names = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
     names |= {404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
-    name = names.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    name = name or names.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
     body = {"error": {"code": status, "message": message, "status": name}}
     return json_response(body, status, headers)
 
@@ -240,8 +250,10 @@ def fault_response(status: int, faults: Faults, is_gemini: bool) -> web.Response
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     if is_gemini:
-        return google_error_response(status, faults.error_message, headers)
-    return error_response(status, "api_error", faults.error_message, "server_error", headers)
+        return google_error_response(status, faults.error_message, headers, faults.error_code)
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    code = faults.error_code or "api_error"
+    return error_response(status, code, faults.error_message, kind, headers)
 
 
 class ConnectionCut(Exception):

@@ -1,12 +1,16 @@
 """Forwarding one request: pick a node, fail over before the first byte, then relay.
 
 How this works:
-1. The balancer names a backend from the first priority tier with an eligible node
-   (selectable and not yet tried); when a model's nodes are exhausted, its fallback
-   models follow. At most `1 + retries` attempts are made in all.
+1. router.proxy.plan names the candidates in order: the balancer's picks tier by tier,
+   a tier's same-node retries (`retry_same_node`, after a Retry-After or backoff wait),
+   then the fallback models; a node error whose code `fallbacks_on` names switches to
+   the models named there. At most `1 + retries` attempts are made in all, besides
+   same-node retries and the switch to a `fallbacks_on` model; every retry needs the
+   retry budget.
 2. An attempt counts as failed on a connect error, a timeout before the first byte, a
    5xx, or a 401/403/404/408/429. Any other status (a 400 above all) is the client's
-   answer and goes straight back.
+   answer and goes straight back, unless its code is one `fallbacks_on` names; when
+   none of those models answers, the client gets that node's answer as it was.
 3. The proxy commits to a node once it has its headers and first body chunk (its first
    token, router.upstream.request); from then on router.proxy.relay copies the answer,
    and a node failing after that is no longer failed over (see there for what the
@@ -23,7 +27,7 @@ transport seam), so nothing here catches a client library's or the OS's errors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -42,10 +46,11 @@ from router.errors import (
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
 from router.proxy.keepalive import StreamRegistry
+from router.proxy.plan import Candidate, Kept, Plan
 from router.proxy.race import Answer, Race
 from router.proxy.relay import Relay
 from router.proxy.table import RouteTable
-from router.routing.health import may_eject, panic_candidates
+from router.routing.health import may_eject
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
@@ -86,26 +91,41 @@ class Proxy:
         (router.dialects.affinity) steers the first pick of a model with `affinity:`."""
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
-        now = loop.time()
-        budget.record_request(now)
-        candidates = self._candidates(route, now, affinity_key)
+        budget.record_request(loop.time())
+        plan = Plan(self.table, self.observer, route, affinity_key)
+        try:
+            return await self._forward(request, exchange, route, target, plan)
+        finally:
+            plan.close()
 
-        def start(served: ModelRoute, backend: Backend) -> Awaitable[Answer]:
-            return self._attempt(request, exchange, route, served, backend, target)
+    async def _forward(
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        route: ModelRoute,
+        target: Target,
+        plan: Plan,
+    ) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        budget = self.table.budgets[route.name]
+
+        def start(candidate: Candidate) -> Awaitable[Answer]:
+            return self._attempt(request, exchange, route, candidate, target, plan)
+
+        def may_retry(tries: int, retries: int, last: UpstreamFailure | None) -> bool:
+            return self._may_retry(route, tries - plan.free, retries, budget, last)
 
         balancer = self.table.balancers.get(route.name)
         delay = balancer.hedging if balancer is not None else None
         if delay is None:
-            answer, last = await self._in_turn(route, candidates, start, budget)
+            answer, last = await self._in_turn(plan, start, may_retry, budget)
         else:
             race = Race(
                 model=route.name,
-                candidates=candidates,
+                candidates=iter(plan),
                 node_of=lambda backend: self.table.node(backend.node),
                 start=start,
-                may_retry=lambda tries, retries, last: self._may_retry(
-                    route, tries, retries, budget, last
-                ),
+                may_retry=may_retry,
                 delay=delay,
                 budget=budget,
                 observer=self.observer,
@@ -114,7 +134,10 @@ class Proxy:
             )
             answer, last = await race.run(), race.last
         if answer is None:
-            raise final_error(route, last, self.table.redactor)
+            kept = plan.take_kept()
+            if kept is None:
+                raise final_error(route, last, self.table.redactor)
+            return await self._send_kept(request, exchange, kept, target)
         self._committed(exchange, answer)
         served, node = answer.served, answer.node
 
@@ -127,24 +150,31 @@ class Proxy:
         finally:
             node.release()
 
+    async def _send_kept(
+        self, request: web.Request, exchange: Exchange, kept: Kept, target: Target
+    ) -> web.StreamResponse:
+        """No model `fallbacks_on` named answered: the first node's own error answer."""
+        exchange.node = kept.node
+        return await self.relay.send(request, exchange, kept.opened, target, lambda: None)
+
     async def _in_turn(
         self,
-        route: ModelRoute,
-        candidates: Iterator[tuple[ModelRoute, Backend]],
-        start: Callable[[ModelRoute, Backend], Awaitable[Answer]],
+        candidates: Iterable[Candidate],
+        start: Callable[[Candidate], Awaitable[Answer]],
+        may_retry: Callable[[int, int, UpstreamFailure | None], bool],
         budget: RetryBudgetTracker,
     ) -> tuple[Answer | None, UpstreamFailure | None]:
         """One attempt after another until one opens: the answer, or the last failure."""
         last: UpstreamFailure | None = None
         retries = 0  # the `retries` setting of the node that failed last
-        for tried, (served, backend) in enumerate(candidates):
+        for tried, candidate in enumerate(candidates):
             is_retry = tried > 0
-            if is_retry and not self._may_retry(route, tried, retries, budget, last):
+            if is_retry and not may_retry(tried, retries, last):
                 break
             try:
-                return await start(served, backend), last
+                return await start(candidate), last
             except UpstreamFailure as failure:
-                retries = self.table.node(backend.node).config.retries
+                retries = self.table.node(candidate.backend.node).config.retries
                 last = failure
             finally:
                 if is_retry:
@@ -173,15 +203,20 @@ class Proxy:
         request: web.Request,
         exchange: Exchange,
         route: ModelRoute,
-        served: ModelRoute,
-        backend: Backend,
+        candidate: Candidate,
         target: Target,
+        plan: Plan,
     ) -> Answer:
-        """One attempt at one node: its opened answer, or UpstreamFailure (already judged).
+        """One attempt at one node: its opened answer, or UpstreamFailure (already judged
+        and told to `plan`). A same-node retry first waits until its `not_before`.
 
         On success the node stays counted in flight; the caller releases it after relaying.
         """
         loop = asyncio.get_running_loop()
+        served, backend = candidate.served, candidate.backend
+        wait = candidate.not_before - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         node = self.table.node(backend.node)
         node.inflight += 1
         health = node.health
@@ -199,10 +234,12 @@ class Proxy:
                 to_node(request.headers, exchange.request_id, node.authorization),
                 target.body(model),
                 until_content=wants_first_token(node, route, served),
+                fallbacks_on=served.fallbacks_on,
             )
         except UpstreamFailure as failure:
             node.release()
             self._judge_failure(served, node, failure, loop.time(), is_trial)
+            plan.record_failure(candidate, failure)
             # The value, a plain str: the console log renders attempts with repr().
             attempt = Attempt(
                 node=node.name,
@@ -241,45 +278,6 @@ class Proxy:
         if balancer is not None:
             balancer.observe_outraced(node.name, waited, asyncio.get_running_loop().time())
 
-    def _candidates(
-        self, route: ModelRoute, now: float, affinity_key: str | None
-    ) -> Iterator[tuple[ModelRoute, Backend]]:
-        """Backends to try, in order: the balancer's picks, else panic mode's."""
-        table = self.table
-        nodes = table.pool.nodes
-        load = _load(nodes)
-        found = False
-        for model_route, balancer in table.chain(route):
-            tried: set[str] = set()
-
-            def eligible(name: str, tried: set[str] = tried) -> bool:
-                return name not in tried and nodes[name].is_selectable(now)
-
-            if model_route is route:  # the first pick of all may follow the affinity key
-                backend, outcome = balancer.choose_by_key(affinity_key, eligible, load, now)
-                if outcome is not None:
-                    self.observer.affinity(route.name, outcome)
-            else:
-                backend = balancer.choose(eligible, load, now)
-            while backend is not None:
-                tried.add(backend.node)
-                found = True
-                yield model_route, backend
-                backend = balancer.choose(eligible, load, now)
-        if found:
-            return
-        # Panic mode: every node is down. Rather than refuse all traffic, try the least
-        # recently failed ones (only those with capacity: full nodes mean 503).
-        for model_route, _ in table.chain(route):
-            by_name = {b.node: b for b in model_route.backends}
-            records = [nodes[name].health for name in by_name]
-            for record in panic_candidates(records, now):
-                node = nodes[record.name]
-                if node.has_capacity():
-                    table.panic_models[model_route.name] = now
-                    self.observer.panic(model_route.name, node.name)
-                    yield model_route, by_name[node.name]
-
     def _judge_failure(
         self,
         route: ModelRoute,
@@ -315,10 +313,6 @@ def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) 
         or route.hedge is not None
         or served.strategy is Strategy.LATENCY
     )
-
-
-def _load(nodes: dict[str, NodeRuntime]) -> Callable[[str], int]:
-    return lambda name: nodes[name].inflight
 
 
 def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute) -> str | None:

@@ -30,6 +30,7 @@ from router.config.model import Backend, ModelRoute
 from router.errors import UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
+from router.proxy.plan import Candidate
 from router.routing.hedging import HedgeDelay
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.nodes import NodeRuntime
@@ -62,7 +63,7 @@ class Runner:
     is_hedge: bool
 
 
-StartAttempt = Callable[[ModelRoute, Backend], Awaitable[Answer]]
+StartAttempt = Callable[[Candidate], Awaitable[Answer]]
 MayRetry = Callable[[int, int, "UpstreamFailure | None"], bool]
 Outraced = Callable[[ModelRoute, NodeRuntime, float], None]
 
@@ -74,7 +75,7 @@ class Race:
         self,
         *,
         model: str,
-        candidates: Iterator[tuple[ModelRoute, Backend]],
+        candidates: Iterator[Candidate],
         node_of: Callable[[Backend], NodeRuntime],
         start: StartAttempt,
         may_retry: MayRetry,
@@ -144,27 +145,31 @@ class Race:
             self.observer.hedge(self.model, "refused")
 
     def _failover(self) -> bool:
-        """Every attempt failed: the next candidate in turn, if retries allow."""
-        return self.may_retry(self.attempts, self.retries, self.last) and self._launch(
-            is_hedge=False, is_retry=True
-        )
-
-    def _launch(self, *, is_hedge: bool, is_retry: bool) -> bool:
+        """Every attempt failed: the next candidate in turn, if retries allow (asked once
+        the candidate is drawn: a same-node retry is not counted against `retries`)."""
         candidate = next(self.candidates, None)
+        if candidate is None or not self.may_retry(self.attempts, self.retries, self.last):
+            return False
+        return self._launch(is_hedge=False, is_retry=True, candidate=candidate)
+
+    def _launch(
+        self, *, is_hedge: bool, is_retry: bool, candidate: Candidate | None = None
+    ) -> bool:
+        if candidate is None:
+            candidate = next(self.candidates, None)
         if candidate is None:
             return False
-        served, backend = candidate
-        node = self.node_of(backend)
+        node = self.node_of(candidate.backend)
         self.attempts += 1
         self.retries = node.config.retries
         self.latest = self.loop.time()
-        task = asyncio.create_task(self._attempt(served, backend, counted=is_retry))
-        self.running[task] = Runner(served, node, self.latest, is_hedge)
+        task = asyncio.create_task(self._attempt(candidate, counted=is_retry))
+        self.running[task] = Runner(candidate.served, node, self.latest, is_hedge)
         return True
 
-    async def _attempt(self, served: ModelRoute, backend: Backend, *, counted: bool) -> Answer:
+    async def _attempt(self, candidate: Candidate, *, counted: bool) -> Answer:
         try:
-            return await self.start(served, backend)
+            return await self.start(candidate)
         finally:
             if counted:
                 self.budget.finish_retry()

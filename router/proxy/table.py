@@ -23,6 +23,7 @@ class RouteTable:
         self.config = config
         self.balancers: dict[str, ModelBalancer] = {}
         self.chains: dict[str, tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}
+        self.redirects: dict[tuple[str, str], tuple[tuple[ModelRoute, ModelBalancer], ...]] = {}
         self.budgets: dict[str, RetryBudgetTracker] = {}
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
         self.redactor = Redactor(config.nodes.values())
@@ -32,6 +33,11 @@ class RouteTable:
         self.pool.apply(config.nodes)
         self.balancers = {name: ModelBalancer(route) for name, route in config.models.items()}
         self.chains = {name: self._chain(route, config) for name, route in config.models.items()}
+        self.redirects = {
+            (name, code): self._routes(targets, config, route)
+            for name, route in config.models.items()
+            for code, targets in route.fallbacks_on
+        }
         # Budgets keep their recent history across a reload unless their settings changed.
         keep = config.defaults.retry_budget == self.config.defaults.retry_budget
         old = self.budgets if keep else {}
@@ -46,16 +52,28 @@ class RouteTable:
         """The route, then each of its fallbacks, with their balancers (built at load)."""
         return self.chains[route.name]
 
+    def redirect(
+        self, route: ModelRoute, code: str
+    ) -> tuple[tuple[ModelRoute, ModelBalancer], ...] | None:
+        """The models `fallbacks_on` names for a node error `code`, or None."""
+        return self.redirects.get((route.name, code))
+
     def _chain(
         self, route: ModelRoute, config: Config
     ) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
-        found = [(route, self.balancers[route.name])]
+        return ((route, self.balancers[route.name]), *self._routes(route.fallbacks, config, route))
+
+    def _routes(
+        self, names: tuple[str, ...], config: Config, route: ModelRoute
+    ) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
+        """The models `names` resolve to, each once and never `route` itself."""
+        found: list[tuple[ModelRoute, ModelBalancer]] = []
         seen = {route.name}
-        for name in route.fallbacks:
-            fallback = config.resolve(name)
-            if fallback is not None and fallback.name not in seen:
-                seen.add(fallback.name)
-                found.append((fallback, self.balancers[fallback.name]))
+        for name in names:
+            other = config.resolve(name)
+            if other is not None and other.name not in seen:
+                seen.add(other.name)
+                found.append((other, self.balancers[other.name]))
         return tuple(found)
 
     def node(self, name: str) -> NodeRuntime:

@@ -45,6 +45,26 @@ def node_message(body: bytes) -> str | None:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
+def error_codes(body: bytes) -> tuple[str, ...]:
+    """The codes a node's JSON error body names, most specific first: `error.code` (when a
+    string: OpenAI's `context_length_exceeded`), `error.type` (OpenAI's
+    `invalid_request_error`) and `error.status` (Google's `INVALID_ARGUMENT`); the body may
+    be an object or a list holding one (Gemini's streaming shape). Empty when there is none."""
+    if not body or len(body) > MAX_ERROR_BODY:
+        return ()
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ()
+    if isinstance(document, list) and document:
+        document = document[0]
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, dict):
+        return ()
+    found = (error.get("code"), error.get("type"), error.get("status"))
+    return tuple(code for code in found if isinstance(code, str) and code)
+
+
 def node_request_id(value: str | None) -> str | None:
     """A node's x-request-id when it is fit to pass back (short, printable ASCII)."""
     if not value or len(value) > MAX_REQUEST_ID or not value.isascii() or not value.isprintable():

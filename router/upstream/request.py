@@ -8,6 +8,7 @@ errors; this module adds the `first_byte` deadline and turns failover statuses (
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from router.config.model import NodeConfig
@@ -17,6 +18,7 @@ from router.upstream.headers import content_coding
 from router.upstream.reasons import (
     ERROR_BODY_WAIT,
     MAX_ERROR_BODY,
+    error_codes,
     node_message,
     node_request_id,
 )
@@ -62,6 +64,22 @@ class Opened:
     first_chunk: bytes
 
 
+class CodedFailure(UpstreamFailure):
+    """A node's error answer whose code the model's `fallbacks_on` names: a failure to
+    the proxy, which tries the models named there, but the answer is kept whole (read,
+    not closed) so that the client gets it byte for byte when none of them answers."""
+
+    def __init__(self, opened: Opened, code: str) -> None:
+        status = opened.response.status
+        super().__init__(
+            FailureReason.STATUS_4XX,
+            f"node answered {status} {code}",
+            status=status,
+            error_code=code,
+        )
+        self.opened = opened
+
+
 async def open_response(
     transport: NodeTransport,
     node: NodeConfig,
@@ -70,6 +88,7 @@ async def open_response(
     body: bytes,
     *,
     until_content: bool = False,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> Opened:
     """Send the request; wait for headers and the first chunk within `first_byte` seconds.
 
@@ -79,6 +98,8 @@ async def open_response(
     reading goes on through content-free chunks (router.dialects.first_token) until the
     first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
     `first_token` seconds from sending bound the whole opening.
+
+    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure`.
     """
     response: UpstreamResponse | None = None
     timeouts = node.timeouts
@@ -92,6 +113,8 @@ async def open_response(
                     response = await transport.post(path, headers, body)
                     if is_failover_status(response.status):
                         raise await _status_failure(response)
+                    if response.status >= 400 and fallbacks_on:
+                        return await _coded_answer(response, fallbacks_on)
                     first = await response.read()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
@@ -103,8 +126,8 @@ async def open_response(
                 detail = "timed out waiting for the first byte"
             raise UpstreamFailure(FailureReason.TIMEOUT, detail) from exc
         return Opened(response, first)
-    except BaseException:
-        if response is not None:
+    except BaseException as exc:
+        if response is not None and not isinstance(exc, CodedFailure):
             response.close()
         raise
 
@@ -124,20 +147,53 @@ async def _read_to_content(response: UpstreamResponse, first: bytes) -> bytes:
     return b"".join(held)
 
 
+async def _coded_answer(
+    response: UpstreamResponse, fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...]
+) -> Opened:
+    """An error answer read whole (bounded): `CodedFailure` when its code is one
+    `fallbacks_on` names, else the answer as it is, for the client."""
+    body = await _error_body(response)
+    codes = error_codes(body)
+    for code, _ in fallbacks_on:
+        if code in codes:
+            raise CodedFailure(Opened(response, body), code)
+    return Opened(response, body)
+
+
+async def _error_body(response: UpstreamResponse) -> bytes:
+    """A node's error body, read to its end or to a little past MAX_ERROR_BODY, within
+    ERROR_BODY_WAIT seconds (a failover must not hang on a slow body)."""
+    body = b""
+    async with asyncio.timeout(ERROR_BODY_WAIT):
+        while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
+            body += chunk
+    return body
+
+
 async def _status_failure(response: UpstreamResponse) -> UpstreamFailure:
     """The failure for a failover status, with the node's reason read from a bounded body
     (the caller closes the response: the rest of a longer body is never read)."""
-    body = b""
     try:
-        async with asyncio.timeout(ERROR_BODY_WAIT):
-            while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
-                body += chunk
+        body = await _error_body(response)
     except (UpstreamFailure, TimeoutError):
         body = b""  # the node died or stalled while explaining itself: no reason to pass on
     headers = response.headers
     return failure_for_status(
         response.status,
-        headers.get("Retry-After"),
+        retry_after(headers),
         node_message(body),
         node_request_id(headers.get("x-request-id")),
     )
+
+
+def retry_after(headers: Mapping[str, str]) -> str | None:
+    """A node's Retry-After, or its `retry-after-ms` (OpenAI's, more precise) in seconds."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            seconds = float(millis) / 1000
+        except ValueError:
+            seconds = -1.0
+        if 0 <= seconds < float("inf"):
+            return f"{seconds:g}"
+    return headers.get("Retry-After")

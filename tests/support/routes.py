@@ -15,11 +15,14 @@ from tests.support.procs import free_port
 
 Json = dict[str, Any]
 
-# Tests decide what fails: no active probes, no passive ejection, and a quick stop.
+# Tests decide what fails: no active probes, no passive ejection, no same-node retries
+# (a test of failover order asks each node once; tests of retry_same_node set it), and a
+# quick stop.
 TEST_SERVER: Json = {"shutdown_delay": 0, "shutdown_grace": 2}
 TEST_DEFAULTS: Json = {
     "health": False,
     "ejection": {"consecutive_failures": 1000, "max_percent": 0},
+    "retry_same_node": 0,
 }
 
 

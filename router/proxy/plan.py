@@ -1,0 +1,227 @@
+"""The order in which one request's attempts go to nodes, and what their failures change.
+
+How this works:
+1. The balancer names backends of the model, tier by tier (the first priority tier with
+   an eligible node: selectable and not yet tried), then of each fallback model.
+2. When a tier has no untried node left, its nodes that failed in a way
+   `retry_same_node` allows (5xx, reset, connect error, 429; not a timeout, by default)
+   are tried again before the next tier or model: the one ready first, after its wait
+   (the node's Retry-After up to `retry_wait.max`, else backoff; router.routing.same_node).
+   A wait that would end past the node's `timeouts.total` from the request's start, or
+   a node ejected meanwhile, is not retried.
+   Same-node retries are not counted against `retries` (retry_same_node bounds them)
+   but do count against the retry budget.
+3. A failure whose error code the serving model's `fallbacks_on` names ends this order:
+   the models listed there follow, once per request. That node's answer is kept, so
+   the client gets it as it was when none of them answers.
+4. With no eligible node at all, panic mode tries the least recently failed nodes.
+
+Each attempt's wait is carried by its `Candidate` (`not_before`); the attempt itself
+sleeps (router.proxy.attempts), so the plain loop and a hedged race treat retries alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from router.config.model import Backend, ModelRoute
+from router.errors import UpstreamFailure
+from router.observability.observer import Observer
+from router.proxy.table import RouteTable
+from router.routing.balancer import ModelBalancer
+from router.routing.health import panic_candidates
+from router.routing.same_node import parse_retry_after, retry_delay
+from router.upstream.nodes import NodeRuntime
+from router.upstream.request import CodedFailure, Opened
+
+_RANDOM = random.Random()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One attempt to make: the model it serves, its backend, and when it may start."""
+
+    served: ModelRoute
+    backend: Backend
+    not_before: float = 0.0  # event-loop time; 0: at once
+    same_node: bool = False  # a retry on a node that failed this request already
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    backend: Backend
+    failure: UpstreamFailure
+    at: float  # event-loop time
+    wall: float  # Unix time (a Retry-After may be an HTTP date)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A node's error answer held back while the models `fallbacks_on` names are tried."""
+
+    opened: Opened
+    node: str
+    model: str
+
+
+class Plan:
+    """One request's candidates (iterate once) and the failures that reshape them."""
+
+    def __init__(
+        self,
+        table: RouteTable,
+        observer: Observer,
+        route: ModelRoute,
+        affinity_key: str | None,
+    ) -> None:
+        self.table = table
+        self.observer = observer
+        self.route = route
+        self.affinity_key = affinity_key
+        self.loop = asyncio.get_running_loop()
+        self.started = self.loop.time()
+        self.failed: dict[tuple[str, str], _Failed] = {}
+        self.retried: dict[tuple[str, str], int] = {}
+        self.redirect: tuple[tuple[ModelRoute, ModelBalancer], ...] | None = None
+        self.redirected = False
+        self.kept: Kept | None = None
+        # Attempts not counted against `retries`: same-node retries (retry_same_node
+        # bounds them) and the switch to a fallbacks_on model (the operator asked for it).
+        self.free = 0
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return self._candidates()
+
+    def record_failure(self, candidate: Candidate, failure: UpstreamFailure) -> None:
+        """Remember a failed attempt (for a same-node retry, or a redirect by its code)."""
+        served = candidate.served
+        key = (served.name, candidate.backend.node)
+        self.failed[key] = _Failed(candidate.backend, failure, self.loop.time(), time.time())
+        if not isinstance(failure, CodedFailure):
+            return
+        if self.kept is None and not self.redirected and failure.error_code is not None:
+            self.kept = Kept(failure.opened, candidate.backend.node, served.name)
+            self.redirect = self.table.redirect(served, failure.error_code)
+            self.redirected = True
+            self.free += 1
+        else:  # a second coded answer: the first is the one the client may get
+            failure.opened.response.close()
+
+    def take_kept(self) -> Kept | None:
+        """The kept answer, now the caller's to send or close."""
+        kept, self.kept = self.kept, None
+        return kept
+
+    def close(self) -> None:
+        """Drop a kept answer nobody sent (another node answered, or the client left)."""
+        kept = self.take_kept()
+        if kept is not None:
+            kept.opened.response.close()
+
+    def _candidates(self) -> Iterator[Candidate]:
+        found = False
+        for served, balancer in self.table.chain(self.route):
+            for candidate in self._of_model(served, balancer, first=served is self.route):
+                found = True
+                yield candidate
+            if self.redirect is not None:
+                break
+        if self.redirect is not None:
+            redirect, self.redirect = self.redirect, None
+            for served, balancer in redirect:
+                yield from self._of_model(served, balancer, first=False)
+            return
+        if not found:
+            yield from self._panic()
+
+    def _of_model(
+        self, served: ModelRoute, balancer: ModelBalancer, *, first: bool
+    ) -> Iterator[Candidate]:
+        """One model's backends, tier by tier, each tier's same-node retries after it."""
+        nodes = self.table.pool.nodes
+        load = _load(nodes)
+        now = self.started
+        tried: set[str] = set()
+
+        def eligible(name: str) -> bool:
+            return name not in tried and nodes[name].is_selectable(now)
+
+        if first:  # the first pick of all may follow the affinity key
+            backend, outcome = balancer.choose_by_key(self.affinity_key, eligible, load, now)
+            if outcome is not None:
+                self.observer.affinity(served.name, outcome)
+        else:
+            backend = balancer.choose(eligible, load, now)
+        tier: int | None = None
+        while True:
+            if tier is not None and (backend is None or backend.priority != tier):
+                yield from self._same_node(served, tier)
+                if self.redirect is not None:
+                    return
+            if backend is None:
+                return
+            tier = backend.priority
+            tried.add(backend.node)
+            yield Candidate(served, backend)
+            if self.redirect is not None:
+                return
+            backend = balancer.choose(eligible, load, now)
+
+    def _same_node(self, served: ModelRoute, tier: int) -> Iterator[Candidate]:
+        """Retries of the tier's failed nodes, the one ready first first."""
+        while True:
+            best: tuple[float, _Failed] | None = None
+            for (model, _), failed in self.failed.items():
+                if model != served.name or failed.backend.priority != tier:
+                    continue
+                ready = self._ready_at(served, failed)
+                if ready is not None and (best is None or ready < best[0]):
+                    best = (ready, failed)
+            if best is None:
+                return
+            ready, failed = best
+            key = (served.name, failed.backend.node)
+            del self.failed[key]
+            self.retried[key] = self.retried.get(key, 0) + 1
+            self.free += 1
+            yield Candidate(served, failed.backend, not_before=ready, same_node=True)
+            if self.redirect is not None:
+                return
+
+    def _ready_at(self, served: ModelRoute, failed: _Failed) -> float | None:
+        """When the failed node may be tried again, or None when it may not."""
+        node = self.table.node(failed.backend.node)
+        config = node.config
+        retried = self.retried.get((served.name, node.name), 0)
+        if retried >= config.retry_same_node.times(failed.failure.reason):
+            return None
+        if not node.is_selectable(self.loop.time()):
+            return None
+        after = parse_retry_after(failed.failure.retry_after, failed.wall)
+        delay = retry_delay(config.retry_wait, after, retried, _RANDOM)
+        if delay is None or failed.at + delay > self.started + config.timeouts.total:
+            return None
+        return failed.at + delay
+
+    def _panic(self) -> Iterator[Candidate]:
+        """Every node is down. Rather than refuse all traffic, try the least recently failed
+        ones (only those with capacity: full nodes mean 503)."""
+        nodes = self.table.pool.nodes
+        now = self.started
+        for served, _ in self.table.chain(self.route):
+            by_name = {b.node: b for b in served.backends}
+            records = [nodes[name].health for name in by_name]
+            for record in panic_candidates(records, now):
+                node = nodes[record.name]
+                if node.has_capacity():
+                    self.table.panic_models[served.name] = now
+                    self.observer.panic(served.name, node.name)
+                    yield Candidate(served, by_name[node.name])
+
+
+def _load(nodes: dict[str, NodeRuntime]) -> Callable[[str], int]:
+    return lambda name: nodes[name].inflight
