@@ -213,9 +213,9 @@ def test_google_genai_reads_a_stream_through_keepalives(setup: Setup) -> None:
 # aiohttp when aiohttp is installed), which aiohttp warns about.
 @pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
 async def test_google_genai_async_reads_a_stream_through_keepalives(setup: Setup) -> None:
-    client = _genai(setup)
-    stream = await client.aio.models.generate_content_stream(model="gemini-slow", contents="hi")
-    text = "".join([c.text or "" async for c in stream])
+    async with _genai(setup).aio as client:  # closed, or its connection leaks
+        stream = await client.models.generate_content_stream(model="gemini-slow", contents="hi")
+        text = "".join([c.text or "" async for c in stream])
     assert text == "Hello from slow. Part 2 of 2."
 
 
