@@ -15,7 +15,7 @@ from router.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from router.proxy.attempts import final_error
+from router.proxy.outcome import final_error
 from router.proxy.relay import midstream_error
 from router.upstream.reasons import Redactor
 

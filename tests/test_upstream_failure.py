@@ -14,7 +14,7 @@ from router.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from router.proxy.attempts import final_error
+from router.proxy.outcome import final_error
 from router.proxy.relay import midstream_error
 from router.upstream.request import failure_for_status, is_failover_status
 

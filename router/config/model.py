@@ -28,6 +28,13 @@ class Strategy(StrEnum):
     LATENCY = "latency"  # power of two choices scored by peak EWMA time to first byte
 
 
+class MidstreamPolicy(StrEnum):
+    """What a model's stream does when its node fails after the first byte."""
+
+    ERROR = "error"  # end the stream with one error event (the default)
+    CONTINUE = "continue"  # ask the next candidate to continue the answer
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """Seconds; `first_byte` runs from request sent to the first response byte,
@@ -241,6 +248,8 @@ class ModelRoute:
     hedge: Hedge | None = None
     # Node error codes that send the request to other models: (code, model names) pairs.
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    on_midstream_failure: MidstreamPolicy = MidstreamPolicy.ERROR
+    prefill: bool = True  # its nodes accept an assistant (model) turn last, to continue it
 
     @property
     def is_glob(self) -> bool:

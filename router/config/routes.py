@@ -22,6 +22,7 @@ from router.config.model import (
     Defaults,
     Ejection,
     HealthCheck,
+    MidstreamPolicy,
     ModelRoute,
     NodeConfig,
     Pricing,
@@ -37,6 +38,7 @@ from router.config.source import Path
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 D = TypeVar("D", Timeouts, HealthCheck, Ejection, RetryBudget)
+_Choice = TypeVar("_Choice", Strategy, MidstreamPolicy)
 
 
 def _read_numbers(section: Section, base: D, *, integers: frozenset[str] = frozenset()) -> D:
@@ -213,16 +215,19 @@ def _limits(section: Section) -> TokenLimits:
     return limits
 
 
-def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> ModelRoute:
-    strategy_name = section.string("strategy", Strategy.WEIGHTED.value)
+def _choice(section: Section, key: str, kind: type[_Choice], default: _Choice) -> _Choice:
+    """A string setting that must name one member of the enum `kind`."""
+    name = section.string(key, default.value)
     try:
-        strategy = Strategy(strategy_name)
+        return kind(name)
     except ValueError:
-        choices = " | ".join(s.value for s in Strategy)
-        section.checker.report(
-            section.at("strategy"), f"unknown strategy {strategy_name!r} (use {choices})"
-        )
-        strategy = Strategy.WEIGHTED
+        choices = " | ".join(member.value for member in kind)
+        section.checker.report(section.at(key), f"unknown {key} {name!r} (use {choices})")
+        return default
+
+
+def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> ModelRoute:
+    strategy = _choice(section, "strategy", Strategy, Strategy.WEIGHTED)
     backends: list[Backend] = []
     raw_backends = section.raw_value("backends")
     if not isinstance(raw_backends, list) or not raw_backends:
@@ -256,6 +261,10 @@ def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> 
         affinity=read_affinity(section.section("affinity")),
         hedge=read_hedge(section.section("hedge")),
         fallbacks_on=read_fallbacks_on(section.section("fallbacks_on")),
+        on_midstream_failure=_choice(
+            section, "on_midstream_failure", MidstreamPolicy, MidstreamPolicy.ERROR
+        ),
+        prefill=section.boolean("prefill", True),
     )
     section.close()
     return route

@@ -173,6 +173,10 @@ class GeminiNodeTarget:
     def dialect(self) -> Dialect:
         return GEMINI
 
+    @property
+    def continuable(self) -> bool:
+        return self.call.action == "streamGenerateContent"
+
     def path(self, base_path: str, model: str | None) -> str:
         return encode_target(base_path + self.call.path(model), self.query)
 

@@ -123,6 +123,10 @@ class OpenAITarget:
     def dialect(self) -> Dialect:
         return OPENAI
 
+    @property
+    def continuable(self) -> bool:
+        return self.endpoint is CHAT
+
     def path(self, base_path: str, model: str | None) -> str:
         return node_target(base_path, self.endpoint.node_path)
 

@@ -28,6 +28,12 @@ class Target(Protocol):
         """Whether the router asked for stream usage the client did not (drop that chunk)."""
         ...
 
+    @property
+    def continuable(self) -> bool:
+        """Whether a stream cut mid-answer may go on at another node: a chat answer
+        (OpenAI chat completions, Gemini streamGenerateContent), not a raw endpoint."""
+        ...
+
     def path(self, base_path: str, model: str | None) -> str:
         """The request target on a node whose URL has path `base_path` ("" for none);
         `model` is the name to ask for (None: the client's)."""

@@ -14,12 +14,27 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class UsagePart:
+    """One node's share of an answer continued on another node (on_midstream_failure)."""
+
+    node: str
+    prompt: int
+    completion: int
+    reasoning: int
+    estimated: bool  # the node failed before reporting usage: counted from what it sent
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
-    """Disjoint token counts: `completion` is text only, reasoning is counted apart."""
+    """Disjoint token counts: `completion` is text only, reasoning is counted apart.
+
+    `parts`, for an answer continued after its node failed, holds each node's share
+    (the counts are their sums); empty otherwise."""
 
     prompt: int = 0
     completion: int = 0
     reasoning: int = 0
+    parts: tuple[UsagePart, ...] = ()
 
     @property
     def total(self) -> int:

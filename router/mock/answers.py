@@ -44,6 +44,7 @@ class Answer:
     content: str
     reasoning: str
     content_tokens: int
+    reasoning_tokens: int = REASONING_TOKENS
 
     @classmethod
     def of(cls, settings: MockSettings) -> Answer:
@@ -52,6 +53,48 @@ class Answer:
         reasoning = ("Thinking about the question. ", f"Answering as {settings.name}.")
         tokens = CONTENT_TOKENS_PER_DELTA * n
         return cls(parts, reasoning, "".join(parts), "".join(reasoning), tokens)
+
+    def continuing(self, content: str, reasoning: str) -> Answer:
+        """The rest of this answer after a prefill of `content` and `reasoning` (an
+        assistant turn last): the parts not yet given, counted by their shape ("Hello
+        from", then " Part i of n."), so any node continues any other's answer.
+        Reasoning is done once there is content; tokens count the parts sent."""
+        given = (1 if content else 0) + content.count(" Part ")
+        parts = self.content_parts[given:]
+        if content:
+            thoughts: tuple[str, ...] = ()
+        else:
+            thought = (1 if reasoning else 0) + (1 if "Answering as" in reasoning else 0)
+            thoughts = self.reasoning_parts[thought:]
+        per_thought = REASONING_TOKENS // len(self.reasoning_parts)
+        return Answer(
+            parts,
+            thoughts,
+            "".join(parts),
+            "".join(thoughts),
+            CONTENT_TOKENS_PER_DELTA * len(parts),
+            per_thought * len(thoughts),
+        )
+
+
+def prefill_of(body: dict[str, Any], is_chat: bool) -> tuple[str, str] | None:
+    """The (content, reasoning) of a request whose last turn is the assistant's (OpenAI)
+    or the model's (Gemini): a prefill to continue; None for an ordinary request."""
+    turns = body.get("messages" if is_chat else "contents")
+    last = turns[-1] if isinstance(turns, list) and turns else None
+    if not isinstance(last, dict) or last.get("role") != ("assistant" if is_chat else "model"):
+        return None
+    if is_chat:
+        content, reasoning = last.get("content"), last.get("reasoning_content")
+        return (
+            content if isinstance(content, str) else "",
+            reasoning if isinstance(reasoning, str) else "",
+        )
+    said = {True: "", False: ""}
+    for part in last.get("parts") or []:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            said[part.get("thought") is True] += part["text"]
+    return said[False], said[True]
 
 
 def text_chars(value: object) -> int:
@@ -84,7 +127,7 @@ def gemini_prompt_tokens(body: dict[str, Any]) -> int:
 
 def openai_usage(prompt: int, answer: Answer) -> dict[str, Any]:
     """The `usage` object, with the fields a real node sends."""
-    completion = answer.content_tokens + REASONING_TOKENS
+    completion = answer.content_tokens + answer.reasoning_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -98,7 +141,7 @@ def openai_usage(prompt: int, answer: Answer) -> dict[str, Any]:
         "completion_tokens_details": {
             "text_tokens": 0,
             "audio_tokens": 0,
-            "reasoning_tokens": REASONING_TOKENS,
+            "reasoning_tokens": answer.reasoning_tokens,
         },
         "input_tokens": 0,
         "output_tokens": 0,
@@ -186,8 +229,8 @@ def gemini_finish(chunk: dict[str, Any], prompt: int, answer: Answer) -> dict[st
     chunk["usageMetadata"] = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": answer.content_tokens,
-        "totalTokenCount": prompt + answer.content_tokens + REASONING_TOKENS,
-        "thoughtsTokenCount": REASONING_TOKENS,
+        "totalTokenCount": prompt + answer.content_tokens + answer.reasoning_tokens,
+        "thoughtsTokenCount": answer.reasoning_tokens,
     }
     return chunk
 
@@ -206,9 +249,10 @@ def gemini_stream(
     """The frames of streamGenerateContent: SSE events, or a JSON array element by element
     (as Gemini streams without alt=sse)."""
     prompt = gemini_prompt_tokens(body)
-    last = len(answer.content_parts) - 1
+    texts = answer.content_parts or ("",)  # a continuation with nothing left still finishes
+    last = len(texts) - 1
     frames = []
-    for i, text in enumerate(answer.content_parts):
+    for i, text in enumerate(texts):
         chunk = gemini_chunk(text, model, response_id)
         data = orjson.dumps(gemini_finish(chunk, prompt, answer) if i == last else chunk)
         if is_sse:

@@ -32,6 +32,7 @@ from router.mock.answers import (
     gemini_prompt_tokens,
     gemini_stream,
     invalid_body,
+    prefill_of,
 )
 from router.mock.faults import (
     ConnectionCut,
@@ -85,11 +86,12 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.get("stream") is not True:
-        return await call.send_json(chat_completion(body, app[ANSWER_KEY], completion_id, created))
+        answer = call.answer or app[ANSWER_KEY]
+        return await call.send_json(chat_completion(body, answer, completion_id, created))
     usage_always = app[SETTINGS_KEY].usage_always
     frames = chat_stream(
         body,
-        app[ANSWER_KEY],
+        call.answer or app[ANSWER_KEY],
         completion_id,
         created,
         usage_always=usage_always,
@@ -124,7 +126,7 @@ async def _answer_embeddings(call: Exchange) -> web.StreamResponse:
 
 
 async def _answer_gemini(call: Exchange) -> web.StreamResponse:
-    request, answer = call.request, call.request.app[ANSWER_KEY]
+    request, answer = call.request, call.answer or call.request.app[ANSWER_KEY]
     model, action = request.match_info["target"].rsplit(":", 1)
     if action == "countTokens":
         inner = call.body.get("generateContentRequest")
@@ -176,7 +178,15 @@ async def _serve(
             if not is_chat:  # a Gemini node answers in Google's shape
                 return google_error_response(400, str(problem), {})
             return error_response(400, "token_mismatched", str(problem), "invalid_request_error")
+        prefill = prefill_of(body, is_chat) if answer in _CONTINUABLE else None
+        if prefill is not None and faults.reject_prefill:
+            message = "a final assistant message (prefill) is not supported"
+            if not is_chat:
+                return google_error_response(400, message, {})
+            return error_response(400, "invalid_prefill", message, "invalid_request_error")
         call = Exchange(request, body, faults, slow_start=state.draws_slow_start(faults))
+        if prefill is not None:
+            call.answer = request.app[ANSWER_KEY].continuing(*prefill)
         response = await answer(call)
         if not response.prepared:
             compress(response, faults)
@@ -190,6 +200,10 @@ async def _serve(
         stats.inflight -= 1
     stats.completed += 1
     return response
+
+
+# The answers that continue a prefilled last turn (the others ignore it).
+_CONTINUABLE = (_answer_chat, _answer_gemini)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

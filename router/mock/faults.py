@@ -33,6 +33,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from router.mock.answers import Answer
+
 
 class FaultError(ValueError):
     """A fault update that names an unknown field or carries a value of the wrong kind."""
@@ -98,6 +100,7 @@ class Faults:
     first_byte_delay: float = 0.0
     chunk_delay: float = 0.0
     cut_after: int | None = None  # abort the connection after this many events (0: at once)
+    stall_after: int | None = None  # after this many events, send nothing more (held open)
     hang: bool = False
     health_status: int | None = None
     inband_error_after: int | None = None  # an in-band error event after this many events
@@ -110,6 +113,7 @@ class Faults:
     # gzip the answers: "accepted" when the request's Accept-Encoding allows it (as a node
     # behind nginx's `gzip on` does), "always" even when it asked for identity
     compress: str = "off"
+    reject_prefill: bool = False  # answer 400 to a request whose last turn is the assistant's
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""
@@ -124,14 +128,14 @@ class Faults:
                 setattr(new, key, _fraction(key, value))
             elif key in ("first_byte_delay", "chunk_delay", "ttft_delay"):
                 setattr(new, key, _seconds(key, value))
-            elif key in ("cut_after", "inband_error_after", "status_times"):
+            elif key in ("cut_after", "stall_after", "inband_error_after", "status_times"):
                 cut = _optional_int(key, value)
                 if cut is not None and cut < 0:
                     raise FaultError(f"{key} must be >= 0 or null, got {cut}")
                 setattr(new, key, cut)
             elif key in _TEXT_FAULTS:
                 setattr(new, key, _text(key, value, _TEXT_FAULTS[key]))
-            elif key in ("hang", "stall_after_role"):
+            elif key in ("hang", "stall_after_role", "reject_prefill"):
                 if not isinstance(value, bool):
                     raise FaultError(f"{key} must be true or false, got {value!r}")
                 setattr(new, key, value)
@@ -295,6 +299,7 @@ class Exchange:
     body: dict[str, Any]
     faults: Faults
     slow_start: bool = False  # this request waits ttft_delay before its first token
+    answer: Answer | None = None  # a continuation of a prefill; None: the node's answer
     leading: int = 0  # content-free events before the first token (a chat role chunk)
     sent: int = 0  # events written so far
 
@@ -312,6 +317,9 @@ class Exchange:
             await self.before_first_token()
         if self.sent and self.faults.chunk_delay:
             await asyncio.sleep(self.faults.chunk_delay)
+        stall = self.faults.stall_after
+        if stall is not None and self.sent >= stall:
+            await asyncio.get_running_loop().create_future()  # resolved never
         cut = self.faults.cut_after
         if cut is not None and self.sent >= cut:
             _abort(self.request)

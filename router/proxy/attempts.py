@@ -31,21 +31,18 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from router.config.model import Backend, ModelRoute, Strategy
+from router.config.model import Backend, MidstreamPolicy, ModelRoute, Strategy
+from router.dialects.continuation import ContinuedTarget, Transcript
 from router.dialects.target import Target
 from router.errors import (
     FailureReason,
-    NoAvailableNode,
-    RouterError,
-    ServiceUnavailable,
-    TooManyRequests,
-    UpstreamError,
     UpstreamFailure,
-    UpstreamTimeout,
 )
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
+from router.proxy.continuing import ContinuingRelay
 from router.proxy.keepalive import StreamRegistry
+from router.proxy.outcome import final_error
 from router.proxy.plan import Candidate, Kept, Plan
 from router.proxy.race import Answer, Race
 from router.proxy.relay import Relay
@@ -54,7 +51,6 @@ from router.routing.health import may_eject
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
-from router.upstream.reasons import Redactor
 from router.upstream.request import open_response
 
 # Failures that count against a node's health (a 404/408/429 says nothing about it).
@@ -77,6 +73,7 @@ class Proxy:
         self.streams = streams
         self.observer = observer
         self.relay = Relay(streams)
+        self.continuing = ContinuingRelay(streams)
 
     async def forward(
         self,
@@ -139,16 +136,68 @@ class Proxy:
                 raise final_error(route, last, self.table.redactor)
             return await self._send_kept(request, exchange, kept, target)
         self._committed(exchange, answer)
-        served, node = answer.served, answer.node
 
-        def failed_midstream() -> None:
+        def failed_midstream(failed: Answer = answer) -> None:
             failure = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
-            self._judge_failure(served, node, failure, loop.time(), False)
+            self._judge_failure(failed.served, failed.node, failure, loop.time(), False)
 
         try:
+            if continues(route, target, answer):
+
+                def resume(transcript: Transcript) -> Awaitable[Answer | None]:
+                    return self._resume(request, exchange, route, target, plan, transcript)
+
+                return await self.continuing.send(
+                    request, exchange, answer, target, failed_midstream, resume
+                )
             return await self.relay.send(request, exchange, answer.opened, target, failed_midstream)
         finally:
-            node.release()
+            answer.node.release()
+
+    async def _resume(
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        route: ModelRoute,
+        target: Target,
+        plan: Plan,
+        transcript: Transcript,
+    ) -> Answer | None:
+        """The next candidate's continuation of a failed answer (router.proxy.continuing),
+        committed; None when none takes it up within `retries` and the retry budget. A
+        node that answers it with anything but a stream (a prefill it refuses) is left."""
+        budget = self.table.budgets[route.name]
+        content, reasoning = transcript.content_text, transcript.reasoning_text
+
+        def start(candidate: Candidate) -> Awaitable[Answer]:
+            prefill = candidate.served.prefill
+            continued = ContinuedTarget(target, content, reasoning, prefill)
+            return self._attempt(request, exchange, route, candidate, continued, plan)
+
+        def may_retry(tries: int, retries: int, last: UpstreamFailure | None) -> bool:
+            return self._may_retry(route, tries - plan.free, retries, budget, last)
+
+        failed = exchange.attempts[-1]
+        retries = self.table.node(failed["node"]).config.retries
+        while True:
+            made = len(exchange.attempts)
+            answer, _ = await self._in_turn(plan, start, may_retry, budget, made, retries)
+            if answer is None:
+                return None
+            response = answer.opened.response
+            if response.status == 200 and response.content_type == "text/event-stream":
+                self._committed(exchange, answer)
+                return answer
+            exchange.attempts.append(
+                Attempt(
+                    node=answer.node.name,
+                    model=answer.served.name,
+                    failure=FailureReason.STATUS_4XX.value,
+                    status=response.status,
+                )
+            )
+            response.close()
+            answer.node.release()
 
     async def _send_kept(
         self, request: web.Request, exchange: Exchange, kept: Kept, target: Target
@@ -163,11 +212,15 @@ class Proxy:
         start: Callable[[Candidate], Awaitable[Answer]],
         may_retry: Callable[[int, int, UpstreamFailure | None], bool],
         budget: RetryBudgetTracker,
+        made: int = 0,
+        retries: int = 0,
     ) -> tuple[Answer | None, UpstreamFailure | None]:
-        """One attempt after another until one opens: the answer, or the last failure."""
+        """One attempt after another until one opens: the answer, or the last failure.
+
+        `made`: attempts this request made already; `retries`: the `retries` setting of
+        the node that failed last."""
         last: UpstreamFailure | None = None
-        retries = 0  # the `retries` setting of the node that failed last
-        for tried, candidate in enumerate(candidates):
+        for tried, candidate in enumerate(candidates, start=made):
             is_retry = tried > 0
             if is_retry and not may_retry(tried, retries, last):
                 break
@@ -305,6 +358,16 @@ class Proxy:
             health.release_trial()  # a 403/404/408/429 says nothing about the node's health
 
 
+def continues(route: ModelRoute, target: Target, answer: Answer) -> bool:
+    """Whether a failure mid-answer goes on at another node: a model with
+    `on_midstream_failure: continue`, a chat request, an SSE answer."""
+    return (
+        route.on_midstream_failure is MidstreamPolicy.CONTINUE
+        and target.continuable
+        and answer.opened.response.content_type == "text/event-stream"
+    )
+
+
 def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) -> bool:
     """Whether an attempt reads on to the first token before committing: for the node's
     `timeouts.first_token`, a model that hedges, or one that measures its latency."""
@@ -326,44 +389,3 @@ def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute)
     if serving is not requested and not serving.is_glob:
         return serving.name
     return None
-
-
-def final_error(
-    route: ModelRoute, last: UpstreamFailure | None, redactor: Redactor | None = None
-) -> RouterError:
-    """What the client hears when no attempt produced an answer.
-
-    After a 429 or 5xx the message is the node's own (cleaned of node URLs, hosts and
-    keys by `redactor`) when it sent one; its Retry-After is kept on 429 and 503, and its
-    request id travels as X-Upstream-Request-ID.
-    """
-    if last is None:
-        return NoAvailableNode(
-            f"no node is available for model {route.name!r}; try again shortly", retry_after=1
-        )
-    rid = last.request_id
-    if last.reason is FailureReason.TIMEOUT:
-        return UpstreamTimeout(f"no node answered model {route.name!r} in time")
-    told = last.message if last.reason in _TOLD else None
-    if told is not None and redactor is not None:
-        told = redactor.clean(told)
-    retry = _seconds(last.retry_after)
-    if last.reason is FailureReason.STATUS_429:
-        message = told or f"every node of model {route.name!r} is rate limited"
-        return TooManyRequests(message, retry_after=retry or 1, upstream_request_id=rid)
-    if last.status == 503:
-        message = told or f"the nodes of model {route.name!r} are unavailable"
-        return ServiceUnavailable(message, retry_after=retry, upstream_request_id=rid)
-    message = told or f"no node produced an answer for model {route.name!r} ({last.detail})"
-    return UpstreamError(message, upstream_request_id=rid)
-
-
-# The failures whose node-written message reaches the client.
-_TOLD = frozenset({FailureReason.STATUS_429, FailureReason.STATUS_5XX})
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

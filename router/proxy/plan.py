@@ -92,9 +92,12 @@ class Plan:
         # Attempts not counted against `retries`: same-node retries (retry_same_node
         # bounds them) and the switch to a fallbacks_on model (the operator asked for it).
         self.free = 0
+        # One iterator for the request: a continuation after a mid-answer failure
+        # (router.proxy.continuing) goes on from where the attempts before it stopped.
+        self._order = self._candidates()
 
     def __iter__(self) -> Iterator[Candidate]:
-        return self._candidates()
+        return self._order
 
     def record_failure(self, candidate: Candidate, failure: UpstreamFailure) -> None:
         """Remember a failed attempt (for a same-node retry, or a redirect by its code)."""

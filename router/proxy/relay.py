@@ -61,7 +61,7 @@ class Relay:
         first = opened.first_chunk
         if not is_stream and upstream.content_length == len(first):
             return _whole(exchange, upstream, first, target)
-        out = _stream_response(exchange, upstream, is_stream)
+        out = stream_response(exchange, upstream, is_stream)
         now = asyncio.get_running_loop().time()
         stream = OpenStream(out, upstream, now, target.dialect.keepalive) if is_stream else None
         coding = content_coding(upstream.headers)
@@ -82,7 +82,7 @@ class Relay:
                     else:
                         failed_midstream()
                         error = midstream_error(failure)
-                    await _end_early(request, exchange, out, is_stream, error, target.dialect)
+                    await end_early(request, exchange, out, is_stream, error, target.dialect)
                     return out
                 finished = True
                 if usage_filter is not None and (rest := usage_filter.flush()):
@@ -134,7 +134,7 @@ async def _copy(
     return None
 
 
-def _stream_response(
+def stream_response(
     exchange: Exchange, upstream: UpstreamResponse, is_stream: bool
 ) -> web.StreamResponse:
     """The client's response, its headers taken from the node's."""
@@ -190,17 +190,21 @@ def _note_inband_error(
     exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
 
 
-async def _end_early(
+async def end_early(
     request: web.Request,
     exchange: Exchange,
     out: web.StreamResponse,
     is_stream: bool,
     error: RouterError,
     dialect: Dialect,
+    *,
+    marked: bool = False,
 ) -> None:
-    """End a relayed answer after its first byte: an SSE error event, or a short read."""
+    """End a relayed answer after its first byte: an SSE error event, or a short read.
+    The last attempt is marked failed mid-answer unless the caller `marked` one itself."""
     exchange.error_code = error.code
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str: logs render it
+    if not marked:
+        exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str
     if is_stream:
         event = dialect.stream_error_event(error, exchange.request_id)
         await out.write(event)

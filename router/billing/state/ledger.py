@@ -19,6 +19,7 @@ import orjson
 
 from router.billing.state.outcomes import Outcome, SettledBy
 from router.config.credits import micro_to_credits
+from router.dialects.usage import Usage
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -41,10 +42,16 @@ class LedgerRecord:
     settled_by: SettledBy
     started: float
     ended: float
+    # Each node's share of an answer continued on another node, as JSON text (see
+    # `parts_text`); "" for the usual answer of one node, and then left out of the entry.
+    parts: str = ""
 
     def to_fields(self) -> dict[str, str]:
         """Flat string fields for a Redis stream entry."""
-        return {name: _text(getattr(self, name)) for name in _FIELD_NAMES}
+        out = {name: _text(getattr(self, name)) for name in _FIELD_NAMES}
+        if not self.parts:
+            del out["parts"]
+        return out
 
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> LedgerRecord:
@@ -54,6 +61,8 @@ class LedgerRecord:
             value = raw.get(f.name, raw.get(f.name.encode(), ""))
             if isinstance(value, bytes):
                 value = value.decode()
+            elif isinstance(value, list):  # `parts` of a JSONL line
+                value = orjson.dumps(value).decode()
             values[f.name] = _FIELD_TYPES.get(f.type, str)(value)
         return cls(**values)
 
@@ -62,6 +71,10 @@ class LedgerRecord:
         # Per settled request: plain getattr, as dataclasses.asdict deep-copies (slowly).
         out = {name: getattr(self, name) for name in _FIELD_NAMES}
         out["credits"] = micro_to_credits(self.charged)
+        if self.parts:
+            out["parts"] = orjson.loads(self.parts)
+        else:
+            del out["parts"]
         return out
 
 
@@ -73,6 +86,25 @@ _FIELD_TYPES: dict[object, Callable[[Any], Any]] = {
     "Outcome": lambda v: Outcome(str(v)),
     "SettledBy": lambda v: SettledBy(str(v)),
 }
+
+
+def parts_text(usage: Usage | None) -> str:
+    """The ledger's `parts` for `usage`: a JSON list of {node, prompt_tokens,
+    completion_tokens, reasoning_tokens, estimated}, or "" when one node answered."""
+    if usage is None or not usage.parts:
+        return ""
+    return orjson.dumps(
+        [
+            {
+                "node": part.node,
+                "prompt_tokens": part.prompt,
+                "completion_tokens": part.completion,
+                "reasoning_tokens": part.reasoning,
+                "estimated": part.estimated,
+            }
+            for part in usage.parts
+        ]
+    ).decode()
 
 
 def _text(value: object) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from router.billing.keys import ModelGlobs, new_key
 from router.billing.pricing import reservation
 from router.billing.state.base import Admission, Settlement, decide_charge, quota_message
-from router.billing.state.ledger import JsonlLedger, LedgerRecord, select
+from router.billing.state.ledger import JsonlLedger, LedgerRecord, parts_text, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.token_window import TokenWindow, settled_tokens
 from router.config.keys import KeyRecord, KeySpec, hash_key
@@ -231,6 +231,7 @@ class MemoryStateStore:
                 settled_by=settled_by,
                 started=a.started,
                 ended=now,
+                parts=parts_text(usage),
             )
         )
         return Settlement(rid, SettleResult.SETTLED, settled_by, amount, balance)

@@ -33,7 +33,7 @@ from redis.commands.core import AsyncScript
 from router.billing.pricing import reservation
 from router.billing.state import lua
 from router.billing.state.base import Admission, Charge, Settlement, decide_charge, quota_message
-from router.billing.state.ledger import LedgerRecord, select
+from router.billing.state.ledger import LedgerRecord, parts_text, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
 from router.billing.state.redis_io import bounded, deadline_of, text, texts, translated
@@ -341,4 +341,5 @@ def _record(
         settled_by=charge.settled_by,
         started=admission.started,
         ended=now,
+        parts=parts_text(usage),
     )

@@ -1,0 +1,197 @@
+"""Relaying an SSE answer that goes on at another node when its node fails mid-answer.
+
+For models with `on_midstream_failure: continue`. How this works:
+1. The node's chunks are cut into whole events (router.dialects.continuation) and each is
+   written the moment it is whole, so a failing node never leaves half an event at the
+   client. Every event is read for the text said so far and the node's usage; an in-band
+   error event is held back and counts as the node's failure.
+2. When the node fails (a cut, a stall past `timeouts.idle`, an in-band error), `resume`
+   (router.proxy.attempts) asks the next candidate of the request's plan for the answer
+   so far as a prefilled last turn, or, for a model with `prefill: false`, for the whole
+   answer again. Its events are rewritten into the first stream (router.dialects.
+   continuation) and copied on; the same holds if that node fails in its turn.
+3. The stream ends with one error event, naming the first node's failure, when the
+   answer cannot be continued (a tool call, a second choice, a finish already sent) or
+   no candidate takes it up.
+
+Each node's usage (reported, or estimated for a node cut before it reported any) is
+summed into the exchange's usage with one part per node, so billing charges each once
+and the ledger lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from router.dialects.continuation import (
+    EventSplitter,
+    Transcript,
+    event_bytes,
+    event_document,
+    is_content_free,
+)
+from router.dialects.estimate import BYTES_PER_TOKEN
+from router.dialects.target import Target
+from router.dialects.usage_tap import is_usage_only
+from router.errors import (
+    ClientGone,
+    FailureReason,
+    RouterError,
+    ServiceUnavailable,
+    UpstreamFailure,
+)
+from router.observability.exchange import Exchange
+from router.proxy.client import client_writes
+from router.proxy.keepalive import OpenStream, StreamRegistry
+from router.proxy.race import Answer
+from router.proxy.relay import end_early, midstream_error, stream_response
+
+Resume = Callable[[Transcript], Awaitable[Answer | None]]
+_INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
+
+
+class ContinuingRelay:
+    """Streams one answer to the client, continued on other nodes as they fail."""
+
+    def __init__(self, streams: StreamRegistry) -> None:
+        self.streams = streams
+
+    async def send(
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        answer: Answer,
+        target: Target,
+        failed_midstream: Callable[[Answer], None],
+        resume: Resume,
+    ) -> web.StreamResponse:
+        """Copy the answer, and its continuations, to the client as they arrive.
+
+        The caller releases `answer`'s node; continuation answers are released here."""
+        out = stream_response(exchange, answer.opened.response, True)
+        loop = asyncio.get_running_loop()
+        stream = OpenStream(out, answer.opened.response, loop.time(), target.dialect.keepalive)
+        said = Transcript(target.dialect.gemini_usage, len(target.body(None)) // BYTES_PER_TOKEN)
+        run = _Run(answer, said)
+        finished = False
+        try:
+            with client_writes():
+                await out.prepare(request)
+                self.streams.add(stream)
+                while True:
+                    failure = await _copy(out, exchange, run.current, stream, run.said, target)
+                    if failure is None:
+                        finished = True
+                        await out.write_eof()
+                        return out
+                    error = await _go_on(exchange, stream, run, failure, failed_midstream, resume)
+                    if error is not None:
+                        await end_early(
+                            request, exchange, out, True, error, target.dialect, marked=True
+                        )
+                        return out
+        except ClientGone:
+            exchange.client_disconnected = True
+        except asyncio.CancelledError:
+            exchange.client_disconnected = True
+            raise
+        finally:
+            exchange.usage = run.said.total(run.current.node.name)
+            exchange.node = run.current.node.name
+            self.streams.discard(stream)
+            if finished:
+                run.current.opened.response.release()
+            else:
+                run.current.opened.response.close()
+            for continued in run.taken:
+                continued.node.release()
+        return out
+
+
+@dataclass(slots=True)
+class _Run:
+    """One answer's course across nodes."""
+
+    current: Answer
+    said: Transcript
+    taken: list[Answer] = field(default_factory=list)  # continuations, released at the end
+    first_failure: UpstreamFailure | None = None
+
+
+async def _go_on(
+    exchange: Exchange,
+    stream: OpenStream,
+    run: _Run,
+    failure: UpstreamFailure,
+    failed_midstream: Callable[[Answer], None],
+    resume: Resume,
+) -> RouterError | None:
+    """After the current node failed: switch `run` to a continuation, or the error event
+    that ends the stream (it names the first node's failure, not a refused prefill)."""
+    run.current.opened.response.close()
+    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    if stream.closing:
+        return ServiceUnavailable("the router is shutting down")
+    failed_midstream(run.current)
+    run.first_failure = run.first_failure or failure
+    said = run.said
+    said.node_failed(run.current.node.name)
+    following = None
+    if said.continuable and not said.finished:
+        following = await resume(said)
+    if following is None or stream.closing:
+        if following is not None:
+            following.opened.response.close()
+            following.node.release()
+        return midstream_error(run.first_failure)
+    run.taken.append(following)
+    said.continue_on(restart=not following.served.prefill)
+    stream.upstream = following.opened.response
+    run.current = following
+    return None
+
+
+async def _copy(
+    out: web.StreamResponse,
+    exchange: Exchange,
+    answer: Answer,
+    stream: OpenStream,
+    transcript: Transcript,
+    target: Target,
+) -> UpstreamFailure | None:
+    """Write each whole event of one node's answer; its failure if it did not complete."""
+    loop = asyncio.get_running_loop()
+    gemini = transcript.gemini
+    read = answer.opened.response.read
+    splitter = EventSplitter()
+    chunk = answer.opened.first_chunk
+    while chunk:
+        for event in splitter.feed(chunk):
+            document = event_document(event)
+            if not transcript.read(document):
+                return _INBAND
+            if transcript.rewriting and isinstance(document, dict):
+                if is_content_free(document, gemini):
+                    continue
+                event = event_bytes(document, gemini)
+            if target.strip_usage and is_usage_only(event):
+                continue
+            await out.write(event)
+            exchange.bytes_out += len(event)
+            stream.last_write = loop.time()
+        try:
+            chunk = await read()
+        except UpstreamFailure as failure:
+            return failure
+    if splitter.pending.strip():  # the stream ended inside an event: it did not complete
+        return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended mid-event")
+    if not transcript.finished:  # ended before its finish reason: cut, not complete
+        return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended unfinished")
+    if not gemini and not transcript.done:  # finished, only its [DONE] missing
+        await out.write(b"data: [DONE]\n\n")
+        exchange.bytes_out += 14
+    return None

@@ -1,0 +1,57 @@
+"""What the client hears when no attempt at any node produced an answer."""
+
+from __future__ import annotations
+
+from router.config.model import ModelRoute
+from router.errors import (
+    FailureReason,
+    NoAvailableNode,
+    RouterError,
+    ServiceUnavailable,
+    TooManyRequests,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamTimeout,
+)
+from router.upstream.reasons import Redactor
+
+
+def final_error(
+    route: ModelRoute, last: UpstreamFailure | None, redactor: Redactor | None = None
+) -> RouterError:
+    """What the client hears when no attempt produced an answer.
+
+    After a 429 or 5xx the message is the node's own (cleaned of node URLs, hosts and
+    keys by `redactor`) when it sent one; its Retry-After is kept on 429 and 503, and its
+    request id travels as X-Upstream-Request-ID.
+    """
+    if last is None:
+        return NoAvailableNode(
+            f"no node is available for model {route.name!r}; try again shortly", retry_after=1
+        )
+    rid = last.request_id
+    if last.reason is FailureReason.TIMEOUT:
+        return UpstreamTimeout(f"no node answered model {route.name!r} in time")
+    told = last.message if last.reason in _TOLD else None
+    if told is not None and redactor is not None:
+        told = redactor.clean(told)
+    retry = _seconds(last.retry_after)
+    if last.reason is FailureReason.STATUS_429:
+        message = told or f"every node of model {route.name!r} is rate limited"
+        return TooManyRequests(message, retry_after=retry or 1, upstream_request_id=rid)
+    if last.status == 503:
+        message = told or f"the nodes of model {route.name!r} are unavailable"
+        return ServiceUnavailable(message, retry_after=retry, upstream_request_id=rid)
+    message = told or f"no node produced an answer for model {route.name!r} ({last.detail})"
+    return UpstreamError(message, upstream_request_id=rid)
+
+
+# The failures whose node-written message reaches the client.
+_TOLD = frozenset({FailureReason.STATUS_429, FailureReason.STATUS_5XX})
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,204 @@
+"""The pure part of continuing a stream on another node (router.dialects.continuation),
+and the mock node's continuation of a prefill. No event loop, no sockets."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.dialects.continuation import (
+    DONE,
+    MAX_HELD,
+    EventSplitter,
+    Transcript,
+    event_bytes,
+    event_document,
+    is_content_free,
+    prefilled_body,
+)
+from router.dialects.usage import Usage
+from router.mock.answers import Answer, MockSettings, prefill_of
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "chatcmpl-b", "created": 2, "model": "b", "choices": [choice], **extra}
+
+
+def _sse(document: Any) -> bytes:
+    return b"data: " + (DONE if document is DONE else orjson.dumps(document)) + b"\n\n"
+
+
+EVENTS = [
+    _sse({"id": "chatcmpl-a", "created": 1, "model": "a", "choices": []}),
+    b": keep-alive\n\n",
+    _sse(_chunk({"content": "Hello"})),
+    b'data: {"x": 1}\r\n\r\n',
+    _sse(DONE),
+]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=sum(map(len, EVENTS))), max_size=12))
+def test_the_splitter_gives_whole_events_whatever_the_chunking(cuts: list[int]) -> None:
+    data = b"".join(EVENTS)
+    points = sorted({0, len(data), *cuts})
+    splitter = EventSplitter()
+    out: list[bytes] = []
+    for start, end in itertools.pairwise(points):
+        out += splitter.feed(data[start:end])
+    assert out == EVENTS
+    assert splitter.pending == b""
+
+
+def test_the_splitter_holds_an_unfinished_event_and_passes_a_huge_one() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b'data: {"a":') == []
+    assert splitter.pending == b'data: {"a":'
+    huge = b"data: " + b"x" * MAX_HELD
+    assert splitter.feed(huge) == [b'data: {"a":' + huge]
+
+
+@given(st.binary(max_size=200))
+def test_event_document_never_raises(event: bytes) -> None:
+    event_document(event)
+
+
+def test_event_document_reads_data_lines() -> None:
+    assert event_document(b"data: [DONE]\n\n") is DONE
+    assert event_document(b": ping\n\n") is None
+    assert event_document(b'data: {"a":\ndata: 1}\n\n') == {"a": 1}
+    assert event_document(b"data: nope\n\n") is None
+
+
+def _first_stream(said: Transcript) -> None:
+    for document in (
+        {"id": "chatcmpl-a", "created": 1, "model": "a", "choices": [{"index": 0,
+         "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+        {"id": "chatcmpl-a", "created": 1, "model": "a", "choices": [{"index": 0,
+         "delta": {"reasoning_content": "Think."}, "finish_reason": None}]},
+        {"id": "chatcmpl-a", "created": 1, "model": "a", "choices": [{"index": 0,
+         "delta": {"content": "Hello there."}, "finish_reason": None}]},
+    ):  # fmt: skip
+        assert said.read(document)
+
+
+def test_a_continuation_is_made_part_of_the_first_stream() -> None:
+    said = Transcript(gemini=False, prompt_estimate=7)
+    _first_stream(said)
+    assert (said.content_text, said.reasoning_text) == ("Hello there.", "Think.")
+    said.node_failed("node62")
+    said.continue_on(restart=False)
+    role = _chunk({"role": "assistant", "content": ""})
+    assert said.read(role) and is_content_free(role, gemini=False)
+    more = _chunk({"content": " More."})
+    assert said.read(more) and not is_content_free(more, gemini=False)
+    assert (more["id"], more["created"], more["model"]) == ("chatcmpl-a", 1, "a")
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    last = _chunk({}, "stop", usage=usage)
+    assert said.read(last)
+    # node62's estimate: 7 prompt, 12 characters -> 3 tokens, 6 characters -> 2 tokens.
+    assert last["usage"] == {
+        "prompt_tokens": 17,
+        "completion_tokens": 10,
+        "total_tokens": 27,
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
+    total = said.total("node63")
+    assert total is not None and (total.prompt, total.completion, total.reasoning) == (17, 8, 2)
+    assert [(p.node, p.estimated) for p in total.parts] == [("node62", True), ("node63", False)]
+    assert said.content_text == "Hello there. More."
+
+
+@given(st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=8), st.data())
+def test_a_restart_never_repeats_what_was_sent(pieces: list[str], data: st.DataObject) -> None:
+    answer = "".join(pieces)
+    sent_len = data.draw(st.integers(min_value=0, max_value=len(answer)))
+    said = Transcript(gemini=False)
+    said.read(_chunk({"role": "assistant", "content": answer[:sent_len]}))
+    said.node_failed("node62")
+    said.continue_on(restart=True)
+    seen = ""
+    for piece in pieces:  # the restarted node says the whole answer again
+        event = _chunk({"content": piece})
+        said.read(event)
+        seen += event["choices"][0]["delta"].get("content", "")
+    assert answer[:sent_len] + seen == answer
+    assert said.content_text == answer
+
+
+def test_one_node_alone_keeps_its_usage_untouched() -> None:
+    said = Transcript(gemini=False)
+    _first_stream(said)
+    said.read(_chunk({}, "stop", usage={"prompt_tokens": 3, "completion_tokens": 4}))
+    assert said.total("node62") == Usage(3, 4, 0)
+
+
+def test_what_cannot_be_continued() -> None:
+    tool = Transcript(gemini=False)
+    tool.read(_chunk({"tool_calls": [{"index": 0}]}))
+    second = Transcript(gemini=False)
+    second.read({"choices": [{"index": 1, "delta": {"content": "x"}}]})
+    function = Transcript(gemini=True)
+    function.read({"candidates": [{"content": {"parts": [{"functionCall": {}}]}}]})
+    assert not (tool.continuable or second.continuable or function.continuable)
+    errored = Transcript(gemini=False)
+    assert not errored.read({"error": {"message": "boom"}})
+
+
+def test_a_gemini_continuation_is_rewritten() -> None:
+    said = Transcript(gemini=True, prompt_estimate=4)
+    said.read({"candidates": [{"content": {"parts": [{"text": "Hi."}]}}], "responseId": "r1"})
+    said.node_failed("node62")
+    said.continue_on(restart=True)
+    again = {
+        "candidates": [{"content": {"parts": [{"text": "Hi."}], "role": "model"}}],
+        "responseId": "r2",
+    }
+    said.read(again)
+    assert is_content_free(again, gemini=True)
+    last = {
+        "candidates": [{"content": {"parts": [{"text": " Bye."}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
+        "responseId": "r2",
+    }
+    said.read(last)
+    assert last["responseId"] == "r1"
+    assert last["usageMetadata"] == {
+        "promptTokenCount": 9,
+        "candidatesTokenCount": 3,
+        "totalTokenCount": 12,
+    }
+    assert event_bytes(last, gemini=True).endswith(b"\r\n\r\n")
+
+
+def test_the_prefilled_body_holds_the_answer_so_far() -> None:
+    chat = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "q"}]})
+    assert orjson.loads(prefilled_body(chat, "Hel", "Think", gemini=False))["messages"] == [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "Hel", "reasoning_content": "Think"},
+    ]
+    gemini = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": "q"}]}]})
+    assert orjson.loads(prefilled_body(gemini, "Hel", "", gemini=True))["contents"][-1] == {
+        "role": "model",
+        "parts": [{"text": "Hel"}],
+    }
+
+
+def test_the_mock_continues_any_nodes_answer() -> None:
+    answer = Answer.of(MockSettings(name="node63", chunks=5))
+    body = {"messages": [{"role": "user", "content": "q"},
+            {"role": "assistant", "content": "Hello from node62. Part 2 of 5."}]}  # fmt: skip
+    prefill = prefill_of(body, is_chat=True)
+    assert prefill == ("Hello from node62. Part 2 of 5.", "")
+    rest = answer.continuing(*prefill)
+    assert rest.content == " Part 3 of 5. Part 4 of 5. Part 5 of 5."
+    assert (rest.reasoning, rest.content_tokens, rest.reasoning_tokens) == ("", 12, 0)
+    thinking = answer.continuing("", "Thinking about the question. ")
+    assert thinking.reasoning == "Answering as node63." and thinking.reasoning_tokens == 8
+    assert prefill_of({"messages": [{"role": "user", "content": "q"}]}, is_chat=True) is None
+    turn = {"role": "model", "parts": [{"text": "T", "thought": True}, {"text": "C"}]}
+    assert prefill_of({"contents": [turn]}, is_chat=False) == ("C", "T")
