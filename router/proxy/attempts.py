@@ -109,9 +109,7 @@ class Proxy:
         def start(candidate: Candidate) -> Awaitable[Answer]:
             return self._attempt(request, exchange, route, candidate, target, plan)
 
-        def may_retry(tries: int, retries: int, last: UpstreamFailure | None) -> bool:
-            return self._may_retry(route, tries - plan.free, retries, budget, last)
-
+        may_retry = self._retry_gate(route, plan, budget)
         balancer = self.table.balancers.get(route.name)
         delay = balancer.hedging if balancer is not None else None
         if delay is None:
@@ -174,9 +172,7 @@ class Proxy:
             continued = ContinuedTarget(target, content, reasoning, prefill)
             return self._attempt(request, exchange, route, candidate, continued, plan)
 
-        def may_retry(tries: int, retries: int, last: UpstreamFailure | None) -> bool:
-            return self._may_retry(route, tries - plan.free, retries, budget, last)
-
+        may_retry = self._retry_gate(route, plan, budget)
         failed = exchange.attempts[-1]
         retries = self.table.node(failed["node"]).config.retries
         while True:
@@ -233,6 +229,17 @@ class Proxy:
                 if is_retry:
                     budget.finish_retry()
         return None, last
+
+    def _retry_gate(
+        self, route: ModelRoute, plan: Plan, budget: RetryBudgetTracker
+    ) -> Callable[[int, int, UpstreamFailure | None], bool]:
+        """`may_retry(tries, retries, last)` for one request: its attempts not counted
+        against `retries` (plan.free) left out."""
+
+        def may_retry(tries: int, retries: int, last: UpstreamFailure | None) -> bool:
+            return self._may_retry(route, tries - plan.free, retries, budget, last)
+
+        return may_retry
 
     def _may_retry(
         self,
