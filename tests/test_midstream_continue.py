@@ -25,6 +25,7 @@ from tests.billing_support import (
     billing_config,
     key_hash,
     new_request_id,
+    scrape,
     start_routers,
 )
 from tests.support import MockNodes, Proc, chat_body, http_request
@@ -142,6 +143,14 @@ def _charge(prompt: int, completion: int, reasoning: int) -> int:
     return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _continuations(router: Proc, model: str) -> dict[str, float]:
+    """router_continuations_total of `model`, by outcome."""
+    name = "router_continuations_total"
+    return {
+        o: scrape(router.base_url, name, model=model, outcome=o) for o in ("continued", "failed")
+    }
+
+
 def _one_stream_checks(events: list[Any], *, usage: bool = True) -> None:
     """One role chunk, one id, one usage chunk (none unless asked), no error, [DONE] last."""
     assert events[-1] == "[DONE]"
@@ -160,8 +169,13 @@ async def test_a_cut_stream_is_continued_by_the_next_node(
     router, ledger = setup
     nodes[FIRST].faults(cut_after=5)  # role, two reasoning deltas, two content deltas
     body = chat_body("go-on", stream=True, stream_options={"include_usage": True})
+    continued = _continuations(router, "go-on")
     events = _events(_stream(router, body))
     _one_stream_checks(events)
+    assert _continuations(router, "go-on") == {
+        "continued": continued["continued"] + 1,
+        "failed": continued["failed"],
+    }
     assert _said(events) == (FULL, THOUGHT)
     assert (nodes[FIRST].requests(), nodes[SECOND].requests()) == (1, 1)
 
@@ -238,7 +252,9 @@ async def test_a_refused_prefill_ends_with_the_original_failure(
     router, ledger = setup
     nodes[FIRST].faults(cut_after=5)
     nodes[SECOND].faults(reject_prefill=True)
+    failed = _continuations(router, "go-on")["failed"]
     events = _events(_stream(router, chat_body("go-on", stream=True)))
+    assert _continuations(router, "go-on")["failed"] == failed + 1
     assert "[DONE]" not in events
     message = events[-1]["error"]["message"]
     assert message == "the node failed mid-answer" and "prefill" not in message

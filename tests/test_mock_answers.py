@@ -165,3 +165,20 @@ def test_gemini_stream_json_array_frames() -> None:
     assert [c["candidates"][0]["content"]["parts"][0]["text"] for c in array] == list(
         ANSWER.content_parts
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "stall_after", "reject_prefill"),
+    [([], None, False), (["--stall-after", "3", "--reject-prefill"], 3, True)],
+)
+def test_mock_cli_sets_midstream_faults(
+    argv: list[str], stall_after: int | None, reject_prefill: bool
+) -> None:
+    import argparse
+
+    from router.mock.cli import add_arguments, faults_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    faults = faults_from_args(parser.parse_args(["--port", "9", *argv]))
+    assert (faults.stall_after, faults.reject_prefill) == (stall_after, reject_prefill)

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--ttft-delay", type=float, default=0.0, metavar="S", help="first token")
     faults.add_argument("--ttft-rate", type=float, default=1.0, help="share with --ttft-delay")
     faults.add_argument("--stall-after-role", action="store_true", help="role chunk, then hang")
+    faults.add_argument("--stall-after", type=int, metavar="N", help="N events, then hang")
+    faults.add_argument("--reject-prefill", action="store_true", help="400 to an assistant turn")
     faults.add_argument("--compress", choices=("off", "accepted", "always"), default="off")
 
 
@@ -69,6 +71,8 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         "ttft_delay": args.ttft_delay,
         "ttft_rate": args.ttft_rate,
         "stall_after_role": args.stall_after_role,
+        "stall_after": args.stall_after,
+        "reject_prefill": args.reject_prefill,
         "compress": args.compress,
     }
     if args.error_rate is not None:

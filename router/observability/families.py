@@ -96,6 +96,14 @@ class Families:
             ["model", "outcome"],
             registry=r,
         )
+        self.continuations = Counter(
+            "router_continuations_total",
+            "Streams of models with on_midstream_failure: continue whose node failed "
+            "mid-answer: continued (another node went on with the answer), failed (the "
+            "stream ended with the error event).",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.node_state = Gauge(
             "router_node_state",
             "1 for the node's current health state, 0 for the others.",

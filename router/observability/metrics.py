@@ -278,6 +278,10 @@ class Metrics:
         """Count one hedge of a model with `hedge:` (won, lost, cancelled or refused)."""
         self._f.hedges.labels(self.model_label(model), outcome).inc()
 
+    def continuation(self, model: str, outcome: str) -> None:
+        """Count one mid-answer failure of a continuing stream (continued or failed)."""
+        self._f.continuations.labels(self.model_label(model), outcome).inc()
+
     def config_reloaded(self, *, success: bool, timestamp: float | None = None) -> None:
         """Count a reload; a success also moves the last-reload timestamp."""
         self._f.config_reloads.labels("success" if success else "failure").inc()

@@ -142,6 +142,10 @@ class Observer:
         if self.metrics is not None:
             self.metrics.hedge(model, outcome)
 
+    def continuation(self, model: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.continuation(model, outcome)
+
     def panic(self, model: str, node: str) -> None:
         self.log.warning(
             "panic_mode", model=model, node=node, detail="every node of the model is down"

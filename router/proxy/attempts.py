@@ -12,9 +12,10 @@ How this works:
    answer and goes straight back, unless its code is one `fallbacks_on` names; when
    none of those models answers, the client gets that node's answer as it was.
 3. The proxy commits to a node once it has its headers and first body chunk (its first
-   token, router.upstream.request); from then on router.proxy.relay copies the answer,
-   and a node failing after that is no longer failed over (see there for what the
-   client sees).
+   token, router.upstream.request); from then on router.proxy.relay copies the answer.
+   A node failing after that is not failed over: the client gets the error event (see
+   router.proxy.relay), unless the model has `on_midstream_failure: continue`, when
+   router.proxy.continuing asks the plan's next candidate to go on with the answer.
 4. A model with `hedge:` runs its attempts as racing tasks instead (router.proxy.race);
    only the winner is committed.
 5. A client that goes away cancels the handler (handler_cancellation is on), and the
@@ -73,7 +74,7 @@ class Proxy:
         self.streams = streams
         self.observer = observer
         self.relay = Relay(streams)
-        self.continuing = ContinuingRelay(streams)
+        self.continuing = ContinuingRelay(streams, observer)
 
     async def forward(
         self,

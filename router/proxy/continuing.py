@@ -45,6 +45,7 @@ from router.errors import (
     UpstreamFailure,
 )
 from router.observability.exchange import Exchange
+from router.observability.observer import Observer
 from router.proxy.client import client_writes
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
@@ -57,8 +58,9 @@ _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
 class ContinuingRelay:
     """Streams one answer to the client, continued on other nodes as they fail."""
 
-    def __init__(self, streams: StreamRegistry) -> None:
+    def __init__(self, streams: StreamRegistry, observer: Observer) -> None:
         self.streams = streams
+        self.observer = observer
 
     async def send(
         self,
@@ -89,6 +91,9 @@ class ContinuingRelay:
                         await out.write_eof()
                         return out
                     error = await _go_on(exchange, stream, run, failure, failed_midstream, resume)
+                    self.observer.continuation(
+                        exchange.model, "continued" if error is None else "failed"
+                    )
                     if error is not None:
                         await end_early(
                             request, exchange, out, True, error, target.dialect, marked=True

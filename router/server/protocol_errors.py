@@ -13,20 +13,30 @@ method is wrapped once, when this module is imported by router.server.app.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from aiohttp import web, web_protocol
+from aiohttp.http_exceptions import ContentEncodingError
 
 from router.dialects.dialect import OPENAI
 from router.errors import ApiError, RouterError
 from router.upstream.headers import REQUEST_ID
+from router.web.screening import unsupported_encoding
 
 _aiohttp_handle_error = web_protocol.RequestHandler.handle_error
+
+
+# aiohttp's parser knows br and zstd but refuses them itself, before the router's header
+# screening runs, when their decoders (Brotli, backports.zstd) are not installed.
+_UNDECODABLE = re.compile(r"Can not decode content-encoding: \w+ \((\w+)\)")
 
 
 def _error_for(status: int, exc: BaseException | None) -> RouterError:
     if status >= 500:
         return ApiError("internal error")
+    if isinstance(exc, ContentEncodingError) and (found := _UNDECODABLE.search(str(exc))):
+        return unsupported_encoding(found.group(1))
     kind = type(exc).__name__ if exc is not None else "BadRequest"
     error = RouterError(f"malformed HTTP request ({kind})")
     error.status, error.code, error.type = status, "malformed_request", "invalid_request_error"
@@ -44,7 +54,9 @@ def handle_error(
     response = _aiohttp_handle_error(self, request, status, exc, message)
     if isinstance(response, web.Response):
         request_id = os.urandom(16).hex()
-        response.body = OPENAI.error_body(_error_for(status, exc), request_id)
+        error = _error_for(status, exc)
+        response.set_status(error.status)
+        response.body = OPENAI.error_body(error, request_id)
         response.content_type = "application/json"
         response.headers[REQUEST_ID] = request_id
     return response

@@ -29,7 +29,12 @@ def screen_headers(headers: CIMultiDictProxy[str]) -> None:
             raise InvalidRequest(f"header {shown!r} is not valid UTF-8") from None
     encoding = headers.get("Content-Encoding")
     if encoding is not None and encoding.strip().lower() not in ACCEPTED_ENCODINGS:
-        shown = encoding.encode("ascii", "replace").decode()[:_MAX_ECHO]
-        raise UnsupportedEncoding(
-            f"Content-Encoding {shown!r} is not supported (use gzip, deflate or none)"
-        )
+        raise unsupported_encoding(encoding)
+
+
+def unsupported_encoding(encoding: str) -> UnsupportedEncoding:
+    """The 415 for a request body in a content coding the router does not decode."""
+    shown = encoding.encode("ascii", "replace").decode()[:_MAX_ECHO]
+    return UnsupportedEncoding(
+        f"Content-Encoding {shown!r} is not supported (use gzip, deflate or none)"
+    )
