@@ -42,6 +42,7 @@ renders the body. Messages never contain node URLs or keys.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -83,10 +84,19 @@ class RouterError(Exception):
         """Extra response headers (Retry-After, X-Upstream-Request-ID when known)."""
         headers = {}
         if self.retry_after is not None:
-            headers["Retry-After"] = str(max(1, round(self.retry_after)))
+            headers["Retry-After"] = _whole_seconds(self.retry_after)
         if self.upstream_request_id is not None:
             headers["X-Upstream-Request-ID"] = self.upstream_request_id  # the node's x-request-id
         return headers
+
+
+def _whole_seconds(seconds: float) -> str:
+    """Retry-After as HTTP wants it, whole seconds, rounded up: a client that waits what
+    it is told is never back before the node wanted it. At least 1; 1 for a value that
+    is not a finite number."""
+    if not math.isfinite(seconds):
+        return "1"
+    return str(max(1, math.ceil(seconds)))
 
 
 class InvalidRequest(RouterError):

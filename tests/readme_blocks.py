@@ -13,6 +13,8 @@ block follows, so that the test knows what to do with it:
 - ```console: lines starting with `$ ` are commands (a trailing `\\` continues one), the
   lines below a command are its expected output (stdout and stderr as a terminal shows
   them), compared line by line; `...` inside an expected line matches any text.
+- ```python: a script run with this checkout's python (the test venv has the openai and
+  google-genai SDKs); its exit status must be 0.
 - ```json: must parse; an error body must have the shape of the router's real one.
 - ```promql: every `router_*` series it names must be in the router's /metrics.
 - ```text: diagrams and trees, not run.
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 FRAGMENT_MARKER = "<!-- readme: fragment -->"
-KINDS = frozenset({"yaml", "sh", "bash", "console", "json", "promql", "text"})
+KINDS = frozenset({"yaml", "sh", "bash", "console", "python", "json", "promql", "text"})
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _CURL = re.compile(r"(?<![\w./-])curl(?= )")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router.config.model import Backend, ModelRoute, NodeConfig
 from router.errors import (
@@ -214,3 +216,43 @@ def test_midstream_error(failure: UpstreamFailure, kind: type[RouterError], mess
     error = midstream_error(failure)
     assert type(error) is kind
     assert error.message == message
+
+
+@pytest.mark.parametrize(
+    ("told", "heard"),
+    [
+        ("2.5", "3"),  # never earlier than the node asked: rounded up, not to even
+        ("1.5", "2"),
+        ("4.5", "5"),
+        ("3.7", "4"),
+        ("0.2", "1"),
+        ("0", "1"),
+        ("120", "120"),
+        ("inf", "1"),  # unreadable values are as if absent, never a 500
+        ("nan", "1"),
+        ("-3", "1"),
+        ("1e400", "1"),
+    ],
+)
+def test_a_nodes_retry_after_is_passed_on_rounded_up(told: str, heard: str) -> None:
+    failure = UpstreamFailure(FailureReason.STATUS_429, "429", status=429, retry_after=told)
+    assert final_error(ROUTE, failure).headers()["Retry-After"] == heard
+
+
+def test_a_nodes_retry_after_date_is_passed_on_as_seconds() -> None:
+    import email.utils
+    import time
+
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    failure = UpstreamFailure(FailureReason.STATUS_429, "429", status=429, retry_after=when)
+    assert 29 <= int(final_error(ROUTE, failure).headers()["Retry-After"]) <= 31
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.none())
+def test_any_retry_after_gives_a_whole_positive_header(seconds: float | None) -> None:
+    headers = TooManyRequests("busy", retry_after=seconds).headers()
+    if seconds is not None:
+        value = int(headers["Retry-After"])
+        assert value >= 1
+        if 0 <= seconds <= 1e9:
+            assert value >= seconds

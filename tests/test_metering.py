@@ -70,7 +70,7 @@ def test_static_keys_reports_every_problem_with_its_path():
     for expected in (
         "keys[0]: needs exactly one of",
         "keys[1].hash: must be 64 hex",
-        "keys[2].key: is empty",
+        "keys[2].key: environment variable MISSING is not set",
         "keys[3].rpm: must be int",
         "keys[3].colour: unknown key",
         "keys[4].credits: credits have at most 6 decimal places",
@@ -180,10 +180,19 @@ def test_sections_in_a_document_report_their_lines():
         "12|state.redis_url|environment variable REDIS_URL is not set",
         "12|state.redis_url|must be a non-empty string",
         "13|state.timeout|must be a number of seconds greater than 0, got 0",
-        "16|keys[0].key|is empty (is its environment variable set?)",
+        "16|keys[0].key|environment variable MISSING is not set",
         "17|keys[1].hash|must be 64 hex digits (sha256 of the key)",
         "17|keys[1].rpm|must be int, got str",
     }
+
+
+@pytest.mark.parametrize("key", ['""', '"  "', '"${EMPTY}"'])
+def test_an_empty_key_is_reported_as_empty(key: str) -> None:
+    text = textwrap.dedent(DOC).replace("${MISSING}", key)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, environ={"REDIS_URL": "redis://r:1/0", "EMPTY": ""})
+    found = {f"{p.path}|{p.message}" for p in info.value.problems}
+    assert "keys[0].key|is empty" in found
 
 
 def test_sections_in_a_document_build_typed_objects():

@@ -151,6 +151,15 @@ def _continuations(router: Proc, model: str) -> dict[str, float]:
     }
 
 
+def _failovers(router: Proc, model: str) -> dict[str, float]:
+    """router_failovers_total of `model`: midstream, unknown and all reasons."""
+    name = "router_failovers_total"
+    counts = {
+        r: scrape(router.base_url, name, model=model, reason=r) for r in ("midstream", "unknown")
+    }
+    return {**counts, "all": scrape(router.base_url, name, model=model)}
+
+
 def _one_stream_checks(events: list[Any], *, usage: bool = True) -> None:
     """One role chunk, one id, one usage chunk (none unless asked), no error, [DONE] last."""
     assert events[-1] == "[DONE]"
@@ -170,11 +179,17 @@ async def test_a_cut_stream_is_continued_by_the_next_node(
     nodes[FIRST].faults(cut_after=5)  # role, two reasoning deltas, two content deltas
     body = chat_body("go-on", stream=True, stream_options={"include_usage": True})
     continued = _continuations(router, "go-on")
+    failovers = _failovers(router, "go-on")
     events = _events(_stream(router, body))
     _one_stream_checks(events)
     assert _continuations(router, "go-on") == {
         "continued": continued["continued"] + 1,
         "failed": continued["failed"],
+    }
+    assert _failovers(router, "go-on") == {
+        "midstream": failovers["midstream"] + 1,
+        "unknown": failovers["unknown"],
+        "all": failovers["all"] + 1,
     }
     assert _said(events) == (FULL, THOUGHT)
     assert (nodes[FIRST].requests(), nodes[SECOND].requests()) == (1, 1)

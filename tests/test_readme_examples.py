@@ -200,6 +200,8 @@ def test_readme_example(block: Block, sites: Sites, tmp_path: Path) -> None:
         check_sh(block, sites)
     elif block.lang == "console":
         check_console(block, sites)
+    elif block.lang == "python":
+        check_python(block, sites)
     elif block.lang == "json":
         check_json(block, sites)
     elif block.lang == "promql":
@@ -247,6 +249,15 @@ def check_console(block: Block, sites: Sites) -> None:
             f"{block.id}: `{step.command}` printed:\n{done.stdout}\nthe README shows:\n"
             + "\n".join(expected)
         )
+
+
+def check_python(block: Block, sites: Sites) -> None:
+    """A Python example (an SDK pointed at the router) runs to its end."""
+    site = sites.get(block.fragment)
+    script = site.workdir / f"readme_{block.line}.py"
+    script.write_text(rewrite(block.text, site.addresses), encoding="utf-8")
+    done = run_shell(f"python -X dev -W error {script.name}", site, strict=True)
+    assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}"
 
 
 def check_json(block: Block, sites: Sites) -> None:

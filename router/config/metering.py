@@ -155,9 +155,12 @@ def _static_hash(section: Section) -> str | None:
             section.checker.report(section.at("hash"), "must be 64 hex digits (sha256 of the key)")
             return None
         return value
-    plain = section.checker.substitute(str(raw_key), section.at("key"), report_missing=False)
-    if not plain.strip() or "${" in plain:
-        section.checker.report(section.at("key"), "is empty (is its environment variable set?)")
+    reported = len(section.checker.problems)
+    plain = section.checker.substitute(str(raw_key), section.at("key"))
+    if len(section.checker.problems) > reported:  # a variable it names is not set
+        return None
+    if not plain.strip():
+        section.checker.report(section.at("key"), "is empty")
         return None
     return hash_key(plain.strip())
 

@@ -35,10 +35,7 @@ from aiohttp import web
 from router.config.model import Backend, MidstreamPolicy, ModelRoute, Strategy
 from router.dialects.continuation import ContinuedTarget, Transcript
 from router.dialects.target import Target
-from router.errors import (
-    FailureReason,
-    UpstreamFailure,
-)
+from router.errors import FailureReason, UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
 from router.proxy.continuing import ContinuingRelay
@@ -64,6 +61,7 @@ HEALTH_FAILURES = frozenset(
         FailureReason.MIDSTREAM,
     }
 )
+_MIDSTREAM = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
 
 
 class Proxy:
@@ -137,8 +135,7 @@ class Proxy:
         self._committed(exchange, answer)
 
         def failed_midstream(failed: Answer = answer) -> None:
-            failure = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
-            self._judge_failure(failed.served, failed.node, failure, loop.time(), False)
+            self._judge_failure(failed.served, failed.node, _MIDSTREAM, loop.time(), False)
 
         try:
             if continues(route, target, answer):
@@ -176,23 +173,20 @@ class Proxy:
         may_retry = self._retry_gate(route, plan, budget)
         failed = exchange.attempts[-1]
         retries = self.table.node(failed["node"]).config.retries
+        last = _MIDSTREAM
         while True:
             made = len(exchange.attempts)
-            answer, _ = await self._in_turn(plan, start, may_retry, budget, made, retries)
+            answer, _ = await self._in_turn(plan, start, may_retry, budget, made, retries, last)
             if answer is None:
                 return None
             response = answer.opened.response
             if response.status == 200 and response.content_type == "text/event-stream":
                 self._committed(exchange, answer)
                 return answer
-            exchange.attempts.append(
-                Attempt(
-                    node=answer.node.name,
-                    model=answer.served.name,
-                    failure=FailureReason.STATUS_4XX.value,
-                    status=response.status,
-                )
+            last = UpstreamFailure(
+                FailureReason.STATUS_4XX, "refused the prefill", status=response.status
             )
+            _record_failure(exchange, answer.node.name, answer.served.name, last)
             response.close()
             answer.node.release()
 
@@ -211,12 +205,12 @@ class Proxy:
         budget: RetryBudgetTracker,
         made: int = 0,
         retries: int = 0,
+        last: UpstreamFailure | None = None,
     ) -> tuple[Answer | None, UpstreamFailure | None]:
         """One attempt after another until one opens: the answer, or the last failure.
 
         `made`: attempts this request made already; `retries`: the `retries` setting of
-        the node that failed last."""
-        last: UpstreamFailure | None = None
+        the node that failed last; `last`: how it failed."""
         for tried, candidate in enumerate(candidates, start=made):
             is_retry = tried > 0
             if is_retry and not may_retry(tried, retries, last):
@@ -301,14 +295,7 @@ class Proxy:
             node.release()
             self._judge_failure(served, node, failure, loop.time(), is_trial)
             plan.record_failure(candidate, failure)
-            # The value, a plain str: the console log renders attempts with repr().
-            attempt = Attempt(
-                node=node.name,
-                model=served.name,
-                failure=failure.reason.value,
-                status=failure.status,
-            )
-            exchange.attempts.append(attempt)
+            _record_failure(exchange, node.name, served.name, failure)
             raise
         except BaseException:
             node.release()
@@ -397,3 +384,11 @@ def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute)
     if serving is not requested and not serving.is_glob:
         return serving.name
     return None
+
+
+def _record_failure(exchange: Exchange, node: str, model: str, failure: UpstreamFailure) -> None:
+    """A failed attempt, in the access log's `attempts`. The reason's value, a plain str:
+    the console log renders attempts with repr()."""
+    exchange.attempts.append(
+        Attempt(node=node, model=model, failure=failure.reason.value, status=failure.status)
+    )

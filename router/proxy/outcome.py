@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from router.config.model import ModelRoute
 from router.errors import (
     FailureReason,
@@ -13,6 +15,7 @@ from router.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
+from router.routing.same_node import parse_retry_after
 from router.upstream.reasons import Redactor
 
 
@@ -35,7 +38,7 @@ def final_error(
     told = last.message if last.reason in _TOLD else None
     if told is not None and redactor is not None:
         told = redactor.clean(told)
-    retry = _seconds(last.retry_after)
+    retry = parse_retry_after(last.retry_after, time.time())
     if last.reason is FailureReason.STATUS_429:
         message = told or f"every node of model {route.name!r} is rate limited"
         return TooManyRequests(message, retry_after=retry or 1, upstream_request_id=rid)
@@ -48,10 +51,3 @@ def final_error(
 
 # The failures whose node-written message reaches the client.
 _TOLD = frozenset({FailureReason.STATUS_429, FailureReason.STATUS_5XX})
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

@@ -85,11 +85,12 @@ async def run_server(
         log.info("stopped")
 
 
-def _check_listen(host: str, port: int) -> None:
-    """Raise StartupError when `host:port` cannot be listened on (the workers would fail
-    one after the other, and be restarted, for the same reason)."""
+def _check_listen(host: str, port: int, *, reuse_port: bool) -> None:
+    """Raise StartupError when `host:port` cannot be listened on: before anything else
+    starts, so the message is the only line (no log of nodes made ready), and before
+    forking workers, which would fail one after the other for the same reason."""
     try:
-        with socket.create_server((host, port), family=_family(host), reuse_port=True):
+        with socket.create_server((host, port), family=_family(host), reuse_port=reuse_port):
             pass
     except OSError as exc:
         raise StartupError(listen_problem(exc, host, port)) from None
@@ -133,10 +134,10 @@ def serve_command(
     )
     address = (host or config.server.host, port or config.server.port)
     try:
+        _check_listen(*address, reuse_port=workers > 1)
         if workers == 1:
             asyncio.run(run_server(config, *address, options))
             return 0
-        _check_listen(*address)  # before forking: one message, not one per worker
     except StartupError as exc:
         print(f"router serve: {exc}", file=sys.stderr)
         return 1
