@@ -18,8 +18,8 @@ from router.dialects.continuation import (
     event_bytes,
     event_document,
     is_content_free,
-    prefilled_body,
 )
+from router.dialects.prefill import prefilled_body
 from router.dialects.usage import Usage
 from router.mock.answers import Answer, MockSettings, prefill_of
 
@@ -38,6 +38,9 @@ EVENTS = [
     b": keep-alive\n\n",
     _sse(_chunk({"content": "Hello"})),
     b'data: {"x": 1}\r\n\r\n',
+    b'data: {"x": 2}\n\r\n',  # LF, then a CRLF blank line
+    b'data: {"x": 3}\r\n\n',
+    b'data: {"x": 4}\r\r',
     _sse(DONE),
 ]
 
@@ -52,6 +55,14 @@ def test_the_splitter_gives_whole_events_whatever_the_chunking(cuts: list[int]) 
         out += splitter.feed(data[start:end])
     assert out == EVENTS
     assert splitter.pending == b""
+
+
+def test_an_event_ended_by_a_cr_last_is_held_until_the_stream_ends() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b"data: 1\r\r") == []  # a CRLF may still come
+    assert splitter.finish() == [b"data: 1\r\r"]
+    assert splitter.pending == b""
+    assert splitter.feed(b"data: 2") == [] and splitter.finish() == []  # cut mid-event
 
 
 def test_the_splitter_holds_an_unfinished_event_and_passes_a_huge_one() -> None:
@@ -137,6 +148,39 @@ def test_one_node_alone_keeps_its_usage_untouched() -> None:
     assert said.total("node62") == Usage(3, 4, 0)
 
 
+def test_what_a_hostile_or_unusual_node_sends_is_read_safely() -> None:
+    nulls = Transcript(gemini=False)  # LiteLLM: null tool calls in every delta
+    nulls.read(_chunk({"content": "a", "tool_calls": None, "function_call": None}))
+    both = Transcript(gemini=False)  # both spellings of the reasoning: read once
+    both.read(_chunk({"reasoning_content": "think", "reasoning": "think"}))
+    signed = Transcript(gemini=True)  # a text part with its thought signature
+    signed.read({"candidates": [{"content": {"parts": [{"text": "Hi", "thoughtSignature": "s"}]}}]})
+    assert nulls.continuable and both.continuable and signed.continuable
+    assert both.reasoning_text == "think" and signed.content_text == "Hi"
+    said = Transcript(gemini=False)
+    _first_stream(said)
+    said.node_failed("node62")
+    said.continue_on(restart=False)
+    odd = {"usage": None, "response": {"usage": {"prompt_tokens": 1, "completion_tokens": 1}}}
+    said.read(odd)  # usage found elsewhere than `usage`: nothing to add it to, no raise
+    huge = _chunk({}, "stop", usage={"prompt_tokens": 2**64 - 1, "completion_tokens": 1})
+    said.read(huge)
+    event_bytes(huge, gemini=False)  # writable: a count past 64 bits is not summed
+    assert not is_content_free({"candidates": [{"content": "oops", "finishReason": "STOP"}]}, True)
+    assert is_content_free({"candidates": [{"content": "oops"}]}, True)
+
+
+def test_the_identity_is_the_first_non_empty_value() -> None:
+    said = Transcript(gemini=False)
+    said.read({"id": "", "created": 0, "model": "", "choices": []})
+    _first_stream(said)
+    said.node_failed("node62")
+    said.continue_on(restart=False)
+    more = _chunk({"content": " More."})
+    said.read(more)
+    assert (more["id"], more["created"], more["model"]) == ("chatcmpl-a", 1, "a")
+
+
 def test_what_cannot_be_continued() -> None:
     tool = Transcript(gemini=False)
     tool.read(_chunk({"tool_calls": [{"index": 0}]}))
@@ -186,6 +230,25 @@ def test_the_prefilled_body_holds_the_answer_so_far() -> None:
         "role": "model",
         "parts": [{"text": "Hel"}],
     }
+
+
+def test_nothing_said_yet_asks_the_question_again_without_a_prefill() -> None:
+    from router.dialects.dialect import OPENAI
+    from router.dialects.prefill import ContinuedTarget
+
+    chat = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "q"}]})
+
+    class Base:
+        dialect, strip_usage, continuable = OPENAI, False, True
+
+        def path(self, base_path: str, model: str | None) -> str:
+            return "/v1/chat/completions"
+
+        def body(self, model: str | None) -> bytes:
+            return chat
+
+    assert ContinuedTarget(Base(), "", "", prefill=True).body(None) == chat
+    assert ContinuedTarget(Base(), "H", "", prefill=True).body(None) != chat
 
 
 def test_the_mock_continues_any_nodes_answer() -> None:

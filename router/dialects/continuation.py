@@ -9,9 +9,8 @@ A model with `on_midstream_failure: continue` has its SSE answers relayed event 
   stream's identity (OpenAI `id`/`created`/`model`, Gemini `responseId`/`modelVersion`),
   each node's usage, and whether the answer can be continued at all (one choice, text
   only: a tool call or a second choice cannot be handed to another node).
-* `prefilled_body` is the continuation request: the original messages plus an assistant
-  (Gemini: model) turn holding what was said, reasoning in its own field (OpenAI
-  `reasoning_content`, Gemini a `thought: true` part).
+* The continuation request (the answer so far as a prefilled last turn) is built by
+  router.dialects.prefill.
 * `Transcript.rewrite` makes the continuation's events part of the first stream: its role
   chunk goes, its identity becomes the first stream's, a restarted answer (a model with
   `prefill: false`) has the characters already sent cut from its deltas, and its usage
@@ -26,17 +25,18 @@ from typing import Any
 
 import orjson
 
-from router.dialects.dialect import Dialect
-from router.dialects.target import Target
 from router.dialects.usage import Usage, UsagePart, usage_from_gemini, usage_from_openai
 from router.dialects.usage_tap import is_error_event
 
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+# A blank line: two line ends in a row, each CRLF, LF or CR (SSE allows all three, mixed).
+_EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n){2}")
 MAX_HELD = 1024 * 1024  # an unfinished event longer than this is passed on as it is
 DONE = b"[DONE]"
+_MAX_COUNT = 2**53
 _OPENAI_IDENTITY = ("id", "created", "model", "system_fingerprint")
 _GEMINI_IDENTITY = ("responseId", "modelVersion")
 _REASONING_KEYS = ("reasoning_content", "reasoning")  # DeepSeek/vLLM, and OpenRouter's
+_GEMINI_PART_NOTES = frozenset({"thought", "thoughtSignature"})  # beside a part's text
 
 
 class EventSplitter:
@@ -48,12 +48,13 @@ class EventSplitter:
         self._tail = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """The events `chunk` completes; an unfinished one over MAX_HELD comes out as is
-        (see `overflowed`)."""
+        """The events `chunk` completes; an unfinished one over MAX_HELD comes out as is."""
         data = self._tail + chunk if self._tail else chunk
         events: list[bytes] = []
         start = 0
         for end in _EVENT_END.finditer(data):
+            if end.end() == len(data) and data.endswith(b"\r"):
+                break  # a CR last may be the first half of a CRLF still to come
             events.append(data[start : end.end()])
             start = end.end()
         self._tail = data[start:]
@@ -61,6 +62,14 @@ class EventSplitter:
             events.append(self._tail)
             self._tail = b""
         return events
+
+    def finish(self) -> list[bytes]:
+        """At the end of the stream: the event held for a CR that ended it, if any."""
+        tail = self._tail
+        if _EVENT_END.search(tail) is None:
+            return []
+        self._tail = b""
+        return [tail]
 
     @property
     def pending(self) -> bytes:
@@ -94,7 +103,6 @@ class Transcript:
     identity: dict[str, Any] = field(default_factory=dict)
     continuable: bool = True
     finished: bool = False  # a finish reason was sent
-    done: bool = False  # the current node sent [DONE]
     ended: bool = False  # the current node failed (its share is in `parts`)
     usage: Usage | None = None  # the current node's last reported usage
     parts: list[UsagePart] = field(default_factory=list)  # the nodes that failed
@@ -140,7 +148,6 @@ class Transcript:
     def continue_on(self, *, restart: bool) -> None:
         """The next node's events follow; a restart repeats the answer from its start."""
         self.rewriting = True
-        self.done = False
         self.ended = False
         self.skip_content = len(self.content_text) if restart else 0
         self.skip_reasoning = len(self.reasoning_text) if restart else 0
@@ -161,20 +168,19 @@ class Transcript:
     def read(self, document: Any) -> bool:
         """Take in one event of the current node (rewriting it when it continues another's);
         False when it is an in-band error, which the client must not get."""
-        if document is DONE:
-            self.done = True
-            return True
         if not isinstance(document, dict):
             return True
         if is_error_event(document):
             return False
-        if not self.identity:
-            names = _GEMINI_IDENTITY if self.gemini else _OPENAI_IDENTITY
-            self.identity = {name: document[name] for name in names if name in document}
-        elif self.rewriting:
+        if self.rewriting:
             for name, value in self.identity.items():
                 if name in document:
                     document[name] = value
+        else:  # the first real value of each (Azure opens with an empty placeholder)
+            for name in _GEMINI_IDENTITY if self.gemini else _OPENAI_IDENTITY:
+                value = document.get(name)
+                if value and name not in self.identity:
+                    self.identity[name] = value
         usage = usage_from_gemini(document) if self.gemini else usage_from_openai(document)
         if usage is not None:
             self.usage = usage
@@ -216,14 +222,19 @@ class Transcript:
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 continue
-            if "tool_calls" in delta or "function_call" in delta:
+            if delta.get("tool_calls") or delta.get("function_call"):  # LiteLLM sends nulls
                 self.continuable = False
             if self.rewriting:
                 delta.pop("role", None)
-            for key in ("content", *_REASONING_KEYS):
-                if key in delta:
-                    said = self._said(delta[key], key != "content")
-                    if self.rewriting:
+            if "content" in delta:
+                said = self._said(delta["content"], False)
+                if self.rewriting:
+                    _keep_text(delta, "content", said)
+            keys = [key for key in _REASONING_KEYS if key in delta]
+            if keys:  # a node sending both spellings sends the same text twice: read once
+                said = self._said(delta[keys[0]], True)
+                if self.rewriting:
+                    for key in keys:
                         _keep_text(delta, key, said)
 
     def _read_gemini(self, document: dict[str, Any]) -> None:
@@ -243,8 +254,9 @@ class Transcript:
                 continue
             kept = []
             for part in parts:
-                if not isinstance(part, dict) or set(part) - {"text", "thought"}:
-                    self.continuable = False  # a function call, inline data...
+                if not _is_text_part(part):
+                    if not (isinstance(part, dict) and set(part) <= _GEMINI_PART_NOTES):
+                        self.continuable = False  # a function call, inline data...
                     kept.append(part)
                     continue
                 said = self._said(part.get("text"), part.get("thought") is True)
@@ -252,6 +264,15 @@ class Transcript:
                     kept.append({**part, "text": said} if self.rewriting else part)
             if self.rewriting and isinstance(content, dict):
                 content["parts"] = kept
+
+
+def _is_text_part(part: object) -> bool:
+    """A Gemini part of text or thought (with or without its thoughtSignature)."""
+    return (
+        isinstance(part, dict)
+        and isinstance(part.get("text"), str)
+        and not set(part) - _GEMINI_PART_NOTES - {"text"}
+    )
 
 
 def _keep_text(delta: dict[str, Any], key: str, said: str) -> None:
@@ -264,14 +285,18 @@ def _keep_text(delta: dict[str, Any], key: str, said: str) -> None:
 def _add_usage(document: dict[str, Any], earlier: Usage, gemini: bool) -> None:
     """Add the failed nodes' usage to the usage this event reports (in its own dialect)."""
     if gemini:
-        meta = document["usageMetadata"]
+        meta = document.get("usageMetadata")
+        if not isinstance(meta, dict):
+            return
         meta["promptTokenCount"] = _int(meta.get("promptTokenCount")) + earlier.prompt
         meta["candidatesTokenCount"] = _int(meta.get("candidatesTokenCount")) + earlier.completion
         if earlier.reasoning or "thoughtsTokenCount" in meta:
             meta["thoughtsTokenCount"] = _int(meta.get("thoughtsTokenCount")) + earlier.reasoning
         meta["totalTokenCount"] = _int(meta.get("totalTokenCount")) + earlier.total
         return
-    usage = document["usage"]
+    usage = document.get("usage")
+    if not isinstance(usage, dict):  # the usage was read from elsewhere in the event
+        return
     usage["prompt_tokens"] = _int(usage.get("prompt_tokens")) + earlier.prompt
     completion = earlier.completion + earlier.reasoning  # OpenAI counts reasoning inside
     usage["completion_tokens"] = _int(usage.get("completion_tokens")) + completion
@@ -284,7 +309,11 @@ def _add_usage(document: dict[str, Any], earlier: Usage, gemini: bool) -> None:
 
 
 def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count as a node reports it; 0 for anything else, or for a count no real
+    answer reaches (orjson cannot write integers past 64 bits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_COUNT:
+        return value
+    return 0
 
 
 def is_content_free(document: Any, gemini: bool) -> bool:
@@ -299,9 +328,7 @@ def is_content_free(document: Any, gemini: bool) -> bool:
         if not isinstance(candidates, list):
             return False
         return all(
-            isinstance(c, dict)
-            and c.get("finishReason") is None
-            and not (c.get("content") or {}).get("parts")
+            isinstance(c, dict) and c.get("finishReason") is None and not _parts(c)
             for c in candidates
         )
     if isinstance(document.get("usage"), dict):
@@ -315,58 +342,11 @@ def is_content_free(document: Any, gemini: bool) -> bool:
     )
 
 
+def _parts(candidate: dict[str, Any]) -> object:
+    content = candidate.get("content")
+    return content.get("parts") if isinstance(content, dict) else None
+
+
 def event_bytes(document: Any, gemini: bool) -> bytes:
     """A rewritten event, framed as each API frames its own."""
     return b"data: " + orjson.dumps(document) + (b"\r\n\r\n" if gemini else b"\n\n")
-
-
-def prefilled_body(body: bytes, content: str, reasoning: str, gemini: bool) -> bytes:
-    """`body` (the request as sent to a node) with the answer so far as its last turn."""
-    document = orjson.loads(body)
-    if gemini:
-        parts: list[dict[str, Any]] = []
-        if reasoning:
-            parts.append({"text": reasoning, "thought": True})
-        if content:
-            parts.append({"text": content})
-        contents = document.get("contents")
-        turns = list(contents) if isinstance(contents, list) else []
-        document["contents"] = [*turns, {"role": "model", "parts": parts}]
-    else:
-        turn: dict[str, Any] = {"role": "assistant", "content": content}
-        if reasoning:
-            turn["reasoning_content"] = reasoning
-        document["messages"] = [*document["messages"], turn]
-    return orjson.dumps(document)
-
-
-@dataclass(frozen=True, slots=True)
-class ContinuedTarget:
-    """The request that continues an answer: `base`'s, with the answer so far as its last
-    turn (`prefill`), or `base`'s unchanged for a model that cannot take one."""
-
-    base: Target
-    content: str
-    reasoning: str
-    prefill: bool
-
-    @property
-    def dialect(self) -> Dialect:
-        return self.base.dialect
-
-    @property
-    def strip_usage(self) -> bool:
-        return self.base.strip_usage
-
-    @property
-    def continuable(self) -> bool:
-        return self.base.continuable
-
-    def path(self, base_path: str, model: str | None) -> str:
-        return self.base.path(base_path, model)
-
-    def body(self, model: str | None) -> bytes:
-        body = self.base.body(model)
-        if not self.prefill:
-            return body
-        return prefilled_body(body, self.content, self.reasoning, self.dialect.gemini_usage)

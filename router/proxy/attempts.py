@@ -33,7 +33,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiohttp import web
 
 from router.config.model import Backend, MidstreamPolicy, ModelRoute, Strategy
-from router.dialects.continuation import ContinuedTarget, Transcript
+from router.dialects.continuation import Transcript
+from router.dialects.prefill import ContinuedTarget
 from router.dialects.target import Target
 from router.errors import FailureReason, UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
@@ -164,6 +165,7 @@ class Proxy:
         node that answers it with anything but a stream (a prefill it refuses) is left."""
         budget = self.table.budgets[route.name]
         content, reasoning = transcript.content_text, transcript.reasoning_text
+        loop = asyncio.get_running_loop()
 
         def start(candidate: Candidate) -> Awaitable[Answer]:
             prefill = candidate.served.prefill
@@ -187,6 +189,8 @@ class Proxy:
                 FailureReason.STATUS_4XX, "refused the prefill", status=response.status
             )
             _record_failure(exchange, answer.node.name, answer.served.name, last)
+            # An answer, if not a stream, shows the node works (and ends its trial).
+            self.observer.transitions(answer.node.health.record_success(loop.time()))
             response.close()
             answer.node.release()
 

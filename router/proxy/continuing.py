@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from router.dialects.continuation import (
+    DONE,
     EventSplitter,
     Transcript,
     event_bytes,
@@ -53,6 +54,7 @@ from router.proxy.relay import end_early, midstream_error, stream_response
 
 Resume = Callable[[Transcript], Awaitable[Answer | None]]
 _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
+_DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class ContinuingRelay:
@@ -174,9 +176,14 @@ async def _copy(
     read = answer.opened.response.read
     splitter = EventSplitter()
     chunk = answer.opened.first_chunk
-    while chunk:
-        for event in splitter.feed(chunk):
+    while True:
+        for event in splitter.feed(chunk) if chunk else splitter.finish():
             document = event_document(event)
+            if document is DONE:
+                if not transcript.finished:
+                    continue  # held: a [DONE] before the finish reason does not end it
+                await _write_done(out, exchange)
+                return None  # the end; a node lingering after [DONE] is not waited for
             if not transcript.read(document):
                 return _INBAND
             if transcript.rewriting and isinstance(document, dict):
@@ -188,6 +195,9 @@ async def _copy(
             await out.write(event)
             exchange.bytes_out += len(event)
             stream.last_write = loop.time()
+            stream.at_line_end = event.endswith((b"\n", b"\r"))  # not after an overflow
+        if not chunk:
+            break
         try:
             chunk = await read()
         except UpstreamFailure as failure:
@@ -196,7 +206,11 @@ async def _copy(
         return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended mid-event")
     if not transcript.finished:  # ended before its finish reason: cut, not complete
         return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended unfinished")
-    if not gemini and not transcript.done:  # finished, only its [DONE] missing
-        await out.write(b"data: [DONE]\n\n")
-        exchange.bytes_out += 14
+    if not gemini:  # finished, only its [DONE] missing
+        await _write_done(out, exchange)
     return None
+
+
+async def _write_done(out: web.StreamResponse, exchange: Exchange) -> None:
+    await out.write(_DONE_EVENT)
+    exchange.bytes_out += len(_DONE_EVENT)
