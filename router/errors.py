@@ -90,13 +90,16 @@ class RouterError(Exception):
         return headers
 
 
+_MAX_RETRY_AFTER = 86400  # seconds: a node's 1e308 is not passed on as 309 digits
+
+
 def _whole_seconds(seconds: float) -> str:
     """Retry-After as HTTP wants it, whole seconds, rounded up: a client that waits what
-    it is told is never back before the node wanted it. At least 1; 1 for a value that
-    is not a finite number."""
+    it is told is never back before the node wanted it. At least 1, at most a day; 1
+    for a value that is not a finite number."""
     if not math.isfinite(seconds):
         return "1"
-    return str(max(1, math.ceil(seconds)))
+    return str(max(1, min(_MAX_RETRY_AFTER, math.ceil(seconds))))
 
 
 class InvalidRequest(RouterError):

@@ -83,10 +83,13 @@ class FakeResponse:
         if self.sent >= len(script.chunks):
             return b""
         chunk = script.chunks[self.sent]
-        self.sent += 1
         if isinstance(chunk, Chunk):
+            # Counted once it arrives: a read cancelled while waiting loses nothing, as
+            # with the real transport (its bytes wait in a buffer).
             await asyncio.sleep(chunk.delay)
+            self.sent += 1
             return chunk.data
+        self.sent += 1
         return chunk
 
     def release(self) -> None:

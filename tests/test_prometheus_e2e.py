@@ -81,12 +81,15 @@ NODES: dict[str, tuple[str, ...]] = {
     "doomed": (),  # SIGKILLed halfway
     "broken": ("--status", "500"),  # always 500: ejected after 3 in a row
     "slow": ("--first-byte-delay", "0.3", "--chunk-delay", "0.1"),  # long streams
+    "cutter": ("--cut-after", "3"),  # drops every stream after 3 events
 }
-FLASH, PRO, BUDGET, STREAMY = (
+FLASH, PRO, BUDGET, STREAMY, HEDGED, RESCUED = (
     "gemini-2.5-flash",
     "gemini-2.5-pro",
     "gemini-3.0-pro",
     "gemini-3.1-pro",
+    "gemini-3.2-flash",
+    "gemini-3.2-pro",
 )
 MODELS: dict[str, dict[str, Any]] = {
     FLASH: {
@@ -99,6 +102,18 @@ MODELS: dict[str, dict[str, Any]] = {
     # concurrent requests find a retry in flight and the budget (below) refuses theirs.
     BUDGET: {"backends": [{"node": "broken"}, {"node": "slow", "priority": 1}]},
     STREAMY: {"backends": [{"node": "slow"}]},
+    # `slow` (first byte after 0.3 s) is raced by a hedge to `steady` after 0.1 s; the
+    # session header pins a conversation to one node.
+    HEDGED: {
+        "backends": [{"node": "slow"}, {"node": "steady"}],
+        "hedge": {"after": 0.1, "max": 1},
+        "affinity": {"by": "header:X-Session-ID"},
+    },
+    # `cutter` drops the stream mid-answer; `steady` continues it.
+    RESCUED: {
+        "backends": [{"node": "cutter"}, {"node": "steady", "priority": 1}],
+        "on_midstream_failure": "continue",
+    },
 }
 UNKNOWN_MODEL = "no-such-model-e2e"
 
@@ -157,16 +172,19 @@ class Stack:
     def url(self) -> str:
         return self.router.base_url
 
-    def post(self, path: str, body: object, timeout: float = 10.0) -> tuple[int, bytes]:
+    def post(
+        self, path: str, body: object, timeout: float = 10.0, session: str | None = None
+    ) -> tuple[int, bytes]:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        status, _, answer = http_request(
-            "POST", self.url + path, raw, {"Content-Type": "application/json"}, timeout
-        )
+        headers = {"Content-Type": "application/json"}
+        if session is not None:
+            headers["X-Session-ID"] = session
+        status, _, answer = http_request("POST", self.url + path, raw, headers, timeout)
         return status, answer
 
-    def chat(self, model: str, **extra: object) -> tuple[int, bytes]:
+    def chat(self, model: str, session: str | None = None, **extra: object) -> tuple[int, bytes]:
         body = {"model": model, "messages": [{"role": "user", "content": "hello"}], **extra}
-        return self.post("/v1/chat/completions", body)
+        return self.post("/v1/chat/completions", body, session=session)
 
     def gemini(
         self, model: str, action: str, query: str = "", body: object = None
@@ -249,6 +267,18 @@ def drive_traffic(stack: Stack) -> None:
     codes = sorted({status for status, _ in results})
     assert 200 in codes, codes
     assert set(codes) <= {200, 502}, codes  # 502: flaky node's 500 with no retry left
+
+    # Hedges (one at a time: the budget allows one retry in flight) and affinity: a
+    # session's requests stay on its node, requests without the header are `none`.
+    for i in range(8):
+        status, body = stack.chat(HEDGED, session="s-1" if i % 2 else None)
+        assert status == 200, (status, body[:300])
+    assert stack.sample("router_hedges_total", model=HEDGED) > 0
+    # Streams cut mid-answer, continued on the next tier (two: no ejection of `cutter`).
+    for _ in range(2):
+        status, body = stack.chat(RESCUED, **stream_usage)
+        assert status == 200 and body.rstrip().endswith(b"[DONE]"), (status, body[-300:])
+    assert stack.sample("router_continuations_total", model=RESCUED, outcome="continued") == 2
 
     # Client errors: one the router rejects, one a node rejects (relayed as it is).
     status, _ = stack.post("/v1/chat/completions", {"model": FLASH, "messages": []})
@@ -481,6 +511,9 @@ MOVED: dict[str, str] = {
     "an in-flight request seen by a scrape": "max(max_over_time(router_inflight_requests[1m]))",
     "gemini requests": f'sum(router_requests_total{{model="{FLASH}", code="200"}})',
     "time to first byte observations": "sum(router_time_to_first_byte_seconds_count)",
+    "hedges": f'sum(router_hedges_total{{model="{HEDGED}"}})',
+    "affinity hits": f'sum(router_affinity_total{{model="{HEDGED}", outcome="hit"}})',
+    "continued streams": f'sum(router_continuations_total{{model="{RESCUED}"}})',
 }
 
 

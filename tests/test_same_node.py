@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import random
 import textwrap
+import time
 
 import pytest
 from hypothesis import given
@@ -40,6 +41,8 @@ NOW = 1_800_000_000.0
         ("nan", None),
         ("inf", None),
         ("Mon, 99 Foo 2026 99:99:99 GMT", None),
+        # asctime, one of HTTP's three date forms: no zone, and HTTP dates are in GMT
+        (time.asctime(time.gmtime(NOW + 30)), 30.0),
     ],
 )
 def test_retry_after_values(value: str | None, seconds: float | None) -> None:
@@ -83,6 +86,12 @@ def test_backoff_doubles_with_jitter_and_is_capped(retried: int) -> None:
         delay = retry_delay(wait, None, retried, rng)
         assert delay is not None
         assert min(0.75 * expected, 3.0) <= delay <= min(1.25 * expected, 3.0)
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=0.001, max_value=60))
+def test_backoff_never_overflows_however_many_retries(retried: int, base: float) -> None:
+    delay = retry_delay(RetryWait(base=base, max=10.0), None, retried, random.Random(retried))
+    assert delay is not None and 0 < delay <= 10.0
 
 
 def test_same_node_retry_counts_by_kind() -> None:

@@ -118,7 +118,6 @@ class Proxy:
             race = Race(
                 model=route.name,
                 candidates=iter(plan),
-                node_of=lambda backend: self.table.node(backend.node),
                 start=start,
                 may_retry=may_retry,
                 delay=delay,
@@ -173,8 +172,8 @@ class Proxy:
             return self._attempt(request, exchange, route, candidate, continued, plan)
 
         may_retry = self._retry_gate(route, plan, budget)
-        failed = exchange.attempts[-1]
-        retries = self.table.node(failed["node"]).config.retries
+        failed = plan.node(exchange.attempts[-1]["node"])
+        retries = failed.config.retries if failed is not None else 0
         last = _MIDSTREAM
         while True:
             made = len(exchange.attempts)
@@ -222,7 +221,7 @@ class Proxy:
             try:
                 return await start(candidate), last
             except UpstreamFailure as failure:
-                retries = self.table.node(candidate.backend.node).config.retries
+                retries = candidate.node.config.retries
                 last = failure
             finally:
                 if is_retry:
@@ -273,10 +272,12 @@ class Proxy:
         """
         loop = asyncio.get_running_loop()
         served, backend = candidate.served, candidate.backend
+        node = candidate.node
         wait = candidate.not_before - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        node = self.table.node(backend.node)
+            if candidate.retrying is not None and not node.is_selectable(loop.time()):
+                raise candidate.retrying  # ejected, drained, full or retired meanwhile
         node.inflight += 1
         health = node.health
         now = loop.time()
@@ -350,7 +351,8 @@ class Proxy:
             # carries the node's key to no model) is the key problem (router.upstream.prober).
             self.observer.transitions(health.record_auth_failure(now))
         elif failure.reason in HEALTH_FAILURES:
-            records = [self.table.node(b.node).health for b in route.backends]
+            nodes = self.table.pool.nodes  # those of `route` a reload removed are left out
+            records = [nodes[b.node].health for b in route.backends if b.node in nodes]
             allowed = may_eject(records, node.config.ejection.max_percent)
             self.observer.transitions(health.record_failure(now, allow_eject=allowed))
         elif is_trial:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from router.config.model import Backend, ModelRoute
@@ -47,13 +47,15 @@ class Candidate:
 
     served: ModelRoute
     backend: Backend
+    node: NodeRuntime  # the backend's node, as the request found it (a reload may retire it)
     not_before: float = 0.0  # event-loop time; 0: at once
-    same_node: bool = False  # a retry on a node that failed this request already
+    retrying: UpstreamFailure | None = None  # a same-node retry: how the node failed before
 
 
 @dataclass(frozen=True, slots=True)
 class _Failed:
     backend: Backend
+    node: NodeRuntime
     failure: UpstreamFailure
     at: float  # event-loop time
     wall: float  # Unix time (a Retry-After may be an HTTP date)
@@ -82,6 +84,9 @@ class Plan:
         self.observer = observer
         self.route = route
         self.affinity_key = affinity_key
+        # The nodes as the request found them: a reload replaces the pool's dict, never
+        # changes it, so a node removed meanwhile is still here (retired: not selectable).
+        self.nodes = table.pool.nodes
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.failed: dict[tuple[str, str], _Failed] = {}
@@ -103,7 +108,9 @@ class Plan:
         """Remember a failed attempt (for a same-node retry, or a redirect by its code)."""
         served = candidate.served
         key = (served.name, candidate.backend.node)
-        self.failed[key] = _Failed(candidate.backend, failure, self.loop.time(), time.time())
+        self.failed[key] = _Failed(
+            candidate.backend, candidate.node, failure, self.loop.time(), time.time()
+        )
         if not isinstance(failure, CodedFailure):
             return
         if self.kept is None and not self.redirected and failure.error_code is not None:
@@ -145,13 +152,13 @@ class Plan:
         self, served: ModelRoute, balancer: ModelBalancer, *, first: bool
     ) -> Iterator[Candidate]:
         """One model's backends, tier by tier, each tier's same-node retries after it."""
-        nodes = self.table.pool.nodes
-        load = _load(nodes)
+        load = self._load
         now = self.started
         tried: set[str] = set()
 
         def eligible(name: str) -> bool:
-            return name not in tried and nodes[name].is_selectable(now)
+            node = self.node(name)
+            return name not in tried and node is not None and node.is_selectable(now)
 
         if first:  # the first pick of all may follow the affinity key
             backend, outcome = balancer.choose_by_key(self.affinity_key, eligible, load, now)
@@ -169,7 +176,9 @@ class Plan:
                 return
             tier = backend.priority
             tried.add(backend.node)
-            yield Candidate(served, backend)
+            node = self.node(backend.node)
+            if node is not None:  # it was eligible a moment ago
+                yield Candidate(served, backend, node)
             if self.redirect is not None:
                 return
             backend = balancer.choose(eligible, load, now)
@@ -191,13 +200,15 @@ class Plan:
             del self.failed[key]
             self.retried[key] = self.retried.get(key, 0) + 1
             self.free += 1
-            yield Candidate(served, failed.backend, not_before=ready, same_node=True)
+            yield Candidate(
+                served, failed.backend, failed.node, not_before=ready, retrying=failed.failure
+            )
             if self.redirect is not None:
                 return
 
     def _ready_at(self, served: ModelRoute, failed: _Failed) -> float | None:
         """When the failed node may be tried again, or None when it may not."""
-        node = self.table.node(failed.backend.node)
+        node = failed.node
         config = node.config
         retried = self.retried.get((served.name, node.name), 0)
         if retried >= config.retry_same_node.times(failed.failure.reason):
@@ -213,18 +224,23 @@ class Plan:
     def _panic(self) -> Iterator[Candidate]:
         """Every node is down. Rather than refuse all traffic, try the least recently failed
         ones (only those with capacity: full nodes mean 503)."""
-        nodes = self.table.pool.nodes
         now = self.started
         for served, _ in self.table.chain(self.route):
             by_name = {b.node: b for b in served.backends}
-            records = [nodes[name].health for name in by_name]
+            found = {name: node for name in by_name if (node := self.node(name)) is not None}
+            records = [node.health for node in found.values()]
             for record in panic_candidates(records, now):
-                node = nodes[record.name]
+                node = found[record.name]
                 if node.has_capacity():
                     self.table.panic_models[served.name] = now
                     self.observer.panic(served.name, node.name)
-                    yield Candidate(served, by_name[node.name])
+                    yield Candidate(served, by_name[node.name], node)
 
+    def node(self, name: str) -> NodeRuntime | None:
+        """A node by name: as the request found it, else (a model a reload added, reached
+        by `fallbacks_on`) the pool's now; None for one no config has."""
+        return self.nodes.get(name) or self.table.pool.nodes.get(name)
 
-def _load(nodes: dict[str, NodeRuntime]) -> Callable[[str], int]:
-    return lambda name: nodes[name].inflight
+    def _load(self, name: str) -> int:
+        node = self.node(name)
+        return node.inflight if node is not None else 0

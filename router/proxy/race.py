@@ -22,11 +22,10 @@ router.proxy.attempts):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from router.config.model import Backend, ModelRoute
+from router.config.model import ModelRoute
 from router.errors import UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
@@ -76,7 +75,6 @@ class Race:
         *,
         model: str,
         candidates: Iterator[Candidate],
-        node_of: Callable[[Backend], NodeRuntime],
         start: StartAttempt,
         may_retry: MayRetry,
         delay: HedgeDelay,
@@ -87,7 +85,6 @@ class Race:
     ) -> None:
         self.model = model
         self.candidates = candidates
-        self.node_of = node_of
         self.start = start
         self.may_retry = may_retry
         self.delay = delay
@@ -159,7 +156,7 @@ class Race:
             candidate = next(self.candidates, None)
         if candidate is None:
             return False
-        node = self.node_of(candidate.backend)
+        node = candidate.node
         self.attempts += 1
         self.retries = node.config.retries
         self.latest = self.loop.time()
@@ -177,6 +174,7 @@ class Race:
     def _settle(self, done: set[asyncio.Task[Answer]]) -> Answer | None:
         """The first answer among finished attempts; failures are remembered."""
         winner: Answer | None = None
+        unexpected: BaseException | None = None
         for task in done:
             runner = self.running.pop(task)
             failure = task.exception()
@@ -194,7 +192,11 @@ class Race:
                 if runner.is_hedge:
                     self.observer.hedge(self.model, "cancelled")
             else:
-                raise failure
+                unexpected = failure
+        if unexpected is not None:  # a bug: raised, but no opened answer is left behind
+            if winner is not None:
+                winner.abandon()
+            raise unexpected
         return winner
 
     def _outrace_the_rest(self, winner: Answer) -> None:
@@ -214,13 +216,18 @@ class Race:
         )
 
     async def _cancel_all(self) -> None:
+        """Stop every attempt still running; one that opened meanwhile (it finished
+        before its cancel, as the client left) is dropped, its node released."""
         tasks = list(self.running)
         self.running.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, UpstreamFailure):
-                await task
+            try:
+                answer = await task
+            except (asyncio.CancelledError, UpstreamFailure):
+                continue
+            answer.abandon()
 
 
 def _abandon_if_opened(task: asyncio.Task[Answer]) -> None:

@@ -10,6 +10,7 @@ backoff, `base` x 2^n with +/-25% jitter (n: the retries already made to that no
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import random
 
@@ -33,8 +34,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
-        if moment.tzinfo is None:
-            return None
+        if moment.tzinfo is None:  # asctime form: HTTP dates are all in GMT
+            moment = moment.replace(tzinfo=datetime.UTC)
         return max(0.0, moment.timestamp() - now)
     if seconds != seconds or seconds < 0 or seconds == float("inf"):  # NaN, negative, inf
         return None
@@ -52,5 +53,6 @@ def retry_delay(
         return retry_after + rng.uniform(
             0.0, min(MAX_AFTER_JITTER, AFTER_JITTER_SHARE * retry_after)
         )
-    backoff = wait.base * (2.0**retried) * rng.uniform(0.75, 1.25)
+    # 2^n capped before it is computed: past 2^64 base x 2^n is above any max anyway.
+    backoff = wait.base * (2.0 ** min(retried, 64)) * rng.uniform(0.75, 1.25)
     return min(backoff, wait.max)

@@ -8,6 +8,7 @@ errors; this module adds the `first_byte` deadline and turns failover statuses (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -162,11 +163,13 @@ async def _coded_answer(
 
 async def _error_body(response: UpstreamResponse) -> bytes:
     """A node's error body, read to its end or to a little past MAX_ERROR_BODY, within
-    ERROR_BODY_WAIT seconds (a failover must not hang on a slow body)."""
+    ERROR_BODY_WAIT seconds (a failover must not hang on a slow body): what came by then.
+    The rest of a longer or slower body stays unread, for the relay to pass on."""
     body = b""
-    async with asyncio.timeout(ERROR_BODY_WAIT):
-        while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
-            body += chunk
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(ERROR_BODY_WAIT):
+            while len(body) <= MAX_ERROR_BODY and (chunk := await response.read()):
+                body += chunk
     return body
 
 
