@@ -78,6 +78,49 @@ def test_a_failure_counts_as_a_slow_answer() -> None:
     assert picks["n2"] == 0  # it loses every pairing while its penalty lasts
 
 
+def test_an_unmeasured_node_with_requests_in_flight_gets_one_trial_at_a_time() -> None:
+    """A node whose first answer hangs (no sample yet) must not win every draw."""
+    balancer = ModelBalancer(_route(), random.Random(5))
+    balancer.observe("n1", 0.2, 0.0)
+    balancer.observe("n2", 0.2, 0.0)
+    inflight = {"n0": 50, "n1": 0, "n2": 0}
+    picks = collections.Counter(
+        balancer.choose(lambda _: True, inflight.__getitem__, 0.0).node for _ in range(600)
+    )
+    assert picks["n0"] == 0, picks
+    idle = {"n0": 0, "n1": 0, "n2": 0}  # nothing in flight: its trial share again
+    trial = collections.Counter(
+        balancer.choose(lambda _: True, idle.__getitem__, 0.0).node for _ in range(600)
+    )
+    assert trial["n0"] > 300, trial
+
+
+def test_a_node_failing_fast_on_a_slow_model_does_not_look_fast() -> None:
+    balancer = ModelBalancer(_route(), random.Random(2))
+    now = 0.0
+    for step in range(40):  # a model whose first token takes 8 s; n2 answers 500 at once
+        now = step * 0.5
+        balancer.observe("n0" if step % 2 else "n1", 8.0, now)
+        balancer.observe_failure("n2", now)
+    picks = collections.Counter(
+        balancer.choose(lambda _: True, lambda _: 0, now).node for _ in range(300)
+    )
+    assert picks["n2"] == 0, picks
+    for _ in range(5000):  # failures do not compound: its cost stays finite and fades
+        balancer.observe_failure("n2", now)
+    assert balancer.tiers[0].ewma[2].value(now + 600) < 1.0
+
+
+def test_an_affinity_key_of_raw_header_bytes_hashes_and_never_raises() -> None:
+    from router.routing.affinity import ring_point
+
+    raw = "ab\udcff\udcfe"  # how aiohttp hands over the bytes ab\xff\xfe
+    assert ring_point(raw) == ring_point(raw)
+    ring = Ring(["a", "b", "c"], [1, 1, 1])
+    assert ring.choose(raw, [True] * 3, lambda i: 0, 0.25)[1] is AffinityOutcome.HIT
+    ring_point("\ud83d")  # any lone surrogate
+
+
 def test_ring_keeps_a_key_home_and_spreads_keys() -> None:
     ring = Ring(["a", "b", "c"], [1, 1, 1])
     everyone = [True, True, True]
@@ -155,6 +198,8 @@ def test_config_reads_latency_and_affinity() -> None:
         ('"header:X-Session-ID"', '"cookie:x"', "models.m.affinity.by"),
         ('"header:X-Session-ID"', '"header:bad name"', "models.m.affinity.by"),
         ("epsilon: 0.5", "epsilon: 0", "models.m.affinity.epsilon"),
+        ("epsilon: 0.5", "epsilon: .inf", "models.m.affinity.epsilon"),
+        ("epsilon: 0.5", "epsilon: .nan", "models.m.affinity.epsilon"),
         ("epsilon: 0.5", "colour: red", "models.m.affinity.colour"),
         ("strategy: latency", "strategy: fastest", "models.m.strategy"),
     ],

@@ -198,6 +198,30 @@ async def test_tpm_refund_frees_its_tokens_and_an_oversized_request_passes_alone
     await store.admit(key, "m", next(ids), None, T0 + 3, free=True, tokens=10_000)
 
 
+async def test_tpm_takes_an_absurd_estimate_whole_and_writes_nothing_half(make_store):
+    """max_tokens: 10^20 is one request (alone in an empty window), not a Redis error that
+    leaves the slot and reservation written; both stores agree."""
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="a", tpm=1000, max_concurrent=5))
+    huge = await store.admit(key, "m", next(ids), None, T0, tokens=10**20)
+    err = await rejected(store.admit(key, "m", next(ids), None, T0 + 1, tokens=1))
+    assert err.code == "too_many_requests" and err.retry_after == pytest.approx(59.0)
+    await settle(store, huge, Usage(prompt=10, completion=10**19))  # a node's absurd usage
+    err = await rejected(store.admit(key, "m", next(ids), None, T0 + 2, tokens=1))
+    assert err.retry_after == pytest.approx(58.0)
+
+
+async def test_tpm_after_the_clock_stepped_back_waits_at_most_a_minute(make_store):
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="a", tpm=1000))
+    await store.admit(key, "m", next(ids), None, T0, tokens=900)
+    await store.admit(key, "m", next(ids), None, T0 + 1, tokens=50)
+    earlier = T0 - 600  # NTP stepped the clock back ten minutes
+    await store.admit(key, "m", next(ids), None, earlier, tokens=900)
+    err = await rejected(store.admit(key, "m", next(ids), None, earlier + 1, tokens=900))
+    assert 0 < err.retry_after <= 60
+
+
 async def test_max_concurrent_slots_released_and_double_release_harmless(make_store):
     store = await make_store()
     key = await store.create_key(KeySpec(name="a", max_concurrent=2))

@@ -9,6 +9,7 @@ come from the `environ` mapping the checker is given, so tests pass their own.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ class Section:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             return self._bad(key, "a number", value, default)
+        if not math.isfinite(value):  # YAML's .inf and .nan
+            self.checker.report(self.at(key), f"must be a finite number, got {value}")
+            return default
         if value < 0 or (positive and value == 0):
             word = "greater than 0" if positive else "at least 0"
             self.checker.report(self.at(key), f"must be {word}, got {value}")

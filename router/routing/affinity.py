@@ -27,7 +27,10 @@ class AffinityOutcome(StrEnum):
 
 
 def ring_point(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    # A lone surrogate (raw header bytes, as aiohttp keeps them) hashes the same on
+    # every replica instead of raising.
+    data = text.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 class Ring:

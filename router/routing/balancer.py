@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from router.config.model import Backend, ModelRoute, Strategy
 from router.routing.affinity import AffinityOutcome, Ring
 from router.routing.hedging import HedgeDelay
-from router.routing.latency import FAILURE_PENALTY, PeakEwma, two_choices
+from router.routing.latency import PeakEwma, failure_sample, latency_cost, two_choices
 
 Eligible = Callable[[str], bool]
 Load = Callable[[str], int]
@@ -87,7 +87,7 @@ class TierBalancer:
             weights = self.rr.weights
 
             def cost(i: int) -> float:
-                return self.ewma[i].value(now) * (load(self.nodes[i]) + 1)
+                return latency_cost(self.ewma[i].value(now), load(self.nodes[i]))
 
             index = two_choices(mask, weights, cost, rng)
             return None if index is None else self.backends[index]
@@ -164,8 +164,13 @@ class ModelBalancer:
         self._cost(node, waited, now)
 
     def observe_failure(self, node: str, now: float) -> None:
-        """A failed attempt: counted as a slow answer, so a failing node is avoided."""
-        self._cost(node, FAILURE_PENALTY, now)
+        """A failed attempt: counted as an answer slower than the other nodes of its
+        tier (not itself: its penalty would compound), so a failing node is avoided."""
+        where = self.indexes.get(node)
+        if where is not None:
+            tier, index = self.tiers[where[0]], where[1]
+            others = [e.value(now) for i, e in enumerate(tier.ewma) if i != index]
+            tier.ewma[index].observe(failure_sample(max(others, default=0.0)), now)
 
     def _cost(self, node: str, seconds: float, now: float) -> None:
         where = self.indexes.get(node)

@@ -10,11 +10,16 @@ How this works (Finagle's PeakEwma):
 * The cost also decays towards zero while no sample arrives (reading it counts as a
   zero sample), so a node that was slow, ejected or simply not chosen for a while is
   tried again and re-measured; that is how a recovering node gets traffic back.
-* A failed attempt counts as a sample of `FAILURE_PENALTY` seconds.
+* A failed attempt counts as a sample of twice the slowest cost of the tier's other
+  nodes, and at least `FAILURE_PENALTY` seconds: a node failing fast on a slow model
+  must not look fast (its own cost is left out, so failures do not compound).
 * A pick draws two distinct eligible nodes, each with probability proportional to its
   weight, and takes the one with the lower cost x (in-flight + 1). A node with no sample
-  yet costs 0: whenever it is drawn it wins, which is its trial share (about 2/n of the
-  picks until its first answer).
+  yet (or whose cost has faded to nothing) costs 0 while it has nothing in flight:
+  whenever it is drawn it wins, which is its trial share (about 2/n of the picks until
+  its first answer). With requests in flight and still no sample it costs
+  `UNMEASURED_BUSY` plus their number (Finagle's rule): a node whose first answer hangs
+  gets one trial at a time, not 2/n of the traffic.
 """
 
 from __future__ import annotations
@@ -24,7 +29,20 @@ import random
 from collections.abc import Callable, Sequence
 
 DECAY = 10.0  # seconds: how fast the cost follows lower samples and fades when idle
-FAILURE_PENALTY = 5.0  # seconds: what a failed attempt counts as
+FAILURE_PENALTY = 5.0  # seconds: the least a failed attempt counts as
+UNMEASURED_BUSY = 1e6  # the cost of a node with no sample yet and requests in flight
+
+
+def latency_cost(ewma: float, inflight: int) -> float:
+    """A node's score for two choices (lower wins)."""
+    if ewma == 0.0 and inflight:
+        return UNMEASURED_BUSY + inflight
+    return ewma * (inflight + 1)
+
+
+def failure_sample(slowest: float) -> float:
+    """The sample a failed attempt counts as, given the slowest cost of the others now."""
+    return max(FAILURE_PENALTY, 2.0 * slowest)
 
 
 class PeakEwma:

@@ -115,7 +115,7 @@ if reserve ~= '0' then redis.call('HINCRBY', KEYS[2], 'credits', '-' .. reserve)
 redis.call('HSET', KEYS[5], 'name', rec[1], 'hash', ARGV[8], 'model', ARGV[2],
            'amount', reserve, 'started', ARGV[9], 'expires', ARGV[5])
 if tpm then
-  redis.call('HINCRBY', KEYS[7], tostring(second), need)
+  redis.call('HINCRBY', KEYS[7], tostring(second), ARGV[12])
   redis.call('PEXPIRE', KEYS[7], 61000)
   if redis.call('HLEN', KEYS[7]) > 120 then
     for _, s in ipairs(redis.call('HKEYS', KEYS[7])) do

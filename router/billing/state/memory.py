@@ -23,7 +23,7 @@ from router.billing.pricing import reservation
 from router.billing.state.base import Admission, Settlement, decide_charge, quota_message
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, parts_text, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
-from router.billing.state.token_window import TokenWindow, settled_tokens
+from router.billing.state.token_window import TokenWindow, counted, settled_tokens
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
@@ -131,6 +131,7 @@ class MemoryStateStore:
         if free:
             return Admission.unmetered(request_id, model, now)
         spec = entry.record.spec
+        tokens = counted(tokens)
         _check_limits(entry, now, tokens)
         if entry.balance is None or pricing is None:
             reserve = 0

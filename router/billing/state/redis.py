@@ -38,7 +38,7 @@ from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
 from router.billing.state.redis_io import bounded, deadline_of, text, texts, translated
 from router.billing.state.redis_keys import RedisKeys
-from router.billing.state.token_window import settled_tokens
+from router.billing.state.token_window import counted, settled_tokens
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
@@ -100,7 +100,7 @@ class RedisStateStore:
             reserve = 0
         elif reserve is None:
             reserve = reservation(pricing)
-        once = (key_hash, model, request_id, reserve, now, free, tokens)
+        once = (key_hash, model, request_id, reserve, now, free, counted(tokens))
         reply = await self._admit_once(*once)
         if reply[0] == "err" and reply[1] == "invalid_token" and key_hash in self._static:
             # A static key missing from Redis (flushed, or Redis was down at startup).

@@ -18,13 +18,21 @@ from router.billing.state.outcomes import Outcome
 from router.dialects.usage import Usage
 
 WINDOW_SECONDS = 60
+# The most one request counts: far above any limit, and exact in Lua's doubles and in
+# Redis's integers (a max_tokens of 10^20 is not a number HINCRBY takes).
+MAX_COUNTED = 10**12
+
+
+def counted(tokens: int) -> int:
+    """A request's tokens as the window counts them (held to 0..MAX_COUNTED)."""
+    return min(max(tokens, 0), MAX_COUNTED)
 
 
 def settled_tokens(usage: Usage | None, outcome: Outcome) -> int | None:
     """The tokens a settled request counts: the reported usage; none when it was refused
     or failed without usage; None (keep the estimate) when it ended without usage."""
     if usage is not None:
-        return usage.total
+        return counted(usage.total)
     return 0 if outcome is Outcome.FAILED else None
 
 
@@ -45,11 +53,14 @@ class TokenWindow:
         """None when `need` more tokens fit under `limit` now, else seconds to wait."""
         second = math.floor(now)
         self._prune(second)
-        used = sum(self.seconds.values())
+        # Only the window's seconds: after the clock stepped back, later ones wait (as in
+        # the Lua, which reads just these 60).
+        window = sorted(s for s in self.seconds if s <= second)
+        used = sum(self.seconds[s] for s in window)
         if used == 0 or used + need <= limit:
             return None
         freed = 0
-        for start in sorted(self.seconds):
+        for start in window:
             freed += self.seconds[start]
             if used - freed == 0 or used - freed + need <= limit:
                 return start + WINDOW_SECONDS - now
