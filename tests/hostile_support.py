@@ -37,7 +37,18 @@ def hostile_config(
 ) -> str:
     """FLASH on nodes `a` and `b` (both with NODE_KEY), priced; CLIENT_KEY with credits."""
     entries = {name: {"url": nodes[name].url, "api_key": NODE_KEY} for name in ("a", "b")}
-    models = {FLASH: {"backends": [{"node": "a"}, {"node": "b"}], "pricing": PRICING}}
+    # The recovery and routing features on, so hostile requests go through their code
+    # too: a stream continues on the other node if one fails mid-answer, a session
+    # header picks the node, a slow first node is raced.
+    models = {
+        FLASH: {
+            "backends": [{"node": "a"}, {"node": "b"}],
+            "pricing": PRICING,
+            "on_midstream_failure": "continue",
+            "affinity": {"by": "header:X-Session-ID"},
+            "hedge": {"after": 2.0},
+        }
+    }
     keys = [
         {"name": "client", "hash": key_hash(CLIENT_KEY), "credits": CREDITS},
         {"name": "other", "hash": key_hash(OTHER_KEY)},

@@ -265,3 +265,46 @@ def test_the_mock_continues_any_nodes_answer() -> None:
     assert prefill_of({"messages": [{"role": "user", "content": "q"}]}, is_chat=True) is None
     turn = {"role": "model", "parts": [{"text": "T", "thought": True}, {"text": "C"}]}
     assert prefill_of({"contents": [turn]}, is_chat=False) == ("C", "T")
+
+
+_JSON = st.recursive(
+    # Integers in orjson's range (it reads larger ones as floats), floats, strings.
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(
+    ["choices", "delta", "content", "reasoning_content", "reasoning", "usage", "index",
+     "finish_reason", "tool_calls", "candidates", "parts", "text", "thought",
+     "usageMetadata", "promptTokenCount", "prompt_tokens", "id", "responseId", "error"]
+)  # fmt: skip
+# Documents shaped like the dialects' events, with any value in any place.
+_EVENTS = st.recursive(
+    _JSON,
+    lambda inner: st.dictionaries(_KEYS, inner, max_size=4) | st.lists(inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(st.booleans(), st.lists(_EVENTS, max_size=6), st.lists(_EVENTS, max_size=6))
+def test_any_node_output_is_read_and_rewritten_without_raising(
+    gemini: bool, first: list[Any], second: list[Any]
+) -> None:
+    """Whatever a node streams (hostile shapes, wrong types, huge numbers), reading it,
+    continuing it on another node and writing the rewritten events never raises."""
+    said = Transcript(gemini=gemini, prompt_estimate=3)
+    for document in first:
+        said.read(document)
+    said.node_failed("node62")
+    said.continue_on(restart=bool(len(first) % 2))
+    for document in second:
+        said.read(document)
+        if isinstance(document, dict) and not is_content_free(document, gemini):
+            event_bytes(document, gemini)
+    said.total("node63")

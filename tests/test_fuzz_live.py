@@ -1,4 +1,5 @@
-"""A raw-socket fuzzer against a live router with keys and pricing on two mock nodes.
+"""A raw-socket fuzzer against a live router with keys and pricing on two mock nodes (its
+model continues streams cut mid-answer, routes by a session header and hedges).
 
 Thousands of mutated requests (request lines, headers, bodies, chunked framing,
 truncations), sent from a few threads in batches, with a fixed seed so a failure
@@ -155,7 +156,8 @@ def mutate_headers(rng: random.Random) -> bytes:
     for _ in range(rng.randrange(1, 4)):
         pick = rng.randrange(7)
         if pick == 0:
-            lines.append(b"X-Fuzz: " + bytes(rng.randrange(256) for _ in range(rng.randrange(30))))
+            name = rng.choice([b"X-Fuzz", b"X-Session-ID"])  # the model's affinity header
+            lines.append(name + b": " + bytes(rng.randrange(256) for _ in range(rng.randrange(30))))
         elif pick == 1:
             lines.append(
                 rng.choice(
