@@ -170,6 +170,25 @@ def test_what_a_hostile_or_unusual_node_sends_is_read_safely() -> None:
     assert is_content_free({"candidates": [{"content": "oops"}]}, True)
 
 
+def test_a_cut_node_that_reported_part_of_its_usage_is_charged_what_was_received() -> None:
+    """Gemini's usageMetadata fields are optional: a node that reported its prompt but no
+    candidatesTokenCount, then was cut after 4000 characters, is not charged 0 for them."""
+    said = Transcript(gemini=True, prompt_estimate=9)
+    said.read(
+        {
+            "candidates": [{"content": {"parts": [{"text": "x" * 4000}]}}],
+            "usageMetadata": {"promptTokenCount": 7},
+        }
+    )
+    said.node_failed("node62")
+    (part,) = said.parts
+    assert (part.prompt, part.completion, part.estimated) == (7, 1000, True)
+    whole = Transcript(gemini=False)  # a report covering what was sent is kept as is
+    whole.read(_chunk({"content": "abcd"}, usage={"prompt_tokens": 3, "completion_tokens": 5}))
+    whole.node_failed("node62")
+    assert (whole.parts[0].completion, whole.parts[0].estimated) == (5, False)
+
+
 def test_the_identity_is_the_first_non_empty_value() -> None:
     said = Transcript(gemini=False)
     said.read({"id": "", "created": 0, "model": "", "choices": []})
@@ -230,6 +249,19 @@ def test_the_prefilled_body_holds_the_answer_so_far() -> None:
         "role": "model",
         "parts": [{"text": "Hel"}],
     }
+
+
+def test_the_prefill_lowers_the_output_cap_by_what_was_produced() -> None:
+    chat = orjson.dumps(
+        {"model": "m", "messages": [], "max_tokens": 100, "max_completion_tokens": 3}
+    )
+    sent = orjson.loads(prefilled_body(chat, "x" * 40, "y" * 40, gemini=False))
+    assert (sent["max_tokens"], sent["max_completion_tokens"]) == (80, 1)
+    gemini = orjson.dumps({"contents": [], "generationConfig": {"maxOutputTokens": 50}})
+    sent = orjson.loads(prefilled_body(gemini, "x" * 41, "", gemini=True))
+    assert sent["generationConfig"]["maxOutputTokens"] == 39
+    plain = orjson.loads(prefilled_body(orjson.dumps({"messages": []}), "x", "", gemini=False))
+    assert "max_tokens" not in plain
 
 
 def test_nothing_said_yet_asks_the_question_again_without_a_prefill() -> None:

@@ -195,6 +195,25 @@ def test_an_empty_key_is_reported_as_empty(key: str) -> None:
     assert "keys[0].key|is empty" in found
 
 
+def test_a_continuing_model_keeps_its_reservation_for_every_node_it_may_stream_from():
+    """A stream continued on the next node may take each node's `total` in turn (up to
+    1 + retries nodes): the reservation must outlive them all, or the sweep charges it."""
+    text = textwrap.dedent(DOC).replace(
+        "      pre_deduct: -1\n      colour: 1\n", "      pre_deduct: 1\n"
+    )
+    text = text.replace("etcd", "redis").replace("timeout: 0", "timeout: 2")
+    text = text.replace("${MISSING}", "${KEY_A:-plain}").replace("hash: zz, rpm: fast", "key: kb")
+    continuing = text.replace(
+        "    backends: [{node: n1}]\n",
+        "    backends: [{node: n1}]\n    on_midstream_failure: continue\n",
+    )
+    continuing = continuing.replace(
+        'n1: {url: "http://127.0.0.1:9001"}', 'n1: {url: "http://127.0.0.1:9001", retries: 2}'
+    )
+    config = parse_config(continuing, environ={"REDIS_URL": "redis://r:1/0"})
+    assert config.state.reservation_ttl == 900.0 * 3 + 60
+
+
 def test_sections_in_a_document_build_typed_objects():
     text = textwrap.dedent(DOC).replace(
         "      pre_deduct: -1\n      colour: 1\n", "      pre_deduct: 1\n"

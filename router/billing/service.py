@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from aiohttp import web
 
@@ -64,6 +64,10 @@ class Billing:
         # Static keys mean every request needs one: a request with none is refused before
         # any work (dynamic keys only, in Redis, are known only once the store is asked).
         self.key_required = bool(static_keys)
+        # Redis admits over the network: a handler cancelled meanwhile (the client left)
+        # must not leave an admission that lands with nobody to settle it. The memory
+        # store admits without yielding, so it needs no guard.
+        self._guard_admit = config.backend == "redis"
         self.recent_keys = RecentKeys()
         self._keys_pending = False  # a reload's keys not yet written to an unreachable Redis
         self._tasks: set[asyncio.Task[None]] = set()
@@ -98,16 +102,19 @@ class Billing:
         billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
         pricing = route.pricing
         reserve = 0 if pricing is None else reservation(pricing, route.limits, estimate)
+        admitting = self.store.admit(
+            key,
+            route.name,
+            billing_id,
+            pricing,
+            now,
+            free=free,
+            tokens=estimate.total,
+            reserve=reserve,
+        )
         try:
-            admission = await self.store.admit(
-                key,
-                route.name,
-                billing_id,
-                pricing,
-                now,
-                free=free,
-                tokens=estimate.total,
-                reserve=reserve,
+            admission = await (
+                self._guarded(admitting, exchange) if self._guard_admit else admitting
             )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
@@ -121,6 +128,20 @@ class Billing:
         if key is not None:
             self.recent_keys.accepted(key, now)
         return admission
+
+    async def _guarded(self, admitting: Awaitable[Admission], exchange: Exchange) -> Admission:
+        """The admission, made to completion even if the caller is cancelled meanwhile;
+        one that lands after that is refunded at once rather than charged by the sweep."""
+        task = asyncio.ensure_future(admitting)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._refund_abandoned(done, exchange))
+            raise
+
+    def _refund_abandoned(self, done: asyncio.Future[Admission], exchange: Exchange) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self.settle_later(done.result(), exchange, None)  # no node: a full refund
 
     async def apply_keys(self, records: Sequence[KeyRecord]) -> None:
         """A reload's `keys:`: the store applies them (router.billing.state.base); with

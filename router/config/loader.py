@@ -14,7 +14,14 @@ from pathlib import Path as FsPath
 
 from router.config.checker import Checker, Section
 from router.config.metering import read_keys, read_state
-from router.config.model import Config, Defaults, ModelRoute, NodeConfig, StateConfig
+from router.config.model import (
+    Config,
+    Defaults,
+    MidstreamPolicy,
+    ModelRoute,
+    NodeConfig,
+    StateConfig,
+)
 from router.config.routes import cross_check, read_defaults, read_model, read_node, read_server
 from router.config.source import YamlSyntaxError, load_located
 from router.errors import ConfigError, Problem
@@ -41,7 +48,7 @@ def parse_config(
     nodes = _nodes(top.section("nodes"), defaults)
     models = _models(top.section("models"), nodes)
     cross_check(checker, models)
-    state = _state(top, nodes, defaults, source)
+    state = _state(top, nodes, models, defaults, source)
     keys = read_keys(checker, top.at("keys"), top.raw_value("keys"))
     top.close()
     if checker.problems:
@@ -79,14 +86,22 @@ def _models(section: Section, nodes: Mapping[str, NodeConfig]) -> dict[str, Mode
 
 
 def _state(
-    top: Section, nodes: Mapping[str, NodeConfig], defaults: Defaults, source: str
+    top: Section,
+    nodes: Mapping[str, NodeConfig],
+    models: Mapping[str, ModelRoute],
+    defaults: Defaults,
+    source: str,
 ) -> StateConfig:
     """`state:`, with the defaults that depend on the rest of the file filled in."""
     raw = top.raw_value("state")
     state = read_state(top.checker, top.at("state"), raw)
     if not isinstance(raw, dict) or "reservation_ttl" not in raw:
-        # A reservation must outlive the longest request it covers.
+        # A reservation must outlive the longest request it covers: one node's `total`,
+        # or, for a stream continued node after node, one `total` per node it may reach.
         longest = max([n.timeouts.total for n in nodes.values()] or [defaults.timeouts.total])
+        if any(m.on_midstream_failure is MidstreamPolicy.CONTINUE for m in models.values()):
+            most = max([n.retries for n in nodes.values()] or [defaults.retries])
+            longest *= 1 + most
         state = replace(state, reservation_ttl=longest + 60)
     if state.backend == "memory" and state.ledger_path is None:
         # The memory backend's ledger sits beside routes.yaml unless told otherwise.

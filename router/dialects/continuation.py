@@ -131,19 +131,26 @@ class Transcript:
 
     def node_failed(self, node: str) -> None:
         """The current node failed; its share of the usage is kept (see `_share`)."""
-        self.parts.append(self._share(node))
+        self.parts.append(self._share(node, cut=True))
         self.usage = None
         self.produced = [0, 0]
         self.ended = True
 
-    def _share(self, node: str) -> UsagePart:
+    def _share(self, node: str, *, cut: bool = False) -> UsagePart:
         """The current node's usage: its last report, or else an estimate from the prompt
-        and the characters it produced, 4 per token (rounded up)."""
-        usage = self.usage
-        if usage is not None:
-            return UsagePart(node, usage.prompt, usage.completion, usage.reasoning, False)
+        and the characters it produced, 4 per token (rounded up). A node `cut` before it
+        finished may have reported only part of its output (or no count of it): each
+        output count is then at least the estimate of what the client received."""
         content, reasoning = self.produced
-        return UsagePart(node, self.prompt_estimate, -(-content // 4), -(-reasoning // 4), True)
+        completion, thought = -(-content // 4), -(-reasoning // 4)
+        usage = self.usage
+        if usage is None:
+            return UsagePart(node, self.prompt_estimate, completion, thought, True)
+        if not cut or (usage.completion >= completion and usage.reasoning >= thought):
+            return UsagePart(node, usage.prompt, usage.completion, usage.reasoning, False)
+        prompt = usage.prompt or self.prompt_estimate
+        completion, thought = max(usage.completion, completion), max(usage.reasoning, thought)
+        return UsagePart(node, prompt, completion, thought, True)
 
     def continue_on(self, *, restart: bool) -> None:
         """The next node's events follow; a restart repeats the answer from its start."""

@@ -13,11 +13,20 @@ import orjson
 from router.dialects.dialect import Dialect
 from router.dialects.target import Target
 
+_OPENAI_CAPS = ("max_completion_tokens", "max_tokens")
+CHARS_PER_TOKEN = 4  # the estimate of what was produced, as for usage
+
 
 def prefilled_body(body: bytes, content: str, reasoning: str, gemini: bool) -> bytes:
-    """`body` (the request as sent to a node) with the answer so far as its last turn."""
+    """`body` (the request as sent to a node) with the answer so far as its last turn, and
+    its output cap lowered by the tokens already produced (about 4 characters a token),
+    so the whole answer stays within the cap the client set (and its reservation)."""
     document = orjson.loads(body)
+    produced = -(-(len(content) + len(reasoning)) // CHARS_PER_TOKEN)
     if gemini:
+        config = document.get("generationConfig")
+        if isinstance(config, dict):
+            _lower(config, ("maxOutputTokens",), produced)
         parts: list[dict[str, Any]] = []
         if reasoning:
             parts.append({"text": reasoning, "thought": True})
@@ -31,7 +40,15 @@ def prefilled_body(body: bytes, content: str, reasoning: str, gemini: bool) -> b
         if reasoning:
             turn["reasoning_content"] = reasoning
         document["messages"] = [*document["messages"], turn]
+        _lower(document, _OPENAI_CAPS, produced)
     return orjson.dumps(document)
+
+
+def _lower(fields: dict[str, Any], names: tuple[str, ...], produced: int) -> None:
+    for name in names:
+        cap = fields.get(name)
+        if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+            fields[name] = max(1, cap - produced)
 
 
 @dataclass(frozen=True, slots=True)
