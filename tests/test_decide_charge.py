@@ -86,3 +86,28 @@ def test_decide_charge(
     admission: Admission, usage: Usage | None, outcome: Outcome, expected: Charge
 ) -> None:
     assert decide_charge(admission, usage, outcome) == expected
+
+
+@pytest.mark.parametrize(
+    ("node", "status", "error_code", "left", "outcome"),
+    [
+        ("n1", 200, None, False, "SUCCESS"),
+        ("n1", 200, None, True, "DISCONNECTED"),  # left an answer still going: charged
+        # The node failed mid-answer and the client left while the error event was
+        # written: a failure, refunded, not a disconnect charged its reservation.
+        ("n1", 200, "upstream_error", True, "FAILED"),
+        ("n1", 200, "upstream_error", False, "FAILED"),
+        ("n1", 400, None, True, "FAILED"),  # a node's 400, relayed
+        (None, 503, "no_available_node", False, "FAILED"),
+        (None, 0, None, True, "FAILED"),  # left before any node answered
+    ],
+)
+def test_how_a_request_ended_for_its_charge(node, status, error_code, left, outcome) -> None:
+    from router.billing.service import settle_outcome
+    from router.billing.state.outcomes import Outcome
+    from router.observability.exchange import Exchange
+
+    exchange = Exchange("r", "POST", "/v1/chat/completions", None, 0.0)
+    exchange.node, exchange.status, exchange.error_code = node, status, error_code
+    exchange.client_disconnected = left
+    assert settle_outcome(exchange) is Outcome[outcome]

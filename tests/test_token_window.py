@@ -60,3 +60,12 @@ def test_settled_tokens_follow_the_outcome() -> None:
 def test_tpm_must_be_positive() -> None:
     with pytest.raises(ValueError, match="tpm must be at least 1"):
         KeySpec(name="a", tpm=0)
+
+
+@pytest.mark.parametrize(("seconds", "wait"), [(60.0004, 60.0), (-0.2, 0.0), (12.5, 12.5)])
+def test_a_window_wait_is_at_most_the_window(seconds: float, wait: float) -> None:
+    """Replicas stamp admissions with their own clocks: an oldest entry a hair in the
+    asking router's future must not make a 61 s Retry-After for a 60 s window."""
+    from router.billing.state.token_window import window_wait
+
+    assert window_wait(seconds) == wait

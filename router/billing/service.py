@@ -227,12 +227,7 @@ class Billing:
         task.add_done_callback(self._tasks.discard)
 
     async def _settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
-        if exchange.client_disconnected and exchange.node is not None:
-            outcome = Outcome.DISCONNECTED
-        elif exchange.node is not None and exchange.status < 400 and exchange.error_code is None:
-            outcome = Outcome.SUCCESS
-        else:
-            outcome = Outcome.FAILED
+        outcome = settle_outcome(exchange)
         # Settling is idempotent per request id, so it is retried until the backend answers
         # or the reservation would expire anyway (then the sweep charges the reservation).
         deadline = admission.started + self.config.reservation_ttl - 5
@@ -300,3 +295,15 @@ class Billing:
         await cancel_and_wait([*self._tasks, *self._background])
         if self._store is not None:
             await self._store.close()
+
+
+def settle_outcome(exchange: Exchange) -> Outcome:
+    """How a request ended, for its charge. A request the router or a node failed (an
+    error code: a 4xx/5xx, a node failing mid-answer) is FAILED, refunded, even when the
+    client also left while the error event was being written; a client that left an
+    answer still going is DISCONNECTED (charged what it received); else SUCCESS."""
+    if exchange.error_code is not None or exchange.node is None or exchange.status >= 400:
+        return Outcome.FAILED
+    if exchange.client_disconnected:
+        return Outcome.DISCONNECTED
+    return Outcome.SUCCESS

@@ -23,7 +23,12 @@ from router.billing.pricing import reservation
 from router.billing.state.base import Admission, Settlement, decide_charge, quota_message
 from router.billing.state.ledger import JsonlLedger, LedgerRecord, parts_text, select
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
-from router.billing.state.token_window import TokenWindow, counted, settled_tokens
+from router.billing.state.token_window import (
+    TokenWindow,
+    counted,
+    settled_tokens,
+    window_wait,
+)
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
@@ -299,7 +304,9 @@ def _check_limits(entry: _Key, now: float, tokens: int) -> None:
         while entry.window and entry.window[0] <= now - WINDOW:
             entry.window.popleft()
         if len(entry.window) >= spec.rpm:
-            raise AuthRejected("too_many_requests", retry_after=entry.window[0] + WINDOW - now)
+            raise AuthRejected(
+                "too_many_requests", retry_after=window_wait(entry.window[0] + WINDOW - now)
+            )
     if spec.tpm is not None:
         wait = entry.tokens.wait(now, tokens, spec.tpm)
         if wait is not None:

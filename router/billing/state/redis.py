@@ -38,7 +38,7 @@ from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.pipeline import ScriptPipeline
 from router.billing.state.redis_io import bounded, deadline_of, text, texts, translated
 from router.billing.state.redis_keys import RedisKeys
-from router.billing.state.token_window import counted, settled_tokens
+from router.billing.state.token_window import counted, settled_tokens, window_wait
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
@@ -114,13 +114,13 @@ class RedisStateStore:
                 raise AuthRejected(
                     "too_many_requests",
                     "token-per-minute limit reached",
-                    retry_after=retry_ms / 1000,
+                    retry_after=window_wait(retry_ms / 1000),
                 )
             if code == "too_many_requests" and retry_ms < 0:
                 raise AuthRejected(code, "too many concurrent requests for this key")
             if code == "insufficient_quota":  # the third word is the balance
                 raise AuthRejected(code, quota_message(reserve, retry_ms))
-            retry_after = retry_ms / 1000 if code == "too_many_requests" else None
+            retry_after = window_wait(retry_ms / 1000) if code == "too_many_requests" else None
             raise AuthRejected(code, retry_after=retry_after)
         return Admission(
             request_id=request_id,

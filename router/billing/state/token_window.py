@@ -23,6 +23,13 @@ WINDOW_SECONDS = 60
 MAX_COUNTED = 10**12
 
 
+def window_wait(seconds: float) -> float:
+    """A wait for a one-minute window (rpm or tpm), held to 0..60 s: replicas stamp
+    admissions with their own clocks, so the oldest may lie a little in the future of
+    the router asking, and no window needs longer than its own length to clear."""
+    return min(max(seconds, 0.0), float(WINDOW_SECONDS))
+
+
 def counted(tokens: int) -> int:
     """A request's tokens as the window counts them (held to 0..MAX_COUNTED)."""
     return min(max(tokens, 0), MAX_COUNTED)
