@@ -39,7 +39,6 @@ from router.dialects.estimate import BYTES_PER_TOKEN
 from router.dialects.target import Target
 from router.dialects.usage_tap import is_usage_only
 from router.errors import (
-    ClientGone,
     FailureReason,
     RouterError,
     ServiceUnavailable,
@@ -47,7 +46,7 @@ from router.errors import (
 )
 from router.observability.exchange import Exchange
 from router.observability.observer import Observer
-from router.proxy.client import client_writes
+from router.proxy.client import ClientLeaving
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
 from router.proxy.relay import end_early, midstream_error, stream_response
@@ -83,7 +82,7 @@ class ContinuingRelay:
         run = _Run(answer, said)
         finished = False
         try:
-            with client_writes():
+            with ClientLeaving(exchange):
                 await out.prepare(request)
                 self.streams.add(stream)
                 while True:
@@ -101,11 +100,6 @@ class ContinuingRelay:
                             request, exchange, out, True, error, target.dialect, marked=True
                         )
                         return out
-        except ClientGone:
-            exchange.client_disconnected = True
-        except asyncio.CancelledError:
-            exchange.client_disconnected = True
-            raise
         finally:
             exchange.usage = run.said.total(run.current.node.name)
             exchange.node = run.current.node.name

@@ -20,7 +20,6 @@ from router.dialects.dialect import Dialect
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
-    ClientGone,
     FailureReason,
     RouterError,
     ServiceUnavailable,
@@ -29,7 +28,7 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.observability.exchange import Exchange
-from router.proxy.client import client_writes
+from router.proxy.client import ClientLeaving
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
 from router.upstream.reasons import node_request_id
@@ -71,7 +70,7 @@ class Relay:
         usage_filter = UsageFilter() if strip else None
         finished = False
         try:
-            with client_writes():
+            with ClientLeaving(exchange):
                 await out.prepare(request)
                 if stream is not None:
                     self.streams.add(stream)
@@ -89,11 +88,6 @@ class Relay:
                     await out.write(rest)
                 await out.write_eof()
                 _note_inband_error(exchange, tap, failed_midstream)
-        except ClientGone:
-            exchange.client_disconnected = True
-        except asyncio.CancelledError:
-            exchange.client_disconnected = True
-            raise
         finally:
             exchange.usage = tap.finish()
             if stream is not None:
