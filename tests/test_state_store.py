@@ -211,6 +211,16 @@ async def test_tpm_takes_an_absurd_estimate_whole_and_writes_nothing_half(make_s
     assert err.retry_after == pytest.approx(58.0)
 
 
+async def test_tpm_counts_an_admission_another_replica_stamped_a_second_later(make_store):
+    """Replicas admit concurrently: Redis may run one stamped T0+1 before one stamped
+    T0+0.9. The later-stamped tokens still count, so the limit holds exactly."""
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="a", tpm=1000))
+    await store.admit(key, "m", next(ids), None, T0 + 1.05, tokens=900)
+    err = await rejected(store.admit(key, "m", next(ids), None, T0 + 0.95, tokens=200))
+    assert err.code == "too_many_requests" and 0 < err.retry_after <= 60
+
+
 async def test_tpm_after_the_clock_stepped_back_waits_at_most_a_minute(make_store):
     store = await make_store()
     key = await store.create_key(KeySpec(name="a", tpm=1000))

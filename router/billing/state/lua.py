@@ -70,15 +70,16 @@ local tpm = tonumber(rec[7] or '')
 local second = math.floor(now / 1000)
 local need = tonumber(ARGV[12])
 if tpm then
-  -- The same rule as router.billing.state.token_window, over 60 one-second counts.
+  -- The same rule as router.billing.state.token_window, over 60 one-second counts and
+  -- the AHEAD seconds after them (another replica's admission may carry a later second).
   local fields = {}
-  for s = second - 59, second do fields[#fields + 1] = tostring(s) end
+  for s = second - 59, second + 2 do fields[#fields + 1] = tostring(s) end
   local counts = redis.call('HMGET', KEYS[7], unpack(fields))
   local used = 0
-  for i = 1, 60 do used = used + (tonumber(counts[i]) or 0) end
+  for i = 1, 62 do used = used + (tonumber(counts[i]) or 0) end
   if used ~= 0 and used + need > tpm then
     local freed = 0
-    for i = 1, 60 do
+    for i = 1, 62 do
       freed = freed + (tonumber(counts[i]) or 0)
       if used - freed == 0 or used - freed + need <= tpm then
         return {'err', 'tpm', (second - 60 + i + 60) * 1000 - now}

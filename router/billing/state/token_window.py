@@ -18,6 +18,9 @@ from router.billing.state.outcomes import Outcome
 from router.dialects.usage import Usage
 
 WINDOW_SECONDS = 60
+# Seconds after the current one that still count: replicas admit concurrently, and one
+# whose admission Redis runs first may have stamped a later second than the next one's.
+AHEAD = 2
 # The most one request counts: far above any limit, and exact in Lua's doubles and in
 # Redis's integers (a max_tokens of 10^20 is not a number HINCRBY takes).
 MAX_COUNTED = 10**12
@@ -60,9 +63,9 @@ class TokenWindow:
         """None when `need` more tokens fit under `limit` now, else seconds to wait."""
         second = math.floor(now)
         self._prune(second)
-        # Only the window's seconds: after the clock stepped back, later ones wait (as in
-        # the Lua, which reads just these 60).
-        window = sorted(s for s in self.seconds if s <= second)
+        # The window's seconds and AHEAD more (as in the Lua, which reads just these):
+        # after the clock stepped back further, the later ones wait.
+        window = sorted(s for s in self.seconds if s <= second + AHEAD)
         used = sum(self.seconds[s] for s in window)
         if used == 0 or used + need <= limit:
             return None
@@ -70,7 +73,7 @@ class TokenWindow:
         for start in window:
             freed += self.seconds[start]
             if used - freed == 0 or used - freed + need <= limit:
-                return start + WINDOW_SECONDS - now
+                return window_wait(start + WINDOW_SECONDS - now)
         return WINDOW_SECONDS  # unreachable: the loop frees everything
 
     def add(self, second: int, tokens: int) -> None:
