@@ -2,6 +2,7 @@
 
     RouterError                      (status, code, type; rendered by app.error_middleware)
     ├── InvalidRequest               400 invalid_request
+    ├── DialectNotServed             400 dialect_not_served  (no node takes its API)
     ├── InvalidToken                 401 invalid_token
     ├── ModelNotAllowed              403 model_not_allowed
     ├── NotFound                     404 not_found
@@ -36,8 +37,8 @@ Internal errors (never shown to a client as such):
                                      (the metric label and access-log string)
     ClientGone                       a write to the client failed: it went away
 
-How an error looks on the wire is the client's dialect's business: router.dialects.dialect
-renders the body. Messages never contain node URLs or keys.
+How an error looks on the wire is the client's dialect's business: its codec's `replies`
+(router.dialects.codec) render the body. Messages never contain node URLs or keys.
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def _whole_seconds(seconds: float) -> str:
 
 class InvalidRequest(RouterError):
     status, code, type = 400, "invalid_request", "invalid_request_error"
+
+
+class DialectNotServed(RouterError):
+    """No node of the model can take a request in the client's dialect (its API)."""
+
+    status, code, type = 400, "dialect_not_served", "invalid_request_error"
 
 
 class InvalidToken(RouterError):

@@ -1,11 +1,11 @@
-"""router.proxy.client: a write to a client that went away becomes ClientGone, nothing else."""
+"""router.web.client_stream: a write to a client that went away becomes ClientGone, nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
 from router.errors import ClientGone
-from router.proxy.client import client_writes
+from router.web.client_stream import client_writes
 
 
 @pytest.mark.parametrize(

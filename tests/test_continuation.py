@@ -10,18 +10,30 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.dialects.continuation import (
-    DONE,
-    MAX_HELD,
-    EventSplitter,
-    Transcript,
-    event_bytes,
-    event_document,
-    is_content_free,
-)
-from router.dialects.prefill import prefilled_body
+from router.dialects.codec import Answers
+from router.dialects.continuation import Transcript
+from router.dialects.gemini import CODEC as GEMINI
+from router.dialects.openai import CODEC as OPENAI
+from router.dialects.sse import DONE, EventSplitter, event_document
+from router.dialects.sse import MAX_HELD_EVENT as MAX_HELD
 from router.dialects.usage import Usage
 from router.mock.answers import Answer, MockSettings, prefill_of
+
+
+def _answers(gemini: bool) -> Answers:
+    return (GEMINI if gemini else OPENAI).answers
+
+
+def is_content_free(document: Any, gemini: bool) -> bool:
+    return _answers(gemini).is_content_free(document)
+
+
+def event_bytes(document: Any, gemini: bool) -> bytes:
+    return _answers(gemini).frame(document)
+
+
+def prefilled_body(body: bytes, content: str, reasoning: str, gemini: bool) -> bytes:
+    return (GEMINI if gemini else OPENAI).nodes.prefill(body, content, reasoning)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -98,7 +110,7 @@ def _first_stream(said: Transcript) -> None:
 
 
 def test_a_continuation_is_made_part_of_the_first_stream() -> None:
-    said = Transcript(gemini=False, prompt_estimate=7)
+    said = Transcript(OPENAI.answers, prompt_estimate=7)
     _first_stream(said)
     assert (said.content_text, said.reasoning_text) == ("Hello there.", "Think.")
     said.node_failed("node62")
@@ -128,7 +140,7 @@ def test_a_continuation_is_made_part_of_the_first_stream() -> None:
 def test_a_restart_never_repeats_what_was_sent(pieces: list[str], data: st.DataObject) -> None:
     answer = "".join(pieces)
     sent_len = data.draw(st.integers(min_value=0, max_value=len(answer)))
-    said = Transcript(gemini=False)
+    said = Transcript(OPENAI.answers)
     said.read(_chunk({"role": "assistant", "content": answer[:sent_len]}))
     said.node_failed("node62")
     said.continue_on(restart=True)
@@ -142,22 +154,22 @@ def test_a_restart_never_repeats_what_was_sent(pieces: list[str], data: st.DataO
 
 
 def test_one_node_alone_keeps_its_usage_untouched() -> None:
-    said = Transcript(gemini=False)
+    said = Transcript(OPENAI.answers)
     _first_stream(said)
     said.read(_chunk({}, "stop", usage={"prompt_tokens": 3, "completion_tokens": 4}))
     assert said.total("node62") == Usage(3, 4, 0)
 
 
 def test_what_a_hostile_or_unusual_node_sends_is_read_safely() -> None:
-    nulls = Transcript(gemini=False)  # LiteLLM: null tool calls in every delta
+    nulls = Transcript(OPENAI.answers)  # LiteLLM: null tool calls in every delta
     nulls.read(_chunk({"content": "a", "tool_calls": None, "function_call": None}))
-    both = Transcript(gemini=False)  # both spellings of the reasoning: read once
+    both = Transcript(OPENAI.answers)  # both spellings of the reasoning: read once
     both.read(_chunk({"reasoning_content": "think", "reasoning": "think"}))
-    signed = Transcript(gemini=True)  # a text part with its thought signature
+    signed = Transcript(GEMINI.answers)  # a text part with its thought signature
     signed.read({"candidates": [{"content": {"parts": [{"text": "Hi", "thoughtSignature": "s"}]}}]})
     assert nulls.continuable and both.continuable and signed.continuable
     assert both.reasoning_text == "think" and signed.content_text == "Hi"
-    said = Transcript(gemini=False)
+    said = Transcript(OPENAI.answers)
     _first_stream(said)
     said.node_failed("node62")
     said.continue_on(restart=False)
@@ -173,7 +185,7 @@ def test_what_a_hostile_or_unusual_node_sends_is_read_safely() -> None:
 def test_a_cut_node_that_reported_part_of_its_usage_is_charged_what_was_received() -> None:
     """Gemini's usageMetadata fields are optional: a node that reported its prompt but no
     candidatesTokenCount, then was cut after 4000 characters, is not charged 0 for them."""
-    said = Transcript(gemini=True, prompt_estimate=9)
+    said = Transcript(GEMINI.answers, prompt_estimate=9)
     said.read(
         {
             "candidates": [{"content": {"parts": [{"text": "x" * 4000}]}}],
@@ -183,14 +195,14 @@ def test_a_cut_node_that_reported_part_of_its_usage_is_charged_what_was_received
     said.node_failed("node62")
     (part,) = said.parts
     assert (part.prompt, part.completion, part.estimated) == (7, 1000, True)
-    whole = Transcript(gemini=False)  # a report covering what was sent is kept as is
+    whole = Transcript(OPENAI.answers)  # a report covering what was sent is kept as is
     whole.read(_chunk({"content": "abcd"}, usage={"prompt_tokens": 3, "completion_tokens": 5}))
     whole.node_failed("node62")
     assert (whole.parts[0].completion, whole.parts[0].estimated) == (5, False)
 
 
 def test_the_identity_is_the_first_non_empty_value() -> None:
-    said = Transcript(gemini=False)
+    said = Transcript(OPENAI.answers)
     said.read({"id": "", "created": 0, "model": "", "choices": []})
     _first_stream(said)
     said.node_failed("node62")
@@ -201,19 +213,19 @@ def test_the_identity_is_the_first_non_empty_value() -> None:
 
 
 def test_what_cannot_be_continued() -> None:
-    tool = Transcript(gemini=False)
+    tool = Transcript(OPENAI.answers)
     tool.read(_chunk({"tool_calls": [{"index": 0}]}))
-    second = Transcript(gemini=False)
+    second = Transcript(OPENAI.answers)
     second.read({"choices": [{"index": 1, "delta": {"content": "x"}}]})
-    function = Transcript(gemini=True)
+    function = Transcript(GEMINI.answers)
     function.read({"candidates": [{"content": {"parts": [{"functionCall": {}}]}}]})
     assert not (tool.continuable or second.continuable or function.continuable)
-    errored = Transcript(gemini=False)
+    errored = Transcript(OPENAI.answers)
     assert not errored.read({"error": {"message": "boom"}})
 
 
 def test_a_gemini_continuation_is_rewritten() -> None:
-    said = Transcript(gemini=True, prompt_estimate=4)
+    said = Transcript(GEMINI.answers, prompt_estimate=4)
     said.read({"candidates": [{"content": {"parts": [{"text": "Hi."}]}}], "responseId": "r1"})
     said.node_failed("node62")
     said.continue_on(restart=True)
@@ -265,13 +277,12 @@ def test_the_prefill_lowers_the_output_cap_by_what_was_produced() -> None:
 
 
 def test_nothing_said_yet_asks_the_question_again_without_a_prefill() -> None:
-    from router.dialects.dialect import OPENAI
-    from router.dialects.prefill import ContinuedTarget
+    from router.dialects.prefill import ContinuedRequest
 
     chat = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "q"}]})
 
     class Base:
-        dialect, strip_usage, continuable = OPENAI, False, True
+        strip_usage, continuable = False, True
 
         def path(self, base_path: str, model: str | None) -> str:
             return "/v1/chat/completions"
@@ -279,8 +290,8 @@ def test_nothing_said_yet_asks_the_question_again_without_a_prefill() -> None:
         def body(self, model: str | None) -> bytes:
             return chat
 
-    assert ContinuedTarget(Base(), "", "", prefill=True).body(None) == chat
-    assert ContinuedTarget(Base(), "H", "", prefill=True).body(None) != chat
+    assert ContinuedRequest(Base(), OPENAI.nodes, "", "", prefill=True).body(None) == chat
+    assert ContinuedRequest(Base(), OPENAI.nodes, "H", "", prefill=True).body(None) != chat
 
 
 def test_the_mock_continues_any_nodes_answer() -> None:
@@ -330,7 +341,7 @@ def test_any_node_output_is_read_and_rewritten_without_raising(
 ) -> None:
     """Whatever a node streams (hostile shapes, wrong types, huge numbers), reading it,
     continuing it on another node and writing the rewritten events never raises."""
-    said = Transcript(gemini=gemini, prompt_estimate=3)
+    said = Transcript(_answers(gemini), prompt_estimate=3)
     for document in first:
         said.read(document)
     said.node_failed("node62")

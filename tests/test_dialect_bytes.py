@@ -8,8 +8,10 @@ import orjson
 import pytest
 
 from router.config.model import NodeConfig
-from router.dialects.dialect import GEMINI, GOOGLE_STATUS, OPENAI, google_status
-from router.dialects.usage_tap import UsageFilter, UsageTap, is_error_event, is_usage_only
+from router.dialects import gemini, openai
+from router.dialects.gemini.replies import GOOGLE_STATUS, google_status
+from router.dialects.openai.usage import is_usage_only
+from router.dialects.usage_tap import UsageFilter, UsageTap, is_error_event
 from router.errors import (
     AuthRejected,
     InvalidRequest,
@@ -22,6 +24,8 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.upstream.reasons import MAX_MESSAGE, Redactor, node_message, node_request_id
+
+OPENAI, GEMINI = openai.CODEC.replies, gemini.CODEC.replies
 
 # --- Google's error shape ---------------------------------------------------------------
 
@@ -120,7 +124,7 @@ GEMINI_CONTENT = b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}\
 
 
 @pytest.mark.parametrize(
-    ("gemini", "chunks", "expected"),
+    ("is_gemini", "chunks", "expected"),
     [
         (False, [OPENAI_CONTENT, b'data: {"error": {"message": "boom"}}\n\n'], True),
         (False, [OPENAI_CONTENT, b'data: {"err', b'or": {"message": "split"}}\n\n'], True),
@@ -137,9 +141,9 @@ GEMINI_CONTENT = b'data: {"candidates":[{"content":{"parts":[{"text":"hi"}]}}]}\
     ],
 )
 def test_usage_tap_notices_an_in_band_error(
-    gemini: bool, chunks: list[bytes], expected: bool
+    is_gemini: bool, chunks: list[bytes], expected: bool
 ) -> None:
-    tap = UsageTap(gemini=gemini, is_stream=True)
+    tap = UsageTap((gemini.CODEC if is_gemini else openai.CODEC).answers, is_stream=True)
     for chunk in chunks:
         tap.feed(chunk)
     tap.finish()
@@ -147,7 +151,7 @@ def test_usage_tap_notices_an_in_band_error(
 
 
 def test_in_band_error_detection_and_usage_live_side_by_side() -> None:
-    tap = UsageTap(gemini=False, is_stream=True)
+    tap = UsageTap(openai.CODEC.answers, is_stream=True)
     tap.feed(b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}\n\n')
     tap.feed(b'data: {"error": {"message": "late"}}\n\n')
     usage = tap.finish()
@@ -206,7 +210,7 @@ def test_usage_filter_drops_a_litellm_usage_chunk() -> None:
     usage = _event({"choices": [{"index": 0, "delta": {}}], "usage": USAGE})
     content = _event({"choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": None})
     done = b"data: [DONE]\n\n"
-    usage_filter = UsageFilter()
+    usage_filter = UsageFilter(openai.CODEC.answers)
     seen = usage_filter.pass_through(content + usage[:10]) + usage_filter.pass_through(
         usage[10:] + done
     )

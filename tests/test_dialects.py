@@ -9,17 +9,21 @@ import orjson
 import pytest
 
 from router.config.model import ModelRoute
-from router.dialects.dialect import GEMINI, OPENAI, DialectName, router_error_body
-from router.dialects.gemini import (
+from router.dialects import gemini as gemini_dialect
+from router.dialects import openai as openai_dialect
+from router.dialects import registry
+from router.dialects.gemini.credentials import without_key
+from router.dialects.gemini.paths import gemini_roots, is_gemini_path
+from router.dialects.gemini.request import (
     GeminiCall,
     GeminiNodeTarget,
     check_gemini_body,
-    gemini_roots,
-    is_gemini_path,
     parse_gemini,
-    without_key,
 )
-from router.dialects.openai import OpenAITarget, model_list, parse_openai, wants_injected_usage
+from router.dialects.names import DialectName
+from router.dialects.openai.models import model_list
+from router.dialects.openai.replies import router_error_body
+from router.dialects.openai.request import OpenAITarget, parse_openai, wants_injected_usage
 from router.dialects.target import encode_target
 from router.errors import (
     InvalidRequest,
@@ -31,6 +35,7 @@ from router.errors import (
 )
 from router.upstream.http11 import request_path
 
+OPENAI = openai_dialect.CODEC
 CHAT = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "z": 0.10}'
 
 # --- parse_openai ---------------------------------------------------------------------
@@ -220,7 +225,7 @@ def test_openai_body_injects_stream_usage(options, expected):
 def test_wants_injected_usage(document, inject, expected):
     raw = orjson.dumps({"model": "m", "messages": [{}], **document})
     route = ModelRoute(name="m", backends=(), inject_usage=inject)
-    assert wants_injected_usage(parse_openai(raw), route) is expected
+    assert wants_injected_usage(parse_openai(raw), route.inject_usage) is expected
 
 
 @pytest.mark.parametrize(
@@ -329,26 +334,27 @@ ERRORS = [
 
 @pytest.mark.parametrize(("error", "expected"), ERRORS)
 def test_error_body_bytes(error: RouterError, expected: bytes):
-    assert OPENAI.error_body(error, "rid-1") == expected
+    assert OPENAI.replies.error_body(error, "rid-1") == expected
     assert router_error_body(error, "rid-1") == expected
 
 
 @pytest.mark.parametrize(("error", "expected"), ERRORS)
 def test_stream_error_event_bytes(error: RouterError, expected: bytes):
-    assert OPENAI.stream_error_event(error, "rid-1") == b"data: " + expected + b"\n\n"
+    assert OPENAI.replies.stream_error_event(error, "rid-1") == b"data: " + expected + b"\n\n"
 
 
 def test_keepalive_bytes():
     # Gemini's bytes are pinned in tests/test_dialect_bytes.py.
-    assert OPENAI.keepalive == b": keep-alive\n\n"
+    assert OPENAI.replies.keepalive == b": keep-alive\n\n"
 
 
-def test_each_target_names_its_dialect():
-    openai = OpenAITarget(CHAT, parse_openai(CHAT))
-    gemini = GeminiNodeTarget(b"", GeminiCall("v1beta", "m", "generateContent"), "")
-    assert (openai.dialect, gemini.dialect) == (OPENAI, GEMINI)
-    assert (OPENAI.name, GEMINI.name) == (DialectName.OPENAI, DialectName.GEMINI)
-    assert (OPENAI.gemini_usage, GEMINI.gemini_usage) == (False, True)
+def test_each_codec_names_its_dialect_and_the_registry_finds_it():
+    openai, gemini = openai_dialect.CODEC, gemini_dialect.CODEC
+    assert (openai.name, gemini.name) == (DialectName.OPENAI, DialectName.GEMINI)
+    assert registry.codec(DialectName.OPENAI) is openai
+    assert registry.codec(DialectName.GEMINI) is gemini
+    assert set(registry.CODECS) == set(DialectName)  # every name has its package
+    assert registry.DEFAULT is openai  # the router's own error shape
 
 
 def test_model_list_document():

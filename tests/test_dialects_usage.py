@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
+from router.dialects.gemini.answers import usage_from_gemini
+from router.dialects.openai.usage import usage_from_openai
+from router.dialects.usage import Usage
 
 
 @pytest.mark.parametrize(

@@ -14,19 +14,34 @@ import orjson
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-import router.web.handlers as handlers
+import router.web.context as handlers
 from router.config.loader import parse_config
-from router.dialects.dialect import GEMINI, OPENAI, Dialect
+from router.dialects.codec import Codec
+from router.dialects.gemini import CODEC as GEMINI
+from router.dialects.gemini.replies import GeminiReplies
+from router.dialects.openai import CODEC as OPENAI
+from router.dialects.openai.replies import OpenAIReplies
 from router.errors import NoAvailableNode, RouterError
 from router.server.app import Options, create_app, error_response
 from tests.support import chat_body, closed_port_url, node_entry, routes_yaml
 
+Dialect = Codec
+
+
+def _renderer(name: str) -> Any:
+    def render(self: object, error: RouterError, trace_id: str) -> bytes:
+        return orjson.dumps({"dialect": name, "code": error.code, "id": trace_id})
+
+    return render
+
+
+class _Marked:
+    def __init__(self, name: str) -> None:
+        self.error_body = _renderer(name).__get__(self)
+
 
 def marked(dialect: Dialect) -> Dialect:
-    def render(error: RouterError, trace_id: str) -> bytes:
-        return orjson.dumps({"dialect": dialect.name.value, "code": error.code, "id": trace_id})
-
-    return dataclasses.replace(dialect, render_error=render)
+    return dataclasses.replace(dialect, replies=_Marked(dialect.name.value))  # type: ignore[arg-type]
 
 
 def test_error_response_uses_the_dialect_it_is_given() -> None:
@@ -38,7 +53,7 @@ def test_error_response_uses_the_dialect_it_is_given() -> None:
     assert response.headers["X-Request-ID"] == "rid-7"
     assert response.content_type == "application/json"
     default = error_response(error, "rid-7")
-    assert default.body == OPENAI.error_body(error, "rid-7")
+    assert default.body == OPENAI.replies.error_body(error, "rid-7")
 
 
 @pytest.mark.parametrize(
@@ -61,14 +76,14 @@ def test_dialect_of_a_request_no_endpoint_claimed_follows_its_path(
     path: str, expected: Dialect
 ) -> None:
     request = make_mocked_request("POST", path)
-    assert handlers.dialect_of(request) is expected
+    assert handlers.codec_of(request) is expected
 
 
 async def test_errors_are_rendered_in_the_endpoints_dialect(
     aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(handlers, "OPENAI", marked(OPENAI))
-    monkeypatch.setattr(handlers, "GEMINI", marked(GEMINI))
+    monkeypatch.setattr(OpenAIReplies, "error_body", _renderer("openai"))
+    monkeypatch.setattr(GeminiReplies, "error_body", _renderer("gemini"))
     config = parse_config(
         routes_yaml(
             {"node62": node_entry(closed_port_url())}, {"m": {"backends": [{"node": "node62"}]}}

@@ -6,9 +6,21 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.dialects.first_token import MAX_HELD_BYTES, FirstTokenScanner, event_has_content
+from router.dialects.first_token import MAX_HELD_BYTES
+from router.dialects.first_token import FirstTokenScanner as _Scanner
+from router.dialects.gemini import CODEC as GEMINI
+from router.dialects.openai import CODEC as OPENAI
 
 SSE = "text/event-stream"
+
+
+def FirstTokenScanner(content_type: str, gemini: bool = False) -> _Scanner:
+    return _Scanner(content_type, (GEMINI if gemini else OPENAI).answers)
+
+
+def event_has_content(event: object) -> bool:
+    """Either dialect's reading: what a node of either may send."""
+    return all([OPENAI.answers.has_content(event), GEMINI.answers.has_content(event)])
 
 
 def data(event: object) -> bytes:
@@ -69,13 +81,13 @@ def test_gemini_parts() -> None:
     def gemini(parts: list[dict[str, object]], **extra: object) -> bytes:
         return data({"candidates": [{"content": {"role": "model", "parts": parts}, **extra}]})
 
-    assert not FirstTokenScanner(SSE).feed(gemini([{"text": ""}]))
-    assert not FirstTokenScanner(SSE).feed(gemini([]))
-    assert FirstTokenScanner(SSE).feed(gemini([{"text": "Hi"}]))
-    assert FirstTokenScanner(SSE).feed(gemini([{"text": "plan", "thought": True}]))
-    assert FirstTokenScanner(SSE).feed(gemini([{"functionCall": {"name": "f"}}]))
-    assert FirstTokenScanner(SSE).feed(gemini([], finishReason="SAFETY"))
-    assert FirstTokenScanner(SSE).feed(data({"promptFeedback": {"blockReason": "X"}}))
+    assert not FirstTokenScanner(SSE, True).feed(gemini([{"text": ""}]))
+    assert not FirstTokenScanner(SSE, True).feed(gemini([]))
+    assert FirstTokenScanner(SSE, True).feed(gemini([{"text": "Hi"}]))
+    assert FirstTokenScanner(SSE, True).feed(gemini([{"text": "plan", "thought": True}]))
+    assert FirstTokenScanner(SSE, True).feed(gemini([{"functionCall": {"name": "f"}}]))
+    assert FirstTokenScanner(SSE, True).feed(gemini([], finishReason="SAFETY"))
+    assert FirstTokenScanner(SSE, True).feed(data({"promptFeedback": {"blockReason": "X"}}))
 
 
 def test_responses_opening_events_are_not_content() -> None:

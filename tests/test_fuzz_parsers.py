@@ -15,14 +15,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from router.billing.keys import extract_key
 from router.config.loader import parse_config
-from router.dialects.gemini import parse_gemini, split_key
-from router.dialects.openai import OPENAI_ENDPOINTS, parse_openai
+from router.dialects.gemini import CODEC as GEMINI_CODEC
+from router.dialects.gemini.credentials import split_key
+from router.dialects.gemini.request import parse_gemini
+from router.dialects.openai import CODEC as OPENAI_CODEC
+from router.dialects.openai.request import OPENAI_ENDPOINTS, parse_openai
+from router.dialects.registry import extract_key
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import AuthRejected, ConfigError, InvalidRequest, NotFound, RouterError
 from router.web.forwarded import client_address, parse_networks
 from router.web.screening import screen_headers
+
+OPENAI_ANSWERS, GEMINI_ANSWERS = OPENAI_CODEC.answers, GEMINI_CODEC.answers
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -204,7 +209,7 @@ def _splits(data: bytes, cuts: list[int]) -> list[bytes]:
 def test_the_usage_tap_reads_the_same_usage_however_the_stream_is_cut(
     stream: bytes, gemini: bool, cuts: list[int]
 ) -> None:
-    tap = UsageTap(gemini=gemini, is_stream=True)
+    tap = UsageTap(GEMINI_ANSWERS if gemini else OPENAI_ANSWERS, is_stream=True)
     for chunk in _splits(stream, cuts):
         tap.feed(chunk)
     usage = tap.finish()
@@ -215,7 +220,7 @@ def test_the_usage_tap_reads_the_same_usage_however_the_stream_is_cut(
 @FAST
 @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
 def test_the_usage_filter_drops_only_the_usage_event_however_cut(cuts: list[int]) -> None:
-    usage_filter = UsageFilter()
+    usage_filter = UsageFilter(OPENAI_ANSWERS)
     out = b"".join(usage_filter.pass_through(c) for c in _splits(OPENAI_STREAM, cuts))
     out += usage_filter.flush()
     assert b"usage" not in out
@@ -225,7 +230,7 @@ def test_the_usage_filter_drops_only_the_usage_event_however_cut(cuts: list[int]
 @FAST
 @given(st.lists(st.binary(max_size=64), max_size=8), st.booleans())
 def test_the_usage_tap_survives_garbage(chunks: list[bytes], gemini: bool) -> None:
-    tap = UsageTap(gemini=gemini, is_stream=True)
+    tap = UsageTap(GEMINI_ANSWERS if gemini else OPENAI_ANSWERS, is_stream=True)
     for chunk in chunks:
         tap.feed(chunk)
     tap.finish()

@@ -28,9 +28,15 @@ TO_NODE_CASES = [
     ),
     pytest.param(
         [("Authorization", "Bearer client-key"), ("x-goog-api-key", "client-goog")],
-        "Bearer node-key",
+        ("Authorization", "Bearer node-key"),
         [IDENTITY, (REQUEST_ID, RID), ("Authorization", "Bearer node-key")],
         id="client credentials replaced by the node's key",
+    ),
+    pytest.param(
+        [("Authorization", "Bearer client-key"), ("X-Goog-Api-Key", "client-goog")],
+        ("x-goog-api-key", "node-key"),
+        [IDENTITY, (REQUEST_ID, RID), ("x-goog-api-key", "node-key")],
+        id="a Gemini node's key replaces every client credential too",
     ),
     pytest.param(
         [("Authorization", "Bearer client-key"), ("Accept", "*/*")],
@@ -85,11 +91,13 @@ TO_NODE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("client", "authorization", "expected"), TO_NODE_CASES)
+@pytest.mark.parametrize(("client", "credential", "expected"), TO_NODE_CASES)
 def test_to_node(
-    client: list[tuple[str, str]], authorization: str | None, expected: list[tuple[str, str]]
+    client: list[tuple[str, str]],
+    credential: tuple[str, str] | None,
+    expected: list[tuple[str, str]],
 ) -> None:
-    assert to_node(_headers(*client), RID, authorization) == expected
+    assert to_node(_headers(*client), RID, credential) == expected
 
 
 TO_CLIENT_CASES = [

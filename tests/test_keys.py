@@ -7,9 +7,10 @@ from urllib.parse import urlencode
 import pytest
 from multidict import CIMultiDict
 
-from router.billing.keys import ModelGlobs, extract_key, glob_to_lua, new_key
+from router.billing.keys import ModelGlobs, glob_to_lua, new_key
 from router.config.keys import KeySpec, hash_key
-from router.dialects.gemini import split_key
+from router.dialects.gemini.credentials import split_key
+from router.dialects.registry import extract_key
 from router.errors import AuthRejected
 
 K = "sk-test-123"

@@ -11,9 +11,10 @@ import pytest
 from router.config.affinity import Affinity, AffinitySource
 from router.config.loader import parse_config
 from router.config.model import Backend, ModelRoute, Strategy
-from router.dialects.affinity import affinity_key
+from router.dialects.openai import CODEC as OPENAI
 from router.errors import ConfigError
 from router.routing.affinity import AffinityOutcome, Ring
+from router.routing.affinity_key import affinity_key as _affinity_key
 from router.routing.balancer import ModelBalancer
 from router.routing.latency import DECAY, PeakEwma, two_choices
 
@@ -154,6 +155,14 @@ def test_model_balancer_reports_affinity_outcomes() -> None:
     assert balancer.choose_by_key(None, lambda _: True, lambda _: 0)[1] is AffinityOutcome.NONE
     plain = ModelBalancer(_route(Strategy.WEIGHTED), random.Random(0))
     assert plain.choose_by_key("s1", lambda _: True, lambda _: 0)[1] is None
+
+
+def affinity_key(
+    affinity: Affinity | None, headers: dict[str, str], document: object
+) -> str | None:
+    """An OpenAI request's key: its conversation is its `messages`."""
+    conversation = OPENAI.ingress.conversation_fields
+    return _affinity_key(affinity, headers, document, conversation)  # type: ignore[arg-type]
 
 
 def test_affinity_keys_from_header_body_and_prefix() -> None:

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent / "router"
 # nothing of the router.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "tasks"}),
+    frozenset({"dialects"}),
     frozenset({"config"}),
-    frozenset({"dialects", "routing", "mock"}),
+    frozenset({"routing", "mock"}),
     frozenset({"observability"}),
     frozenset({"upstream", "billing"}),
     frozenset({"proxy"}),

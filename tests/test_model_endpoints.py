@@ -17,8 +17,13 @@ import pytest
 
 from router.config.loader import parse_config
 from router.config.model import Backend, Config, Defaults, ModelRoute, ServerConfig, TokenLimits
-from router.dialects.models import ModelCatalog, is_gemini_client
-from router.dialects.openai import (
+from router.dialects import registry
+from router.dialects.codec import ModelInfo
+from router.dialects.gemini import CODEC as GEMINI_CODEC
+from router.dialects.gemini.ingress import is_gemini_client
+from router.dialects.names import DialectName
+from router.dialects.openai import CODEC as OPENAI_CODEC
+from router.dialects.openai.request import (
     CHAT,
     OPENAI_ENDPOINTS,
     OpenAIRequest,
@@ -37,8 +42,56 @@ from router.mock.openai_apis import (
     response,
     response_stream,
 )
-from router.server.app import _model_paths
-from router.web.models import Speaks
+from router.web.models import model_info
+
+
+class Speaks:
+    """Which dialects a model path answers in (a shared one decides per request)."""
+
+    OPENAI = frozenset({DialectName.OPENAI})
+    GEMINI = frozenset({DialectName.GEMINI})
+    EITHER = OPENAI | GEMINI
+
+
+def _model_paths(prefixes: tuple[str, ...]) -> dict[str, frozenset[DialectName]]:
+    routes = registry.routes(prefixes)
+    return {
+        path: frozenset(codec.name for codec, _ in claims)
+        for (method, path), claims in routes.items()
+        if method == "GET"
+    }
+
+
+class ModelCatalog:
+    """Both dialects' model answers for one config, through their codecs' catalogs."""
+
+    def __init__(self, config: Config, created: int) -> None:
+        self.config = config
+        listed = [model_info(name, route) for name, route in config.listed_routes()]
+        self.openai = OPENAI_CODEC.models.catalog(listed, created)
+        self.gemini = GEMINI_CODEC.models.catalog(listed, created)
+        self.openai_list = self.openai.page({})
+
+    @classmethod
+    def of(cls, config: Config, created: int) -> ModelCatalog:
+        return cls(config, created)
+
+    def _resolve(self, name: str) -> ModelInfo | None:
+        route = self.config.resolve(name)
+        return None if route is None else model_info(route.name, route)
+
+    def openai_get(self, name: str) -> bytes | None:
+        return self.openai.get(name, self._resolve)
+
+    def gemini_get(self, name: str) -> bytes | None:
+        return self.gemini.get(name, self._resolve)
+
+    def gemini_page(self, size: str | None, token: str | None) -> bytes:
+        query = {k: v for k, v in (("pageSize", size), ("pageToken", token)) if v is not None}
+        return self.gemini.page(query)
+
+
+OPENAI_ANSWERS, GEMINI_ANSWERS = OPENAI_CODEC.answers, GEMINI_CODEC.answers
 
 ENDPOINTS = {e.name: e for e in OPENAI_ENDPOINTS}
 ANSWER = Answer.of(MockSettings(name="n1", chunks=5))
@@ -81,14 +134,14 @@ def test_is_gemini_client(headers, query, gemini):
 
 def test_model_paths_and_their_dialects():
     paths = _model_paths(("/v1", "/gemini/v1", "/v1/gemini", "/gemini", "/v1beta/openai"))
-    assert paths["/v1/models"] is Speaks.EITHER
-    assert paths["/v1/models/{model:.+}"] is Speaks.EITHER
-    assert paths["/gemini/v1/models"] is Speaks.EITHER  # an OpenAI prefix and a Gemini root
-    assert paths["/v1beta/models"] is Speaks.GEMINI
-    assert paths["/gemini/v1beta/models/{model:.+}"] is Speaks.GEMINI
-    assert paths["/v1/gemini/v1alpha/models"] is Speaks.GEMINI
-    assert paths["/v1/gemini/models"] is Speaks.OPENAI
-    assert paths["/v1beta/openai/models"] is Speaks.OPENAI
+    assert paths["/v1/models"] == Speaks.EITHER
+    assert paths["/v1/models/{model:.+}"] == Speaks.EITHER
+    assert paths["/gemini/v1/models"] == Speaks.EITHER  # an OpenAI prefix and a Gemini root
+    assert paths["/v1beta/models"] == Speaks.GEMINI
+    assert paths["/gemini/v1beta/models/{model:.+}"] == Speaks.GEMINI
+    assert paths["/v1/gemini/v1alpha/models"] == Speaks.GEMINI
+    assert paths["/v1/gemini/models"] == Speaks.OPENAI
+    assert paths["/v1beta/openai/models"] == Speaks.OPENAI
     assert "/v1beta/openai/v1beta/models" not in paths  # not a Gemini root
 
 
@@ -195,7 +248,7 @@ def test_parse_per_endpoint(endpoint, body, problem):
 def test_usage_is_injected_only_where_stream_options_exist(endpoint, injected):
     route = ModelRoute("m", (Backend(node="n"),))
     parsed = OpenAIRequest("m", {"model": "m", "stream": True})
-    assert wants_injected_usage(parsed, route, ENDPOINTS[endpoint]) is injected
+    assert wants_injected_usage(parsed, route.inject_usage, ENDPOINTS[endpoint]) is injected
 
 
 @pytest.mark.parametrize("endpoint", ["completions", "embeddings", "responses"])
@@ -250,7 +303,7 @@ def test_limits_problems_name_path_and_line(limits, expected):
 
 
 def _tapped(frames: list[bytes], *, stream: bool) -> Usage | None:
-    tap = UsageTap(gemini=False, is_stream=stream)
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=stream)
     for frame in frames:
         tap.feed(frame)
     return tap.finish()

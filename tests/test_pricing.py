@@ -8,7 +8,9 @@ from router.billing.pricing import DEFAULT_OUTPUT_CAP, cost, reservation
 from router.config.credits import credits_to_micro, format_credits, micro_to_credits
 from router.config.model import Pricing, TokenLimits
 from router.dialects.estimate import TokenEstimate
-from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
+from router.dialects.gemini.answers import usage_from_gemini
+from router.dialects.openai.usage import usage_from_openai
+from router.dialects.usage import Usage
 
 
 def test_same_tokens_cost_the_same_from_either_api():

@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 import pytest
 
-from router.dialects.dialect import google_status
+from router.dialects.gemini.replies import google_status
 from tests.support import (
     GEMINI_BODY,
     MockNodes,

@@ -104,7 +104,7 @@ async def test_a_hedged_attempt_that_opens_as_the_client_leaves_is_released() ->
         assert leaving is not None
         leaving.cancel()  # the client leaves just as the node opens
         opened = SimpleNamespace(response=response, first_chunk=b"")
-        return Answer(opened, candidate.served, node, 0.0)  # type: ignore[arg-type]
+        return Answer(opened, candidate.served, node, 0.0, None)  # type: ignore[arg-type]
 
     candidate = SimpleNamespace(served=SimpleNamespace(name="m"), node=node)
     race = Race(

@@ -8,8 +8,27 @@ import pytest
 from router.billing.state.outcomes import Outcome
 from router.billing.state.token_window import TokenWindow, settled_tokens
 from router.config.keys import KeySpec
-from router.dialects.estimate import TokenEstimate, estimate_tokens, token_estimate
+from router.dialects.estimate import TokenEstimate
+from router.dialects.estimate import estimate_tokens as _estimate_tokens
+from router.dialects.estimate import token_estimate as _token_estimate
+from router.dialects.gemini.request import output_cap as gemini_cap
+from router.dialects.openai.request import output_cap as openai_cap
 from router.dialects.usage import Usage
+
+
+def _cap(document: dict[str, object] | None) -> int | None:
+    """The cap of an OpenAI body, or else of a Gemini one (each dialect reads its own)."""
+    if document is None:
+        return None
+    return openai_cap(document) or gemini_cap(document)
+
+
+def token_estimate(raw: bytes, document: dict[str, object] | None) -> int:
+    return _token_estimate(raw, _cap(document))
+
+
+def estimate_tokens(raw: bytes, document: dict[str, object] | None) -> TokenEstimate:
+    return _estimate_tokens(raw, _cap(document))
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,12 @@ import zlib
 import orjson
 import pytest
 
+from router.dialects.gemini import CODEC as GEMINI_CODEC
+from router.dialects.openai import CODEC as OPENAI_CODEC
 from router.dialects.usage import Usage
 from router.dialects.usage_tap import UsageFilter, UsageTap
+
+OPENAI_ANSWERS, GEMINI_ANSWERS = OPENAI_CODEC.answers, GEMINI_CODEC.answers
 
 USAGE = {
     "prompt_tokens": 8,
@@ -51,7 +55,7 @@ def split_every(data: bytes, size: int) -> list[bytes]:
 
 @pytest.mark.parametrize("size", [1, 7, 64, 100_000])
 def test_openai_stream_usage_found_at_any_split(size: int) -> None:
-    tap = UsageTap(gemini=False, is_stream=True)
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=True)
     for part in split_every(STREAM, size):
         tap.feed(part)
     assert tap.finish() == Usage(prompt=8, completion=8, reasoning=519)
@@ -59,7 +63,7 @@ def test_openai_stream_usage_found_at_any_split(size: int) -> None:
 
 @pytest.mark.parametrize("size", [1, 13, 100_000])
 def test_gemini_stream_keeps_last_cumulative_usage(size: int) -> None:
-    tap = UsageTap(gemini=True, is_stream=True)
+    tap = UsageTap(GEMINI_ANSWERS, is_stream=True)
     for part in split_every(GEMINI_STREAM, size):
         tap.feed(part)
     assert tap.finish() == Usage(prompt=3, completion=9, reasoning=4)
@@ -67,7 +71,7 @@ def test_gemini_stream_keeps_last_cumulative_usage(size: int) -> None:
 
 def test_openai_json_body_in_pieces() -> None:
     body = orjson.dumps({"choices": [], "usage": USAGE})
-    tap = UsageTap(gemini=False, is_stream=False)
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=False)
     for part in split_every(body, 5):
         tap.feed(part)
     assert tap.finish() == Usage(prompt=8, completion=8, reasoning=519)
@@ -76,33 +80,33 @@ def test_openai_json_body_in_pieces() -> None:
 def test_gemini_json_array_stream() -> None:
     body = b"[" + GEMINI_STREAM.replace(b"data: ", b"").replace(b"\r\n\r\n", b",", 1).rstrip()
     body = body.replace(b"\r\n\r\n", b"") + b"]"
-    tap = UsageTap(gemini=True, is_stream=False)
+    tap = UsageTap(GEMINI_ANSWERS, is_stream=False)
     tap.feed(body)
     assert tap.finish() == Usage(prompt=3, completion=9, reasoning=4)
 
 
 def test_no_usage_is_none() -> None:
-    tap = UsageTap(gemini=False, is_stream=True)
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=True)
     tap.feed(chunk({"content": "x"}) + b"data: [DONE]\n\n")
     assert tap.finish() is None
 
 
 def test_cut_stream_keeps_usage_seen_so_far() -> None:
-    tap = UsageTap(gemini=True, is_stream=True)
+    tap = UsageTap(GEMINI_ANSWERS, is_stream=True)
     tap.feed(GEMINI_STREAM[: len(GEMINI_STREAM) // 2 + 40])
     assert tap.finish() == Usage(prompt=3, completion=1, reasoning=4)
 
 
 @pytest.mark.parametrize("size", [1, 9, 50, 100_000])
 def test_filter_drops_only_the_usage_chunk(size: int) -> None:
-    usage_filter = UsageFilter()
+    usage_filter = UsageFilter(OPENAI_ANSWERS)
     out = b"".join(usage_filter.pass_through(p) for p in split_every(STREAM, size))
     out += usage_filter.flush()
     assert out == STREAM.replace(chunk(None, usage=USAGE, choices=False), b"")
 
 
 def test_filter_never_holds_a_complete_event() -> None:
-    usage_filter = UsageFilter()
+    usage_filter = UsageFilter(OPENAI_ANSWERS)
     first = chunk({"content": "hello"})
     assert usage_filter.pass_through(first) == first
     assert usage_filter.pass_through(first[:10]) == b""  # an unfinished event waits...
@@ -116,7 +120,7 @@ def test_filter_never_holds_a_complete_event() -> None:
 @pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate"])
 def test_a_compressed_stream_is_read_through_an_inflater(size: int, coding: str) -> None:
     packed = gzip.compress(STREAM) if "gzip" in coding else zlib.compress(STREAM)
-    tap = UsageTap(gemini=False, is_stream=True, coding=coding)
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=True, coding=coding)
     for part in split_every(packed, size):
         tap.feed(part)
     assert tap.finish() == Usage(prompt=8, completion=8, reasoning=519)
@@ -124,21 +128,21 @@ def test_a_compressed_stream_is_read_through_an_inflater(size: int, coding: str)
 
 def test_a_compressed_json_body_is_read() -> None:
     body = orjson.dumps({"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 9}})
-    tap = UsageTap(gemini=True, is_stream=False, coding="gzip")
+    tap = UsageTap(GEMINI_ANSWERS, is_stream=False, coding="gzip")
     tap.feed(gzip.compress(body))
     assert tap.finish() == Usage(prompt=3, completion=9, reasoning=0)
 
 
 def test_a_highly_compressed_chunk_is_scanned_in_bounded_pieces() -> None:
     padding = b": " + b"x" * (8 * 1024 * 1024) + b"\n\n"  # an 8 MB comment, then the usage
-    tap = UsageTap(gemini=False, is_stream=True, coding="gzip")
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=True, coding="gzip")
     tap.feed(gzip.compress(padding + STREAM))
     assert tap.finish() == Usage(prompt=8, completion=8, reasoning=519)
 
 
 @pytest.mark.parametrize("coding", ["br", "gzip"])
 def test_an_unknown_coding_or_corrupt_data_leaves_the_usage_unread(coding: str) -> None:
-    tap = UsageTap(gemini=False, is_stream=True, coding=coding)
+    tap = UsageTap(OPENAI_ANSWERS, is_stream=True, coding=coding)
     tap.feed(b"\x1f\x8b\x08 not really gzip" if coding == "gzip" else STREAM)
     tap.feed(STREAM)  # after corrupt data nothing more is believed
     assert tap.finish() is None

@@ -1,9 +1,11 @@
-"""API keys: where a request carries one, how it is stored, and which models it may use.
+"""API keys: how one is made and stored, and which models it may use.
 
 Pure: no I/O, no clock. Keys are only ever kept as SHA-256 hex digests; a plain key
 exists once, when `new_key` makes it and `router keys create` prints it. Model globs
 are compiled once, when a key record is built: to a Python regex for the memory store
 and to Lua patterns (`glob_to_lua`) that the Redis admission script matches in-server.
+Where a request carries its key is each dialect's business: the web layer reads it
+(router.dialects.registry.extract_key) and billing is handed the key itself.
 """
 
 from __future__ import annotations
@@ -14,11 +16,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from multidict import MultiMapping
-
 from router.config.keys import hash_key
-from router.dialects.gemini import is_gemini_path, split_key
-from router.errors import AuthRejected
 
 KEY_PREFIX = "sk-"
 
@@ -26,42 +24,6 @@ KEY_PREFIX = "sk-"
 def new_key() -> str:
     """A fresh random plain key (256 bits)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-CONFLICTING = "the request carries different API keys (Authorization, x-goog-api-key, ?key=)"
-
-
-def _bearer(value: str) -> str | None:
-    """The key in one Authorization value (`Bearer <key>` or a bare `<key>`), else None."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() == "bearer":
-        return rest.strip() or None
-    if not rest:
-        return scheme or None
-    return None  # another scheme (Basic ...) is not ours
-
-
-def presented_keys(headers: MultiMapping[str], raw_query: str, path: str) -> set[str]:
-    """Every key the request presents: in each Authorization and x-goog-api-key header,
-    and (on Gemini paths) in each query parameter that decodes to `key`."""
-    found = {k for v in headers.getall("Authorization", ()) if (k := _bearer(v))}
-    found.update(g for v in headers.getall("x-goog-api-key", ()) if (g := v.strip()))
-    if raw_query and is_gemini_path(path):
-        found.update(split_key(raw_query)[0])
-    return found
-
-
-def extract_key(headers: MultiMapping[str], raw_query: str, path: str) -> str | None:
-    """The key a request presents, or None; AuthRejected (401) when it presents several
-    that differ, rather than guessing which one the client meant.
-
-    `headers` must be case-insensitive (aiohttp's `request.headers`); `raw_query` is the
-    query string as received (`request.rel_url.raw_query_string`).
-    """
-    found = presented_keys(headers, raw_query, path)
-    if len(found) > 1:
-        raise AuthRejected("invalid_token", CONFLICTING)
-    return next(iter(found), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Sequence
 
-from aiohttp import web
-
-from router.billing.keys import RecentKeys, extract_key
+from router.billing.keys import RecentKeys
 from router.billing.pricing import reservation
 from router.billing.state import (
     Admission,
@@ -81,20 +79,20 @@ class Billing:
 
     async def admit(
         self,
-        request: web.Request,
+        key: str | None,
         exchange: Exchange,
         route: ModelRoute,
         *,
         free: bool = False,
         estimate: TokenEstimate = NO_ESTIMATE,
     ) -> Admission:
-        """Authorise the request and reserve its credits, or raise a RouterError.
+        """Authorise the request presenting `key` (None: it presents none) and reserve its
+        credits, or raise a RouterError.
 
         A `free` request (countTokens) is only authorised: no rpm, tpm, slot or credits.
         `estimate` (router.dialects.estimate) counts against the key's tpm and prices the
         reservation of a model without a flat `pre_deduct`.
         """
-        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         now = time.time()
         # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
         # reused one must never ride on another request's live admission. The trace id
@@ -172,17 +170,17 @@ class Billing:
         else:
             self._keys_pending = False
 
-    def require_key(self, request: web.Request) -> None:
+    def require_key(self, key: str | None) -> None:
         """The cheap first step of authentication (no I/O): 401 when keys are configured
-        and the request presents none, or presents several that differ."""
+        and the request presents none (several that differ were refused when the key was
+        read, router.dialects.registry.extract_key)."""
         if self.auth_off:
             return
-        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         if key is None and self.key_required:
             self.observer.admission_refused("", "invalid_token")
             raise AuthRejected("invalid_token")
 
-    async def check_key(self, request: web.Request) -> None:
+    async def check_key(self, key: str | None) -> None:
         """Authentication before a request's body is read: 401 at once for no key or one
         the store does not accept, so an unauthenticated client cannot make the router
         read (and hold) a large body. A key accepted lately (`recent_keys`) is not asked
@@ -190,20 +188,18 @@ class Billing:
         reserves its credits, so the hot path pays nothing extra."""
         if self.auth_off:
             return
-        self.require_key(request)
-        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
+        self.require_key(key)
         if key is not None and self.recent_keys.knows(key, time.time()):
             return
-        await self.authenticate(request)
+        await self.authenticate(key)
         if key is not None:
             self.recent_keys.accepted(key, time.time())
 
-    async def authenticate(self, request: web.Request) -> None:
+    async def authenticate(self, key: str | None) -> None:
         """Authentication without a model (model lists, unknown models): 401 unless the
         request's key is known and enabled. Nothing is counted, reserved or charged."""
         if self.auth_off:
             return
-        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
         probe_id = f"auth:{os.urandom(8).hex()}"
         try:
             # A free admission checks the key and whether it is disabled before its models;

@@ -9,6 +9,7 @@
     metering   the billing sections (state, keys, a model's pricing)
     loader     parse_config / load_config: the whole file
 
-May import: router.errors only. A leaf: nothing from billing, state, proxy or anything
+May import: router.errors and the dialects' names (router.dialects.names, .registry: a
+node's `dialect:`, the default prefixes). Nothing from billing, state, proxy or anything
 above; billing and the rest import their config types from here.
 """

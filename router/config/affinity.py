@@ -1,7 +1,7 @@
 """`affinity:` of a model: which request field keeps a conversation on one node.
 
 Read once at config load into a frozen `Affinity`; the key itself is taken from each
-request by `router.dialects.affinity_key` and placed on the ring by
+request by `router.routing.affinity_key` and placed on the ring by
 `router.routing.affinity`.
 """
 

@@ -17,6 +17,8 @@ from typing import Literal
 from router.config.affinity import Affinity
 from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
+from router.dialects.names import DEFAULT_NODE_DIALECTS, DialectName
+from router.dialects.registry import DEFAULT_PREFIXES
 from router.errors import FailureReason
 
 
@@ -123,7 +125,7 @@ class ServerConfig:
     host: str = "127.0.0.1"  # loopback unless asked: deployments set 0.0.0.0 (deploy/)
     port: int = 8080
     max_body_mb: float = 64.0
-    prefixes: tuple[str, ...] = ("/v1", "/api/v1", "/gemini/v1", "/v1/gemini", "/gemini")
+    prefixes: tuple[str, ...] = DEFAULT_PREFIXES  # every dialect's usual mount points
     keepalive_interval: float = 15.0
     shutdown_delay: float = 5.0
     shutdown_grace: float = 30.0
@@ -168,6 +170,7 @@ class NodeConfig:
     ejection: Ejection = Ejection()
     retry_same_node: SameNodeRetry = SameNodeRetry()
     retry_wait: RetryWait = RetryWait()
+    speaks: frozenset[DialectName] = DEFAULT_NODE_DIALECTS  # routes.yaml's `dialect:`
 
     @property
     def base_url(self) -> str:

@@ -34,6 +34,7 @@ from router.config.model import (
 )
 from router.config.retrying import read_fallbacks_on, read_retry_wait, read_same_node
 from router.config.source import Path
+from router.dialects.names import DEFAULT_NODE_DIALECT, DialectName, node_dialects
 
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -173,9 +174,20 @@ def read_node(name: str, section: Section, defaults: Defaults) -> NodeConfig:
         ejection=_ejection(section, "ejection", defaults.ejection),
         retry_same_node=read_same_node(section, "retry_same_node", defaults.retry_same_node),
         retry_wait=read_retry_wait(section, "retry_wait", defaults.retry_wait),
+        speaks=_speaks(section),
     )
     section.close()
     return node
+
+
+def _speaks(section: Section) -> frozenset[DialectName]:
+    """`dialect:` of a node: a dialect, a list of them, or `both` (the default)."""
+    raw = section.raw_value("dialect")
+    try:
+        return node_dialects(DEFAULT_NODE_DIALECT if raw is None else raw)
+    except ValueError as exc:
+        section.checker.report(section.at("dialect"), str(exc))
+        return node_dialects(DEFAULT_NODE_DIALECT)
 
 
 def _split_userinfo(url: str) -> tuple[str, str | None]:

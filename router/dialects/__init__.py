@@ -1,10 +1,25 @@
-"""The two wire dialects the router speaks, OpenAI-compatible and Gemini-native.
+"""The wire dialects the router speaks (OpenAI-compatible, Gemini-native), and the engines
+that read any of them.
 
-Everything that knows either wire format lives here and nowhere else: how a request names
-its model (`openai`, `gemini`), how the router addresses a node for it (`target`), how
-answers report token usage (`usage`, `usage_tap`), what the model endpoints answer in
-each dialect (`models`), and the bytes the router itself writes
-in each dialect: error bodies, the mid-stream error event, keep-alives (`dialect`).
+One package per dialect holds everything that dialect knows, behind one `Codec`
+(`codec`): `openai/`, `gemini/`. `registry` lists them (a new dialect is a package, a
+name in `names` and a line there). Beside them, knowing no dialect by name:
 
-May import: router.errors, router.tasks, router.config (and itself). Pure: no I/O.
+    codec         the Codec and its facets (ingress, answers, replies, models, nodes)
+    names         the dialects' names; a node's `dialect:` words
+    sse           server-sent events: the one home of event framing and `[DONE]`
+    target        how one request reaches a node (`NodeRequest`, `Target`)
+    request       one proxied request as the router reads it (`ClientRequest`)
+    usage         token usage reduced to three disjoint counts
+    estimate      a request's token estimate before any node saw it
+    usage_tap     engine: usage and in-band errors out of a relayed answer; the usage filter
+    first_token   engine: where an answer's first token is
+    continuation  engine: the transcript of an answer continued on another node
+    prefill       engine: the request that continues a cut answer
+
+The dialect packages import only the neutral modules (never an engine, never each
+other); the engines and the rest of the router reach a dialect only through a codec.
+
+May import: router.errors (and itself). Pure: no I/O. The lowest layer but errors: the
+config reads a node's `dialect:` and the default prefixes from here.
 """

@@ -2,19 +2,17 @@
 
 Pure and cheap: the prompt is taken as one token per 4 bytes of body (JSON punctuation
 included, so it errs high), and the output cap is the one the client set, when it set one
-(OpenAI `max_completion_tokens` / `max_tokens` / `max_output_tokens`, Gemini
-`generationConfig.maxOutputTokens`). Token-per-minute limits count their sum while a
-request is in flight; credit reservations price the two parts apart
-(router.billing.pricing.reservation). Its real usage replaces both when it is settled.
+(each dialect reads its own field: the parsed request's `output_cap`). Token-per-minute
+limits count their sum while a request is in flight; credit reservations price the two
+parts apart (router.billing.pricing.reservation). Its real usage replaces both when it is
+settled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_OPENAI_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 BYTES_PER_TOKEN = 4
 
 
@@ -34,26 +32,35 @@ class TokenEstimate:
 NO_ESTIMATE = TokenEstimate()  # nothing known about the request
 
 
-def _cap(value: object) -> int | None:
+def positive_cap(value: object) -> int | None:
+    """An output cap as a client wrote it: a positive integer, else None (no cap)."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return None
 
 
-def estimate_tokens(raw: bytes, document: Mapping[str, Any] | None) -> TokenEstimate:
+def estimate_tokens(raw: bytes, output_cap: int | None = None) -> TokenEstimate:
     """The prompt estimate (body bytes / 4, rounded up) and the request's output cap."""
-    prompt = -(-len(raw) // BYTES_PER_TOKEN)
-    if document is None:
-        return TokenEstimate(prompt)
-    for name in _OPENAI_CAPS:
-        if name in document:
-            return TokenEstimate(prompt, _cap(document[name]))
-    config = document.get("generationConfig")
-    if isinstance(config, Mapping):
-        return TokenEstimate(prompt, _cap(config.get("maxOutputTokens")))
-    return TokenEstimate(prompt)
+    return TokenEstimate(-(-len(raw) // BYTES_PER_TOKEN), output_cap)
 
 
-def token_estimate(raw: bytes, document: Mapping[str, Any] | None) -> int:
+def token_estimate(raw: bytes, output_cap: int | None = None) -> int:
     """Prompt estimate plus the request's output cap (0 when it has none)."""
-    return estimate_tokens(raw, document).total
+    return estimate_tokens(raw, output_cap).total
+
+
+CHARS_PER_TOKEN = 4  # what an answer's text counts for, where no node reported its usage
+
+
+def text_tokens(characters: int) -> int:
+    """The tokens `characters` of answer text are taken for (rounded up)."""
+    return -(-characters // CHARS_PER_TOKEN)
+
+
+def lower_caps(fields: dict[str, Any], names: tuple[str, ...], produced: int) -> None:
+    """Lower each output cap among `fields` by the `produced` tokens (to at least 1): a
+    continued answer stays within the cap the client set, and its reservation."""
+    for name in names:
+        cap = fields.get(name)
+        if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+            fields[name] = max(1, cap - produced)

@@ -1,11 +1,21 @@
-"""The seam between a dialect and the proxy: how one request addresses a node."""
+"""The seam between a dialect and the proxy: how one request reaches a node, and whose
+bytes come back.
+
+A `Target` pairs the request a node is sent (`NodeRequest`, built by the node's dialect)
+with the two codecs the proxy reads the exchange through: the node's (its answer: usage,
+first token, transcript) and the client's (the router's own bytes: errors, keep-alives).
+For a node that speaks the client's dialect the two are the same codec and the answer is
+relayed as it comes; the translation step adds targets whose codecs differ.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
-from router.dialects.dialect import Dialect
+if TYPE_CHECKING:
+    from router.dialects.codec import Codec
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # kept as they are; the rest ("%" too) is encoded
 
@@ -15,13 +25,8 @@ def encode_target(path: str, query: str = "") -> str:
     return quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
 
 
-class Target(Protocol):
-    """How one dialect addresses a node: the URL and body for a chosen backend."""
-
-    @property
-    def dialect(self) -> Dialect:
-        """The client's dialect: how answers report usage, how the router's own bytes look."""
-        ...
+class NodeRequest(Protocol):
+    """The request one node is sent: the URL and body for a chosen backend."""
 
     @property
     def strip_usage(self) -> bool:
@@ -30,8 +35,8 @@ class Target(Protocol):
 
     @property
     def continuable(self) -> bool:
-        """Whether a stream cut mid-answer may go on at another node: a chat answer
-        (OpenAI chat completions, Gemini streamGenerateContent), not a raw endpoint."""
+        """Whether a stream cut mid-answer may go on at another node: a chat answer,
+        not a raw endpoint."""
         ...
 
     def path(self, base_path: str, model: str | None) -> str:
@@ -42,3 +47,17 @@ class Target(Protocol):
     def body(self, model: str | None) -> bytes:
         """What to send; only `model` (and injected stream usage) may differ from the client's."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """How one request goes to a node of one dialect, and how the exchange reads."""
+
+    request: NodeRequest
+    client: Codec  # the router's own bytes to the client are in its dialect
+    node: Codec  # the node's answer is in its dialect
+
+    @property
+    def is_relayed(self) -> bool:
+        """The node speaks the client's dialect: its answer goes to the client as it is."""
+        return self.client is self.node

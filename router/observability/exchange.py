@@ -6,13 +6,13 @@ ends by `Observer.request_finished` for metrics and the access line, and by
 
     field                                  written by
     -------------------------------------  ------------------------------------------------
-    request_id, method, path, client,      web.handlers, when the request arrives
+    request_id, method, path, client,      web.pipeline, when the request arrives
     started
-    model                                  web.handlers, once the route is resolved
+    model                                  web.pipeline, once the route is resolved
     status, error_code                     proxy (the node's answer, a mid-stream error);
-                                           web.handlers for an error raised before or
+                                           web.pipeline for an error raised before or
                                            instead of an answer
-    client_disconnected                    proxy.relay (a write failed), web.handlers
+    client_disconnected                    proxy.relay (a write failed), web.pipeline
                                            (the handler was cancelled)
     node, ttfb, attempts                   proxy.attempts, once per attempt
     streamed, bytes_out, usage             proxy.relay, while copying the answer

@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 
-from aiohttp import web
-
-from router.config.model import Backend, MidstreamPolicy, ModelRoute, Strategy
+from router.config.model import ModelRoute
 from router.dialects.continuation import Transcript
-from router.dialects.prefill import ContinuedTarget
+from router.dialects.prefill import ContinuedRequest
+from router.dialects.request import ClientRequest
 from router.dialects.target import Target
 from router.errors import FailureReason, UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
+from router.proxy.attempt_rules import continues, upstream_model, wants_first_token
+from router.proxy.client import ClientStream
 from router.proxy.continuing import ContinuingRelay
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.outcome import final_error
@@ -76,37 +78,33 @@ class Proxy:
         self.continuing = ContinuingRelay(streams, observer)
 
     async def forward(
-        self,
-        request: web.Request,
-        exchange: Exchange,
-        route: ModelRoute,
-        target: Target,
-        *,
-        affinity_key: str | None = None,
-    ) -> web.StreamResponse:
-        """Answer `request` from the first node that produces an answer; `affinity_key`
-        (router.dialects.affinity) steers the first pick of a model with `affinity:`."""
+        self, client: ClientStream, request: ClientRequest, exchange: Exchange, route: ModelRoute
+    ) -> None:
+        """Answer `request` from the first node that produces an answer, through
+        `client`; its affinity key (router.routing.affinity_key) steers the first pick of
+        a model with `affinity:`. Only nodes that can take the request's dialect are asked."""
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
         budget.record_request(loop.time())
-        plan = Plan(self.table, self.observer, route, affinity_key)
+        plan = Plan(self.table, self.observer, route, request.affinity_key, request.serves)
         try:
-            return await self._forward(request, exchange, route, target, plan)
+            await self._forward(client, request, exchange, route, plan)
         finally:
             plan.close()
 
     async def _forward(
         self,
-        request: web.Request,
+        client: ClientStream,
+        request: ClientRequest,
         exchange: Exchange,
         route: ModelRoute,
-        target: Target,
         plan: Plan,
-    ) -> web.StreamResponse:
+    ) -> None:
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
 
         def start(candidate: Candidate) -> Awaitable[Answer]:
+            target = request.target_for(candidate.node.speaks)
             return self._attempt(request, exchange, route, candidate, target, plan)
 
         may_retry = self._retry_gate(route, plan, budget)
@@ -131,31 +129,30 @@ class Proxy:
             kept = plan.take_kept()
             if kept is None:
                 raise final_error(route, last, self.table.redactor)
-            return await self._send_kept(request, exchange, kept, target)
+            await self._send_kept(client, exchange, kept)
+            return
         self._committed(exchange, answer)
 
         def failed_midstream(failed: Answer = answer) -> None:
             self._judge_failure(failed.served, failed.node, _MIDSTREAM, loop.time(), False)
 
         try:
-            if continues(route, target, answer):
+            if continues(route, answer):
 
                 def resume(transcript: Transcript) -> Awaitable[Answer | None]:
-                    return self._resume(request, exchange, route, target, plan, transcript)
+                    return self._resume(request, exchange, route, plan, transcript)
 
-                return await self.continuing.send(
-                    request, exchange, answer, target, failed_midstream, resume
-                )
-            return await self.relay.send(request, exchange, answer.opened, target, failed_midstream)
+                await self.continuing.send(client, exchange, answer, failed_midstream, resume)
+                return
+            await self.relay.send(client, exchange, answer.opened, answer.target, failed_midstream)
         finally:
             answer.node.release()
 
     async def _resume(
         self,
-        request: web.Request,
+        request: ClientRequest,
         exchange: Exchange,
         route: ModelRoute,
-        target: Target,
         plan: Plan,
         transcript: Transcript,
     ) -> Answer | None:
@@ -167,9 +164,14 @@ class Proxy:
         loop = asyncio.get_running_loop()
 
         def start(candidate: Candidate) -> Awaitable[Answer]:
-            prefill = candidate.served.prefill
-            continued = ContinuedTarget(target, content, reasoning, prefill)
-            return self._attempt(request, exchange, route, candidate, continued, plan)
+            target = request.target_for(candidate.node.speaks)
+            if target is not None:
+                prefill = candidate.served.prefill
+                continued = ContinuedRequest(
+                    target.request, target.node.nodes, content, reasoning, prefill
+                )
+                target = replace(target, request=continued)
+            return self._attempt(request, exchange, route, candidate, target, plan)
 
         may_retry = self._retry_gate(route, plan, budget)
         failed = plan.node(exchange.attempts[-1]["node"])
@@ -193,12 +195,10 @@ class Proxy:
             response.close()
             answer.node.release()
 
-    async def _send_kept(
-        self, request: web.Request, exchange: Exchange, kept: Kept, target: Target
-    ) -> web.StreamResponse:
+    async def _send_kept(self, client: ClientStream, exchange: Exchange, kept: Kept) -> None:
         """No model `fallbacks_on` named answered: the first node's own error answer."""
         exchange.node = kept.node
-        return await self.relay.send(request, exchange, kept.opened, target, lambda: None)
+        await self.relay.send(client, exchange, kept.opened, kept.target, lambda: None)
 
     async def _in_turn(
         self,
@@ -258,11 +258,11 @@ class Proxy:
 
     async def _attempt(
         self,
-        request: web.Request,
+        request: ClientRequest,
         exchange: Exchange,
         route: ModelRoute,
         candidate: Candidate,
-        target: Target,
+        target: Target | None,
         plan: Plan,
     ) -> Answer:
         """One attempt at one node: its opened answer, or UpstreamFailure (already judged
@@ -273,6 +273,8 @@ class Proxy:
         loop = asyncio.get_running_loop()
         served, backend = candidate.served, candidate.backend
         node = candidate.node
+        if target is None:  # the plan offers only nodes that can take the request
+            raise RuntimeError(f"node {node.name!r} cannot take a {request.codec.name} request")
         wait = candidate.not_before - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -290,16 +292,17 @@ class Proxy:
             opened = await open_response(
                 node.transport,
                 node.config,
-                target.path(node.base_path, model),
-                to_node(request.headers, exchange.request_id, node.authorization),
-                target.body(model),
+                target.request.path(node.base_path, model),
+                to_node(request.headers, exchange.request_id, node.credential),
+                target.request.body(model),
+                target.node.answers,
                 until_content=wants_first_token(node, route, served),
                 fallbacks_on=served.fallbacks_on,
             )
         except UpstreamFailure as failure:
             node.release()
             self._judge_failure(served, node, failure, loop.time(), is_trial)
-            plan.record_failure(candidate, failure)
+            plan.record_failure(candidate, failure, target)
             _record_failure(exchange, node.name, served.name, failure)
             raise
         except BaseException:
@@ -307,7 +310,7 @@ class Proxy:
             if is_trial:
                 health.release_trial()
             raise
-        return Answer(opened, served, node, sent_at)
+        return Answer(opened, served, node, sent_at, target)
 
     def _committed(self, exchange: Exchange, answer: Answer) -> None:
         """Record the attempt that produced the answer (its headers and first chunk)."""
@@ -357,39 +360,6 @@ class Proxy:
             self.observer.transitions(health.record_failure(now, allow_eject=allowed))
         elif is_trial:
             health.release_trial()  # a 403/404/408/429 says nothing about the node's health
-
-
-def continues(route: ModelRoute, target: Target, answer: Answer) -> bool:
-    """Whether a failure mid-answer goes on at another node: a model with
-    `on_midstream_failure: continue`, a chat request, an SSE answer."""
-    return (
-        route.on_midstream_failure is MidstreamPolicy.CONTINUE
-        and target.continuable
-        and answer.opened.response.content_type == "text/event-stream"
-    )
-
-
-def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) -> bool:
-    """Whether an attempt reads on to the first token before committing: for the node's
-    `timeouts.first_token`, a model that hedges, or one that measures its latency."""
-    return (
-        node.config.timeouts.first_token is not None
-        or route.hedge is not None
-        or served.strategy is Strategy.LATENCY
-    )
-
-
-def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute) -> str | None:
-    """The model name a node is asked for; None keeps the client's own.
-
-    A backend's `model` renames; a fallback (another model) is asked for by its own name;
-    otherwise the client's name goes through unchanged (aliases included).
-    """
-    if backend.upstream_model is not None:
-        return backend.upstream_model
-    if serving is not requested and not serving.is_glob:
-        return serving.name
-    return None
 
 
 def _record_failure(exchange: Exchange, node: str, model: str, failure: UpstreamFailure) -> None:

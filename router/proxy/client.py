@@ -1,36 +1,65 @@
-"""The seam to the client's connection: aiohttp's write errors become `ClientGone`.
+"""The seam to the client's connection: what the proxy writes an answer through.
 
-aiohttp raises `ConnectionResetError` (its `ClientConnectionResetError`), or another
-`ConnectionError`, when a response is written to a client that has gone away: OS error
-types, the same a node's socket could raise. It is translated
-here, once, so the relay and the keep-alive ticker never catch an OS error type.
+The proxy never sees the web framework: it hands `ResponseHead`s and bytes to a
+`ClientStream`, which router.web implements over aiohttp (and tests with a fake). A
+write to a client that has gone away raises `ClientGone`, translated inside the
+implementation, so the relay and the keep-alive ticker never catch an OS error type.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
+
+from multidict import CIMultiDict
 
 from router.errors import ClientGone
 from router.observability.exchange import Exchange
 
 
-@contextmanager
-def client_writes() -> Iterator[None]:
-    """Around writes to a client: its disconnect raises `ClientGone`."""
-    try:
-        yield
-    except ConnectionError as exc:  # reset, broken pipe, aborted: all mean it left
-        raise ClientGone("the client went away") from exc
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """The status line and headers of the client's answer."""
+
+    status: int
+    reason: str | None
+    headers: CIMultiDict[str]
+    content_length: int | None = None  # None: sent as it comes (chunked)
+
+
+class ClientStream(Protocol):
+    """The client's end of one request (router.web.client_stream over aiohttp)."""
+
+    async def prepare(self, head: ResponseHead) -> None:
+        """Send the status line and headers; ClientGone when the client left."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes of the body at once; ClientGone when the client left. A write after
+        `write_eof` is dropped (a keep-alive that lost the race with the end)."""
+        ...
+
+    async def write_eof(self) -> None:
+        """End the body; ClientGone when the client left."""
+        ...
+
+    def abort(self) -> None:
+        """Cut the connection: a plain answer ends in a short read, never a body that
+        looks complete."""
+        ...
+
+    def send_whole(self, head: ResponseHead, body: bytes) -> None:
+        """An answer that arrived whole: head and body go out in one write, after the
+        request's handling ends."""
+        ...
 
 
 class ClientLeaving:
     """Around relaying an answer: a client that goes away is recorded on `exchange`.
-    A write to a gone client (`ConnectionError`, `ClientGone`) ends the relay quietly;
-    a cancelled handler (the client left while the router waited) is marked and goes on
-    being cancelled."""
+    A write to a gone client (`ClientGone`) ends the relay quietly; a cancelled handler
+    (the client left while the router waited) is marked and goes on being cancelled."""
 
     __slots__ = ("exchange",)
 
@@ -48,7 +77,7 @@ class ClientLeaving:
     ) -> bool:
         if kind is None:
             return False
-        if issubclass(kind, ConnectionError | ClientGone):
+        if issubclass(kind, ClientGone):
             self.exchange.client_disconnected = True
             return True
         if issubclass(kind, asyncio.CancelledError):

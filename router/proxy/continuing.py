@@ -25,19 +25,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
-from router.dialects.continuation import (
-    DONE,
-    EventSplitter,
-    Transcript,
-    event_bytes,
-    event_document,
-    is_content_free,
-)
+from router.dialects.continuation import Transcript
 from router.dialects.estimate import BYTES_PER_TOKEN
+from router.dialects.sse import DONE, EventSplitter, event_document
 from router.dialects.target import Target
-from router.dialects.usage_tap import is_usage_only
 from router.errors import (
     FailureReason,
     RouterError,
@@ -46,14 +37,13 @@ from router.errors import (
 )
 from router.observability.exchange import Exchange
 from router.observability.observer import Observer
-from router.proxy.client import ClientLeaving
+from router.proxy.client import ClientLeaving, ClientStream
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
 from router.proxy.relay import end_early, midstream_error, stream_response
 
 Resume = Callable[[Transcript], Awaitable[Answer | None]]
 _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
-_DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class ContinuingRelay:
@@ -65,41 +55,40 @@ class ContinuingRelay:
 
     async def send(
         self,
-        request: web.Request,
+        client: ClientStream,
         exchange: Exchange,
         answer: Answer,
-        target: Target,
         failed_midstream: Callable[[Answer], None],
         resume: Resume,
-    ) -> web.StreamResponse:
+    ) -> None:
         """Copy the answer, and its continuations, to the client as they arrive.
 
         The caller releases `answer`'s node; continuation answers are released here."""
-        out = stream_response(exchange, answer.opened.response, True)
+        target = answer.target
+        head = stream_response(exchange, answer.opened.response, True)
         loop = asyncio.get_running_loop()
-        stream = OpenStream(out, answer.opened.response, loop.time(), target.dialect.keepalive)
-        said = Transcript(target.dialect.gemini_usage, len(target.body(None)) // BYTES_PER_TOKEN)
-        run = _Run(answer, said)
+        keepalive = target.client.replies.keepalive
+        stream = OpenStream(client, answer.opened.response, loop.time(), keepalive)
+        prompt = len(target.request.body(None)) // BYTES_PER_TOKEN
+        run = _Run(answer, Transcript(target.node.answers, prompt))
         finished = False
         try:
             with ClientLeaving(exchange):
-                await out.prepare(request)
+                await client.prepare(head)
                 self.streams.add(stream)
                 while True:
-                    failure = await _copy(out, exchange, run.current, stream, run.said, target)
+                    failure = await _copy(client, exchange, run.current, stream, run.said)
                     if failure is None:
                         finished = True
-                        await out.write_eof()
-                        return out
+                        await client.write_eof()
+                        return
                     error = await _go_on(exchange, stream, run, failure, failed_midstream, resume)
                     self.observer.continuation(
                         exchange.model, "continued" if error is None else "failed"
                     )
                     if error is not None:
-                        await end_early(
-                            request, exchange, out, True, error, target.dialect, marked=True
-                        )
-                        return out
+                        await end_early(client, exchange, True, error, target.client, marked=True)
+                        return
         finally:
             exchange.usage = run.said.total(run.current.node.name)
             exchange.node = run.current.node.name
@@ -110,7 +99,6 @@ class ContinuingRelay:
                 run.current.opened.response.close()
             for continued in run.taken:
                 continued.node.release()
-        return out
 
 
 @dataclass(slots=True)
@@ -157,16 +145,18 @@ async def _go_on(
 
 
 async def _copy(
-    out: web.StreamResponse,
+    out: ClientStream,
     exchange: Exchange,
     answer: Answer,
     stream: OpenStream,
     transcript: Transcript,
-    target: Target,
 ) -> UpstreamFailure | None:
     """Write each whole event of one node's answer; its failure if it did not complete."""
     loop = asyncio.get_running_loop()
-    gemini = transcript.gemini
+    target: Target = answer.target
+    answers = target.node.answers
+    strip_usage = target.request.strip_usage
+    end = target.client.replies.stream_end
     read = answer.opened.response.read
     splitter = EventSplitter()
     chunk = answer.opened.first_chunk
@@ -176,15 +166,15 @@ async def _copy(
             if document is DONE:
                 if not transcript.finished:
                     continue  # held: a [DONE] before the finish reason does not end it
-                await _write_done(out, exchange)
+                await _write_end(out, exchange, end)
                 return None  # the end; a node lingering after [DONE] is not waited for
             if not transcript.read(document):
                 return _INBAND
             if transcript.rewriting and isinstance(document, dict):
-                if is_content_free(document, gemini):
+                if answers.is_content_free(document):
                     continue
-                event = event_bytes(document, gemini)
-            if target.strip_usage and is_usage_only(event):
+                event = answers.frame(document)
+            if strip_usage and answers.is_usage_only(event):
                 continue
             await out.write(event)
             exchange.bytes_out += len(event)
@@ -200,11 +190,12 @@ async def _copy(
         return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended mid-event")
     if not transcript.finished:  # ended before its finish reason: cut, not complete
         return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended unfinished")
-    if not gemini:  # finished, only its [DONE] missing
-        await _write_done(out, exchange)
+    await _write_end(out, exchange, end)  # finished, only its end ([DONE]) missing
     return None
 
 
-async def _write_done(out: web.StreamResponse, exchange: Exchange) -> None:
-    await out.write(_DONE_EVENT)
-    exchange.bytes_out += len(_DONE_EVENT)
+async def _write_end(out: ClientStream, exchange: Exchange, end: bytes) -> None:
+    """The stream's end in the client's dialect (`[DONE]`; nothing for some dialects)."""
+    if end:
+        await out.write(end)
+        exchange.bytes_out += len(end)

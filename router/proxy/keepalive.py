@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiohttp import web
-
 from router.errors import ClientGone
-from router.proxy.client import client_writes
+from router.proxy.client import ClientStream
 from router.tasks import cancel_and_wait
 from router.upstream.transport import UpstreamResponse
 
@@ -25,12 +23,12 @@ from router.upstream.transport import UpstreamResponse
 class OpenStream:
     """One SSE response being relayed."""
 
-    __slots__ = ("at_line_end", "closing", "keepalive", "last_write", "response", "upstream")
+    __slots__ = ("at_line_end", "client", "closing", "keepalive", "last_write", "upstream")
 
     def __init__(
-        self, response: web.StreamResponse, upstream: UpstreamResponse, now: float, keepalive: bytes
+        self, client: ClientStream, upstream: UpstreamResponse, now: float, keepalive: bytes
     ) -> None:
-        self.response = response
+        self.client = client
         self.upstream = upstream
         self.keepalive = keepalive  # the client's dialect's keep-alive bytes
         self.last_write = now
@@ -94,6 +92,5 @@ class StreamRegistry:
 
     async def _ping(self, stream: OpenStream) -> None:
         # A client that went away is noticed by the relay itself; nothing to do here.
-        # RuntimeError: aiohttp refuses a write after the relay wrote the end of the answer.
-        with contextlib.suppress(ClientGone, RuntimeError), client_writes():
-            await stream.response.write(stream.keepalive)
+        with contextlib.suppress(ClientGone):
+            await stream.client.write(stream.keepalive)

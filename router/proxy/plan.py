@@ -16,6 +16,9 @@ How this works:
    the client gets it as it was when none of them answers.
 4. With no eligible node at all, panic mode tries the least recently failed nodes.
 
+A node is eligible only when it can take the request at all (`serves`: it speaks the
+client's dialect, or one the request can be translated into).
+
 Each attempt's wait is carried by its `Candidate` (`not_before`); the attempt itself
 sleeps (router.proxy.attempts), so the plain loop and a hedged race treat retries alike.
 """
@@ -25,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from router.config.model import Backend, ModelRoute
+from router.dialects.target import Target
 from router.errors import UpstreamFailure
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
@@ -68,6 +72,7 @@ class Kept:
     opened: Opened
     node: str
     model: str
+    target: Target  # what that node was sent, and how its answer reads
 
 
 class Plan:
@@ -79,11 +84,13 @@ class Plan:
         observer: Observer,
         route: ModelRoute,
         affinity_key: str | None,
+        serves: Callable[[NodeRuntime], bool] = lambda node: True,
     ) -> None:
         self.table = table
         self.observer = observer
         self.route = route
         self.affinity_key = affinity_key
+        self.serves = serves
         # The nodes as the request found them: a reload replaces the pool's dict, never
         # changes it, so a node removed meanwhile is still here (retired: not selectable).
         self.nodes = table.pool.nodes
@@ -104,8 +111,11 @@ class Plan:
     def __iter__(self) -> Iterator[Candidate]:
         return self._order
 
-    def record_failure(self, candidate: Candidate, failure: UpstreamFailure) -> None:
-        """Remember a failed attempt (for a same-node retry, or a redirect by its code)."""
+    def record_failure(
+        self, candidate: Candidate, failure: UpstreamFailure, target: Target | None = None
+    ) -> None:
+        """Remember a failed attempt (for a same-node retry, or a redirect by its code);
+        `target` is what the node was sent (its kept answer reads through it)."""
         served = candidate.served
         key = (served.name, candidate.backend.node)
         self.failed[key] = _Failed(
@@ -113,8 +123,13 @@ class Plan:
         )
         if not isinstance(failure, CodedFailure):
             return
-        if self.kept is None and not self.redirected and failure.error_code is not None:
-            self.kept = Kept(failure.opened, candidate.backend.node, served.name)
+        if (
+            self.kept is None
+            and not self.redirected
+            and failure.error_code is not None
+            and target is not None
+        ):
+            self.kept = Kept(failure.opened, candidate.backend.node, served.name, target)
             self.redirect = self.table.redirect(served, failure.error_code)
             self.redirected = True
             self.free += 1
@@ -155,10 +170,13 @@ class Plan:
         load = self._load
         now = self.started
         tried: set[str] = set()
+        serves = self.serves
 
         def eligible(name: str) -> bool:
             node = self.node(name)
-            return name not in tried and node is not None and node.is_selectable(now)
+            return (
+                name not in tried and node is not None and node.is_selectable(now) and serves(node)
+            )
 
         if first:  # the first pick of all may follow the affinity key
             backend, outcome = balancer.choose_by_key(self.affinity_key, eligible, load, now)
@@ -227,7 +245,11 @@ class Plan:
         now = self.started
         for served, _ in self.table.chain(self.route):
             by_name = {b.node: b for b in served.backends}
-            found = {name: node for name in by_name if (node := self.node(name)) is not None}
+            found = {
+                name: node
+                for name in by_name
+                if (node := self.node(name)) is not None and self.serves(node)
+            }
             records = [node.health for node in found.values()]
             for record in panic_candidates(records, now):
                 node = found[record.name]

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from router.config.model import ModelRoute
+from router.dialects.target import Target
 from router.errors import UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
@@ -46,6 +47,7 @@ class Answer:
     served: ModelRoute
     node: NodeRuntime
     sent_at: float
+    target: Target  # what the node was sent, and how its answer reads
 
     def abandon(self) -> None:
         self.opened.response.close()

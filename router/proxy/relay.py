@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from aiohttp import web
+from multidict import CIMultiDict
 
-from router.dialects.dialect import Dialect
+from router.dialects.codec import Codec
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
@@ -28,7 +28,7 @@ from router.errors import (
     UpstreamTimeout,
 )
 from router.observability.exchange import Exchange
-from router.proxy.client import ClientLeaving
+from router.proxy.client import ClientLeaving, ClientStream, ResponseHead
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
 from router.upstream.reasons import node_request_id
@@ -44,12 +44,12 @@ class Relay:
 
     async def send(
         self,
-        request: web.Request,
+        client: ClientStream,
         exchange: Exchange,
         opened: Opened,
         target: Target,
         failed_midstream: Callable[[], None],
-    ) -> web.StreamResponse:
+    ) -> None:
         """Copy the node's answer to the client as it arrives.
 
         `failed_midstream` is called when the node fails after the first byte (not when
@@ -59,34 +59,37 @@ class Relay:
         is_stream = upstream.content_type == "text/event-stream"
         first = opened.first_chunk
         if not is_stream and upstream.content_length == len(first):
-            return _whole(exchange, upstream, first, target)
-        out = stream_response(exchange, upstream, is_stream)
+            _whole(client, exchange, upstream, first, target)
+            return
+        head = stream_response(exchange, upstream, is_stream)
         now = asyncio.get_running_loop().time()
-        stream = OpenStream(out, upstream, now, target.dialect.keepalive) if is_stream else None
+        keepalive = target.client.replies.keepalive
+        stream = OpenStream(client, upstream, now, keepalive) if is_stream else None
         coding = content_coding(upstream.headers)
-        tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=is_stream, coding=coding)
+        answers = target.node.answers
+        tap = UsageTap(answers, is_stream=is_stream, coding=coding)
         # Compressed bytes (a node that ignored identity) cannot be filtered: passed whole.
-        strip = is_stream and target.strip_usage and coding is None
-        usage_filter = UsageFilter() if strip else None
+        strip = is_stream and target.request.strip_usage and coding is None
+        usage_filter = UsageFilter(answers) if strip else None
         finished = False
         try:
             with ClientLeaving(exchange):
-                await out.prepare(request)
+                await client.prepare(head)
                 if stream is not None:
                     self.streams.add(stream)
-                failure = await _copy(out, exchange, opened, stream, tap, usage_filter)
+                failure = await _copy(client, exchange, opened, stream, tap, usage_filter)
                 if failure is not None:
                     if stream is not None and stream.closing:
                         error: RouterError = ServiceUnavailable("the router is shutting down")
                     else:
                         failed_midstream()
                         error = midstream_error(failure)
-                    await end_early(request, exchange, out, is_stream, error, target.dialect)
-                    return out
+                    await end_early(client, exchange, is_stream, error, target.client)
+                    return
                 finished = True
                 if usage_filter is not None and (rest := usage_filter.flush()):
-                    await out.write(rest)
-                await out.write_eof()
+                    await client.write(rest)
+                await client.write_eof()
                 _note_inband_error(exchange, tap, failed_midstream)
         finally:
             exchange.usage = tap.finish()
@@ -96,11 +99,10 @@ class Relay:
                 upstream.release()
             else:
                 upstream.close()
-        return out
 
 
 async def _copy(
-    out: web.StreamResponse,
+    out: ClientStream,
     exchange: Exchange,
     opened: Opened,
     stream: OpenStream | None,
@@ -130,45 +132,47 @@ async def _copy(
 
 def stream_response(
     exchange: Exchange, upstream: UpstreamResponse, is_stream: bool
-) -> web.StreamResponse:
-    """The client's response, its headers taken from the node's."""
-    out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    _copy_headers(out, exchange, upstream)
+) -> ResponseHead:
+    """The head of the client's answer, its headers taken from the node's."""
+    headers = _client_headers(exchange, upstream)
     if is_stream or upstream.content_length is None:
         # Any answer sent as it comes (SSE, or Gemini's JSON-array stream without
         # alt=sse) must not wait in a proxy's buffer or a cache.
-        out.headers["Cache-Control"] = "no-cache"
-        out.headers["X-Accel-Buffering"] = "no"
-    if not is_stream and upstream.content_length is not None:
-        out.content_length = upstream.content_length
+        headers["Cache-Control"] = "no-cache"
+        headers["X-Accel-Buffering"] = "no"
+    length = None if is_stream else upstream.content_length
     exchange.status = upstream.status
     exchange.streamed = is_stream
-    return out
+    return ResponseHead(upstream.status, upstream.reason, headers, length)
 
 
 def _whole(
-    exchange: Exchange, upstream: UpstreamResponse, body: bytes, target: Target
-) -> web.Response:
+    client: ClientStream,
+    exchange: Exchange,
+    upstream: UpstreamResponse,
+    body: bytes,
+    target: Target,
+) -> None:
     """The node's whole answer already arrived with its headers: send it in one write."""
-    response = web.Response(body=body, status=upstream.status, reason=upstream.reason)
-    _copy_headers(response, exchange, upstream)
+    head = ResponseHead(upstream.status, upstream.reason, _client_headers(exchange, upstream))
+    client.send_whole(head, body)
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
     coding = content_coding(upstream.headers)
-    tap = UsageTap(gemini=target.dialect.gemini_usage, is_stream=False, coding=coding)
+    tap = UsageTap(target.node.answers, is_stream=False, coding=coding)
     tap.feed(body)
     exchange.usage = tap.finish()
     upstream.release()
-    return response
 
 
-def _copy_headers(out: web.StreamResponse, exchange: Exchange, upstream: UpstreamResponse) -> None:
+def _client_headers(exchange: Exchange, upstream: UpstreamResponse) -> CIMultiDict[str]:
     """The node's headers the client may see, the trace id, and the node's own request id."""
-    out.headers.extend(to_client(upstream.headers))
-    out.headers[REQUEST_ID] = exchange.request_id
+    headers: CIMultiDict[str] = CIMultiDict(to_client(upstream.headers))
+    headers[REQUEST_ID] = exchange.request_id
     upstream_id = node_request_id(upstream.headers.get(REQUEST_ID))
     if upstream_id is not None:
-        out.headers[UPSTREAM_REQUEST_ID] = upstream_id
+        headers[UPSTREAM_REQUEST_ID] = upstream_id
+    return headers
 
 
 def _note_inband_error(
@@ -185,27 +189,27 @@ def _note_inband_error(
 
 
 async def end_early(
-    request: web.Request,
+    client: ClientStream,
     exchange: Exchange,
-    out: web.StreamResponse,
     is_stream: bool,
     error: RouterError,
-    dialect: Dialect,
+    replies_in: Codec,
     *,
     marked: bool = False,
 ) -> None:
-    """End a relayed answer after its first byte: an SSE error event, or a short read.
-    The last attempt is marked failed mid-answer unless the caller `marked` one itself."""
+    """End a relayed answer after its first byte: an error event in the client's dialect
+    (`replies_in`), or a short read. The last attempt is marked failed mid-answer unless
+    the caller `marked` one itself."""
     exchange.error_code = error.code
     if not marked:
         exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str
     if is_stream:
-        event = dialect.stream_error_event(error, exchange.request_id)
-        await out.write(event)
+        event = replies_in.replies.stream_error_event(error, exchange.request_id)
+        await client.write(event)
         exchange.bytes_out += len(event)
-        await out.write_eof()
-    elif request.transport is not None:
-        request.transport.abort()  # a short read, never a body that looks complete
+        await client.write_eof()
+    else:
+        client.abort()  # a short read, never a body that looks complete
 
 
 def midstream_error(failure: UpstreamFailure) -> RouterError:

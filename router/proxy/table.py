@@ -8,6 +8,7 @@ objects they picked.
 from __future__ import annotations
 
 from router.config.model import Config, ModelRoute
+from router.dialects.names import DialectName
 from router.routing.balancer import ModelBalancer
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.nodes import NodePool, NodeRuntime
@@ -27,6 +28,7 @@ class RouteTable:
         self.budgets: dict[str, RetryBudgetTracker] = {}
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
         self.redactor = Redactor(config.nodes.values())
+        self._speakers: dict[str, frozenset[frozenset[DialectName]]] = {}
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
@@ -46,6 +48,15 @@ class RouteTable:
             for name in config.models
         }
         self.redactor = Redactor(config.nodes.values())  # built at load, used on errors
+        self._speakers = {
+            name: frozenset(
+                config.nodes[b.node].speaks
+                for served, _ in self.chains[name]
+                for b in served.backends
+                if b.node in config.nodes
+            )
+            for name in config.models
+        }
         self.config = config
 
     def chain(self, route: ModelRoute) -> tuple[tuple[ModelRoute, ModelBalancer], ...]:
@@ -75,6 +86,10 @@ class RouteTable:
                 seen.add(other.name)
                 found.append((other, self.balancers[other.name]))
         return tuple(found)
+
+    def speakers(self, route: ModelRoute) -> frozenset[frozenset[DialectName]]:
+        """The sets of dialects the nodes of `route` and its fallbacks speak (built at load)."""
+        return self._speakers.get(route.name, frozenset())
 
     def node(self, name: str) -> NodeRuntime:
         return self.pool.nodes[name]

@@ -10,9 +10,8 @@ from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
 from router.config.model import Config
-from router.dialects.dialect import OPENAI, Dialect
-from router.dialects.gemini import GEMINI_VERSIONS, gemini_roots
-from router.dialects.openai import OPENAI_ENDPOINTS
+from router.dialects import registry
+from router.dialects.codec import Codec, EntryKind
 from router.errors import ApiError, NotFound, RouterError
 from router.observability.logs import LogOutput
 from router.observability.metrics import Metrics
@@ -28,10 +27,12 @@ from router.upstream.prober import HealthProber
 from router.upstream.transport import TransportFactory
 from router.web.account import Account
 from router.web.admin import Admin
-from router.web.handlers import Handlers, dialect_of, request_id_of
+from router.web.context import codec_of, request_id_of
 from router.web.lifecycle import Lifecycle
-from router.web.models import ModelEndpoints, Speaks
+from router.web.models import ModelEndpoints
 from router.web.pages import Pages
+from router.web.pipeline import Pipeline
+from router.web.readiness import Readiness
 from router.web.reload import ConfigReloader
 
 log = logging.getLogger("router")
@@ -46,26 +47,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not response.prepared:
             response.headers[REQUEST_ID] = request_id_of(request)
     except RouterError as exc:
-        response = error_response(exc, request_id_of(request), dialect_of(request))
+        response = error_response(exc, request_id_of(request), codec_of(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(_from_http(exc), request_id_of(request), dialect_of(request))
+        response = error_response(_from_http(exc), request_id_of(request), codec_of(request))
     except Exception:
         # A bug, not a client or node problem: answer in the usual shape and log it whole.
         log.exception("unhandled error")
         response = error_response(
-            ApiError("internal error"), request_id_of(request), dialect_of(request)
+            ApiError("internal error"), request_id_of(request), codec_of(request)
         )
     if request.app[PARTS].lifecycle.is_stopping:
         response.force_close()  # "Connection: close": the balancer reconnects elsewhere
     return response
 
 
-def error_response(error: RouterError, request_id: str, dialect: Dialect = OPENAI) -> web.Response:
+def error_response(
+    error: RouterError, request_id: str, codec: Codec = registry.DEFAULT
+) -> web.Response:
     """Render a RouterError as the client's dialect's JSON error shape."""
     response = web.Response(
-        body=dialect.error_body(error, request_id),
+        body=codec.replies.error_body(error, request_id),
         status=error.status,
         content_type="application/json",
         headers=error.headers(),
@@ -158,9 +161,10 @@ def create_app(
     )
     parts = app[PARTS] = _wire(config, options, transports)
     proxy = Proxy(parts.table, parts.streams, parts.observer)
-    handlers = Handlers(parts.table, proxy, parts.lifecycle, parts.billing)
+    pipeline = Pipeline(parts.table, proxy, parts.lifecycle, parts.billing)
+    readiness = Readiness(parts.table, parts.lifecycle, parts.billing)
     models = ModelEndpoints(parts.table, parts.billing)
-    app.add_routes(_routes(config, handlers, models, _metrics_endpoint(parts)))
+    app.add_routes(_routes(config, pipeline, models, readiness, _metrics_endpoint(parts)))
     app.add_routes(Account(parts.billing).routes(config.server.prefixes))
     if config.server.ui:
         # Whether the playground asks for a key is decided at start (a reload that adds the
@@ -201,49 +205,26 @@ def _wire(config: Config, options: Options, transports: TransportFactory) -> Par
     return parts
 
 
-def _model_paths(prefixes: tuple[str, ...]) -> dict[str, Speaks]:
-    """Every model list/get path and the dialect it answers in; a path that is both an
-    OpenAI prefix's and a Gemini version's (`/v1/models`) decides per request."""
-    paths: dict[str, Speaks] = {}
-
-    def put(path: str, speaks: Speaks) -> None:
-        paths[path] = paths[path].joined(speaks) if path in paths else speaks
-
-    for prefix in prefixes:
-        put(f"{prefix}/models", Speaks.OPENAI)
-        put(f"{prefix}/models/{{model:.+}}", Speaks.OPENAI)
-    for root in gemini_roots(prefixes):
-        for version in GEMINI_VERSIONS:
-            put(f"{root}/{version}/models", Speaks.GEMINI)
-            put(f"{root}/{version}/models/{{model:.+}}", Speaks.GEMINI)
-    return paths
-
-
 def _routes(
-    config: Config, handlers: Handlers, models: ModelEndpoints, metrics: Handler
+    config: Config,
+    pipeline: Pipeline,
+    models: ModelEndpoints,
+    readiness: Readiness,
+    metrics: Handler,
 ) -> list[web.RouteDef]:
-    """Every endpoint, each path once (prefixes may overlap)."""
+    """Every endpoint, each path once (prefixes may overlap): every dialect's routes
+    (router.dialects.registry.routes), then the router's own."""
     routes: list[web.RouteDef] = []
-    seen: set[str] = set()
-
-    def add(method: str, path: str, handler: Handler) -> None:
-        if method + path not in seen:
-            seen.add(method + path)
-            routes.append(web.route(method, path, handler))
-
-    for endpoint in OPENAI_ENDPOINTS:
-        handler = handlers.openai_handler(endpoint)
-        for prefix in config.server.prefixes:
-            add("POST", prefix + endpoint.suffix, handler)
-    for path, speaks in _model_paths(config.server.prefixes).items():
-        add("GET", path, models.handler(speaks, one=path.endswith("}")))
-    versions = "|".join(GEMINI_VERSIONS)
-    for root in gemini_roots(config.server.prefixes):
-        # GET /v1/models/{model} above and this POST share their paths: aiohttp picks by method.
-        add("POST", f"{root}/{{version:{versions}}}/models/{{model_action}}", handlers.gemini)
-    add("GET", "/healthz", handlers.healthz)
-    add("GET", "/readyz", handlers.readyz)
-    add("GET", "/metrics", metrics)
+    for (method, path), claims in registry.routes(config.server.prefixes).items():
+        kind = claims[0][1].kind
+        if kind is EntryKind.PROXY:
+            handler = pipeline.handler(claims)
+        else:
+            handler = models.handler(claims, one=kind is EntryKind.MODEL_GET)
+        routes.append(web.route(method, path, handler))
+    routes.append(web.get("/healthz", readiness.healthz))
+    routes.append(web.get("/readyz", readiness.readyz))
+    routes.append(web.get("/metrics", metrics))
     return routes
 
 

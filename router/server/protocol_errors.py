@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import ContentEncodingError
 
-from router.dialects.dialect import OPENAI
+from router.dialects.registry import DEFAULT
 from router.errors import ApiError, RouterError
 from router.upstream.headers import REQUEST_ID
 from router.web.screening import unsupported_encoding
@@ -56,7 +56,7 @@ def handle_error(
         request_id = os.urandom(16).hex()
         error = _error_for(status, exc)
         response.set_status(error.status)
-        response.body = OPENAI.error_body(error, request_id)
+        response.body = DEFAULT.replies.error_body(error, request_id)
         response.content_type = "application/json"
         response.headers[REQUEST_ID] = request_id
     return response

@@ -1,8 +1,9 @@
 """Which headers cross the router, in each direction.
 
-The client's credentials (`Authorization`, `x-goog-api-key`) never reach a node; the
-node's own key does. Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one
-connection and are dropped both ways, as are the framing headers aiohttp recomputes.
+The client's credentials (every dialect's forms: router.dialects.registry) never reach a
+node; the node's own key does, the way its dialect expects it. Hop-by-hop headers (RFC
+9110 section 7.6.1) belong to one connection and are dropped both ways, as are the
+framing headers aiohttp recomputes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from multidict import CIMultiDictProxy
+
+from router.dialects.registry import CREDENTIAL_HEADERS
 
 HOP_BY_HOP = frozenset(
     {
@@ -27,16 +30,18 @@ HOP_BY_HOP = frozenset(
 # Never forwarded to a node: hop-by-hop, recomputed framing, and the client's credentials.
 # `Expect: 100-continue` is answered by the router to its client; the node gets the body
 # at once.
-_NOT_TO_NODE = HOP_BY_HOP | {
-    "accept-encoding",  # replaced by identity: see IDENTITY below
-    "host",
-    "content-length",
-    "content-encoding",  # the router forwards the body aiohttp decoded
-    "authorization",
-    "x-goog-api-key",
-    "expect",
-    "x-request-id",  # the router's (the client's when it was sane) is set below
-}
+_NOT_TO_NODE = (
+    HOP_BY_HOP
+    | CREDENTIAL_HEADERS
+    | {
+        "accept-encoding",  # replaced by identity: see IDENTITY below
+        "host",
+        "content-length",
+        "content-encoding",  # the router forwards the body aiohttp decoded
+        "expect",
+        "x-request-id",  # the router's (the client's when it was sane) is set below
+    }
+)
 # Never copied back to the client: hop-by-hop, plus headers the router sets itself.
 _NOT_TO_CLIENT = HOP_BY_HOP | {
     "content-length",
@@ -64,15 +69,16 @@ def _named_in_connection(headers: CIMultiDictProxy[str], dropped: frozenset[str]
 
 
 def to_node(
-    client: CIMultiDictProxy[str], request_id: str, authorization: str | None
+    client: CIMultiDictProxy[str], request_id: str, credential: tuple[str, str] | None
 ) -> list[tuple[str, str]]:
-    """Headers for the upstream request: the client's, filtered, plus ours."""
+    """Headers for the upstream request: the client's, filtered, plus ours (`credential`:
+    the header carrying the node's own key, router.upstream.nodes)."""
     dropped = _named_in_connection(client, _NOT_TO_NODE)
     headers = [(name, value) for name, value in client.items() if name.lower() not in dropped]
     headers.append(IDENTITY)
     headers.append((REQUEST_ID, request_id))
-    if authorization is not None:
-        headers.append(("Authorization", authorization))
+    if credential is not None:
+        headers.append(credential)
     return headers
 
 

@@ -11,6 +11,8 @@ import base64
 from collections.abc import Mapping
 
 from router.config.model import NodeConfig
+from router.dialects.names import DialectName
+from router.dialects.registry import key_codec
 from router.routing.health import NodeHealth
 from router.upstream.http11 import Origin, request_path
 from router.upstream.transport import NodeTransport, TransportFactory
@@ -20,15 +22,17 @@ class NodeRuntime:
     """Everything the hot path needs about one node, prepared once."""
 
     __slots__ = (
-        "authorization",
         "base_path",
         "base_url",
         "config",
+        "credential",
         "health",
         "inflight",
+        "key_check_path",
         "latency_ewma",
         "name",
         "retired",
+        "speaks",
         "transport",
         "transports",
     )
@@ -52,7 +56,10 @@ class NodeRuntime:
         self.base_url = config.base_url
         origin = Origin.from_url(config.base_url)
         self.base_path = origin.base_path
-        self.authorization = node_authorization(config)
+        self.credential = node_credential(config)
+        self.speaks: frozenset[DialectName] = config.speaks
+        # Where a probe checks the node's key (health paths rarely do): its model list.
+        self.key_check_path = key_codec(config.speaks).nodes.key_check_path
         old: NodeTransport | None = getattr(self, "transport", None)  # None on the first call
         # A new transport for new timeouts; the old one's idle connections close now, its
         # busy ones when their answers end.
@@ -141,11 +148,13 @@ class NodePool:
         self.nodes = {}
 
 
-def node_authorization(config: NodeConfig) -> str | None:
-    """The Authorization header the node is sent: its api_key as a Bearer token, or the
-    user and password of its URL as Basic auth (routes.yaml refuses both at once)."""
+def node_credential(config: NodeConfig) -> tuple[str, str] | None:
+    """The header that carries the node's credential: its api_key the way its dialect
+    expects it (router.dialects.registry.key_codec), or the user and password of its URL
+    as Basic auth (routes.yaml refuses both at once)."""
     if config.api_key:
-        return f"Bearer {config.api_key}"
+        return key_codec(config.speaks).nodes.credential(config.api_key)
     if config.basic_auth is not None:
-        return "Basic " + base64.b64encode(config.basic_auth.encode()).decode("ascii")
+        encoded = base64.b64encode(config.basic_auth.encode()).decode("ascii")
+        return "Authorization", f"Basic {encoded}"
     return None

@@ -18,7 +18,6 @@ from router.routing.probes import MissingPathNotice, probe_passed
 from router.tasks import cancel_and_wait
 from router.upstream.nodes import NodePool, NodeRuntime
 
-KEY_CHECKED_PATH = "/v1/models"
 # Probe answers that say the node refused its own key (the probe asks for no model).
 KEY_REFUSED = frozenset({401, 403})
 
@@ -56,13 +55,14 @@ class HealthProber:
     async def probe_once(self, node: NodeRuntime) -> int | None:
         """One probe: the health path's status, None without an answer within the timeout.
 
-        A node disabled by a 401 (or a 403 on a probe) is probed on `/v1/models` instead:
-        health paths rarely check keys, and only an endpoint that does can tell the key
-        works again.
+        A node disabled by a 401 (or a 403 on a probe) is probed on its dialect's model
+        list instead (`NodeSide.key_check_path`): health paths rarely check keys, and only
+        an endpoint that does can tell the key works again.
         """
         check = node.config.health
-        path = KEY_CHECKED_PATH if node.health.state is NodeState.DISABLED else check.path
-        headers = [("Authorization", node.authorization)] if node.authorization else []
+        disabled = node.health.state is NodeState.DISABLED
+        path = node.key_check_path if disabled else check.path
+        headers = [node.credential] if node.credential else []
         try:
             return await node.transport.get(node.probe_target(path), headers, check.timeout)
         except UpstreamFailure:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from router.config.model import NodeConfig
+from router.dialects.codec import Answers
 from router.dialects.first_token import FirstTokenScanner
 from router.errors import FailureReason, UpstreamFailure
 from router.upstream.headers import content_coding
@@ -87,6 +88,7 @@ async def open_response(
     path: str,
     headers: list[tuple[str, str]],
     body: bytes,
+    answers: Answers,
     *,
     until_content: bool = False,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
@@ -98,7 +100,8 @@ async def open_response(
     (a node with `timeouts.first_token`, a model that hedges or measures latency) the
     reading goes on through content-free chunks (router.dialects.first_token) until the
     first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
-    `first_token` seconds from sending bound the whole opening.
+    `first_token` seconds from sending bound the whole opening. `answers` reads the
+    node's answer (its dialect's).
 
     An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure`.
     """
@@ -119,7 +122,7 @@ async def open_response(
                     first = await response.read()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
-                    first = await _read_to_content(response, first)
+                    first = await _read_to_content(response, first, answers)
         except TimeoutError as exc:  # our deadlines (asyncio's, not the transport's)
             if token_deadline is not None and loop.time() >= token_deadline:
                 detail = "no first token in time"
@@ -133,11 +136,11 @@ async def open_response(
         raise
 
 
-async def _read_to_content(response: UpstreamResponse, first: bytes) -> bytes:
+async def _read_to_content(response: UpstreamResponse, first: bytes, answers: Answers) -> bytes:
     """`first` and what follows it, up to the chunk with the first token (or the end)."""
     if content_coding(response.headers) is not None:
         return first  # compressed although asked for identity: nothing to see, it counts
-    scanner = FirstTokenScanner(response.content_type)
+    scanner = FirstTokenScanner(response.content_type, answers)
     if scanner.feed(first):
         return first
     held = [first]

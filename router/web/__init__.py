@@ -1,7 +1,9 @@
 """The HTTP surface: request handlers, the admin API, middleware pieces, reloads.
 
-Holds: `handlers` (the OpenAI endpoints, Gemini, health endpoints), `models` (the model
-list and get of both dialects), `admin`, `forwarded` (client
+Holds: `pipeline` (every dialect's proxied requests: read once, then authenticate, admit,
+proxy, settle), `client_stream` (the proxy's ClientStream over aiohttp), `context` (the
+trace id, dialect and key of a request), `models` (every dialect's model list and get),
+`readiness` (/healthz, /readyz), `admin`, `forwarded` (client
 addresses behind trusted proxies), `lifecycle` (in-flight count, draining), `reload`,
 `account` (a key holder's account and the one-api billing endpoints), `status` (the status
 page's document), `pages` (the playground, account and status pages; files in `ui/`).

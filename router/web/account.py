@@ -18,12 +18,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from router.billing.keys import extract_key
 from router.billing.service import Billing
 from router.billing.state.ledger import LedgerRecord
 from router.config.credits import micro_to_credits
 from router.config.keys import KeyRecord, hash_key
 from router.errors import AuthRejected, InvalidRequest, NotFound
+from router.web.context import presented_key
 
 DAY = 86400.0
 HOUR = 3600
@@ -133,8 +133,8 @@ class Account:
     async def _holder(self, request: web.Request) -> KeyRecord:
         if self.billing.auth_off:
             raise NotFound("auth is off (no keys configured): there is no account to show")
-        self.billing.require_key(request)
-        key = extract_key(request.headers, request.rel_url.raw_query_string, request.path)
+        key = presented_key(request)
+        self.billing.require_key(key)
         record = await self.billing.store.key_by_hash(hash_key(key)) if key else None
         if record is None:
             raise AuthRejected("invalid_token")

@@ -19,13 +19,13 @@ import orjson
 from aiohttp import web
 
 from router.config.model import Config
-from router.dialects.dialect import OPENAI
+from router.dialects.registry import DEFAULT
 from router.errors import InvalidConfig, InvalidToken, NotFound
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import Changes, NodeHealth, NodeState
 from router.upstream.peers import ClusterSync, MessageKind
-from router.web.handlers import request_id_of
+from router.web.context import request_id_of
 from router.web.reload import ConfigReloader
 from router.web.status import status_document
 
@@ -132,7 +132,7 @@ class Admin:
         problems = await self.reloader.reload()
         if problems:
             error = InvalidConfig(f"{self.reloader.path} is invalid; the old config stays")
-            body = orjson.loads(OPENAI.error_body(error, request_id_of(request)))
+            body = orjson.loads(DEFAULT.replies.error_body(error, request_id_of(request)))
             body["error"]["problems"] = problems
             return _json(body, status=400)
         return _json({"status": "reloaded", "source": str(self.reloader.path)})

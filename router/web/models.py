@@ -1,78 +1,82 @@
-"""The model endpoints: OpenAI's `GET {prefix}/models[/{id}]`, Gemini's
-`GET /{version}/models[/{model}]`, and the paths both share (`/v1/models...`), where the
-request says which dialect the client speaks (`router.dialects.models.is_gemini_client`).
+"""The model endpoints of every dialect: `GET {prefix}/models[/{id}]` (OpenAI),
+`GET /{version}/models[/{model}]` (Gemini), and the paths several dialects share
+(`/v1/models...`), where the request says which dialect the client speaks
+(`Ingress.claims`, router.dialects.registry.claimant).
+
+Each dialect's answers come from its catalog (router.dialects.codec.Catalog), built once
+per loaded config from routes.yaml's listed names and aliases.
 """
 
 from __future__ import annotations
 
-import enum
 import time
+from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
-from router.config.model import Config
-from router.dialects.dialect import GEMINI, OPENAI
-from router.dialects.models import ModelCatalog, is_gemini_client
+from router.config.model import Config, ModelRoute
+from router.dialects.codec import Catalog, Codec, Entry, ModelInfo
+from router.dialects.names import DialectName
+from router.dialects.registry import claimant
 from router.errors import ModelNotFound
 from router.proxy.table import RouteTable
-from router.web.handlers import set_dialect
+from router.web.context import presented_key, set_codec
 
 _MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
-class Speaks(enum.Enum):
-    """Which dialect a model path answers in."""
-
-    OPENAI = "openai"
-    GEMINI = "gemini"
-    EITHER = "either"  # a path both dialects have: decided per request
-
-    def joined(self, other: Speaks) -> Speaks:
-        """The dialect of a path that two route families both register."""
-        return self if self is other else Speaks.EITHER
+def model_info(name: str, route: ModelRoute) -> ModelInfo:
+    """What the model endpoints tell of one served name."""
+    return ModelInfo(name, route.limits.input_tokens, route.limits.output_tokens)
 
 
 class ModelEndpoints:
-    """List and get models; answers are built once per loaded config."""
+    """List and get models; each dialect's answers are built once per loaded config."""
 
     def __init__(self, table: RouteTable, billing: Billing) -> None:
         self.table = table
         self.billing = billing
         self.created = int(time.time())
-        self._catalog: ModelCatalog | None = None
+        self._config: Config | None = None
+        self._catalogs: dict[DialectName, Catalog] = {}
 
-    def catalog(self) -> ModelCatalog:
-        """The current config's catalog, rebuilt only after a reload."""
+    def catalog(self, codec: Codec) -> Catalog:
+        """The current config's catalog in `codec`'s dialect, rebuilt only after a reload."""
         config: Config = self.table.config
-        if self._catalog is None or self._catalog.config is not config:
-            self._catalog = ModelCatalog.of(config, self.created)
-        return self._catalog
+        if self._config is not config:
+            self._config = config
+            self._catalogs = {}
+        found = self._catalogs.get(codec.name)
+        if found is None:
+            listed = [model_info(name, route) for name, route in config.listed_routes()]
+            found = self._catalogs[codec.name] = codec.models.catalog(listed, self.created)
+        return found
 
-    def handler(self, speaks: Speaks, *, one: bool) -> Handler:
-        """The list (`one=False`) or get (`one=True`, `{model}` in the path) handler."""
+    def _resolve(self, name: str) -> ModelInfo | None:
+        route = self.table.config.resolve(name)
+        return None if route is None else model_info(route.name, route)
+
+    def handler(self, claims: Sequence[tuple[Codec, Entry]], *, one: bool) -> Handler:
+        """The list (`one=False`) or get (`one=True`, `{model}` in the path) handler of a
+        path the dialects of `claims` declared."""
+        codecs = [codec for codec, _ in claims]
 
         async def models(request: web.Request) -> web.StreamResponse:
-            gemini = speaks is Speaks.GEMINI or (
-                speaks is Speaks.EITHER and is_gemini_client(request.headers, request.query)
-            )
-            set_dialect(request, GEMINI if gemini else OPENAI)
-            catalog = self.catalog()
-            if not catalog.config.server.public_models:
+            codec = claimant(codecs, request.headers, request.query)
+            set_codec(request, codec)
+            catalog = self.catalog(codec)
+            if not self.table.config.server.public_models:
                 # Authentication before routing: with keys configured, no model name
                 # (listed or looked up) is told to a request without a valid key.
-                self.billing.require_key(request)
-                await self.billing.authenticate(request)
+                key = None if self.billing.auth_off else presented_key(request)
+                self.billing.require_key(key)
+                await self.billing.authenticate(key)
             if not one:
-                if gemini:
-                    query = request.query
-                    body = catalog.gemini_page(query.get("pageSize"), query.get("pageToken"))
-                else:
-                    body = catalog.openai_list
-                return _json(body)
+                return _json(catalog.page(request.query))
             name = request.match_info["model"]
-            found = catalog.gemini_get(name) if gemini else catalog.openai_get(name)
+            found = catalog.get(name, self._resolve)
             if found is None:
                 raise ModelNotFound(f"model {name[:_MAX_ECHO]!r} is not served here")
             return _json(found)

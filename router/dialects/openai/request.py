@@ -1,4 +1,4 @@
-"""The OpenAI-compatible dialect: `POST {prefix}/{endpoint}` with the model in the body.
+"""OpenAI requests: `POST {prefix}/{endpoint}` with the model in the body.
 
 `OPENAI_ENDPOINTS` is the one table of the OpenAI endpoints the router proxies (chat
 completions, completions, embeddings, responses): adding one is one line. Only `model`
@@ -10,14 +10,13 @@ did not ask for it; otherwise the body is forwarded byte for byte.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from router.config.model import ModelRoute
-from router.dialects.dialect import OPENAI, Dialect
+from router.dialects.estimate import positive_cap
 from router.dialects.target import encode_target
 from router.errors import InvalidRequest
 
@@ -45,11 +44,13 @@ OPENAI_ENDPOINTS = (
     OpenAIEndpoint("/responses", "/v1/responses", "input", stream_usage=False),
 )
 CHAT = OPENAI_ENDPOINTS[0]
+# The output caps a request may set, the first one present counting.
+_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
 class OpenAIRequest:
-    """A parsed chat completion request body."""
+    """A parsed request body."""
 
     model: str
     document: dict[str, Any]
@@ -81,26 +82,24 @@ def parse_openai(body: bytes, endpoint: OpenAIEndpoint = CHAT) -> OpenAIRequest:
     return OpenAIRequest(model, document)
 
 
+def output_cap(document: Mapping[str, Any]) -> int | None:
+    """The output cap a request body sets (the first of its cap fields present)."""
+    for name in _CAPS:
+        if name in document:
+            return positive_cap(document[name])
+    return None
+
+
 def wants_injected_usage(
-    parsed: OpenAIRequest, route: ModelRoute, endpoint: OpenAIEndpoint = CHAT
+    parsed: OpenAIRequest, inject_usage: bool, endpoint: OpenAIEndpoint = CHAT
 ) -> bool:
     """A streaming request whose client did not ask for usage, on a route that injects it
-    and an endpoint that has `stream_options`."""
+    (`inject_usage`) and an endpoint that has `stream_options`."""
     document = parsed.document
-    if not endpoint.stream_usage or not route.inject_usage or document.get("stream") is not True:
+    if not endpoint.stream_usage or not inject_usage or document.get("stream") is not True:
         return False
     options = document.get("stream_options")
     return not (isinstance(options, dict) and options.get("include_usage") is True)
-
-
-def model_object(name: str, created: int) -> dict[str, Any]:
-    """One OpenAI model object (`GET /models/{id}`, and each entry of the list)."""
-    return {"id": name, "object": "model", "created": created, "owned_by": "router"}
-
-
-def model_list(names: Iterable[str], created: int) -> dict[str, Any]:
-    """The `GET /models` answer: every name as a model the router owns."""
-    return {"object": "list", "data": [model_object(name, created) for name in names]}
 
 
 # Nodes and endpoints are few and their paths fixed: encode each target once, not per request.
@@ -118,10 +117,6 @@ class OpenAITarget:
     parsed: OpenAIRequest
     strip_usage: bool = False
     endpoint: OpenAIEndpoint = CHAT
-
-    @property
-    def dialect(self) -> Dialect:
-        return OPENAI
 
     @property
     def continuable(self) -> bool:
@@ -142,3 +137,44 @@ class OpenAITarget:
             options = dict(options) if isinstance(options, dict) else {}
             changes["stream_options"] = {**options, "include_usage": True}
         return self.parsed.with_changes(changes)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIParsed:
+    """A request to one OpenAI endpoint, body read (router.dialects.codec.Parsed)."""
+
+    raw: bytes
+    request: OpenAIRequest
+    endpoint: OpenAIEndpoint
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def document(self) -> Mapping[str, Any]:
+        return self.request.document
+
+    @property
+    def is_stream(self) -> bool:
+        return self.request.document.get("stream") is True
+
+    @property
+    def output_cap(self) -> int | None:
+        return output_cap(self.request.document)
+
+    def node_request(self, *, inject_usage: bool) -> OpenAITarget:
+        strip = wants_injected_usage(self.request, inject_usage, self.endpoint)
+        return OpenAITarget(self.raw, self.request, strip_usage=strip, endpoint=self.endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAICall:
+    """A request to one OpenAI endpoint: its path names no model (router.dialects.codec.Call)."""
+
+    endpoint: OpenAIEndpoint
+    model: None = None
+    is_free: bool = False
+
+    def read(self, raw: bytes, raw_query: str) -> OpenAIParsed:
+        return OpenAIParsed(raw, parse_openai(raw, self.endpoint), self.endpoint)

@@ -1,0 +1,42 @@
+"""The bytes the router itself writes to OpenAI clients.
+
+The router's error shape `{"success": false, "error": {"code", "message", "type"},
+"trace_id"}` (the seeds' shape, which the OpenAI SDKs also read: they look at
+`error.message`, and raise on a stream event that has an `error` key), the same object as
+a `data:` event to end a stream whose node failed, `: keep-alive` SSE comments (the
+SDKs skip them) and `data: [DONE]` to end a stream.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from router.dialects.sse import DONE_EVENT
+from router.errors import RouterError
+
+SSE_KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: the OpenAI SDKs skip it
+
+
+def router_error_body(error: RouterError, trace_id: str) -> bytes:
+    """The router's JSON error shape, for responses and the mid-stream event."""
+    return orjson.dumps(
+        {
+            "success": False,
+            "error": {"code": error.code, "message": error.message, "type": error.type},
+            "trace_id": trace_id,
+        }
+    )
+
+
+class OpenAIReplies:
+    """router.dialects.codec.Replies for OpenAI clients."""
+
+    __slots__ = ()
+    keepalive = SSE_KEEPALIVE
+    stream_end = DONE_EVENT
+
+    def error_body(self, error: RouterError, trace_id: str) -> bytes:
+        return router_error_body(error, trace_id)
+
+    def stream_error_event(self, error: RouterError, trace_id: str) -> bytes:
+        return b"data: " + router_error_body(error, trace_id) + b"\n\n"

@@ -1,0 +1,110 @@
+"""Every dialect the router speaks, by name: the one list a new dialect joins.
+
+Adding a dialect is its package (router/dialects/<name>/, building one `Codec`), its
+name in `DialectName` (router.dialects.names) and its line in `CODECS`. Everything the
+rest of the router needs across dialects is derived here from that list, once, at
+import: the client's credentials in every dialect's forms (a key is a key whichever
+form it comes in, and none of them ever reaches a node), the default mount prefixes,
+which dialect an error on a path no route claimed is rendered in.
+
+The first codec is the default: the router's own error shape (the admin API, requests
+aiohttp could not parse) and the dialect of a shared path no other dialect claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+from multidict import MultiMapping
+
+from router.dialects import gemini, openai
+from router.dialects.codec import Codec, Entry
+from router.dialects.names import DialectName
+from router.errors import AuthRejected
+
+CODECS: Mapping[DialectName, Codec] = MappingProxyType(
+    {codec.name: codec for codec in (openai.CODEC, gemini.CODEC)}
+)
+DEFAULT: Codec = next(iter(CODECS.values()))
+ALL: tuple[Codec, ...] = tuple(CODECS.values())
+
+# `server.prefixes`' default: every dialect's mount points, in registry order.
+DEFAULT_PREFIXES: tuple[str, ...] = tuple(
+    dict.fromkeys(prefix for codec in ALL for prefix in codec.ingress.default_prefixes)
+)
+# Lower-case header names that carry a client's key in some dialect: never forwarded.
+CREDENTIAL_HEADERS: frozenset[str] = frozenset().union(
+    *(codec.ingress.credential_headers for codec in ALL)
+)
+CONFLICTING = "the request carries different API keys ({})".format(
+    ", ".join(form for codec in ALL for form in codec.ingress.credential_forms)
+)
+
+
+def codec(name: DialectName) -> Codec:
+    """The codec of a dialect."""
+    return CODECS[name]
+
+
+def key_codec(speaks: frozenset[DialectName]) -> Codec:
+    """The dialect whose way a node that speaks `speaks` is sent its api_key: the first
+    of them in registry order (a node that speaks OpenAI and Gemini gets a Bearer token)."""
+    for each in ALL:
+        if each.name in speaks:
+            return each
+    return DEFAULT
+
+
+def presented_keys(headers: MultiMapping[str], raw_query: str, path: str) -> set[str]:
+    """Every key the request presents, in any dialect's forms."""
+    found: set[str] = set()
+    for each in ALL:
+        found.update(each.ingress.credentials(headers, raw_query, path))
+    return found
+
+
+def extract_key(headers: MultiMapping[str], raw_query: str, path: str) -> str | None:
+    """The key a request presents, or None; AuthRejected (401) when it presents several
+    that differ, rather than guessing which one the client meant.
+
+    `headers` must be case-insensitive (aiohttp's `request.headers`); `raw_query` is the
+    query string as received (`request.rel_url.raw_query_string`).
+    """
+    found = presented_keys(headers, raw_query, path)
+    if len(found) > 1:
+        raise AuthRejected("invalid_token", CONFLICTING)
+    return next(iter(found), None)
+
+
+def codec_for_path(path: str) -> Codec:
+    """The dialect errors on `path` are rendered in, before any route claimed the request."""
+    for each in ALL:
+        if each.ingress.owns_path(path):
+            return each
+    return DEFAULT
+
+
+def claimant(
+    codecs: Sequence[Codec], headers: Mapping[str, str], query: Mapping[str, str]
+) -> Codec:
+    """Of the dialects sharing one route, the one the request belongs to: the first that
+    claims it, else the first of them (in registry order)."""
+    for each in codecs:
+        if each.ingress.claims(headers, query):
+            return each
+    return codecs[0]
+
+
+Claims = tuple[tuple[Codec, Entry], ...]
+
+
+def routes(prefixes: tuple[str, ...]) -> dict[tuple[str, str], Claims]:
+    """Every dialect's routes under `prefixes`, by (method, path), in registry order; a
+    route several dialects declare (`GET /v1/models`) lists each of them."""
+    found: dict[tuple[str, str], Claims] = {}
+    for each in ALL:
+        for entry in each.ingress.entries(prefixes):
+            key = (entry.method, entry.path)
+            found[key] = (*found.get(key, ()), (each, entry))
+    return found

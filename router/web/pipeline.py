@@ -1,0 +1,231 @@
+"""The one request pipeline every dialect's proxied requests go through.
+
+How this works: the aiohttp request is read once, at the door, into the router's own
+typed request (router.dialects.request.ClientRequest) through the dialect's codec that
+claimed its route; from there on nothing sees the framework. In order:
+
+1. the key, in any dialect's form (401 for several that differ), checked before the
+   body is read, so an unauthenticated client cannot make the router hold a large body;
+2. the path (the dialect's `Call`: 404 for one that names nothing served) and, when the
+   path names the model, its route (401 unless the key is valid, then 404, so model
+   names cannot be probed without a key);
+3. the body, within `server.body_timeout` and `max_body_mb`, checked by the dialect
+   (`Parsed`), then the route of the model it names, when the path did not;
+4. no node of the model's chain can take the request's dialect: 400 (no admission);
+5. admission (billing: key, model globs, rpm, tpm, credits), then the proxy, writing
+   through `AiohttpClientStream`; settlement runs once however the request ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
+
+from router.billing.service import Billing
+from router.billing.state.base import Admission
+from router.config.model import Config, ModelRoute
+from router.dialects.codec import Codec, Entry
+from router.dialects.estimate import estimate_tokens
+from router.dialects.names import describe
+from router.dialects.registry import claimant
+from router.dialects.request import ClientRequest
+from router.errors import (
+    ApiError,
+    DialectNotServed,
+    InvalidRequest,
+    ModelNotFound,
+    RequestTimeout,
+    RequestTooLarge,
+    RouterError,
+)
+from router.observability.exchange import Exchange
+from router.proxy.attempts import Proxy
+from router.proxy.table import RouteTable
+from router.routing.affinity_key import affinity_key
+from router.web.client_stream import AiohttpClientStream
+from router.web.context import assign_request_id, presented_key, set_codec
+from router.web.forwarded import Network, client_address, parse_networks
+from router.web.lifecycle import Lifecycle
+from router.web.screening import screen_headers
+
+_MAX_ECHO = 100  # longest piece of user input quoted back in an error message
+
+
+@dataclass(slots=True)
+class MeteredExchange(Exchange):
+    """A proxied request's record plus its credit reservation.
+
+    Written by `Pipeline._admit`; read once, when the request ends, by `Billing.settle_later`.
+    """
+
+    admission: Admission | None = None
+
+
+class Pipeline:
+    """Authenticate, admit, proxy and settle one proxied request of any dialect."""
+
+    def __init__(
+        self, table: RouteTable, proxy: Proxy, lifecycle: Lifecycle, billing: Billing
+    ) -> None:
+        self.table = table
+        self.proxy = proxy
+        self.billing = billing
+        self.observer = proxy.observer
+        self.lifecycle = lifecycle
+        self._trusted_for: Config | None = None
+        self._trusted: tuple[Network, ...] = ()
+
+    def handler(self, claims: Sequence[tuple[Codec, Entry]]) -> Handler:
+        """The handler of one proxied route; `claims` are the dialects that declared it
+        (several only on a path more than one dialect uses)."""
+        if len(claims) == 1:
+            ((codec, entry),) = claims
+
+            async def proxied(request: web.Request) -> web.StreamResponse:
+                set_codec(request, codec)
+                return await self._observed(request, codec, entry)
+
+            return proxied
+        entries = {codec.name: entry for codec, entry in claims}
+        codecs = [codec for codec, _ in claims]
+
+        async def shared(request: web.Request) -> web.StreamResponse:
+            codec = claimant(codecs, request.headers, request.query)
+            set_codec(request, codec)
+            return await self._observed(request, codec, entries[codec.name])
+
+        return shared
+
+    async def _observed(
+        self, request: web.Request, codec: Codec, entry: Entry
+    ) -> web.StreamResponse:
+        """Run one proxied request, recording how it ended whichever way it ends."""
+        exchange = self._exchange(request)
+        lifecycle = self.lifecycle
+        lifecycle.request_started()
+        try:
+            screen_headers(request.headers)
+            return await self._serve(request, exchange, codec, entry)
+        except RouterError as exc:
+            exchange.status = exc.status
+            exchange.error_code = exc.code
+            raise
+        except asyncio.CancelledError:
+            exchange.client_disconnected = True
+            raise
+        except Exception:
+            # A bug: the error middleware answers 500 unless the answer had already begun.
+            if not exchange.status:
+                exchange.status = ApiError.status
+                exchange.error_code = ApiError.code
+            raise
+        finally:
+            lifecycle.request_finished()
+            if exchange.admission is not None:
+                self.billing.settle_later(exchange.admission, exchange, exchange.usage)
+            self.observer.request_finished(exchange, asyncio.get_running_loop().time())
+
+    async def _serve(
+        self, request: web.Request, exchange: MeteredExchange, codec: Codec, entry: Entry
+    ) -> web.StreamResponse:
+        key = None if self.billing.auth_off else presented_key(request)
+        await self.billing.check_key(key)  # before the body: see Billing.check_key
+        if entry.call is None:
+            raise RuntimeError(f"{entry.path} is no proxied route")
+        call = entry.call(request.match_info)
+        route = None if call.model is None else await self._route(key, call.model)
+        raw = await self._body(request)
+        parsed = call.read(raw, request.rel_url.raw_query_string)
+        if route is None:
+            route = await self._route(key, parsed.model)
+        exchange.model = route.name
+        conversation = codec.ingress.conversation_fields
+        proxied = ClientRequest(
+            codec=codec,
+            credential=key,
+            headers=request.headers,
+            call=call,
+            parsed=parsed,
+            estimate=estimate_tokens(raw, parsed.output_cap),
+            inject_usage=route.inject_usage,
+            affinity_key=affinity_key(
+                route.affinity, request.headers, parsed.document, conversation
+            ),
+        )
+        self._check_served(route, proxied)
+        if not self.billing.auth_off:
+            exchange.admission = await self.billing.admit(
+                key, exchange, route, free=proxied.is_free, estimate=proxied.estimate
+            )
+        client = AiohttpClientStream(request)
+        await self.proxy.forward(client, proxied, exchange, route)
+        if client.response is None:
+            raise RuntimeError("the proxy ended without an answer")
+        return client.response
+
+    async def _route(self, key: str | None, model: str) -> ModelRoute:
+        """The model's route; for a model not served here, 401 unless the key is valid,
+        then 404, so model names cannot be probed without a key. A served model's key is
+        checked by its admission (one state-store call), so the hot path pays nothing extra."""
+        route = self.table.config.resolve(model)
+        if route is None:
+            await self.billing.authenticate(key)
+            raise ModelNotFound(f"model {model[:_MAX_ECHO]!r} is not served here")
+        return route
+
+    def _check_served(self, route: ModelRoute, request: ClientRequest) -> None:
+        """400 before admission when no node of the model's chain can take the request."""
+        speakers = self.table.speakers(route)
+        if not any(request.reaches(speaks) for speaks in speakers):
+            spoken = describe(frozenset().union(*speakers))
+            raise DialectNotServed(
+                f"model {route.name!r} is not served to {request.codec.name} clients here "
+                f"(its nodes speak {spoken})"
+            )
+
+    def _exchange(self, request: web.Request) -> MeteredExchange:
+        return MeteredExchange(
+            request_id=assign_request_id(request),
+            method=request.method,
+            path=request.path,
+            client=client_address(
+                request.remote, request.headers.get("X-Forwarded-For"), self._trusted_proxies()
+            ),
+            started=asyncio.get_running_loop().time(),
+        )
+
+    def _trusted_proxies(self) -> tuple[Network, ...]:
+        """`server.trusted_proxies` parsed once per loaded config."""
+        config = self.table.config
+        if config is not self._trusted_for:
+            self._trusted_for = config
+            self._trusted = parse_networks(config.server.trusted_proxies)
+        return self._trusted
+
+    async def _body(self, request: web.Request) -> bytes:
+        limit_bytes = self.table.config.server.max_body_bytes
+        length = request.content_length
+        if length is not None and length > limit_bytes:
+            raise RequestTooLarge(_too_large(limit_bytes))
+        limit = self.table.config.server.body_timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await request.read()
+        except TimeoutError as exc:
+            # A slow (or stalled) client must not hold a request slot forever.
+            raise RequestTimeout(f"request body not received within {limit:g} s") from exc
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise RequestTooLarge(_too_large(limit_bytes)) from exc
+        except RequestPayloadError as exc:
+            # A body that is not what its Content-Encoding says, or chunking cut short.
+            raise InvalidRequest("request body could not be read or decoded") from exc
+
+
+def _too_large(limit_bytes: int) -> str:
+    limit = limit_bytes / (1024 * 1024)
+    return f"request body exceeds the {limit:g} MB limit (server.max_body_mb)"
