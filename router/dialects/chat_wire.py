@@ -207,6 +207,15 @@ MIME_OF_EXTENSION: dict[str, str] = {
 }
 
 
+# What a media part without a MIME type is sent as (an image URL without an extension).
+DEFAULT_MIME: dict[MediaKind, str] = {
+    MediaKind.IMAGE: "image/jpeg",
+    MediaKind.AUDIO: "audio/mp3",
+    MediaKind.VIDEO: "video/mp4",
+    MediaKind.DOCUMENT: "application/pdf",
+}
+
+
 def parse_data_url(url: str) -> tuple[str | None, str] | None:
     """(mime type, base64 data) of a `data:...;base64,` URL, or None if it is not one."""
     match = _DATA_URL.fullmatch(url)

@@ -30,6 +30,7 @@ from router.dialects.chat import (
     ToolResultPart,
 )
 from router.dialects.chat_wire import (
+    DEFAULT_MIME,
     Feature,
     Unexpressible,
     as_array,
@@ -264,8 +265,7 @@ def encode_part(part: Part, *, lenient: bool = False) -> dict[str, Any] | None:
 
 
 def encode_media(part: MediaPart) -> dict[str, Any]:
+    mime = part.mime_type or DEFAULT_MIME[part.kind]
     if part.url is not None:
-        mime = part.mime_type or "application/octet-stream"
         return {"fileData": {"mimeType": mime, "fileUri": part.url}}
-    mime = part.mime_type or "application/octet-stream"
     return {"inlineData": {"mimeType": mime, "data": part.data}}

@@ -282,8 +282,13 @@ def decode_embedding_response(document: Any, model: str) -> EmbeddingResponse:
 
 def _vector(value: Any) -> tuple[float, ...]:
     if isinstance(value, str):  # encoding_format base64: little-endian float32s
-        raw = base64.b64decode(value)
-        return struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) // 4 * 4])
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError as exc:
+            raise InvalidRequest("'data[].embedding' is not base64") from exc
+        if not raw or len(raw) % 4:
+            raise InvalidRequest("'data[].embedding' does not hold float32 values")
+        return struct.unpack(f"<{len(raw) // 4}f", raw)
     numbers = as_array(value, "data[].embedding")
     if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers):
         raise InvalidRequest("'data[].embedding' must hold numbers")

@@ -44,7 +44,7 @@ from router.dialects.dialect import router_error_body
 from router.dialects.openai_translate import OPENAI_MAPPING
 from router.dialects.openai_translate_request import REQUEST_FIELDS
 from router.dialects.usage import usage_from_openai
-from router.errors import InvalidRequest, RouterError, UnsupportedField
+from router.errors import InvalidRequest, RouterError, UnsupportedField, UntranslatableAnswer
 
 CTX = AnswerContext(id="chatcmpl-router", model="m", created=1)
 
@@ -430,3 +430,9 @@ def test_embeddings_both_ways_with_base64() -> None:
     assert OPENAI_MAPPING.decode_embedding_response(body, "e").vectors == response.vectors
     with pytest.raises(UnsupportedField):
         OPENAI_MAPPING.decode_embedding_request(WireRequest({"model": "e", "input": [[1, 2]]}, "e"))
+
+
+@pytest.mark.parametrize("embedding", ["a", "!!!!", [1, "x"], {"v": 1}])
+def test_a_node_embedding_that_is_no_vector_is_a_502(embedding: Any) -> None:
+    with pytest.raises(UntranslatableAnswer):
+        OPENAI_MAPPING.decode_embedding_response({"data": [{"embedding": embedding}]}, "e")

@@ -4,6 +4,7 @@ answer reaches the client whole; hostile JSON only ever gets a 400)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from router.dialects.chat import WireRequest
 from router.dialects.chat_answer import (
     AnswerContext,
+    EmbeddingRequest,
     ErrorKind,
     Finish,
     FinishReason,
@@ -30,13 +32,14 @@ from router.dialects.chat_answer import (
 from router.dialects.gemini_translate import GEMINI_MAPPING
 from router.dialects.openai_translate import OPENAI_MAPPING
 from router.dialects.translation import (
-    ChatMapping,
     StreamTranslation,
+    translate_embedding_request,
+    translate_embedding_response,
     translate_error,
     translate_request,
     translate_response,
 )
-from router.errors import InvalidRequest, UnsupportedField
+from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
 from tests.dialects.translation_support import (
     ARGS,
     TEXT,
@@ -291,48 +294,57 @@ def test_a_request_translated_there_and_back_keeps_its_meaning(
     assert normal(target.decode_request(node)) == normal(client)
 
 
-@PROPERTY
-@given(
-    document=st.recursive(
-        st.none() | st.booleans() | st.integers() | TEXT,
+def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
+    """Any JSON, its objects keyed by names a dialect reads (so the readers go deep)."""
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
+    return st.recursive(
+        scalars,
         lambda kids: (
-            st.lists(kids, max_size=3)
-            | st.dictionaries(
-                st.sampled_from(
-                    [
-                        "model",
-                        "messages",
-                        "role",
-                        "content",
-                        "contents",
-                        "parts",
-                        "text",
-                        "tools",
-                        "type",
-                        "function",
-                        "name",
-                        "generationConfig",
-                        "tool_calls",
-                        "functionCall",
-                        "image_url",
-                        "url",
-                        "stop",
-                    ]
-                ),
-                kids,
-                max_size=4,
-            )
+            st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(keys), kids, max_size=5)
         ),
-        max_leaves=20,
-    ),
-    pair=st.sampled_from(PAIRS),
-)
+        max_leaves=25,
+    )
+
+
+REQUEST_KEYS = ["model", "messages", "role", "content", "contents", "parts", "text", "tools"]
+REQUEST_KEYS += ["type", "function", "name", "generationConfig", "tool_calls", "functionCall"]
+REQUEST_KEYS += ["image_url", "url", "stop", "tool_call_id", "functionResponse", "response"]
+REQUEST_KEYS += ["inlineData", "data", "mimeType", "response_format", "json_schema", "schema"]
+ANSWER_KEYS = ["id", "model", "choices", "delta", "message", "content", "candidates", "parts"]
+ANSWER_KEYS += ["text", "thought", "functionCall", "name", "args", "tool_calls", "index"]
+ANSWER_KEYS += ["function", "arguments", "finish_reason", "finishReason", "usage", "error"]
+ANSWER_KEYS += ["usageMetadata", "code", "data", "embedding", "embeddings", "values"]
+ANSWER_KEYS += ["inlineData", "reasoning_content", "promptFeedback", "blockReason", "message"]
+
+
+@PROPERTY
+@given(document=json_values(REQUEST_KEYS), pair=st.sampled_from(PAIRS))
 def test_hostile_json_gets_a_400_or_a_translation(document: Any, pair: tuple[str, str]) -> None:
     source, target = MAPPINGS[pair[0]], MAPPINGS[pair[1]]
-    try:
-        translate_request(source, target, WireRequest(document, "m"))
-    except InvalidRequest as exc:
-        assert exc.status == 400
+    for translate in (translate_request, translate_embedding_request):
+        try:
+            translate(source, target, WireRequest(document, "m"))
+        except InvalidRequest as exc:
+            assert exc.status == 400
+
+
+@PROPERTY
+@given(document=json_values(ANSWER_KEYS), name=st.sampled_from(["openai", "gemini"]))
+def test_any_node_answer_is_translated_or_a_502(document: Any, name: str) -> None:
+    node = MAPPINGS[name]
+    for client in MAPPINGS.values():
+        try:
+            translate_response(client, node, document, CTX)
+        except UntranslatableAnswer as exc:
+            assert exc.status == 502
+        request = EmbeddingRequest("e", ("a",))
+        try:
+            translate_embedding_response(client, node, document, request)
+        except UntranslatableAnswer as exc:
+            assert exc.status == 502
+        assert isinstance(translate_error(client, node, 500, document, "t")[1], bytes)
+        stream = StreamTranslation.between(client, node, CTX, include_usage=True)
+        assert isinstance(stream.feed(document) + stream.feed(document) + stream.end(), bytes)
 
 
 def node_events(
@@ -399,5 +411,12 @@ def test_any_stream_split_reaches_the_client_whole(
         assert seen.usage["candidatesTokenCount"] == usage.completion
 
 
-def mapping(name: str) -> ChatMapping:
-    return MAPPINGS[name]
+MANUAL = Path(__file__).resolve().parents[2] / "docs" / "translation.md"
+
+
+@pytest.mark.parametrize("name", ["openai", "gemini"])
+def test_the_manual_lists_every_field_not_translated(name: str) -> None:
+    manual = MANUAL.read_text()
+    for rule in MAPPINGS[name].request_fields:
+        fate = "dropped" if rule.fate.value == "dropped" else "400"
+        assert f"| `{rule.field}` | {fate} | {rule.why}" in manual, rule

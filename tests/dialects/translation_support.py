@@ -47,16 +47,10 @@ from router.dialects.chat import (
     ToolChoiceMode,
     ToolResultPart,
 )
-from router.dialects.chat_wire import parse_json_object
+from router.dialects.chat_wire import DEFAULT_MIME, parse_json_object
 from router.dialects.gemini_schema import to_gemini, to_json_schema
 from router.dialects.openai_translate_request import effort_of_budget
 
-_DEFAULT_MIME = {
-    MediaKind.IMAGE: "image/jpeg",
-    MediaKind.AUDIO: "audio/mp3",
-    MediaKind.VIDEO: "video/mp4",
-    MediaKind.DOCUMENT: "application/pdf",
-}
 _BUCKET = {
     ReasoningEffort.MINIMAL: ReasoningEffort.LOW,
     ReasoningEffort.XHIGH: ReasoningEffort.HIGH,
@@ -103,7 +97,7 @@ def _part(part: Part, ids: dict[str, str]) -> Part | None:
     if isinstance(part, ReasoningPart):
         return ReasoningPart(part.text) if part.text else None
     if isinstance(part, MediaPart):
-        mime = part.mime_type or _DEFAULT_MIME[part.kind]
+        mime = part.mime_type or DEFAULT_MIME[part.kind]
         return MediaPart(part.kind, mime, part.data, part.url)
     if isinstance(part, ToolCallPart):
         ident = ids.setdefault(part.id, f"id{len(ids)}")
@@ -209,6 +203,8 @@ def media(draw: st.DrawFn) -> MediaPart:
     ext = {"image/png": "png", "video/mp4": "mp4", "application/pdf": "pdf"}.get(mime)
     if kind is MediaKind.AUDIO or ext is None:
         return MediaPart(kind, mime, data=draw(B64))
+    if kind is MediaKind.IMAGE and draw(st.booleans()):  # no extension: the kind's default
+        return MediaPart(kind, None, url=f"https://files.example/img{draw(st.integers(0, 9))}")
     return MediaPart(kind, mime, url=f"https://files.example/{draw(st.integers(0, 99))}.{ext}")
 
 
