@@ -13,6 +13,7 @@ import base64
 import contextlib
 import enum
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -161,7 +162,10 @@ def answer_errors() -> Iterator[None]:
 
 def compact_json(value: Any) -> str:
     """JSON text without spaces, as the IR keeps tool-call arguments."""
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits (a document not parsed by orjson)
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:
