@@ -33,7 +33,6 @@ from router.dialects.chat_wire import (
     FieldRule,
     as_array,
     as_object,
-    lookup,
     need_str,
     opt_bool,
     opt_int,
@@ -343,8 +342,3 @@ def _encode_reasoning(reasoning: Reasoning) -> dict[str, Any]:
     if reasoning.include_thoughts is not None:
         out["include_thoughts"] = reasoning.include_thoughts  # the seeds' field
     return out
-
-
-def request_field(body: Mapping[str, Any], name: str) -> Any:
-    """A top-level field of an OpenAI body (for callers outside the mapping)."""
-    return lookup(body, name)
