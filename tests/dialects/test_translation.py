@@ -420,3 +420,50 @@ def test_the_manual_lists_every_field_not_translated(name: str) -> None:
     for rule in MAPPINGS[name].request_fields:
         fate = "dropped" if rule.fate.value == "dropped" else "400"
         assert f"| `{rule.field}` | {fate} | {rule.why}" in manual, rule
+
+
+ALL_EVENTS = [
+    StreamStart("id7", "m", 3),
+    ReasoningDelta("think"),
+    TextDelta("Hello"),
+    ToolCallStart(0, "c0", "get_weather", signature="c2ln"),
+    ToolCallDelta(0, '{"city": "Paris"}'),
+    ToolCallEnd(0),
+    Finish(FinishReason.TOOL_CALLS),
+    UsageReport(TokenUsage(prompt=4, completion=5, reasoning=6, cached_prompt=1)),
+    StreamEnd(),
+]
+
+
+def test_the_sdks_read_every_chunk_we_write() -> None:
+    """Each chunk validates as the official SDKs' own types (pure: no network), and every
+    google-genai chunk but a thought has text (user code prints `chunk.text`; a chunk of
+    thoughts alone has none from Google either)."""
+    from google.genai import types
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    encoder = OPENAI_MAPPING.stream_encoder(include_usage=True)
+    docs = sse_documents(b"".join(encoder.encode(e) for e in ALL_EVENTS))
+    chunks = [ChatCompletionChunk.model_validate(d) for d in docs if d != "[DONE]"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 11
+    call = chunks[3].choices[0].delta.tool_calls[0]
+    assert call.model_extra == {"extra_content": {"google": {"thought_signature": "c2ln"}}}
+    for json_array in (False, True):
+        encoder = GEMINI_MAPPING.stream_encoder(include_usage=True, json_array=json_array)
+        data = b"".join(encoder.encode(e) for e in ALL_EVENTS)
+        docs = orjson.loads(data) if json_array else sse_documents(data)
+        replies = [types.GenerateContentResponse.model_validate(d) for d in docs]
+        assert replies[2].function_calls[0].args == {"city": "Paris"}
+        assert replies[2].candidates[0].content.parts[0].thought_signature == b"sig"
+        assert replies[-1].usage_metadata.thoughts_token_count == 6
+        assert replies[0].candidates[0].content.parts[0].thought is True
+        assert [r.text is not None for r in replies[1:] if not r.function_calls] == [True] * 3
+    whole = orjson.loads(
+        OPENAI_MAPPING.encode_response(
+            translate_response(OPENAI_MAPPING, GEMINI_MAPPING, ANSWER, CTX)[0]
+        )
+    )
+    assert ChatCompletion.model_validate(whole).choices[0].message.content == "Hi"
+
+
+ANSWER = {"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"}]}
