@@ -40,7 +40,7 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
-from tests.dialects.translation_support import (
+from tests.support.translation import (
     ARGS,
     TEXT,
     normal,
