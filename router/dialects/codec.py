@@ -17,7 +17,9 @@ wire format only through a codec's parts, never by asking which dialect it is:
     nodes        router -> node: how a node's api_key is sent, the body that continues a
                  cut answer (prefill), which health paths would call a model
     translation  to and from the neutral conversation (router.dialects.chat), for a node
-                 that speaks another dialect: added by the translation step; None until then
+                 that speaks another dialect: the package's `translate.ChatMapping`
+                 (router.dialects.translation), set on the codec by the step that wires
+                 translation into the proxy; None until then
 
 Facets are Protocols, each implemented once per dialect by one module of its package.
 Pure: nothing here does I/O.
@@ -35,6 +37,7 @@ from multidict import MultiMapping
 
 from router.dialects.names import DialectName
 from router.dialects.target import NodeRequest
+from router.dialects.translation import ChatMapping
 from router.dialects.usage import Usage
 from router.errors import RouterError
 
@@ -244,14 +247,6 @@ class NodeSide(Protocol):
         ...
 
 
-class Translation(Protocol):
-    """Added by the translation step: the dialect's mappings to and from the neutral
-    conversation (router.dialects.chat): a request to and from it, a whole answer to and
-    from it, a stream decoder (node events to neutral events) and encoder (neutral events
-    to the client's events), and a node's error body. A codec without one serves only
-    nodes that speak its dialect."""
-
-
 @dataclass(frozen=True, slots=True)
 class Codec:
     """One dialect: its name and its facets (see the module docstring)."""
@@ -262,4 +257,6 @@ class Codec:
     replies: Replies
     models: Models
     nodes: NodeSide
-    translation: Translation | None = None
+    # The dialect's mapping to and from the neutral conversation: set by the step that
+    # wires translation into the proxy (with ClientRequest.target_for); None until then.
+    translation: ChatMapping | None = None

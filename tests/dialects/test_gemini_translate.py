@@ -1,4 +1,4 @@
-"""Gemini generateContent <-> IR, table by table (router.dialects.gemini_translate*)."""
+"""Gemini generateContent <-> IR, table by table (router.dialects.gemini.translate*)."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ from router.dialects.chat_answer import (
 )
 from router.dialects.gemini.answers import usage_from_gemini
 from router.dialects.gemini.replies import google_error_body
-from router.dialects.gemini_schema import to_gemini, to_json_schema
-from router.dialects.gemini_translate import GEMINI_MAPPING
-from router.dialects.gemini_translate_content import PLACEHOLDER_SIGNATURE
+from router.dialects.gemini.schema import to_gemini, to_json_schema
+from router.dialects.gemini.translate import GEMINI_MAPPING
+from router.dialects.gemini.translate_content import PLACEHOLDER_SIGNATURE
 from router.errors import InvalidRequest, RouterError, UnsupportedField
 
 CTX = AnswerContext(id="router-id", model="gemini-x", created=7)

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions <-> IR, table by table (router.dialects.openai_translate*)."""
+"""OpenAI Chat Completions <-> IR, table by table (router.dialects.openai.translate*)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ from router.dialects.chat_answer import (
     UsageReport,
 )
 from router.dialects.openai.replies import router_error_body
+from router.dialects.openai.translate import OPENAI_MAPPING
+from router.dialects.openai.translate_request import REQUEST_FIELDS
 from router.dialects.openai.usage import usage_from_openai
-from router.dialects.openai_translate import OPENAI_MAPPING
-from router.dialects.openai_translate_request import REQUEST_FIELDS
 from router.errors import InvalidRequest, RouterError, UnsupportedField, UntranslatableAnswer
 
 CTX = AnswerContext(id="chatcmpl-router", model="m", created=1)

@@ -29,8 +29,8 @@ from router.dialects.chat_answer import (
     ToolCallStart,
     UsageReport,
 )
-from router.dialects.gemini_translate import GEMINI_MAPPING
-from router.dialects.openai_translate import OPENAI_MAPPING
+from router.dialects.gemini.translate import GEMINI_MAPPING
+from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.translation import (
     StreamTranslation,
     translate_embedding_request,

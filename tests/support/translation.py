@@ -11,7 +11,7 @@ forgets what the mapping documents as not carried or as equivalent:
     pairs a call with its result; Gemini numbers calls itself);
   * text and reasoning signatures are dropped (OpenAI has no place for them);
   * tool-result text that is a JSON object is compared as JSON, and `{"content": s}` as s;
-  * JSON schemas are compared after Gemini's subset (`gemini_schema.to_gemini`);
+  * JSON schemas are compared after Gemini's subset (`gemini/schema.to_gemini`);
   * a thinking budget is compared as the effort it rounds to, minimal as low, xhigh as
     high;
   * a text response format is no format; a JSON schema's name, strictness and
@@ -48,8 +48,8 @@ from router.dialects.chat import (
     ToolResultPart,
 )
 from router.dialects.chat_wire import DEFAULT_MIME, parse_json_object
-from router.dialects.gemini_schema import to_gemini, to_json_schema
-from router.dialects.openai_translate_request import effort_of_budget
+from router.dialects.gemini.schema import to_gemini, to_json_schema
+from router.dialects.openai.translate_request import effort_of_budget
 
 _BUCKET = {
     ReasoningEffort.MINIMAL: ReasoningEffort.LOW,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from router.dialects.chat import WireRequest
-from router.dialects.gemini_translate import GEMINI_MAPPING
-from router.dialects.openai_translate import OPENAI_MAPPING
+from router.dialects.gemini.translate import GEMINI_MAPPING
+from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.translation import translate_request
 
 pytestmark = pytest.mark.integration

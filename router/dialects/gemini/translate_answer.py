@@ -42,7 +42,7 @@ from router.dialects.chat_wire import (
     opt_object,
     opt_str,
 )
-from router.dialects.gemini_translate_content import CallBook, decode_part, encode_part
+from router.dialects.gemini.translate_content import CallBook, decode_part, encode_part
 from router.errors import InvalidRequest
 
 _FILTERED: tuple[str, ...] = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT")

@@ -1,10 +1,10 @@
 """Gemini generateContent as a translation mapping: `GEMINI_MAPPING`.
 
 The public API of the Gemini side of translation. The work is done in
-`gemini_translate_request` (request fields, `REQUEST_FIELDS`, thinking settings),
-`gemini_translate_content` (contents and parts), `gemini_schema` (JSON Schema and
-Gemini's subset), `gemini_translate_answer` (answers, errors, embeddings) and
-`gemini_translate_stream` (streams, SSE or a JSON array); this module binds them to the
+`gemini/translate_request` (request fields, `REQUEST_FIELDS`, thinking settings),
+`gemini/translate_content` (contents and parts), `gemini/schema` (JSON Schema and
+Gemini's subset), `gemini/translate_answer` (answers, errors, embeddings) and
+`gemini/translate_stream` (streams, SSE or a JSON array); this module binds them to the
 `ChatMapping` shape the driver (`router.dialects.translation`) takes.
 """
 
@@ -22,7 +22,7 @@ from router.dialects.chat_answer import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
-from router.dialects.gemini_translate_answer import (
+from router.dialects.gemini.translate_answer import (
     decode_embedding_request,
     decode_embedding_response,
     decode_error,
@@ -32,13 +32,13 @@ from router.dialects.gemini_translate_answer import (
     encode_error,
     encode_response,
 )
-from router.dialects.gemini_translate_request import (
+from router.dialects.gemini.translate_request import (
     FIELD_OF_FEATURE,
     REQUEST_FIELDS,
     decode_request,
     encode_request,
 )
-from router.dialects.gemini_translate_stream import GeminiStreamDecoder, GeminiStreamEncoder
+from router.dialects.gemini.translate_stream import GeminiStreamDecoder, GeminiStreamEncoder
 
 
 class GeminiMapping:

@@ -1,6 +1,6 @@
 """Gemini generateContent <-> the IR: requests (this module), contents
-(`gemini_translate_content`), schemas (`gemini_schema`), answers, errors and embeddings
-(`gemini_translate_answer`) and streams (`gemini_translate_stream`).
+(`gemini/translate_content`), schemas (`gemini/schema`), answers, errors and embeddings
+(`gemini/translate_answer`) and streams (`gemini/translate_stream`).
 
 The model and streaming are in the path: `WireRequest.model`, `.stream`, and
 `.json_array` (a stream without `alt=sse`). A request this module writes for a node
@@ -44,8 +44,8 @@ from router.dialects.chat_wire import (
     opt_object,
     opt_str,
 )
-from router.dialects.gemini_schema import to_gemini, to_json_schema
-from router.dialects.gemini_translate_content import decode_contents, encode_contents
+from router.dialects.gemini.schema import to_gemini, to_json_schema
+from router.dialects.gemini.translate_content import decode_contents, encode_contents
 from router.errors import InvalidRequest, UnsupportedField
 
 DROPPED, UNSUPPORTED = Fate.DROPPED, Fate.UNSUPPORTED

@@ -1,6 +1,6 @@
 """OpenAI Chat Completions <-> the IR: requests (this module), messages
-(`openai_translate_content`), answers, errors and embeddings (`openai_translate_answer`)
-and streams (`openai_translate_stream`). `OPENAI_MAPPING` bundles them for the driver.
+(`openai/translate_content`), answers, errors and embeddings (`openai/translate_answer`)
+and streams (`openai/translate_stream`). `OPENAI_MAPPING` bundles them for the driver.
 
 Requests: every field of the OpenAI request is read into the IR, dropped (it changes
 nothing the client sees) or refused with a 400 naming it: `REQUEST_FIELDS` is the one
@@ -40,7 +40,7 @@ from router.dialects.chat_wire import (
     opt_object,
     opt_str,
 )
-from router.dialects.openai_translate_content import decode_messages, encode_messages
+from router.dialects.openai.translate_content import decode_messages, encode_messages
 from router.errors import InvalidRequest, UnsupportedField
 
 DROPPED, UNSUPPORTED = Fate.DROPPED, Fate.UNSUPPORTED

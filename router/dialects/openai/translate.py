@@ -1,9 +1,9 @@
 """OpenAI Chat Completions as a translation mapping: `OPENAI_MAPPING`.
 
 The public API of the OpenAI side of translation. The work is done in
-`openai_translate_request` (request fields, `REQUEST_FIELDS`), `openai_translate_content`
-(messages), `openai_translate_answer` (answers, errors, embeddings) and
-`openai_translate_stream` (streams); this module binds them to the `ChatMapping` shape
+`openai/translate_request` (request fields, `REQUEST_FIELDS`), `openai/translate_content`
+(messages), `openai/translate_answer` (answers, errors, embeddings) and
+`openai/translate_stream` (streams); this module binds them to the `ChatMapping` shape
 the driver (`router.dialects.translation`) takes.
 """
 
@@ -21,7 +21,7 @@ from router.dialects.chat_answer import (
     EmbeddingRequest,
     EmbeddingResponse,
 )
-from router.dialects.openai_translate_answer import (
+from router.dialects.openai.translate_answer import (
     decode_embedding_request,
     decode_embedding_response,
     decode_error,
@@ -31,13 +31,13 @@ from router.dialects.openai_translate_answer import (
     encode_error,
     encode_response,
 )
-from router.dialects.openai_translate_request import (
+from router.dialects.openai.translate_request import (
     FIELD_OF_FEATURE,
     REQUEST_FIELDS,
     decode_request,
     encode_request,
 )
-from router.dialects.openai_translate_stream import OpenAIStreamDecoder, OpenAIStreamEncoder
+from router.dialects.openai.translate_stream import OpenAIStreamDecoder, OpenAIStreamEncoder
 
 
 class OpenAIMapping:

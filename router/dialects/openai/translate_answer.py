@@ -42,7 +42,7 @@ from router.dialects.chat_wire import (
     opt_int,
     opt_str,
 )
-from router.dialects.openai_translate_content import (
+from router.dialects.openai.translate_content import (
     decode_call,
     encode_assistant,
 )

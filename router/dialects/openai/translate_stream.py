@@ -31,7 +31,7 @@ from router.dialects.chat_answer import (
     ToolCallStart,
     UsageReport,
 )
-from router.dialects.openai_translate_answer import (
+from router.dialects.openai.translate_answer import (
     OPENAI_OF_FINISH,
     decode_error,
     decode_finish,
@@ -39,7 +39,7 @@ from router.dialects.openai_translate_answer import (
     encode_error,
     encode_usage,
 )
-from router.dialects.openai_translate_content import extra_content, thought_signature
+from router.dialects.openai.translate_content import extra_content, thought_signature
 
 DONE = b"data: [DONE]\n\n"
 

@@ -35,7 +35,7 @@ from router.dialects.chat_answer import (
     UsageReport,
 )
 from router.dialects.chat_wire import compact_json, kind_of_mime, lookup
-from router.dialects.gemini_translate_answer import (
+from router.dialects.gemini.translate_answer import (
     GEMINI_OF_FINISH,
     answer_head,
     call_id,
@@ -45,7 +45,7 @@ from router.dialects.gemini_translate_answer import (
     encode_error,
     encode_usage,
 )
-from router.dialects.gemini_translate_content import PLACEHOLDER_SIGNATURE, call_args, encode_media
+from router.dialects.gemini.translate_content import PLACEHOLDER_SIGNATURE, call_args, encode_media
 
 
 class GeminiStreamDecoder:
