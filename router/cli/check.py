@@ -6,7 +6,9 @@ from typing import TextIO
 
 from router.billing.pricing import DEFAULT_OUTPUT_CAP
 from router.config.loader import load_config
-from router.config.model import Config
+from router.config.model import Config, ModelRoute
+from router.dialects import registry
+from router.dialects.names import DialectName, describe
 from router.errors import ConfigError
 
 
@@ -33,19 +35,23 @@ def summarise(config: Config) -> list[str]:
     return lines
 
 
-# Health paths known to call models on some node kinds: a probe there costs money (and a
-# hanging model fails the probe of a whole node). Path -> what to use instead.
+# A probe at a path that calls a model costs money (and a hanging model fails the probe
+# of a whole node): each dialect names its own such paths (NodeSide.model_calling_path).
 DEFAULT_PATH_HINT = (
     "health.path is not set and defaults to /health, which on a LiteLLM proxy runs a "
     "completion for every model: set /health/liveliness there, keep /health on vLLM by "
     "writing it, or health: false"
 )
-MODEL_CALLING_HEALTH_PATHS = {
-    "/v1/chat/completions": "a probe here is a real completion",
-    "/v1/completions": "a probe here is a real completion",
-    "/v1/embeddings": "a probe here is a real embedding",
-    "/v1/responses": "a probe here is a real completion",
-}
+
+
+def model_calling_hint(path: str) -> str | None:
+    """Why a probe at node path `path` would call a model, in any dialect (None: none)."""
+    path = path.split("?", 1)[0].rstrip("/") or "/"
+    for codec in registry.ALL:
+        hint = codec.nodes.model_calling_path(path)
+        if hint is not None:
+            return hint
+    return None
 
 
 def health_warnings(config: Config) -> list[str]:
@@ -55,7 +61,7 @@ def health_warnings(config: Config) -> list[str]:
         check = node.health
         if not check.enabled:
             continue
-        hint = MODEL_CALLING_HEALTH_PATHS.get(check.path.split("?", 1)[0].rstrip("/") or "/")
+        hint = model_calling_hint(check.path)
         if not check.path_chosen:
             hint = DEFAULT_PATH_HINT
         if hint is not None:
@@ -80,6 +86,36 @@ def pricing_warnings(config: Config) -> list[str]:
     return lines
 
 
+def _chain_speakers(config: Config, route: ModelRoute) -> set[frozenset[DialectName]]:
+    """What the nodes of `route` and of its fallbacks speak (the nodes a request may reach)."""
+    chain = [route, *(found for name in route.fallbacks if (found := config.resolve(name)))]
+    return {
+        config.nodes[backend.node].speaks
+        for served in chain
+        for backend in served.backends
+        if backend.node in config.nodes
+    }
+
+
+def dialect_warnings(config: Config) -> list[str]:
+    """One warning per model and dialect whose clients no node of the model (or of its
+    fallbacks) can take, natively or translated (registry.can_reach): their requests
+    would all get 400 dialect_not_served. A model served by one dialect's nodes only is
+    no mistake once translation covers the other dialect; until then it is warned about."""
+    lines = []
+    for route in config.models.values():
+        speakers = _chain_speakers(config, route)
+        spoken = describe(frozenset().union(*speakers))
+        for codec in registry.ALL:
+            if not any(registry.can_reach(codec, speaks) for speaks in speakers):
+                lines.append(
+                    f"warning: models.{route.name}: no node of it or of its fallbacks takes "
+                    f"{codec.name} requests (they speak {spoken}, and translation cannot "
+                    f"reach them): its {codec.name} clients get 400 dialect_not_served"
+                )
+    return lines
+
+
 def check_command(path: str, out: TextIO, err: TextIO) -> int:
     """Exit 0 and print a summary when valid; exit 1 listing every problem otherwise."""
     try:
@@ -89,7 +125,8 @@ def check_command(path: str, out: TextIO, err: TextIO) -> int:
         print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=err)
         print(exc.render(), file=err)
         return 1
-    for warning in [*health_warnings(config), *pricing_warnings(config)]:
+    warnings = [*health_warnings(config), *pricing_warnings(config), *dialect_warnings(config)]
+    for warning in warnings:
         print(warning, file=err)
     print("\n".join(summarise(config)), file=out)
     return 0

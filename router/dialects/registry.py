@@ -56,6 +56,17 @@ def key_codec(speaks: frozenset[DialectName]) -> Codec:
     return DEFAULT
 
 
+def can_reach(client: Codec, speaks: frozenset[DialectName]) -> bool:
+    """Whether a client of `client`'s dialect can be served by a node that speaks
+    `speaks`: natively, or by translation when both ends have one (`Codec.translation`,
+    set by the step that wires translation; ClientRequest.reaches answers the same)."""
+    if client.name in speaks:
+        return True
+    return client.translation is not None and any(
+        CODECS[name].translation is not None for name in speaks
+    )
+
+
 def presented_keys(headers: MultiMapping[str], raw_query: str, path: str) -> set[str]:
     """Every key the request presents, in any dialect's forms."""
     found: set[str] = set()

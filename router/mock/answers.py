@@ -33,6 +33,7 @@ class MockSettings:
     chunks: int = 5
     usage_always: bool = False
     api_key: str | None = None
+    dialect: str = "both"  # `openai`, `gemini` or `both`: the paths it serves (DIALECTS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,9 @@ from router.mock.openai_apis import (
 )
 
 MAX_BODY = 256 * 1024 * 1024
+# What `--dialect` may name: the APIs the node serves (the other's paths answer 404, as
+# on a real single-dialect worker) and the key headers it takes.
+DIALECTS = ("openai", "gemini", "both")
 
 SETTINGS_KEY = web.AppKey("mock_settings", MockSettings)
 ANSWER_KEY = web.AppKey("mock_answer", Answer)
@@ -247,6 +250,12 @@ async def models(request: web.Request) -> web.Response:
     return json_response({"object": "list", "data": data})
 
 
+async def gemini_models(request: web.Request) -> web.Response:
+    """GET /{version}/models in Google's list format (a key-checked path for probes)."""
+    listed = [{"name": f"models/{m}", "displayName": m} for m in MODELS]
+    return json_response({"models": listed})
+
+
 async def get_faults(request: web.Request) -> web.Response:
     """GET /_mock/faults."""
     return json_response(request.app[STATE_KEY].faults.as_dict())
@@ -291,8 +300,10 @@ async def _check_api_key(request: web.Request, handler: Handler) -> web.StreamRe
     if settings.api_key is None or path == "/health" or path.startswith("/_mock/"):
         return await handler(request)
     key = settings.api_key
-    bearer = request.headers.get("Authorization", "")
-    goog = request.headers.get("x-goog-api-key", "")
+    # Each dialect's own key header: an OpenAI server reads Authorization, Google's API
+    # x-goog-api-key (a Bearer there is an OAuth token, never an API key).
+    bearer = request.headers.get("Authorization", "") if settings.dialect != "gemini" else ""
+    goog = request.headers.get("x-goog-api-key", "") if settings.dialect != "openai" else ""
     if secrets.compare_digest(bearer, f"Bearer {key}") or secrets.compare_digest(goog, key):
         return await handler(request)
     request.app[STATE_KEY].stats.unauthorized += 1
@@ -317,13 +328,16 @@ def create_app(
         response.headers.setdefault("x-request-id", f"mock-{uuid.uuid4().hex}")
 
     app.on_response_prepare.append(tag)
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_post("/v1/completions", completions)
-    app.router.add_post("/v1/responses", responses)
-    app.router.add_post("/v1/embeddings", embeddings_endpoint)
-    app.router.add_post(r"/{version:v1beta|v1|v1alpha}/models/{target}", gemini)
+    if settings.dialect != "gemini":
+        app.router.add_post("/v1/chat/completions", chat_completions)
+        app.router.add_post("/v1/completions", completions)
+        app.router.add_post("/v1/responses", responses)
+        app.router.add_post("/v1/embeddings", embeddings_endpoint)
+        app.router.add_get("/v1/models", models)
+    if settings.dialect != "openai":
+        app.router.add_post(r"/{version:v1beta|v1|v1alpha}/models/{target}", gemini)
+        app.router.add_get(r"/{version:v1beta|v1|v1alpha}/models", gemini_models)
     app.router.add_get("/health", health)
-    app.router.add_get("/v1/models", models)
     app.router.add_get("/_mock/faults", get_faults)
     app.router.add_post("/_mock/faults", set_faults)
     app.router.add_get("/_mock/stats", get_stats)

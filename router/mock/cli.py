@@ -13,7 +13,7 @@ from aiohttp import web
 from router.config.ports import listen_problem, port_argument
 from router.errors import StartupError
 from router.mock.answers import MockSettings
-from router.mock.app import create_app
+from router.mock.app import DIALECTS, create_app
 from router.mock.faults import FaultError, Faults
 
 
@@ -29,7 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=port_argument, required=True, help="1-65535")
     parser.add_argument("--name", default="node", help="node name, in answers and X-Mock-Node")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--api-key", help="require this key (Bearer or x-goog-api-key)")
+    parser.add_argument(
+        "--api-key", help="require this key (Bearer, x-goog-api-key: as --dialect takes it)"
+    )
+    parser.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default="both",
+        help="the APIs served (the other's paths answer 404)",
+    )
     parser.add_argument("--chunks", type=_positive_int, default=5, help="content deltas")
     parser.add_argument("--usage", choices=("requested", "always"), default="requested")
     parser.add_argument("--seed", type=int, help="seed for the error-rate draws")
@@ -90,6 +98,7 @@ async def _serve_forever(args: argparse.Namespace, faults: Faults) -> None:
         chunks=args.chunks,
         usage_always=args.usage == "always",
         api_key=args.api_key,
+        dialect=args.dialect,
     )
     app = create_app(settings, faults, seed=args.seed)
     # handler_cancellation: a client that goes away cancels its handler (counted in stats);

@@ -293,6 +293,34 @@ async def test_api_key_is_required_except_health_and_mock(node):
     assert (await stats(client))["unauthorized"] == 3
 
 
+async def test_a_single_dialect_node_serves_its_api_only_and_its_key_header_only(node):
+    """--dialect gemini: Google's paths and x-goog-api-key; OpenAI's paths are 404 and a
+    Bearer key is refused. --dialect openai: the other way round."""
+    gemini = await node(api_key="sk-test", dialect="gemini")
+    goog = {"x-goog-api-key": "sk-test"}
+    bearer = {"Authorization": "Bearer sk-test"}
+    path = "/v1beta/models/g:generateContent"
+    async with gemini.post(path, json=GEMINI_BODY, headers=goog) as resp:
+        assert resp.status == 200
+    async with gemini.post(path, json=GEMINI_BODY, headers=bearer) as resp:
+        assert resp.status == 401
+    async with gemini.get("/v1beta/models", headers=goog) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["models"]
+    for openai_path in ("/v1/chat/completions", "/v1/embeddings", "/v1/responses"):
+        async with gemini.post(openai_path, json=chat(False), headers=goog) as resp:
+            assert resp.status == 404, openai_path
+    openai = await node(api_key="sk-test", dialect="openai")
+    async with openai.post("/v1/chat/completions", json=chat(False), headers=bearer) as resp:
+        assert resp.status == 200
+    async with openai.post("/v1/chat/completions", json=chat(False), headers=goog) as resp:
+        assert resp.status == 401
+    async with openai.post(path, json=GEMINI_BODY, headers=bearer) as resp:
+        assert resp.status == 404
+    async with openai.get("/v1/models", headers=bearer) as resp:
+        assert resp.status == 200
+
+
 # --- faults --------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""router.upstream.nodes.NodePool.apply: kept, replaced and retired nodes on a reload.
+"""router.upstream.nodes: NodePool.apply (kept, replaced and retired nodes on a reload) and
+what each node is sent (its key the way its dialect expects it).
 
 No request is sent: `apply` only creates transports (the in-process fake's here) and closes
 those of retired nodes, so the tests are async but start nothing.
@@ -12,7 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 import pytest
 
 from router.config.model import NodeConfig, Timeouts
-from router.upstream.nodes import NodePool
+from router.dialects.names import DEFAULT_NODE_DIALECTS, DialectName
+from router.upstream.nodes import NodePool, node_credential
 from tests.support.fake_transport import FakeNodes
 
 
@@ -110,6 +112,40 @@ async def test_a_renamed_node_is_a_new_node(pool: NodePool) -> None:
     assert set(pool.nodes) == {"a2", "b"}
     assert pool.get("a2") is not a
     assert a.retired
+
+
+OPENAI, GEMINI = DialectName.OPENAI, DialectName.GEMINI
+
+
+@pytest.mark.parametrize(
+    ("speaks", "credential", "key_check"),
+    [
+        (DEFAULT_NODE_DIALECTS, ("Authorization", "Bearer k1"), "/v1/models"),
+        (frozenset({OPENAI}), ("Authorization", "Bearer k1"), "/v1/models"),
+        (frozenset({GEMINI}), ("x-goog-api-key", "k1"), "/v1beta/models"),
+    ],
+)
+async def test_a_nodes_key_goes_the_way_its_dialect_expects(
+    speaks: frozenset[DialectName], credential: tuple[str, str], key_check: str
+) -> None:
+    config = NodeConfig("g", "http://127.0.0.1:4", api_key="k1", speaks=speaks)
+    assert node_credential(config) == credential
+    nodes = NodePool(FakeNodes())
+    nodes.apply(configs(config))
+    try:
+        runtime = nodes.get("g")
+        assert runtime.credential == credential
+        assert runtime.speaks == speaks
+        assert runtime.key_check_path == key_check  # where a disabled node's probe goes
+    finally:
+        await nodes.close()
+
+
+def test_basic_auth_and_no_key_whatever_the_dialect() -> None:
+    for speaks in (DEFAULT_NODE_DIALECTS, frozenset({GEMINI})):
+        basic = NodeConfig("b", "http://127.0.0.1:5", basic_auth="u:p", speaks=speaks)
+        assert node_credential(basic) == ("Authorization", "Basic dTpw")
+        assert node_credential(NodeConfig("n", "http://127.0.0.1:6", speaks=speaks)) is None
 
 
 async def _settle() -> None:

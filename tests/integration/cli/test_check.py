@@ -270,6 +270,27 @@ def test_check_warns_when_a_reservation_guesses_the_output_cap(tmp_path):
     assert "4096" in warnings[0] and "limits.output_tokens" in warnings[0]
 
 
+ONE_DIALECT = """\
+version: 1
+nodes:
+  google: {url: "http://127.0.0.1:9001", dialect: gemini, health: false}
+  both: {url: "http://127.0.0.1:9002", health: false}
+models:
+  gemini-only: {backends: [{node: google}]}
+  mixed: {backends: [{node: google}, {node: both, priority: 1}]}
+"""
+
+
+def test_check_warns_about_a_model_one_dialects_clients_cannot_reach(tmp_path):
+    """Until translation is wired, OpenAI clients of a model served by Gemini-only nodes
+    get 400 dialect_not_served: check says so (exit 0: the config is valid)."""
+    result = run_check(write(tmp_path, ONE_DIALECT))
+    assert result.returncode == 0, result.stderr
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith("warning: models.gemini-only: ")
+    assert "openai" in warning and "dialect_not_served" in warning
+
+
 def test_a_closed_output_pipe_ends_check_quietly(tmp_path):
     nodes = "\n".join(f"  n{i}: {{url: 'http://127.0.0.1:9', health: false}}" for i in range(3000))
     path = write(
