@@ -1,7 +1,8 @@
-"""The package's shape: imports point down the layers, modules and functions stay small.
+"""The package's shape: imports point down the layers, modules and functions stay small,
+the web framework stays at the edge, and each dialect's wire format stays in its package.
 
-Read from the source with `ast` (nothing is imported), so a violation names the file and
-line that introduced it.
+Read from the source with `ast` (nothing of the checked code runs; the dialects' names
+come from router.dialects.names), so a violation names the file and line that introduced it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from router.dialects.names import DialectName
 
 ROOT = Path(__file__).resolve().parent.parent / "router"
 
@@ -109,3 +112,215 @@ def test_function_size() -> None:
             if lines > MAX_FUNCTION_LINES and f"{where}:{name}" not in TABLES:
                 long.append(f"{where}:{name} ({lines} lines)")
     assert not long, "\n".join(long)
+
+
+# --- The framework stays at the edge (issue 31) -------------------------------------------
+
+# Packages that never see the web framework: they take the router's own typed objects
+# (the proxy writes through router.proxy.client.ClientStream, which router.web implements).
+NO_AIOHTTP: frozenset[str] = frozenset(
+    {"errors", "tasks", "dialects", "config", "routing", "billing", "proxy"}
+)
+
+
+def _imported_modules(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    """(line, module) of every import, nested and deferred ones included."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module
+
+
+def test_the_framework_stays_at_the_edge() -> None:
+    wrong = []
+    for path in _modules():
+        if _package(path) not in NO_AIOHTTP:
+            continue
+        for line, module in _imported_modules(ast.parse(path.read_text())):
+            if module == "aiohttp" or module.startswith("aiohttp."):
+                wrong.append(f"{path.relative_to(ROOT.parent)}:{line}: imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+# --- One home per dialect (issues 28 and 31) ------------------------------------------------
+
+DIALECTS = ROOT / "dialects"
+DIALECT_NAMES: tuple[str, ...] = tuple(name.value for name in DialectName)
+# Words only a dialect's wire format uses (fields, headers, paths, markers). Outside the
+# dialect packages (router/dialects/<name>/) and the mock node (a stand-in for a real
+# worker, which speaks the formats itself) none may appear in code: not in a string or
+# bytes constant, and, for the dialects' own names, not in an identifier or an import
+# either (no `gemini: bool`, no `is_openai`). Docstrings and comments may name anything.
+WIRE_NAMES: tuple[str, ...] = (
+    "usageMetadata",
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "candidates",
+    "finishReason",
+    "systemInstruction",
+    "generationConfig",
+    "maxOutputTokens",
+    "thoughtSignature",
+    "generateContent",
+    "countTokens",
+    "x-goog-",
+    "v1beta",
+    "?key=",
+    "choices",
+    "chat/completions",
+    "[DONE]",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "finish_reason",
+    "stream_options",
+    "include_usage",
+    "reasoning_content",
+    "max_tokens",
+    "max_completion_tokens",
+    "tool_calls",
+)
+# Where a word is unavoidable outside its dialect, and why. Kept small, and checked to be
+# still needed (a stale entry fails too).
+ALLOWED: dict[str, frozenset[str]] = {
+    # The vocabulary and the one list: the dialects' names are what they hold.
+    "router/dialects/names.py": frozenset(DIALECT_NAMES),
+    "router/dialects/registry.py": frozenset(DIALECT_NAMES),
+    # SSE's end-of-stream marker: sse.py is its one home (every reader skips it there).
+    "router/dialects/sse.py": frozenset({"[DONE]"}),
+    # The translation IR's own vocabulary, which borrows OpenAI's words for a finish
+    # reason and for features a node's dialect may be unable to express.
+    "router/dialects/chat_answer.py": frozenset({"tool_calls"}),
+    "router/dialects/chat_wire.py": frozenset({"tool_calls", "candidates"}),
+    # The usage ledger's own record fields (usage.jsonl): the router's format, not a node's.
+    "router/billing/state/ledger.py": frozenset(
+        {"prompt_tokens", "completion_tokens", "reasoning_tokens"}
+    ),
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def _identifiers(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [node.name]
+    if isinstance(node, ast.arg):
+        return [node.arg]
+    if isinstance(node, ast.alias):
+        return [node.name, node.asname or ""]
+    if isinstance(node, ast.ImportFrom):
+        return [node.module or ""]
+    return []
+
+
+def wire_names(source: str) -> list[tuple[int, str]]:
+    """(line, word) of every wire name a module's code holds (docstrings aside): in a
+    string or bytes constant, or, for a dialect's name, in an identifier or import."""
+    tree = ast.parse(source)
+    docstrings = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in docstrings:
+            value = node.value
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if isinstance(value, str):
+                found += [(node.lineno, w) for w in WIRE_NAMES if w in value]
+                found += [(node.lineno, n) for n in DIALECT_NAMES if n in value.lower()]
+        for name in _identifiers(node):
+            found += [(node.lineno, n) for n in DIALECT_NAMES if n in name.lower()]
+    return sorted(set(found))
+
+
+def _outside_dialect_packages() -> Iterator[Path]:
+    for path in _modules():
+        parts = path.relative_to(ROOT).parts
+        if parts[0] == "mock" or (parts[0] == "dialects" and len(parts) > 2):
+            continue
+        yield path
+
+
+def test_wire_names_live_in_their_dialects_package() -> None:
+    wrong = []
+    for path in _outside_dialect_packages():
+        where = str(path.relative_to(ROOT.parent))
+        allowed = ALLOWED.get(where, frozenset())
+        for line, word in wire_names(path.read_text()):
+            if word not in allowed:
+                wrong.append(f"{where}:{line}: {word!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_wire_name_rule_can_fail() -> None:
+    assert wire_names('x = {"choices": []}') == [(1, "choices")]
+    assert wire_names("MARK = b'\"usageMetadata\"'") == [(1, "usageMetadata")]
+    assert wire_names("def f(gemini: bool) -> None: ...") == [(1, "gemini")]
+    assert wire_names("is_openai = True") == [(1, "openai")]
+    assert wire_names("from router.dialects.gemini.paths import x") == [(1, "gemini")]
+    assert wire_names('"""usageMetadata, [DONE] and gemini in a docstring."""') == []
+    assert wire_names("model = route.name  # a comment about choices") == []
+
+
+def test_every_allowance_is_still_needed() -> None:
+    for where, words in ALLOWED.items():
+        found = {word for _, word in wire_names((ROOT.parent / where).read_text())}
+        assert words <= found, f"{where}: no longer holds {sorted(words - found)}"
+
+
+def test_every_wire_name_is_some_dialects_own() -> None:
+    """The list names real wire words: each is in a dialect package's code."""
+    held = set()
+    for package in DIALECT_NAMES:
+        for path in sorted((DIALECTS / package).rglob("*.py")):
+            held.update(word for _, word in wire_names(path.read_text()))
+    assert set(WIRE_NAMES) <= held, sorted(set(WIRE_NAMES) - held)
+
+
+# Modules of router/dialects/ a dialect package may import: the contract (codec), the
+# vocabulary, and what every dialect shares; never an engine, never another dialect.
+NEUTRAL: frozenset[str] = frozenset(
+    {"codec", "names", "sse", "usage", "estimate", "target", "chat", "chat_answer", "chat_wire"}
+)
+
+
+def test_dialect_packages_stand_apart() -> None:
+    wrong = []
+    for package in DIALECT_NAMES:
+        for path in sorted((DIALECTS / package).rglob("*.py")):
+            for line, module in _imported_modules(ast.parse(path.read_text())):
+                parts = module.split(".")
+                if parts[0] != "router" or module == "router.errors":
+                    continue
+                if parts[:3] == ["router", "dialects", package]:
+                    continue
+                if parts[:2] == ["router", "dialects"] and len(parts) == 3 and parts[2] in NEUTRAL:
+                    continue
+                wrong.append(f"{path.relative_to(ROOT.parent)}:{line}: imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_only_the_registry_imports_a_dialect_package() -> None:
+    wrong = []
+    for path in _outside_dialect_packages():
+        if path == DIALECTS / "registry.py":
+            continue
+        for line, module in _imported_modules(ast.parse(path.read_text())):
+            parts = module.split(".")
+            if parts[:2] == ["router", "dialects"] and len(parts) > 2 and parts[2] in DIALECT_NAMES:
+                wrong.append(f"{path.relative_to(ROOT.parent)}:{line}: imports {module}")
+    assert not wrong, "\n".join(wrong)

@@ -79,7 +79,7 @@ def pricing_warnings(config: Config) -> list[str]:
         if route.limits.output_tokens is None:
             lines.append(
                 f"warning: models.{route.name}.pricing: without pre_deduct each request "
-                f"reserves its worst case, and for a request that sets no max_tokens that "
+                f"reserves its worst case, and for a request that sets no output cap that "
                 f"assumes at most {DEFAULT_OUTPUT_CAP} output tokens; set "
                 "limits.output_tokens to the model's real cap (or a flat pre_deduct)"
             )

@@ -37,6 +37,10 @@ DEFAULT_PREFIXES: tuple[str, ...] = tuple(
 CREDENTIAL_HEADERS: frozenset[str] = frozenset().union(
     *(codec.ingress.credential_headers for codec in ALL)
 )
+# Body fields that hold a conversation in some dialect (never logged).
+CONVERSATION_FIELDS: frozenset[str] = frozenset(
+    field for codec in ALL for field in codec.ingress.conversation_fields
+)
 CONFLICTING = "the request carries different API keys ({})".format(
     ", ".join(form for codec in ALL for form in codec.ingress.credential_forms)
 )

@@ -26,6 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
+from router.dialects.registry import CONVERSATION_FIELDS, CREDENTIAL_HEADERS
 from router.observability.exchange import Attempt, Exchange
 
 LEVELS: Mapping[str, int] = {
@@ -37,21 +38,23 @@ LEVELS: Mapping[str, int] = {
 }
 FORMATS: tuple[str, ...] = ("auto", "json", "console")
 REDACTED = "[redacted]"
-SECRET_KEYS: frozenset[str] = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "x-goog-api-key",
-        "api_key",
-        "key",
-        "token",
-        "admin_token",
-        "password",
-        "messages",
-        "contents",
-        "prompt",
-    }
+# Every dialect's credential headers and conversation fields, and the usual others.
+SECRET_KEYS: frozenset[str] = (
+    frozenset(
+        {
+            "authorization",
+            "proxy-authorization",
+            "x-api-key",
+            "api_key",
+            "key",
+            "token",
+            "admin_token",
+            "password",
+            "prompt",
+        }
+    )
+    | CREDENTIAL_HEADERS
+    | CONVERSATION_FIELDS
 )
 
 

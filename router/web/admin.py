@@ -64,6 +64,8 @@ def redacted(value: Any) -> Any:
         return {k: redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redacted(v) for v in value]
+    if isinstance(value, frozenset | set):  # a node's dialects: shown sorted
+        return sorted(redacted(v) for v in value)
     return value
 
 

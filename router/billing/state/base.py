@@ -79,7 +79,7 @@ def quota_message(reserve: int, balance: int) -> str:
     return (
         f"insufficient credits for this API key: this request reserves "
         f"{format_credits(reserve)} credits and {format_credits(balance)} are available "
-        "(a lower max_tokens reserves less)"
+        "(a lower output cap reserves less)"
     )
 
 

@@ -33,7 +33,7 @@ ADMIT = """
 -- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset,
 --       tpm hash (whole second -> tokens)
 -- ARGV: rid, model, now_ms, reserve (micro-credits), expires_ms, has_key, has_static, key_hash,
---       started, ttl_ms, free ('1': countTokens, checked but never counted or reserved),
+--       started, ttl_ms, free ('1': a free request, checked but never counted or reserved),
 --       tokens (the request's estimate, for tpm)
 local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
 if live[1] then return {'ok', live[1], live[2]} end
