@@ -36,10 +36,33 @@ from typing import Any, Protocol
 from multidict import MultiMapping
 
 from router.dialects.names import DialectName
-from router.dialects.target import NodeRequest
 from router.dialects.translation import ChatMapping
 from router.dialects.usage import Usage
 from router.errors import RouterError
+
+
+class NodeRequest(Protocol):
+    """The request one node is sent: the URL and body for a chosen backend."""
+
+    @property
+    def strip_usage(self) -> bool:
+        """Whether the router asked for stream usage the client did not (drop that chunk)."""
+        ...
+
+    @property
+    def continuable(self) -> bool:
+        """Whether a stream cut mid-answer may go on at another node: a chat answer,
+        not a raw endpoint."""
+        ...
+
+    def path(self, base_path: str, model: str | None) -> str:
+        """The request target on a node whose URL has path `base_path` ("" for none);
+        `model` is the name to ask for (None: the client's)."""
+        ...
+
+    def body(self, model: str | None) -> bytes:
+        """What to send; only `model` (and injected stream usage) may differ from the client's."""
+        ...
 
 
 class EntryKind(StrEnum):

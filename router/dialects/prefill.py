@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router.dialects.codec import NodeSide
-from router.dialects.target import NodeRequest
+from router.dialects.codec import NodeRequest, NodeSide
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,9 @@ relayed as it comes; the translation step adds targets whose codecs differ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from router.dialects.codec import Codec
+from router.dialects.codec import Codec, NodeRequest
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # kept as they are; the rest ("%" too) is encoded
 
@@ -23,30 +21,6 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # kept as they are; the rest ("%" too) is enc
 def encode_target(path: str, query: str = "") -> str:
     """A request target: `path` percent-encoded where needed, `query` (raw) appended."""
     return quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
-
-
-class NodeRequest(Protocol):
-    """The request one node is sent: the URL and body for a chosen backend."""
-
-    @property
-    def strip_usage(self) -> bool:
-        """Whether the router asked for stream usage the client did not (drop that chunk)."""
-        ...
-
-    @property
-    def continuable(self) -> bool:
-        """Whether a stream cut mid-answer may go on at another node: a chat answer,
-        not a raw endpoint."""
-        ...
-
-    def path(self, base_path: str, model: str | None) -> str:
-        """The request target on a node whose URL has path `base_path` ("" for none);
-        `model` is the name to ask for (None: the client's)."""
-        ...
-
-    def body(self, model: str | None) -> bytes:
-        """What to send; only `model` (and injected stream usage) may differ from the client's."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

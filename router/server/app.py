@@ -1,4 +1,5 @@
-"""The application factory: wires config, node pool, proxy and routes together."""
+"""The application factory: the aiohttp application around the router's live objects
+(router.web.parts wires them and their routes), and the one place errors become JSON."""
 
 from __future__ import annotations
 
@@ -8,32 +9,17 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from router.billing.service import Billing
 from router.config.model import Config
 from router.dialects import registry
-from router.dialects.codec import Codec, EntryKind
+from router.dialects.codec import Codec
 from router.errors import ApiError, NotFound, RouterError
 from router.observability.logs import LogOutput
-from router.observability.metrics import Metrics
-from router.observability.observer import Observer
-from router.proxy.attempts import Proxy
-from router.proxy.keepalive import StreamRegistry
-from router.proxy.table import RouteTable
 from router.server import protocol_errors  # noqa: F401  (replaces aiohttp's error bodies)
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
-from router.upstream.peers import ClusterSync
-from router.upstream.prober import HealthProber
 from router.upstream.transport import TransportFactory
-from router.web.account import Account
-from router.web.admin import Admin
 from router.web.context import codec_of, request_id_of
-from router.web.lifecycle import Lifecycle
-from router.web.models import ModelEndpoints
-from router.web.pages import Pages
-from router.web.pipeline import Pipeline
-from router.web.readiness import Readiness
-from router.web.reload import ConfigReloader
+from router.web.parts import Parts, routes, wire
 
 log = logging.getLogger("router")
 
@@ -98,56 +84,6 @@ class Options:
     log_output: LogOutput | None = None  # from configure_logging: lets access lines skip structlog
 
 
-@dataclass(slots=True)
-class Parts:
-    """The live objects of one router process, reachable from the app."""
-
-    table: RouteTable
-    streams: StreamRegistry
-    lifecycle: Lifecycle
-    observer: Observer
-    metrics: Metrics | None
-    prober: HealthProber
-    reloader: ConfigReloader | None
-    billing: Billing
-    cluster: ClusterSync | None = None
-
-    def installed(self, config: Config) -> None:
-        """A config was just made active (at start and on every reload)."""
-        if self.metrics is not None:
-            self.metrics.apply_config(config)
-        nodes = self.table.pool.nodes
-        self.observer.node_states((name, node.health.state) for name, node in nodes.items())
-        self.prober.sync()
-
-    async def reloaded(self, config: Config) -> None:
-        """A reload installed `config`: as at start, plus its `keys:` for billing."""
-        self.installed(config)
-        await self.billing.apply_keys(config.keys)
-
-    async def start(self, config: Config) -> None:
-        self.table.install(config)
-        self.installed(config)
-        if self.metrics is not None:
-            self.metrics.config_loaded()
-        self.streams.start()
-        await self.billing.start()
-        if self.cluster is not None:
-            self.cluster.start()
-        if self.reloader is not None:
-            self.reloader.start()
-
-    async def stop(self) -> None:
-        if self.reloader is not None:
-            await self.reloader.stop()
-        await self.prober.stop()
-        if self.cluster is not None:
-            await self.cluster.stop()
-        await self.billing.stop()
-        await self.streams.stop()
-        await self.table.pool.close()
-
-
 PARTS = web.AppKey("parts", Parts)
 
 
@@ -159,20 +95,16 @@ def create_app(
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )
-    parts = app[PARTS] = _wire(config, options, transports)
-    proxy = Proxy(parts.table, parts.streams, parts.observer)
-    pipeline = Pipeline(parts.table, proxy, parts.lifecycle, parts.billing)
-    readiness = Readiness(parts.table, parts.lifecycle, parts.billing)
-    models = ModelEndpoints(parts.table, parts.billing)
-    app.add_routes(_routes(config, pipeline, models, readiness, _metrics_endpoint(parts)))
-    app.add_routes(Account(parts.billing).routes(config.server.prefixes))
-    if config.server.ui:
-        # Whether the playground asks for a key is decided at start (a reload that adds the
-        # first key or removes the last one changes auth at once, this page on restart).
-        models_need_key = not parts.billing.auth_off and not config.server.public_models
-        app.add_routes(Pages(models_need_key=models_need_key).routes())
-    if parts.reloader is not None:
-        app.add_routes(Admin(parts.table, parts.reloader, parts.observer, parts.cluster).routes())
+    parts = app[PARTS] = wire(
+        config,
+        transports,
+        config_path=options.config_path,
+        metrics=options.metrics,
+        access_log=options.access_log,
+        reload_poll=options.reload_poll,
+        log_output=options.log_output,
+    )
+    app.add_routes(routes(config, parts, _metrics_endpoint(parts)))
 
     async def start(app: web.Application) -> None:
         await parts.start(config)
@@ -183,49 +115,6 @@ def create_app(
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app
-
-
-def _wire(config: Config, options: Options, transports: TransportFactory) -> Parts:
-    """Build the live objects and connect their listeners."""
-    metrics = Metrics() if options.metrics else None
-    observer = Observer(metrics, access_log=options.access_log, output=options.log_output)
-    table = RouteTable(config, transports)
-    prober = HealthProber(table.pool, observer)
-    billing = Billing(config.state, config.keys, observer)
-    cluster = None
-    if config.state.backend == "redis":
-        cluster = ClusterSync(config.state, table.pool, observer)
-        observer.listeners.append(cluster.on_transitions)
-    streams = StreamRegistry(config.server.keepalive_interval)
-    parts = Parts(table, streams, Lifecycle(), observer, metrics, prober, None, billing, cluster)
-    if options.config_path:
-        parts.reloader = ConfigReloader(
-            options.config_path, table, observer, parts.reloaded, options.reload_poll
-        )
-    return parts
-
-
-def _routes(
-    config: Config,
-    pipeline: Pipeline,
-    models: ModelEndpoints,
-    readiness: Readiness,
-    metrics: Handler,
-) -> list[web.RouteDef]:
-    """Every endpoint, each path once (prefixes may overlap): every dialect's routes
-    (router.dialects.registry.routes), then the router's own."""
-    routes: list[web.RouteDef] = []
-    for (method, path), claims in registry.routes(config.server.prefixes).items():
-        kind = claims[0][1].kind
-        if kind is EntryKind.PROXY:
-            handler = pipeline.handler(claims)
-        else:
-            handler = models.handler(claims, one=kind is EntryKind.MODEL_GET)
-        routes.append(web.route(method, path, handler))
-    routes.append(web.get("/healthz", readiness.healthz))
-    routes.append(web.get("/readyz", readiness.readyz))
-    routes.append(web.get("/metrics", metrics))
-    return routes
 
 
 def _metrics_endpoint(parts: Parts) -> Handler:
