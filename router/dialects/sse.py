@@ -25,6 +25,7 @@ MAX_HELD_EVENT = 1024 * 1024  # an unfinished event longer than this is passed o
 _DATA = b"data:"
 # Every blank line holds one of these pairs (LF LF, CR CR, or LF then a CR or CRLF).
 _BLANK_PAIRS = (b"\r\r", b"\n\r")
+_WHOLE = (b"\n\n", b"\r\n\r\n")  # how nearly every chunk of a stream ends
 
 
 def split_events(data: bytes) -> tuple[list[bytes], bytes]:
@@ -46,6 +47,8 @@ def last_event_end(data: bytes) -> int:
     only need to know what is complete. Where several line ends follow each other it may
     count one more of them into the complete part, which no SSE reader minds.
     """
+    if data.endswith(_WHOLE):  # the usual chunk: whole events, nothing to search
+        return len(data)
     last = data.rfind(b"\n\n")
     end = last + 2 if last >= 0 else 0
     # A pair whose second byte is a CR received last may still become a CRLF: not yet.

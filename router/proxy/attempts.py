@@ -86,7 +86,10 @@ class Proxy:
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
         budget.record_request(loop.time())
-        plan = Plan(self.table, self.observer, route, request.affinity_key, request.serves)
+        # Every node speaks the request's dialect (the usual case): none to pass over.
+        everyone = request.codec.name in self.table.spoken_by_all(route)
+        serves = None if everyone else request.serves
+        plan = Plan(self.table, self.observer, route, request.affinity_key, serves)
         try:
             await self._forward(client, request, exchange, route, plan)
         finally:

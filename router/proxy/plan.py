@@ -17,7 +17,8 @@ How this works:
 4. With no eligible node at all, panic mode tries the least recently failed nodes.
 
 A node is eligible only when it can take the request at all (`serves`: it speaks the
-client's dialect, or one the request can be translated into).
+client's dialect, or one the request can be translated into; None when every node of
+the model does).
 
 Each attempt's wait is carried by its `Candidate` (`not_before`); the attempt itself
 sleeps (router.proxy.attempts), so the plain loop and a hedged race treat retries alike.
@@ -84,7 +85,7 @@ class Plan:
         observer: Observer,
         route: ModelRoute,
         affinity_key: str | None,
-        serves: Callable[[NodeRuntime], bool] = lambda node: True,
+        serves: Callable[[NodeRuntime], bool] | None = None,
     ) -> None:
         self.table = table
         self.observer = observer
@@ -174,9 +175,9 @@ class Plan:
 
         def eligible(name: str) -> bool:
             node = self.node(name)
-            return (
-                name not in tried and node is not None and node.is_selectable(now) and serves(node)
-            )
+            if name in tried or node is None or not node.is_selectable(now):
+                return False
+            return serves is None or serves(node)
 
         if first:  # the first pick of all may follow the affinity key
             backend, outcome = balancer.choose_by_key(self.affinity_key, eligible, load, now)
@@ -248,7 +249,8 @@ class Plan:
             found = {
                 name: node
                 for name in by_name
-                if (node := self.node(name)) is not None and self.serves(node)
+                if (node := self.node(name)) is not None
+                and (self.serves is None or self.serves(node))
             }
             records = [node.health for node in found.values()]
             for record in panic_candidates(records, now):

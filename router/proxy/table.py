@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from router.config.model import Config, ModelRoute
 from router.dialects.names import DialectName
+from router.dialects.registry import ALL, can_reach
 from router.routing.balancer import ModelBalancer
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.nodes import NodePool, NodeRuntime
@@ -29,6 +30,8 @@ class RouteTable:
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
         self.redactor = Redactor(config.nodes.values())
         self._speakers: dict[str, frozenset[frozenset[DialectName]]] = {}
+        self._reached: dict[str, frozenset[DialectName]] = {}
+        self._spoken_by_all: dict[str, frozenset[DialectName]] = {}
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
@@ -56,6 +59,16 @@ class RouteTable:
                 if b.node in config.nodes
             )
             for name in config.models
+        }
+        self._reached = {
+            name: frozenset(
+                codec.name for codec in ALL if any(can_reach(codec, s) for s in speakers)
+            )
+            for name, speakers in self._speakers.items()
+        }
+        self._spoken_by_all = {
+            name: frozenset.intersection(*speakers) if speakers else frozenset()
+            for name, speakers in self._speakers.items()
         }
         self.config = config
 
@@ -90,6 +103,16 @@ class RouteTable:
     def speakers(self, route: ModelRoute) -> frozenset[frozenset[DialectName]]:
         """The sets of dialects the nodes of `route` and its fallbacks speak (built at load)."""
         return self._speakers.get(route.name, frozenset())
+
+    def reached(self, route: ModelRoute) -> frozenset[DialectName]:
+        """The client dialects some node of `route` (or its fallbacks) can take, natively or
+        translated (router.dialects.registry.can_reach; built at load)."""
+        return self._reached.get(route.name, frozenset())
+
+    def spoken_by_all(self, route: ModelRoute) -> frozenset[DialectName]:
+        """The dialects every node of `route` and its fallbacks speaks: a request in one
+        of them needs no node passed over (built at load)."""
+        return self._spoken_by_all.get(route.name, frozenset())
 
     def node(self, name: str) -> NodeRuntime:
         return self.pool.nodes[name]

@@ -144,7 +144,6 @@ class Pipeline:
         if route is None:
             route = await self._route(key, parsed.model)
         exchange.model = route.name
-        conversation = codec.ingress.conversation_fields
         proxied = ClientRequest(
             codec=codec,
             credential=key,
@@ -153,10 +152,12 @@ class Pipeline:
             parsed=parsed,
             estimate=estimate_tokens(raw, parsed.output_cap),
             inject_usage=route.inject_usage,
-            affinity_key=affinity_key(
-                route.affinity, request.headers, parsed.document, conversation
-            ),
         )
+        if route.affinity is not None:
+            conversation = codec.ingress.conversation_fields
+            proxied.affinity_key = affinity_key(
+                route.affinity, request.headers, parsed.document, conversation
+            )
         self._check_served(route, proxied)
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(
@@ -180,9 +181,8 @@ class Pipeline:
 
     def _check_served(self, route: ModelRoute, request: ClientRequest) -> None:
         """400 before admission when no node of the model's chain can take the request."""
-        speakers = self.table.speakers(route)
-        if not any(request.reaches(speaks) for speaks in speakers):
-            spoken = describe(frozenset().union(*speakers))
+        if request.codec.name not in self.table.reached(route):
+            spoken = describe(frozenset().union(*self.table.speakers(route)))
             raise DialectNotServed(
                 f"model {route.name!r} is not served to {request.codec.name} clients here "
                 f"(its nodes speak {spoken})"

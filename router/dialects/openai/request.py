@@ -146,22 +146,20 @@ class OpenAIParsed:
     raw: bytes
     request: OpenAIRequest
     endpoint: OpenAIEndpoint
+    model: str
+    document: Mapping[str, Any]
+    output_cap: int | None
 
-    @property
-    def model(self) -> str:
-        return self.request.model
-
-    @property
-    def document(self) -> Mapping[str, Any]:
-        return self.request.document
+    @classmethod
+    def of(cls, raw: bytes, endpoint: OpenAIEndpoint) -> OpenAIParsed:
+        """`raw` read and checked as a request to `endpoint`."""
+        request = parse_openai(raw, endpoint)
+        document = request.document
+        return cls(raw, request, endpoint, request.model, document, output_cap(document))
 
     @property
     def is_stream(self) -> bool:
         return self.request.document.get("stream") is True
-
-    @property
-    def output_cap(self) -> int | None:
-        return output_cap(self.request.document)
 
     def node_request(self, *, inject_usage: bool) -> OpenAITarget:
         strip = wants_injected_usage(self.request, inject_usage, self.endpoint)
@@ -177,4 +175,4 @@ class OpenAICall:
     is_free: bool = False
 
     def read(self, raw: bytes, raw_query: str) -> OpenAIParsed:
-        return OpenAIParsed(raw, parse_openai(raw, self.endpoint), self.endpoint)
+        return OpenAIParsed.of(raw, self.endpoint)
