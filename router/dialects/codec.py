@@ -31,14 +31,16 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from multidict import MultiMapping
 
 from router.dialects.names import DialectName
-from router.dialects.translation import ChatMapping
 from router.dialects.usage import Usage
 from router.errors import RouterError
+
+if TYPE_CHECKING:  # the IR's modules load once a codec has a translation
+    from router.dialects.translation import ChatMapping
 
 
 class NodeRequest(Protocol):

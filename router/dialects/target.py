@@ -23,7 +23,7 @@ def encode_target(path: str, query: str = "") -> str:
     return quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per request: not frozen, which would cost a setattr per field
 class Target:
     """How one request goes to a node of one dialect, and how the exchange reads."""
 

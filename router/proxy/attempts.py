@@ -87,7 +87,7 @@ class Proxy:
         budget = self.table.budgets[route.name]
         budget.record_request(loop.time())
         # Every node speaks the request's dialect (the usual case): none to pass over.
-        everyone = request.codec.name in self.table.spoken_by_all(route)
+        everyone = request.codec.name in self.table.spoken_by_all.get(route.name, ())
         serves = None if everyone else request.serves
         plan = Plan(self.table, self.observer, route, request.affinity_key, serves)
         try:

@@ -13,19 +13,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from multidict import CIMultiDict
-
 from router.errors import ClientGone
 from router.observability.exchange import Exchange
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per request: not frozen, which would cost a setattr per field
 class ResponseHead:
-    """The status line and headers of the client's answer."""
+    """The status line and headers of the client's answer (each name once but the node's
+    own repeated ones, in order)."""
 
     status: int
     reason: str | None
-    headers: CIMultiDict[str]
+    headers: list[tuple[str, str]]
     content_length: int | None = None  # None: sent as it comes (chunked)
 
 

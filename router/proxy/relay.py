@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from multidict import CIMultiDict
-
 from router.dialects.codec import Codec
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
@@ -130,6 +128,10 @@ async def _copy(
     return None
 
 
+_UNBUFFERED = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
+_UNBUFFERED_NAMES = frozenset(name.lower() for name, _ in _UNBUFFERED)
+
+
 def stream_response(
     exchange: Exchange, upstream: UpstreamResponse, is_stream: bool
 ) -> ResponseHead:
@@ -137,9 +139,9 @@ def stream_response(
     headers = _client_headers(exchange, upstream)
     if is_stream or upstream.content_length is None:
         # Any answer sent as it comes (SSE, or Gemini's JSON-array stream without
-        # alt=sse) must not wait in a proxy's buffer or a cache.
-        headers["Cache-Control"] = "no-cache"
-        headers["X-Accel-Buffering"] = "no"
+        # alt=sse) must not wait in a proxy's buffer or a cache: these replace the node's.
+        headers = [h for h in headers if h[0].lower() not in _UNBUFFERED_NAMES]
+        headers += _UNBUFFERED
     length = None if is_stream else upstream.content_length
     exchange.status = upstream.status
     exchange.streamed = is_stream
@@ -165,13 +167,14 @@ def _whole(
     upstream.release()
 
 
-def _client_headers(exchange: Exchange, upstream: UpstreamResponse) -> CIMultiDict[str]:
-    """The node's headers the client may see, the trace id, and the node's own request id."""
-    headers: CIMultiDict[str] = CIMultiDict(to_client(upstream.headers))
-    headers[REQUEST_ID] = exchange.request_id
+def _client_headers(exchange: Exchange, upstream: UpstreamResponse) -> list[tuple[str, str]]:
+    """The node's headers the client may see, the trace id, and the node's own request id
+    (`to_client` never passes a node's own of either, so these are the only ones)."""
+    headers = list(to_client(upstream.headers))
+    headers.append((REQUEST_ID, exchange.request_id))
     upstream_id = node_request_id(upstream.headers.get(REQUEST_ID))
     if upstream_id is not None:
-        headers[UPSTREAM_REQUEST_ID] = upstream_id
+        headers.append((UPSTREAM_REQUEST_ID, upstream_id))
     return headers
 
 

@@ -30,8 +30,12 @@ class RouteTable:
         self.panic_models: dict[str, float] = {}  # model -> last time panic mode was used
         self.redactor = Redactor(config.nodes.values())
         self._speakers: dict[str, frozenset[frozenset[DialectName]]] = {}
-        self._reached: dict[str, frozenset[DialectName]] = {}
-        self._spoken_by_all: dict[str, frozenset[DialectName]] = {}
+        # Built at load, read per request (plain dicts: no call on the hot path). `reached`:
+        # the client dialects some node of a model (or its fallbacks) can take, natively
+        # or translated (registry.can_reach); `spoken_by_all`: the dialects every one of
+        # them speaks, for which a plan passes no node over.
+        self.reached: dict[str, frozenset[DialectName]] = {}
+        self.spoken_by_all: dict[str, frozenset[DialectName]] = {}
 
     def install(self, config: Config) -> None:
         """Make `config` active (call on the event loop: node pools may be created)."""
@@ -60,13 +64,13 @@ class RouteTable:
             )
             for name in config.models
         }
-        self._reached = {
+        self.reached = {
             name: frozenset(
                 codec.name for codec in ALL if any(can_reach(codec, s) for s in speakers)
             )
             for name, speakers in self._speakers.items()
         }
-        self._spoken_by_all = {
+        self.spoken_by_all = {
             name: frozenset.intersection(*speakers) if speakers else frozenset()
             for name, speakers in self._speakers.items()
         }
@@ -103,16 +107,6 @@ class RouteTable:
     def speakers(self, route: ModelRoute) -> frozenset[frozenset[DialectName]]:
         """The sets of dialects the nodes of `route` and its fallbacks speak (built at load)."""
         return self._speakers.get(route.name, frozenset())
-
-    def reached(self, route: ModelRoute) -> frozenset[DialectName]:
-        """The client dialects some node of `route` (or its fallbacks) can take, natively or
-        translated (router.dialects.registry.can_reach; built at load)."""
-        return self._reached.get(route.name, frozenset())
-
-    def spoken_by_all(self, route: ModelRoute) -> frozenset[DialectName]:
-        """The dialects every node of `route` and its fallbacks speaks: a request in one
-        of them needs no node passed over (built at load)."""
-        return self._spoken_by_all.get(route.name, frozenset())
 
     def node(self, name: str) -> NodeRuntime:
         return self.pool.nodes[name]

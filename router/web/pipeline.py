@@ -181,7 +181,7 @@ class Pipeline:
 
     def _check_served(self, route: ModelRoute, request: ClientRequest) -> None:
         """400 before admission when no node of the model's chain can take the request."""
-        if request.codec.name not in self.table.reached(route):
+        if request.codec.name not in self.table.reached.get(route.name, ()):
             spoken = describe(frozenset().union(*self.table.speakers(route)))
             raise DialectNotServed(
                 f"model {route.name!r} is not served to {request.codec.name} clients here "

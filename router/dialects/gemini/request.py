@@ -64,7 +64,7 @@ def output_cap(document: Mapping[str, Any]) -> int | None:
     return positive_cap(config.get("maxOutputTokens")) if isinstance(config, Mapping) else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per request: not frozen, which would cost a setattr per field
 class GeminiParsed:
     """A Gemini call with its body (router.dialects.codec.Parsed)."""
 

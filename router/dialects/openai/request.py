@@ -139,7 +139,7 @@ class OpenAITarget:
         return self.parsed.with_changes(changes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per request: not frozen, which would cost a setattr per field
 class OpenAIParsed:
     """A request to one OpenAI endpoint, body read (router.dialects.codec.Parsed)."""
 
@@ -149,13 +149,6 @@ class OpenAIParsed:
     model: str
     document: Mapping[str, Any]
     output_cap: int | None
-
-    @classmethod
-    def of(cls, raw: bytes, endpoint: OpenAIEndpoint) -> OpenAIParsed:
-        """`raw` read and checked as a request to `endpoint`."""
-        request = parse_openai(raw, endpoint)
-        document = request.document
-        return cls(raw, request, endpoint, request.model, document, output_cap(document))
 
     @property
     def is_stream(self) -> bool:
@@ -175,4 +168,7 @@ class OpenAICall:
     is_free: bool = False
 
     def read(self, raw: bytes, raw_query: str) -> OpenAIParsed:
-        return OpenAIParsed.of(raw, self.endpoint)
+        request = parse_openai(raw, self.endpoint)
+        document = request.document
+        cap = output_cap(document)
+        return OpenAIParsed(raw, request, self.endpoint, request.model, document, cap)
