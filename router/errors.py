@@ -239,6 +239,21 @@ class FailureReason(StrEnum):
     STATUS_4XX = "status_4xx"
     RESET = "reset"
     MIDSTREAM = "midstream"
+    # 1xx, 204, 205 or 3xx where an answer with a body is due: no answer at all
+    NOT_AN_ANSWER = "not_an_answer"
+
+
+# The failures that count against a node's health (a 404/408/429 says nothing about it).
+HEALTH_FAILURES = frozenset(
+    {
+        FailureReason.CONNECT,
+        FailureReason.TIMEOUT,
+        FailureReason.STATUS_5XX,
+        FailureReason.RESET,
+        FailureReason.MIDSTREAM,
+        FailureReason.NOT_AN_ANSWER,
+    }
+)
 
 
 class UpstreamFailure(Exception):

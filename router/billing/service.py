@@ -6,11 +6,10 @@ reserves the request's credits (a flat `pre_deduct`, or its worst case priced fr
 body estimate and output cap: router.billing.pricing), all in one call to the state store
 (one Redis round trip). Retries on other nodes reuse that admission. `settle` runs exactly
 once however the request ends, in a task of its own so a client that goes away cannot
-cancel it: a
-successful answer is charged from the usage the node reported (or the reservation when
-none arrived), no successful answer is refunded in full, and a client that left
-mid-stream pays for the usage seen so far. The store makes settling idempotent per
-request id, and reservations of a crashed router expire into the ledger.
+cancel it: an answer is charged from the usage the node reported, or, when none reached
+the client, from what the client received (router.billing.delivered); no successful
+answer is refunded in full. The store makes settling idempotent per request id, and
+reservations of a crashed router expire into the ledger.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from collections.abc import Awaitable, Sequence
 
 from aiohttp import web
 
+from router.billing.delivered import billed_usage
 from router.billing.keys import RecentKeys, extract_key
 from router.billing.pricing import reservation
 from router.billing.state import (
@@ -228,6 +228,13 @@ class Billing:
 
     async def _settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
         outcome = settle_outcome(exchange)
+        usage = billed_usage(
+            outcome,
+            usage,
+            late=await _late_usage(exchange),
+            delivered=exchange.delivered,
+            prompt_estimate=exchange.prompt_estimate,
+        )
         # Settling is idempotent per request id, so it is retried until the backend answers
         # or the reservation would expire anyway (then the sweep charges the reservation).
         deadline = admission.started + self.config.reservation_ttl - 5
@@ -300,10 +307,24 @@ class Billing:
 def settle_outcome(exchange: Exchange) -> Outcome:
     """How a request ended, for its charge. A request the router or a node failed (an
     error code: a 4xx/5xx, a node failing mid-answer) is FAILED, refunded, even when the
-    client also left while the error event was being written; a client that left an
-    answer still going is DISCONNECTED (charged what it received); else SUCCESS."""
+    client also left while the error event was being written; a client cut for not
+    reading is CLIENT_SLOW and one that left an answer still going DISCONNECTED (both
+    charged what they received: router.billing.delivered); else SUCCESS."""
     if exchange.error_code is not None or exchange.node is None or exchange.status >= 400:
         return Outcome.FAILED
+    if exchange.client_slow:
+        return Outcome.CLIENT_SLOW
     if exchange.client_disconnected:
         return Outcome.DISCONNECTED
     return Outcome.SUCCESS
+
+
+async def _late_usage(exchange: Exchange) -> Usage | None:
+    """The node's usage read after its client left (router.proxy.grace), once known."""
+    pending = exchange.late_usage
+    if pending is None:
+        return None
+    try:
+        return await pending  # bounded by the grace itself
+    except Exception:  # the read failed: nothing learnt
+        return None

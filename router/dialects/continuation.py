@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from router.dialects.estimate import output_tokens
 from router.dialects.usage import Usage, UsagePart, usage_from_gemini, usage_from_openai
 from router.dialects.usage_tap import is_error_event
 
@@ -142,7 +143,7 @@ class Transcript:
         finished may have reported only part of its output (or no count of it): each
         output count is then at least the estimate of what the client received."""
         content, reasoning = self.produced
-        completion, thought = -(-content // 4), -(-reasoning // 4)
+        completion, thought = output_tokens(content), output_tokens(reasoning)
         usage = self.usage
         if usage is None:
             return UsagePart(node, self.prompt_estimate, completion, thought, True)

@@ -144,6 +144,11 @@ class _Inflater:
         wbits = _WBITS.get(coding)
         self._zlib = zlib.decompressobj(wbits) if wbits is not None else None
 
+    @property
+    def readable(self) -> bool:
+        """False for an unknown coding or once the data proved corrupt."""
+        return self._zlib is not None
+
     def inflate(self, data: bytes) -> Iterator[bytes]:
         while data and self._zlib is not None:
             try:

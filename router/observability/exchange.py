@@ -14,8 +14,14 @@ ends by `Observer.request_finished` for metrics and the access line, and by
                                            instead of an answer
     client_disconnected                    proxy.relay (a write failed), web.handlers
                                            (the handler was cancelled)
+    client_slow                            proxy.client (the client stopped reading for
+                                           server.write_timeout: it was cut)
+    prompt_estimate                        web.handlers, from the body, at admission
     node, ttfb, attempts                   proxy.attempts, once per attempt
     streamed, bytes_out, usage             proxy.relay, while copying the answer
+    delivered, late_usage                  proxy.relay, when the answer ends without usage
+                                           (what the client received; the node's usage
+                                           still awaited for a short grace)
 
 The web layer's `MeteredExchange` adds the credit reservation billing settles; this
 record knows nothing of billing.
@@ -23,9 +29,11 @@ record knows nothing of billing.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from router.dialects.delivered import DeliveredOutput
 from router.dialects.usage import Usage
 
 
@@ -58,9 +66,13 @@ class Exchange:
     streamed: bool = False
     bytes_out: int = 0
     client_disconnected: bool = False
+    client_slow: bool = False  # cut for not reading (a disconnect the router made)
     error_code: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     usage: Usage | None = None
+    prompt_estimate: int = 0  # tokens, from the request body (router.dialects.estimate)
+    delivered: DeliveredOutput | None = None  # output the client received, when no usage
+    late_usage: asyncio.Future[Usage | None] | None = None  # the node's, after the client left
 
     def usage_fields(self) -> dict[str, int] | None:
         """Token usage for the access log."""

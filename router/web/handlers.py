@@ -202,6 +202,7 @@ class Handlers:
         estimate: TokenEstimate = NO_ESTIMATE,
     ) -> None:
         exchange.model = route.name
+        exchange.prompt_estimate = estimate.prompt
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(
                 request, exchange, route, free=free, estimate=estimate
