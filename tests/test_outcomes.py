@@ -35,7 +35,13 @@ def test_outcome_values_are_the_ledger_words():
         "client_slow",
         "expired",
     ]
-    assert [s.value for s in SettledBy] == ["usage", "delivered", "reservation", "refund", "expired"]
+    assert [s.value for s in SettledBy] == [
+        "usage",
+        "delivered",
+        "reservation",
+        "refund",
+        "expired",
+    ]
 
 
 def _record(outcome: Outcome, settled_by: SettledBy) -> LedgerRecord:
