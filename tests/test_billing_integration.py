@@ -45,7 +45,6 @@ from tests.billing_support import (
     log_events,
     new_request_id,
     post,
-    prompt_tokens,
     scrape,
     start_routers,
     trace_of,
