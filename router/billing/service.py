@@ -32,8 +32,9 @@ from router.billing.state import (
     open_store,
     sweep_periodically,
 )
+from router.billing.withdrawals import Withdrawal, Withdrawals
 from router.config.credits import micro_to_credits
-from router.config.keys import KeyRecord
+from router.config.keys import KeyRecord, hash_key
 from router.config.model import ModelRoute, StateConfig
 from router.dialects.estimate import NO_ESTIMATE, TokenEstimate
 from router.dialects.usage import Usage
@@ -54,6 +55,7 @@ class Billing:
         self, config: StateConfig, static_keys: Sequence[KeyRecord], observer: Observer
     ) -> None:
         self._store: StateStore | None = None
+        self.withdrawals: Withdrawals  # admissions given up on (set by start)
         self.static_keys = tuple(static_keys)
         self.config = config
         self.observer = observer
@@ -112,14 +114,18 @@ class Billing:
             tokens=estimate.total,
             reserve=reserve,
         )
+        withdrawal = Withdrawal(billing_id, hash_key(key) if key else "", route.name)
         try:
             admission = await (
-                self._guarded(admitting, exchange) if self._guard_admit else admitting
+                self._guarded(admitting, exchange, withdrawal) if self._guard_admit else admitting
             )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
             raise
         except StateUnavailable:
+            # It may still land (Redis runs what it was sent once it resumes): withdrawn,
+            # so a request refused (or let through unmetered) is never charged for it.
+            self.withdrawals.add(withdrawal)
             self._mark(False)
             if self.config.on_error == "closed":
                 raise
@@ -129,18 +135,25 @@ class Billing:
             self.recent_keys.accepted(key, now)
         return admission
 
-    async def _guarded(self, admitting: Awaitable[Admission], exchange: Exchange) -> Admission:
+    async def _guarded(
+        self, admitting: Awaitable[Admission], exchange: Exchange, withdrawal: Withdrawal
+    ) -> Admission:
         """The admission, made to completion even if the caller is cancelled meanwhile;
-        one that lands after that is refunded at once rather than charged by the sweep."""
+        one that lands after that is refunded at once rather than charged by the sweep,
+        and one that fails is withdrawn (it may land later)."""
         task = asyncio.ensure_future(admitting)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._refund_abandoned(done, exchange))
+            task.add_done_callback(lambda done: self._refund_abandoned(done, exchange, withdrawal))
             raise
 
-    def _refund_abandoned(self, done: asyncio.Future[Admission], exchange: Exchange) -> None:
-        if not done.cancelled() and done.exception() is None:
+    def _refund_abandoned(
+        self, done: asyncio.Future[Admission], exchange: Exchange, withdrawal: Withdrawal
+    ) -> None:
+        if done.cancelled() or isinstance(done.exception(), StateUnavailable):
+            self.withdrawals.add(withdrawal)
+        elif done.exception() is None:
             self.settle_later(done.result(), exchange, None)  # no node: a full refund
 
     async def apply_keys(self, records: Sequence[KeyRecord]) -> None:
@@ -274,6 +287,7 @@ class Billing:
     async def start(self) -> None:
         """Open the state store and start the reservation sweep and the backend watch."""
         self._store = await open_store(self.config, self.static_keys)
+        self.withdrawals = Withdrawals(self._store, self.observer)
         if self.config.backend == "memory" and not self.static_keys:
             self.observer.auth_off()
         loop = asyncio.get_running_loop()
@@ -301,6 +315,7 @@ class Billing:
         # Still waiting for the backend: their reservations expire and the sweep charges them.
         await cancel_and_wait([*self._tasks, *self._background])
         if self._store is not None:
+            await self.withdrawals.stop()
             await self._store.close()
 
 

@@ -135,6 +135,12 @@ class StateStore(Protocol):
         """Charge or refund, release the concurrency slot and append the ledger; idempotent."""
         ...
 
+    async def withdraw(self, request_id: str, key_hash: str, model: str, now: float) -> None:
+        """Undo an admission the caller gave up on (it timed out or was cancelled, and may
+        land later): refunded if it landed (ledger: failed, refund), and refused if it
+        lands after this. `key_hash` is the presented key's (router.config.keys.hash_key)."""
+        ...
+
     async def sweep_expired(self, now: float) -> int:
         """Charge reservations past their TTL (ledger: expired); returns how many."""
         ...

@@ -16,7 +16,8 @@ Layout under `config.prefix` (default `router:`):
     inflight:<hash>      zset   request id -> slot expiry (ms)
     res:<request id>     hash   a live reservation
     reservations         zset   request id -> reservation expiry (ms), for the sweep
-    done:<request id>    string how it settled, kept a day for idempotency
+    done:<request id>    string how it settled (or that its admission was withdrawn), kept
+                                a day: settling is idempotent, and ADMIT refuses the id
     usage                stream the ledger
 """
 
@@ -42,7 +43,7 @@ from router.billing.state.token_window import counted, settled_tokens, window_wa
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
-from router.errors import AuthRejected, KeyNotFound, UnlimitedCredits
+from router.errors import AuthRejected, KeyNotFound, StateUnavailable, UnlimitedCredits
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
@@ -110,6 +111,8 @@ class RedisStateStore:
             return Admission.unmetered(request_id, model, now)
         if reply[0] == "err":
             code, retry_ms = str(reply[1]), int(reply[2])
+            if code == "withdrawn":  # only an admission its router gave up on meets this
+                raise StateUnavailable("the admission was withdrawn")
             if code == "tpm":
                 raise AuthRejected(
                     "too_many_requests",
@@ -153,6 +156,7 @@ class RedisStateStore:
             f"{p}res:{request_id}",
             f"{p}reservations",
             f"{p}tpm:{key_hash}",
+            f"{p}done:{request_id}",
         ]
         args: list[str | int] = [
             request_id,
@@ -189,19 +193,40 @@ class RedisStateStore:
         used = settled_tokens(usage, outcome)
         return await self._settle_one(rid, admission.key_hash, charge, record, used)
 
+    async def withdraw(self, request_id: str, key_hash: str, model: str, now: float) -> None:
+        admission = Admission(request_id, model, now, key_name="", key_hash=key_hash)
+        charge = Charge(SettledBy.REFUND, 0)
+        record = _record(admission, None, Outcome.FAILED, charge, None, 503, now)
+        await self._settle_one(request_id, key_hash, charge, record, 0, withdraw=True)
+
     async def _settle_one(
-        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
+        self,
+        rid: str,
+        key_hash: str,
+        charge: Charge,
+        record: LedgerRecord,
+        used: int | None,
+        *,
+        withdraw: bool = False,
     ) -> Settlement:
         """SETTLE; a difference the script could not apply (the key's record went away
         since admission: rotated by a reload) goes to the key holding the name now."""
-        settlement, orphan = await self._settle_script(rid, key_hash, charge, record, used)
+        settlement, orphan = await self._settle_script(
+            rid, key_hash, charge, record, used, withdraw
+        )
         if orphan:
             with contextlib.suppress(KeyNotFound, UnlimitedCredits):
                 await self._keys.add_credits(record.key, orphan)
         return settlement
 
     async def _settle_script(
-        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
+        self,
+        rid: str,
+        key_hash: str,
+        charge: Charge,
+        record: LedgerRecord,
+        used: int | None,
+        withdraw: bool,
     ) -> tuple[Settlement, int]:
         p = self._p
         fields = record.to_fields()
@@ -223,6 +248,7 @@ class RedisStateStore:
             DONE_TTL,
             entry,
             "" if used is None else used,
+            "1" if withdraw else "0",
         ]
         reply: list[Any] = await self._script(self._settle, keys, args)
         result = lua.SETTLE_REPLIES[str(reply[0])]
