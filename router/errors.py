@@ -12,6 +12,7 @@
     ├── TooManyRequests              429 too_many_requests   (Retry-After)
     ├── InsufficientQuota            429 insufficient_quota
     ├── ApiError                     500 api_error
+    ├── TransferEncodingNotImplemented 501 unsupported_transfer_encoding
     ├── UpstreamError                502 upstream_error
     ├── NoAvailableNode              503 no_available_node   (Retry-After)
     ├── ServiceUnavailable           503 service_unavailable (Retry-After)
@@ -37,7 +38,8 @@ Internal errors (never shown to a client as such):
     ClientGone                       a write to the client failed: it went away
 
 How an error looks on the wire is the client's dialect's business: router.dialects.dialect
-renders the body. Messages never contain node URLs or keys.
+renders the body. Messages never contain node URLs or keys, and quote a client's own
+input (`echo`) only up to MAX_ECHO characters.
 """
 
 from __future__ import annotations
@@ -88,6 +90,15 @@ class RouterError(Exception):
         if self.upstream_request_id is not None:
             headers["X-Upstream-Request-ID"] = self.upstream_request_id  # the node's x-request-id
         return headers
+
+
+MAX_ECHO = 200  # characters of a client's input an error message quotes, at most
+
+
+def echo(text: str) -> str:
+    """A client's input as an error message quotes it: repr() of at most MAX_ECHO
+    characters, `...` after it when it was longer."""
+    return repr(text[:MAX_ECHO]) + ("..." if len(text) > MAX_ECHO else "")
 
 
 _MAX_RETRY_AFTER = 86400  # seconds: a node's 1e308 is not passed on as 309 digits
@@ -144,6 +155,10 @@ class InsufficientQuota(RouterError):
 
 class ApiError(RouterError):
     status, code, type = 500, "api_error", "server_error"
+
+
+class TransferEncodingNotImplemented(RouterError):
+    status, code, type = 501, "unsupported_transfer_encoding", "invalid_request_error"
 
 
 class UpstreamError(RouterError):

@@ -23,7 +23,7 @@ from router.billing.service import Billing
 from router.billing.state.ledger import LedgerRecord
 from router.config.credits import micro_to_credits
 from router.config.keys import KeyRecord, hash_key
-from router.errors import AuthRejected, InvalidRequest, NotFound
+from router.errors import AuthRejected, InvalidRequest, NotFound, echo
 
 DAY = 86400.0
 HOUR = 3600
@@ -121,7 +121,7 @@ def _day(text: str | None, name: str, default: float) -> float:
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
     except ValueError:
-        raise InvalidRequest(f"{name} must be YYYY-MM-DD, got {text[:40]!r}") from None
+        raise InvalidRequest(f"{name} must be YYYY-MM-DD, got {echo(text)}") from None
 
 
 class Account:
