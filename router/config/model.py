@@ -139,6 +139,9 @@ class ServerConfig:
     # Seconds a client may leave a write of its answer waiting (it does not read) before
     # it is cut: its fault, never the node's (router.proxy.client.WriteWatch).
     write_timeout: float = 60.0
+    # Node response headers a client may see besides router.upstream.headers.TO_CLIENT
+    # (lower-cased names), e.g. a provider's own; none by default.
+    node_headers: tuple[str, ...] = ()
 
     @property
     def max_body_bytes(self) -> int:

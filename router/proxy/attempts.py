@@ -62,9 +62,9 @@ class Proxy:
         self.table = table
         self.streams = streams
         self.observer = observer
-        write_timeout = lambda: table.config.server.write_timeout  # noqa: E731
-        self.relay = Relay(streams, write_timeout)
-        self.continuing = ContinuingRelay(streams, observer, write_timeout)
+        server = lambda: table.config.server  # noqa: E731  (the loaded config's, per answer)
+        self.relay = Relay(streams, server)
+        self.continuing = ContinuingRelay(streams, observer, server)
 
     async def forward(
         self,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from router.config.model import ServerConfig
 from router.dialects.continuation import (
     DONE,
     EventSplitter,
@@ -61,11 +62,11 @@ class ContinuingRelay:
     """Streams one answer to the client, continued on other nodes as they fail."""
 
     def __init__(
-        self, streams: StreamRegistry, observer: Observer, write_timeout: Callable[[], float]
+        self, streams: StreamRegistry, observer: Observer, server: Callable[[], ServerConfig]
     ) -> None:
         self.streams = streams
         self.observer = observer
-        self.write_timeout = write_timeout  # seconds; asked per answer (a reload changes it)
+        self.server = server  # the `server:` settings now loaded (a reload changes them)
 
     async def send(
         self,
@@ -80,12 +81,13 @@ class ContinuingRelay:
 
         The caller releases `answer`'s node; continuation answers are released here. A
         client that leaves a write waiting `server.write_timeout` seconds is cut."""
-        out = stream_response(exchange, answer.opened.response, True)
+        server = self.server()
+        out = stream_response(exchange, answer.opened.response, True, server.node_headers)
         loop = asyncio.get_running_loop()
         stream = OpenStream(out, answer.opened.response, loop.time(), target.dialect.keepalive)
         said = Transcript(target.dialect.gemini_usage, len(target.body(None)) // BYTES_PER_TOKEN)
         run = _Run(answer, said)
-        watch = WriteWatch(request.transport, exchange, self.write_timeout())
+        watch = WriteWatch(request.transport, exchange, server.write_timeout)
         finished = False
         try:
             with ClientLeaving(exchange):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from router.config.model import ServerConfig
 from router.dialects.delivered import DeliveredMeter
 from router.dialects.dialect import Dialect
 from router.dialects.target import Target
@@ -41,9 +42,9 @@ from router.upstream.transport import UpstreamResponse
 class Relay:
     """Streams committed answers to clients, and keeps the open SSE streams registered."""
 
-    def __init__(self, streams: StreamRegistry, write_timeout: Callable[[], float]) -> None:
+    def __init__(self, streams: StreamRegistry, server: Callable[[], ServerConfig]) -> None:
         self.streams = streams
-        self.write_timeout = write_timeout  # seconds; asked per answer (a reload changes it)
+        self.server = server  # the `server:` settings now loaded (a reload changes them)
 
     async def send(
         self,
@@ -62,9 +63,10 @@ class Relay:
         upstream = opened.response
         is_stream = upstream.content_type == "text/event-stream"
         first = opened.first_chunk
+        server = self.server()
         if not is_stream and upstream.content_length == len(first):
-            return _whole(exchange, upstream, first, target)
-        out = stream_response(exchange, upstream, is_stream)
+            return _whole(exchange, upstream, first, target, server.node_headers)
+        out = stream_response(exchange, upstream, is_stream, server.node_headers)
         now = asyncio.get_running_loop().time()
         stream = OpenStream(out, upstream, now, target.dialect.keepalive) if is_stream else None
         coding = content_coding(upstream.headers)
@@ -74,7 +76,7 @@ class Relay:
         # Compressed bytes (a node that ignored identity) cannot be filtered: passed whole.
         strip = is_stream and target.strip_usage and coding is None
         usage_filter = UsageFilter() if strip else None
-        watch = WriteWatch(request.transport, exchange, self.write_timeout())
+        watch = WriteWatch(request.transport, exchange, server.write_timeout)
         copy = _Copy(out, exchange, stream, tap, meter, usage_filter, watch)
         try:
             with ClientLeaving(exchange):
@@ -184,11 +186,15 @@ class _Copy:
 
 
 def stream_response(
-    exchange: Exchange, upstream: UpstreamResponse, is_stream: bool
+    exchange: Exchange,
+    upstream: UpstreamResponse,
+    is_stream: bool,
+    node_headers: tuple[str, ...] = (),
 ) -> web.StreamResponse:
-    """The client's response, its headers taken from the node's."""
+    """The client's response, its headers taken from the node's (router.upstream.headers;
+    `node_headers`: those `server.node_headers` allows besides)."""
     out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    _copy_headers(out, exchange, upstream)
+    _copy_headers(out, exchange, upstream, node_headers)
     if is_stream or upstream.content_length is None:
         # Any answer sent as it comes (SSE, or Gemini's JSON-array stream without
         # alt=sse) must not wait in a proxy's buffer or a cache.
@@ -202,11 +208,15 @@ def stream_response(
 
 
 def _whole(
-    exchange: Exchange, upstream: UpstreamResponse, body: bytes, target: Target
+    exchange: Exchange,
+    upstream: UpstreamResponse,
+    body: bytes,
+    target: Target,
+    node_headers: tuple[str, ...],
 ) -> web.Response:
     """The node's whole answer already arrived with its headers: send it in one write."""
     response = web.Response(body=body, status=upstream.status, reason=upstream.reason)
-    _copy_headers(response, exchange, upstream)
+    _copy_headers(response, exchange, upstream, node_headers)
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
     coding = content_coding(upstream.headers)
@@ -222,9 +232,14 @@ def _whole(
     return response
 
 
-def _copy_headers(out: web.StreamResponse, exchange: Exchange, upstream: UpstreamResponse) -> None:
+def _copy_headers(
+    out: web.StreamResponse,
+    exchange: Exchange,
+    upstream: UpstreamResponse,
+    node_headers: tuple[str, ...],
+) -> None:
     """The node's headers the client may see, the trace id, and the node's own request id."""
-    out.headers.extend(to_client(upstream.headers))
+    out.headers.extend(to_client(upstream.headers, node_headers))
     out.headers[REQUEST_ID] = exchange.request_id
     upstream_id = node_request_id(upstream.headers.get(REQUEST_ID))
     if upstream_id is not None:

@@ -90,18 +90,20 @@ def to_node(
     return headers
 
 
-def to_client(upstream: CIMultiDictProxy[str]) -> Iterable[tuple[str, str]]:
-    """The node's response headers the client may see: the allowlist, each short and
-    printable."""
+def to_client(
+    upstream: CIMultiDictProxy[str], extra: tuple[str, ...] = ()
+) -> Iterable[tuple[str, str]]:
+    """The node's response headers the client may see: the allowlist and the `extra`
+    names the operator allowed (`server.node_headers`), each short and printable."""
     return [
         (name, value)
         for name, value in upstream.items()
-        if _may_pass(name.lower()) and _is_plain(name, value)
+        if _may_pass(name.lower(), extra) and _is_plain(name, value)
     ]
 
 
-def _may_pass(lower: str) -> bool:
-    return lower in TO_CLIENT or lower.startswith(TO_CLIENT_PREFIXES)
+def _may_pass(lower: str, extra: tuple[str, ...]) -> bool:
+    return lower in TO_CLIENT or lower.startswith(TO_CLIENT_PREFIXES) or lower in extra
 
 
 def _is_plain(name: str, value: str) -> bool:
