@@ -42,7 +42,7 @@ HIGH_WATER = 256 * 1024  # unread body bytes at which reading from the node paus
 LOW_WATER = 64 * 1024
 # The most a node's status line and headers may take (more than one read past it fails
 # the answer): the parser holds a header until it ends, and nothing else bounds it.
-MAX_HEAD_BYTES = 64 * 1024
+MAX_HEAD_BYTES = 1024 * 1024
 
 
 class NodeConnectionError(Exception):
