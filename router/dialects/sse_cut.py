@@ -107,6 +107,11 @@ class EventCutter:
         return b"".join(held)
 
     @property
+    def pending(self) -> bytes:
+        """The unfinished event held now (kept)."""
+        return b"".join(self._pending)
+
+    @property
     def held(self) -> int:
         """Bytes of an unfinished event held now."""
         return self._held
