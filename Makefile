@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose chromium
-SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose chromium
+SYSTEM_PACKAGES := redis-server redis-sentinel faketime nginx prometheus wrk docker-compose chromium
+SYSTEM_PROGRAMS := redis-server redis-sentinel faketime nginx prometheus promtool wrk docker-compose chromium
 NODE_SDKS := tests/node/node_modules/.installed
 
 .PHONY: run test test-unit lint bench install sysdeps node-sdks clean

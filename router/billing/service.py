@@ -123,7 +123,7 @@ class Billing:
             self._mark(False)
             if self.config.on_error == "closed":
                 raise
-            self.observer.admitted_unmetered()
+            self.observer.admitted_unmetered(route.name)
             return Admission.unmetered(exchange.request_id, route.name, now)
         if key is not None:
             self.recent_keys.accepted(key, now)
@@ -250,6 +250,8 @@ class Billing:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, SETTLE_RETRY_MAX)
+        if settlement.recovered:
+            self.observer.reservation_recovered(exchange.request_id)
         if settlement.result is SettleResult.SETTLED:
             charged = micro_to_credits(settlement.charged)
             refunded = micro_to_credits(max(0, admission.reserved - settlement.charged))

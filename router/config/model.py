@@ -17,6 +17,7 @@ from typing import Literal
 from router.config.affinity import Affinity
 from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
+from router.config.sentinel import RedisSentinel
 from router.errors import FailureReason
 
 
@@ -220,10 +221,13 @@ class TokenLimits:
 
 @dataclass(frozen=True, slots=True)
 class StateConfig:
-    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout."""
+    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout.
+
+    Redis is reached at `redis_url`, or through Sentinel when `redis_sentinel` is set."""
 
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may hold a password
+    redis_sentinel: RedisSentinel | None = None
     on_error: Literal["closed", "open"] = "closed"
     ledger_path: str | None = None
     reservation_ttl: float = 960.0

@@ -173,6 +173,13 @@ class Families:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self.unmetered = Counter(
+            "router_unmetered_requests_total",
+            "Requests let through without metering because the state backend was "
+            "unreachable (state.on_error: open).",
+            ["model"],
+            registry=r,
+        )
         self.credits_refunded = Counter(
             "router_credits_refunded_total", "Credits refunded to keys.", ["model"], registry=r
         )

@@ -303,6 +303,10 @@ class Metrics:
         """Count a request refused by a rate limit."""
         self._f.rate_limited.labels(self.model_label(model)).inc()
 
+    def unmetered(self, model: str) -> None:
+        """Count a request let through unmetered while the state backend was down."""
+        self._f.unmetered.labels(self.model_label(model)).inc()
+
     def credits_settled(self, model: str, charged: float, refunded: float) -> None:
         """Add the credits one settled request was charged and was given back."""
         label = model if model in self._models else UNKNOWN

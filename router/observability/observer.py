@@ -161,10 +161,21 @@ class Observer:
             else:
                 self.metrics.auth_failure(code)
 
-    def admitted_unmetered(self) -> None:
+    def admitted_unmetered(self, model: str) -> None:
         """The state backend was unreachable and `on_error: open` let a request through."""
+        if self.metrics is not None:
+            self.metrics.unmetered(model)
         self.log.warning(
             "state_backend_unreachable", detail="on_error=open: request let through unmetered"
+        )
+
+    def reservation_recovered(self, trace_id: str) -> None:
+        """A settlement found its reservation lost (Redis failed over before it reached
+        the replica) and charged the balance directly."""
+        self.log.warning(
+            "reservation_lost",
+            trace_id=trace_id,
+            detail="the state backend had lost this request's reservation; charged now",
         )
 
     def credits_settled(self, model: str, charged: float, refunded: float) -> None:
