@@ -13,7 +13,7 @@ NODE_SDKS := tests/node/node_modules/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,tracing]'
 	touch $(STAMP)
 
 install: $(STAMP)

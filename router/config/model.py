@@ -17,6 +17,7 @@ from typing import Literal
 from router.config.affinity import Affinity
 from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
+from router.config.observability import ObservabilityConfig
 from router.config.sentinel import RedisSentinel
 from router.errors import FailureReason
 
@@ -278,6 +279,7 @@ class Config:
     source: str = "<memory>"
     state: StateConfig = field(default_factory=StateConfig)
     keys: tuple[KeyRecord, ...] = ()
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     _exact: Mapping[str, ModelRoute] = field(default_factory=dict, repr=False, compare=False)
     _globs: tuple[tuple[re.Pattern[str], ModelRoute], ...] = field(
         default=(), repr=False, compare=False
@@ -295,6 +297,7 @@ class Config:
         source: str = "<memory>",
         state: StateConfig | None = None,
         keys: tuple[KeyRecord, ...] = (),
+        observability: ObservabilityConfig | None = None,
     ) -> Config:
         """Assemble a config and its lookup tables (exact names and aliases, then globs)."""
         exact: dict[str, ModelRoute] = {}
@@ -315,6 +318,7 @@ class Config:
             source=source,
             state=state or StateConfig(),
             keys=keys,
+            observability=observability or ObservabilityConfig(),
             _exact=exact,
             _globs=tuple(globs),
         )

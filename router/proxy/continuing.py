@@ -134,7 +134,9 @@ async def _go_on(
     """After the current node failed: switch `run` to a continuation, or the error event
     that ends the stream (it names the first node's failure, not a refused prefill)."""
     run.current.opened.response.close()
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    run.current.attempt.failed(
+        FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time()
+    )
     if stream.closing:
         return ServiceUnavailable("the router is shutting down")
     failed_midstream(run.current)

@@ -181,7 +181,7 @@ def _note_inband_error(
         return
     failed_midstream()
     exchange.error_code = UpstreamError.code
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    _mark_midstream(exchange)
 
 
 async def end_early(
@@ -198,7 +198,7 @@ async def end_early(
     The last attempt is marked failed mid-answer unless the caller `marked` one itself."""
     exchange.error_code = error.code
     if not marked:
-        exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str
+        _mark_midstream(exchange)
     if is_stream:
         event = dialect.stream_error_event(error, exchange.request_id)
         await out.write(event)
@@ -206,6 +206,14 @@ async def end_early(
         await out.write_eof()
     elif request.transport is not None:
         request.transport.abort()  # a short read, never a body that looks complete
+
+
+def _mark_midstream(exchange: Exchange) -> None:
+    """The answer being relayed failed after its first byte (a plain str: the console
+    log renders attempts with repr())."""
+    answered = exchange.answered
+    if answered is not None:
+        answered.failed(FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time())
 
 
 def midstream_error(failure: UpstreamFailure) -> RouterError:

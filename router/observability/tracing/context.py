@@ -1,0 +1,49 @@
+"""A request's trace context when it arrives, decided with OpenTelemetry's own parts.
+
+The client's `traceparent` (and `tracestate`) is read by the W3C propagator: a valid one
+makes the request's server span its child, in its trace; anything else starts a new
+trace. Whether the trace is recorded is the SDK's parent-based ratio sampler's decision:
+a client's sampled flag is followed, and a new trace is sampled at `sample_ratio` by its
+trace id (so every replica and every node decides the same for one trace).
+"""
+
+from __future__ import annotations
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
+from opentelemetry.trace import get_current_span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from router.observability.trace_context import TRACEPARENT, TRACESTATE, TraceContext, new_span_id
+
+# The propagator refuses longer values (and logs each one); refused here without a log line,
+# so a client cannot fill the router's log with them.
+MAX_TRACEPARENT = 512
+MAX_TRACESTATE = 4096
+
+
+class RatioTracer:
+    """Starts each request's trace context (router.observability.trace_context.Tracer)."""
+
+    def __init__(self, sample_ratio: float) -> None:
+        self.sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+        self.propagator = TraceContextTextMapPropagator()
+        self.ids = RandomIdGenerator()
+
+    def start(self, traceparent: str | None, tracestate: str | None) -> TraceContext:
+        context: Context | None = None
+        if traceparent and len(traceparent) <= MAX_TRACEPARENT:
+            carrier = {TRACEPARENT: traceparent}
+            if tracestate and len(tracestate) <= MAX_TRACESTATE:
+                carrier[TRACESTATE] = tracestate
+            context = self.propagator.extract(carrier)
+        parent = get_current_span(context).get_span_context()
+        if parent.is_valid:
+            trace_id, parent_id = parent.trace_id, parent.span_id
+            state = parent.trace_state.to_header() or None
+        else:
+            context, trace_id, parent_id, state = None, self.ids.generate_trace_id(), None, None
+        decision = self.sampler.should_sample(context, trace_id, "request").decision
+        sampled = decision is Decision.RECORD_AND_SAMPLE
+        return TraceContext(trace_id, new_span_id(), parent_id, sampled, state)
