@@ -1,7 +1,7 @@
 """A finished request's record as spans: ids the nodes saw, parents, times, attributes.
 
 The SpanRecorder's real batch processor and tracer, with the SDK's in-memory exporter in
-place of OTLP/HTTP (that one is tests/integration/test_tracing.py's).
+place of OTLP/HTTP (that one is tests/integration/observability/test_tracing.py's).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from router.observability.metrics import Metrics
 from router.observability.trace_context import TraceContext
 from router.observability.tracing import SpanExport, SpanRecorder
 from router.observability.tracing.export import QUEUE
-from tests.test_metrics import value
+from tests.support.observability import value
 
 TRACE, CLIENT_SPAN, SERVER_SPAN = 0xABC, 0x111, 0x222
 WALL = 1_800_000_000.0  # Unix time the request arrived; its loop clock read 100.0
