@@ -9,7 +9,7 @@ a node that traces too becomes a child of the attempt that called it.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 TRACEPARENT = "traceparent"
@@ -25,15 +25,18 @@ def new_span_id() -> int:
             return span_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TraceContext:
-    """The trace a request belongs to and its server span (ids as integers)."""
+    """The trace a request belongs to and its server span (ids as integers). Made once
+    per request (on the hot path: not frozen, which costs a call per field) and never
+    changed after."""
 
     trace_id: int
     span_id: int  # the request's server span
     parent_id: int | None = None  # the client's span, when it sent a traceparent
     sampled: bool = True  # False: propagated, never exported
     tracestate: str | None = None  # the client's, passed on unchanged
+    _prefix: str = field(default="", repr=False, compare=False)  # "00-<trace id>-", once
 
     @staticmethod
     def new_span_id() -> int:
@@ -41,8 +44,10 @@ class TraceContext:
 
     def traceparent(self, span_id: int) -> str:
         """The `traceparent` header naming `span_id` as the parent (version 00)."""
-        flags = "01" if self.sampled else "00"
-        return f"00-{self.trace_id:032x}-{span_id:016x}-{flags}"
+        prefix = self._prefix
+        if not prefix:
+            prefix = self._prefix = f"00-{self.trace_id:032x}-"
+        return f"{prefix}{span_id:016x}-01" if self.sampled else f"{prefix}{span_id:016x}-00"
 
     def headers(self, span_id: int) -> list[tuple[str, str]]:
         """What a node gets: `traceparent`, and the client's `tracestate` if it sent one."""

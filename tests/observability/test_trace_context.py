@@ -8,6 +8,8 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 
 from router.observability.trace_context import TraceContext, new_span_id
 from router.observability.tracing.context import MAX_TRACEPARENT, RatioTracer
@@ -59,6 +61,17 @@ def test_without_a_traceparent_a_new_trace_is_sampled_at_the_ratio() -> None:
     tenth = RatioTracer(0.1)
     share = sum(tenth.start(None, None).sampled for _ in range(5000)) / 5000
     assert 0.07 < share < 0.13
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.01, 0.5, 1.0])
+def test_a_new_trace_is_sampled_exactly_as_the_sdks_ratio_sampler_decides(ratio: float) -> None:
+    tracer, sdk = RatioTracer(ratio), TraceIdRatioBased(ratio)
+    trace_ids = iter([RandomIdGenerator().generate_trace_id() for _ in range(3000)])
+    tracer.ids.generate_trace_id = lambda: next(trace_ids)  # type: ignore[method-assign]
+    for _ in range(3000):
+        context = tracer.start(None, None)
+        decided = sdk.should_sample(None, context.trace_id, "request").decision
+        assert context.sampled is (decided is Decision.RECORD_AND_SAMPLE)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,11 @@ makes the request's server span its child, in its trace; anything else starts a 
 trace. Whether the trace is recorded is the SDK's parent-based ratio sampler's decision:
 a client's sampled flag is followed, and a new trace is sampled at `sample_ratio` by its
 trace id (so every replica and every node decides the same for one trace).
+
+The common case, a request with no `traceparent`, runs on every request whatever the
+ratio: it asks the ratio sampler for its bound once, at start, and compares the trace id
+with it as that sampler does (the sampler's whole decision took 4.6 us, the comparison
+takes 0.4; docs/tracing.md has the measurements).
 """
 
 from __future__ import annotations
@@ -27,13 +32,19 @@ class RatioTracer:
     """Starts each request's trace context (router.observability.trace_context.Tracer)."""
 
     def __init__(self, sample_ratio: float) -> None:
-        self.sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+        root = TraceIdRatioBased(sample_ratio)
+        self.sampler = ParentBased(root)
+        self.bound = root.bound  # a new trace is sampled when its low 64 bits are below it
         self.propagator = TraceContextTextMapPropagator()
         self.ids = RandomIdGenerator()
 
     def start(self, traceparent: str | None, tracestate: str | None) -> TraceContext:
+        if not traceparent:
+            trace_id = self.ids.generate_trace_id()
+            sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
+            return TraceContext(trace_id, new_span_id(), None, sampled)
         context: Context | None = None
-        if traceparent and len(traceparent) <= MAX_TRACEPARENT:
+        if len(traceparent) <= MAX_TRACEPARENT:
             carrier = {TRACEPARENT: traceparent}
             if tracestate and len(tracestate) <= MAX_TRACESTATE:
                 carrier[TRACESTATE] = tracestate
