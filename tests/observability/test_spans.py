@@ -169,3 +169,14 @@ def test_spans_that_cannot_go_out_are_dropped_and_counted() -> None:
     finally:
         export.pending = 0
         export.close()
+
+
+def test_a_record_that_cannot_become_spans_costs_only_its_own(memory) -> None:
+    recorder, exporter = memory
+    broken = exchange()
+    broken.attempts.append("not an attempt")  # type: ignore[arg-type]  # a bug elsewhere
+    recorder.requests_finished([(broken, 100.5), (exchange(), 100.5)])
+    got = spans(recorder, exporter)
+    assert len(exporter.get_finished_spans()) == 4 + 4  # the good one whole, the broken up to its bug
+    assert "failover b" in got
+    assert recorder.export.pending == 0  # the room the broken one did not use is given back

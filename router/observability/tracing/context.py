@@ -39,22 +39,17 @@ class RatioTracer:
         self.ids = RandomIdGenerator()
 
     def start(self, traceparent: str | None, tracestate: str | None) -> TraceContext:
-        if not traceparent:
-            trace_id = self.ids.generate_trace_id()
-            sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
-            return TraceContext(trace_id, new_span_id(), None, sampled)
-        context: Context | None = None
-        if len(traceparent) <= MAX_TRACEPARENT:
+        if traceparent and len(traceparent) <= MAX_TRACEPARENT:
             carrier = {TRACEPARENT: traceparent}
             if tracestate and len(tracestate) <= MAX_TRACESTATE:
                 carrier[TRACESTATE] = tracestate
-            context = self.propagator.extract(carrier)
-        parent = get_current_span(context).get_span_context()
-        if parent.is_valid:
-            trace_id, parent_id = parent.trace_id, parent.span_id
-            state = parent.trace_state.to_header() or None
-        else:
-            context, trace_id, parent_id, state = None, self.ids.generate_trace_id(), None, None
-        decision = self.sampler.should_sample(context, trace_id, "request").decision
-        sampled = decision is Decision.RECORD_AND_SAMPLE
-        return TraceContext(trace_id, new_span_id(), parent_id, sampled, state)
+            context = self.propagator.extract(carrier, Context())
+            parent = get_current_span(context).get_span_context()
+            if parent.is_valid:
+                decision = self.sampler.should_sample(context, parent.trace_id, "request")
+                sampled = decision.decision is Decision.RECORD_AND_SAMPLE
+                state = parent.trace_state.to_header() or None
+                return TraceContext(parent.trace_id, new_span_id(), parent.span_id, sampled, state)
+        trace_id = self.ids.generate_trace_id()
+        sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
+        return TraceContext(trace_id, new_span_id(), None, sampled)

@@ -129,6 +129,11 @@ class SpanExport:
             self.pending += spans
             return True
 
+    def release(self, spans: int) -> None:
+        """Room taken for spans that were never made (a bug met while making them)."""
+        with self._lock:
+            self.pending -= spans
+
     def exported(self, spans: int, *, ok: bool) -> None:
         """A batch left (`ok`) or was given up (worker thread)."""
         with self._lock:

@@ -50,6 +50,7 @@ class SpanRecorder:
 
     def __init__(self, export: SpanExport) -> None:
         self.export = export
+        self._made = 0  # spans of the request being recorded that reached the processor
 
     def requests_finished(self, batch: Sequence[Finished]) -> None:
         for exchange, now in batch:
@@ -59,15 +60,25 @@ class SpanRecorder:
             spans = 1 + len(exchange.attempts) + (exchange.admitting is not None)
             if not self.export.take(spans):
                 continue
+            self._made = 0
             try:
                 self._request(exchange, trace, now)
             except Exception:
+                self.export.release(spans - self._made)  # the queue room it did not use
                 not_recorded(exchange, "trace")
 
     def request_settled(self, exchange: Exchange, settled: Settled) -> None:
         trace = exchange.trace
         if trace is None or not trace.sampled or not self.export.take(1):
             return
+        self._made = 0
+        try:
+            self._settlement(exchange, trace, settled)
+        except Exception:
+            self.export.release(1 - self._made)
+            not_recorded(exchange, "trace")
+
+    def _settlement(self, exchange: Exchange, trace: TraceContext, settled: Settled) -> None:
         attributes: Attributes = {
             "router.settle.result": settled.result,
             "router.credits.charged": settled.charged / MICRO,
@@ -160,6 +171,7 @@ class SpanRecorder:
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=max(times))
+        self._made += 1
 
 
 class _Clock:
