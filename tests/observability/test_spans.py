@@ -177,6 +177,7 @@ def test_a_record_that_cannot_become_spans_costs_only_its_own(memory) -> None:
     broken.attempts.append("not an attempt")  # type: ignore[arg-type]  # a bug elsewhere
     recorder.requests_finished([(broken, 100.5), (exchange(), 100.5)])
     got = spans(recorder, exporter)
-    assert len(exporter.get_finished_spans()) == 4 + 4  # the good one whole, the broken up to its bug
+    # The good one whole (4 spans), the broken one up to its bug (4 of 5).
+    assert len(exporter.get_finished_spans()) == 4 + 4
     assert "failover b" in got
     assert recorder.export.pending == 0  # the room the broken one did not use is given back
