@@ -132,7 +132,7 @@ class Billing:
             exchange.admitted = loop.time()
         if key is not None:
             self.recent_keys.accepted(key, now)
-        exchange.key_name = admission.key_name
+        exchange.key_name, exchange.reserved = admission.key_name, admission.reserved
         return admission
 
     async def _guarded(self, admitting: Awaitable[Admission], exchange: Exchange) -> Admission:

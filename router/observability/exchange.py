@@ -9,7 +9,8 @@ line, traces), and by `Billing.settle_later` for the ledger):
     request_id, method, path, client,      web.handlers, when the request arrives
     started, wall_started, trace
     model                                  web.handlers, once the route is resolved
-    admitting, admitted, key_name          billing, around the admission
+    admitting, admitted, key_name,         billing, around the admission
+    reserved
     status, error_code                     proxy (the node's answer, a mid-stream error);
                                            web.handlers for an error raised before or
                                            instead of an answer
@@ -112,6 +113,7 @@ class Exchange:
     admitting: float | None = None  # the admission's start and end (loop clock)
     admitted: float | None = None
     key_name: str | None = None  # the admitted key's name (never the key)
+    reserved: int = 0  # micro-credits its admission reserved
 
     def usage_fields(self) -> dict[str, int] | None:
         """Token usage for the access log."""

@@ -84,6 +84,7 @@ def test_a_request_becomes_a_server_span_with_its_attempts_as_children(memory) -
         "router.bytes_out": 0,
         "router.node": "b",
         "router.key_name": "team",
+        "router.credits.reserved": 0.0,
         "client.address": "10.0.0.9",
         "gen_ai.usage.input_tokens": 3,
         "gen_ai.usage.output_tokens": 20,

@@ -202,6 +202,7 @@ def _server_attributes(exchange: Exchange) -> Attributes:
         attributes["router.node"] = exchange.node
     if exchange.key_name:
         attributes["router.key_name"] = exchange.key_name
+        attributes["router.credits.reserved"] = exchange.reserved / MICRO
     if exchange.error_code is not None:
         attributes["error.type"] = exchange.error_code
     if exchange.client is not None:

@@ -170,6 +170,9 @@ async def test_a_failed_over_then_continued_stream_is_one_trace(
     assert "router.failure" not in done.attributes and done.status != "STATUS_CODE_ERROR"
     assert done.attributes["router.node.dialect"] == "openai"
     assert all("router.ttfb_ms" in a.attributes for a in (cut, done))
+    assert all(0 < a.attributes["router.ttft_ms"] < 10_000 for a in (cut, done))
+    assert {"first_byte", "first_token"} <= set(done.events)
+    assert server.attributes["router.credits.reserved"] == 5  # FLOW_PRICING's pre_deduct
     assert server.start <= failed.start < failed.end <= cut.start < cut.end <= done.start
     assert done.end <= server.end
     # Each node received the attempt's own span as its parent.
