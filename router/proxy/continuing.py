@@ -51,7 +51,7 @@ from router.observability.observer import Observer
 from router.proxy.client import ClientLeaving, WriteWatch
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
-from router.proxy.relay import end_early, midstream_error, stream_response
+from router.proxy.relay import end_early, first_token_watch, midstream_error, stream_response
 
 Resume = Callable[[Transcript], Awaitable[Answer | None]]
 _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
@@ -149,7 +149,9 @@ async def _go_on(
     """After the current node failed: switch `run` to a continuation, or the error event
     that ends the stream (it names the first node's failure, not a refused prefill)."""
     run.current.opened.response.close()
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    run.current.attempt.failed(
+        FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time()
+    )
     if stream.closing:
         return ServiceUnavailable("the router is shutting down")
     failed_midstream(run.current)
@@ -187,7 +189,10 @@ async def _copy(
     read = answer.opened.response.read
     splitter = EventSplitter()
     chunk = answer.opened.first_chunk
+    first_token = first_token_watch(exchange, answer.opened.response.content_type)
     while True:
+        if first_token is not None and chunk and first_token.saw(chunk):
+            first_token = None
         for event in splitter.feed(chunk) if chunk else splitter.finish():
             document = event_document(event)
             if document is DONE:

@@ -19,6 +19,7 @@ from aiohttp import web
 from router.config.model import ServerConfig
 from router.dialects.delivered import DeliveredMeter
 from router.dialects.dialect import Dialect
+from router.dialects.first_token import FirstTokenScanner
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
@@ -29,7 +30,7 @@ from router.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from router.observability.exchange import Exchange
+from router.observability.exchange import Attempt, Exchange
 from router.proxy.client import ClientLeaving, WriteWatch
 from router.proxy.grace import read_on_for_usage
 from router.proxy.keepalive import OpenStream, StreamRegistry
@@ -37,6 +38,33 @@ from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_cod
 from router.upstream.reasons import node_request_id
 from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
+
+
+class FirstTokenWatch:
+    """Notes when a traced answer brings its first token (its attempt span's time to first
+    token), for an answer the proxy committed to before reading that far."""
+
+    __slots__ = ("attempt", "scanner")
+
+    def __init__(self, attempt: Attempt, content_type: str) -> None:
+        self.attempt = attempt
+        self.scanner = FirstTokenScanner(content_type)
+
+    def saw(self, chunk: bytes) -> bool:
+        """Feed one chunk; True once the first token was seen (stop feeding then)."""
+        if self.scanner.feed(chunk):
+            self.attempt.first_token = asyncio.get_running_loop().time()
+            return True
+        return False
+
+
+def first_token_watch(exchange: Exchange, content_type: str) -> FirstTokenWatch | None:
+    """A watch for the answer being relayed, only when its request is traced (sampled) and
+    its first token is not known yet: nothing is scanned for anyone else."""
+    trace, attempt = exchange.trace, exchange.answered
+    if trace is None or not trace.sampled or attempt is None or attempt.first_token is not None:
+        return None
+    return FirstTokenWatch(attempt, content_type)
 
 
 class Relay:
@@ -64,7 +92,10 @@ class Relay:
         is_stream = upstream.content_type == "text/event-stream"
         first = opened.first_chunk
         server = self.server()
+        first_token = first_token_watch(exchange, upstream.content_type)
         if not is_stream and upstream.content_length == len(first):
+            if first_token is not None:
+                first_token.saw(first)
             return _whole(exchange, upstream, first, target, server.node_headers)
         out = stream_response(exchange, upstream, is_stream, server.node_headers)
         now = asyncio.get_running_loop().time()
@@ -83,7 +114,7 @@ class Relay:
                 await out.prepare(request)
                 if stream is not None:
                     self.streams.add(stream)
-                failure = await copy.run(opened)
+                failure = await copy.run(opened, first_token)
                 if failure is not None:
                     if stream is not None and stream.closing:
                         error: RouterError = ServiceUnavailable("the router is shutting down")
@@ -140,13 +171,17 @@ class _Copy:
         self.ended = False  # the node's answer was read to its end
         self.failed = False  # the node failed mid-answer
 
-    async def run(self, opened: Opened) -> UpstreamFailure | None:
+    async def run(
+        self, opened: Opened, first_token: FirstTokenWatch | None
+    ) -> UpstreamFailure | None:
         """Write every chunk as it arrives; the node's failure if the answer did not complete."""
         loop = asyncio.get_running_loop()
         read = opened.response.read
         stream, tap, usage_filter = self.stream, self.tap, self.usage_filter
         chunk = opened.first_chunk
         while chunk:
+            if first_token is not None and first_token.saw(chunk):
+                first_token = None
             visible = chunk if usage_filter is None else usage_filter.pass_through(chunk)
             if visible:
                 await self.write(visible)
@@ -256,7 +291,7 @@ def _note_inband_error(
         return
     failed_midstream()
     exchange.error_code = UpstreamError.code
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    _mark_midstream(exchange)
 
 
 async def end_early(
@@ -274,7 +309,7 @@ async def end_early(
     The last attempt is marked failed mid-answer unless the caller `marked` one itself."""
     exchange.error_code = error.code
     if not marked:
-        exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str
+        _mark_midstream(exchange)
     if is_stream:
         event = dialect.stream_error_event(error, exchange.request_id)
         await watch.write(out, event)
@@ -282,6 +317,14 @@ async def end_early(
         await watch.write_eof(out)
     elif request.transport is not None:
         request.transport.abort()  # a short read, never a body that looks complete
+
+
+def _mark_midstream(exchange: Exchange) -> None:
+    """The answer being relayed failed after its first byte (a plain str: the console
+    log renders attempts with repr())."""
+    answered = exchange.answered
+    if answered is not None:
+        answered.failed(FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time())
 
 
 def midstream_error(failure: UpstreamFailure) -> RouterError:

@@ -16,7 +16,7 @@ header must not break the client's HTTP parser.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from multidict import CIMultiDictProxy
 
@@ -46,6 +46,9 @@ _NOT_TO_NODE = HOP_BY_HOP | {
     "expect",
     "x-request-id",  # the router's (the client's when it was sane) is set below
 }
+# With tracing on, the router's span is the node's parent: the client's trace headers are
+# replaced by the attempt's (router.observability.trace_context), not forwarded as they are.
+_NOT_TO_NODE_TRACED = _NOT_TO_NODE | {"traceparent", "tracestate"}
 # The node headers a client may see (lower case), and the families it may see by prefix.
 TO_CLIENT = frozenset(
     {
@@ -78,11 +81,16 @@ def _named_in_connection(headers: CIMultiDictProxy[str], dropped: frozenset[str]
 
 
 def to_node(
-    client: CIMultiDictProxy[str], request_id: str, authorization: str | None
+    client: CIMultiDictProxy[str],
+    request_id: str,
+    authorization: str | None,
+    trace: Sequence[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
-    """Headers for the upstream request: the client's, filtered, plus ours."""
-    dropped = _named_in_connection(client, _NOT_TO_NODE)
+    """Headers for the upstream request: the client's, filtered, plus ours; `trace` (the
+    attempt's traceparent and tracestate) replaces the client's when tracing is on."""
+    dropped = _named_in_connection(client, _NOT_TO_NODE_TRACED if trace else _NOT_TO_NODE)
     headers = [(name, value) for name, value in client.items() if name.lower() not in dropped]
+    headers.extend(trace)
     headers.append(IDENTITY)
     headers.append((REQUEST_ID, request_id))
     if authorization is not None:
