@@ -195,10 +195,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     # reason and for features a node's dialect may be unable to express.
     "router/dialects/chat_answer.py": frozenset({"tool_calls"}),
     "router/dialects/chat_wire.py": frozenset({"tool_calls", "candidates"}),
-    # The usage ledger's own record fields (usage.jsonl): the router's format, not a node's.
+    # The usage ledger's own record fields (usage.jsonl), and the router's own span
+    # attribute (router.usage.reasoning_tokens): the router's formats, not a node's.
     "router/billing/state/ledger.py": frozenset(
         {"prompt_tokens", "completion_tokens", "reasoning_tokens"}
     ),
+    "router/observability/tracing/spans.py": frozenset({"reasoning_tokens"}),
 }
 
 

@@ -17,6 +17,8 @@ from typing import Literal
 from router.config.affinity import Affinity
 from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
+from router.config.observability import ObservabilityConfig
+from router.config.sentinel import RedisSentinel
 from router.dialects.names import DEFAULT_NODE_DIALECTS, DialectName
 from router.dialects.registry import DEFAULT_PREFIXES
 from router.errors import FailureReason
@@ -138,6 +140,12 @@ class ServerConfig:
     # Seconds a connection may take to send a complete request head, counted from when it
     # opens or its previous answer ended; also how long an idle kept-alive one is kept.
     header_timeout: float = 75.0
+    # Seconds a client may leave a write of its answer waiting (it does not read) before
+    # it is cut: its fault, never the node's (router.proxy.client.WriteWatch).
+    write_timeout: float = 60.0
+    # Node response headers a client may see besides router.upstream.headers.TO_CLIENT
+    # (lower-cased names), e.g. a provider's own; none by default.
+    node_headers: tuple[str, ...] = ()
 
     @property
     def max_body_bytes(self) -> int:
@@ -223,10 +231,13 @@ class TokenLimits:
 
 @dataclass(frozen=True, slots=True)
 class StateConfig:
-    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout."""
+    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout.
+
+    Redis is reached at `redis_url`, or through Sentinel when `redis_sentinel` is set."""
 
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may hold a password
+    redis_sentinel: RedisSentinel | None = None
     on_error: Literal["closed", "open"] = "closed"
     ledger_path: str | None = None
     reservation_ttl: float = 960.0
@@ -277,6 +288,7 @@ class Config:
     source: str = "<memory>"
     state: StateConfig = field(default_factory=StateConfig)
     keys: tuple[KeyRecord, ...] = ()
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     _exact: Mapping[str, ModelRoute] = field(default_factory=dict, repr=False, compare=False)
     _globs: tuple[tuple[re.Pattern[str], ModelRoute], ...] = field(
         default=(), repr=False, compare=False
@@ -294,6 +306,7 @@ class Config:
         source: str = "<memory>",
         state: StateConfig | None = None,
         keys: tuple[KeyRecord, ...] = (),
+        observability: ObservabilityConfig | None = None,
     ) -> Config:
         """Assemble a config and its lookup tables (exact names and aliases, then globs)."""
         exact: dict[str, ModelRoute] = {}
@@ -314,6 +327,7 @@ class Config:
             source=source,
             state=state or StateConfig(),
             keys=keys,
+            observability=observability or ObservabilityConfig(),
             _exact=exact,
             _globs=tuple(globs),
         )

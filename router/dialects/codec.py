@@ -10,7 +10,8 @@ wire format only through a codec's parts, never by asking which dialect it is:
                  request (path, then body) into a `Call` and a `Parsed`
     answers      node -> router: reading a node's answer as it streams by (usage and the
                  cheap byte mark that spares parsing, the first token, the continuation's
-                 transcript and its rewriting, framing a rewritten event)
+                 transcript and its rewriting, framing a rewritten event, the output text
+                 a client received, for a charge without usage)
     replies      router -> client: the bytes the router itself writes (error bodies, the
                  mid-stream error event, keep-alives, the end of a stream)
     models       the model list and get
@@ -180,6 +181,7 @@ class Answers(Protocol):
 
     usage_mark: re.Pattern[bytes]  # found in every event that reports usage (cheap skip)
     identity_fields: tuple[str, ...]  # a stream's id, model...: the continuation keeps them
+    passed_headers: frozenset[str]  # its own answer headers a client may see (lower case)
 
     def usage(self, document: Any) -> Usage | None:
         """The usage one answer or event reports, or None."""
@@ -191,6 +193,14 @@ class Answers(Protocol):
 
     def has_content(self, document: Any) -> bool:
         """Whether one event carries the first token (anything not recognised does)."""
+        ...
+
+    def output_chars(self, document: Mapping[str, Any]) -> tuple[int, int]:
+        """Characters of output text one answer or event carries: (content, reasoning)."""
+        ...
+
+    def has_finish_reason(self, document: Any) -> bool:
+        """Whether one event ends its answer's text (only usage and the end follow it)."""
         ...
 
     def transcribe(self, document: dict[str, Any], into: Transcribing) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.dialects.codec import Answers
-from router.dialects.estimate import text_tokens
+from router.dialects.estimate import output_tokens
 from router.dialects.usage import Usage, UsagePart
 from router.dialects.usage_tap import is_error_event
 
@@ -81,7 +81,7 @@ class Transcript:
         finished may have reported only part of its output (or no count of it): each
         output count is then at least the estimate of what the client received."""
         content, reasoning = self.produced
-        completion, thought = text_tokens(content), text_tokens(reasoning)
+        completion, thought = output_tokens(content), output_tokens(reasoning)
         usage = self.usage
         if usage is None:
             return UsagePart(node, self.prompt_estimate, completion, thought, True)

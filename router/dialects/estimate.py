@@ -14,6 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 BYTES_PER_TOKEN = 4
+CHARS_PER_TOKEN = 4  # output produced or delivered, counted in characters of its text
+
+
+def output_tokens(chars: int) -> int:
+    """The estimate of output tokens in `chars` characters of text: 4 a token, rounded up.
+
+    The one estimator of what a node produced when it did not say: a node cut before its
+    usage (router.dialects.continuation) and what a client received before it left
+    (router.dialects.delivered)."""
+    return -(-chars // CHARS_PER_TOKEN) if chars > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +57,6 @@ def estimate_tokens(raw: bytes, output_cap: int | None = None) -> TokenEstimate:
 def token_estimate(raw: bytes, output_cap: int | None = None) -> int:
     """Prompt estimate plus the request's output cap (0 when it has none)."""
     return estimate_tokens(raw, output_cap).total
-
-
-CHARS_PER_TOKEN = 4  # what an answer's text counts for, where no node reported its usage
-
-
-def text_tokens(characters: int) -> int:
-    """The tokens `characters` of answer text are taken for (rounded up)."""
-    return -(-characters // CHARS_PER_TOKEN)
 
 
 def lower_caps(fields: dict[str, Any], names: tuple[str, ...], produced: int) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import orjson
 
 from router.dialects.codec import Answers
-from router.dialects.sse import event_data, split_events
+from router.dialects.sse import EventCutter, event_data
 
 # Content-free bytes held back at most; past this the answer is committed anyway, so a
 # node that sends only keep-alives still reaches the client (bounded memory per request).
@@ -28,14 +28,14 @@ MAX_HELD_BYTES = 8 * 1024
 class FirstTokenScanner:
     """Fed a node's body chunks in order; `feed` is True once content has arrived."""
 
-    __slots__ = ("_answers", "_partial", "found", "held", "is_sse")
+    __slots__ = ("_answers", "_cutter", "found", "held", "is_sse")
 
     def __init__(self, content_type: str, answers: Answers) -> None:
         self.is_sse = content_type == "text/event-stream"
         self._answers = answers  # the node's dialect's
         self.found = False
         self.held = 0  # bytes seen so far
-        self._partial = b""
+        self._cutter = EventCutter(MAX_HELD_BYTES)
 
     def feed(self, chunk: bytes) -> bool:
         """True when `chunk` (or an earlier one) holds the first token, or when holding
@@ -46,8 +46,10 @@ class FirstTokenScanner:
         if not self.is_sse or self.held > MAX_HELD_BYTES:
             self.found = True
             return True
-        events, self._partial = split_events(self._partial + chunk)
-        self.found = any(self.event_has_content(event) for event in events)
+        # A piece not whole (an event over the cap) cannot be here: `held` passed it first.
+        self.found = any(
+            not whole or self.event_has_content(data) for data, whole in self._cutter.feed(chunk)
+        )
         return self.found
 
     def event_has_content(self, event: bytes) -> bool:

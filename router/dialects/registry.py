@@ -37,6 +37,8 @@ DEFAULT_PREFIXES: tuple[str, ...] = tuple(
 CREDENTIAL_HEADERS: frozenset[str] = frozenset().union(
     *(codec.ingress.credential_headers for codec in ALL)
 )
+# A node's answer headers some dialect lets through to its clients (lower case).
+PASSED_HEADERS: frozenset[str] = frozenset().union(*(codec.answers.passed_headers for codec in ALL))
 # Body fields that hold a conversation in some dialect (never logged).
 CONVERSATION_FIELDS: frozenset[str] = frozenset(
     field for codec in ALL for field in codec.ingress.conversation_fields

@@ -1,10 +1,10 @@
 """Reading token usage out of a relayed answer without holding back a byte.
 
 How this works: `UsageTap.feed` sees every chunk after it has been written to the client.
-For SSE it keeps only the unfinished tail of the last event and parses just the events
-that carry the node's dialect's usage mark (`Answers.usage_mark`: OpenAI's
-`"usage":{`, Gemini's `usageMetadata`), so ordinary content chunks cost one search. A
-plain JSON answer is collected (up to a cap) and parsed once at the end.
+For SSE the events are cut by router.dialects.sse (bounded, linear) and only those that
+carry the node's dialect's usage mark (`Answers.usage_mark`: OpenAI's `"usage":{`,
+Gemini's `usageMetadata`) are parsed, so ordinary content events cost one search. A plain
+JSON answer is collected (up to a cap) and parsed once at the end.
 
 The same scan notices an in-band error: an SSE event whose JSON has a top-level `error`
 (LiteLLM, and Google itself, report a failure that way after a 200). Only events holding
@@ -13,11 +13,10 @@ the bytes `"error"` are parsed, so it costs another substring search per chunk.
 `UsageFilter` is the one place bytes are held: when the router itself asked the node for
 streaming usage (the client did not), the usage-only chunk must not reach the client.
 Complete events pass at once; only an event still arriving waits for its end, which no
-SSE client could have used anyway.
+SSE client could have used anyway, and one longer than the cap passes on unread.
 
 Nodes are asked for identity encoding; one that compresses anyway (`coding`) is read
 through an inflater, in pieces of at most MAX_INFLATED_PIECE, so its usage still counts.
-Events are cut by router.dialects.sse.
 """
 
 from __future__ import annotations
@@ -30,12 +29,12 @@ from typing import Any
 import orjson
 
 from router.dialects.codec import Answers
-from router.dialects.sse import DONE, event_document, last_event_end, split_events
+from router.dialects.sse import DONE, MAX_EVENT, EventCutter, event_document
 from router.dialects.usage import Usage
 
 _ERROR_MARK = b'"error"'
 MAX_COLLECTED = 16 * 1024 * 1024  # a non-stream answer larger than this is not parsed
-MAX_TAIL = 4 * 1024 * 1024  # the longest unfinished SSE event kept while scanning
+MAX_TAIL = MAX_EVENT  # the longest SSE event read; a longer one passes through unread
 MAX_INFLATED_PIECE = 256 * 1024  # a compressed chunk is scanned this much at a time
 _WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # deflate is zlib-wrapped (RFC 9110)
 
@@ -50,16 +49,16 @@ def _usage_of(document: Any, answers: Answers) -> Usage | None:
 
 
 class UsageTap:
-    """Watches one answer (SSE or JSON) for its token usage."""
+    """Watches one answer (SSE or JSON, in the node's dialect) for its token usage."""
 
     __slots__ = (
         "_answers",
         "_body",
+        "_cutter",
         "_has_mark",
         "_inflater",
         "_size",
         "_stream",
-        "_tail",
         "inband_error",
         "usage",
     )
@@ -71,7 +70,7 @@ class UsageTap:
         self._answers = answers
         self._has_mark = answers.usage_mark.search
         self._stream = is_stream
-        self._tail = b""
+        self._cutter = EventCutter(MAX_TAIL)
         self._body: list[bytes] = []
         self._size = 0
         self.usage: Usage | None = None
@@ -91,14 +90,11 @@ class UsageTap:
             if self._size <= MAX_COLLECTED:
                 self._body.append(chunk)
             return
-        data = self._tail + chunk if self._tail else chunk
-        if self._has_mark(data) is None and _ERROR_MARK not in data:
-            # Not SSE after all (no event ends): keep a bounded tail, not the whole answer.
-            self._tail = data[last_event_end(data) :][-MAX_TAIL:]
-            return
-        events, self._tail = split_events(data)
-        for event in events:
-            self._scan(event)
+        for data, whole in self._cutter.feed(chunk):
+            if not whole:
+                continue  # an event over the cap: passed to the client unread
+            if self._has_mark(data) is not None or _ERROR_MARK in data:
+                self._scan(data)
 
     def _scan(self, event: bytes) -> None:
         document = event_document(event)
@@ -114,9 +110,9 @@ class UsageTap:
     def finish(self) -> Usage | None:
         """The usage seen, once the answer has ended (or was cut short)."""
         if self._stream:
-            if self._tail.strip():
-                self._scan(self._tail)
-                self._tail = b""
+            tail = self._cutter.rest()
+            if tail.strip():
+                self._scan(tail)
         elif self._body and self._size <= MAX_COLLECTED:
             with contextlib.suppress(orjson.JSONDecodeError):
                 self.usage = _usage_of(orjson.loads(b"".join(self._body)), self._answers)
@@ -133,6 +129,11 @@ class _Inflater:
     def __init__(self, coding: str) -> None:
         wbits = _WBITS.get(coding)
         self._zlib = zlib.decompressobj(wbits) if wbits is not None else None
+
+    @property
+    def readable(self) -> bool:
+        """False for an unknown coding or once the data proved corrupt."""
+        return self._zlib is not None
 
     def inflate(self, data: bytes) -> Iterator[bytes]:
         while data and self._zlib is not None:
@@ -152,26 +153,31 @@ def is_error_event(document: Any) -> bool:
 
 
 class UsageFilter:
-    """Drops the usage-only chunk from a stream whose client did not ask for usage."""
+    """Drops the usage-only chunk from a stream whose client did not ask usage for.
 
-    __slots__ = ("_has_mark", "_is_usage_only", "_tail")
+    Shares the tap's cap: an event longer than MAX_TAIL passes through unread, as it comes."""
+
+    __slots__ = ("_cutter", "_has_mark", "_is_usage_only")
 
     def __init__(self, answers: Answers) -> None:
+        self._cutter = EventCutter(MAX_TAIL)
         self._has_mark = answers.usage_mark.search
         self._is_usage_only = answers.is_usage_only
-        self._tail = b""
 
     def pass_through(self, chunk: bytes) -> bytes:
         """The bytes of `chunk` the client may see now (complete events, minus usage)."""
-        data = self._tail + chunk if self._tail else chunk
-        if self._has_mark(data) is None:
-            end = last_event_end(data)
-            self._tail = data[end:]
-            return data[:end]
-        events, self._tail = split_events(data)
-        return b"".join(event for event in events if not self._is_usage_only(event))
+        pieces = self._cutter.feed(chunk)
+        if len(pieces) == 1:
+            data, whole = pieces[0]
+            return b"" if whole and self._is_usage_event(data) else data
+        return b"".join(
+            data for data, whole in pieces if not (whole and self._is_usage_event(data))
+        )
+
+    def _is_usage_event(self, event: bytes) -> bool:
+        return self._has_mark(event) is not None and self._is_usage_only(event)
 
     def flush(self) -> bytes:
         """Whatever is left when the node ends its answer."""
-        tail, self._tail = self._tail, b""
+        tail = self._cutter.rest()
         return b"" if self._is_usage_only(tail) else tail

@@ -27,7 +27,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from router.dialects.registry import CONVERSATION_FIELDS, CREDENTIAL_HEADERS
-from router.observability.exchange import Attempt, Exchange
+from router.observability.exchange import Exchange
 
 LEVELS: Mapping[str, int] = {
     "debug": logging.DEBUG,
@@ -230,7 +230,7 @@ class AccessFields(TypedDict):
     path: str
     model: str
     node: str | None
-    attempts: list[Attempt]
+    attempts: list[dict[str, Any]]
     status: int
     error_code: str | None  # set when the request failed, also after a 200 (mid-stream)
     ttfb_ms: float | None
@@ -240,6 +240,7 @@ class AccessFields(TypedDict):
     usage: dict[str, int] | None
     client: str | None
     client_disconnected: bool
+    client_slow: bool  # cut for not reading (server.write_timeout): the client's fault
 
 
 def access_fields(exchange: Exchange, now: float) -> AccessFields:
@@ -251,7 +252,7 @@ def access_fields(exchange: Exchange, now: float) -> AccessFields:
         "path": exchange.path,
         "model": exchange.model,
         "node": exchange.node,
-        "attempts": exchange.attempts,
+        "attempts": [attempt.log_fields() for attempt in exchange.attempts],
         "status": exchange.status or 499,
         "error_code": exchange.error_code,
         "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),
@@ -261,4 +262,5 @@ def access_fields(exchange: Exchange, now: float) -> AccessFields:
         "usage": exchange.usage_fields(),
         "client": exchange.client,
         "client_disconnected": exchange.client_disconnected,
+        "client_slow": exchange.client_slow,
     }

@@ -1,9 +1,10 @@
-"""The rules of one attempt: the model name a node is asked for, whether the attempt reads
-on to the first token, whether a failure mid-answer goes on at another node. Pure."""
+"""The rules of one attempt: whether it reads on to the first token, whether a failure
+mid-answer goes on at another node (the model name a node is asked for is the
+candidate's: router.proxy.plan.Candidate.upstream_model). Pure."""
 
 from __future__ import annotations
 
-from router.config.model import Backend, MidstreamPolicy, ModelRoute, Strategy
+from router.config.model import MidstreamPolicy, ModelRoute, Strategy
 from router.proxy.race import Answer
 from router.upstream.nodes import NodeRuntime
 
@@ -26,16 +27,3 @@ def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) 
         or route.hedge is not None
         or served.strategy is Strategy.LATENCY
     )
-
-
-def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute) -> str | None:
-    """The model name a node is asked for; None keeps the client's own.
-
-    A backend's `model` renames; a fallback (another model) is asked for by its own name;
-    otherwise the client's name goes through unchanged (aliases included).
-    """
-    if backend.upstream_model is not None:
-        return backend.upstream_model
-    if serving is not requested and not serving.is_glob:
-        return serving.name
-    return None

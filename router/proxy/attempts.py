@@ -36,35 +36,26 @@ from router.dialects.continuation import Transcript
 from router.dialects.prefill import ContinuedRequest
 from router.dialects.request import ClientRequest
 from router.dialects.target import Target
-from router.errors import FailureReason, UpstreamFailure
+from router.errors import HEALTH_FAILURES, FailureReason, UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
-from router.proxy.attempt_rules import continues, upstream_model, wants_first_token
+from router.proxy.attempt_rules import continues, wants_first_token
 from router.proxy.client import ClientStream
 from router.proxy.continuing import ContinuingRelay
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.outcome import final_error
 from router.proxy.plan import Candidate, Kept, Plan
-from router.proxy.race import Answer, Race
+from router.proxy.race import Answer, Begin, Race, Start
 from router.proxy.relay import Relay
 from router.proxy.table import RouteTable
 from router.routing.health import may_eject
 from router.routing.retry_budget import RetryBudgetTracker
 from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
-from router.upstream.request import open_response
+from router.upstream.request import Opened, open_response
 
-# Failures that count against a node's health (a 404/408/429 says nothing about it).
-HEALTH_FAILURES = frozenset(
-    {
-        FailureReason.CONNECT,
-        FailureReason.TIMEOUT,
-        FailureReason.STATUS_5XX,
-        FailureReason.RESET,
-        FailureReason.MIDSTREAM,
-    }
-)
 _MIDSTREAM = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
+CANCELLED = "cancelled"  # an attempt stopped by the router: the client left, or outraced
 
 
 class Proxy:
@@ -74,8 +65,9 @@ class Proxy:
         self.table = table
         self.streams = streams
         self.observer = observer
-        self.relay = Relay(streams)
-        self.continuing = ContinuingRelay(streams, observer)
+        server = lambda: table.config.server  # noqa: E731  (the loaded config's, per answer)
+        self.relay = Relay(streams, server)
+        self.continuing = ContinuingRelay(streams, observer, server)
 
     async def forward(
         self, client: ClientStream, request: ClientRequest, exchange: Exchange, route: ModelRoute
@@ -89,7 +81,7 @@ class Proxy:
         # Every node speaks the request's dialect (the usual case): none to pass over.
         everyone = request.codec.name in self.table.spoken_by_all.get(route.name, ())
         serves = None if everyone else request.serves
-        plan = Plan(self.table, self.observer, route, request.affinity_key, serves)
+        plan = Plan(self.table, self.observer, route, request.affinity_key, exchange, serves)
         try:
             await self._forward(client, request, exchange, route, plan)
         finally:
@@ -106,19 +98,20 @@ class Proxy:
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
 
-        def start(candidate: Candidate) -> Awaitable[Answer]:
+        def start(candidate: Candidate, attempt: Attempt) -> Awaitable[Answer]:
             target = request.target_for(candidate.node.speaks)
-            return self._attempt(request, exchange, route, candidate, target, plan)
+            return self._attempt(request, exchange, route, candidate, target, plan, attempt)
 
         may_retry = self._retry_gate(route, plan, budget)
         balancer = self.table.balancers.get(route.name)
         delay = balancer.hedging if balancer is not None else None
         if delay is None:
-            answer, last = await self._in_turn(plan, start, may_retry, budget)
+            answer, last = await self._in_turn(plan, plan.begin, start, may_retry, budget)
         else:
             race = Race(
                 model=route.name,
                 candidates=iter(plan),
+                begin=plan.begin,
                 start=start,
                 may_retry=may_retry,
                 delay=delay,
@@ -137,7 +130,9 @@ class Proxy:
         self._committed(exchange, answer)
 
         def failed_midstream(failed: Answer = answer) -> None:
-            self._judge_failure(failed.served, failed.node, _MIDSTREAM, loop.time(), False)
+            now = loop.time()
+            failed.attempt.failed(FailureReason.MIDSTREAM.value, None, now)
+            self._judge_failure(failed.served, failed.node, _MIDSTREAM, now, False)
 
         try:
             if continues(route, answer):
@@ -166,7 +161,7 @@ class Proxy:
         content, reasoning = transcript.content_text, transcript.reasoning_text
         loop = asyncio.get_running_loop()
 
-        def start(candidate: Candidate) -> Awaitable[Answer]:
+        def start(candidate: Candidate, attempt: Attempt) -> Awaitable[Answer]:
             target = request.target_for(candidate.node.speaks)
             if target is not None:
                 prefill = candidate.served.prefill
@@ -174,15 +169,19 @@ class Proxy:
                     target.request, target.node.nodes, content, reasoning, prefill
                 )
                 target = replace(target, request=continued)
-            return self._attempt(request, exchange, route, candidate, target, plan)
+            return self._attempt(request, exchange, route, candidate, target, plan, attempt)
 
         may_retry = self._retry_gate(route, plan, budget)
-        failed = plan.node(exchange.attempts[-1]["node"])
+        answered = exchange.answered
+        failed = plan.node(answered.node) if answered is not None else None
         retries = failed.config.retries if failed is not None else 0
         last = _MIDSTREAM
         while True:
             made = len(exchange.attempts)
-            answer, _ = await self._in_turn(plan, start, may_retry, budget, made, retries, last)
+            begin = plan.begin_continuation
+            answer, _ = await self._in_turn(
+                plan, begin, start, may_retry, budget, made, retries, last
+            )
             if answer is None:
                 return None
             response = answer.opened.response
@@ -192,7 +191,7 @@ class Proxy:
             last = UpstreamFailure(
                 FailureReason.STATUS_4XX, "refused the prefill", status=response.status
             )
-            _record_failure(exchange, answer.node.name, answer.served.name, last)
+            answer.attempt.failed(last.reason.value, last.status, loop.time())
             # An answer, if not a stream, shows the node works (and ends its trial).
             self.observer.transitions(answer.node.health.record_success(loop.time()))
             response.close()
@@ -206,7 +205,8 @@ class Proxy:
     async def _in_turn(
         self,
         candidates: Iterable[Candidate],
-        start: Callable[[Candidate], Awaitable[Answer]],
+        begin: Begin,
+        start: Start,
         may_retry: Callable[[int, int, UpstreamFailure | None], bool],
         budget: RetryBudgetTracker,
         made: int = 0,
@@ -222,7 +222,7 @@ class Proxy:
             if is_retry and not may_retry(tried, retries, last):
                 break
             try:
-                return await start(candidate), last
+                return await start(candidate, begin(candidate, first=tried == 0)), last
             except UpstreamFailure as failure:
                 retries = candidate.node.config.retries
                 last = failure
@@ -267,17 +267,20 @@ class Proxy:
         candidate: Candidate,
         target: Target | None,
         plan: Plan,
+        attempt: Attempt,
     ) -> Answer:
-        """One attempt at one node: its opened answer, or UpstreamFailure (already judged
-        and told to `plan`). A same-node retry first waits until its `not_before`.
+        """One attempt at one node, recorded in `attempt`: its opened answer, or
+        UpstreamFailure (already judged and told to `plan`). A same-node retry first
+        waits until its `not_before`.
 
         On success the node stays counted in flight; the caller releases it after relaying.
         """
         loop = asyncio.get_running_loop()
-        served, backend = candidate.served, candidate.backend
+        served = candidate.served
         node = candidate.node
         if target is None:  # the plan offers only nodes that can take the request
             raise RuntimeError(f"node {node.name!r} cannot take a {request.codec.name} request")
+        attempt.dialect = target.node.name.value  # what the node is asked in
         wait = candidate.not_before - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -289,31 +292,50 @@ class Proxy:
         is_trial = health.needs_trial(now)
         if is_trial:
             self.observer.transitions(health.take_trial(now))
-        sent_at = loop.time()
+        sent_at = attempt.sent = loop.time()
         try:
-            model = upstream_model(backend, served, route)
-            opened = await open_response(
-                node.transport,
-                node.config,
-                target.request.path(node.base_path, model),
-                to_node(request.headers, exchange.request_id, node.credential),
-                target.request.body(model),
-                target.node.answers,
-                until_content=wants_first_token(node, route, served),
-                fallbacks_on=served.fallbacks_on,
-            )
+            opened = await self._open(request, exchange, route, candidate, target, attempt)
         except UpstreamFailure as failure:
             node.release()
-            self._judge_failure(served, node, failure, loop.time(), is_trial)
+            now = loop.time()
+            attempt.failed(failure.reason.value, failure.status, now)
+            self._judge_failure(served, node, failure, now, is_trial)
             plan.record_failure(candidate, failure, target)
-            _record_failure(exchange, node.name, served.name, failure)
             raise
         except BaseException:
             node.release()
+            attempt.failed(CANCELLED, None, loop.time())
             if is_trial:
                 health.release_trial()
             raise
-        return Answer(opened, served, node, sent_at, target)
+        attempt.first_byte, attempt.first_token = opened.first_byte_at, opened.first_token_at
+        return Answer(opened, served, node, sent_at, attempt, target)
+
+    def _open(
+        self,
+        request: ClientRequest,
+        exchange: Exchange,
+        route: ModelRoute,
+        candidate: Candidate,
+        target: Target,
+        attempt: Attempt,
+    ) -> Awaitable[Opened]:
+        """Send `target`'s request to the candidate's node (the trace's headers too, when
+        tracing): its answer's headers and first chunk (router.upstream.request)."""
+        node, served = candidate.node, candidate.served
+        trace = exchange.trace
+        traced = trace.headers(attempt.span_id) if trace is not None else ()
+        model = candidate.upstream_model(route)
+        return open_response(
+            node.transport,
+            node.config,
+            target.request.path(node.base_path, model),
+            to_node(request.headers, exchange.request_id, node.credential, traced),
+            target.request.body(model),
+            target.node.answers,
+            until_content=wants_first_token(node, route, served),
+            fallbacks_on=served.fallbacks_on,
+        )
 
     def _committed(self, exchange: Exchange, answer: Answer) -> None:
         """Record the attempt that produced the answer (its headers and first chunk)."""
@@ -325,10 +347,8 @@ class Proxy:
         if balancer is not None:
             balancer.observe(node.name, exchange.ttfb, now)
         exchange.node = node.name
-        status = opened.response.status
-        exchange.attempts.append(
-            Attempt(node=node.name, model=served.name, failure=None, status=status)
-        )
+        answer.attempt.status = opened.response.status
+        exchange.answered = answer.attempt
         # Any answer that is not a failover status shows the node is working.
         self.observer.transitions(node.health.record_success(now))
 
@@ -363,11 +383,3 @@ class Proxy:
             self.observer.transitions(health.record_failure(now, allow_eject=allowed))
         elif is_trial:
             health.release_trial()  # a 403/404/408/429 says nothing about the node's health
-
-
-def _record_failure(exchange: Exchange, node: str, model: str, failure: UpstreamFailure) -> None:
-    """A failed attempt, in the access log's `attempts`. The reason's value, a plain str:
-    the console log renders attempts with repr()."""
-    exchange.attempts.append(
-        Attempt(node=node, model=model, failure=failure.reason.value, status=failure.status)
-    )

@@ -1,9 +1,15 @@
 """The seam to the client's connection: what the proxy writes an answer through.
 
 The proxy never sees the web framework: it hands `ResponseHead`s and bytes to a
-`ClientStream`, which router.web implements over aiohttp (and tests with a fake). A
+`ClientStream`, which router.web implements over aiohttp (router.web.client_stream). A
 write to a client that has gone away raises `ClientGone`, translated inside the
 implementation, so the relay and the keep-alive ticker never catch an OS error type.
+
+A client that does not read leaves a write waiting (the socket's send buffer full) for as
+long as it likes, and with it the node's answer and its connection: the implementation
+cuts it after `server.write_timeout` seconds (its handler is cancelled, the relay ends),
+and records the request as the client's fault (`client_slow`): it is charged what it
+received and nothing is held against the node.
 """
 
 from __future__ import annotations
@@ -36,12 +42,14 @@ class ClientStream(Protocol):
         ...
 
     async def write(self, data: bytes) -> None:
-        """Send bytes of the body at once; ClientGone when the client left. A write after
-        `write_eof` is dropped (a keep-alive that lost the race with the end)."""
+        """Send bytes of the body at once; ClientGone when the client left; a write still
+        waiting after the write timeout cuts the client. A write after `write_eof` is
+        dropped (a keep-alive that lost the race with the end)."""
         ...
 
     async def write_eof(self) -> None:
-        """End the body; ClientGone when the client left."""
+        """End the body (it waits for the client to take what is buffered: watched like
+        a write); ClientGone when the client left."""
         ...
 
     def abort(self) -> None:

@@ -25,7 +25,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from router.config.model import ServerConfig
 from router.dialects.continuation import Transcript
+from router.dialects.delivered import DeliveredOutput
 from router.dialects.estimate import BYTES_PER_TOKEN
 from router.dialects.sse import DONE, EventSplitter, event_document
 from router.dialects.target import Target
@@ -40,7 +42,7 @@ from router.observability.observer import Observer
 from router.proxy.client import ClientLeaving, ClientStream
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
-from router.proxy.relay import end_early, midstream_error, stream_response
+from router.proxy.relay import end_early, first_token_watch, midstream_error, stream_response
 
 Resume = Callable[[Transcript], Awaitable[Answer | None]]
 _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
@@ -49,9 +51,12 @@ _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
 class ContinuingRelay:
     """Streams one answer to the client, continued on other nodes as they fail."""
 
-    def __init__(self, streams: StreamRegistry, observer: Observer) -> None:
+    def __init__(
+        self, streams: StreamRegistry, observer: Observer, server: Callable[[], ServerConfig]
+    ) -> None:
         self.streams = streams
         self.observer = observer
+        self.server = server  # the `server:` settings now loaded (a reload changes them)
 
     async def send(
         self,
@@ -63,9 +68,11 @@ class ContinuingRelay:
     ) -> None:
         """Copy the answer, and its continuations, to the client as they arrive.
 
-        The caller releases `answer`'s node; continuation answers are released here."""
+        The caller releases `answer`'s node; continuation answers are released here. A
+        client that leaves a write waiting `server.write_timeout` seconds is cut."""
+        server = self.server()
         target = answer.target
-        head = stream_response(exchange, answer.opened.response, True)
+        head = stream_response(exchange, answer.opened.response, True, server.node_headers)
         loop = asyncio.get_running_loop()
         keepalive = target.client.replies.keepalive
         stream = OpenStream(client, answer.opened.response, loop.time(), keepalive)
@@ -91,6 +98,10 @@ class ContinuingRelay:
                         return
         finally:
             exchange.usage = run.said.total(run.current.node.name)
+            if exchange.usage is None:  # no node reported usage: what the client received
+                exchange.delivered = DeliveredOutput(
+                    len(run.said.content_text), len(run.said.reasoning_text)
+                )
             exchange.node = run.current.node.name
             self.streams.discard(stream)
             if finished:
@@ -122,7 +133,9 @@ async def _go_on(
     """After the current node failed: switch `run` to a continuation, or the error event
     that ends the stream (it names the first node's failure, not a refused prefill)."""
     run.current.opened.response.close()
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    run.current.attempt.failed(
+        FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time()
+    )
     if stream.closing:
         return ServiceUnavailable("the router is shutting down")
     failed_midstream(run.current)
@@ -160,7 +173,10 @@ async def _copy(
     read = answer.opened.response.read
     splitter = EventSplitter()
     chunk = answer.opened.first_chunk
+    first_token = first_token_watch(exchange, answer.opened.response.content_type, answers)
     while True:
+        if first_token is not None and chunk and first_token.saw(chunk):
+            first_token = None
         for event in splitter.feed(chunk) if chunk else splitter.finish():
             document = event_document(event)
             if document is DONE:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from router.dialects.codec import Codec
+from router.config.model import ServerConfig
+from router.dialects.codec import Answers, Codec
+from router.dialects.delivered import DeliveredMeter
+from router.dialects.first_token import FirstTokenScanner
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
@@ -25,8 +28,9 @@ from router.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from router.observability.exchange import Exchange
+from router.observability.exchange import Attempt, Exchange
 from router.proxy.client import ClientLeaving, ClientStream, ResponseHead
+from router.proxy.grace import read_on_for_usage
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
 from router.upstream.reasons import node_request_id
@@ -34,11 +38,42 @@ from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
 
 
+class FirstTokenWatch:
+    """Notes when a traced answer brings its first token (its attempt span's time to first
+    token), for an answer the proxy committed to before reading that far."""
+
+    __slots__ = ("attempt", "scanner")
+
+    def __init__(self, attempt: Attempt, content_type: str, answers: Answers) -> None:
+        self.attempt = attempt
+        self.scanner = FirstTokenScanner(content_type, answers)
+
+    def saw(self, chunk: bytes) -> bool:
+        """Feed one chunk; True once the first token was seen (stop feeding then)."""
+        if self.scanner.feed(chunk):
+            self.attempt.first_token = asyncio.get_running_loop().time()
+            return True
+        return False
+
+
+def first_token_watch(
+    exchange: Exchange, content_type: str, answers: Answers
+) -> FirstTokenWatch | None:
+    """A watch for the answer being relayed (read through the node's dialect's `answers`),
+    only when its request is traced (sampled) and its first token is not known yet:
+    nothing is scanned for anyone else."""
+    trace, attempt = exchange.trace, exchange.answered
+    if trace is None or not trace.sampled or attempt is None or attempt.first_token is not None:
+        return None
+    return FirstTokenWatch(attempt, content_type, answers)
+
+
 class Relay:
     """Streams committed answers to clients, and keeps the open SSE streams registered."""
 
-    def __init__(self, streams: StreamRegistry) -> None:
+    def __init__(self, streams: StreamRegistry, server: Callable[[], ServerConfig]) -> None:
         self.streams = streams
+        self.server = server  # the `server:` settings now loaded (a reload changes them)
 
     async def send(
         self,
@@ -51,31 +86,34 @@ class Relay:
         """Copy the node's answer to the client as it arrives.
 
         `failed_midstream` is called when the node fails after the first byte (not when
-        the router itself ended the stream), so its health hears about it.
+        the router itself ended the stream), so its health hears about it. A client that
+        leaves a write waiting `server.write_timeout` seconds is cut (router.proxy.client).
+        The node's bytes are read through its dialect (`target.node`), the router's own
+        written in the client's (`target.client`).
         """
         upstream = opened.response
         is_stream = upstream.content_type == "text/event-stream"
         first = opened.first_chunk
+        server = self.server()
+        node_answers = target.node.answers
+        first_token = first_token_watch(exchange, upstream.content_type, node_answers)
         if not is_stream and upstream.content_length == len(first):
-            _whole(client, exchange, upstream, first, target)
+            if first_token is not None:
+                first_token.saw(first)
+            _whole(client, exchange, upstream, first, target, server.node_headers)
             return
-        head = stream_response(exchange, upstream, is_stream)
+        head = stream_response(exchange, upstream, is_stream, server.node_headers)
         now = asyncio.get_running_loop().time()
         keepalive = target.client.replies.keepalive
         stream = OpenStream(client, upstream, now, keepalive) if is_stream else None
-        coding = content_coding(upstream.headers)
-        answers = target.node.answers
-        tap = UsageTap(answers, is_stream=is_stream, coding=coding)
-        # Compressed bytes (a node that ignored identity) cannot be filtered: passed whole.
-        strip = is_stream and target.request.strip_usage and coding is None
-        usage_filter = UsageFilter(answers) if strip else None
-        finished = False
+        copy = _Copy.of(client, exchange, upstream, target, stream)
+        usage_filter, tap = copy.usage_filter, copy.tap
         try:
             with ClientLeaving(exchange):
                 await client.prepare(head)
                 if stream is not None:
                     self.streams.add(stream)
-                failure = await _copy(client, exchange, opened, stream, tap, usage_filter)
+                failure = await copy.run(opened, first_token)
                 if failure is not None:
                     if stream is not None and stream.closing:
                         error: RouterError = ServiceUnavailable("the router is shutting down")
@@ -84,48 +122,117 @@ class Relay:
                         error = midstream_error(failure)
                     await end_early(client, exchange, is_stream, error, target.client)
                     return
-                finished = True
+                copy.ended = True
                 if usage_filter is not None and (rest := usage_filter.flush()):
-                    await client.write(rest)
+                    await copy.write(rest)
                 await client.write_eof()
                 _note_inband_error(exchange, tap, failed_midstream)
         finally:
-            exchange.usage = tap.finish()
             if stream is not None:
                 self.streams.discard(stream)
-            if finished:
-                upstream.release()
-            else:
-                upstream.close()
+            copy.finish(upstream)
 
 
-async def _copy(
-    out: ClientStream,
-    exchange: Exchange,
-    opened: Opened,
-    stream: OpenStream | None,
-    tap: UsageTap,
-    usage_filter: UsageFilter | None,
-) -> UpstreamFailure | None:
-    """Write every chunk as it arrives; the node's failure if the answer did not complete."""
-    loop = asyncio.get_running_loop()
-    read = opened.response.read
-    chunk = opened.first_chunk
-    while chunk:
-        visible = chunk if usage_filter is None else usage_filter.pass_through(chunk)
-        if visible:
-            await out.write(visible)
-            exchange.bytes_out += len(visible)
+class _Copy:
+    """One answer's copying: the chunks written, what the tap and the meter saw of them."""
+
+    __slots__ = (
+        "ended",
+        "exchange",
+        "failed",
+        "meter",
+        "out",
+        "stream",
+        "tap",
+        "usage_filter",
+    )
+
+    def __init__(
+        self,
+        out: ClientStream,
+        exchange: Exchange,
+        stream: OpenStream | None,
+        tap: UsageTap,
+        meter: DeliveredMeter,
+        usage_filter: UsageFilter | None,
+    ) -> None:
+        self.out = out
+        self.exchange = exchange
+        self.stream = stream
+        self.tap = tap
+        self.meter = meter
+        self.usage_filter = usage_filter
+        self.ended = False  # the node's answer was read to its end
+        self.failed = False  # the node failed mid-answer
+
+    @classmethod
+    def of(
+        cls,
+        out: ClientStream,
+        exchange: Exchange,
+        upstream: UpstreamResponse,
+        target: Target,
+        stream: OpenStream | None,
+    ) -> _Copy:
+        """The copying of `upstream` (read in `target.node`'s dialect; what the client
+        gets, in `target.client`'s, metered)."""
+        is_stream = stream is not None
+        coding = content_coding(upstream.headers)
+        node = target.node.answers
+        tap = UsageTap(node, is_stream=is_stream, coding=coding)
+        meter = DeliveredMeter(target.client.answers, is_stream=is_stream, coding=coding)
+        # Compressed bytes (a node that ignored identity) cannot be filtered: passed whole.
+        strip = is_stream and target.request.strip_usage and coding is None
+        usage_filter = UsageFilter(node) if strip else None
+        return cls(out, exchange, stream, tap, meter, usage_filter)
+
+    async def run(
+        self, opened: Opened, first_token: FirstTokenWatch | None
+    ) -> UpstreamFailure | None:
+        """Write every chunk as it arrives; the node's failure if the answer did not complete."""
+        loop = asyncio.get_running_loop()
+        read = opened.response.read
+        stream, tap, usage_filter = self.stream, self.tap, self.usage_filter
+        chunk = opened.first_chunk
+        while chunk:
+            if first_token is not None and first_token.saw(chunk):
+                first_token = None
+            visible = chunk if usage_filter is None else usage_filter.pass_through(chunk)
+            if visible:
+                await self.write(visible)
+                if stream is not None:
+                    stream.at_line_end = visible.endswith(b"\n")
             if stream is not None:
-                stream.at_line_end = visible.endswith(b"\n")
-        if stream is not None:
-            stream.last_write = loop.time()
-        tap.feed(chunk)
-        try:
-            chunk = await read()
-        except UpstreamFailure as failure:
-            return failure
-    return None
+                stream.last_write = loop.time()
+            tap.feed(chunk)
+            try:
+                chunk = await read()
+            except UpstreamFailure as failure:
+                self.failed = True
+                return failure
+        return None
+
+    async def write(self, data: bytes) -> None:
+        await self.out.write(data)
+        self.exchange.bytes_out += len(data)
+        self.meter.feed(data)
+
+    def finish(self, upstream: UpstreamResponse) -> None:
+        """Record the usage (or what was delivered) and let go of the node's answer: kept
+        alive when it ended, read on briefly for its usage when the client left after the
+        whole answer's text but before the usage, else closed."""
+        exchange = self.exchange
+        left = exchange.client_disconnected and not self.ended and not self.failed
+        exchange.usage = self.tap.usage if left else self.tap.finish()
+        if exchange.usage is None:
+            exchange.delivered = self.meter.output(ended=self.ended)
+        if self.ended:
+            upstream.release()
+        elif left and exchange.usage is None and self.meter.finished:
+            # It had the whole answer: the node's usage is on its way (router.proxy.grace).
+            exchange.late_usage = read_on_for_usage(upstream, self.tap)
+        else:
+            upstream.close()  # a node still answering stops at once
 
 
 _UNBUFFERED = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
@@ -133,10 +240,14 @@ _UNBUFFERED_NAMES = frozenset(name.lower() for name, _ in _UNBUFFERED)
 
 
 def stream_response(
-    exchange: Exchange, upstream: UpstreamResponse, is_stream: bool
+    exchange: Exchange,
+    upstream: UpstreamResponse,
+    is_stream: bool,
+    node_headers: tuple[str, ...] = (),
 ) -> ResponseHead:
-    """The head of the client's answer, its headers taken from the node's."""
-    headers = _client_headers(exchange, upstream)
+    """The head of the client's answer, its headers taken from the node's
+    (router.upstream.headers; `node_headers`: those `server.node_headers` allows besides)."""
+    headers = _client_headers(exchange, upstream, node_headers)
     if is_stream or upstream.content_length is None:
         # Any answer sent as it comes (SSE, or Gemini's JSON-array stream without
         # alt=sse) must not wait in a proxy's buffer or a cache: these replace the node's.
@@ -154,23 +265,30 @@ def _whole(
     upstream: UpstreamResponse,
     body: bytes,
     target: Target,
+    node_headers: tuple[str, ...],
 ) -> None:
     """The node's whole answer already arrived with its headers: send it in one write."""
-    head = ResponseHead(upstream.status, upstream.reason, _client_headers(exchange, upstream))
-    client.send_whole(head, body)
+    headers = _client_headers(exchange, upstream, node_headers)
+    client.send_whole(ResponseHead(upstream.status, upstream.reason, headers), body)
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
     coding = content_coding(upstream.headers)
     tap = UsageTap(target.node.answers, is_stream=False, coding=coding)
     tap.feed(body)
     exchange.usage = tap.finish()
+    if exchange.usage is None:
+        meter = DeliveredMeter(target.client.answers, is_stream=False, coding=coding)
+        meter.feed(body)
+        exchange.delivered = meter.output(ended=True)
     upstream.release()
 
 
-def _client_headers(exchange: Exchange, upstream: UpstreamResponse) -> list[tuple[str, str]]:
+def _client_headers(
+    exchange: Exchange, upstream: UpstreamResponse, node_headers: tuple[str, ...]
+) -> list[tuple[str, str]]:
     """The node's headers the client may see, the trace id, and the node's own request id
-    (`to_client` never passes a node's own of either, so these are the only ones)."""
-    headers = list(to_client(upstream.headers))
+    (`to_client` passes no node's own of either, so these are the only ones)."""
+    headers = list(to_client(upstream.headers, node_headers))
     headers.append((REQUEST_ID, exchange.request_id))
     upstream_id = node_request_id(upstream.headers.get(REQUEST_ID))
     if upstream_id is not None:
@@ -188,7 +306,7 @@ def _note_inband_error(
         return
     failed_midstream()
     exchange.error_code = UpstreamError.code
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    _mark_midstream(exchange)
 
 
 async def end_early(
@@ -205,7 +323,7 @@ async def end_early(
     the caller `marked` one itself."""
     exchange.error_code = error.code
     if not marked:
-        exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str
+        _mark_midstream(exchange)
     if is_stream:
         event = replies_in.replies.stream_error_event(error, exchange.request_id)
         await client.write(event)
@@ -213,6 +331,14 @@ async def end_early(
         await client.write_eof()
     else:
         client.abort()  # a short read, never a body that looks complete
+
+
+def _mark_midstream(exchange: Exchange) -> None:
+    """The answer being relayed failed after its first byte (a plain str: the console
+    log renders attempts with repr())."""
+    answered = exchange.answered
+    if answered is not None:
+        answered.failed(FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time())
 
 
 def midstream_error(failure: UpstreamFailure) -> RouterError:

@@ -14,7 +14,7 @@ from router.dialects import registry
 from router.dialects.codec import Codec
 from router.errors import ApiError, NotFound, RouterError
 from router.observability.logs import LogOutput
-from router.server import protocol_errors  # noqa: F401  (replaces aiohttp's error bodies)
+from router.server.protocol_errors import expectation_failed_as_json  # replaces error bodies
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
 from router.upstream.transport import TransportFactory
@@ -114,6 +114,7 @@ def create_app(
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    app.on_response_prepare.append(expectation_failed_as_json)
     return app
 
 

@@ -2,7 +2,8 @@
 
 The transport (router.upstream.transport) already raises `UpstreamFailure` for its own
 errors; this module adds the `first_byte` deadline and turns failover statuses (5xx,
-401/403/404/408/429) into failures too, so the proxy sees one exception type.
+401/403/404/408/429) and statuses that carry no answer (1xx, 204, 205, 3xx) into
+failures too, so the proxy sees one exception type.
 """
 
 from __future__ import annotations
@@ -58,12 +59,22 @@ def is_failover_status(status: int) -> bool:
     return status >= 500 or status in FAILOVER_STATUSES
 
 
+def is_no_answer(status: int) -> bool:
+    """A status that cannot carry the answer every proxied endpoint owes (a 1xx, 204 No
+    Content, 205 Reset Content, a 3xx redirect, maybe to a node's internal address): a
+    node failure, failed over and never passed to the client."""
+    return status < 200 or status in (204, 205) or 300 <= status < 400
+
+
 @dataclass(slots=True)
 class Opened:
-    """A node's answer with its headers received and its first body chunk read."""
+    """A node's answer with its headers received and its first body chunk read (loop
+    times: when that chunk came, and when the first token did if it was read for one)."""
 
     response: UpstreamResponse
     first_chunk: bytes
+    first_byte_at: float | None = None
+    first_token_at: float | None = None
 
 
 class CodedFailure(UpstreamFailure):
@@ -115,21 +126,29 @@ async def open_response(
             async with asyncio.timeout(timeouts.first_byte):
                 async with asyncio.timeout_at(token_deadline):
                     response = await transport.post(path, headers, body)
+                    if is_no_answer(response.status):
+                        raise UpstreamFailure(
+                            FailureReason.NOT_AN_ANSWER,
+                            f"node answered {response.status} where an answer was due",
+                            status=response.status,
+                        )
                     if is_failover_status(response.status):
                         raise await _status_failure(response)
                     if response.status >= 400 and fallbacks_on:
                         return await _coded_answer(response, fallbacks_on)
                     first = await response.read()
+            first_byte_at = token_at = loop.time()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
                     first = await _read_to_content(response, first, answers)
+                token_at = loop.time()
         except TimeoutError as exc:  # our deadlines (asyncio's, not the transport's)
             if token_deadline is not None and loop.time() >= token_deadline:
                 detail = "no first token in time"
             else:
                 detail = "timed out waiting for the first byte"
             raise UpstreamFailure(FailureReason.TIMEOUT, detail) from exc
-        return Opened(response, first)
+        return Opened(response, first, first_byte_at, token_at if until_content else None)
     except BaseException as exc:
         if response is not None and not isinstance(exc, CodedFailure):
             response.close()

@@ -20,11 +20,9 @@ from router.config.model import Config, ModelRoute
 from router.dialects.codec import Catalog, Codec, Entry, ModelInfo
 from router.dialects.names import DialectName
 from router.dialects.registry import claimant
-from router.errors import ModelNotFound
+from router.errors import ModelNotFound, echo
 from router.proxy.table import RouteTable
 from router.web.context import presented_key, set_codec
-
-_MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
 def model_info(name: str, route: ModelRoute) -> ModelInfo:
@@ -78,7 +76,7 @@ class ModelEndpoints:
             name = request.match_info["model"]
             found = catalog.get(name, self._resolve)
             if found is None:
-                raise ModelNotFound(f"model {name[:_MAX_ECHO]!r} is not served here")
+                raise ModelNotFound(f"model {echo(name)} is not served here")
             return _json(found)
 
         return models

@@ -10,12 +10,15 @@ room that holds both billing and the proxy: neither knows the other.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
+from router.billing.state import redis_client
 from router.config.model import Config
 from router.dialects import registry
 from router.dialects.codec import EntryKind
@@ -37,6 +40,9 @@ from router.web.pipeline import Pipeline
 from router.web.readiness import Readiness
 from router.web.reload import ConfigReloader
 
+if TYPE_CHECKING:
+    from router.observability.tracing import SpanExport
+
 
 @dataclass(slots=True)
 class Parts:
@@ -51,6 +57,7 @@ class Parts:
     reloader: ConfigReloader | None
     billing: Billing
     cluster: ClusterSync | None = None
+    spans: SpanExport | None = None  # set when observability.tracing is configured
 
     def installed(self, config: Config) -> None:
         """A config was just made active (at start and on every reload)."""
@@ -83,9 +90,12 @@ class Parts:
         await self.prober.stop()
         if self.cluster is not None:
             await self.cluster.stop()
+        self.observer.flush()  # the last turn's requests, before their settlements' spans
         await self.billing.stop()
         await self.streams.stop()
         await self.table.pool.close()
+        if self.spans is not None:
+            await asyncio.to_thread(self.spans.close)  # bounded: export.FLUSH_WAIT
 
 
 def wire(
@@ -104,18 +114,32 @@ def wire(
     table = RouteTable(config, transports)
     prober = HealthProber(table.pool, observer)
     billing = Billing(config.state, config.keys, observer)
+    spans = _tracing(config, observer, registry_metrics)
     cluster = None
     if config.state.backend == "redis":
-        cluster = ClusterSync(config.state, table.pool, observer)
+        cluster = ClusterSync(config.state, table.pool, observer, redis_client(config.state))
         observer.listeners.append(cluster.on_transitions)
     streams = StreamRegistry(config.server.keepalive_interval)
     lifecycle = Lifecycle()
     parts = Parts(
-        table, streams, lifecycle, observer, registry_metrics, prober, None, billing, cluster
+        table, streams, lifecycle, observer, registry_metrics, prober, None, billing, cluster, spans
     )
     if config_path:
         parts.reloader = ConfigReloader(config_path, table, observer, parts.reloaded, reload_poll)
     return parts
+
+
+def _tracing(config: Config, observer: Observer, metrics: Metrics | None) -> SpanExport | None:
+    """With `observability.tracing`: each request's trace context, and its spans exported."""
+    tracing = config.observability.tracing
+    if tracing is None:
+        return None
+    from router.observability.tracing import start_tracing  # the optional OpenTelemetry
+
+    tracer, recorder = start_tracing(tracing, metrics)
+    observer.tracer = tracer
+    observer.add_request_listener(recorder)
+    return recorder.export
 
 
 def routes(config: Config, parts: Parts, metrics: Handler) -> list[web.RouteDef]:

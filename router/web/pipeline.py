@@ -19,6 +19,7 @@ claimed its route; from there on nothing sees the framework. In order:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,8 +43,10 @@ from router.errors import (
     RequestTimeout,
     RequestTooLarge,
     RouterError,
+    echo,
 )
 from router.observability.exchange import Exchange
+from router.observability.trace_context import TRACEPARENT, TRACESTATE
 from router.proxy.attempts import Proxy
 from router.proxy.table import RouteTable
 from router.routing.affinity_key import affinity_key
@@ -52,8 +55,6 @@ from router.web.context import assign_request_id, presented_key, set_codec
 from router.web.forwarded import Network, client_address, parse_networks
 from router.web.lifecycle import Lifecycle
 from router.web.screening import screen_headers
-
-_MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
 @dataclass(slots=True)
@@ -159,12 +160,17 @@ class Pipeline:
                 route.affinity, request.headers, parsed.document, conversation
             )
         self._check_served(route, proxied)
+        exchange.prompt_estimate = proxied.estimate.prompt
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(
                 key, exchange, route, free=proxied.is_free, estimate=proxied.estimate
             )
-        client = AiohttpClientStream(request)
-        await self.proxy.forward(client, proxied, exchange, route)
+        write_timeout = self.table.config.server.write_timeout
+        client = AiohttpClientStream(request, exchange, write_timeout)
+        try:
+            await self.proxy.forward(client, proxied, exchange, route)
+        finally:
+            client.close()
         if client.response is None:
             raise RuntimeError("the proxy ended without an answer")
         return client.response
@@ -176,7 +182,7 @@ class Pipeline:
         route = self.table.config.resolve(model)
         if route is None:
             await self.billing.authenticate(key)
-            raise ModelNotFound(f"model {model[:_MAX_ECHO]!r} is not served here")
+            raise ModelNotFound(f"model {echo(model)} is not served here")
         return route
 
     def _check_served(self, route: ModelRoute, request: ClientRequest) -> None:
@@ -189,14 +195,20 @@ class Pipeline:
             )
 
     def _exchange(self, request: web.Request) -> MeteredExchange:
+        headers = request.headers
+        trace = None
+        if self.observer.tracer is not None:
+            trace = self.observer.trace_context(headers.get(TRACEPARENT), headers.get(TRACESTATE))
         return MeteredExchange(
             request_id=assign_request_id(request),
             method=request.method,
             path=request.path,
             client=client_address(
-                request.remote, request.headers.get("X-Forwarded-For"), self._trusted_proxies()
+                request.remote, headers.get("X-Forwarded-For"), self._trusted_proxies()
             ),
             started=asyncio.get_running_loop().time(),
+            wall_started=time.time(),
+            trace=trace,
         )
 
     def _trusted_proxies(self) -> tuple[Network, ...]:

@@ -52,6 +52,9 @@ class Settlement:
     settled_by: SettledBy | None = None
     charged: int = 0  # micro-credits charged by THIS call (0 unless result is SETTLED)
     balance: int | None = None  # the key's balance after, when limited and known
+    # The store had lost the reservation (Redis failed over to a replica that had not
+    # received it): charged from the balance anyway (router.billing.state.lua, SETTLE).
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +66,18 @@ class Charge:
 
 
 def decide_charge(admission: Admission, usage: Usage | None, outcome: Outcome) -> Charge:
-    """The flow's rules: refund without an answer, else price usage, else charge the reservation."""
+    """The flow's rules: refund without an answer, else price usage, else charge the
+    reservation. Usage estimated from what was delivered is never charged more than the
+    reservation (an estimate must not exceed the worst case it was held for)."""
     if outcome is Outcome.FAILED:
         return Charge(SettledBy.REFUND, 0)
     if usage is None:
         return Charge(SettledBy.RESERVATION, admission.reserved)
     amount = cost(admission.pricing, usage) if admission.pricing is not None else 0
+    if usage.estimated:
+        if admission.reserved > 0:
+            amount = min(amount, admission.reserved)
+        return Charge(SettledBy.DELIVERED, amount)
     return Charge(SettledBy.USAGE, amount)
 
 
@@ -87,7 +96,8 @@ class StateStore(Protocol):
     """Keys, limits, credits and ledger; memory (one process) or Redis (shared by replicas).
 
     Every method may raise StateUnavailable. Money is integer micro-credits; `now` is Unix
-    seconds from the caller's clock (replicas sharing Redis must keep clocks in sync).
+    seconds from the caller's clock: the memory store's windows run on it, the Redis
+    store's on Redis's own (TIME), and both date the ledger with it.
     """
 
     async def admit(
@@ -129,8 +139,15 @@ class StateStore(Protocol):
         """Charge or refund, release the concurrency slot and append the ledger; idempotent."""
         ...
 
+    async def withdraw(self, request_id: str, key_hash: str, model: str, now: float) -> None:
+        """Undo an admission the caller gave up on (it timed out or was cancelled, and may
+        land later): refunded if it landed (ledger: failed, refund), and refused if it
+        lands after this. `key_hash` is the presented key's (router.config.keys.hash_key)."""
+        ...
+
     async def sweep_expired(self, now: float) -> int:
-        """Charge reservations past their TTL (ledger: expired); returns how many."""
+        """Charge reservations past their TTL (ledger: expired); returns how many. `now` is
+        the router's clock; a store shared by replicas judges expiry by its own."""
         ...
 
     async def replace_static_keys(self, records: Sequence[KeyRecord]) -> None:

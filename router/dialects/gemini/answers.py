@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from router.dialects.codec import Transcribing
+from router.dialects.gemini.delivered import has_finish_reason, output_chars
 from router.dialects.usage import Usage, reported_count, token_count
 
 USAGE_MARK = re.compile(rb'"usageMetadata"')
@@ -136,10 +137,13 @@ class GeminiAnswers:
     __slots__ = ()
     usage_mark = USAGE_MARK
     identity_fields: tuple[str, ...] = ("responseId", "modelVersion")
+    passed_headers: frozenset[str] = frozenset()
 
     # The module's functions themselves: no extra call on the paths that run per event.
     usage = staticmethod(usage_from_gemini)
     has_content = staticmethod(has_content)
+    output_chars = staticmethod(output_chars)
+    has_finish_reason = staticmethod(has_finish_reason)
     transcribe = staticmethod(transcribe)
     add_usage = staticmethod(add_usage)
     is_content_free = staticmethod(is_content_free)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from router.dialects.estimate import lower_caps, text_tokens
+from router.dialects.estimate import lower_caps, output_tokens
 from router.dialects.gemini.credentials import GOOGLE_KEY_HEADER
 
 _GENERATES = re.compile(r"/models/[^/]+:(?:generateContent|streamGenerateContent)$")
@@ -24,7 +24,7 @@ def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
     document = orjson.loads(body)
     config = document.get("generationConfig")
     if isinstance(config, dict):
-        lower_caps(config, ("maxOutputTokens",), text_tokens(len(content) + len(reasoning)))
+        lower_caps(config, ("maxOutputTokens",), output_tokens(len(content) + len(reasoning)))
     parts: list[dict[str, Any]] = []
     if reasoning:
         parts.append({"text": reasoning, "thought": True})

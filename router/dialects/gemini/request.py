@@ -16,7 +16,7 @@ from router.dialects.estimate import positive_cap
 from router.dialects.gemini.credentials import without_key
 from router.dialects.gemini.paths import GEMINI_ACTIONS
 from router.dialects.target import encode_target
-from router.errors import InvalidRequest, NotFound
+from router.errors import InvalidRequest, NotFound, echo
 
 COUNT_TOKENS = "countTokens"
 STREAM = "streamGenerateContent"
@@ -117,7 +117,7 @@ def parse_gemini(version: str, model_action: str) -> GeminiCall:
         raise NotFound(f"expected /{version}/models/{{model}}:{{action}}")
     if action not in GEMINI_ACTIONS:
         known = ", ".join(sorted(GEMINI_ACTIONS))
-        raise NotFound(f"unknown Gemini action {action!r} (supported: {known})")
+        raise NotFound(f"unknown Gemini action {echo(action)} (supported: {known})")
     if _PATH_CHARACTERS.intersection(model):
         # aiohttp hands over the decoded path: `a%2F..%2Fb` is `a/../b`, which a node (or a
         # normalising proxy before it) would serve as `b` while we routed and priced `a*`.

@@ -193,7 +193,7 @@ def encode_response(response: ChatResponse) -> dict[str, Any]:
 
 # ---- errors --------------------------------------------------------------------------
 
-# google.rpc.Code names of HTTP statuses (the table router.dialects.dialect renders with).
+# google.rpc.Code names of HTTP statuses (the table router.dialects.gemini.replies renders with).
 GOOGLE_STATUS: dict[int, str] = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",

@@ -6,7 +6,7 @@ encoder holds a call's argument deltas until its end, then writes one functionCa
 Frames: with `alt=sse` each chunk is `data: {json}` and a blank line (`\\r\\n\\r\\n`, as
 Google writes it); without, the stream is one JSON array written piece by piece (`[`,
 `,\\r\\n` between chunks, `]` at the end). A mid-stream error is, with SSE, the error
-object on a line of its own (what the router writes; `router.dialects.dialect`), and
+object on a line of its own (what the router writes; `router.dialects.gemini.replies`), and
 in an array its last element.
 """
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from router.dialects.codec import Transcribing
+from router.dialects.openai.delivered import has_finish_reason, output_chars
 from router.dialects.openai.usage import USAGE_MARK, add_usage, is_usage_only, usage_from_openai
 
 # Delta fields that carry content (any non-empty one is the first token).
@@ -131,11 +132,14 @@ class OpenAIAnswers:
     __slots__ = ()
     usage_mark = USAGE_MARK
     identity_fields: tuple[str, ...] = ("id", "created", "model", "system_fingerprint")
+    passed_headers: frozenset[str] = frozenset({"openai-processing-ms"})
 
     # The module's functions themselves: no extra call on the paths that run per event.
     usage = staticmethod(usage_from_openai)
     is_usage_only = staticmethod(is_usage_only)
     has_content = staticmethod(has_content)
+    output_chars = staticmethod(output_chars)
+    has_finish_reason = staticmethod(has_finish_reason)
     transcribe = staticmethod(transcribe)
     add_usage = staticmethod(add_usage)
     is_content_free = staticmethod(is_content_free)

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from router.dialects.estimate import lower_caps, text_tokens
+from router.dialects.estimate import lower_caps, output_tokens
 from router.dialects.openai.request import OPENAI_ENDPOINTS
 
 _CAPS = ("max_completion_tokens", "max_tokens")
@@ -33,7 +33,7 @@ def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
     if reasoning:
         turn["reasoning_content"] = reasoning
     document["messages"] = [*document["messages"], turn]
-    lower_caps(document, _CAPS, text_tokens(len(content) + len(reasoning)))
+    lower_caps(document, _CAPS, output_tokens(len(content) + len(reasoning)))
     return orjson.dumps(document)
 
 

@@ -4,7 +4,7 @@ Usage: OpenAI's `completion_tokens` INCLUDES `completion_tokens_details.reasonin
 the IR keeps them disjoint (text only in `completion`), as `router.dialects.usage` does.
 Errors: a node's body may be OpenAI's `{"error": {"message", "type", "code"}}` or the
 seeds' `{"success": false, "error": {"code", "message"}}`; the router's own shape
-(`router.dialects.dialect.router_error_body`) is what clients get.
+(`router.dialects.openai.replies.router_error_body`) is what clients get.
 """
 
 from __future__ import annotations

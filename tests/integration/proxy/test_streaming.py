@@ -210,7 +210,7 @@ async def test_midstream_failure_of_a_gemini_stream(mock_nodes, routers, session
         body = await resp.read()
     events = [e for e in re.split(rb"\r\n\r\n|\n\n", body) if e]
     assert len(events) == 3  # the node's two events, then ours
-    # Google's error object on a bare line (see router.dialects.dialect for why).
+    # Google's error object on a bare line (see router.dialects.gemini.replies for why).
     assert events[-1].startswith(b'{"error":') and events[-1].endswith(b"}\n")
     error = orjson.loads(events[-1])["error"]
     assert (error["code"], error["status"]) == (502, "UNAVAILABLE")

@@ -1,0 +1,63 @@
+"""`router check`'s warnings about dialects (issue 28 item 2), pure: a model whose nodes,
+fallbacks' included, no client of some dialect can reach is warned about, nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.cli.check import dialect_warnings, model_calling_hint
+from router.config.loader import parse_config
+
+CONFIG = """\
+version: 1
+nodes:
+  both: {{url: "http://127.0.0.1:9001"}}
+  google: {{url: "http://127.0.0.1:9002", dialect: gemini}}
+  vllm: {{url: "http://127.0.0.1:9003", dialect: openai}}
+models:
+{models}
+"""
+
+
+def warnings_for(models: str) -> list[str]:
+    return dialect_warnings(parse_config(CONFIG.format(models=models), environ={}))
+
+
+@pytest.mark.parametrize(
+    "models",
+    [
+        "  m: {backends: [{node: both}]}",  # the default: every dialect, as before
+        "  m: {backends: [{node: google}, {node: vllm}]}",  # one node of each
+        "  m: {backends: [{node: google}, {node: vllm, priority: 1}]}",  # across tiers
+        "  m: {backends: [{node: google}], fallbacks: [f]}\n  f: {backends: [{node: both}]}",
+    ],
+)
+def test_no_warning_when_every_dialect_reaches_a_node(models: str) -> None:
+    assert warnings_for(models) == []
+
+
+def test_a_model_served_in_one_dialect_only_is_warned_about_once_per_dialect() -> None:
+    found = warnings_for(
+        "  g: {backends: [{node: google}]}\n  o: {backends: [{node: vllm}]}\n"
+        "  f: {backends: [{node: google}], fallbacks: [g]}"
+    )
+    assert [line.split(":")[1].strip() for line in found] == ["models.g", "models.o", "models.f"]
+    assert "takes openai requests (they speak gemini" in found[0]
+    assert "takes gemini requests (they speak openai" in found[1]
+    assert all("400 dialect_not_served" in line for line in found)
+
+
+@pytest.mark.parametrize(
+    ("path", "calls"),
+    [
+        ("/v1/chat/completions", True),
+        ("/v1/embeddings/", True),
+        ("/v1/responses?x=1", True),
+        ("/v1beta/models/m:generateContent", True),
+        ("/v1beta/models/m:countTokens", False),  # free at Google
+        ("/health", False),
+        ("/v1/models", False),
+    ],
+)
+def test_health_paths_that_call_a_model_in_any_dialect(path: str, calls: bool) -> None:
+    assert (model_calling_hint(path) is not None) is calls
