@@ -7,12 +7,14 @@ name in `names` and a line there). Beside them, knowing no dialect by name:
 
     codec         the Codec and its facets (ingress, answers, replies, models, nodes)
     names         the dialects' names; a node's `dialect:` words
-    sse           server-sent events: the one home of event framing and `[DONE]`
+    sse           server-sent events: the one home of event cutting (linear, bounded) and
+                  `[DONE]`
     target        how one request reaches a node (`NodeRequest`, `Target`)
     request       one proxied request as the router reads it (`ClientRequest`)
     usage         token usage reduced to three disjoint counts
     estimate      a request's token estimate before any node saw it
     usage_tap     engine: usage and in-band errors out of a relayed answer; the usage filter
+    delivered     engine: the output text a client received (a charge without usage)
     first_token   engine: where an answer's first token is
     continuation  engine: the transcript of an answer continued on another node
     prefill       engine: the request that continues a cut answer
