@@ -90,10 +90,11 @@ class UsageTap:
             if self._size <= MAX_COLLECTED:
                 self._body.append(chunk)
             return
+        has_mark = self._has_mark
         for data, whole in self._cutter.feed(chunk):
             if not whole:
                 continue  # an event over the cap: passed to the client unread
-            if self._has_mark(data) is not None or _ERROR_MARK in data:
+            if has_mark(data) or _ERROR_MARK in data:  # a match is truthy
                 self._scan(data)
 
     def _scan(self, event: bytes) -> None:
@@ -167,15 +168,14 @@ class UsageFilter:
     def pass_through(self, chunk: bytes) -> bytes:
         """The bytes of `chunk` the client may see now (complete events, minus usage)."""
         pieces = self._cutter.feed(chunk)
+        has_mark = self._has_mark
         if len(pieces) == 1:
             data, whole = pieces[0]
-            return b"" if whole and self._is_usage_event(data) else data
+            return b"" if whole and has_mark(data) and self._is_usage_only(data) else data
+        only = self._is_usage_only
         return b"".join(
-            data for data, whole in pieces if not (whole and self._is_usage_event(data))
+            data for data, whole in pieces if not (whole and has_mark(data) and only(data))
         )
-
-    def _is_usage_event(self, event: bytes) -> bool:
-        return self._has_mark(event) is not None and self._is_usage_only(event)
 
     def flush(self) -> bytes:
         """Whatever is left when the node ends its answer."""
