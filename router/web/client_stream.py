@@ -54,7 +54,7 @@ class AiohttpClientStream:
         self._request = request
         self._exchange = exchange
         self._limit = write_timeout
-        self._loop = asyncio.get_running_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None  # a streamed answer's (prepare)
         self._ended = False
         self._since = 0.0  # when the oldest write now waiting began; 0: none is
         self._waiting = 0  # writes waiting now (the relay's, a keep-alive)
@@ -67,18 +67,19 @@ class AiohttpClientStream:
         if head.content_length is not None:
             response.content_length = head.content_length
         self.response = response
-        self._timer = self._loop.call_later(self._limit, self._check)
+        loop = self._loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._limit, self._check)
         with client_writes():
             await response.prepare(self._request)
 
     async def write(self, data: bytes) -> None:
-        response = self.response
-        if response is None or self._ended:
+        response, loop = self.response, self._loop
+        if response is None or loop is None or self._ended:
             return
         # Per chunk: watched and translated inline, no call or context manager to build.
         waiting = self._waiting
         if not waiting:
-            self._since = self._loop.time()
+            self._since = loop.time()
         self._waiting = waiting + 1
         try:
             await response.write(data)
@@ -118,7 +119,7 @@ class AiohttpClientStream:
             self._timer = None
 
     def _begin(self) -> None:
-        if not self._waiting:
+        if not self._waiting and self._loop is not None:
             self._since = self._loop.time()
         self._waiting += 1
 
@@ -128,10 +129,13 @@ class AiohttpClientStream:
             self._since = 0.0
 
     def _check(self) -> None:
-        since, now = self._since, self._loop.time()
+        loop = self._loop
+        if loop is None:
+            return
+        since, now = self._since, loop.time()
         if since and now - since >= self._limit:
             self._timer = None
             self._exchange.client_slow = True
             self.abort()  # aiohttp cancels the handler: the relay ends
             return
-        self._timer = self._loop.call_at((since or now) + self._limit, self._check)
+        self._timer = loop.call_at((since or now) + self._limit, self._check)
