@@ -20,7 +20,6 @@ from router.observability.observer import Observer
 from router.proxy.attempts import Proxy
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.table import RouteTable
-from router.server import protocol_errors  # noqa: F401  (replaces aiohttp's error bodies)
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
 from router.upstream.peers import ClusterSync

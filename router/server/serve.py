@@ -16,6 +16,7 @@ from router.config.ports import listen_problem
 from router.errors import ConfigError, StartupError
 from router.observability.logs import configure_logging, get_logger
 from router.server.app import PARTS, Options, create_app
+from router.server.protocol_errors import RouterRunner
 from router.server.workers import MEMORY_REFUSED, supervise
 
 
@@ -34,7 +35,7 @@ async def run_server(
     app = create_app(config, options)
     parts = app[PARTS]
     server = config.server
-    runner = web.AppRunner(
+    runner = RouterRunner(
         app,
         handler_cancellation=True,
         access_log=None,
