@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
+from router.billing.state.redis_io import redis_client
 from router.config.model import Config
 from router.dialects.dialect import OPENAI, Dialect
 from router.dialects.gemini import GEMINI_VERSIONS, gemini_roots
@@ -189,7 +190,7 @@ def _wire(config: Config, options: Options, transports: TransportFactory) -> Par
     billing = Billing(config.state, config.keys, observer)
     cluster = None
     if config.state.backend == "redis":
-        cluster = ClusterSync(config.state, table.pool, observer)
+        cluster = ClusterSync(config.state, table.pool, observer, redis_client)
         observer.listeners.append(cluster.on_transitions)
     streams = StreamRegistry(config.server.keepalive_interval)
     parts = Parts(table, streams, Lifecycle(), observer, metrics, prober, None, billing, cluster)

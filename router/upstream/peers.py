@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
-import redis.asyncio as aioredis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from router.config.model import StateConfig
@@ -39,6 +39,10 @@ from router.upstream.nodes import NodePool
 CATCH_UP = 2.0
 _OUT = frozenset({NodeState.EJECTED, NodeState.PROBING, NodeState.DISABLED})
 DISABLED_TTL = 60.0
+
+# Makes the Redis client for a state config: the state store's own factory, passed in by
+# the app so that both talk to Redis the same way (timeouts, retries, Sentinel).
+RedisFactory: TypeAlias = Callable[[StateConfig], Redis]
 
 
 class MessageKind(StrEnum):
@@ -65,17 +69,18 @@ PEER_EVENTS: Mapping[MessageKind, Event | None] = MappingProxyType(
 
 
 class ClusterSync:
-    """Publishes this replica's node decisions and applies the others'."""
+    """Publishes this replica's node decisions and applies the others'; `connect` makes its
+    Redis client (closed by `stop`)."""
 
-    def __init__(self, config: StateConfig, pool: NodePool, observer: Observer) -> None:
+    def __init__(
+        self, config: StateConfig, pool: NodePool, observer: Observer, connect: RedisFactory
+    ) -> None:
         self.pool = pool
         self.observer = observer
         self.origin = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self.channel = f"{config.prefix}nodes"
         self.key_prefix = f"{config.prefix}nodestate:"
-        self.client = aioredis.from_url(
-            config.redis_url, socket_timeout=config.timeout, socket_connect_timeout=config.timeout
-        )
+        self.client = connect(config)
         self._applying = False
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
