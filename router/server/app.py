@@ -93,6 +93,8 @@ class Options:
     access_log: bool = True
     reload_poll: float = 1.0
     log_output: LogOutput | None = None  # from configure_logging: lets access lines skip structlog
+    # prometheus-client's multiprocess folder, with `--workers` (router.cli.main sets it up)
+    metrics_dir: str | None = None
 
 
 @dataclass(slots=True)
@@ -183,7 +185,7 @@ def create_app(
 
 def _wire(config: Config, options: Options, transports: TransportFactory) -> Parts:
     """Build the live objects and connect their listeners."""
-    metrics = Metrics() if options.metrics else None
+    metrics = Metrics(multiprocess_dir=options.metrics_dir) if options.metrics else None
     observer = Observer(metrics, access_log=options.access_log, output=options.log_output)
     table = RouteTable(config, transports)
     prober = HealthProber(table.pool, observer)

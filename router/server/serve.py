@@ -117,8 +117,10 @@ def serve_command(
     metrics: bool = True,
     access_log: bool = True,
     workers: int = 1,
+    metrics_dir: str | None = None,
 ) -> int:
-    """Entry point of `router serve`."""
+    """Entry point of `router serve`; `metrics_dir` is the multiprocess metrics folder,
+    which prometheus-client must have been given before it was imported (router.cli.main)."""
     output = configure_logging(log_level, log_format)
     try:
         config = load_config(config_path)
@@ -131,7 +133,11 @@ def serve_command(
         return 2
     _use_uvloop()
     options = Options(
-        config_path=config_path, metrics=metrics, access_log=access_log, log_output=output
+        config_path=config_path,
+        metrics=metrics,
+        access_log=access_log,
+        log_output=output,
+        metrics_dir=metrics_dir,
     )
     address = (host or config.server.host, port or config.server.port)
     try:
@@ -146,4 +152,4 @@ def serve_command(
     def run_worker() -> None:
         asyncio.run(run_server(config, *address, options, reuse_port=True))
 
-    return supervise(workers, run_worker)
+    return supervise(workers, run_worker, metrics_dir)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from router.config.model import Backend, Config, Defaults, ModelRoute, NodeConfig, ServerConfig
 from router.observability.families import LATENCY_BUCKETS
@@ -297,3 +300,25 @@ def test_local_families_render_as_prometheus_client_would() -> None:
         (("code", "other"), ("model", "m"), ("node", "a")),
         1.0,
     ) in ours
+
+
+def test_multiprocess_metrics_are_read_from_the_folder_given(tmp_path: Path) -> None:
+    # What another worker wrote: prometheus-client's file for one counter sample.
+    values = MmapedDict(str(tmp_path / "counter_4242.db"))
+    labels = (["model", "node", "code"], ["gpt-4o", "a", "200"])
+    key = mmap_key("router_requests", "router_requests_total", *labels, "help")
+    values.write_value(key, 7.0, 0.0)
+    values.close()
+    metrics = Metrics(process_collectors=False, multiprocess_dir=str(tmp_path))
+    labels_of = {"model": "gpt-4o", "node": "a", "code": "200"}
+    assert value(metrics, "router_requests_total", **labels_of) == 7.0
+
+
+def test_the_environment_alone_does_not_switch_to_multiprocess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The folder is a run option (router.cli.main reads the variable, once).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    metrics = Metrics(process_collectors=False)
+    metrics.route("gpt-4o", "a").finished(200, 0.1)  # not files: this registry's own numbers
+    assert value(metrics, "router_requests_total", model="unknown", node="unknown", code="200") == 1
