@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 UNKNOWN = "unknown"
 NO_NODE = "none"
 
-NODE_STATES: tuple[str, ...] = tuple(state.value for state in NodeState)
+# A retired node has left routes.yaml, and with it the metrics.
+NODE_STATES: tuple[str, ...] = tuple(s.value for s in NodeState if s is not NodeState.RETIRED)
 UPSTREAM_ERROR_REASONS: tuple[str, ...] = (
     "connect",
     "timeout",
