@@ -44,12 +44,16 @@ run: $(STAMP)
 	@$(PY) -m router check routes.yaml
 	@bash .ci/demo.sh $(PY)
 
+# Two workers, one test module each at a time (a module shares its processes): most of
+# the suite waits on processes and sockets, so two workers halve the wall time.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) sysdeps node-sdks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "not integration"
+	$(PY) -m pytest -q -m "not integration" --ignore=tests/integration
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check router tests bench

@@ -29,7 +29,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node
+from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node, stop_all
 from tests.support.redis import REDIS_SERVER
 from tests.support.router_under_test import Started
 
@@ -129,8 +129,7 @@ def mock_node_factory(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     try:
         yield start
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        stop_all(started)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """What the tests share: processes on loopback, the routes.yaml builder, waiting.
 
     procs    Proc (one `python -m router ...` child), Launch/start_all (side by side, with a
-             retry for a lost free port), start_router, start_mock_node, http_request;
+             retry for a lost free port), start_router, start_mock_node, stop_all,
+             http_request;
              free_port comes from bench.system, which bench uses too (bench never imports
              tests)
     nodes    MockNode/MockNodes (a mock node's /_mock controls), Routers (one router per
@@ -30,6 +31,7 @@ from tests.support.procs import (
     start_all,
     start_mock_node,
     start_router,
+    stop_all,
 )
 from tests.support.redis import RedisServer
 from tests.support.routes import (
@@ -73,4 +75,5 @@ __all__ = [
     "start_all",
     "start_mock_node",
     "start_router",
+    "stop_all",
 ]

@@ -24,6 +24,7 @@ from tests.support.procs import (
     mock_node_launch,
     start_all,
     start_router,
+    stop_all,
 )
 
 Json = dict[str, Any]
@@ -95,8 +96,7 @@ class MockNodes:
             node.reset(settle)
 
     def stop(self) -> None:
-        for node in reversed(list(self.nodes.values())):
-            node.proc.stop()
+        stop_all([node.proc for node in self.nodes.values()])
         self.nodes.clear()
 
 
@@ -122,6 +122,5 @@ class Routers:
         return proc
 
     def stop(self) -> None:
-        for proc in reversed(list(self._running.values())):
-            proc.stop()
+        stop_all(list(self._running.values()))
         self._running.clear()

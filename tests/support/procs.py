@@ -303,10 +303,19 @@ def start_all(launches: Sequence[Launch]) -> list[Proc]:
                         raise
                     proc = launch.begin()
     except BaseException:
-        for started in [*ready, *pending]:
-            started.stop()
+        stop_all([*ready, *pending])
         raise
     return ready
+
+
+def stop_all(procs: Sequence[Proc]) -> None:
+    """Stop several processes at once: SIGTERM to all, then wait for each (a router takes
+    `server.shutdown_delay` to exit, and those delays then run side by side)."""
+    for proc in procs:
+        if proc._popen is not None:
+            proc.terminate()
+    for proc in procs:
+        proc.stop()
 
 
 def start_router(

@@ -35,6 +35,7 @@ from tests.support import (
     router_launch,
     routes_yaml,
     start_mock_node,
+    stop_all,
 )
 
 FLASH = "gemini-2.5-flash"
@@ -331,9 +332,4 @@ class Started:
 
     def stop_all(self) -> None:
         """SIGTERM everything at once, then wait for each (SIGKILL if it lingers)."""
-        procs = [r.proc for r in self._routers if r.proc is not None] + self._procs
-        for proc in procs:
-            with contextlib.suppress(RuntimeError):
-                proc.terminate()
-        for proc in procs:
-            proc.stop()
+        stop_all([r.proc for r in self._routers if r.proc is not None] + self._procs)

@@ -334,7 +334,10 @@ def _genai_once(setup: Setup, key: str) -> genai.Client:
     return genai.Client(api_key=key, http_options=options)
 
 
-@pytest.mark.parametrize(("model", "key", "status", "name", "message"), ERROR_CASES)
+# The ids name the model: the keys are random (pytest-xdist needs the same ids everywhere).
+@pytest.mark.parametrize(
+    ("model", "key", "status", "name", "message"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES]
+)
 def test_google_genai_sees_googles_error_shape(
     setup: Setup, model: str, key: str, status: int, name: str, message: str
 ) -> None:
