@@ -8,9 +8,10 @@ SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose chromium
 SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose chromium
 NODE_SDKS := tests/node/node_modules/.installed
 
-.PHONY: run test test-unit lint bench install sysdeps node-sdks clean
+.PHONY: run test test-unit lint docs bench install sysdeps node-sdks clean
 
 $(STAMP): pyproject.toml
+	@echo "installing: a virtualenv in $(VENV) and the packages (about a minute the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -51,6 +52,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP) sysdeps node-sdks
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory docs
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -m "not integration" --ignore=tests/integration
@@ -60,8 +62,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check router tests bench
 	$(VENV)/bin/mypy
 
+# The manual in docs/ as a site in site/; --strict: a broken link or heading fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 bench: $(STAMP) sysdeps
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -15,6 +15,7 @@ from tests.support.readme_blocks import (
     Step,
     blocks,
     console_steps,
+    documents,
     merged,
     output_matches,
     rewrite,
@@ -46,16 +47,25 @@ $ router check routes.yaml
 """
 
 
+def test_documents_are_the_readme_then_every_docs_page(tmp_path: Path) -> None:
+    (tmp_path / "docs" / "deeper").mkdir(parents=True)
+    for name in ("README.md", "docs/b.md", "docs/a.md", "docs/deeper/c.md", "docs/x.png"):
+        (tmp_path / name).write_text("# page\n", encoding="utf-8")
+    found = [p.relative_to(tmp_path).as_posix() for p in documents(tmp_path)]
+    assert found == ["README.md", "docs/a.md", "docs/b.md", "docs/deeper/c.md"]
+
+
 def test_blocks_carry_their_fragment_until_the_next_heading(tmp_path: Path) -> None:
     path = tmp_path / "README.md"
     path.write_text(MARKDOWN, encoding="utf-8")
-    found = blocks(path)
+    found = blocks(path, "docs/one.md")
     assert [(b.line, b.lang) for b in found] == [
         (3, "sh"),
         (8, "yaml"),
         (12, "console"),
         (19, "console"),
     ]
+    assert found[0].id == "docs/one.md:3:sh"
     sh, fragment, listing, check = found
     assert fragment.marker == FRAGMENT_MARKER and not fragment.is_full_config
     assert sh.fragment is None and fragment.fragment is None

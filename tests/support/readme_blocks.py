@@ -1,14 +1,15 @@
-"""README.md's fenced code blocks, read as examples to run (pure: no process, no socket).
+"""The fenced code blocks of README.md and docs/*.md, read as examples to run (pure).
 
-tests/test_readme_examples.py runs what this module finds. The conventions a README
-block follows, so that the test knows what to do with it:
+tests/test_readme_examples.py runs what this module finds. The conventions a block of
+the README or of a docs page follows, so that the test knows what to do with it:
 
 - Every fenced block names its language; a block without one fails the test.
 - ```yaml with a top-level `version:` is a whole routes.yaml: it must pass `router check`.
   Any other ```yaml is a *fragment* and must follow the line `<!-- readme: fragment -->`:
   it is merged into the shipped routes.yaml (mappings merge key by key, anything else
   replaces) and the result must pass `router check`. The blocks after a fragment, up to
-  the next heading or fragment, run against a router started with that merged config.
+  the next heading or fragment (or the end of the page), run against a router started
+  with that merged config.
 - ```sh / ```bash: a script run with `bash -euo pipefail`; its exit status must be 0.
 - ```console: lines starting with `$ ` are commands (a trailing `\\` continues one), the
   lines below a command are its expected output (stdout and stderr as a terminal shows
@@ -20,8 +21,8 @@ block follows, so that the test knows what to do with it:
 - ```text: diagrams and trees, not run.
 
 Commands run where a terminal would: `router` and `python` are this checkout's, the cwd
-holds the example's routes.yaml, and the README's addresses (127.0.0.1:8080, the nodes'
-:9001/:9002, Redis's :6379) are rewritten to the test's free loopback ports. Every
+holds the example's routes.yaml, and the docs' addresses (127.0.0.1:8080, the nodes'
+:9001/:9002/:9003, Redis's :6379) are rewritten to the test's free loopback ports. Every
 `curl` also gets `--fail-with-body`, so that an HTTP error fails the example.
 """
 
@@ -43,6 +44,7 @@ _CURL = re.compile(r"(?<![\w./-])curl(?= )")
 class Block:
     """One fenced block: where it starts, its language and text, and its context."""
 
+    source: str  # the file, relative to the checkout (README.md, docs/routing.md)
     line: int  # 1-based line of the opening fence
     lang: str
     text: str
@@ -51,7 +53,7 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"README.md:{self.line}:{self.lang or 'no-language'}"
+        return f"{self.source}:{self.line}:{self.lang or 'no-language'}"
 
     @property
     def is_full_config(self) -> bool:
@@ -60,14 +62,19 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One `$ ` command of a console block and the output the README shows under it."""
+    """One `$ ` command of a console block and the output the page shows under it."""
 
     command: str
     expected: tuple[str, ...]
 
 
-def blocks(path: Path) -> list[Block]:
-    """Every fenced block of a Markdown file, in order."""
+def documents(root: Path) -> list[Path]:
+    """The Markdown files whose examples run: README.md, then every page under docs/."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def blocks(path: Path, source: str | None = None) -> list[Block]:
+    """Every fenced block of a Markdown file, in order (`source` names it in test ids)."""
     found: list[Block] = []
     lines = path.read_text(encoding="utf-8").splitlines()
     fragment: str | None = None
@@ -84,7 +91,7 @@ def blocks(path: Path) -> list[Block]:
             continue
         end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
         text = "\n".join(lines[index + 1 : end]) + "\n"
-        block = Block(index + 1, fence.group(1), text, previous, fragment)
+        block = Block(source or path.name, index + 1, fence.group(1), text, previous, fragment)
         if block.lang == "yaml" and not block.is_full_config:
             fragment = text
         found.append(block)
@@ -141,7 +148,7 @@ def _pattern(line: str) -> re.Pattern[str]:
 
 
 def rewrite(text: str, addresses: Mapping[str, str]) -> str:
-    """The README's addresses replaced by the test's, and `--fail-with-body` on every curl."""
+    """The docs' addresses replaced by the test's, and `--fail-with-body` on every curl."""
     for readme, test in addresses.items():
         text = text.replace(readme, test)
     return _CURL.sub("curl --fail-with-body", text)

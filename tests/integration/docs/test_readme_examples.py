@@ -1,20 +1,22 @@
-"""Every example in README.md runs as shown (issue 17 item 12).
+"""Every example in README.md and in the docs/ pages runs as shown (issues 17 and 30).
 
-Each fenced block of the README is one test case; tests/readme_blocks.py describes the
-conventions a block follows (languages, the fragment marker, console output) and how
-commands are rewritten to this test's loopback ports. The commands run against real
-processes: the README's two mock nodes (`router mock-node`), a router started by this
-test with the shipped routes.yaml (or that file with a section's fragment merged in),
-and Debian's redis-server when a fragment asks for the Redis backend.
+Each fenced block of the README and of every docs/*.md page is one test case;
+tests/readme_blocks.py describes the conventions a block follows (languages, the
+fragment marker, console output) and how commands are rewritten to this test's loopback
+ports. The commands run against real processes: the docs' three mock nodes (`router
+mock-node`: node62 and node63 of the shipped routes.yaml, node64 of "Add a node"), a
+router started by this test with the shipped routes.yaml (or that file with a section's
+fragment merged in), and Debian's redis-server when a fragment asks for the Redis backend.
 
 A command that is not run is in SKIPPED below, with the reason; a skipped `make` target
-must still exist in the Makefile.
+must still exist in the Makefile, and a skipped `router` command must parse.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ import orjson
 import pytest
 import yaml
 
+from router.cli.main import build_parser
 from tests.support import (
     REPO_ROOT,
     MockNodes,
@@ -43,6 +46,7 @@ from tests.support.readme_blocks import (
     Block,
     blocks,
     console_steps,
+    documents,
     merged,
     output_matches,
     rewrite,
@@ -53,11 +57,14 @@ from tests.support.readme_blocks import (
 
 pytestmark = pytest.mark.integration
 
-README = REPO_ROOT / "README.md"
-BLOCKS = blocks(README)
+BLOCKS = [
+    block
+    for path in documents(REPO_ROOT)
+    for block in blocks(path, path.relative_to(REPO_ROOT).as_posix())
+]
 SHIPPED = (REPO_ROOT / "routes.yaml").read_text(encoding="utf-8")
 
-# The variables the README's examples read, set as an operator following it would have
+# The variables the docs' examples read, set as an operator following them would have
 # them: `make run` exports ROUTER_ADMIN_TOKEN; the keys examples read TEAM_A_KEY.
 EXAMPLE_ENV = {"ROUTER_ADMIN_TOKEN": "demo-admin-token", "TEAM_A_KEY": "sk-readme-team-a"}
 # The full routes.yaml example also reads the node's key (the broken-file example shows
@@ -71,6 +78,9 @@ SKIPPED = {
     "make test": "the whole suite, this test included, and it installs system packages",
     "make test-unit": "the unit tests: a suite of its own, not an example inside one",
     "make lint": "ruff and mypy over the tree: run after the tests, not inside them",
+    "router mock-node --port 9003 --name node64": (
+        "runs until Ctrl-C; this test starts the same mock node itself (Add a node)"
+    ),
 }
 
 
@@ -88,7 +98,7 @@ class Site:
 
 
 class Sites:
-    """The README's mock nodes, and one router per config (started on first use)."""
+    """The docs' mock nodes, and one router per config (started on first use)."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -104,7 +114,7 @@ class Sites:
 
     def _start(self, fragment: str | None, number: int) -> Site:
         if not self.nodes.nodes:
-            self.nodes.start({"node62": (), "node63": ()})
+            self.nodes.start({"node62": (), "node63": (), "node64": ()})
         port = free_port()
         addresses = {
             "127.0.0.1:8080": f"127.0.0.1:{port}",
@@ -112,6 +122,7 @@ class Sites:
             "port: 8080": f"port: {port}",
             "127.0.0.1:9001": self.nodes["node62"].url.removeprefix("http://"),
             "127.0.0.1:9002": self.nodes["node63"].url.removeprefix("http://"),
+            "127.0.0.1:9003": self.nodes["node64"].url.removeprefix("http://"),
         }
         text = SHIPPED if fragment is None else config_with(fragment)
         if "backend: redis" in text:
@@ -147,14 +158,14 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
 
 
 def config_with(fragment: str) -> str:
-    """The shipped routes.yaml with a README fragment merged in."""
+    """The shipped routes.yaml with a docs fragment merged in."""
     return yaml.safe_dump(
         merged(yaml.safe_load(SHIPPED), yaml.safe_load(fragment)), sort_keys=False
     )
 
 
 def run_shell(script: str, site: Site, *, strict: bool) -> subprocess.CompletedProcess[str]:
-    """A README command in bash, as a terminal in the example's folder runs it."""
+    """A docs command in bash, as a terminal in the example's folder runs it."""
     prelude = 'router() { "$README_PYTHON" -m router "$@"; }\npython() { "$README_PYTHON" "$@"; }\n'
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     env.update(EXAMPLE_ENV, README_PYTHON=sys.executable, PYTHONPATH=str(REPO_ROOT))
@@ -186,7 +197,7 @@ def router_check(path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_every_block_names_a_known_language() -> None:
     unknown = [b.id for b in BLOCKS if b.lang not in KINDS]
-    assert not unknown, f"tag these README blocks with one of {sorted(KINDS)}: {unknown}"
+    assert not unknown, f"tag these blocks with one of {sorted(KINDS)}: {unknown}"
 
 
 RUNNABLE = [b for b in BLOCKS if b.lang != "text"]
@@ -230,8 +241,11 @@ def check_sh(block: Block, sites: Sites) -> None:
         assert skipped == commands, f"{block.id}: split run and skipped commands: {commands}"
         makefile = (REPO_ROOT / "Makefile").read_text()
         for command in skipped:
-            target = command.removeprefix("make ")
-            assert re.search(rf"(?m)^{re.escape(target)}:", makefile), f"no target {target}"
+            if command.startswith("make "):
+                target = command.removeprefix("make ")
+                assert re.search(rf"(?m)^{re.escape(target)}:", makefile), f"no target {target}"
+            else:  # a `router` command not run must still be one the CLI takes
+                build_parser().parse_args(shlex.split(command.removeprefix("router ")))
         return
     done = run_shell(block.text, sites.get(block.fragment), strict=True)
     assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}"
@@ -246,7 +260,7 @@ def check_console(block: Block, sites: Sites) -> None:
         )
         expected = tuple(rewrite(line, site.addresses) for line in step.expected)
         assert output_matches(expected, done.stdout), (
-            f"{block.id}: `{step.command}` printed:\n{done.stdout}\nthe README shows:\n"
+            f"{block.id}: `{step.command}` printed:\n{done.stdout}\nthe page shows:\n"
             + "\n".join(expected)
         )
 
@@ -254,7 +268,7 @@ def check_console(block: Block, sites: Sites) -> None:
 def check_python(block: Block, sites: Sites) -> None:
     """A Python example (an SDK pointed at the router) runs to its end."""
     site = sites.get(block.fragment)
-    script = site.workdir / f"readme_{block.line}.py"
+    script = site.workdir / (re.sub(r"\W", "_", block.id) + ".py")
     script.write_text(rewrite(block.text, site.addresses), encoding="utf-8")
     done = run_shell(f"python -X dev -W error {script.name}", site, strict=True)
     assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}"
