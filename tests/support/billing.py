@@ -342,3 +342,34 @@ class RedisView(StateView):
             for inflight in client.scan_iter(match=f"{self.prefix}inflight:*", count=1000):
                 left += [f"{inflight}:{rid}" for rid in client.zrange(inflight, 0, -1)]
         return left
+
+
+def backend_state(backend: str, folder: Path, redis_url: str | None) -> tuple[Json, StateView]:
+    """routes.yaml's `state:` for `backend` and a view of what it records: "memory" keeps
+    its ledger in `folder`; "redis" uses `redis_url` under a prefix of its own."""
+    if backend == "redis":
+        assert redis_url is not None, "the redis backend needs the redis_server fixture"
+        prefix = f"b-{uuid.uuid4().hex[:8]}:"
+        return {"backend": "redis", "redis_url": redis_url, "prefix": prefix}, RedisView(
+            redis_url, prefix
+        )
+    ledger = folder / "usage.jsonl"
+    return {"backend": "memory", "ledger_path": str(ledger)}, JsonlView(ledger)
+
+
+def redis_url_for(backend: str, request: Any) -> str | None:
+    """The module's redis-server URL when `backend` is redis (started on first use)."""
+    return request.getfixturevalue("redis_server").url if backend == "redis" else None
+
+
+@dataclass(slots=True)
+class Setup:
+    """A module's router on one state backend, and the view of that backend."""
+
+    backend: str
+    router: Proc
+    view: StateView
+
+    @property
+    def url(self) -> str:
+        return self.router.base_url

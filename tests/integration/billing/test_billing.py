@@ -13,27 +13,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support import GEMINI_BODY, MockNodes, Proc, eventually
+from tests.support import GEMINI_BODY, MockNodes, Routers, eventually
 from tests.support.billing import (
     FLAT_PRICING,
     FLOW_PRICING,
     MICRO,
     OVERSHOOT_PRICING,
     STORM_PRICING,
-    JsonlView,
-    RedisView,
     Reply,
-    StateView,
+    Setup,
     assert_error_shape,
     assert_google_error_shape,
     auto_reservation,
+    backend_state,
     billing_config,
     chat,
     client_session,
@@ -42,8 +40,8 @@ from tests.support.billing import (
     log_events,
     new_request_id,
     post,
+    redis_url_for,
     scrape,
-    start_routers,
     trace_of,
 )
 
@@ -156,40 +154,18 @@ def _config_text(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
     return billing_config(nodes=nodes, models=models, state=state, keys=keys)
 
 
-@dataclass(slots=True)
-class Setup:
-    backend: str
-    router: Proc
-    view: StateView
-
-    @property
-    def url(self) -> str:
-        return self.router.base_url
-
-
 @pytest.fixture(scope="module", params=["memory", "redis"])
 def setup(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[Setup]:
-    folder = tmp_path_factory.mktemp(f"billing-{request.param}")
-    view: StateView
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
-        prefix = f"bt-{secrets.token_hex(4)}:"
-        state: dict[str, Any] = {"backend": "redis", "redis_url": server.url, "prefix": prefix}
-        view = RedisView(server.url, prefix)
-    else:
-        ledger = folder / "usage.jsonl"
-        state = {"backend": "memory", "ledger_path": str(ledger)}
-        view = JsonlView(ledger)
-    path = folder / "routes.yaml"
-    path.write_text(_config_text(mock_nodes, state), encoding="utf-8")
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mock_nodes: MockNodes,
+    routers: Routers,
+) -> Setup:
+    backend = request.param
+    folder = tmp_path_factory.mktemp(f"billing-{backend}")
+    state, view = backend_state(backend, folder, redis_url_for(backend, request))
     env = {"BT_KEY_AUTH": KEYS["auth"], "BT_KEY_RPM": KEYS["rpm"]}
-    (router,) = start_routers([path], log_dir=folder, env=env)
-    try:
-        yield Setup(request.param, router, view)
-    finally:
-        router.stop()
+    return Setup(backend, routers.get(_config_text(mock_nodes, state), env=env), view)
 
 
 # --- keys ----------------------------------------------------------------------------------

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import gzip
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import openai
 import pytest
 
-from tests.support import GEMINI_BODY, MockNodes, Proc
+from tests.support import GEMINI_BODY, MockNodes, Proc, Routers
 from tests.support.billing import (
     FLOW_PRICING,
     JsonlView,
@@ -27,7 +25,6 @@ from tests.support.billing import (
     expected_cost,
     key_hash,
     new_request_id,
-    start_routers,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,8 +38,8 @@ MOCK_NODES = {"accepted": ("--compress", "accepted"), "always": ("--compress", "
 
 @pytest.fixture(scope="module")
 def setup(
-    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[tuple[Proc, JsonlView]]:
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> tuple[Proc, JsonlView]:
     folder = tmp_path_factory.mktemp("gzip-router")
     ledger = folder / "usage.jsonl"
     models = {
@@ -55,13 +52,7 @@ def setup(
         state={"backend": "memory", "ledger_path": str(ledger)},
         keys=[{"name": "gz", "hash": key_hash(KEY), "credits": CREDITS}],
     )
-    path = Path(folder / "routes.yaml")
-    path.write_text(text, encoding="utf-8")
-    (router,) = start_routers([path], log_dir=folder)
-    try:
-        yield router, JsonlView(ledger)
-    finally:
-        router.stop()
+    return routers.get(text), JsonlView(ledger)
 
 
 def _client(router: Proc, request_id: str) -> openai.OpenAI:

@@ -10,16 +10,14 @@ a JSONL ledger), so each test can also check what the ledger says about both nod
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import openai
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, chat_body, http_request
+from tests.support import MockNodes, Proc, Routers, chat_body, http_request
 from tests.support.billing import (
     FLOW_PRICING,
     JsonlView,
@@ -27,7 +25,6 @@ from tests.support.billing import (
     key_hash,
     new_request_id,
     scrape,
-    start_routers,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_nodes")]
@@ -54,8 +51,8 @@ def _model(policy: str, fallback: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def setup(
-    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[tuple[Proc, JsonlView]]:
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> tuple[Proc, JsonlView]:
     folder = tmp_path_factory.mktemp("midstream-router")
     ledger = folder / "usage.jsonl"
     second = {"backends": [{"node": SECOND}], "pricing": FLOW_PRICING}
@@ -76,13 +73,7 @@ def setup(
         state={"backend": "memory", "ledger_path": str(ledger)},
         keys=[{"name": "mid", "hash": key_hash(KEY), "credits": 1000}],
     )
-    path = Path(folder / "routes.yaml")
-    path.write_text(text, encoding="utf-8")
-    (router,) = start_routers([path], log_dir=folder)
-    try:
-        yield router, JsonlView(ledger)
-    finally:
-        router.stop()
+    return routers.get(text), JsonlView(ledger)
 
 
 def _stream(router: Proc, body: dict[str, Any], path: str = "/v1/chat/completions") -> bytes:

@@ -11,8 +11,6 @@ deterministic counts (`router.mock.openai_apis`): input tokens = characters // 4
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -22,18 +20,17 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from tests.support import MockNodes, Proc, eventually
+from tests.support import MockNodes, Routers, eventually
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
-    JsonlView,
-    RedisView,
-    StateView,
+    Setup,
+    backend_state,
     billing_config,
     key_hash,
     new_request_id,
+    redis_url_for,
     scrape,
-    start_routers,
 )
 
 pytestmark = pytest.mark.integration
@@ -44,17 +41,6 @@ REASONING = 16
 
 
 MOCK_NODES = {"good": (), "bad": ()}
-
-
-@dataclass(slots=True)
-class Setup:
-    backend: str
-    router: Proc
-    view: StateView
-
-    @property
-    def url(self) -> str:
-        return self.router.base_url
 
 
 def _config(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
@@ -79,26 +65,15 @@ def _config(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
 def setup(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[Setup]:
-    folder = tmp_path_factory.mktemp(f"sdk-endpoints-{request.param}")
-    view: StateView
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
-        prefix = f"se-{secrets.token_hex(4)}:"
-        state: dict[str, Any] = {"backend": "redis", "redis_url": server.url, "prefix": prefix}
-        view = RedisView(server.url, prefix)
-    else:
-        ledger = folder / "usage.jsonl"
-        state = {"backend": "memory", "ledger_path": str(ledger)}
-        view = JsonlView(ledger)
-    path = folder / "routes.yaml"
-    path.write_text(_config(mock_nodes, state), encoding="utf-8")
-    (router,) = start_routers([path], log_dir=folder)
-    try:
-        yield Setup(request.param, router, view)
-    finally:
-        router.stop()
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mock_nodes: MockNodes,
+    routers: Routers,
+) -> Setup:
+    backend = request.param
+    folder = tmp_path_factory.mktemp(f"sdk-endpoints-{backend}")
+    state, view = backend_state(backend, folder, redis_url_for(backend, request))
+    return Setup(backend, routers.get(_config(mock_nodes, state)), view)
 
 
 def _cost(prompt: int, completion: int, reasoning: int = 0) -> int:
