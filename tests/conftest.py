@@ -14,6 +14,9 @@ One fixture per kind of process, here and nowhere else:
     routers            one router per distinct config, shared by a module
     started            a test's own mock nodes and an observed router (RouterUnderTest)
     redis_server       a redis-server shared by a module
+
+and, in process: `router_app` (the router's app on aiohttp's test server, its nodes the
+fake transport of tests/support/fake_transport.py).
 """
 
 from __future__ import annotations
@@ -23,13 +26,18 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 
+from router.config.loader import parse_config
+from router.server.app import Options, create_app
 from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node, stop_all
+from tests.support.fake_transport import FakeNodes
 from tests.support.redis import REDIS_SERVER
 from tests.support.router_under_test import Started
 
@@ -183,6 +191,19 @@ def fresh_nodes(request: pytest.FixtureRequest, mock_nodes: MockNodes) -> MockNo
     ended (or after the module's MOCK_NODES_SETTLE seconds, 2 unless it says)."""
     mock_nodes.reset(settle=getattr(request.module, "MOCK_NODES_SETTLE", 2.0))
     return mock_nodes
+
+
+@pytest.fixture
+def router_app(aiohttp_client: Any) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """`await router_app(routes_yaml_text, fake)`: a client of the router's app, served in
+    this process on loopback, whose nodes are `fake` (a FakeNodes); no process starts."""
+
+    async def start(text: str, fake: FakeNodes, **options: Any) -> TestClient[Any, Any]:
+        app = create_app(parse_config(text), Options(**options), transports=fake)
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return start
 
 
 @pytest.fixture

@@ -35,6 +35,8 @@ from tests.support.procs import (
 )
 from tests.support.redis import RedisServer
 from tests.support.routes import (
+    CHAT,
+    FLASH,
     GEMINI_BODY,
     TEST_DEFAULTS,
     TEST_SERVER,
@@ -47,6 +49,8 @@ from tests.support.routes import (
 from tests.support.waiting import eventually
 
 __all__ = [
+    "CHAT",
+    "FLASH",
     "GEMINI_BODY",
     "NGINX",
     "REPO_ROOT",

@@ -33,6 +33,7 @@ from tests.support import (
     routes_yaml,
     start_all,
 )
+from tests.support.observability import metric_in
 
 Json = dict[str, Any]
 MICRO = 1_000_000
@@ -245,14 +246,7 @@ def scrape(base_url: str, name: str, **labels: str) -> float:
 
     status, _, raw = http_request("GET", f"{base_url}/metrics", timeout=5.0)
     assert status == 200
-    total = 0.0
-    for line in raw.decode().splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        head, _, value = line.rpartition(" ")
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            total += float(value)
-    return total
+    return metric_in(raw.decode(), name, **labels)
 
 
 # --- the state side ------------------------------------------------------------------------

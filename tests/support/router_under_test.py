@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from tests.support import (
+    FLASH,
     MockNode,
     MockNodes,
     Proc,
@@ -38,7 +39,6 @@ from tests.support import (
     stop_all,
 )
 
-FLASH = "gemini-2.5-flash"
 ADMIN_TOKEN = "admin-token-for-tests"
 # Active checks as fast as the issue asks: a node serves after its first probe (~0.3 s).
 FAST_HEALTH: dict[str, object] = {

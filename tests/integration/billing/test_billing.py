@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import GEMINI_BODY, MockNodes, Routers, eventually
+from tests.support import CHAT, GEMINI_BODY, MockNodes, Routers, eventually
 from tests.support.billing import (
     FLAT_PRICING,
     FLOW_PRICING,
@@ -47,7 +47,6 @@ from tests.support.billing import (
 
 pytestmark = pytest.mark.integration
 
-CHAT = "/v1/chat/completions"
 GEMINI = "/v1beta/models/gemini-ok:generateContent"
 KEY_NAMES = (
     "auth",

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import REPO_ROOT, MockNodes, Proc
+from tests.support import CHAT, REPO_ROOT, MockNodes, Proc
 from tests.support.billing import (
     MICRO,
     StateView,
@@ -39,7 +39,6 @@ from tests.support.billing import (
 
 pytestmark = pytest.mark.integration
 
-CHAT = "/v1/chat/completions"
 ADMIN_TOKEN = f"bp-admin-{secrets.token_hex(8)}"
 # One mock answer (36 output tokens at 0.25) costs 9 credits; 5 are reserved up front.
 PRICING: dict[str, Any] = {

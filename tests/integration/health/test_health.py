@@ -113,13 +113,7 @@ async def test_thirty_percent_errors_are_retried_around(started):
     )
     async with asyncio.timeout(30), client_session() as session:
         load = Load(session, router.url)
-        pending = iter(range(200))
-
-        async def worker() -> None:
-            for _ in pending:
-                await load.one()
-
-        await asyncio.gather(*(worker() for _ in range(8)))
+        await load.run(200, concurrency=8)
         stats_a = await mock_stats(session, nodes[A].url)
         failovers = await router.metric(session, "router_failovers_total", model=FLASH)
         entry = await router.node(session, A)
@@ -311,13 +305,7 @@ async def test_retry_budget_caps_retries_when_every_node_fails(started):
     )
     async with asyncio.timeout(30), client_session() as session:
         load = Load(session, router.url)
-        pending = iter(range(300))
-
-        async def worker() -> None:
-            for _ in pending:
-                await load.one()
-
-        await asyncio.gather(*(worker() for _ in range(8)))
+        await load.run(300, concurrency=8)
         node_requests = 0
         for name in (A, B, C):
             node_requests += (await mock_stats(session, nodes[name].url))["requests"]

@@ -26,9 +26,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, Routers
+from tests.support import CHAT, MockNodes, Proc, Routers
 from tests.support.hostile import (
-    CHAT,
     CLIENT_KEY,
     CREDITS,
     FLASH,

@@ -15,10 +15,9 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, Routers, routes_yaml
+from tests.support import CHAT, MockNodes, Proc, Routers, routes_yaml
 from tests.support.billing import scrape
 from tests.support.hostile import (
-    CHAT,
     CLIENT_KEY,
     FLASH,
     GENERATE,

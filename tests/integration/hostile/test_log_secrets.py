@@ -17,9 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, start_router
+from tests.support import CHAT, MockNodes, Proc, start_router
 from tests.support.hostile import (
-    CHAT,
     CLIENT_KEY,
     GENERATE,
     NODE_KEY,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import MockNodes, Proc, Routers
-from tests.support.hostile import CHAT, NODE_KEY, chat_json, hostile_config, post_bytes
+from tests.support import CHAT, MockNodes, Proc, Routers
+from tests.support.hostile import NODE_KEY, chat_json, hostile_config, post_bytes
 
 pytestmark = pytest.mark.integration
 

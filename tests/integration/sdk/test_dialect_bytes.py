@@ -410,6 +410,11 @@ def _raw(
     return status, got, json.loads(raw) if raw.startswith(b"{") else raw
 
 
+def _gemini(setup: Setup, model_action: str) -> tuple[int, dict[str, str], Any]:
+    """POST GEMINI_BODY to /v1beta/models/{model_action} (raw bytes back, as `_raw`)."""
+    return _raw(setup, "POST", f"/v1beta/models/{model_action}", json.dumps(GEMINI_BODY).encode())
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "name"),
     [
@@ -597,39 +602,29 @@ def test_a_nodes_429_reason_and_retry_after_reach_an_openai_client(setup: Setup)
 
 
 def test_a_nodes_503_keeps_its_retry_after_and_request_id(setup: Setup) -> None:
-    status, headers, document = _raw(
-        setup,
-        "POST",
-        "/v1beta/models/gemini-busy:generateContent",
-        json.dumps(GEMINI_BODY).encode(),
-    )
+    status, headers, document = _gemini(setup, "gemini-busy:generateContent")
     assert (status, document["error"]["message"]) == (503, "overloaded")
     assert _header(headers, "Retry-After") == "9"
     assert (_header(headers, "X-Upstream-Request-ID") or "").startswith("mock-")
 
 
 @pytest.mark.parametrize(
-    "path",
+    "action",
     [
-        "/v1beta/models/gemini-good:generateContent",
-        "/v1beta/models/gemini-good:streamGenerateContent?alt=sse",
-        "/v1beta/models/gemini-good:streamGenerateContent",
+        "gemini-good:generateContent",
+        "gemini-good:streamGenerateContent?alt=sse",
+        "gemini-good:streamGenerateContent",
     ],
 )
-def test_a_success_carries_the_nodes_request_id(setup: Setup, path: str) -> None:
-    status, headers, _ = _raw(setup, "POST", path, json.dumps(GEMINI_BODY).encode())
+def test_a_success_carries_the_nodes_request_id(setup: Setup, action: str) -> None:
+    status, headers, _ = _gemini(setup, action)
     assert status == 200
     assert (_header(headers, "X-Upstream-Request-ID") or "").startswith("mock-")
     assert _header(headers, "X-Request-ID") == "db-raw-1"
 
 
 def test_the_json_array_gemini_stream_is_not_buffered(setup: Setup) -> None:
-    status, headers, document = _raw(
-        setup,
-        "POST",
-        "/v1beta/models/gemini-good:streamGenerateContent",
-        json.dumps(GEMINI_BODY).encode(),
-    )
+    status, headers, document = _gemini(setup, "gemini-good:streamGenerateContent")
     assert status == 200
     assert isinstance(json.loads(document), list)  # the JSON array, relayed as it came
     assert _header(headers, "X-Accel-Buffering") == "no"
