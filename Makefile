@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose chromium
-SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose chromium
+SYSTEM_PACKAGES := redis-server redis-sentinel faketime nginx prometheus wrk docker-compose chromium
+SYSTEM_PROGRAMS := redis-server redis-sentinel faketime nginx prometheus promtool wrk docker-compose chromium
 NODE_SDKS := tests/node/node_modules/.installed
 
 .PHONY: run test test-unit lint docs bench install sysdeps node-sdks clean
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@echo "installing: a virtualenv in $(VENV) and the packages (about a minute the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,tracing]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -7,9 +7,8 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from redis.asyncio import Redis
+import redis.asyncio as aioredis
 
-from router.billing.state.redis_io import redis_client
 from router.config.model import Ejection, HealthCheck, NodeConfig, StateConfig
 from router.routing.health import TRANSITIONS, Event, NodeHealth, NodeState, Transition
 from router.upstream.peers import PEER_EVENTS, ClusterSync, MessageKind
@@ -93,14 +92,8 @@ def _record(state: str) -> NodeHealth:
 async def test_apply_lets_the_table_decide(kind, before, after, trigger):
     health, observer = _record(before), _Observer()
     pool = SimpleNamespace(nodes={"n": SimpleNamespace(health=health)})
-    config, asked = StateConfig(backend="redis"), []
-
-    def connect(given: StateConfig) -> Redis:
-        asked.append(given)
-        return redis_client(given)  # the state store's factory, as the app passes it
-
-    sync = ClusterSync(config, pool, observer, connect)  # type: ignore[arg-type]
-    assert asked == [config]  # no client of its own
+    client = aioredis.Redis()  # never connects: apply only reads the message
+    sync = ClusterSync(StateConfig(backend="redis"), pool, observer, client)  # type: ignore[arg-type]
     try:
         now = time.time()
         message = {"kind": kind, "node": "n", "origin": "elsewhere", "at": now}
