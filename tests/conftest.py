@@ -143,11 +143,8 @@ def mock_node_factory(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 @pytest.fixture(scope="module")
 def routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Routers]:
     """Router processes, one per distinct config, shared by a test module."""
-    started = Routers(tmp_path_factory.mktemp("routers"))
-    try:
+    with Routers(tmp_path_factory.mktemp("routers")) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture
@@ -162,12 +159,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """A redis-server shared by a module's tests (give each test its own key prefix)."""
     if not Path(REDIS_SERVER).exists():
         pytest.fail("redis-server is not installed (make sysdeps)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        server.start()
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -177,12 +171,9 @@ def mock_nodes(
     """The module's mock nodes, `MOCK_NODES = {name: (flags...)}` in the test module, started
     side by side once per module; each test starts from clean counters and no faults."""
     spec: dict[str, tuple[str, ...]] = request.module.MOCK_NODES
-    nodes = MockNodes(tmp_path_factory.mktemp("nodes"))
-    try:
+    with MockNodes(tmp_path_factory.mktemp("nodes")) as nodes:
         nodes.start(spec)
         yield nodes
-    finally:
-        nodes.stop()
 
 
 @pytest.fixture
@@ -209,8 +200,5 @@ def router_app(aiohttp_client: Any) -> Callable[..., Awaitable[TestClient[Any, A
 @pytest.fixture
 def started(tmp_path: Path) -> Iterator[Started]:
     """A test's own mock nodes and observed router (`started.launch(...)`), all stopped after."""
-    processes = Started(tmp_path)
-    try:
+    with Started(tmp_path) as processes:
         yield processes
-    finally:
-        processes.stop_all()

@@ -26,12 +26,27 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench.system import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 10.0
+_S = TypeVar("_S", bound="Stops")
 STOP_TIMEOUT = 5.0
+
+
+class Stops:
+    """`with X(...) as x:` stops what x started when the block ends (x.stop())."""
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class ProcessError(RuntimeError):
@@ -85,7 +100,7 @@ def http_request(
             return exc.code, dict(exc.headers.items()), exc.read()
 
 
-class Proc:
+class Proc(Stops):
     """One `python -m router ...` child process with captured output."""
 
     def __init__(
@@ -205,12 +220,6 @@ class Proc:
             if self._owns_log_dir:
                 shutil.rmtree(self.log_dir, ignore_errors=True)
                 self._owns_log_dir = False
-
-    def __enter__(self) -> Proc:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def router_args(config: Path, port: int, *extra: str) -> list[str]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.procs import free_port
+from tests.support.procs import Stops, free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -22,7 +22,7 @@ class _ExitedEarly(RuntimeError):
     """redis-server exited before answering (its port was taken, most likely)."""
 
 
-class RedisServer:
+class RedisServer(Stops):
     """One redis-server process without persistence; `stop` and `start` keep the port."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra: Sequence[str] = ()) -> None:

@@ -31,6 +31,7 @@ from tests.support import (
     MockNodes,
     Proc,
     ProcessError,
+    Stops,
     lost_its_port,
     mock_node_launch,
     router_launch,
@@ -280,7 +281,7 @@ async def request_counts(session: aiohttp.ClientSession, nodes: MockNodes) -> Co
     return counts
 
 
-class Started:
+class Started(Stops):
     """What one test started (routers and mock nodes), all stopped by `stop_all`."""
 
     def __init__(self, directory: Path) -> None:
@@ -330,6 +331,6 @@ class Started:
         self._procs.append(proc)
         return proc
 
-    def stop_all(self) -> None:
+    def stop(self) -> None:
         """SIGTERM everything at once, then wait for each (SIGKILL if it lingers)."""
         stop_all([r.proc for r in self._routers if r.proc is not None] + self._procs)

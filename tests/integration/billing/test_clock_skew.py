@@ -27,6 +27,7 @@ from tests.support import (
     http_request,
     router_launch,
     start_all,
+    stop_all,
 )
 from tests.support.billing import billing_config, chat, key_hash
 
@@ -46,22 +47,23 @@ class Replicas:
     behind: Proc
 
 
+MOCK_NODES = {"node": ()}
+
+
 @pytest.fixture(scope="module")
 def replicas(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, mock_nodes: MockNodes
 ) -> Iterator[Replicas]:
     if not Path(FAKETIME).exists():
         pytest.fail("faketime is not installed (make sysdeps)")
     folder = tmp_path_factory.mktemp("skew")
-    nodes = MockNodes(folder)
-    nodes.start({"node": ()})
     procs: list[Proc] = []
     try:
         config = folder / "routes.yaml"
         state = {"backend": "redis", "redis_url": redis_server.url, "prefix": "skew:"}
         keys = [{"name": "skew", "hash": key_hash(KEY), "rpm": RPM}]
         models = {"m": {"backends": [{"node": "node"}]}}
-        text = billing_config(nodes={"node": {"url": nodes["node"].url}}, models=models,
+        text = billing_config(nodes={"node": {"url": mock_nodes["node"].url}}, models=models,
                               state=state, keys=keys)  # fmt: skip
         config.write_text(text, encoding="utf-8")
         procs = start_all(
@@ -78,9 +80,7 @@ def replicas(
         )
         yield Replicas(*procs)
     finally:
-        for proc in procs:
-            proc.stop()
-        nodes.stop()
+        stop_all(procs)
 
 
 def ask(router: Proc) -> tuple[int, dict[str, str]]:

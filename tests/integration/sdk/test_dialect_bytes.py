@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +27,9 @@ from tests.support import (
     GEMINI_BODY,
     MockNodes,
     Proc,
+    Routers,
     http_request,
     routes_yaml,
-    start_router,
 )
 from tests.support.billing import key_hash, log_events, scrape
 from tests.support.node_sdk import run_node
@@ -110,50 +110,42 @@ def _config(nodes: MockNodes, ledger: Path) -> str:
     return routes_yaml(entries, models, server=server, state=state, keys=keys)
 
 
+MOCK_NODES = {
+    "good": ("--chunks", "3"),
+    "slow": ("--chunks", "2", "--chunk-delay", "2.5"),
+    "cut": ("--cut-after", "2"),
+    "inband": ("--inband-error-after", "2"),
+    "litellm": ("--usage-chunk-style", "litellm"),
+    "limited": (
+        "--api-key",
+        NODE_KEY,
+        "--status",
+        "429",
+        "--retry-after",
+        "7",
+        "--error-message",
+        f"quota exceeded for key {NODE_KEY}",
+    ),
+    "broken": ("--status", "500", "--error-message", "the model crashed"),
+    "busy": ("--status", "503", "--retry-after", "9", "--error-message", "overloaded"),
+    "sleepy": ("--first-byte-delay", "3"),
+}
+
+
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    directory = tmp_path_factory.mktemp("dialect-bytes")
-    nodes = MockNodes(directory)
-    router: Proc | None = None
-    try:
-        nodes.start(
-            {
-                "good": ("--chunks", "3"),
-                "slow": ("--chunks", "2", "--chunk-delay", "2.5"),
-                "cut": ("--cut-after", "2"),
-                "inband": ("--inband-error-after", "2"),
-                "litellm": ("--usage-chunk-style", "litellm"),
-                "limited": (
-                    "--api-key",
-                    NODE_KEY,
-                    "--status",
-                    "429",
-                    "--retry-after",
-                    "7",
-                    "--error-message",
-                    f"quota exceeded for key {NODE_KEY}",
-                ),
-                "broken": ("--status", "500", "--error-message", "the model crashed"),
-                "busy": ("--status", "503", "--retry-after", "9", "--error-message", "overloaded"),
-                "sleepy": ("--first-byte-delay", "3"),
-            }
-        )
-        ledger = directory / "usage.jsonl"
-        config = directory / "routes.yaml"
-        config.write_text(_config(nodes, ledger))
-        router = start_router(config, "--log-format", "json", log_dir=directory)
-        status, _, body = http_request(
-            "POST",
-            f"{router.base_url}/admin/nodes/spare/drain",
-            b"",
-            {"Authorization": f"Bearer {ADMIN}"},
-        )
-        assert status == 200, body
-        yield Setup(router, nodes, ledger)
-    finally:
-        if router is not None:
-            router.stop()
-        nodes.stop()
+def setup(
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> Setup:
+    ledger = tmp_path_factory.mktemp("dialect-bytes") / "usage.jsonl"
+    router = routers.get(_config(mock_nodes, ledger), args=("--log-format", "json"))
+    status, _, body = http_request(
+        "POST",
+        f"{router.base_url}/admin/nodes/spare/drain",
+        b"",
+        {"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert status == 200, body
+    return Setup(router, mock_nodes, ledger)
 
 
 def _genai(setup: Setup, key: str = KEY) -> genai.Client:
