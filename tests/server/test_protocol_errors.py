@@ -71,6 +71,12 @@ async def exchange(address: tuple[str, int], raw: bytes) -> tuple[int, dict[str,
     return int(status_line.split()[1]), headers, body
 
 
+async def answer(make_runner: Runner, case: str) -> tuple[int, dict[str, str], bytes]:
+    """What an app served by `make_runner` answers to the bytes of MALFORMED[case]."""
+    async with serving(make_runner) as address:
+        return await exchange(address, MALFORMED[case])
+
+
 @pytest.fixture(autouse=True)
 def _quiet_aiohttp(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("CRITICAL", logger="aiohttp.server")  # it logs each bad request whole
@@ -81,8 +87,7 @@ def _quiet_aiohttp(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.parametrize("case", MALFORMED)
 async def test_aiohttp_answers_unparsable_bytes_itself_in_plain_text(case: str) -> None:
-    async with serving(aiohttp_runner) as address:
-        status, headers, body = await exchange(address, MALFORMED[case])
+    status, headers, body = await answer(aiohttp_runner, case)
     assert status == 400
     assert headers["content-type"].startswith("text/plain")
     assert not body.startswith(b"{")
@@ -111,8 +116,7 @@ async def test_the_runner_serves_each_connection_with_the_shaped_handler() -> No
 
 @pytest.mark.parametrize("case", MALFORMED)
 async def test_the_router_answers_unparsable_bytes_in_its_error_shape(case: str) -> None:
-    async with serving(router_runner) as address:
-        status, headers, body = await exchange(address, MALFORMED[case])
+    status, headers, body = await answer(router_runner, case)
     assert status == 400
     assert headers["content-type"].startswith("application/json")
     error = json.loads(body)

@@ -10,7 +10,7 @@
     redis    RedisServer (the `redis_server` fixture of tests/conftest.py wraps it)
     nginx    Nginx (deploy/nginx/router.conf in front of loopback replicas)
     routes   routes_yaml (the one config builder), TEST_SERVER/TEST_DEFAULTS, chat_body
-    waiting  eventually
+    waiting  eventually (async), eventually_blocking
 
 The fixtures themselves live in tests/conftest.py.
 """
@@ -47,7 +47,7 @@ from tests.support.routes import (
     node_entry,
     routes_yaml,
 )
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_blocking
 
 __all__ = [
     "CHAT",
@@ -70,6 +70,7 @@ __all__ = [
     "chat_body",
     "closed_port_url",
     "eventually",
+    "eventually_blocking",
     "free_port",
     "http_request",
     "lost_its_port",

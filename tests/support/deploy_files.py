@@ -141,3 +141,10 @@ def venv_tool(name: str) -> str | None:
     """A console script installed next to this Python (pip's `bin/`), or one on PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else shutil.which(name)
+
+
+def tool(args: list[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run one tool to its end: its exit code and its output as text."""
+    return subprocess.run(
+        args, capture_output=True, text=True, check=False, timeout=timeout, **options
+    )

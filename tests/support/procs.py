@@ -273,16 +273,10 @@ def router_launch(
     wrapper: Sequence[str] = (),
 ) -> Launch:
     """`router serve` with `config`, ready once /readyz answers 200."""
-    return Launch(
-        name,
-        lambda p: router_args(config, p, *extra),
-        "/readyz",
-        log_dir,
-        port,
-        env,
-        timeout,
-        wrapper,
-    )
+    def args(chosen: int) -> list[str]:
+        return router_args(config, chosen, *extra)
+
+    return Launch(name, args, "/readyz", log_dir, port, env, timeout, wrapper)
 
 
 def mock_node_launch(
@@ -294,15 +288,10 @@ def mock_node_launch(
 ) -> Launch:
     """`router mock-node`, ready once /_mock/stats answers (not /health: a --health-status
     fault must not look like a failed start)."""
-    return Launch(
-        name,
-        lambda p: mock_node_args(name, p, *extra),
-        "/_mock/stats",
-        log_dir,
-        port,
-        None,
-        timeout,
-    )
+    def args(chosen: int) -> list[str]:
+        return mock_node_args(name, chosen, *extra)
+
+    return Launch(name, args, "/_mock/stats", log_dir, port, None, timeout)
 
 
 def lost_its_port(exc: ProcessError) -> bool:

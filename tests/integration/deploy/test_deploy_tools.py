@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,17 +29,11 @@ from tests.support.deploy_files import (
     configmap_routes,
     manifests,
     render_nginx,
+    tool,
     venv_tool,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def tool(args: list[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
-    """Run one tool to its end: its exit code and its output as text."""
-    return subprocess.run(
-        args, capture_output=True, text=True, check=False, timeout=timeout, **options
-    )
 
 
 @pytest.mark.parametrize("which", ["compose", "configmap"])

@@ -5,25 +5,21 @@ tests/deploy/test_tracing_files.py)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 from tests.support import REPO_ROOT
-from tests.support.deploy_files import COMPOSE, DEPLOY, SECRETS, compose_cli
+from tests.support.deploy_files import COMPOSE, DEPLOY, SECRETS, compose_cli, tool
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_tracing_routes_pass_router_check() -> None:
-    done = subprocess.run(
+    done = tool(
         [sys.executable, "-m", "router", "check", str(DEPLOY / "tracing" / "routes.yaml")],
-        capture_output=True,
-        text=True,
         env={**os.environ, **SECRETS},
         cwd=REPO_ROOT,
-        check=False,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -36,12 +32,9 @@ def test_the_overlay_passes_compose_config() -> None:
         pytest.skip("no compose CLI (apt-get install docker-compose); structure checked offline")
     overlay = DEPLOY / "tracing" / "docker-compose.tempo.yml"
     env = {**os.environ, "ROUTER_ADMIN_TOKEN": SECRETS["ROUTER_ADMIN_TOKEN"]}
-    done = subprocess.run(
+    done = tool(
         [*cli, "-f", str(COMPOSE), "-f", str(overlay), "config"],
-        capture_output=True,
-        text=True,
         env=env,
-        check=False,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +26,7 @@ from tests.support import (
     MockNodes,
     Proc,
     Routers,
+    eventually_blocking,
     http_request,
     routes_yaml,
 )
@@ -155,17 +154,6 @@ def _genai(setup: Setup, key: str = KEY) -> genai.Client:
 
 def _openai(setup: Setup, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{setup.url}/v1", api_key=key, max_retries=0, timeout=30)
-
-
-def _poll(probe: Callable[[], T], limit: float = 10.0) -> T:
-    """`probe()` once it is truthy (a settlement or a log line lands a moment after the
-    answer), else its last value; a bound, not a timed assertion."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
@@ -461,7 +449,7 @@ def _access_line(setup: Setup, trace: str) -> dict[str, Any]:
         events = log_events(setup.router)
         return [e for e in events if e.get("event") == "access" and e.get("trace_id") == trace]
 
-    found = _poll(find)
+    found = eventually_blocking(find)
     assert found, f"no access line for {trace}"
     return found[0]
 
@@ -483,7 +471,7 @@ def _still_has_its_credits(setup: Setup, key: str) -> None:
 
 
 def _settled_as_failed(setup: Setup, trace: str) -> None:
-    records = _poll(lambda: setup.records(trace))
+    records = eventually_blocking(lambda: setup.records(trace))
     assert len(records) == 1, records
     record = records[0]
     assert (record["charged"], record["outcome"], record["settled_by"]) == (0, "failed", "refund")
@@ -506,7 +494,7 @@ def test_an_in_band_error_in_an_openai_stream_is_a_refunded_counted_failure(setu
     assert (line["status"], line["error_code"]) == (200, "upstream_error")
     assert line["attempts"][-1]["failure"] == "midstream"
     _settled_as_failed(setup, "db-ib-oa")
-    assert _poll(lambda: _midstream_failures(setup) == before + 1)
+    assert eventually_blocking(lambda: _midstream_failures(setup) == before + 1)
     _still_has_its_credits(setup, REFUND_KEYS["oa"])
 
 
@@ -522,7 +510,7 @@ def test_an_in_band_error_in_a_gemini_stream_is_a_refunded_counted_failure(setup
     assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
     assert _access_line(setup, "db-ib-gm")["error_code"] == "upstream_error"
     _settled_as_failed(setup, "db-ib-gm")
-    assert _poll(lambda: _midstream_failures(setup) == before + 1)
+    assert eventually_blocking(lambda: _midstream_failures(setup) == before + 1)
     _still_has_its_credits(setup, REFUND_KEYS["gm"])
 
 
@@ -561,7 +549,7 @@ def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: S
     assert all(c.choices for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks).startswith("Hello from")
     # The router still read it for billing.
-    records = _poll(lambda: setup.records("db-ll"))
+    records = eventually_blocking(lambda: setup.records("db-ll"))
     assert records and records[0]["settled_by"] == "usage" and records[0]["prompt_tokens"] > 0
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import REPO_ROOT, MockNodes, node_entry, routes_yaml
+from tests.support import REPO_ROOT, MockNodes, eventually_blocking, node_entry, routes_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -122,15 +121,6 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def poll(check: Callable[[], Any], limit: float = 10.0) -> Any:
-    deadline = time.monotonic() + limit
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
-
-
 def ledger_charge(ledger: Path, trace_id: str) -> Decimal:
     for line in ledger.read_text().splitlines():
         entry = json.loads(line)
@@ -193,7 +183,7 @@ def test_stop_cancels_the_nodes_request(page, base_url, mock_nodes):
     expect(page.locator(".reasoning-text").last).not_to_be_empty()
     page.click("#stop")
     expect(page.locator("#result")).to_have_text("stopped")
-    assert poll(lambda: mock_nodes["node62"].stats()["cancelled"] >= 1), mock_nodes[
+    assert eventually_blocking(lambda: mock_nodes["node62"].stats()["cancelled"] >= 1), mock_nodes[
         "node62"
     ].stats()
     assert page.inner_text("#error") == ""
