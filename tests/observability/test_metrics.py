@@ -164,16 +164,18 @@ def test_status_codes_outside_http_range_are_one_label(metrics: Metrics) -> None
     assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="other") == 2
 
 
+def node_states(metrics: Metrics, node: str) -> dict[str, float]:
+    """The router_node_state samples of `node`, by state."""
+    found = [(labels, v) for name, labels, v in samples(metrics) if name == "router_node_state"]
+    return {labels["state"]: v for labels, v in found if labels["node"] == node}
+
+
 def test_node_state_is_one_hot(metrics: Metrics) -> None:
     # Every state but retired: a retired node has left routes.yaml and the metrics.
     assert tuple(NODE_STATES) == tuple(s.value for s in NodeState if s is not NodeState.RETIRED)
     metrics.set_node_state("a", "ejected")
     metrics.set_node_state("a", NodeState.PROBING)
-    states = {
-        labels["state"]: v
-        for name, labels, v in samples(metrics)
-        if name == "router_node_state" and labels["node"] == "a"
-    }
+    states = node_states(metrics, "a")
     assert states == {s: (1.0 if s == "probing" else 0.0) for s in NODE_STATES}
 
 
@@ -181,11 +183,7 @@ def test_node_state_label_values_are_kept_and_unproven_added(metrics: Metrics) -
     old = ("healthy", "ejected", "probing", "draining", "disabled")
     assert (*old, "unproven") == NODE_STATES  # dashboards and alerts rely on these values
     metrics.set_node_state("a", NodeState.UNPROVEN)
-    states = {
-        labels["state"]: v
-        for name, labels, v in samples(metrics)
-        if name == "router_node_state" and labels["node"] == "a"
-    }
+    states = node_states(metrics, "a")
     assert states == {s: (1.0 if s == "unproven" else 0.0) for s in NODE_STATES}
 
 

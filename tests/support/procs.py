@@ -273,6 +273,7 @@ def router_launch(
     wrapper: Sequence[str] = (),
 ) -> Launch:
     """`router serve` with `config`, ready once /readyz answers 200."""
+
     def args(chosen: int) -> list[str]:
         return router_args(config, chosen, *extra)
 
@@ -288,6 +289,7 @@ def mock_node_launch(
 ) -> Launch:
     """`router mock-node`, ready once /_mock/stats answers (not /health: a --health-status
     fault must not look like a failed start)."""
+
     def args(chosen: int) -> list[str]:
         return mock_node_args(name, chosen, *extra)
 

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import CHAT, GEMINI_BODY, MockNodes, Routers, eventually
+from tests.support import CHAT, GEMINI_BODY, MockNodes, eventually
 from tests.support.billing import (
     FLAT_PRICING,
     FLOW_PRICING,
@@ -31,16 +31,16 @@ from tests.support.billing import (
     assert_error_shape,
     assert_google_error_shape,
     auto_reservation,
-    backend_state,
+    backend_setup,
     billing_config,
     chat,
     client_session,
     expected_cost,
+    hashed_key,
     key_hash,
     log_events,
     new_request_id,
     post,
-    redis_url_for,
     scrape,
     trace_of,
 )
@@ -124,47 +124,19 @@ def _config_text(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
         {"name": "disabled", "hash": key_hash(KEYS["disabled"]), "disabled": True},
         {"name": "poor", "hash": key_hash(KEYS["poor"]), "models": gemini, "credits": 3},
         {"name": "conc", "hash": key_hash(KEYS["conc"]), "models": gemini, "max_concurrent": 2},
-        {
-            "name": "dup",
-            "hash": key_hash(KEYS["dup"]),
-            "models": gemini,
-            "credits": 1000,
-            "max_concurrent": 1,
-        },
-        {
-            "name": "storm",
-            "hash": key_hash(KEYS["storm"]),
-            "models": ["storm-*"],
-            "credits": STORM_CREDITS,
-        },
-        {
-            "name": "small",
-            "hash": key_hash(KEYS["small"]),
-            "models": ["ovr-*"],
-            "credits": OVERSHOOT_CREDITS,
-        },
-        {
-            "name": "smallflat",
-            "hash": key_hash(KEYS["smallflat"]),
-            "models": ["ovr-*"],
-            "credits": OVERSHOOT_CREDITS,
-        },
+        hashed_key("dup", KEYS["dup"], models=gemini, credits=1000, max_concurrent=1),
+        hashed_key("storm", KEYS["storm"], models=["storm-*"], credits=STORM_CREDITS),
+        hashed_key("small", KEYS["small"], models=["ovr-*"], credits=OVERSHOOT_CREDITS),
+        hashed_key("smallflat", KEYS["smallflat"], models=["ovr-*"], credits=OVERSHOOT_CREDITS),
     ]
     return billing_config(nodes=nodes, models=models, state=state, keys=keys)
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
-def setup(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    mock_nodes: MockNodes,
-    routers: Routers,
-) -> Setup:
-    backend = request.param
-    folder = tmp_path_factory.mktemp(f"billing-{backend}")
-    state, view = backend_state(backend, folder, redis_url_for(backend, request))
+def setup(request, tmp_path_factory, mock_nodes, routers) -> Setup:
+    folder = tmp_path_factory.mktemp(f"billing-{request.param}")
     env = {"BT_KEY_AUTH": KEYS["auth"], "BT_KEY_RPM": KEYS["rpm"]}
-    return Setup(backend, routers.get(_config_text(mock_nodes, state), env=env), view)
+    return backend_setup(request, folder, routers, lambda s: _config_text(mock_nodes, s), **env)
 
 
 # --- keys ----------------------------------------------------------------------------------

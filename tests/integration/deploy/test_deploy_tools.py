@@ -6,15 +6,12 @@ The offline checks of the same files are in tests/deploy/test_files.py.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT as ROOT
 from tests.support import free_port
 from tests.support.deploy_files import (
     ALERTS,
@@ -24,11 +21,12 @@ from tests.support.deploy_files import (
     DOCKERFILE,
     NGINX,
     NGINX_CONF,
-    SECRETS,
     compose_cli,
+    compose_config,
     configmap_routes,
     manifests,
     render_nginx,
+    router_check,
     tool,
     venv_tool,
 )
@@ -43,13 +41,7 @@ def test_shipped_routes_pass_router_check(which: str, tmp_path: Path) -> None:
     else:
         path = tmp_path / "routes.yaml"
         path.write_text(configmap_routes(manifests()))
-    env = {**os.environ, **SECRETS}
-    result = tool(
-        [sys.executable, "-m", "router", "check", str(path)],
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    result = router_check(path)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
 
@@ -58,20 +50,10 @@ def test_compose_file_passes_compose_config() -> None:
     cli = compose_cli()
     if cli is None:
         pytest.skip("no compose CLI (apt-get install docker-compose); structure is checked below")
-    env = {**os.environ, "ROUTER_ADMIN_TOKEN": SECRETS["ROUTER_ADMIN_TOKEN"]}
-    ok = tool(
-        [*cli, "-f", str(COMPOSE), "config", "-q"],
-        env=env,
-        timeout=60,
-    )
+    ok = compose_config(cli, COMPOSE)
     assert ok.returncode == 0, ok.stderr
     # The admin token has no default: compose refuses to start without one.
-    env.pop("ROUTER_ADMIN_TOKEN")
-    refused = tool(
-        [*cli, "-f", str(COMPOSE), "config", "-q"],
-        env=env,
-        timeout=60,
-    )
+    refused = compose_config(cli, COMPOSE, token=False)
     assert refused.returncode != 0
     assert "ROUTER_ADMIN_TOKEN" in refused.stderr
 

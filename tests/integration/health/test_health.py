@@ -16,11 +16,10 @@ from datetime import datetime
 import aiohttp
 import pytest
 
-from tests.support import chat_body
+from tests.support import FLASH, chat_body
 from tests.support.load import Load, client_session, running_load
 from tests.support.router_under_test import (
     FAST_HEALTH,
-    FLASH,
     config_text,
     mock_faults,
     mock_stats,
@@ -35,6 +34,16 @@ A, B, C = "node62", "node63", "node64"
 async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, str], bytes]:
     async with session.post(url + "/v1/chat/completions", json=chat_body(FLASH)) as resp:
         return resp.status, dict(resp.headers), await resp.read()
+
+
+async def answering(session: aiohttp.ClientSession, url: str, times: int) -> set[str]:
+    """The nodes that answered `times` requests in a row, each of which must succeed."""
+    nodes = set()
+    for _ in range(times):
+        status, headers, _ = await post(session, url)
+        assert status == 200
+        nodes.add(headers["X-Mock-Node"])
+    return nodes
 
 
 # --- crash and recovery -------------------------------------------------------------------
@@ -164,9 +173,7 @@ async def test_401_disables_node_until_reload_fixes_its_key(started):
         together=False,
     )
     async with asyncio.timeout(20), client_session() as session:
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200 and headers["X-Mock-Node"] == B
+        assert await answering(session, router.url, 4) == {B}
         (event,) = await router.wait_event("node_state", node=A, new="disabled")
         assert event["level"] == "error" and event["reason"] == "auth", event
         assert (await mock_stats(session, nodes[A].url))["unauthorized"] >= 1
@@ -213,18 +220,12 @@ async def test_a_per_request_403_fails_over_but_does_not_disable_the_node(starte
     # request fails over, and the node keeps serving everyone else.
     nodes, router = started.launch({A: ("--status", "403"), B: ()}, config_text)
     async with asyncio.timeout(20), client_session() as session:
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200 and headers["X-Mock-Node"] == B
+        assert await answering(session, router.url, 4) == {B}
         entry = await router.node(session, A)
         assert entry["state"] == "healthy" and entry["reason"] is None, entry
         assert not router.events("node_state", node=A, new="disabled")
         await mock_faults(session, nodes[A].url, reset=True)
-        answered = set()
-        for _ in range(4):  # at once: no probe or enable needed
-            status, headers, _ = await post(session, router.url)
-            assert status == 200
-            answered.add(headers["X-Mock-Node"])
+        answered = await answering(session, router.url, 4)  # at once: no probe or enable
     assert answered == {A, B}
 
 
@@ -243,9 +244,7 @@ async def test_a_403_on_the_probe_disables_the_node(started):
 async def test_node_disabled_by_401_comes_back_when_enabled(started):
     nodes, router = started.launch({A: ("--status", "401"), B: ()}, config_text)
     async with asyncio.timeout(20), client_session() as session:
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200 and headers["X-Mock-Node"] == B
+        assert await answering(session, router.url, 4) == {B}
         entry = await router.node(session, A)
         assert entry["state"] == "disabled" and entry["reason"] == "auth", entry
         (event,) = router.events("node_state", node=A, new="disabled")
@@ -254,11 +253,7 @@ async def test_node_disabled_by_401_comes_back_when_enabled(started):
         await mock_faults(session, nodes[A].url, reset=True)
         status, body = await router.admin(session, "POST", f"/admin/nodes/{A}/enable")
         assert status == 200 and body["state"] == "healthy", body
-        answered = set()
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200
-            answered.add(headers["X-Mock-Node"])
+        answered = await answering(session, router.url, 4)
     assert answered == {A, B}
     assert router.events("node_state", node=A, new="healthy", trigger="enable")
 

@@ -20,6 +20,7 @@ from tests.support import GEMINI_BODY, MockNodes, Proc, Routers
 from tests.support.billing import (
     FLOW_PRICING,
     JsonlView,
+    backend_state,
     billing_config,
     chat,
     expected_cost,
@@ -40,8 +41,7 @@ MOCK_NODES = {"accepted": ("--compress", "accepted"), "always": ("--compress", "
 def setup(
     tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
 ) -> tuple[Proc, JsonlView]:
-    folder = tmp_path_factory.mktemp("gzip-router")
-    ledger = folder / "usage.jsonl"
+    state, view = backend_state("memory", tmp_path_factory.mktemp("gzip-router"), None)
     models = {
         f"gemini-{name}": {"backends": [{"node": name}], "pricing": FLOW_PRICING}
         for name in ("accepted", "always")
@@ -49,10 +49,10 @@ def setup(
     text = billing_config(
         nodes={name: {"url": mock_nodes[name].url} for name in ("accepted", "always")},
         models=models,
-        state={"backend": "memory", "ledger_path": str(ledger)},
+        state=state,
         keys=[{"name": "gz", "hash": key_hash(KEY), "credits": CREDITS}],
     )
-    return routers.get(text), JsonlView(ledger)
+    return routers.get(text), view
 
 
 def _client(router: Proc, request_id: str) -> openai.OpenAI:

@@ -10,7 +10,6 @@ a JSONL ledger), so each test can also check what the ledger says about both nod
 from __future__ import annotations
 
 import secrets
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import openai
@@ -21,10 +20,12 @@ from tests.support import MockNodes, Proc, Routers, chat_body, http_request
 from tests.support.billing import (
     FLOW_PRICING,
     JsonlView,
+    backend_state,
     billing_config,
     key_hash,
     new_request_id,
     scrape,
+    usage_cost,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_nodes")]
@@ -53,8 +54,7 @@ def _model(policy: str, fallback: str) -> dict[str, Any]:
 def setup(
     tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
 ) -> tuple[Proc, JsonlView]:
-    folder = tmp_path_factory.mktemp("midstream-router")
-    ledger = folder / "usage.jsonl"
+    state, view = backend_state("memory", tmp_path_factory.mktemp("midstream-router"), None)
     second = {"backends": [{"node": SECOND}], "pricing": FLOW_PRICING}
     models = {
         "go-on": _model("continue", "go-on-b"),
@@ -70,10 +70,10 @@ def setup(
             SECOND: {"url": mock_nodes[SECOND].url},
         },
         models=models,
-        state={"backend": "memory", "ledger_path": str(ledger)},
+        state=state,
         keys=[{"name": "mid", "hash": key_hash(KEY), "credits": 1000}],
     )
-    return routers.get(text), JsonlView(ledger)
+    return routers.get(text), view
 
 
 def _stream(router: Proc, body: dict[str, Any], path: str = "/v1/chat/completions") -> bytes:
@@ -114,12 +114,7 @@ def _said(events: list[Any]) -> tuple[str, str]:
 
 
 def _charge(prompt: int, completion: int, reasoning: int) -> int:
-    credits = (
-        Decimal(prompt) * Decimal(str(FLOW_PRICING["prompt_per_1k"]))
-        + Decimal(completion) * Decimal(str(FLOW_PRICING["completion_per_1k"]))
-        + Decimal(reasoning) * Decimal(str(FLOW_PRICING["reasoning_per_1k"]))
-    ) / 1000
-    return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return usage_cost(FLOW_PRICING, prompt, completion, reasoning)
 
 
 def _continuations(router: Proc, model: str) -> dict[str, float]:

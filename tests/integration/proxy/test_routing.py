@@ -68,6 +68,19 @@ async def post_chat(
         return resp.status, resp.headers, await resp.read()
 
 
+async def headers_node62_got(
+    mock_nodes: MockNodes, base: str, session: aiohttp.ClientSession, headers: dict[str, str]
+) -> dict[str, str]:
+    """The headers node62 received (lowercased) for a chat request sent with `headers`."""
+    async with session.post(
+        f"{base}/v1/chat/completions", json=chat_body(FLASH), headers=headers
+    ) as r:
+        assert r.status == 200
+    seen = mock_nodes[A].last_request()
+    assert seen is not None
+    return {k.lower(): v for k, v in seen["headers"].items()}
+
+
 # --- bodies -----------------------------------------------------------------------------
 
 
@@ -189,13 +202,9 @@ async def test_client_credentials_stay_and_the_node_key_is_sent(mock_nodes, base
     assert mock_nodes[KEYED].stats()["unauthorized"] == 0
 
     # A node without api_key gets no Authorization at all.
-    async with session.post(
-        f"{base}/v1/chat/completions", json=chat_body(FLASH), headers=client_headers
-    ) as resp:
-        assert resp.status == 200
-    seen = mock_nodes[A].last_request()
-    assert seen is not None
-    assert "authorization" not in {k.lower() for k in seen["headers"]}
+    assert "authorization" not in await headers_node62_got(
+        mock_nodes, base, session, client_headers
+    )
 
 
 async def test_request_id_is_taken_or_generated_and_forwarded(mock_nodes, base, session):
@@ -238,13 +247,7 @@ async def test_hop_by_hop_request_headers_are_dropped(mock_nodes, base, session)
         "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
         "X-Custom": "kept",
     }
-    async with session.post(
-        f"{base}/v1/chat/completions", json=chat_body(FLASH), headers=headers
-    ) as resp:
-        assert resp.status == 200
-    seen = mock_nodes[A].last_request()
-    assert seen is not None
-    got = {k.lower(): v for k, v in seen["headers"].items()}
+    got = await headers_node62_got(mock_nodes, base, session, headers)
     assert got.get("x-custom") == "kept"
     for name in ("keep-alive", "te", "trailer", "proxy-authorization"):
         assert name not in got, (name, got)

@@ -274,19 +274,7 @@ console.log(JSON.stringify({outcome}));
         {"name": "ApiError", "status": 502},
         {"name": "Error", "status": None},
     ), outcome
-    openai_result = run_node(
-        _NODE_OPENAI_PRELUDE
-        + """
-let outcome = "no error";
-try {
-  const stream = await client.chat.completions.create({model: "gpt-cut", stream: true,
-    messages: [{role: "user", content: "hi"}]});
-  for await (const chunk of stream) { void chunk; }
-} catch (e) { outcome = {name: e.constructor.name, message: e.message}; }
-console.log(JSON.stringify({outcome}));
-""",
-        {"ROUTER_URL": setup.url, "KEY": KEY},
-    )
+    openai_result = _node_stream_outcome(setup, "gpt-cut")
     assert openai_result["outcome"] != "no error"
     assert "mid-answer" in openai_result["outcome"]["message"]
 
@@ -514,37 +502,43 @@ def test_an_in_band_error_in_a_gemini_stream_is_a_refunded_counted_failure(setup
     _still_has_its_credits(setup, REFUND_KEYS["gm"])
 
 
-def test_node_sdks_raise_on_a_nodes_in_band_error(setup: Setup) -> None:
-    result = run_node(
+def _node_stream_outcome(setup: Setup, model: str) -> dict[str, Any]:
+    """What the Node openai SDK says when it reads a stream of `model` to its end: "no
+    error", or the error's class name and message."""
+    return run_node(
         _NODE_OPENAI_PRELUDE
         + """
 let outcome = "no error";
 try {
-  const stream = await client.chat.completions.create({model: "gpt-inband", stream: true,
+  const stream = await client.chat.completions.create({model: process.env.MODEL, stream: true,
     messages: [{role: "user", content: "hi"}]});
   for await (const chunk of stream) { void chunk; }
-} catch (e) { outcome = {message: e.message}; }
+} catch (e) { outcome = {name: e.constructor.name, message: e.message}; }
 console.log(JSON.stringify({outcome}));
 """,
-        {"ROUTER_URL": setup.url, "KEY": KEY},
+        {"ROUTER_URL": setup.url, "KEY": KEY, "MODEL": model},
     )
+
+
+def test_node_sdks_raise_on_a_nodes_in_band_error(setup: Setup) -> None:
+    result = _node_stream_outcome(setup, "gpt-inband")
     assert result["outcome"] != "no error" and "in-band fault" in result["outcome"]["message"]
 
 
 # --- a LiteLLM-style usage chunk ----------------------------------------------------------------
 
 
-def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: Setup) -> None:
-    client = _openai(setup)
+def _litellm_chunks(setup: Setup, **options: Any) -> list[Any]:
+    """A stream of gpt-litellm (a node that sends LiteLLM's usage chunk), read to its end."""
     messages: Any = [{"role": "user", "content": "hi"}]
-    chunks = list(
-        client.chat.completions.create(
-            model="gpt-litellm",
-            messages=messages,
-            stream=True,
-            extra_headers={"X-Request-ID": "db-ll"},
-        )
+    stream = _openai(setup).chat.completions.create(
+        model="gpt-litellm", messages=messages, stream=True, **options
     )
+    return list(stream)
+
+
+def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: Setup) -> None:
+    chunks = _litellm_chunks(setup, extra_headers={"X-Request-ID": "db-ll"})
     assert chunks and all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks).startswith("Hello from")
@@ -554,16 +548,7 @@ def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: S
 
 
 def test_a_litellm_usage_chunk_reaches_a_client_that_asked(setup: Setup) -> None:
-    client = _openai(setup)
-    messages: Any = [{"role": "user", "content": "hi"}]
-    chunks = list(
-        client.chat.completions.create(
-            model="gpt-litellm",
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-    )
+    chunks = _litellm_chunks(setup, stream_options={"include_usage": True})
     assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens > 0
 
 

@@ -11,7 +11,6 @@ deterministic counts (`router.mock.openai_apis`): input tokens = characters // 4
 from __future__ import annotations
 
 import secrets
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import openai
@@ -20,17 +19,18 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from tests.support import MockNodes, Routers, eventually
+from tests.support import MockNodes, eventually
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
     Setup,
-    backend_state,
+    backend_setup,
     billing_config,
+    hashed_key,
     key_hash,
     new_request_id,
-    redis_url_for,
     scrape,
+    usage_cost,
 )
 
 pytestmark = pytest.mark.integration
@@ -51,39 +51,32 @@ def _config(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
     keys = [
         {"name": "main", "hash": key_hash(KEYS["main"]), "models": gemini, "credits": 1000},
         # Exactly one request's reservation and one request a minute.
-        {
-            "name": "tight",
-            "hash": key_hash(KEYS["tight"]),
-            "models": gemini,
-            "credits": 5,
-            "rpm": 1,
-        },
+        hashed_key("tight", KEYS["tight"], models=gemini, credits=5, rpm=1),
         {"name": "poor", "hash": key_hash(KEYS["poor"]), "models": gemini, "credits": 1},
     ]
     return billing_config(nodes=nodes, models=models, state=state, keys=keys)
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
-def setup(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    mock_nodes: MockNodes,
-    routers: Routers,
-) -> Setup:
-    backend = request.param
-    folder = tmp_path_factory.mktemp(f"sdk-endpoints-{backend}")
-    state, view = backend_state(backend, folder, redis_url_for(backend, request))
-    return Setup(backend, routers.get(_config(mock_nodes, state)), view)
+def setup(request, tmp_path_factory, mock_nodes, routers) -> Setup:
+    folder = tmp_path_factory.mktemp(f"sdk-endpoints-{request.param}")
+    return backend_setup(request, folder, routers, lambda state: _config(mock_nodes, state))
 
 
 def _cost(prompt: int, completion: int, reasoning: int = 0) -> int:
-    p = FLOW_PRICING
-    credits = (
-        Decimal(prompt) * Decimal(str(p["prompt_per_1k"]))
-        + Decimal(completion) * Decimal(str(p["completion_per_1k"]))
-        + Decimal(reasoning) * Decimal(str(p["reasoning_per_1k"]))
-    ) / 1000
-    return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return usage_cost(FLOW_PRICING, prompt, completion, reasoning)
+
+
+def _completion_chunks(setup: Setup, rid: str, **options: Any) -> list[Any]:
+    """A streamed completion of "hello" by gemini-failover, read to its end."""
+    stream = _openai(setup).completions.create(
+        model="gemini-failover",
+        prompt="hello",
+        stream=True,
+        extra_headers={"X-Request-ID": rid},
+        **options,
+    )
+    return list(stream)
 
 
 def _openai(setup: Setup, key: str = KEYS["main"]) -> openai.OpenAI:
@@ -200,10 +193,7 @@ async def test_completions_stream_billed_from_injected_usage_it_never_sees(
     setup: Setup, mock_nodes: MockNodes
 ) -> None:
     rid = new_request_id()
-    stream = _openai(setup).completions.create(
-        model="gemini-failover", prompt="hello", stream=True, extra_headers={"X-Request-ID": rid}
-    )
-    chunks = list(stream)
+    chunks = _completion_chunks(setup, rid)
     assert "".join(c.choices[0].text for c in chunks if c.choices).startswith("Hello from good.")
     assert all(c.usage is None for c in chunks), chunks[-1]  # the client did not ask for usage
     seen = mock_nodes["good"].last_request()
@@ -215,14 +205,8 @@ async def test_completions_stream_with_usage_asked_by_the_client(
     setup: Setup, mock_nodes: MockNodes
 ) -> None:
     rid = new_request_id()
-    stream = _openai(setup).completions.create(
-        model="gemini-failover",
-        prompt="hello",
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_headers={"X-Request-ID": rid},
-    )
-    usages = [c.usage for c in stream if c.usage is not None]
+    chunks = _completion_chunks(setup, rid, stream_options={"include_usage": True})
+    usages = [c.usage for c in chunks if c.usage is not None]
     assert [u.completion_tokens for u in usages] == [CONTENT]
     await _billed(setup, mock_nodes, rid, (2, CONTENT, 0))
 
