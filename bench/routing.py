@@ -54,7 +54,12 @@ EXTRA_SHARE = 0.10  # target: at most 10% extra upstream requests
 # No load balancer to tell about a stop: a router started here exits at once.
 CONFIG = """\
 version: 1
-server: {{host: 127.0.0.1, port: {port}, shutdown_delay: 0, shutdown_grace: 1}}
+server:
+  host: 127.0.0.1
+  port: {port}
+  node_headers: [X-Mock-Node]
+  shutdown_delay: 0
+  shutdown_grace: 1
 defaults:
   health: false
   ejection: {{consecutive_failures: 1000, max_percent: 0}}

@@ -18,6 +18,11 @@ aiohttp (pyproject.toml bounds it below 4): a runner's `_make_server` (the one m
 aiohttp runner implements) returns the Server that sites call for each connection's
 handler; aiohttp calls `handle_error(request, status, exc, message)` for a request it
 cannot parse, and sends the Response that returns.
+
+One answer of aiohttp's own does have a hook: the 417 its default `Expect` handler sends
+for anything but `100-continue`, which quotes the whole header (any length) and bypasses
+the middlewares. `expectation_failed_as_json`, an `on_response_prepare` listener, gives
+it the router's error shape in the client's dialect, quoting at most MAX_ECHO characters.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError
 
 from router.dialects.dialect import OPENAI
-from router.errors import ApiError, RouterError
+from router.errors import ApiError, RouterError, echo
 from router.upstream.headers import REQUEST_ID
+from router.web.handlers import dialect_of, request_id_of
 from router.web.screening import unsupported_encoding
 
 # aiohttp's parser knows br and zstd but refuses them itself, before the router's header
@@ -123,3 +129,20 @@ class RouterRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         made = await super()._make_server()  # starts and freezes the app
         return ShapedServer(made, self._connection_options)
+
+
+async def expectation_failed_as_json(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp's text 417 for an unknown `Expect`, as the router's JSON error."""
+    if response.status != 417 or not isinstance(response, web.Response):
+        return
+    if response.content_type != "text/plain":
+        return
+    expect = request.headers.get("Expect", "")
+    error = RouterError(f"Expect {echo(expect)} is not supported (only 100-continue)")
+    error.status, error.code, error.type = 417, "expectation_failed", "invalid_request_error"
+    request_id = request_id_of(request)
+    body = dialect_of(request).error_body(error, request_id)
+    response.body = body
+    response.content_type = "application/json"
+    response.headers["Content-Length"] = str(len(body))
+    response.headers[REQUEST_ID] = request_id
