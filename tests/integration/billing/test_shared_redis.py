@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,6 +320,20 @@ async def _charged_in_full(session: aiohttp.ClientSession, url: str, view: State
     assert (await view.settled(rid))["charged"] == COST
 
 
+@contextlib.asynccontextmanager
+async def _redis_down(outage: Outage) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """A session and the chat URL, once one request was charged in full and Redis then
+    stopped; Redis is started again (same port, nothing kept) when the block ends."""
+    url = outage.router.base_url + CHAT
+    async with client_session() as session:
+        await _charged_in_full(session, url, outage.view)
+        outage.redis.stop()
+        try:
+            yield session, url
+        finally:
+            outage.redis.start()
+
+
 def _readyz(router: Proc) -> int:
     status, _, _ = http_request("GET", router.base_url + "/readyz", timeout=5.0)
     return status
@@ -328,21 +343,17 @@ async def test_redis_down_with_on_error_closed_refuses_fast_then_recovers(
     outages: dict[str, Outage],
 ) -> None:
     outage = outages["closed"]
-    router, view, url = outage.router, outage.view, outage.router.base_url + CHAT
+    router, view = outage.router, outage.view
+    async with _redis_down(outage) as (session, url):
+        started = time.monotonic()
+        refused = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, within=15)
+        elapsed = time.monotonic() - started
+        assert_error_shape(refused, 503, "service_unavailable")
+        assert elapsed < 4.0, f"a request waited {elapsed:.1f}s for a dead Redis"
+        assert "Retry-After" in refused.headers
+        assert await eventually(lambda: _readyz(router) == 503, limit=8)
+        assert scrape(router.base_url, "router_state_backend_up") == 0
     async with client_session() as session:
-        await _charged_in_full(session, url, view)
-        outage.redis.stop()
-        try:
-            started = time.monotonic()
-            refused = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, within=15)
-            elapsed = time.monotonic() - started
-            assert_error_shape(refused, 503, "service_unavailable")
-            assert elapsed < 4.0, f"a request waited {elapsed:.1f}s for a dead Redis"
-            assert "Retry-After" in refused.headers
-            assert await eventually(lambda: _readyz(router) == 503, limit=8)
-            assert scrape(router.base_url, "router_state_backend_up") == 0
-        finally:
-            outage.redis.start()
         assert await eventually(lambda: _readyz(router) == 200, limit=10)
         rid = new_request_id()
         reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
@@ -388,22 +399,18 @@ async def test_redis_down_with_on_error_open_lets_requests_through_unmetered(
     outages: dict[str, Outage],
 ) -> None:
     outage = outages["open"]
-    router, view, url = outage.router, outage.view, outage.router.base_url + CHAT
+    router, view = outage.router, outage.view
+    async with _redis_down(outage) as (session, url):
+        unmetered = new_request_id()
+        started = time.monotonic()
+        reply = await post(
+            session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=unmetered, within=15
+        )
+        assert reply.status == 200, reply.raw[:300]
+        assert time.monotonic() - started < 4.0
+        await asyncio.sleep(2.5)  # past one backend check
+        assert _readyz(router) == 200
     async with client_session() as session:
-        await _charged_in_full(session, url, view)
-        outage.redis.stop()
-        try:
-            unmetered = new_request_id()
-            started = time.monotonic()
-            reply = await post(
-                session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=unmetered, within=15
-            )
-            assert reply.status == 200, reply.raw[:300]
-            assert time.monotonic() - started < 4.0
-            await asyncio.sleep(2.5)  # past one backend check
-            assert _readyz(router) == 200
-        finally:
-            outage.redis.start()
         metered = new_request_id()
         reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=metered)
         assert reply.status == 200

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import time
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -162,16 +163,21 @@ async def test_ejection_time_grows_with_each_ejection_and_caps_at_max_seconds(st
     assert len(probing) >= 3, probing
 
 
-# --- wrong keys ------------------------------------------------------------------------------
-
-
-async def test_401_disables_node_until_reload_fixes_its_key(started):
+def with_a_wrong_key(started: Any) -> tuple[Any, Any]:
+    """Nodes A (expecting "right-key", configured with "wrong-key") and B, checks on."""
     extra = {A: {"api_key": "wrong-key"}}
-    nodes, router = started.launch(
+    return started.launch(
         {A: ("--api-key", "right-key"), B: ()},
         lambda urls: config_text(urls, node_extra=extra, health=FAST_HEALTH),
         together=False,
     )
+
+
+# --- wrong keys ------------------------------------------------------------------------------
+
+
+async def test_401_disables_node_until_reload_fixes_its_key(started):
+    nodes, router = with_a_wrong_key(started)
     async with asyncio.timeout(20), client_session() as session:
         assert await answering(session, router.url, 4) == {B}
         (event,) = await router.wait_event("node_state", node=A, new="disabled")
@@ -190,12 +196,7 @@ async def test_401_disables_node_until_reload_fixes_its_key(started):
 
 
 async def test_node_disabled_by_401_stays_out_while_its_key_is_wrong(started):
-    extra = {A: {"api_key": "wrong-key"}}
-    _, router = started.launch(
-        {A: ("--api-key", "right-key"), B: ()},
-        lambda urls: config_text(urls, node_extra=extra, health=FAST_HEALTH),
-        together=False,
-    )
+    _, router = with_a_wrong_key(started)
     async with asyncio.timeout(20), client_session() as session:
         async with running_load(session, router.url, workers=1, pause=0.05) as load:
             await router.wait_event("node_state", node=A, new="disabled")

@@ -21,6 +21,7 @@ from tests.support.hostile import (
     CLIENT_KEY,
     FLASH,
     GENERATE,
+    HOSTILE_NODES,
     NODE_KEY,
     OTHER_KEY,
     PRICING,
@@ -36,7 +37,7 @@ from tests.support.hostile import (
 pytestmark = pytest.mark.integration
 
 
-MOCK_NODES = {"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)}
+MOCK_NODES = HOSTILE_NODES
 
 
 @pytest.fixture(scope="module")

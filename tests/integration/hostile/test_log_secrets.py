@@ -19,6 +19,7 @@ from tests.support import CHAT, MockNodes, Proc, Routers
 from tests.support.hostile import (
     CLIENT_KEY,
     GENERATE,
+    HOSTILE_NODES,
     NODE_KEY,
     PROMPT,
     chat_json,
@@ -34,7 +35,7 @@ MALFORMED = "malformed request from a client: "
 SECRET = f"sk-ctl-{secrets.token_hex(10)}"  # a "key" no config knows: only a client sends it
 
 
-MOCK_NODES = {"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)}
+MOCK_NODES = HOSTILE_NODES
 
 
 @pytest.fixture(scope="module")
