@@ -45,8 +45,9 @@ run: $(STAMP)
 	@$(PY) -m router check routes.yaml
 	@bash .ci/demo.sh $(PY)
 
-# Two workers, one test module each at a time (a module shares its processes): most of
-# the suite waits on processes and sockets, so two workers halve the wall time.
+# Two pytest-xdist workers: most of the suite waits on processes, sockets and timers, so two
+# workers take about half the time one does. make test gives each worker whole modules (a
+# module shares its processes); TEST_WORKERS=1 runs everything in one process.
 TEST_WORKERS ?= 2
 
 test: $(STAMP) sysdeps node-sdks
@@ -55,7 +56,7 @@ test: $(STAMP) sysdeps node-sdks
 	$(MAKE) --no-print-directory docs
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "not integration" --ignore=tests/integration
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not integration" --ignore=tests/integration
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check router tests bench

@@ -23,7 +23,16 @@ import aiohttp
 import pytest
 import redis
 
-from tests.support import CHAT, REPO_ROOT, MockNodes, Proc, RedisServer, eventually, http_request
+from tests.support import (
+    CHAT,
+    REPO_ROOT,
+    MockNodes,
+    Proc,
+    RedisServer,
+    eventually,
+    http_request,
+    stop_all,
+)
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
@@ -132,8 +141,7 @@ def cluster(
     try:
         yield Cluster(routers, RedisView(redis_server.url, prefix))
     finally:
-        for router in routers:
-            router.stop()
+        stop_all(routers)
 
 
 async def test_rpm_is_exact_across_three_routers(cluster: Cluster) -> None:
@@ -306,8 +314,7 @@ def outages(
             for name, server, router in zip(OUTAGE_MODES, servers, routers, strict=True)
         }
     finally:
-        for router in routers:
-            router.stop()
+        stop_all(routers)
         for server in servers:
             server.stop()
 
