@@ -193,6 +193,11 @@ class ConfigError(Exception):
         self.source = source
         super().__init__(self.render())
 
+    def headline(self) -> str:
+        """`routes.yaml: 1 problem` / `routes.yaml: 3 problems`: one wording everywhere."""
+        count = len(self.problems)
+        return f"{self.source}: {count} problem{'' if count == 1 else 's'}"
+
     def render(self) -> str:
         """One line per problem, `source:line: path: message`."""
         lines = []

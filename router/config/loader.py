@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path as FsPath
 
-from router.config.checker import Checker, Section
+from router.config.checker import Checker, Section, unset_variable
 from router.config.metering import read_keys, read_state
 from router.config.model import (
     Config,
@@ -25,6 +25,9 @@ from router.config.model import (
 from router.config.routes import cross_check, read_defaults, read_model, read_node, read_server
 from router.config.source import YamlSyntaxError, load_located
 from router.errors import ConfigError, Problem
+
+# Every top-level key routes.yaml may hold, checked before the sections are read.
+TOP_LEVEL_KEYS = ("version", "server", "defaults", "nodes", "models", "state", "keys")
 
 
 def parse_config(
@@ -40,6 +43,7 @@ def parse_config(
         raise ConfigError([exc.problem], source) from exc
     checker = Checker(doc, os.environ if environ is None else environ)
     top = Section(checker, (), doc.data)
+    top.reject_unknown(TOP_LEVEL_KEYS)
     version = top.integer("version", 1)
     if version != 1:
         checker.report(("version",), f"unsupported version {version} (this router reads version 1)")
@@ -118,3 +122,25 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {file}: {exc.strerror}")], str(file)) from exc
     return parse_config(text, source=str(file), environ=environ)
+
+
+def load_sections(
+    path: str | os.PathLike[str],
+    sections: tuple[str, ...],
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read routes.yaml for a command that uses only `sections` (`router keys`: state and
+    keys): a `${VAR}` left unset anywhere else is not its problem, so it reads as empty.
+    Every other problem, and an unset variable inside `sections`, still fails."""
+    env = os.environ if environ is None else environ
+    try:
+        return load_config(path, env)
+    except ConfigError as exc:
+        unused = {}
+        for problem in exc.problems:
+            name = unset_variable(problem)
+            inside = problem.path.split(".", 1)[0].split("[", 1)[0] in sections
+            if name is None or inside:
+                raise
+            unused[name] = ""
+        return load_config(path, {**env, **unused})
