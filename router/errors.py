@@ -7,6 +7,7 @@
     ├── NotFound                     404 not_found
     ├── ModelNotFound                404 model_not_found
     ├── RequestTimeout               408 request_timeout     (body read too slowly)
+    ├── Conflict                     409 conflict            (admin: the key exists, ...)
     ├── RequestTooLarge              413 request_too_large
     ├── UnsupportedEncoding          415 unsupported_encoding
     ├── TooManyRequests              429 too_many_requests   (Retry-After)
@@ -120,6 +121,10 @@ class NotFound(RouterError):
 
 class ModelNotFound(RouterError):
     status, code, type = 404, "model_not_found", "invalid_request_error"
+
+
+class Conflict(RouterError):
+    status, code, type = 409, "conflict", "invalid_request_error"
 
 
 class RequestTimeout(RouterError):

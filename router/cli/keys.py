@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import orjson
-import yaml
 
 from router.billing.keys import new_key
 from router.billing.state import StateStore, open_store
 from router.billing.state.ledger import parse_since, summarize
 from router.config.credits import credits_to_micro, format_credits, micro_to_credits
-from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key
+from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key, static_entry
 from router.config.model import StateConfig
 from router.errors import KeyExists, KeyNotFound, StateError, StateUnavailable, UnlimitedCredits
 
@@ -111,23 +110,6 @@ def _create_static(
         f"the router:\n  - {static_entry(spec, hash_key(plain))}\n"
     )
     return 0
-
-
-def static_entry(spec: KeySpec, key_hash: str) -> str:
-    """One `keys:` entry of routes.yaml, on one line (the key's digest, never the key)."""
-    entry: dict[str, Any] = {"name": spec.name, "hash": key_hash}
-    if spec.models != ALL_MODELS:
-        entry["models"] = list(spec.models)
-    for field in ("rpm", "tpm", "max_concurrent"):
-        if getattr(spec, field) is not None:
-            entry[field] = getattr(spec, field)
-    if spec.credits is not None:
-        text = format_credits(spec.credits)
-        entry["credits"] = float(text) if "." in text else int(text)
-    if spec.disabled:
-        entry["disabled"] = True
-    dumped: str = yaml.safe_dump(entry, default_flow_style=True, sort_keys=False, width=10**6)
-    return dumped.strip()
 
 
 async def _run(
