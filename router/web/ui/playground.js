@@ -217,13 +217,11 @@ async function send() {
     prefix = $("result").textContent + " · ";
   } catch (error) {
     render(view);
-    if (error.name === "AbortError" && view.text) {
+    const stopped = error.name === "AbortError";
+    if (stopped && view.text) {
       // Stopped mid-answer: what arrived stays, on screen and in the history.
       turns.push({ role: "assistant", content: view.text, box: view.box });
       view.box.classList.add("stopped");
-      $("result").textContent = `stopped after ${view.text.length} characters`;
-      $("result").dataset.stoppedAt = String(view.text.length);
-      prefix = "stopped · ";
     } else {
       // Nothing to keep: the turn leaves the screen and the history, its text returns.
       turns.pop();
@@ -231,9 +229,16 @@ async function send() {
       view.box.remove();
       putBack(message);
       $("empty").hidden = turns.length > 0;
-      $("error").textContent = error.name === "AbortError" ? "stopped before any answer"
-        : error instanceof HttpError ? `${error.message} (${error.code}, HTTP ${error.status})`
-          : String(error.message || error);
+    }
+    if (stopped) {  // a stopped request may still cost something: show what, once known
+      $("result").textContent = view.text ? `stopped after ${view.text.length} characters`
+        : "stopped before the answer began";
+      $("result").dataset.stoppedAt = String(view.text.length);
+      prefix = $("result").textContent + " · ";
+    } else {
+      $("error").textContent = error instanceof HttpError
+        ? `${error.message} (${error.code}, HTTP ${error.status})`
+        : String(error.message || error);
     }
   } finally {
     controller = null;
