@@ -2,6 +2,7 @@
 
     RouterError                      (status, code, type; rendered by app.error_middleware)
     ├── InvalidRequest               400 invalid_request
+    │   └── UnsupportedField         400 unsupported_field   (translation cannot say it)
     ├── InvalidToken                 401 invalid_token
     ├── ModelNotAllowed              403 model_not_allowed
     ├── NotFound                     404 not_found
@@ -14,6 +15,7 @@
     ├── InsufficientQuota            429 insufficient_quota
     ├── ApiError                     500 api_error
     ├── UpstreamError                502 upstream_error
+    │   └── UntranslatableAnswer     502 untranslatable_answer
     ├── NoAvailableNode              503 no_available_node   (Retry-After)
     ├── ServiceUnavailable           503 service_unavailable (Retry-After)
     └── UpstreamTimeout              504 upstream_timeout
@@ -107,6 +109,17 @@ class InvalidRequest(RouterError):
     status, code, type = 400, "invalid_request", "invalid_request_error"
 
 
+class UnsupportedField(InvalidRequest):
+    """A request field that changes the answer and the node's dialect cannot express."""
+
+    code = "unsupported_field"
+
+    def __init__(self, field: str, why: str = "") -> None:
+        reason = f": {why}" if why else ""
+        super().__init__(f"'{field}' cannot be translated for this model's backend{reason}")
+        self.field = field
+
+
 class InvalidToken(RouterError):
     status, code, type = 401, "invalid_token", "authentication_error"
 
@@ -153,6 +166,12 @@ class ApiError(RouterError):
 
 class UpstreamError(RouterError):
     status, code, type = 502, "upstream_error", "server_error"
+
+
+class UntranslatableAnswer(UpstreamError):
+    """A node's answer that could not be read for translation into the client's dialect."""
+
+    code = "untranslatable_answer"
 
 
 class NoAvailableNode(RouterError):

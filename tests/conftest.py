@@ -1,13 +1,24 @@
-"""Fixtures shared by the tests, and the guard that keeps unmarked tests free of processes.
+"""Fixtures shared by the tests, and the guards that keep unmarked tests free of processes.
 
 A test that starts any process (router, mock node, Redis, nginx, promtool...) is marked
-`pytest.mark.integration`; `make test-unit` runs the others. So that a forgotten marker is
-caught rather than silently slowing the fast run, `_processes_refused` makes every
-way of starting a process fail inside an unmarked test.
+`pytest.mark.integration` and lives under tests/integration/; `make test-unit` runs the
+others. So that a forgotten marker is caught rather than silently slowing the fast run,
+`_processes_refused` makes every way of starting a process fail inside an unmarked test,
+and a test under tests/integration/ without the marker fails at once.
+
+One fixture per kind of process, here and nowhere else:
+
+    mock_node_factory  one mock node at a time, stopped after the test
+    mock_nodes         the module's mock nodes, `MOCK_NODES = {name: (flags...)}` in the
+                       module, started once; `fresh_nodes` resets them before a test
+    routers            one router per distinct config, shared by a module
+    started            a test's own mock nodes and an observed router (RouterUnderTest)
+    redis_server       a redis-server shared by a module
 """
 
 from __future__ import annotations
 
+import _posixsubprocess
 import contextlib
 import os
 import subprocess
@@ -18,8 +29,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support import Proc, RedisServer, Routers, start_mock_node
+from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node
 from tests.support.redis import REDIS_SERVER
+from tests.support.router_under_test import Started
+
+pytest_plugins = ["pytester"]  # test_process_guard runs the guard on a tree of its own
 
 INTEGRATION = "integration"
 
@@ -31,16 +45,25 @@ def _refuse(what: str) -> Callable[..., object]:
     return refused
 
 
+# Every function of os that starts a process without going through subprocess.Popen.
+_OS_STARTS = ("fork", "forkpty", "posix_spawn", "posix_spawnp", "spawnv", "spawnve", "system")
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
 @contextlib.contextmanager
 def _processes_refused(item: pytest.Item) -> Iterator[None]:
-    """Every process start (subprocess, asyncio subprocesses, fork, spawn) fails while an
-    unmarked test and its fixtures run; asyncio's subprocesses go through `subprocess.Popen`."""
+    """Every process start fails while an unmarked test and its fixtures run.
+
+    asyncio's subprocesses go through `subprocess.Popen`; multiprocessing's `spawn` and
+    `forkserver` call `_posixsubprocess.fork_exec` themselves (its `fork` calls os.fork).
+    """
     if item.get_closest_marker(INTEGRATION) is not None:
         yield
         return
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(subprocess.Popen, "_execute_child", _refuse("starting a process"))
-        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "spawnv", "spawnve"):
+        patch.setattr(_posixsubprocess, "fork_exec", _refuse("_posixsubprocess.fork_exec"))
+        for name in _OS_STARTS:
             if hasattr(os, name):
                 patch.setattr(os, name, _refuse(f"os.{name}"))
         yield
@@ -50,6 +73,12 @@ def _processes_refused(item: pytest.Item) -> Iterator[None]:
 # test that asks for it, and must not start its process for an unmarked one either.
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    marked = item.get_closest_marker(INTEGRATION) is not None
+    if not marked and item.path.is_relative_to(INTEGRATION_DIR):
+        pytest.fail(
+            f"tests/integration/ holds the tests that start processes: give the module "
+            f"`pytestmark = pytest.mark.{INTEGRATION}`, or move the test to tests/<subpackage>/"
+        )
     with _processes_refused(item):
         return (yield)
 
@@ -132,3 +161,36 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def mock_nodes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MockNodes]:
+    """The module's mock nodes, `MOCK_NODES = {name: (flags...)}` in the test module, started
+    side by side once per module; each test starts from clean counters and no faults."""
+    spec: dict[str, tuple[str, ...]] = request.module.MOCK_NODES
+    nodes = MockNodes(tmp_path_factory.mktemp("nodes"))
+    try:
+        nodes.start(spec)
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture
+def fresh_nodes(request: pytest.FixtureRequest, mock_nodes: MockNodes) -> MockNodes:
+    """`mock_nodes` with faults off and counters at zero, after the requests still running
+    ended (or after the module's MOCK_NODES_SETTLE seconds, 2 unless it says)."""
+    mock_nodes.reset(settle=getattr(request.module, "MOCK_NODES_SETTLE", 2.0))
+    return mock_nodes
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[Started]:
+    """A test's own mock nodes and observed router (`started.launch(...)`), all stopped after."""
+    processes = Started(tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.stop_all()

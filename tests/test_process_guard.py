@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,37 @@ async def test_asyncio_subprocesses_are_refused_without_the_marker() -> None:
 def test_fork_and_spawn_are_refused_without_the_marker(name: str) -> None:
     with pytest.raises(REFUSED, match=re.escape(f"os.{name}")):
         getattr(os, name)(sys.executable, [sys.executable, "-c", "pass"], {})
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_multiprocessing_is_refused_without_the_marker(method: str) -> None:
+    # spawn and forkserver start their interpreter with _posixsubprocess.fork_exec, past
+    # both subprocess.Popen and os.fork.
+    process = multiprocessing.get_context(method).Process(target=print)
+    with pytest.raises(REFUSED, match=MESSAGE):
+        process.start()
+
+
+def test_os_system_is_refused_without_the_marker() -> None:
+    with pytest.raises(REFUSED, match=re.escape("os.system")):
+        os.system("true")
+
+
+def test_an_unmarked_test_under_integration_fails(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.mkpydir("integration")
+    (pytester.path / "integration" / "test_forgotten.py").write_text("def test_x():\n    pass\n")
+    (pytester.path / "test_pure.py").write_text("def test_y():\n    pass\n")
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_mode=auto",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*tests/integration/ holds the tests that start processes*"])
 
 
 @pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.readme_blocks import (
+from tests.support.readme_blocks import (
     FRAGMENT_MARKER,
     Step,
     blocks,

@@ -1,8 +1,8 @@
 """The seam to a node: what the router asks of the client that talks to one node.
 
 The proxy and the prober only see these protocols; the real implementation is
-router.upstream.http_transport (httptools over asyncio), and tests pass an in-process
-fake (tests/fake_transport.py) through the same `TransportFactory`. Every error of an
+router.upstream.http_transport (httptools over asyncio), and tests pass an in-process fake
+(tests/support/fake_transport.py) through the same `TransportFactory`. Every error of an
 exchange, reading the body included, leaves a transport as `UpstreamFailure`: the code
 above never catches a client library's or the OS's error types.
 """

@@ -89,9 +89,10 @@ class MockNodes:
     def __getitem__(self, name: str) -> MockNode:
         return self.nodes[name]
 
-    def reset(self) -> None:
+    def reset(self, settle: float = 2.0) -> None:
+        """Clear every node's faults and counters (see MockNode.reset)."""
         for node in self.nodes.values():
-            node.reset()
+            node.reset(settle)
 
     def stop(self) -> None:
         for node in reversed(list(self.nodes.values())):

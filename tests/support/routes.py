@@ -76,3 +76,10 @@ def chat_body(model: str, *, stream: bool = False, text: str = "hello", **extra:
 
 
 GEMINI_BODY: Json = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+
+
+def sse_data(text: str, sep: str = "\n\n") -> list[str]:
+    """The `data:` payloads of an SSE text whose every event is one data line."""
+    events = [e for e in text.split(sep) if e]
+    assert all(e.startswith("data: ") for e in events), events
+    return [e.removeprefix("data: ") for e in events]

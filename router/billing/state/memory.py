@@ -2,7 +2,8 @@
 
 Each method runs without an `await` between its reads and writes, so on one event loop
 every phase is atomic exactly as the Redis scripts are. The rules mirror the Lua in
-`router.billing.state.lua`; `tests/test_state_store.py` runs the same cases against both.
+`router.billing.state.lua`; `tests/billing/state/test_store_contract.py` runs the same
+cases against both.
 
 Balances outlive the process through the ledger: a key's balance is its `credits:` from
 routes.yaml minus everything the ledger charged its name (read once at start), minus the

@@ -1,7 +1,7 @@
 """The ledger's vocabularies: how a request ended and how its charge was decided.
 
-The Lua scripts spell the same words as strings (lua.py); tests/test_outcomes.py checks
-that every literal they use is one of these values.
+The Lua scripts spell the same words as strings (lua.py);
+tests/billing/state/test_outcomes.py checks that every literal they use is one of these values.
 """
 
 from __future__ import annotations

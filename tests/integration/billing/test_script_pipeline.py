@@ -1,0 +1,104 @@
+"""router.billing.state.pipeline: one loop turn's script calls share one write (real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from router.billing.state.pipeline import ScriptPipeline
+from router.billing.state.redis_io import redis_client
+from router.config.model import StateConfig
+from tests.support import RedisServer
+
+pytestmark = pytest.mark.integration
+
+# Echoes its key and argument, or answers an error reply when asked to.
+ECHO = """
+if ARGV[1] == 'fail' then return redis.error_reply('ERR asked to fail') end
+redis.call('INCR', KEYS[1])
+return {KEYS[1], ARGV[1]}
+"""
+
+
+@pytest.fixture
+async def client(redis_server: RedisServer) -> Redis:
+    client = redis_client(StateConfig(backend="redis", redis_url=redis_server.url))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def echo(client: Redis) -> AsyncIterator[tuple[ScriptPipeline, AsyncScript]]:
+    """A pipeline on `client` and the ECHO script (loaded on the server)."""
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    await client.script_load(ECHO)
+    yield pipeline, client.register_script(ECHO)
+    await pipeline.close()
+
+
+async def connections(redis_server: RedisServer) -> int:
+    """Clients connected to the server, not counting the one asking."""
+    probe = Redis.from_url(redis_server.url)
+    try:
+        return int((await probe.info("clients"))["connected_clients"]) - 1
+    finally:
+        await probe.aclose()
+
+
+async def test_calls_of_one_turn_share_one_connection_and_keep_their_replies(
+    client: Redis,
+    echo: tuple[ScriptPipeline, AsyncScript],
+    redis_server: RedisServer,
+) -> None:
+    pipeline, script = echo
+    calls = [pipeline.call(script, [f"pipe:{n}"], [f"arg{n}"]) for n in range(20)]
+    replies = await asyncio.gather(*calls)
+    assert replies == [[f"pipe:{n}", f"arg{n}"] for n in range(20)]
+    # redis-py alone would have opened a connection per concurrent call.
+    assert await connections(redis_server) == 1
+    assert [await client.get(f"pipe:{n}") for n in range(20)] == ["1"] * 20
+
+
+async def test_an_error_reply_fails_only_its_own_call(
+    echo: tuple[ScriptPipeline, AsyncScript],
+) -> None:
+    pipeline, script = echo
+    results = await asyncio.gather(
+        pipeline.call(script, ["err:a"], ["ok"]),
+        pipeline.call(script, ["err:b"], ["fail"]),
+        pipeline.call(script, ["err:c"], ["ok"]),
+        return_exceptions=True,
+    )
+    assert results[0] == ["err:a", "ok"] and results[2] == ["err:c", "ok"]
+    assert isinstance(results[1], ResponseError) and "asked to fail" in str(results[1])
+    # The connection is still in step: the next batch reads its own replies.
+    assert await pipeline.call(script, ["err:d"], ["after"]) == ["err:d", "after"]
+
+
+async def test_scripts_the_server_lost_are_loaded_again(client: Redis) -> None:
+    pipeline = ScriptPipeline(client, read_timeout=1.0, deadline=2.0)
+    script = client.register_script(ECHO)
+    await client.script_flush()
+    replies = await asyncio.gather(*(pipeline.call(script, [f"lost:{n}"], ["x"]) for n in range(3)))
+    assert replies == [[f"lost:{n}", "x"] for n in range(3)]
+    assert [await client.get(f"lost:{n}") for n in range(3)] == ["1"] * 3  # each ran once
+    await pipeline.close()
+
+
+async def test_a_dropped_connection_is_retried_once(
+    echo: tuple[ScriptPipeline, AsyncScript],
+    redis_server: RedisServer,
+) -> None:
+    pipeline, script = echo
+    assert await pipeline.call(script, ["drop:a"], ["1"]) == ["drop:a", "1"]
+    probe = Redis.from_url(redis_server.url)
+    try:
+        await probe.client_kill_filter(skipme=True)  # every pooled connection, server side
+    finally:
+        await probe.aclose()
+    assert await pipeline.call(script, ["drop:b"], ["2"]) == ["drop:b", "2"]
