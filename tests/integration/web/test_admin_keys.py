@@ -37,7 +37,8 @@ MODEL = "gemini-2.5-flash"
 PRICING = {"prompt_per_1k": 1, "completion_per_1k": 10}
 
 
-def config(node_url: str, state: dict[str, Any] | None = None) -> str:
+def config(node_url: str, state: dict[str, Any] | None = None, keyless: bool = False) -> str:
+    keys = [] if keyless else [{"name": "static-one", "hash": "0" * 64, "credits": 5}]
     return routes_yaml(
         {"node62": node_entry(node_url)},
         {
@@ -46,7 +47,7 @@ def config(node_url: str, state: dict[str, Any] | None = None) -> str:
         },
         server={"admin_token": TOKEN},
         state=state,
-        keys=[{"name": "static-one", "hash": "0" * 64, "credits": 5}],
+        keys=keys,
     )
 
 
@@ -69,10 +70,10 @@ class Site:
         return status, orjson.loads(raw)
 
 
-def start(tmp: Path, state: dict[str, Any] | None = None) -> Iterator[Site]:
+def start(tmp: Path, state: dict[str, Any] | None = None, keyless: bool = False) -> Iterator[Site]:
     node = start_mock_node("node62", log_dir=tmp)
     path = tmp / "routes.yaml"
-    path.write_text(config(node.base_url, state), encoding="utf-8")
+    path.write_text(config(node.base_url, state, keyless), encoding="utf-8")
     router = start_router(path, log_dir=tmp)
     try:
         yield Site(router)
@@ -239,3 +240,18 @@ def test_redis_keeps_keys_and_switches_them(redis_site: Site):
     assert site.chat(made["key"])[0] == 200
     status, topped = site.admin("POST", "/admin/keys/shared/credits", {"amount": "-1"})
     assert status == 200 and Decimal(str(topped["balance"])) == balance_of(site, "shared")
+
+
+def test_the_first_key_made_on_an_open_router_turns_auth_on(tmp_path: Path):
+    for site in start(tmp_path, keyless=True):
+        status, listing = site.admin("GET", "/admin/keys")
+        assert (status, listing["auth_off"], listing["keys"]) == (200, True, [])
+        assert site.chat("anything")[0] == 200  # no keys anywhere: auth is off
+        status, made = site.admin("POST", "/admin/keys", {"name": "first", "credits": 1})
+        assert status == 201
+        status, refused = site.chat("anything")
+        assert (status, refused["error"]["code"]) == (401, "invalid_token")
+        assert site.chat(made["key"])[0] == 200
+        assert site.admin("POST", "/admin/reload")[0] == 200  # a reload keeps it on
+        assert site.chat("anything")[0] == 401
+        assert site.admin("GET", "/admin/keys")[1]["auth_off"] is False

@@ -353,8 +353,13 @@ def test_every_page_fits_and_the_input_stays_in_view(opened: Opened):
         )
     opened.fits("playground")
     shoot(page, f"playground-{opened.width}", full_page=False)  # as a person sees it
+    # One count of the same answer everywhere: the stream's usage, the ledger, the account.
+    streamed = page.inner_text("#result").split(" tokens · ")[0]
+    ledger = page.locator(".msg.assistant .meta").last.inner_text().split(" tokens · ")[0]
+    assert streamed == ledger and streamed.startswith("prompt "), (streamed, ledger)
     page = opened.goto("/account")
     page.wait_for_selector("#recent tr")
+    assert page.inner_text("#recent tr:first-child td[data-label='tokens']") == ledger
     expect(page.locator("#day-tokens")).to_contain_text("prompt ")
     expect(page.locator("#day-tokens")).to_contain_text("answer ")
     opened.fits("account")
