@@ -5,8 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
-SYSTEM_PACKAGES := redis-server nginx prometheus wrk docker-compose chromium
-SYSTEM_PROGRAMS := redis-server nginx prometheus promtool wrk docker-compose chromium
+SYSTEM_PACKAGES := redis-server redis-sentinel faketime nginx prometheus wrk docker-compose chromium
+SYSTEM_PROGRAMS := redis-server redis-sentinel faketime nginx prometheus promtool wrk docker-compose chromium
 NODE_SDKS := tests/node/node_modules/.installed
 
 .PHONY: run test test-unit lint docs bench install sysdeps node-sdks clean
@@ -21,8 +21,8 @@ $(RUN_STAMP): pyproject.toml
 	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml $(RUN_STAMP)
-	@echo "installing: the test, lint and docs packages (the first time only)"
-	$(PY) -m pip install --quiet -e '.[test]'
+	@echo "installing: the test, lint, docs and tracing packages (the first time only)"
+	$(PY) -m pip install --quiet -e '.[test,tracing]'
 	touch $(STAMP)
 
 install: $(STAMP)

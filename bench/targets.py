@@ -110,6 +110,11 @@ state:
 """
 PRICED = """    pricing: {pre_deduct: 5, prompt_per_1k: 0.3, completion_per_1k: 2.5}
 """
+# The traced variants export every span (or one trace in a hundred) to a local sink.
+TRACED = """\
+observability:
+  tracing: {{endpoint: "http://127.0.0.1:{sink}/v1/traces", sample_ratio: {ratio}}}
+"""
 
 
 @contextlib.contextmanager
@@ -124,12 +129,31 @@ def _redis(env: Env) -> Iterator[int]:
 
 
 @contextlib.contextmanager
+def _otlp_sink(env: Env) -> Iterator[int]:
+    """bench/otlp_sink.py on a free loopback port (on the load core, like upstreams)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.otlp_sink", "--port", str(port)]
+    core = None if env.proxy_core is None else 1 - env.proxy_core
+    with running(f"otlp-sink-{port}", pinned(cmd, core), port=port, workdir=env.workdir):
+        yield port
+
+
+@contextlib.contextmanager
 def _router(
-    env: Env, upstream: Server, *, name: str, extra: tuple[str, ...], metered: str | None
+    env: Env,
+    upstream: Server,
+    *,
+    name: str,
+    extra: tuple[str, ...],
+    metered: str | None,
+    traced: float | None = None,
 ) -> Iterator[Server]:
     with contextlib.ExitStack() as stack:
         port = free_port()
         text = ROUTER_CONFIG.format(port=port, upstream=upstream.url)
+        if traced is not None:
+            sink = stack.enter_context(_otlp_sink(env))
+            text += TRACED.format(sink=sink, ratio=traced)
         if metered is not None:
             text += PRICED + METERED_KEY.format(key=BENCH_KEY)
         if metered == "redis":
@@ -163,10 +187,12 @@ def router_target(
     *extra: str,
     metered: str | None = None,
     variant: bool = False,
+    traced: float | None = None,
 ) -> Target:
-    """The router with extra `serve` flags (for variants such as `--workers 2`), and with
-    keys, rpm and credits when `metered` names a state backend ("memory" or "redis")."""
-    start = functools.partial(_router, name=name, extra=extra, metered=metered)
+    """The router with extra `serve` flags (for variants such as `--workers 2`), with
+    keys, rpm and credits when `metered` names a state backend ("memory" or "redis"), and
+    OpenTelemetry tracing at sample ratio `traced` to a local OTLP sink."""
+    start = functools.partial(_router, name=name, extra=extra, metered=metered, traced=traced)
     requires = ("redis-server",) if metered == "redis" else ()
     return Target(name, start, requires=requires, variant=variant)
 
@@ -187,6 +213,9 @@ def default_targets() -> list[Target]:
         router_target("router-redis", metered="redis", variant=True),
         # Two workers on the same core (this machine has two cores in all: see the README).
         router_target("router-w2", "--workers", "2", metered="redis", variant=True),
+        # OpenTelemetry traces exported over OTLP/HTTP: every request, and one in a hundred.
+        router_target("router-traced", variant=True, traced=1.0),
+        router_target("router-traced-1pct", variant=True, traced=0.01),
     ]
 
 

@@ -135,6 +135,8 @@ VARIANT_ROWS = (
     ("keys, rpm, credits in memory (router-memory / router)", "router-memory", ROUTER, None),
     ("same on Redis (router-redis / router-memory)", "router-redis", "router-memory", 0.7),
     ("two workers, one core (router-w2 / router-redis)", "router-w2", "router-redis", None),
+    ("traces, sample_ratio 1 (router-traced / router)", "router-traced", ROUTER, None),
+    ("traces, sample_ratio 0.01 (router-traced-1pct / router)", "router-traced-1pct", ROUTER, None),
 )
 
 

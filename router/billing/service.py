@@ -39,6 +39,7 @@ from router.dialects.estimate import NO_ESTIMATE, TokenEstimate
 from router.dialects.usage import Usage
 from router.errors import AuthRejected, StateUnavailable
 from router.observability.exchange import Exchange
+from router.observability.listeners import Settled
 from router.observability.observer import Observer
 from router.tasks import cancel_and_wait
 
@@ -113,6 +114,8 @@ class Billing:
             tokens=estimate.total,
             reserve=reserve,
         )
+        loop = asyncio.get_running_loop()
+        exchange.admitting = loop.time()
         try:
             admission = await (
                 self._guarded(admitting, exchange) if self._guard_admit else admitting
@@ -124,10 +127,13 @@ class Billing:
             self._mark(False)
             if self.config.on_error == "closed":
                 raise
-            self.observer.admitted_unmetered()
+            self.observer.admitted_unmetered(route.name)
             return Admission.unmetered(exchange.request_id, route.name, now)
+        finally:
+            exchange.admitted = loop.time()
         if key is not None:
             self.recent_keys.accepted(key, now)
+        exchange.key_name, exchange.reserved = admission.key_name, admission.reserved
         return admission
 
     async def _guarded(self, admitting: Awaitable[Admission], exchange: Exchange) -> Admission:
@@ -237,6 +243,8 @@ class Billing:
 
     async def _settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
         outcome = settle_outcome(exchange)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         # Settling is idempotent per request id, so it is retried until the backend answers
         # or the reservation would expire anyway (then the sweep charges the reservation).
         deadline = admission.started + self.config.reservation_ttl - 5
@@ -256,13 +264,32 @@ class Billing:
                 self._mark(False)
                 if time.time() + delay >= deadline:
                     self.observer.settle_failed(exchange.request_id)
+                    self.observer.request_settled(exchange, Settled(started, loop.time(), "failed"))
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, SETTLE_RETRY_MAX)
+        if settlement.recovered:
+            self.observer.reservation_recovered(exchange.request_id)
+        refunded = max(0, admission.reserved - settlement.charged)
         if settlement.result is SettleResult.SETTLED:
-            charged = micro_to_credits(settlement.charged)
-            refunded = micro_to_credits(max(0, admission.reserved - settlement.charged))
-            self.observer.credits_settled(admission.model, charged, refunded)
+            self.observer.credits_settled(
+                admission.model,
+                micro_to_credits(settlement.charged),
+                micro_to_credits(refunded),
+            )
+        else:
+            refunded = 0
+        self.observer.request_settled(
+            exchange,
+            Settled(
+                started,
+                loop.time(),
+                settlement.result.value,
+                settlement.charged,
+                refunded,
+                settlement.recovered,
+            ),
+        )
 
     def _mark(self, up: bool) -> None:
         changed = up != self.backend_up
@@ -311,8 +338,4 @@ def settle_outcome(exchange: Exchange) -> Outcome:
     error code: a 4xx/5xx, a node failing mid-answer) is FAILED, refunded, even when the
     client also left while the error event was being written; a client that left an
     answer still going is DISCONNECTED (charged what it received); else SUCCESS."""
-    if exchange.error_code is not None or exchange.node is None or exchange.status >= 400:
-        return Outcome.FAILED
-    if exchange.client_disconnected:
-        return Outcome.DISCONNECTED
-    return Outcome.SUCCESS
+    return Outcome(exchange.outcome)

@@ -22,6 +22,7 @@ from router.config.model import (
     NodeConfig,
     StateConfig,
 )
+from router.config.observability import read_observability
 from router.config.routes import cross_check, read_defaults, read_model, read_node, read_server
 from router.config.source import YamlSyntaxError, load_located
 from router.errors import ConfigError, Problem
@@ -54,6 +55,7 @@ def parse_config(
     cross_check(checker, models)
     state = _state(top, nodes, models, defaults, source)
     keys = read_keys(checker, top.at("keys"), top.raw_value("keys"))
+    observability = read_observability(top.section("observability"))
     top.close()
     if checker.problems:
         raise ConfigError(checker.problems, source)
@@ -66,6 +68,7 @@ def parse_config(
         source=source,
         state=state,
         keys=keys,
+        observability=observability,
     )
 
 

@@ -14,6 +14,7 @@ from router.config.checker import Checker, Section
 from router.config.credits import credits_to_micro
 from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
+from router.config.sentinel import RedisSentinel, read_sentinel
 from router.config.source import Path
 from router.config.suggest import did_you_mean
 
@@ -86,8 +87,21 @@ def read_state(checker: Checker, path: Path, raw: Any) -> StateConfig:
         else:
             message = f"must be an integer of at least 1, got {value!r}"
             checker.report(section.at("max_connections"), message)
+    if section.has("redis_sentinel"):
+        values["redis_sentinel"] = _sentinel(section, values)
     section.close()
     return StateConfig(**values)
+
+
+def _sentinel(section: Section, values: dict[str, Any]) -> RedisSentinel | None:
+    """`redis_sentinel:`, which replaces `redis_url` and needs the Redis backend."""
+    sentinel = read_sentinel(section.section("redis_sentinel"))
+    if section.has("redis_url"):
+        message = "give either redis_url or redis_sentinel, not both"
+        section.checker.report(section.at("redis_sentinel"), message)
+    elif values.get("backend") != "redis":
+        section.checker.report(section.at("redis_sentinel"), "needs `backend: redis`")
+    return sentinel
 
 
 def read_keys(checker: Checker, path: Path, raw: Any) -> tuple[KeyRecord, ...]:

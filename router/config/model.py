@@ -17,6 +17,8 @@ from typing import Literal
 from router.config.affinity import Affinity
 from router.config.hedging import Hedge
 from router.config.keys import KeyRecord
+from router.config.observability import ObservabilityConfig
+from router.config.sentinel import RedisSentinel
 from router.errors import FailureReason
 
 
@@ -220,10 +222,13 @@ class TokenLimits:
 
 @dataclass(frozen=True, slots=True)
 class StateConfig:
-    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout."""
+    """routes.yaml `state:`. `reservation_ttl` should exceed the longest request's total timeout.
+
+    Redis is reached at `redis_url`, or through Sentinel when `redis_sentinel` is set."""
 
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may hold a password
+    redis_sentinel: RedisSentinel | None = None
     on_error: Literal["closed", "open"] = "closed"
     ledger_path: str | None = None
     reservation_ttl: float = 960.0
@@ -274,6 +279,7 @@ class Config:
     source: str = "<memory>"
     state: StateConfig = field(default_factory=StateConfig)
     keys: tuple[KeyRecord, ...] = ()
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     _exact: Mapping[str, ModelRoute] = field(default_factory=dict, repr=False, compare=False)
     _globs: tuple[tuple[re.Pattern[str], ModelRoute], ...] = field(
         default=(), repr=False, compare=False
@@ -291,6 +297,7 @@ class Config:
         source: str = "<memory>",
         state: StateConfig | None = None,
         keys: tuple[KeyRecord, ...] = (),
+        observability: ObservabilityConfig | None = None,
     ) -> Config:
         """Assemble a config and its lookup tables (exact names and aliases, then globs)."""
         exact: dict[str, ModelRoute] = {}
@@ -311,6 +318,7 @@ class Config:
             source=source,
             state=state or StateConfig(),
             keys=keys,
+            observability=observability or ObservabilityConfig(),
             _exact=exact,
             _globs=tuple(globs),
         )

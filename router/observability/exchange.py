@@ -1,21 +1,29 @@
-"""What happened to one client request: the record every layer writes and the observer reads.
+"""What happened to one client request: the record every layer writes and the listeners read.
 
 Who owns which field (a field is written only by its owner, then read after the request
-ends by `Observer.request_finished` for metrics and the access line, and by
-`Billing.settle_later` for the ledger):
+ends by the observer's listeners (router.observability.listeners: metrics, the access
+line, traces), and by `Billing.settle_later` for the ledger):
 
     field                                  written by
     -------------------------------------  ------------------------------------------------
     request_id, method, path, client,      web.handlers, when the request arrives
-    started
+    started, wall_started, trace
     model                                  web.handlers, once the route is resolved
+    admitting, admitted, key_name,         billing, around the admission
+    reserved
     status, error_code                     proxy (the node's answer, a mid-stream error);
                                            web.handlers for an error raised before or
                                            instead of an answer
     client_disconnected                    proxy.relay (a write failed), web.handlers
                                            (the handler was cancelled)
-    node, ttfb, attempts                   proxy.attempts, once per attempt
+    attempts                               proxy (attempts, race, continuing): one record
+                                           per attempt, appended when it starts
+    node, ttfb, answered                   proxy.attempts, when it commits to an answer
     streamed, bytes_out, usage             proxy.relay, while copying the answer
+
+Times are the event loop's clock (`started` and the attempts' times), except
+`wall_started`, the Unix time the request arrived: a listener that needs wall-clock
+times (a trace) adds the loop-clock offsets to it.
 
 The web layer's `MeteredExchange` adds the credit reservation billing settles; this
 record knows nothing of billing.
@@ -24,22 +32,60 @@ record knows nothing of billing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from enum import StrEnum
+from typing import Any
 
 from router.dialects.usage import Usage
+from router.observability.trace_context import TraceContext
 
 
-class Attempt(TypedDict):
-    """One try on one node, and why it was left (None when it answered).
+class AttemptKind(StrEnum):
+    """Why an attempt was made (router.proxy.plan decides it)."""
 
-    A dict rather than a dataclass: the access log renders it as it is, and orjson renders
-    dicts several times faster than dataclasses.
-    """
+    FIRST = "first"  # the request's first attempt
+    FAILOVER = "failover"  # another node of the model, after a failure
+    SAME_NODE_RETRY = "same_node_retry"  # the node that just failed, after its wait
+    HEDGE = "hedge"  # another node asked while the first was slow (router.proxy.race)
+    FALLBACK = "fallback"  # a node of a fallback model (fallbacks, fallbacks_on)
+    CONTINUATION = "continuation"  # goes on with an answer cut mid-stream
+
+
+@dataclass(slots=True, eq=False)
+class Attempt:
+    """One try on one node, and why it was left (`failure` None: it answered, or it is
+    still running). Times are loop-clock; `span_id` names its span when traced."""
 
     node: str
     model: str
-    failure: str | None
-    status: int | None
+    kind: AttemptKind
+    started: float
+    dialect: str = ""  # the node's wire dialect
+    span_id: int = 0  # 0: the request is not traced
+    failure: str | None = None
+    status: int | None = None
+    sent: float | None = None  # when the request went to the node (after a retry's wait)
+    first_byte: float | None = None  # when its first response bytes arrived
+    first_token: float | None = None  # when its first token arrived, if it was read for one
+    ended: float | None = None  # None: it served the answer to the end of the request
+
+    def log_fields(self) -> dict[str, Any]:
+        """The access line's view (a plain dict: orjson renders it fast)."""
+        return {
+            "node": self.node,
+            "model": self.model,
+            "kind": self.kind.value,
+            "failure": self.failure,
+            "status": self.status,
+        }
+
+    def failed(self, reason: str, status: int | None, now: float) -> None:
+        """Left after a failure (the first reason given is kept: a hedge that lost the
+        race is `outraced`, not the cancellation that follows)."""
+        if self.failure is None:
+            self.failure = reason
+            self.status = status if status is not None else self.status
+        if self.ended is None:
+            self.ended = now
 
 
 @dataclass(slots=True)
@@ -51,6 +97,8 @@ class Exchange:
     path: str
     client: str | None
     started: float  # event-loop clock
+    wall_started: float = 0.0  # Unix time at `started`
+    trace: TraceContext | None = None  # None: tracing is off
     model: str = "unknown"  # a configured model name, never raw user input
     node: str | None = None
     status: int = 0
@@ -60,7 +108,12 @@ class Exchange:
     client_disconnected: bool = False
     error_code: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    answered: Attempt | None = None  # the attempt whose answer the client gets
     usage: Usage | None = None
+    admitting: float | None = None  # the admission's start and end (loop clock)
+    admitted: float | None = None
+    key_name: str | None = None  # the admitted key's name (never the key)
+    reserved: int = 0  # micro-credits its admission reserved
 
     def usage_fields(self) -> dict[str, int] | None:
         """Token usage for the access log."""
@@ -68,3 +121,21 @@ class Exchange:
         if u is None:
             return None
         return {"prompt": u.prompt, "completion": u.completion, "reasoning": u.reasoning}
+
+    @property
+    def outcome(self) -> str:
+        """How the request ended for its client: `failed` (an error code, no node, a 4xx
+        or 5xx: billing refunds it), `disconnected` (the client left an answer still
+        going) or `success`. The words are billing's `Outcome` values."""
+        if self.error_code is not None or self.node is None or self.status >= 400:
+            return "failed"
+        if self.client_disconnected:
+            return "disconnected"
+        return "success"
+
+    def new_attempt(self, node: str, model: str, kind: AttemptKind, now: float) -> Attempt:
+        """Record an attempt starting now; it gets a span id when the request is traced."""
+        trace = self.trace
+        attempt = Attempt(node, model, kind, now, span_id=trace.new_span_id() if trace else 0)
+        self.attempts.append(attempt)
+        return attempt

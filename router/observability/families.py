@@ -173,6 +173,21 @@ class Families:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self.unmetered = Counter(
+            "router_unmetered_requests_total",
+            "Requests let through without metering because the state backend was "
+            "unreachable (state.on_error: open).",
+            ["model"],
+            registry=r,
+        )
+        self.trace_spans = Counter(
+            "router_trace_spans_total",
+            "Spans of traced requests (observability.tracing) by what became of them: "
+            "exported, queue_full (dropped: too many waiting for export), export_failed "
+            "(dropped: the collector refused them or could not be reached).",
+            ["outcome"],
+            registry=r,
+        )
         self.credits_refunded = Counter(
             "router_credits_refunded_total", "Credits refunded to keys.", ["model"], registry=r
         )

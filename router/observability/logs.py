@@ -26,7 +26,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-from router.observability.exchange import Attempt, Exchange
+from router.observability.exchange import Exchange
 
 LEVELS: Mapping[str, int] = {
     "debug": logging.DEBUG,
@@ -227,7 +227,7 @@ class AccessFields(TypedDict):
     path: str
     model: str
     node: str | None
-    attempts: list[Attempt]
+    attempts: list[dict[str, Any]]
     status: int
     error_code: str | None  # set when the request failed, also after a 200 (mid-stream)
     ttfb_ms: float | None
@@ -248,7 +248,7 @@ def access_fields(exchange: Exchange, now: float) -> AccessFields:
         "path": exchange.path,
         "model": exchange.model,
         "node": exchange.node,
-        "attempts": exchange.attempts,
+        "attempts": [attempt.log_fields() for attempt in exchange.attempts],
         "status": exchange.status or 499,
         "error_code": exchange.error_code,
         "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 1),

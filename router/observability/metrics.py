@@ -32,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from router.observability.families import MULTIPROCESS_ENV, Families
 from router.observability.single_process import (
+    TRACE_ID,
     LocalRouteMetrics,
     status_label,
 )
@@ -84,19 +85,20 @@ class RouteMetrics:
         self._requests = families.requests
         self._codes: dict[int, Counter] = {}
 
-    def finished(self, status: int, duration: float) -> None:
-        """Count one finished request by final status and observe its duration in seconds."""
+    def finished(self, status: int, duration: float, trace_id: str | None = None) -> None:
+        """Count one finished request by final status and observe its duration in seconds.
+        (prometheus-client keeps no exemplars in multiprocess mode: `trace_id` is lost.)"""
         child = self._codes.get(status)
         if child is None:
             # The dict is bounded by the ~500 valid codes (others share "other").
             code = status_label(status)
             child = self._codes[status] = self._requests.labels(self.model, self.node, code)
         child.inc()
-        self.duration.observe(duration)
+        self.duration.observe(duration, None if trace_id is None else {TRACE_ID: trace_id})
 
-    def first_byte(self, seconds: float) -> None:
+    def first_byte(self, seconds: float, trace_id: str | None = None) -> None:
         """Observe the time from sending the request to the node until its first byte."""
-        self.ttfb.observe(seconds)
+        self.ttfb.observe(seconds, None if trace_id is None else {TRACE_ID: trace_id})
 
     def add_tokens(self, prompt: int = 0, completion: int = 0, reasoning: int = 0) -> None:
         """Add a response's token usage (zeros are skipped: each inc takes a lock)."""
@@ -302,6 +304,14 @@ class Metrics:
     def rate_limited(self, model: str) -> None:
         """Count a request refused by a rate limit."""
         self._f.rate_limited.labels(self.model_label(model)).inc()
+
+    def unmetered(self, model: str) -> None:
+        """Count a request let through unmetered while the state backend was down."""
+        self._f.unmetered.labels(self.model_label(model)).inc()
+
+    def trace_spans(self, outcome: str, spans: int) -> None:
+        """Count spans exported or dropped (any thread: the exporter runs on its own)."""
+        self._f.trace_spans.labels(outcome).inc(spans)
 
     def credits_settled(self, model: str, charged: float, refunded: float) -> None:
         """Add the credits one settled request was charged and was given back."""

@@ -1,7 +1,9 @@
-"""Where the proxy reports what happened: metrics and structured logs, in one place.
+"""Where the proxy reports what happened: metrics, structured logs and traces, in one place.
 
-The proxy and the health machinery call these methods and never touch prometheus-client
-or structlog themselves, so the hot path pays only for what is switched on.
+The proxy and the health machinery call these methods and never touch prometheus-client,
+structlog or OpenTelemetry themselves, so the hot path pays only for what is switched on.
+Finished requests go to a list of listeners behind one protocol
+(router.observability.listeners); a new exporter is one more listener.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from router.observability.exchange import Exchange
-from router.observability.logs import (
-    AccessLogWriter,
-    LogOutput,
-    access_fields,
-    get_logger,
-    log_access,
+from router.observability.listeners import (
+    AccessLogListener,
+    Finished,
+    MetricsListener,
+    RequestListener,
+    Settled,
 )
-from router.observability.metrics import NO_NODE, Metrics
+from router.observability.logs import AccessLogWriter, LogOutput, get_logger
+from router.observability.metrics import Metrics
+from router.observability.trace_context import TraceContext, Tracer
 from router.observability.traffic import Traffic
 from router.routing.health import NodeState, Reason, Transition
 
@@ -32,22 +36,37 @@ class Observer:
     ) -> None:
         self.metrics = metrics
         self.access_log = access_log
-        self.fast_access = (
-            AccessLogWriter(output.json_stream)
-            if output is not None
-            and output.json_stream is not None
-            and output.min_level <= logging.INFO
-            else None
-        )
-        self._recording = metrics is not None or access_log
+        # Told of every finished request and settlement (router.observability.listeners).
+        self.request_listeners: list[RequestListener] = []
+        if metrics is not None:
+            self.request_listeners.append(MetricsListener(metrics))
+        if access_log:
+            fast = (
+                AccessLogWriter(output.json_stream)
+                if output is not None
+                and output.json_stream is not None
+                and output.min_level <= logging.INFO
+                else None
+            )
+            self.request_listeners.append(AccessLogListener(fast))
+        # Decides each request's trace context when tracing is on (set by the app).
+        self.tracer: Tracer | None = None
         self.traffic = Traffic()  # the status page's last 15 minutes per node
-        self._finished: list[tuple[Exchange, float]] = []  # ended in this event-loop turn
+        self._finished: list[Finished] = []  # ended in this event-loop turn
         self.log = get_logger("router")
-        self.access = get_logger("router.access")
         # Also told of every node state change (e.g. to share it with other replicas).
         self.listeners: list[Callable[[Sequence[Transition]], None]] = []
 
+    def add_request_listener(self, listener: RequestListener) -> None:
+        """One more exporter of finished requests (e.g. router.observability.tracing)."""
+        self.request_listeners.append(listener)
+
     # -- per request ---------------------------------------------------------------------
+
+    def trace_context(self, traceparent: str | None, tracestate: str | None) -> TraceContext | None:
+        """A new request's trace context: None while tracing is off."""
+        tracer = self.tracer
+        return None if tracer is None else tracer.start(traceparent, tracestate)
 
     def request_finished(self, exchange: Exchange, now: float) -> None:
         """One client request ended (answered, failed, or abandoned by the client).
@@ -62,7 +81,7 @@ class Observer:
             self.traffic.record(
                 exchange.model, exchange.node, exchange.status >= 500, time.monotonic()
             )
-        if not self._recording:
+        if not self.request_listeners:
             return
         finished = self._finished
         finished.append((exchange, now))
@@ -81,44 +100,19 @@ class Observer:
         batch, self._finished = self._finished, []
         if not batch:  # flushed since the callback was scheduled
             return
-        # Each request on its own: a bug met by one must not cost the others their record.
-        metrics = self.metrics
-        if metrics is not None:
-            for exchange, now in batch:
-                try:
-                    route = metrics.route(exchange.model, exchange.node or NO_NODE)
-                    route.finished(exchange.status or 499, now - exchange.started)
-                    if exchange.ttfb is not None:
-                        route.first_byte(exchange.ttfb)
-                    usage = exchange.usage
-                    if usage is not None:
-                        route.add_tokens(usage.prompt, usage.completion, usage.reasoning)
-                    if exchange.client_disconnected:
-                        route.client_disconnected()
-                except Exception:
-                    self._not_recorded(exchange, "metrics")
-        if not self.access_log:
-            return
-        if self.fast_access is not None:
-            lines = []
-            for exchange, now in batch:
-                try:
-                    lines.append(access_fields(exchange, now))
-                except Exception:
-                    self._not_recorded(exchange, "access_log")
-            if lines:
-                self.fast_access.write_lines(lines)
-            return
-        if not self.access.is_enabled_for(logging.INFO):
-            return
-        for exchange, now in batch:  # console format: through structlog, line by line
+        for listener in self.request_listeners:
             try:
-                log_access(self.access, access_fields(exchange, now))
+                listener.requests_finished(batch)
             except Exception:
-                self._not_recorded(exchange, "access_log")
+                self.log.exception("listener_failed", listener=type(listener).__name__)
 
-    def _not_recorded(self, exchange: Exchange, what: str) -> None:
-        self.log.exception("request_not_recorded", trace_id=exchange.request_id, what=what)
+    def request_settled(self, exchange: Exchange, settled: Settled) -> None:
+        """A request's credits were settled (or could not be: `settled.result`)."""
+        for listener in self.request_listeners:
+            try:
+                listener.request_settled(exchange, settled)
+            except Exception:
+                self.log.exception("listener_failed", listener=type(listener).__name__)
 
     def upstream_failed(self, node: str, reason: str) -> None:
         self.traffic.attempt(node, True, time.monotonic())
@@ -161,10 +155,21 @@ class Observer:
             else:
                 self.metrics.auth_failure(code)
 
-    def admitted_unmetered(self) -> None:
+    def admitted_unmetered(self, model: str) -> None:
         """The state backend was unreachable and `on_error: open` let a request through."""
+        if self.metrics is not None:
+            self.metrics.unmetered(model)
         self.log.warning(
             "state_backend_unreachable", detail="on_error=open: request let through unmetered"
+        )
+
+    def reservation_recovered(self, trace_id: str) -> None:
+        """A settlement found its reservation lost (Redis failed over before it reached
+        the replica) and charged the balance directly."""
+        self.log.warning(
+            "reservation_lost",
+            trace_id=trace_id,
+            detail="the state backend had lost this request's reservation; charged now",
         )
 
     def credits_settled(self, model: str, charged: float, refunded: float) -> None:

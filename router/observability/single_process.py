@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client import Counter
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 # (name, help) of the families recorded per request; router.observability.metrics uses the same.
@@ -37,6 +38,7 @@ TTFB = (
     "Time from sending the request to the node until its first response byte.",
 )
 TOKENS = ("router_tokens_total", "Tokens reported by nodes.")
+TRACE_ID = "trace_id"  # the exemplar label naming a traced request's trace
 TOKEN_KINDS = ("prompt", "completion", "reasoning")
 
 
@@ -57,11 +59,13 @@ class LocalRouteMetrics:
         "codes",
         "created",
         "duration_counts",
+        "duration_exemplars",
         "duration_sum",
         "model",
         "node",
         "tokens",
         "ttfb_counts",
+        "ttfb_exemplars",
         "ttfb_sum",
     )
 
@@ -81,21 +85,35 @@ class LocalRouteMetrics:
         self.duration_sum = 0.0
         self.ttfb_counts = [0] * (len(bounds) + 1)
         self.ttfb_sum = 0.0
+        # The latest traced request per bucket (OpenMetrics exemplars), once one was traced.
+        self.duration_exemplars: list[Exemplar | None] | None = None
+        self.ttfb_exemplars: list[Exemplar | None] | None = None
         self.tokens = tokens  # [prompt, completion, reasoning], shared by the model's routes
         self._disconnects = disconnects  # a prometheus-client child: rare, so locks are fine
         self.created = time.time()
 
-    def finished(self, status: int, duration: float) -> None:
-        """Count one finished request by final status and observe its duration in seconds."""
+    def finished(self, status: int, duration: float, trace_id: str | None = None) -> None:
+        """Count one finished request by final status and observe its duration in seconds
+        (`trace_id`: a traced request's, kept as the bucket's exemplar)."""
         codes = self.codes
         codes[status] = codes.get(status, 0) + 1
-        self.duration_counts[bisect_left(self._bounds, duration)] += 1
+        bucket = bisect_left(self._bounds, duration)
+        self.duration_counts[bucket] += 1
         self.duration_sum += duration
+        if trace_id is not None:
+            if self.duration_exemplars is None:
+                self.duration_exemplars = [None] * len(self.duration_counts)
+            self.duration_exemplars[bucket] = _exemplar(trace_id, duration)
 
-    def first_byte(self, seconds: float) -> None:
+    def first_byte(self, seconds: float, trace_id: str | None = None) -> None:
         """Observe the time from sending the request to the node until its first byte."""
-        self.ttfb_counts[bisect_left(self._bounds, seconds)] += 1
+        bucket = bisect_left(self._bounds, seconds)
+        self.ttfb_counts[bucket] += 1
         self.ttfb_sum += seconds
+        if trace_id is not None:
+            if self.ttfb_exemplars is None:
+                self.ttfb_exemplars = [None] * len(self.ttfb_counts)
+            self.ttfb_exemplars[bucket] = _exemplar(trace_id, seconds)
 
     def add_tokens(self, prompt: int = 0, completion: int = 0, reasoning: int = 0) -> None:
         """Add a response's token usage."""
@@ -151,10 +169,15 @@ class LocalRouteCollector(Collector):
             family = HistogramMetricFamily(name, doc, labels=["model", "node"])
             for r in routes:
                 counts = getattr(r, f"{field}_counts")
-                cumulative, buckets = 0, []
-                for le, count in zip(self._les, counts, strict=True):
+                exemplars = getattr(r, f"{field}_exemplars") or [None] * len(counts)
+                cumulative = 0
+                buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+                for le, count, exemplar in zip(self._les, counts, exemplars, strict=True):
                     cumulative += count
-                    buckets.append((le, float(cumulative)))
+                    if exemplar is None:
+                        buckets.append((le, float(cumulative)))
+                    else:
+                        buckets.append((le, float(cumulative), exemplar))
                 family.add_metric([r.model, r.node], buckets, getattr(r, f"{field}_sum"))
             yield family
         tokens = CounterMetricFamily(*TOKENS, labels=["model", "kind"])
@@ -162,3 +185,8 @@ class LocalRouteCollector(Collector):
             for kind, count in zip(TOKEN_KINDS, counts, strict=True):
                 tokens.add_metric([model, kind], count, created=created)
         yield tokens
+
+
+def _exemplar(trace_id: str, value: float) -> Exemplar:
+    """An OpenMetrics exemplar naming a trace (shown only in the OpenMetrics exposition)."""
+    return Exemplar({TRACE_ID: trace_id}, value, time.time())

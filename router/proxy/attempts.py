@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from router.config.model import Backend, MidstreamPolicy, ModelRoute, Strategy
+from router.config.model import MidstreamPolicy, ModelRoute, Strategy
 from router.dialects.continuation import Transcript
 from router.dialects.prefill import ContinuedTarget
 from router.dialects.target import Target
@@ -43,7 +43,7 @@ from router.proxy.continuing import ContinuingRelay
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.outcome import final_error
 from router.proxy.plan import Candidate, Kept, Plan
-from router.proxy.race import Answer, Race
+from router.proxy.race import Answer, Begin, Race, Start
 from router.proxy.relay import Relay
 from router.proxy.table import RouteTable
 from router.routing.health import may_eject
@@ -63,6 +63,7 @@ HEALTH_FAILURES = frozenset(
     }
 )
 _MIDSTREAM = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
+CANCELLED = "cancelled"  # an attempt stopped by the router: the client left, or outraced
 
 
 class Proxy:
@@ -89,7 +90,8 @@ class Proxy:
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
         budget.record_request(loop.time())
-        plan = Plan(self.table, self.observer, route, affinity_key)
+        dialect = target.dialect.name.value
+        plan = Plan(self.table, self.observer, route, affinity_key, exchange, dialect)
         try:
             return await self._forward(request, exchange, route, target, plan)
         finally:
@@ -106,18 +108,19 @@ class Proxy:
         loop = asyncio.get_running_loop()
         budget = self.table.budgets[route.name]
 
-        def start(candidate: Candidate) -> Awaitable[Answer]:
-            return self._attempt(request, exchange, route, candidate, target, plan)
+        def start(candidate: Candidate, attempt: Attempt) -> Awaitable[Answer]:
+            return self._attempt(request, exchange, route, candidate, target, plan, attempt)
 
         may_retry = self._retry_gate(route, plan, budget)
         balancer = self.table.balancers.get(route.name)
         delay = balancer.hedging if balancer is not None else None
         if delay is None:
-            answer, last = await self._in_turn(plan, start, may_retry, budget)
+            answer, last = await self._in_turn(plan, plan.begin, start, may_retry, budget)
         else:
             race = Race(
                 model=route.name,
                 candidates=iter(plan),
+                begin=plan.begin,
                 start=start,
                 may_retry=may_retry,
                 delay=delay,
@@ -135,7 +138,9 @@ class Proxy:
         self._committed(exchange, answer)
 
         def failed_midstream(failed: Answer = answer) -> None:
-            self._judge_failure(failed.served, failed.node, _MIDSTREAM, loop.time(), False)
+            now = loop.time()
+            failed.attempt.failed(FailureReason.MIDSTREAM.value, None, now)
+            self._judge_failure(failed.served, failed.node, _MIDSTREAM, now, False)
 
         try:
             if continues(route, target, answer):
@@ -166,18 +171,22 @@ class Proxy:
         content, reasoning = transcript.content_text, transcript.reasoning_text
         loop = asyncio.get_running_loop()
 
-        def start(candidate: Candidate) -> Awaitable[Answer]:
+        def start(candidate: Candidate, attempt: Attempt) -> Awaitable[Answer]:
             prefill = candidate.served.prefill
             continued = ContinuedTarget(target, content, reasoning, prefill)
-            return self._attempt(request, exchange, route, candidate, continued, plan)
+            return self._attempt(request, exchange, route, candidate, continued, plan, attempt)
 
         may_retry = self._retry_gate(route, plan, budget)
-        failed = plan.node(exchange.attempts[-1]["node"])
+        answered = exchange.answered
+        failed = plan.node(answered.node) if answered is not None else None
         retries = failed.config.retries if failed is not None else 0
         last = _MIDSTREAM
         while True:
             made = len(exchange.attempts)
-            answer, _ = await self._in_turn(plan, start, may_retry, budget, made, retries, last)
+            begin = plan.begin_continuation
+            answer, _ = await self._in_turn(
+                plan, begin, start, may_retry, budget, made, retries, last
+            )
             if answer is None:
                 return None
             response = answer.opened.response
@@ -187,7 +196,7 @@ class Proxy:
             last = UpstreamFailure(
                 FailureReason.STATUS_4XX, "refused the prefill", status=response.status
             )
-            _record_failure(exchange, answer.node.name, answer.served.name, last)
+            answer.attempt.failed(last.reason.value, last.status, loop.time())
             # An answer, if not a stream, shows the node works (and ends its trial).
             self.observer.transitions(answer.node.health.record_success(loop.time()))
             response.close()
@@ -203,7 +212,8 @@ class Proxy:
     async def _in_turn(
         self,
         candidates: Iterable[Candidate],
-        start: Callable[[Candidate], Awaitable[Answer]],
+        begin: Begin,
+        start: Start,
         may_retry: Callable[[int, int, UpstreamFailure | None], bool],
         budget: RetryBudgetTracker,
         made: int = 0,
@@ -219,7 +229,7 @@ class Proxy:
             if is_retry and not may_retry(tried, retries, last):
                 break
             try:
-                return await start(candidate), last
+                return await start(candidate, begin(candidate, first=tried == 0)), last
             except UpstreamFailure as failure:
                 retries = candidate.node.config.retries
                 last = failure
@@ -264,14 +274,16 @@ class Proxy:
         candidate: Candidate,
         target: Target,
         plan: Plan,
+        attempt: Attempt,
     ) -> Answer:
-        """One attempt at one node: its opened answer, or UpstreamFailure (already judged
-        and told to `plan`). A same-node retry first waits until its `not_before`.
+        """One attempt at one node, recorded in `attempt`: its opened answer, or
+        UpstreamFailure (already judged and told to `plan`). A same-node retry first
+        waits until its `not_before`.
 
         On success the node stays counted in flight; the caller releases it after relaying.
         """
         loop = asyncio.get_running_loop()
-        served, backend = candidate.served, candidate.backend
+        served = candidate.served
         node = candidate.node
         wait = candidate.not_before - loop.time()
         if wait > 0:
@@ -284,30 +296,35 @@ class Proxy:
         is_trial = health.needs_trial(now)
         if is_trial:
             self.observer.transitions(health.take_trial(now))
-        sent_at = loop.time()
+        sent_at = attempt.sent = loop.time()
+        trace = exchange.trace
+        traced = trace.headers(attempt.span_id) if trace is not None else ()
         try:
-            model = upstream_model(backend, served, route)
+            model = candidate.upstream_model(route)
             opened = await open_response(
                 node.transport,
                 node.config,
                 target.path(node.base_path, model),
-                to_node(request.headers, exchange.request_id, node.authorization),
+                to_node(request.headers, exchange.request_id, node.authorization, traced),
                 target.body(model),
                 until_content=wants_first_token(node, route, served),
                 fallbacks_on=served.fallbacks_on,
             )
         except UpstreamFailure as failure:
             node.release()
-            self._judge_failure(served, node, failure, loop.time(), is_trial)
+            now = loop.time()
+            attempt.failed(failure.reason.value, failure.status, now)
+            self._judge_failure(served, node, failure, now, is_trial)
             plan.record_failure(candidate, failure)
-            _record_failure(exchange, node.name, served.name, failure)
             raise
         except BaseException:
             node.release()
+            attempt.failed(CANCELLED, None, loop.time())
             if is_trial:
                 health.release_trial()
             raise
-        return Answer(opened, served, node, sent_at)
+        attempt.first_byte, attempt.first_token = opened.first_byte_at, opened.first_token_at
+        return Answer(opened, served, node, sent_at, attempt)
 
     def _committed(self, exchange: Exchange, answer: Answer) -> None:
         """Record the attempt that produced the answer (its headers and first chunk)."""
@@ -319,10 +336,8 @@ class Proxy:
         if balancer is not None:
             balancer.observe(node.name, exchange.ttfb, now)
         exchange.node = node.name
-        status = opened.response.status
-        exchange.attempts.append(
-            Attempt(node=node.name, model=served.name, failure=None, status=status)
-        )
+        answer.attempt.status = opened.response.status
+        exchange.answered = answer.attempt
         # Any answer that is not a failover status shows the node is working.
         self.observer.transitions(node.health.record_success(now))
 
@@ -376,25 +391,4 @@ def wants_first_token(node: NodeRuntime, route: ModelRoute, served: ModelRoute) 
         node.config.timeouts.first_token is not None
         or route.hedge is not None
         or served.strategy is Strategy.LATENCY
-    )
-
-
-def upstream_model(backend: Backend, serving: ModelRoute, requested: ModelRoute) -> str | None:
-    """The model name a node is asked for; None keeps the client's own.
-
-    A backend's `model` renames; a fallback (another model) is asked for by its own name;
-    otherwise the client's name goes through unchanged (aliases included).
-    """
-    if backend.upstream_model is not None:
-        return backend.upstream_model
-    if serving is not requested and not serving.is_glob:
-        return serving.name
-    return None
-
-
-def _record_failure(exchange: Exchange, node: str, model: str, failure: UpstreamFailure) -> None:
-    """A failed attempt, in the access log's `attempts`. The reason's value, a plain str:
-    the console log renders attempts with repr()."""
-    exchange.attempts.append(
-        Attempt(node=node, model=model, failure=failure.reason.value, status=failure.status)
     )

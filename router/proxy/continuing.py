@@ -49,7 +49,7 @@ from router.observability.observer import Observer
 from router.proxy.client import ClientLeaving
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
-from router.proxy.relay import end_early, midstream_error, stream_response
+from router.proxy.relay import end_early, first_token_watch, midstream_error, stream_response
 
 Resume = Callable[[Transcript], Awaitable[Answer | None]]
 _INBAND = UpstreamFailure(FailureReason.MIDSTREAM, "an error event mid-answer")
@@ -134,7 +134,9 @@ async def _go_on(
     """After the current node failed: switch `run` to a continuation, or the error event
     that ends the stream (it names the first node's failure, not a refused prefill)."""
     run.current.opened.response.close()
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    run.current.attempt.failed(
+        FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time()
+    )
     if stream.closing:
         return ServiceUnavailable("the router is shutting down")
     failed_midstream(run.current)
@@ -170,7 +172,10 @@ async def _copy(
     read = answer.opened.response.read
     splitter = EventSplitter()
     chunk = answer.opened.first_chunk
+    watch = first_token_watch(exchange, answer.opened.response.content_type)
     while True:
+        if watch is not None and chunk and watch.saw(chunk):
+            watch = None
         for event in splitter.feed(chunk) if chunk else splitter.finish():
             document = event_document(event)
             if document is DONE:

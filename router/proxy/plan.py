@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from router.config.model import Backend, ModelRoute
 from router.errors import UpstreamFailure
+from router.observability.exchange import Attempt, AttemptKind, Exchange
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.balancer import ModelBalancer
@@ -50,6 +51,32 @@ class Candidate:
     node: NodeRuntime  # the backend's node, as the request found it (a reload may retire it)
     not_before: float = 0.0  # event-loop time; 0: at once
     retrying: UpstreamFailure | None = None  # a same-node retry: how the node failed before
+
+    def upstream_model(self, requested: ModelRoute) -> str | None:
+        """The model name the node is asked for; None keeps the client's own.
+
+        A backend's `model` renames; a fallback (another model) is asked for by its own
+        name; otherwise the client's name goes through unchanged (aliases included).
+        """
+        if self.backend.upstream_model is not None:
+            return self.backend.upstream_model
+        if self.served is not requested and not self.served.is_glob:
+            return self.served.name
+        return None
+
+
+def attempt_kind(
+    candidate: Candidate, requested: ModelRoute, *, first: bool, hedge: bool = False
+) -> AttemptKind:
+    """Why `candidate` is asked: a hedge, a same-node retry, a fallback model's node, the
+    request's first attempt, or a failover to another node (in that order of precedence)."""
+    if hedge:
+        return AttemptKind.HEDGE
+    if candidate.retrying is not None:
+        return AttemptKind.SAME_NODE_RETRY
+    if candidate.served is not requested:
+        return AttemptKind.FALLBACK
+    return AttemptKind.FIRST if first else AttemptKind.FAILOVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +106,15 @@ class Plan:
         observer: Observer,
         route: ModelRoute,
         affinity_key: str | None,
+        exchange: Exchange,
+        dialect: str,
     ) -> None:
         self.table = table
         self.observer = observer
         self.route = route
         self.affinity_key = affinity_key
+        self.exchange = exchange  # the request's record, where each attempt is written
+        self.dialect = dialect  # the wire dialect its nodes are asked in
         # The nodes as the request found them: a reload replaces the pool's dict, never
         # changes it, so a node removed meanwhile is still here (retired: not selectable).
         self.nodes = table.pool.nodes
@@ -103,6 +134,23 @@ class Plan:
 
     def __iter__(self) -> Iterator[Candidate]:
         return self._order
+
+    def begin(self, candidate: Candidate, *, first: bool, hedge: bool = False) -> Attempt:
+        """Record an attempt at `candidate` starting now (router.proxy.race.Begin)."""
+        kind = attempt_kind(candidate, self.route, first=first, hedge=hedge)
+        return self._begin(candidate, kind)
+
+    def begin_continuation(
+        self, candidate: Candidate, *, first: bool, hedge: bool = False
+    ) -> Attempt:
+        """Record an attempt that goes on with an answer cut mid-stream."""
+        return self._begin(candidate, AttemptKind.CONTINUATION)
+
+    def _begin(self, candidate: Candidate, kind: AttemptKind) -> Attempt:
+        exchange, now = self.exchange, self.loop.time()
+        attempt = exchange.new_attempt(candidate.node.name, candidate.served.name, kind, now)
+        attempt.dialect = self.dialect
+        return attempt
 
     def record_failure(self, candidate: Candidate, failure: UpstreamFailure) -> None:
         """Remember a failed attempt (for a same-node retry, or a redirect by its code)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from router.config.model import ModelRoute
 from router.errors import UpstreamFailure
@@ -46,6 +47,7 @@ class Answer:
     served: ModelRoute
     node: NodeRuntime
     sent_at: float
+    attempt: Attempt  # its record in the exchange
 
     def abandon(self) -> None:
         self.opened.response.close()
@@ -60,9 +62,16 @@ class Runner:
     node: NodeRuntime
     started: float
     is_hedge: bool
+    attempt: Attempt
 
 
-StartAttempt = Callable[[Candidate], Awaitable[Answer]]
+class Begin(Protocol):
+    """Records an attempt about to start (router.proxy.attempts decides its kind)."""
+
+    def __call__(self, candidate: Candidate, *, first: bool, hedge: bool = False) -> Attempt: ...
+
+
+Start = Callable[[Candidate, Attempt], Awaitable[Answer]]
 MayRetry = Callable[[int, int, "UpstreamFailure | None"], bool]
 Outraced = Callable[[ModelRoute, NodeRuntime, float], None]
 
@@ -75,7 +84,8 @@ class Race:
         *,
         model: str,
         candidates: Iterator[Candidate],
-        start: StartAttempt,
+        begin: Begin,
+        start: Start,
         may_retry: MayRetry,
         delay: HedgeDelay,
         budget: RetryBudgetTracker,
@@ -85,6 +95,7 @@ class Race:
     ) -> None:
         self.model = model
         self.candidates = candidates
+        self.begin = begin
         self.start = start
         self.may_retry = may_retry
         self.delay = delay
@@ -157,16 +168,17 @@ class Race:
         if candidate is None:
             return False
         node = candidate.node
+        attempt = self.begin(candidate, first=self.attempts == 0, hedge=is_hedge)
         self.attempts += 1
         self.retries = node.config.retries
         self.latest = self.loop.time()
-        task = asyncio.create_task(self._attempt(candidate, counted=is_retry))
-        self.running[task] = Runner(candidate.served, node, self.latest, is_hedge)
+        task = asyncio.create_task(self._attempt(candidate, attempt, counted=is_retry))
+        self.running[task] = Runner(candidate.served, node, self.latest, is_hedge, attempt)
         return True
 
-    async def _attempt(self, candidate: Candidate, *, counted: bool) -> Answer:
+    async def _attempt(self, candidate: Candidate, attempt: Attempt, *, counted: bool) -> Answer:
         try:
-            return await self.start(candidate)
+            return await self.start(candidate, attempt)
         finally:
             if counted:
                 self.budget.finish_retry()
@@ -210,10 +222,9 @@ class Race:
     def _lost(self, runner: Runner) -> None:
         if runner.is_hedge:
             self.observer.hedge(self.model, "lost")
-        self.outraced(runner.served, runner.node, self.loop.time() - runner.started)
-        self.exchange.attempts.append(
-            Attempt(node=runner.node.name, model=runner.served.name, failure=OUTRACED, status=None)
-        )
+        now = self.loop.time()
+        self.outraced(runner.served, runner.node, now - runner.started)
+        runner.attempt.failed(OUTRACED, None, now)
 
     async def _cancel_all(self) -> None:
         """Stop every attempt still running; one that opened meanwhile (it finished

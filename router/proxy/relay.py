@@ -17,6 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from router.dialects.dialect import Dialect
+from router.dialects.first_token import FirstTokenScanner
 from router.dialects.target import Target
 from router.dialects.usage_tap import UsageFilter, UsageTap
 from router.errors import (
@@ -27,13 +28,40 @@ from router.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
-from router.observability.exchange import Exchange
+from router.observability.exchange import Attempt, Exchange
 from router.proxy.client import ClientLeaving
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
 from router.upstream.reasons import node_request_id
 from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
+
+
+class FirstTokenWatch:
+    """Notes when a traced answer brings its first token (its attempt span's time to first
+    token), for an answer the proxy committed to before reading that far."""
+
+    __slots__ = ("attempt", "scanner")
+
+    def __init__(self, attempt: Attempt, content_type: str) -> None:
+        self.attempt = attempt
+        self.scanner = FirstTokenScanner(content_type)
+
+    def saw(self, chunk: bytes) -> bool:
+        """Feed one chunk; True once the first token was seen (stop feeding then)."""
+        if self.scanner.feed(chunk):
+            self.attempt.first_token = asyncio.get_running_loop().time()
+            return True
+        return False
+
+
+def first_token_watch(exchange: Exchange, content_type: str) -> FirstTokenWatch | None:
+    """A watch for the answer being relayed, only when its request is traced (sampled) and
+    its first token is not known yet: nothing is scanned for anyone else."""
+    trace, attempt = exchange.trace, exchange.answered
+    if trace is None or not trace.sampled or attempt is None or attempt.first_token is not None:
+        return None
+    return FirstTokenWatch(attempt, content_type)
 
 
 class Relay:
@@ -58,7 +86,10 @@ class Relay:
         upstream = opened.response
         is_stream = upstream.content_type == "text/event-stream"
         first = opened.first_chunk
+        watch = first_token_watch(exchange, upstream.content_type)
         if not is_stream and upstream.content_length == len(first):
+            if watch is not None:
+                watch.saw(first)
             return _whole(exchange, upstream, first, target)
         out = stream_response(exchange, upstream, is_stream)
         now = asyncio.get_running_loop().time()
@@ -74,7 +105,7 @@ class Relay:
                 await out.prepare(request)
                 if stream is not None:
                     self.streams.add(stream)
-                failure = await _copy(out, exchange, opened, stream, tap, usage_filter)
+                failure = await _copy(out, exchange, opened, stream, tap, usage_filter, watch)
                 if failure is not None:
                     if stream is not None and stream.closing:
                         error: RouterError = ServiceUnavailable("the router is shutting down")
@@ -106,12 +137,15 @@ async def _copy(
     stream: OpenStream | None,
     tap: UsageTap,
     usage_filter: UsageFilter | None,
+    watch: FirstTokenWatch | None,
 ) -> UpstreamFailure | None:
     """Write every chunk as it arrives; the node's failure if the answer did not complete."""
     loop = asyncio.get_running_loop()
     read = opened.response.read
     chunk = opened.first_chunk
     while chunk:
+        if watch is not None and watch.saw(chunk):
+            watch = None
         visible = chunk if usage_filter is None else usage_filter.pass_through(chunk)
         if visible:
             await out.write(visible)
@@ -181,7 +215,7 @@ def _note_inband_error(
         return
     failed_midstream()
     exchange.error_code = UpstreamError.code
-    exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value
+    _mark_midstream(exchange)
 
 
 async def end_early(
@@ -198,7 +232,7 @@ async def end_early(
     The last attempt is marked failed mid-answer unless the caller `marked` one itself."""
     exchange.error_code = error.code
     if not marked:
-        exchange.attempts[-1]["failure"] = FailureReason.MIDSTREAM.value  # a plain str
+        _mark_midstream(exchange)
     if is_stream:
         event = dialect.stream_error_event(error, exchange.request_id)
         await out.write(event)
@@ -206,6 +240,14 @@ async def end_early(
         await out.write_eof()
     elif request.transport is not None:
         request.transport.abort()  # a short read, never a body that looks complete
+
+
+def _mark_midstream(exchange: Exchange) -> None:
+    """The answer being relayed failed after its first byte (a plain str: the console
+    log renders attempts with repr())."""
+    answered = exchange.answered
+    if answered is not None:
+        answered.failed(FailureReason.MIDSTREAM.value, None, asyncio.get_running_loop().time())
 
 
 def midstream_error(failure: UpstreamFailure) -> RouterError:

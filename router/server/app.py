@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from router.billing.service import Billing
+from router.billing.state import redis_client
 from router.config.model import Config
 from router.dialects.dialect import OPENAI, Dialect
 from router.dialects.gemini import GEMINI_VERSIONS, gemini_roots
@@ -33,6 +36,9 @@ from router.web.lifecycle import Lifecycle
 from router.web.models import ModelEndpoints, Speaks
 from router.web.pages import Pages
 from router.web.reload import ConfigReloader
+
+if TYPE_CHECKING:
+    from router.observability.tracing import SpanExport
 
 log = logging.getLogger("router")
 
@@ -108,6 +114,7 @@ class Parts:
     reloader: ConfigReloader | None
     billing: Billing
     cluster: ClusterSync | None = None
+    spans: SpanExport | None = None  # set when observability.tracing is configured
 
     def installed(self, config: Config) -> None:
         """A config was just made active (at start and on every reload)."""
@@ -140,9 +147,12 @@ class Parts:
         await self.prober.stop()
         if self.cluster is not None:
             await self.cluster.stop()
+        self.observer.flush()  # the last turn's requests, before their settlements' spans
         await self.billing.stop()
         await self.streams.stop()
         await self.table.pool.close()
+        if self.spans is not None:
+            await asyncio.to_thread(self.spans.close)  # bounded: export.FLUSH_WAIT
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -189,17 +199,33 @@ def _wire(config: Config, options: Options, transports: TransportFactory) -> Par
     table = RouteTable(config, transports)
     prober = HealthProber(table.pool, observer)
     billing = Billing(config.state, config.keys, observer)
+    spans = _tracing(config, observer, metrics)
     cluster = None
     if config.state.backend == "redis":
-        cluster = ClusterSync(config.state, table.pool, observer)
+        cluster = ClusterSync(config.state, table.pool, observer, redis_client(config.state))
         observer.listeners.append(cluster.on_transitions)
     streams = StreamRegistry(config.server.keepalive_interval)
-    parts = Parts(table, streams, Lifecycle(), observer, metrics, prober, None, billing, cluster)
+    parts = Parts(
+        table, streams, Lifecycle(), observer, metrics, prober, None, billing, cluster, spans
+    )
     if options.config_path:
         parts.reloader = ConfigReloader(
             options.config_path, table, observer, parts.reloaded, options.reload_poll
         )
     return parts
+
+
+def _tracing(config: Config, observer: Observer, metrics: Metrics | None) -> SpanExport | None:
+    """With `observability.tracing`: each request's trace context, and its spans exported."""
+    tracing = config.observability.tracing
+    if tracing is None:
+        return None
+    from router.observability.tracing import start_tracing  # the optional OpenTelemetry
+
+    tracer, recorder = start_tracing(tracing, metrics)
+    observer.tracer = tracer
+    observer.add_request_listener(recorder)
+    return recorder.export
 
 
 def _model_paths(prefixes: tuple[str, ...]) -> dict[str, Speaks]:

@@ -7,7 +7,7 @@ connection and are dropped both ways, as are the framing headers aiohttp recompu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from multidict import CIMultiDictProxy
 
@@ -37,6 +37,9 @@ _NOT_TO_NODE = HOP_BY_HOP | {
     "expect",
     "x-request-id",  # the router's (the client's when it was sane) is set below
 }
+# With tracing on, the router's span is the node's parent: the client's trace headers are
+# replaced by the attempt's (router.observability.trace_context), not forwarded as they are.
+_NOT_TO_NODE_TRACED = _NOT_TO_NODE | {"traceparent", "tracestate"}
 # Never copied back to the client: hop-by-hop, plus headers the router sets itself.
 _NOT_TO_CLIENT = HOP_BY_HOP | {
     "content-length",
@@ -64,11 +67,16 @@ def _named_in_connection(headers: CIMultiDictProxy[str], dropped: frozenset[str]
 
 
 def to_node(
-    client: CIMultiDictProxy[str], request_id: str, authorization: str | None
+    client: CIMultiDictProxy[str],
+    request_id: str,
+    authorization: str | None,
+    trace: Sequence[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
-    """Headers for the upstream request: the client's, filtered, plus ours."""
-    dropped = _named_in_connection(client, _NOT_TO_NODE)
+    """Headers for the upstream request: the client's, filtered, plus ours; `trace` (the
+    attempt's traceparent and tracestate) replaces the client's when tracing is on."""
+    dropped = _named_in_connection(client, _NOT_TO_NODE_TRACED if trace else _NOT_TO_NODE)
     headers = [(name, value) for name, value in client.items() if name.lower() not in dropped]
+    headers.extend(trace)
     headers.append(IDENTITY)
     headers.append((REQUEST_ID, request_id))
     if authorization is not None:

@@ -6,7 +6,8 @@ key (`{prefix}nodestate:{node}`; ejections expire when they end, disables after
 DISABLED_TTL, drains never) and publishes it on `{prefix}nodes`. Every replica applies
 what others publish within milliseconds, and re-reads the keys every CATCH_UP seconds,
 so one that missed a message (or just started) still converges. Decisions are stamped
-with wall-clock times, since loop clocks differ between processes. Active health checks
+with Redis's clock (this machine's plus an offset measured at each catch-up), since loop
+clocks differ between processes and wall clocks between machines. Active health checks
 stay local: a network problem between one replica and a node is not shared, and a shared
 ejection ends on the same schedule everywhere.
 
@@ -21,13 +22,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from router.config.model import StateConfig
@@ -67,15 +68,24 @@ PEER_EVENTS: Mapping[MessageKind, Event | None] = MappingProxyType(
 class ClusterSync:
     """Publishes this replica's node decisions and applies the others'."""
 
-    def __init__(self, config: StateConfig, pool: NodePool, observer: Observer) -> None:
+    def __init__(
+        self,
+        config: StateConfig,
+        pool: NodePool,
+        observer: Observer,
+        client: Redis,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`client` (router.billing.state's factory makes it) is owned: `stop` closes it;
+        `clock` is this machine's wall clock."""
         self.pool = pool
         self.observer = observer
         self.origin = f"{os.uname().nodename}:{os.getpid()}:{os.urandom(3).hex()}"
         self.channel = f"{config.prefix}nodes"
         self.key_prefix = f"{config.prefix}nodestate:"
-        self.client = aioredis.from_url(
-            config.redis_url, socket_timeout=config.timeout, socket_connect_timeout=config.timeout
-        )
+        self.client = client
+        self.clock = clock
+        self.offset = 0.0  # Redis's clock minus this machine's, measured at each catch-up
         self._applying = False
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -92,11 +102,12 @@ class ClusterSync:
                 if node is None or change.until is None:
                     continue
                 loop_now = asyncio.get_running_loop().time()
-                until = time.time() + (change.until - loop_now)
+                shared_now = self.shared_now()
+                until = shared_now + (change.until - loop_now)
                 self._send(
                     change.node,
                     {"kind": MessageKind.EJECTED, "until": until, "count": node.health.ejections},
-                    ttl=max(0.1, until - time.time()),
+                    ttl=max(0.1, until - shared_now),
                 )
             elif change.event is Event.AUTH_FAILED and change.reason is Reason.AUTH:
                 self._send(change.node, {"kind": MessageKind.DISABLED}, ttl=DISABLED_TTL)
@@ -109,7 +120,8 @@ class ClusterSync:
         self._send(node, {"kind": kind}, ttl=None)
 
     def _send(self, node: str, event: dict[str, Any], ttl: float | None) -> None:
-        message = orjson.dumps({**event, "node": node, "origin": self.origin, "at": time.time()})
+        stamped = {**event, "node": node, "origin": self.origin, "at": self.shared_now()}
+        message = orjson.dumps(stamped)
         task = asyncio.get_running_loop().create_task(self._publish(node, message, ttl))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -146,12 +158,13 @@ class ClusterSync:
             return  # a kind this version does not know
         now = asyncio.get_running_loop().time()
         health = node.health
-        decided_at = now - (time.time() - float(event.get("at", 0)))
+        shared_now = self.shared_now()
+        decided_at = now - (shared_now - float(event.get("at", 0)))
         if peer_event is None or decided_at <= health.changed_at:
             return  # nothing to do here, or this replica has moved on since (e.g. recovered)
         self._applying = True
         try:
-            self.observer.transitions(_follow(health, peer_event, event, now))
+            self.observer.transitions(_follow(health, peer_event, event, now, shared_now))
         finally:
             self._applying = False
 
@@ -166,9 +179,20 @@ class ClusterSync:
             except (RedisError, OSError):
                 await asyncio.sleep(1.0)  # Redis away: the catch-up covers what was missed
 
+    def shared_now(self) -> float:
+        """Unix time by Redis's clock, as every replica reads it."""
+        return self.clock() + self.offset
+
+    async def _measure_offset(self) -> None:
+        sent = self.clock()
+        seconds, micros = await self.client.time()
+        received = self.clock()
+        self.offset = seconds + micros / 1e6 - (sent + received) / 2
+
     async def _catch_up(self) -> None:
         while True:
             with contextlib.suppress(RedisError, OSError):
+                await self._measure_offset()
                 async for key in self.client.scan_iter(match=self.key_prefix + "*", count=100):
                     raw = await self.client.get(key)
                     if raw is not None:
@@ -184,9 +208,12 @@ class ClusterSync:
         await self.client.aclose()
 
 
-def _follow(health: NodeHealth, peer_event: Event, message: dict[str, Any], now: float) -> Changes:
-    """Hand one peer decision to the node's health record."""
+def _follow(
+    health: NodeHealth, peer_event: Event, message: dict[str, Any], now: float, shared_now: float
+) -> Changes:
+    """Hand one peer decision to the node's health record (`now`: the loop's clock;
+    `shared_now`: Redis's, which the message's times are in)."""
     if peer_event is Event.PEER_EJECTED:
-        until = now + (float(message.get("until", 0)) - time.time())
+        until = now + (float(message.get("until", 0)) - shared_now)
         return health.adopt_ejection(until, int(message.get("count", 1)), now)
     return health.follow_peer(peer_event, now)

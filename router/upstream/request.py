@@ -59,10 +59,13 @@ def is_failover_status(status: int) -> bool:
 
 @dataclass(slots=True)
 class Opened:
-    """A node's answer with its headers received and its first body chunk read."""
+    """A node's answer with its headers received and its first body chunk read (loop
+    times: when that chunk came, and when the first token did if it was read for one)."""
 
     response: UpstreamResponse
     first_chunk: bytes
+    first_byte_at: float | None = None
+    first_token_at: float | None = None
 
 
 class CodedFailure(UpstreamFailure):
@@ -117,16 +120,18 @@ async def open_response(
                     if response.status >= 400 and fallbacks_on:
                         return await _coded_answer(response, fallbacks_on)
                     first = await response.read()
+            first_byte_at = token_at = loop.time()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
                     first = await _read_to_content(response, first)
+                token_at = loop.time()
         except TimeoutError as exc:  # our deadlines (asyncio's, not the transport's)
             if token_deadline is not None and loop.time() >= token_deadline:
                 detail = "no first token in time"
             else:
                 detail = "timed out waiting for the first byte"
             raise UpstreamFailure(FailureReason.TIMEOUT, detail) from exc
-        return Opened(response, first)
+        return Opened(response, first, first_byte_at, token_at if until_content else None)
     except BaseException as exc:
         if response is not None and not isinstance(exc, CodedFailure):
             response.close()

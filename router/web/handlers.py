@@ -43,6 +43,7 @@ from router.errors import (
     RouterError,
 )
 from router.observability.exchange import Exchange
+from router.observability.trace_context import TRACEPARENT, TRACESTATE
 from router.proxy.attempts import Proxy
 from router.proxy.table import RouteTable
 from router.upstream.headers import REQUEST_ID
@@ -122,14 +123,20 @@ class Handlers:
         return self.table.config.server.max_body_bytes
 
     def _exchange(self, request: web.Request) -> MeteredExchange:
+        headers = request.headers
+        trace = None
+        if self.observer.tracer is not None:
+            trace = self.observer.trace_context(headers.get(TRACEPARENT), headers.get(TRACESTATE))
         return MeteredExchange(
             request_id=assign_request_id(request),
             method=request.method,
             path=request.path,
             client=client_address(
-                request.remote, request.headers.get("X-Forwarded-For"), self._trusted_proxies()
+                request.remote, headers.get("X-Forwarded-For"), self._trusted_proxies()
             ),
             started=asyncio.get_running_loop().time(),
+            wall_started=time.time(),
+            trace=trace,
         )
 
     def _trusted_proxies(self) -> tuple[Network, ...]:

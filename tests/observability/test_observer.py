@@ -11,7 +11,7 @@ import time
 import structlog
 
 from router.dialects.usage import Usage
-from router.observability.exchange import Attempt, Exchange
+from router.observability.exchange import Attempt, AttemptKind, Exchange
 from router.observability.logs import LogOutput, configure_logging
 from router.observability.metrics import Metrics
 from router.observability.observer import Observer
@@ -23,8 +23,8 @@ def finished_exchange(n: int, *, status: int = 200) -> Exchange:
     exchange.model, exchange.node, exchange.status = "gpt-4o", "a", status
     exchange.ttfb, exchange.bytes_out = 0.0123, 321
     exchange.attempts = [
-        Attempt(node="b", model="gpt-4o", failure="timeout", status=None),
-        Attempt(node="a", model="gpt-4o", failure=None, status=status),
+        Attempt("b", "gpt-4o", AttemptKind.FIRST, 10.0, failure="timeout"),
+        Attempt("a", "gpt-4o", AttemptKind.FAILOVER, 10.1, status=status),
     ]
     exchange.usage = Usage(prompt=3, completion=5, reasoning=2)
     return exchange
@@ -52,8 +52,8 @@ async def test_requests_ended_in_one_loop_turn_are_recorded_together_at_its_end(
     assert [e["trace_id"] for e in events] == ["t-0", "t-1", "t-2"]
     assert events[0]["duration_ms"] == 500.0 and events[0]["ttfb_ms"] == 12.3
     assert events[0]["attempts"] == [
-        {"node": "b", "model": "gpt-4o", "failure": "timeout", "status": None},
-        {"node": "a", "model": "gpt-4o", "failure": None, "status": 200},
+        {"node": "b", "model": "gpt-4o", "kind": "first", "failure": "timeout", "status": None},
+        {"node": "a", "model": "gpt-4o", "kind": "failover", "failure": None, "status": 200},
     ]
     assert events[0]["usage"] == {"prompt": 3, "completion": 5, "reasoning": 2}
     watcher.request_finished(finished_exchange(3, status=0), now=11.0)  # never answered

@@ -12,7 +12,7 @@ from typing import Any
 
 from router.config.loader import parse_config
 from router.config.model import RetryBudget
-from router.observability.exchange import Exchange
+from router.observability.exchange import Attempt, AttemptKind, Exchange
 from router.proxy.plan import Plan
 from router.proxy.race import Answer, Race
 from router.proxy.table import RouteTable
@@ -29,6 +29,10 @@ def _config(nodes: list[str], models: dict[str, Json], **defaults: object) -> An
     return parse_config(routes_yaml(entries, models, defaults=defaults or None))
 
 
+def _exchange() -> Exchange:
+    return Exchange("r", "POST", "/v1/chat/completions", None, 0.0)
+
+
 class _Quiet:
     def __getattr__(self, name: str) -> Any:
         return lambda *args, **kwargs: None
@@ -42,7 +46,7 @@ async def test_a_fallbacks_node_removed_by_a_reload_is_skipped_not_a_keyerror() 
     before = _config(["a", "c"], models, retry_same_node=1)
     table = RouteTable(before, FakeNodes())
     table.install(before)
-    plan = Plan(table, _Quiet(), before.models["m"], None)
+    plan = Plan(table, _Quiet(), before.models["m"], None, _exchange(), "openai")
     order = iter(plan)
     first = next(order)
     assert first.node.name == "a"
@@ -58,7 +62,7 @@ async def test_a_same_node_retry_of_a_removed_node_is_dropped() -> None:
     before = _config(["a"], models, retry_same_node=1)
     table = RouteTable(before, FakeNodes())
     table.install(before)
-    plan = Plan(table, _Quiet(), before.models["m"], None)
+    plan = Plan(table, _Quiet(), before.models["m"], None, _exchange(), "openai")
     order = iter(plan)
     first = next(order)
     plan.record_failure(first, failure_for_status(503, "1"))
@@ -99,23 +103,29 @@ async def test_a_hedged_attempt_that_opens_as_the_client_leaves_is_released() ->
     response = SimpleNamespace(close=lambda: closed.append(True))
     leaving: asyncio.Task[Any] | None = None
 
-    async def start(candidate: Any) -> Answer:
+    exchange = _exchange()
+
+    def begin(candidate: Any, *, first: bool, hedge: bool = False) -> Attempt:
+        return exchange.new_attempt("a", "m", AttemptKind.FIRST, 0.0)
+
+    async def start(candidate: Any, attempt: Attempt) -> Answer:
         await asyncio.sleep(0.01)
         assert leaving is not None
         leaving.cancel()  # the client leaves just as the node opens
         opened = SimpleNamespace(response=response, first_chunk=b"")
-        return Answer(opened, candidate.served, node, 0.0)  # type: ignore[arg-type]
+        return Answer(opened, candidate.served, node, 0.0, attempt)  # type: ignore[arg-type]
 
     candidate = SimpleNamespace(served=SimpleNamespace(name="m"), node=node)
     race = Race(
         model="m",
         candidates=iter([candidate]),  # type: ignore[list-item]
+        begin=begin,
         start=start,
         may_retry=lambda *args: True,
         delay=SimpleNamespace(most=0, after=1.0),  # type: ignore[arg-type]
         budget=RetryBudgetTracker(RetryBudget()),
         observer=_Quiet(),
-        exchange=Exchange("r", "POST", "/v1/chat/completions", None, 0.0),
+        exchange=exchange,
         outraced=lambda *args: None,
     )
     leaving = asyncio.create_task(race.run())

@@ -130,10 +130,17 @@ def billing_config(
     state: Mapping[str, Any],
     keys: Sequence[Json] = (),
     server: Mapping[str, object] | None = None,
+    observability: Mapping[str, object] | None = None,
 ) -> str:
     """A routes.yaml text with `state:` and `keys:` (and `server:` settings if given)."""
     return routes_yaml(
-        nodes, models, server=server, defaults=BILLING_DEFAULTS, state=state, keys=keys
+        nodes,
+        models,
+        server=server,
+        defaults=BILLING_DEFAULTS,
+        state=state,
+        keys=keys,
+        observability=observability,
     )
 
 

@@ -96,8 +96,10 @@ class Proc:
         port: int | None = None,
         log_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
+        wrapper: Sequence[str] = (),
     ) -> None:
-        self.args = [sys.executable, "-m", "router", *args]
+        # `wrapper`: a command that runs the router (e.g. `faketime -f -30s`).
+        self.args = [*wrapper, sys.executable, "-m", "router", *args]
         self.name = name
         self.port = port
         self._owns_log_dir = log_dir is None
@@ -232,11 +234,19 @@ class Launch:
     port: int | None = None
     env: Mapping[str, str] | None = None
     timeout: float = READY_TIMEOUT
+    wrapper: Sequence[str] = ()  # a command the process runs under (e.g. faketime)
 
     def begin(self) -> Proc:
         """Start it (not waiting)."""
         port = free_port() if self.port is None else self.port
-        proc = Proc(self.args(port), name=self.name, port=port, log_dir=self.log_dir, env=self.env)
+        proc = Proc(
+            self.args(port),
+            name=self.name,
+            port=port,
+            log_dir=self.log_dir,
+            env=self.env,
+            wrapper=self.wrapper,
+        )
         return proc.start()
 
     def wait_ready(self, proc: Proc) -> Proc:
@@ -251,10 +261,18 @@ def router_launch(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = READY_TIMEOUT,
+    wrapper: Sequence[str] = (),
 ) -> Launch:
     """`router serve` with `config`, ready once /readyz answers 200."""
     return Launch(
-        name, lambda p: router_args(config, p, *extra), "/readyz", log_dir, port, env, timeout
+        name,
+        lambda p: router_args(config, p, *extra),
+        "/readyz",
+        log_dir,
+        port,
+        env,
+        timeout,
+        wrapper,
     )
 
 

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.procs import free_port
@@ -20,9 +21,10 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 class RedisServer:
     """One redis-server process without persistence; `stop` and `start` keep the port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.extra = tuple(extra)  # more redis-server flags (e.g. --replicaof host port)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -45,6 +47,7 @@ class RedisServer:
                 str(self.workdir),
                 "--daemonize",
                 "no",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -66,6 +69,13 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies as in a crash, with no chance to hand anything over."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:

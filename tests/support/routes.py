@@ -36,11 +36,13 @@ def routes_yaml(
     keys: Sequence[Json] = (),
     tag: str = "",
     test_defaults: bool = True,
+    observability: Mapping[str, object] | None = None,
 ) -> str:
     """A version 1 routes.yaml text; `tag` (a comment) makes a config distinct.
 
     `server` and `defaults` sections replace those of TEST_SERVER and TEST_DEFAULTS (or
-    stand alone with `test_defaults=False`); `state` and `keys` are written when given.
+    stand alone with `test_defaults=False`); `state`, `keys` and `observability` are
+    written when given.
     """
     base_server = TEST_SERVER if test_defaults else {}
     base_defaults = TEST_DEFAULTS if test_defaults else {}
@@ -55,6 +57,8 @@ def routes_yaml(
         doc["state"] = dict(state)
     if keys:
         doc["keys"] = [dict(k) for k in keys]
+    if observability is not None:
+        doc["observability"] = dict(observability)
     text = yaml.safe_dump(doc, sort_keys=False)
     return f"# {tag}\n{text}" if tag else text
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 
 from router.config.model import Ejection, HealthCheck, NodeConfig, StateConfig
 from router.routing.health import TRANSITIONS, Event, NodeHealth, NodeState, Transition
@@ -91,7 +92,8 @@ def _record(state: str) -> NodeHealth:
 async def test_apply_lets_the_table_decide(kind, before, after, trigger):
     health, observer = _record(before), _Observer()
     pool = SimpleNamespace(nodes={"n": SimpleNamespace(health=health)})
-    sync = ClusterSync(StateConfig(backend="redis"), pool, observer)  # type: ignore[arg-type]
+    client = aioredis.Redis()  # never connects: apply only reads the message
+    sync = ClusterSync(StateConfig(backend="redis"), pool, observer, client)  # type: ignore[arg-type]
     try:
         now = time.time()
         message = {"kind": kind, "node": "n", "origin": "elsewhere", "at": now}

@@ -1,7 +1,9 @@
 """Shared state: API keys, rate and concurrency limits, credits and the usage ledger.
 
 `open_store` builds the configured backend; `sweep_periodically` is the background task
-that charges reservations left behind by routers that died mid-request.
+that charges reservations left behind by routers that died mid-request; `redis_client` is
+the one factory of Redis clients (`state.redis_url` or `state.redis_sentinel`), for the
+store and for anything else that shares the same Redis.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from router.billing.state.base import Admission, Settlement, StateStore
 from router.billing.state.ledger import LedgerRecord
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from router.billing.state.redis_io import redis_client
 from router.config.keys import KeyRecord
 from router.config.model import StateConfig
 from router.errors import StateUnavailable
@@ -27,6 +30,7 @@ __all__ = [
     "Settlement",
     "StateStore",
     "open_store",
+    "redis_client",
     "sweep_periodically",
 ]
 
@@ -38,7 +42,6 @@ async def open_store(config: StateConfig, static_keys: Sequence[KeyRecord] = ())
 
         return MemoryStateStore(config, tuple(static_keys))
     from router.billing.state.redis import RedisStateStore
-    from router.billing.state.redis_io import redis_client
 
     store = RedisStateStore(config, redis_client(config), static_keys)
     # Start even when Redis is down (on_error decides what requests see): a static key

@@ -52,6 +52,9 @@ class Settlement:
     settled_by: SettledBy | None = None
     charged: int = 0  # micro-credits charged by THIS call (0 unless result is SETTLED)
     balance: int | None = None  # the key's balance after, when limited and known
+    # The store had lost the reservation (Redis failed over to a replica that had not
+    # received it): charged from the balance anyway (router.billing.state.lua, SETTLE).
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,8 @@ class StateStore(Protocol):
     """Keys, limits, credits and ledger; memory (one process) or Redis (shared by replicas).
 
     Every method may raise StateUnavailable. Money is integer micro-credits; `now` is Unix
-    seconds from the caller's clock (replicas sharing Redis must keep clocks in sync).
+    seconds from the caller's clock: the memory store's windows run on it, the Redis
+    store's on Redis's own (TIME), and both date the ledger with it.
     """
 
     async def admit(
@@ -130,7 +134,8 @@ class StateStore(Protocol):
         ...
 
     async def sweep_expired(self, now: float) -> int:
-        """Charge reservations past their TTL (ledger: expired); returns how many."""
+        """Charge reservations past their TTL (ledger: expired); returns how many. `now` is
+        the router's clock; a store shared by replicas judges expiry by its own."""
         ...
 
     async def replace_static_keys(self, records: Sequence[KeyRecord]) -> None:

@@ -16,9 +16,15 @@ other replica can interleave with:
   entry to the stream, releases the slot, deletes the reservation and leaves a `done`
   marker. When the key's record is gone (rotated by a reload meanwhile) it hands the
   difference back to the caller, which credits the key now holding the name. No
-  reservation -> nothing changes: "already" with the marker, else "unknown".
+  reservation -> "already" with the marker; else, for a request the router admitted
+  (it passes the amount reserved), the reservation was lost with the master that held
+  it, and the charge is taken from the balance now ("recovered"); else "unknown".
   The expiry sweep is SETTLE with settled_by=expired, so a late settle and the sweep
   cannot both charge.
+
+Clock: the windows, slot and reservation expiries are stamped with Redis's own clock
+(TIME, read inside ADMIT), never a router's, so replicas need no synchronised clocks; only
+a reservation's `started` (the ledger's) is the router's.
 
 Money is integer micro-credits in strings; Lua numbers are doubles, so arithmetic is
 exact below 2^53 and `%d` formats results (tostring would switch to 1e+14 notation).
@@ -32,19 +38,21 @@ from router.billing.state.outcomes import SettleResult
 ADMIT = """
 -- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset,
 --       tpm hash (whole second -> tokens)
--- ARGV: rid, model, now_ms, reserve (micro-credits), expires_ms, has_key, has_static, key_hash,
---       started, ttl_ms, free ('1': countTokens, checked but never counted or reserved),
---       tokens (the request's estimate, for tpm)
+-- ARGV: rid, model, reserve (micro-credits), has_key, has_static, key_hash, started (the
+--       router's clock, for the ledger), ttl_ms, free ('1': countTokens, checked but never
+--       counted or reserved), tokens (the request's estimate, for tpm)
+-- Every window and expiry is stamped with Redis's own clock (TIME), so replicas whose
+-- clocks disagree still share one window (scripts replicate their effects, not TIME).
 local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
 if live[1] then return {'ok', live[1], live[2]} end
 local rec = {}
-if ARGV[6] == '1' then
+if ARGV[4] == '1' then
   rec = redis.call('HMGET', KEYS[2], 'name', 'disabled', 'patterns', 'rpm',
                    'max_concurrent', 'credits', 'tpm')
 end
 if not rec[1] then
   -- No keys anywhere (and none configured statically) means auth is off.
-  if ARGV[7] == '0' and redis.call('HLEN', KEYS[1]) == 0 then return {'off'} end
+  if ARGV[5] == '0' and redis.call('HLEN', KEYS[1]) == 0 then return {'off'} end
   return {'err', 'invalid_token', 0}
 end
 if rec[2] == '1' then return {'err', 'key_disabled', 0} end
@@ -56,8 +64,9 @@ if #patterns > 0 then
   end
   if not allowed then return {'err', 'model_not_allowed', 0} end
 end
-if ARGV[11] == '1' then return {'free', rec[1]} end
-local now = tonumber(ARGV[3])
+if ARGV[9] == '1' then return {'free', rec[1]} end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local rpm = tonumber(rec[4] or '')
 if rpm then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 60000)
@@ -68,10 +77,10 @@ if rpm then
 end
 local tpm = tonumber(rec[7] or '')
 local second = math.floor(now / 1000)
-local need = tonumber(ARGV[12])
+local need = tonumber(ARGV[10])
 if tpm then
   -- The same rule as router.billing.state.token_window, over 60 one-second counts and
-  -- the AHEAD seconds after them (another replica's admission may carry a later second).
+  -- the AHEAD seconds after them (left by Redis's clock before it stepped back).
   local fields = {}
   for s = second - 59, second + 2 do fields[#fields + 1] = tostring(s) end
   local counts = redis.call('HMGET', KEYS[7], unpack(fields))
@@ -89,6 +98,7 @@ if tpm then
   end
 end
 local max_concurrent = tonumber(rec[5] or '')
+local expires = now + tonumber(ARGV[8])
 if max_concurrent then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
   if redis.call('ZCARD', KEYS[4]) >= max_concurrent then
@@ -98,10 +108,10 @@ end
 local reserve = '0'
 if rec[6] then
   local balance = tonumber(rec[6])
-  if balance <= 0 or balance < tonumber(ARGV[4]) then
+  if balance <= 0 or balance < tonumber(ARGV[3]) then
     return {'err', 'insufficient_quota', balance}
   end
-  reserve = ARGV[4]
+  reserve = ARGV[3]
 end
 -- Every check passed: only now count the request, take the slot and the credits.
 if rpm then
@@ -109,23 +119,23 @@ if rpm then
   redis.call('PEXPIRE', KEYS[3], 61000)
 end
 if max_concurrent then
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
-  redis.call('PEXPIRE', KEYS[4], ARGV[10])
+  redis.call('ZADD', KEYS[4], expires, ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[8])
 end
 if reserve ~= '0' then redis.call('HINCRBY', KEYS[2], 'credits', '-' .. reserve) end
-redis.call('HSET', KEYS[5], 'name', rec[1], 'hash', ARGV[8], 'model', ARGV[2],
-           'amount', reserve, 'started', ARGV[9], 'expires', ARGV[5])
+redis.call('HSET', KEYS[5], 'name', rec[1], 'hash', ARGV[6], 'model', ARGV[2],
+           'amount', reserve, 'started', ARGV[7], 'expires', expires)
 if tpm then
-  redis.call('HINCRBY', KEYS[7], tostring(second), ARGV[12])
+  redis.call('HINCRBY', KEYS[7], tostring(second), ARGV[10])
   redis.call('PEXPIRE', KEYS[7], 61000)
   if redis.call('HLEN', KEYS[7]) > 120 then
     for _, s in ipairs(redis.call('HKEYS', KEYS[7])) do
       if tonumber(s) < second - 59 then redis.call('HDEL', KEYS[7], s) end
     end
   end
-  redis.call('HSET', KEYS[5], 'tpm_s', tostring(second), 'tpm_n', ARGV[12])
+  redis.call('HSET', KEYS[5], 'tpm_s', tostring(second), 'tpm_n', ARGV[10])
 end
-redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[6], expires, ARGV[1])
 return {'ok', rec[1], reserve}
 """
 
@@ -135,17 +145,26 @@ SETTLE = """
 -- ARGV: rid, settled_by, charge (used when settled_by=usage), done_ttl_s,
 --       the ledger entry as a JSON array of field/value strings (without charged and
 --       settled_by): one argument instead of two dozen is less to pack per request,
---       the tokens it used for tpm ('' keeps the admission's estimate)
+--       the tokens it used for tpm ('' keeps the admission's estimate),
+--       the amount the admission reserved ('' when the caller read the reservation here)
 local held = redis.call('HMGET', KEYS[1], 'amount', 'tpm_s', 'tpm_n')
 local amount = held[1]
+local reserved = amount
+local recovered = '0'
 if not amount then
   local previous = redis.call('GET', KEYS[3])
   if previous then return {'already', previous} end
-  return {'unknown'}
+  if ARGV[7] == '' then return {'unknown'} end
+  -- Admitted, yet Redis holds neither the reservation nor its settlement: both were lost
+  -- (a failover to a replica that had not received them yet, a flush), and the balance
+  -- lost the reservation with them. Nothing is held, so the charge is taken now.
+  amount = '0'
+  reserved = ARGV[7]
+  recovered = '1'
 end
 local charge = ARGV[3]
 if ARGV[2] == 'reservation' or ARGV[2] == 'expired' then
-  charge = amount
+  charge = reserved
 elseif ARGV[2] == 'refund' then
   charge = '0'
 end
@@ -176,7 +195,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
-return {'settled', charge, balance, orphan}
+return {'settled', charge, balance, orphan, recovered}
 """
 
 # SETTLE's first reply word -> what it means (tests check every word the script returns).

@@ -14,8 +14,12 @@ Layout under `config.prefix` (default `router:`):
                                 disabled_admin (by `router keys disable`: kept on reload)
     rpm:<hash>           zset   request id -> admission time (ms), last 60 s
     inflight:<hash>      zset   request id -> slot expiry (ms)
+    tpm:<hash>           hash   whole second -> tokens, last 60 s
     res:<request id>     hash   a live reservation
     reservations         zset   request id -> reservation expiry (ms), for the sweep
+
+Times in the windows and expiries are Redis's own clock (TIME), read by the scripts and
+the sweep, so replicas need no synchronised clocks (router.billing.state.lua).
     done:<request id>    string how it settled, kept a day for idempotency
     usage                stream the ledger
 """
@@ -143,8 +147,6 @@ class RedisStateStore:
         tokens: int,
     ) -> list[Any]:
         p = self._p
-        now_ms = int(now * 1000)
-        ttl_ms = int(self.config.reservation_ttl * 1000)
         keys = [
             f"{p}keys",
             f"{p}key:{key_hash}",
@@ -157,14 +159,12 @@ class RedisStateStore:
         args: list[str | int] = [
             request_id,
             model,
-            now_ms,
             reserve,
-            now_ms + ttl_ms,
             "1" if key_hash else "0",
             "1" if self._static else "0",
             key_hash,
             repr(now),
-            ttl_ms,
+            int(self.config.reservation_ttl * 1000),
             "1" if free else "0",
             tokens,
         ]
@@ -187,21 +187,35 @@ class RedisStateStore:
         charge = decide_charge(admission, usage, outcome)
         record = _record(admission, usage, outcome, charge, node, status, now)
         used = settled_tokens(usage, outcome)
-        return await self._settle_one(rid, admission.key_hash, charge, record, used)
+        held = admission.reserved  # a reservation Redis lost (a failover) is charged anyway
+        return await self._settle_one(rid, admission.key_hash, charge, record, used, held)
 
     async def _settle_one(
-        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
+        self,
+        rid: str,
+        key_hash: str,
+        charge: Charge,
+        record: LedgerRecord,
+        used: int | None,
+        held: int | None = None,
     ) -> Settlement:
         """SETTLE; a difference the script could not apply (the key's record went away
-        since admission: rotated by a reload) goes to the key holding the name now."""
-        settlement, orphan = await self._settle_script(rid, key_hash, charge, record, used)
+        since admission: rotated by a reload) goes to the key holding the name now.
+        `held`: what the admission reserved, when the caller had the admission itself."""
+        settlement, orphan = await self._settle_script(rid, key_hash, charge, record, used, held)
         if orphan:
             with contextlib.suppress(KeyNotFound, UnlimitedCredits):
                 await self._keys.add_credits(record.key, orphan)
         return settlement
 
     async def _settle_script(
-        self, rid: str, key_hash: str, charge: Charge, record: LedgerRecord, used: int | None
+        self,
+        rid: str,
+        key_hash: str,
+        charge: Charge,
+        record: LedgerRecord,
+        used: int | None,
+        held: int | None,
     ) -> tuple[Settlement, int]:
         p = self._p
         fields = record.to_fields()
@@ -223,6 +237,7 @@ class RedisStateStore:
             DONE_TTL,
             entry,
             "" if used is None else used,
+            "" if held is None else held,
         ]
         reply: list[Any] = await self._script(self._settle, keys, args)
         result = lua.SETTLE_REPLIES[str(reply[0])]
@@ -231,16 +246,21 @@ class RedisStateStore:
         if result is SettleResult.UNKNOWN:
             return Settlement(rid, result), 0
         balance = None if reply[2] is None else int(reply[2])
-        settled = Settlement(rid, result, charge.settled_by, int(reply[1]), balance)
+        recovered = str(reply[4]) == "1"
+        settled = Settlement(rid, result, charge.settled_by, int(reply[1]), balance, recovered)
         return settled, int(reply[3])
 
     async def sweep_expired(self, now: float) -> int:
+        """Settle reservations past their expiry by Redis's clock (`now`, the router's,
+        only dates the ledger entries)."""
         p = self._p
         swept = 0
+        seconds, micros = await self._run(self.client.time())
+        cutoff_ms = seconds * 1000 + micros // 1000
         while True:
             raw_ids = await self._run(
                 self.client.zrangebyscore(
-                    f"{p}reservations", "-inf", int(now * 1000), start=0, num=SWEEP_BATCH
+                    f"{p}reservations", "-inf", cutoff_ms, start=0, num=SWEEP_BATCH
                 )
             )
             rids = [text(rid) for rid in raw_ids if isinstance(rid, str | bytes)]

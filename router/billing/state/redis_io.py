@@ -2,6 +2,12 @@
 
 Every Redis error becomes StateUnavailable here, and every call is bounded: socket
 timeouts of `config.timeout`, one immediate reconnect attempt, and an overall deadline.
+
+`redis_client` is the one place a Redis client is made, for `state.redis_url` or for
+the master `state.redis_sentinel` names. Through Sentinel, redis-py's own pool asks the
+Sentinels for the master's address whenever it opens a connection, and drops a
+connection that finds a demoted master (READONLY): after a failover the next
+connection goes to the promoted replica, without a restart.
 """
 
 from __future__ import annotations
@@ -9,15 +15,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from router.config.model import StateConfig
+from router.config.sentinel import RedisSentinel
 from router.errors import StateUnavailable
 
 T = TypeVar("T")
@@ -39,20 +47,52 @@ def redis_client(config: StateConfig) -> Redis:
     # One retry on a connection error only: a pooled connection may be dead after a Redis
     # restart, and every script is idempotent per request id, so replaying is harmless.
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    # A bounded pool: under a burst, requests wait (briefly) for a connection instead of
-    # opening thousands of sockets; waiting too long is StateUnavailable like any outage.
-    pool = BlockingConnectionPool.from_url(
-        config.redis_url,
-        max_connections=config.max_connections,
-        # A burst queues for a pooled connection; that wait may use the whole deadline
-        # (a busy router is not an outage), while each socket step keeps its own bound.
-        timeout=config.timeout * 3,
-        socket_timeout=config.timeout,
-        socket_connect_timeout=config.timeout,
-        retry=retry,
-        decode_responses=True,
+    options: dict[str, Any] = {
+        # A bounded pool: under a burst, requests wait (briefly) for a connection instead
+        # of opening thousands of sockets; waiting too long is StateUnavailable like any
+        # outage. That wait may use the whole deadline (a busy router is not an outage),
+        # while each socket step keeps its own bound.
+        "max_connections": config.max_connections,
+        "timeout": config.timeout * 3,
+        "socket_timeout": config.timeout,
+        "socket_connect_timeout": config.timeout,
+        "retry": retry,
+        "decode_responses": True,
+    }
+    if config.redis_sentinel is not None:
+        return _sentinel_master(config.redis_sentinel, config.timeout, options)
+    return Redis.from_pool(BlockingConnectionPool.from_url(config.redis_url, **options))
+
+
+class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """redis-py's Sentinel pool (it finds the master for each new connection) with the
+    blocking pool's bounded wait; closing it also closes its connections to the Sentinels."""
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
+
+
+def _sentinel_master(sentinel: RedisSentinel, timeout: float, options: dict[str, Any]) -> Redis:
+    """A client of the master the Sentinels name now, and of whichever they promote next."""
+    asking = {
+        "password": sentinel.sentinel_password,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "decode_responses": True,
+    }
+    manager = Sentinel(
+        sentinel.sentinels,
+        sentinel_kwargs=asking,
+        password=sentinel.password,
+        db=sentinel.db,
     )
-    return Redis.from_pool(pool)
+    client: Redis = manager.master_for(
+        sentinel.master, connection_pool_class=_SentinelPool, **options
+    )
+    return client
 
 
 def deadline_of(config: StateConfig) -> float:

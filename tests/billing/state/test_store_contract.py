@@ -50,6 +50,23 @@ async def make_store(config):
         await store.close()
 
 
+@pytest.fixture
+async def make_memory_store(tmp_path):
+    """For the tests that set the clock: only the memory store's windows run on the
+    caller's `now`; Redis's run on its own (tests/integration/billing/test_redis_server_time.py)."""
+    stores = []
+
+    async def make(**overrides):
+        path = str(tmp_path / "usage.jsonl")
+        store = await open_store(StateConfig(backend="memory", ledger_path=path, **overrides))
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
 def _fields(config: StateConfig) -> dict:
     return {name: getattr(config, name) for name in StateConfig.__dataclass_fields__}
 
@@ -130,8 +147,8 @@ async def test_static_keys(make_store):
 # --- rpm and concurrency ----------------------------------------------------------------
 
 
-async def test_rpm_sliding_window_with_retry_after(make_store):
-    store = await make_store()
+async def test_rpm_sliding_window_with_retry_after(make_memory_store):
+    store = await make_memory_store()
     key = await store.create_key(KeySpec(name="a", rpm=2))
     await store.admit(key, "m", next(ids), None, T0)
     await store.admit(key, "m", next(ids), None, T0 + 10)
@@ -145,8 +162,8 @@ async def test_rpm_sliding_window_with_retry_after(make_store):
     assert err.retry_after == pytest.approx(9.0)
 
 
-async def test_tpm_counts_estimates_in_flight_and_usage_once_settled(make_store):
-    store = await make_store()
+async def test_tpm_counts_estimates_in_flight_and_usage_once_settled(make_memory_store):
+    store = await make_memory_store()
     key = await store.create_key(KeySpec(name="a", tpm=1000))
     first = await store.admit(key, "m", next(ids), None, T0, tokens=600)
     # 600 in flight: 300 more fit, 500 do not; the wait is until T0's second leaves.
@@ -175,10 +192,10 @@ async def test_tpm_refund_frees_its_tokens_and_an_oversized_request_passes_alone
     await store.admit(key, "m", next(ids), None, T0 + 3, free=True, tokens=10_000)
 
 
-async def test_tpm_takes_an_absurd_estimate_whole_and_writes_nothing_half(make_store):
+async def test_tpm_takes_an_absurd_estimate_whole_and_writes_nothing_half(make_memory_store):
     """max_tokens: 10^20 is one request (alone in an empty window), not a Redis error that
     leaves the slot and reservation written; both stores agree."""
-    store = await make_store()
+    store = await make_memory_store()
     key = await store.create_key(KeySpec(name="a", tpm=1000, max_concurrent=5))
     huge = await store.admit(key, "m", next(ids), None, T0, tokens=10**20)
     err = await rejected(store.admit(key, "m", next(ids), None, T0 + 1, tokens=1))
@@ -198,8 +215,8 @@ async def test_tpm_counts_an_admission_another_replica_stamped_a_second_later(ma
     assert err.code == "too_many_requests" and 0 < err.retry_after <= 60
 
 
-async def test_tpm_after_the_clock_stepped_back_waits_at_most_a_minute(make_store):
-    store = await make_store()
+async def test_tpm_after_the_clock_stepped_back_waits_at_most_a_minute(make_memory_store):
+    store = await make_memory_store()
     key = await store.create_key(KeySpec(name="a", tpm=1000))
     await store.admit(key, "m", next(ids), None, T0, tokens=900)
     await store.admit(key, "m", next(ids), None, T0 + 1, tokens=50)
@@ -341,16 +358,18 @@ async def test_unlimited_key_records_cost_without_a_balance(make_store):
         await store.add_credits("a", C)
 
 
-async def test_settle_unknown_request(make_store):
-    store = await make_store()
+async def test_settle_unknown_request(make_memory_store):
+    """Memory only: Redis charges an admission whose reservation it lost (a failover:
+    tests/integration/billing/test_redis_server_time.py)."""
+    store = await make_memory_store()
     key = await store.create_key(KeySpec(name="a"))
     admission = await store.admit(key, "m", "r1", None, T0)
     ghost = type(admission)(request_id="never", model="m", started=T0, key_name="a", key_hash="h")
     assert (await settle(store, ghost)).result is SettleResult.UNKNOWN
 
 
-async def test_expired_reservations_are_swept_into_the_ledger(make_store):
-    store = await make_store(reservation_ttl=100.0)
+async def test_expired_reservations_are_swept_into_the_ledger(make_memory_store):
+    store = await make_memory_store(reservation_ttl=100.0)
     key = await store.create_key(KeySpec(name="a", credits=20 * C, max_concurrent=1))
     admission = await store.admit(key, "m", "r1", PRICE, T0)
     assert await store.sweep_expired(T0 + 99) == 0

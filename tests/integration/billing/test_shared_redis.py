@@ -413,6 +413,7 @@ async def test_redis_down_with_on_error_open_lets_requests_through_unmetered(
     record = await view.settled(metered)
     assert (record["charged"], record["settled_by"]) == (COST, "usage")
     assert view.records_for(unmetered) == []
+    assert scrape(router.base_url, "router_unmetered_requests_total", model="gemini-ok") == 1
     assert await eventually(lambda: scrape(router.base_url, "router_state_backend_up") == 1)
 
 
