@@ -27,8 +27,18 @@ from router.config.routes import cross_check, read_defaults, read_model, read_no
 from router.config.source import YamlSyntaxError, load_located
 from router.errors import ConfigError, Problem
 
-# Every top-level key routes.yaml may hold, checked before the sections are read.
-TOP_LEVEL_KEYS = ("version", "server", "defaults", "nodes", "models", "state", "keys")
+# Every top-level key routes.yaml may hold, checked before the sections are read (so a
+# misspelt section is the first problem named): a new section is added here too.
+TOP_LEVEL_KEYS = (
+    "version",
+    "server",
+    "defaults",
+    "nodes",
+    "models",
+    "state",
+    "keys",
+    "observability",
+)
 
 
 def parse_config(

@@ -114,3 +114,15 @@ def test_one_wording_for_counts() -> None:
     with pytest.raises(ConfigError) as two:
         parse_config(GOOD.replace("node62}", "node9}").replace("weighted", "w"), environ={})
     assert two.value.headline() == "routes.yaml: 2 problems"
+
+
+def test_every_section_the_loader_reads_is_a_known_top_level_key() -> None:
+    # A section read but missing from TOP_LEVEL_KEYS would be refused as unknown.
+    import inspect
+    import re
+
+    from router.config import loader
+
+    source = inspect.getsource(loader)
+    read = set(re.findall(r'top\.(?:section|raw_value|at|integer|string)\("([a-z_]+)"', source))
+    assert read and read <= set(loader.TOP_LEVEL_KEYS), read - set(loader.TOP_LEVEL_KEYS)
