@@ -360,6 +360,12 @@ def test_every_page_fits_and_the_input_stays_in_view(opened: Opened):
     page = opened.goto("/account")
     page.wait_for_selector("#recent tr")
     assert page.inner_text("#recent tr:first-child td[data-label='tokens']") == ledger
+    page.select_option("#f-model", FLASH)
+    listed = int(page.inner_text("#page").rsplit(" of ", 1)[1])
+    with page.expect_download() as download:
+        page.click("#export")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == listed and {r["model"] for r in rows} == {FLASH}
     expect(page.locator("#day-tokens")).to_contain_text("prompt ")
     expect(page.locator("#day-tokens")).to_contain_text("answer ")
     opened.fits("account")
