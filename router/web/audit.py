@@ -1,9 +1,11 @@
-"""Every admin API request in the access log, with the operator's address.
+"""Every admin action in the access log, with the operator's address.
 
-The admin API changes keys, credits and nodes: each call, allowed or refused, leaves one
-`admin` line under the `router.access` logger (method, path, status, the client address
-as `server.trusted_proxies` lets the router believe it, the trace id). Bodies and
-tokens are never logged; a path holds at most a node's or a key's name.
+The admin API changes keys, credits and nodes: each action (a POST) and each refused
+call leaves one `admin` line under the `router.access` logger (method, path, status,
+the client address as `server.trusted_proxies` lets the router believe it, the trace
+id). A read that succeeded is logged at debug level only: the status page reads
+/admin/status once a second. Bodies and tokens are never logged; a path holds at most a
+node's or a key's name.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class Audit:
                 status = exc.status
                 raise
             finally:
-                self.log.info(
+                quiet = request.method in ("GET", "HEAD") and status < 400
+                (self.log.debug if quiet else self.log.info)(
                     "admin",
                     trace_id=request_id_of(request),
                     method=request.method,
