@@ -72,6 +72,57 @@ RULES: tuple[Rule, ...] = (
         "",
         "a key without its ':' (or a quoted string left open on the line before)",
     ),
+    Rule(
+        "expected '<document start>'",
+        "",
+        "this line does not belong to the mapping above it: a stray line, a key without "
+        "its ':' before it, or a value that needs quotes",
+    ),
+    Rule(
+        "expected alphabetic or numeric character",
+        "an ",
+        "a value starting with & or * is read as an anchor or an alias: quote the value",
+    ),
+    Rule(
+        "",
+        "block scalar",
+        "a value starting with | or > is read as a block of text: quote the value",
+    ),
+    Rule(
+        "",
+        "a tag",
+        "a value starting with ! is read as a YAML tag: quote the value",
+    ),
+    Rule(
+        "",
+        "a directive",
+        "a line starting with % is read as a YAML directive: quote the value",
+    ),
+    Rule(
+        "expected the node content",
+        "",
+        "a value cannot start with ] } or ',': quote it, or close the [ or { it belongs to",
+    ),
+    Rule(
+        "that cannot start any token",
+        "",
+        "a value starting with this character (` @ % or a tab) must be quoted",
+    ),
+)
+
+# PyYAML's token names, for an error no rule above words: what an operator would call them.
+TOKENS = (
+    ("'<block mapping start>'", "a new key"),
+    ("'<block sequence start>'", "a list"),
+    ("'<block end>'", "the end of a block"),
+    ("<block end>", "the end of a block"),
+    ("'<stream end>'", "the end of the file"),
+    ("'<document start>'", "a new document"),
+    ("'<document end>'", "the end of a document"),
+    ("'<scalar>'", "a value"),
+    ("'<flow mapping start>'", "a '{'"),
+    ("'<flow sequence start>'", "a '['"),
+    ("'<block mapping end>'", "the end of a mapping"),
 )
 
 
@@ -81,4 +132,7 @@ def plain_words(problem: str | None, context: str | None) -> str:
     for rule in RULES:
         if rule.problem in problem and rule.context in context:
             return rule.message
-    return f"{problem} ({context})" if context else problem or "not valid YAML"
+    words = f"{problem} ({context})" if context else problem or "not valid YAML"
+    for token, plain in TOKENS:
+        words = words.replace(token, plain)
+    return words

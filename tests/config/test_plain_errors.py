@@ -5,6 +5,8 @@ real one. Pure: parse_config on text, no process."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.config.loader import load_sections, parse_config
 from router.config.yaml_words import plain_words
@@ -126,3 +128,14 @@ def test_every_section_the_loader_reads_is_a_known_top_level_key() -> None:
     source = inspect.getsource(loader)
     read = set(re.findall(r'top\.(?:section|raw_value|at|integer|string)\("([a-z_]+)"', source))
     assert read and read <= set(loader.TOP_LEVEL_KEYS), read - set(loader.TOP_LEVEL_KEYS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab: -[]{}\"'\t\n#&*!|>,%@`?")), max_size=80))
+def test_any_broken_yaml_is_a_located_problem_in_words(text: str) -> None:
+    try:
+        parse_config(text, environ={})
+    except ConfigError as exc:
+        for problem in exc.problems:
+            words = problem.message.replace("<<", "")
+            assert words and "<" not in words and "expected" not in words, problem

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.config.suggest import closest, did_you_mean
 
@@ -28,3 +30,10 @@ def test_did_you_mean_wording() -> None:
     assert did_you_mean("prot", ("host", "port")) == " (did you mean port?)"
     assert did_you_mean("node6", ("node62", "node63")) == " (did you mean node62 or node63?)"
     assert did_you_mean("zzz", ("port",)) == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(word=st.text(max_size=40), choices=st.lists(st.text(max_size=40), max_size=12))
+def test_any_word_gets_a_known_choice_or_nothing(word: str, choices: list[str]) -> None:
+    found = closest(word, choices)
+    assert set(found) <= set(choices) and word not in found and len(found) <= 3

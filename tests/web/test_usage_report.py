@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.billing.state.ledger import LedgerRecord
 from router.billing.state.outcomes import Outcome, SettledBy
@@ -152,3 +155,55 @@ def test_amount(body: dict[str, object], micro: int) -> None:
 def test_bad_amounts(body: object) -> None:
     with pytest.raises(InvalidRequest):
         amount_from_json(body)
+
+
+# Hostile input: the admin API's query strings and bodies come from outside.
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(["key", "model", "outcome", "since", "until", "limit", "offset", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=st.dictionaries(FIELDS, st.text(max_size=40), max_size=7))
+def test_any_query_is_a_query_or_a_400(query: dict[str, str]) -> None:
+    try:
+        parsed = UsageQuery.parse(query, NOW)
+    except InvalidRequest:
+        return
+    assert 1 <= parsed.limit <= 500 and parsed.offset >= 0
+    usage_document(RECORDS, parsed, NOW)  # and it can be answered
+    usage_csv(RECORDS, parsed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=JSON
+    | st.fixed_dictionaries(
+        {"name": st.text(max_size=70)},
+        optional={
+            "credits": JSON,
+            "rpm": JSON,
+            "tpm": JSON,
+            "max_concurrent": JSON,
+            "models": JSON,
+        },
+    )
+)
+def test_any_key_body_is_a_spec_or_a_400(body: object) -> None:
+    try:
+        spec = spec_from_json(body)
+    except InvalidRequest:
+        return
+    assert spec.name and spec.models
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=JSON | st.fixed_dictionaries({"amount": JSON}))
+def test_any_amount_is_micro_credits_or_a_400(body: object) -> None:
+    with contextlib.suppress(InvalidRequest):
+        assert isinstance(amount_from_json(body), int)
