@@ -149,11 +149,15 @@ def load_sections(
     try:
         return load_config(path, env)
     except ConfigError as exc:
-        unused = {}
+        unused: dict[str, str] = {}
+        kept = []
         for problem in exc.problems:
             name = unset_variable(problem)
             inside = problem.path.split(".", 1)[0].split("[", 1)[0] in sections
             if name is None or inside:
-                raise
-            unused[name] = ""
+                kept.append(problem)
+            else:
+                unused[name] = ""
+        if kept:  # only what matters to the command: not the variables it does not use
+            raise ConfigError(kept, exc.source) from None
         return load_config(path, {**env, **unused})
