@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import concurrency, latency, routing, streaming, throughput
+from bench import concurrency, hostile, latency, routing, streaming, throughput
 from bench.report import Report
 from bench.runner import Run, repo_root
 from bench.settings import MODES
@@ -27,6 +27,7 @@ SECTIONS: dict[str, Callable[[Run], None]] = {
     "ttfb": lambda run: streaming.run_section(run, delay=False, ttfb=True),
     "concurrency": concurrency.run_section,
     "routing": routing.run_section,
+    "hostile": hostile.run_section,
 }
 
 

@@ -53,7 +53,7 @@ EXTRA_SHARE = 0.10  # target: at most 10% extra upstream requests
 
 CONFIG = """\
 version: 1
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, node_headers: [X-Mock-Node]}}
 defaults:
   health: false
   ejection: {{consecutive_failures: 1000, max_percent: 0}}

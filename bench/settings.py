@@ -34,6 +34,8 @@ class Settings:
     routing_slow_delay: float = 2.0  # the slow node's first token, seconds (30% of requests)
     affinity_sessions: int = 200
     affinity_rounds: int = 5  # requests per session
+    hostile_event_mb: int = 40  # one node's newline-free event, per stream (section hostile)
+    hostile_streams: int = 2
 
 
 FULL = Settings(
@@ -97,6 +99,7 @@ SMOKE = replace(
     routing_slow_delay=0.3,
     affinity_sessions=20,
     affinity_rounds=2,
+    hostile_event_mb=4,
 )
 
 MODES = {s.mode: s for s in (FULL, QUICK, SMOKE)}

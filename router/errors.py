@@ -14,6 +14,7 @@
     ├── TooManyRequests              429 too_many_requests   (Retry-After)
     ├── InsufficientQuota            429 insufficient_quota
     ├── ApiError                     500 api_error
+    ├── TransferEncodingNotImplemented 501 unsupported_transfer_encoding
     ├── UpstreamError                502 upstream_error
     │   └── UntranslatableAnswer     502 untranslatable_answer
     ├── NoAvailableNode              503 no_available_node   (Retry-After)
@@ -40,7 +41,8 @@ Internal errors (never shown to a client as such):
     ClientGone                       a write to the client failed: it went away
 
 How an error looks on the wire is the client's dialect's business: router.dialects.dialect
-renders the body. Messages never contain node URLs or keys.
+renders the body. Messages never contain node URLs or keys, and quote a client's own
+input (`echo`) only up to MAX_ECHO characters.
 """
 
 from __future__ import annotations
@@ -91,6 +93,15 @@ class RouterError(Exception):
         if self.upstream_request_id is not None:
             headers["X-Upstream-Request-ID"] = self.upstream_request_id  # the node's x-request-id
         return headers
+
+
+MAX_ECHO = 200  # characters of a client's input an error message quotes, at most
+
+
+def echo(text: str) -> str:
+    """A client's input as an error message quotes it: repr() of at most MAX_ECHO
+    characters, `...` after it when it was longer."""
+    return repr(text[:MAX_ECHO]) + ("..." if len(text) > MAX_ECHO else "")
 
 
 _MAX_RETRY_AFTER = 86400  # seconds: a node's 1e308 is not passed on as 309 digits
@@ -162,6 +173,10 @@ class InsufficientQuota(RouterError):
 
 class ApiError(RouterError):
     status, code, type = 500, "api_error", "server_error"
+
+
+class TransferEncodingNotImplemented(RouterError):
+    status, code, type = 501, "unsupported_transfer_encoding", "invalid_request_error"
 
 
 class UpstreamError(RouterError):
@@ -268,6 +283,21 @@ class FailureReason(StrEnum):
     STATUS_4XX = "status_4xx"
     RESET = "reset"
     MIDSTREAM = "midstream"
+    # 1xx, 204, 205 or 3xx where an answer with a body is due: no answer at all
+    NOT_AN_ANSWER = "not_an_answer"
+
+
+# The failures that count against a node's health (a 404/408/429 says nothing about it).
+HEALTH_FAILURES = frozenset(
+    {
+        FailureReason.CONNECT,
+        FailureReason.TIMEOUT,
+        FailureReason.STATUS_5XX,
+        FailureReason.RESET,
+        FailureReason.MIDSTREAM,
+        FailureReason.NOT_AN_ANSWER,
+    }
+)
 
 
 class UpstreamFailure(Exception):

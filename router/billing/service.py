@@ -6,11 +6,10 @@ reserves the request's credits (a flat `pre_deduct`, or its worst case priced fr
 body estimate and output cap: router.billing.pricing), all in one call to the state store
 (one Redis round trip). Retries on other nodes reuse that admission. `settle` runs exactly
 once however the request ends, in a task of its own so a client that goes away cannot
-cancel it: a
-successful answer is charged from the usage the node reported (or the reservation when
-none arrived), no successful answer is refunded in full, and a client that left
-mid-stream pays for the usage seen so far. The store makes settling idempotent per
-request id, and reservations of a crashed router expire into the ledger.
+cancel it: an answer is charged from the usage the node reported, or, when none reached
+the client, from what the client received (router.billing.delivered); no successful
+answer is refunded in full. The store makes settling idempotent per request id, and
+reservations of a crashed router expire into the ledger.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from collections.abc import Awaitable, Sequence
 
 from aiohttp import web
 
+from router.billing.delivered import billed_usage
 from router.billing.keys import RecentKeys, extract_key
 from router.billing.pricing import reservation
 from router.billing.state import (
@@ -32,8 +32,9 @@ from router.billing.state import (
     open_store,
     sweep_periodically,
 )
+from router.billing.withdrawals import Withdrawal, Withdrawals
 from router.config.credits import micro_to_credits
-from router.config.keys import KeyRecord
+from router.config.keys import KeyRecord, hash_key
 from router.config.model import ModelRoute, StateConfig
 from router.dialects.estimate import NO_ESTIMATE, TokenEstimate
 from router.dialects.usage import Usage
@@ -55,6 +56,7 @@ class Billing:
         self, config: StateConfig, static_keys: Sequence[KeyRecord], observer: Observer
     ) -> None:
         self._store: StateStore | None = None
+        self.withdrawals: Withdrawals  # admissions given up on (set by start)
         self.static_keys = tuple(static_keys)
         self.config = config
         self.observer = observer
@@ -114,16 +116,20 @@ class Billing:
             tokens=estimate.total,
             reserve=reserve,
         )
+        withdrawal = Withdrawal(billing_id, hash_key(key) if key else "", route.name)
         loop = asyncio.get_running_loop()
         exchange.admitting = loop.time()
         try:
             admission = await (
-                self._guarded(admitting, exchange) if self._guard_admit else admitting
+                self._guarded(admitting, exchange, withdrawal) if self._guard_admit else admitting
             )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
             raise
         except StateUnavailable:
+            # It may still land (Redis runs what it was sent once it resumes): withdrawn,
+            # so a request refused (or let through unmetered) is never charged for it.
+            self.withdrawals.add(withdrawal)
             self._mark(False)
             if self.config.on_error == "closed":
                 raise
@@ -136,18 +142,25 @@ class Billing:
         exchange.key_name, exchange.reserved = admission.key_name, admission.reserved
         return admission
 
-    async def _guarded(self, admitting: Awaitable[Admission], exchange: Exchange) -> Admission:
+    async def _guarded(
+        self, admitting: Awaitable[Admission], exchange: Exchange, withdrawal: Withdrawal
+    ) -> Admission:
         """The admission, made to completion even if the caller is cancelled meanwhile;
-        one that lands after that is refunded at once rather than charged by the sweep."""
+        one that lands after that is refunded at once rather than charged by the sweep,
+        and one that fails is withdrawn (it may land later)."""
         task = asyncio.ensure_future(admitting)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._refund_abandoned(done, exchange))
+            task.add_done_callback(lambda done: self._refund_abandoned(done, exchange, withdrawal))
             raise
 
-    def _refund_abandoned(self, done: asyncio.Future[Admission], exchange: Exchange) -> None:
-        if not done.cancelled() and done.exception() is None:
+    def _refund_abandoned(
+        self, done: asyncio.Future[Admission], exchange: Exchange, withdrawal: Withdrawal
+    ) -> None:
+        if done.cancelled() or isinstance(done.exception(), StateUnavailable):
+            self.withdrawals.add(withdrawal)
+        elif done.exception() is None:
             self.settle_later(done.result(), exchange, None)  # no node: a full refund
 
     async def apply_keys(self, records: Sequence[KeyRecord]) -> None:
@@ -243,6 +256,13 @@ class Billing:
 
     async def _settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
         outcome = settle_outcome(exchange)
+        usage = billed_usage(
+            outcome,
+            usage,
+            late=await _late_usage(exchange),
+            delivered=exchange.delivered,
+            prompt_estimate=exchange.prompt_estimate,
+        )
         loop = asyncio.get_running_loop()
         started = loop.time()
         # Settling is idempotent per request id, so it is retried until the backend answers
@@ -303,6 +323,7 @@ class Billing:
     async def start(self) -> None:
         """Open the state store and start the reservation sweep and the backend watch."""
         self._store = await open_store(self.config, self.static_keys)
+        self.withdrawals = Withdrawals(self._store, self.observer)
         if self.config.backend == "memory" and not self.static_keys:
             self.observer.auth_off()
         loop = asyncio.get_running_loop()
@@ -330,12 +351,25 @@ class Billing:
         # Still waiting for the backend: their reservations expire and the sweep charges them.
         await cancel_and_wait([*self._tasks, *self._background])
         if self._store is not None:
+            await self.withdrawals.stop()
             await self._store.close()
 
 
 def settle_outcome(exchange: Exchange) -> Outcome:
     """How a request ended, for its charge. A request the router or a node failed (an
     error code: a 4xx/5xx, a node failing mid-answer) is FAILED, refunded, even when the
-    client also left while the error event was being written; a client that left an
-    answer still going is DISCONNECTED (charged what it received); else SUCCESS."""
+    client also left while the error event was being written; a client cut for not
+    reading is CLIENT_SLOW and one that left an answer still going DISCONNECTED (both
+    charged what they received: router.billing.delivered); else SUCCESS."""
     return Outcome(exchange.outcome)
+
+
+async def _late_usage(exchange: Exchange) -> Usage | None:
+    """The node's usage read after its client left (router.proxy.grace), once known."""
+    pending = exchange.late_usage
+    if pending is None:
+        return None
+    try:
+        return await pending  # bounded by the grace itself
+    except Exception:  # the read failed: nothing learnt
+        return None

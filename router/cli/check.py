@@ -6,7 +6,7 @@ from typing import TextIO
 
 from router.billing.pricing import DEFAULT_OUTPUT_CAP
 from router.config.loader import load_config
-from router.config.model import Config
+from router.config.model import Config, MidstreamPolicy
 from router.errors import ConfigError
 
 
@@ -80,6 +80,35 @@ def pricing_warnings(config: Config) -> list[str]:
     return lines
 
 
+def recovery_warnings(config: Config) -> list[str]:
+    """Settings that silently switch a feature off: `on_midstream_failure: continue` on a
+    model whose node has `retries: 0` (a continuation is one of that node's retries), and
+    a `server.write_timeout` not below a node's total timeout (a client that stops
+    reading would run into the node's timeout first, and count against the node)."""
+    lines = []
+    for route in config.models.values():
+        if route.on_midstream_failure is not MidstreamPolicy.CONTINUE:
+            continue
+        for backend in route.backends:
+            node = config.nodes.get(backend.node)
+            if node is not None and node.retries == 0:
+                lines.append(
+                    f"warning: models.{route.name}.on_midstream_failure: continue never "
+                    f"happens for answers of node {node.name}: it has retries: 0, and a "
+                    "continuation is one of its retries (give it retries: 1 or more)"
+                )
+    write_timeout = config.server.write_timeout
+    for node in config.nodes.values():
+        if node.timeouts.total <= write_timeout:
+            lines.append(
+                f"warning: server.write_timeout ({write_timeout:g} s) is not below "
+                f"nodes.{node.name}.timeouts.total ({node.timeouts.total:g} s): a client that "
+                "stops reading runs into the node's total timeout first, which counts "
+                "against the node; lower write_timeout"
+            )
+    return lines
+
+
 def check_command(path: str, out: TextIO, err: TextIO) -> int:
     """Exit 0 and print a summary when valid; exit 1 listing every problem otherwise."""
     try:
@@ -88,7 +117,11 @@ def check_command(path: str, out: TextIO, err: TextIO) -> int:
         print(exc.headline(), file=err)
         print(exc.render(), file=err)
         return 1
-    for warning in [*health_warnings(config), *pricing_warnings(config)]:
+    for warning in [
+        *health_warnings(config),
+        *pricing_warnings(config),
+        *recovery_warnings(config),
+    ]:
         print(warning, file=err)
     print("\n".join(summarise(config)), file=out)
     return 0

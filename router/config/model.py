@@ -138,6 +138,12 @@ class ServerConfig:
     # Seconds a connection may take to send a complete request head, counted from when it
     # opens or its previous answer ended; also how long an idle kept-alive one is kept.
     header_timeout: float = 75.0
+    # Seconds a client may leave a write of its answer waiting (it does not read) before
+    # it is cut: its fault, never the node's (router.proxy.client.WriteWatch).
+    write_timeout: float = 60.0
+    # Node response headers a client may see besides router.upstream.headers.TO_CLIENT
+    # (lower-cased names), e.g. a provider's own; none by default.
+    node_headers: tuple[str, ...] = ()
 
     @property
     def max_body_bytes(self) -> int:

@@ -124,6 +124,8 @@ def read_server(section: Section) -> ServerConfig:
         public_models=section.boolean("public_models", base.public_models),
         body_timeout=section.number("body_timeout", base.body_timeout, positive=True),
         header_timeout=section.number("header_timeout", base.header_timeout, positive=True),
+        write_timeout=section.number("write_timeout", base.write_timeout, positive=True),
+        node_headers=tuple(name.lower() for name in section.strings("node_headers", ())),
     )
     section.close()
     return server

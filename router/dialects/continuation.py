@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from router.dialects.estimate import output_tokens
+from router.dialects.sse_cut import EventCutter
 from router.dialects.usage import Usage, UsagePart, usage_from_gemini, usage_from_openai
 from router.dialects.usage_tap import is_error_event
 
@@ -40,41 +42,40 @@ _GEMINI_PART_NOTES = frozenset({"thought", "thoughtSignature"})  # beside a part
 
 
 class EventSplitter:
-    """Whole SSE events (each with its blank line) out of arbitrary chunks."""
+    """Whole SSE events (each with its blank line) out of arbitrary chunks; the cutting is
+    router.dialects.sse_cut's (bounded, linear)."""
 
-    __slots__ = ("_tail",)
+    __slots__ = ("_cutter",)
 
     def __init__(self) -> None:
-        self._tail = b""
+        self._cutter = EventCutter(MAX_HELD)
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The events `chunk` completes; an unfinished one over MAX_HELD comes out as is."""
-        data = self._tail + chunk if self._tail else chunk
         events: list[bytes] = []
-        start = 0
-        for end in _EVENT_END.finditer(data):
-            if end.end() == len(data) and data.endswith(b"\r"):
-                break  # a CR last may be the first half of a CRLF still to come
-            events.append(data[start : end.end()])
-            start = end.end()
-        self._tail = data[start:]
-        if len(self._tail) > MAX_HELD:
-            events.append(self._tail)
-            self._tail = b""
+        passed: list[bytes] = []  # pieces of an overlong event, passed on as one
+        for data, whole in self._cutter.feed(chunk):
+            if whole:
+                if passed:
+                    events.append(b"".join(passed))
+                    passed = []
+                events.append(data)
+            else:
+                passed.append(data)
+        if passed:
+            events.append(b"".join(passed))
         return events
 
     def finish(self) -> list[bytes]:
         """At the end of the stream: the event held for a CR that ended it, if any."""
-        tail = self._tail
-        if _EVENT_END.search(tail) is None:
+        if _EVENT_END.search(self._cutter.pending) is None:
             return []
-        self._tail = b""
-        return [tail]
+        return [self._cutter.rest()]
 
     @property
     def pending(self) -> bytes:
         """The unfinished event held back (dropped when its node fails)."""
-        return self._tail
+        return self._cutter.pending
 
 
 def event_document(event: bytes) -> Any:
@@ -142,7 +143,7 @@ class Transcript:
         finished may have reported only part of its output (or no count of it): each
         output count is then at least the estimate of what the client received."""
         content, reasoning = self.produced
-        completion, thought = -(-content // 4), -(-reasoning // 4)
+        completion, thought = output_tokens(content), output_tokens(reasoning)
         usage = self.usage
         if usage is None:
             return UsagePart(node, self.prompt_estimate, completion, thought, True)

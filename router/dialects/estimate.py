@@ -16,6 +16,16 @@ from typing import Any
 
 _OPENAI_CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 BYTES_PER_TOKEN = 4
+CHARS_PER_TOKEN = 4  # output produced or delivered, counted in characters of its text
+
+
+def output_tokens(chars: int) -> int:
+    """The estimate of output tokens in `chars` characters of text: 4 a token, rounded up.
+
+    The one estimator of what a node produced when it did not say: a node cut before its
+    usage (router.dialects.continuation) and what a client received before it left
+    (router.dialects.delivered)."""
+    return -(-chars // CHARS_PER_TOKEN) if chars > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import orjson
 
 from router.dialects.dialect import GEMINI, Dialect
 from router.dialects.target import encode_target
-from router.errors import InvalidRequest, NotFound
+from router.errors import InvalidRequest, NotFound, echo
 
 GEMINI_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 GEMINI_VERSIONS = ("v1beta", "v1", "v1alpha")
@@ -83,7 +83,7 @@ def parse_gemini(version: str, model_action: str) -> GeminiCall:
         raise NotFound(f"expected /{version}/models/{{model}}:{{action}}")
     if action not in GEMINI_ACTIONS:
         known = ", ".join(sorted(GEMINI_ACTIONS))
-        raise NotFound(f"unknown Gemini action {action!r} (supported: {known})")
+        raise NotFound(f"unknown Gemini action {echo(action)} (supported: {known})")
     if _PATH_CHARACTERS.intersection(model):
         # aiohttp hands over the decoded path: `a%2F..%2Fb` is `a/../b`, which a node (or a
         # normalising proxy before it) would serve as `b` while we routed and priced `a*`.

@@ -19,7 +19,7 @@ import orjson
 
 from router.config.model import Config, ModelRoute
 from router.dialects.openai import model_list, model_object
-from router.errors import InvalidRequest
+from router.errors import InvalidRequest, echo
 
 # What a Gemini client may call on every model the router serves.
 GENERATION_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
@@ -103,7 +103,7 @@ def _page_size(raw: str | None) -> int:
     try:
         size = int(raw)
     except ValueError:
-        raise InvalidRequest(f"pageSize must be an integer, got {raw[:20]!r}") from None
+        raise InvalidRequest(f"pageSize must be an integer, got {echo(raw)}") from None
     if size < 0:
         raise InvalidRequest("pageSize must not be negative")
     return min(size, GEMINI_MAX_PAGE_SIZE) if size else GEMINI_PAGE_SIZE

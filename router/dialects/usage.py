@@ -29,12 +29,14 @@ class Usage:
     """Disjoint token counts: `completion` is text only, reasoning is counted apart.
 
     `parts`, for an answer continued after its node failed, holds each node's share
-    (the counts are their sums); empty otherwise."""
+    (the counts are their sums); empty otherwise. `estimated`: no node reported these
+    counts; they were estimated from what the client received (router.dialects.delivered)."""
 
     prompt: int = 0
     completion: int = 0
     reasoning: int = 0
     parts: tuple[UsagePart, ...] = ()
+    estimated: bool = False
 
     @property
     def total(self) -> int:

@@ -1,10 +1,10 @@
 """Reading token usage out of a relayed answer without holding back a byte.
 
 How this works: `UsageTap.feed` sees every chunk after it has been written to the client.
-For SSE it keeps only the unfinished tail of the last event and parses just the events
-that carry a usage object (`"usage":{...}` in OpenAI chunks, `usageMetadata` in Gemini's),
-so ordinary content chunks cost one substring search. A plain JSON answer is collected
-(up to a cap) and parsed once at the end.
+For SSE the events are cut by router.dialects.sse_cut (bounded, linear) and only those
+that carry a usage object (`"usage":{...}` in OpenAI chunks, `usageMetadata` in Gemini's)
+are parsed, so ordinary content events cost one substring search. A plain JSON answer
+is collected (up to a cap) and parsed once at the end.
 
 The same scan notices an in-band error: an SSE event whose JSON has a top-level `error`
 (LiteLLM, and Google itself, report a failure that way after a 200). Only events holding
@@ -13,7 +13,7 @@ the bytes `"error"` are parsed, so it costs another substring search per chunk.
 `UsageFilter` is the one place bytes are held: when the router itself asked the node for
 streaming usage (the client did not), the usage-only chunk must not reach the client.
 Complete events pass at once; only an event still arriving waits for its end, which no
-SSE client could have used anyway.
+SSE client could have used anyway, and one longer than the cap passes on unread.
 
 Nodes are asked for identity encoding; one that compresses anyway (`coding`) is read
 through an inflater, in pieces of at most MAX_INFLATED_PIECE, so its usage still counts.
@@ -29,14 +29,14 @@ from typing import Any
 
 import orjson
 
+from router.dialects.sse_cut import MAX_EVENT, EventCutter
 from router.dialects.usage import Usage, usage_from_gemini, usage_from_openai
 
 _OPENAI_MARK = re.compile(rb'"usage"\s*:\s*\{')
 _GEMINI_MARK = b'"usageMetadata"'
 _ERROR_MARK = b'"error"'
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 MAX_COLLECTED = 16 * 1024 * 1024  # a non-stream answer larger than this is not parsed
-MAX_TAIL = 4 * 1024 * 1024  # the longest unfinished SSE event kept while scanning
+MAX_TAIL = MAX_EVENT  # the longest SSE event read; a longer one passes through unread
 MAX_INFLATED_PIECE = 256 * 1024  # a compressed chunk is scanned this much at a time
 _WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}  # deflate is zlib-wrapped (RFC 9110)
 
@@ -64,11 +64,11 @@ class UsageTap:
 
     __slots__ = (
         "_body",
+        "_cutter",
         "_gemini",
         "_inflater",
         "_size",
         "_stream",
-        "_tail",
         "inband_error",
         "usage",
     )
@@ -79,7 +79,7 @@ class UsageTap:
         self._inflater = _Inflater(coding) if coding is not None else None
         self._gemini = gemini
         self._stream = is_stream
-        self._tail = b""
+        self._cutter = EventCutter(MAX_TAIL)
         self._body: list[bytes] = []
         self._size = 0
         self.usage: Usage | None = None
@@ -99,18 +99,12 @@ class UsageTap:
             if self._size <= MAX_COLLECTED:
                 self._body.append(chunk)
             return
-        data = self._tail + chunk if self._tail else chunk
-        has_mark = _GEMINI_MARK in data if self._gemini else _OPENAI_MARK.search(data) is not None
-        if not has_mark and _ERROR_MARK not in data:
-            end = max(data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n"))
-            tail = data[end:] if end >= 0 else data
-            # Not SSE after all (no event ends): keep a bounded tail, not the whole answer.
-            self._tail = tail[-MAX_TAIL:]
-            return
-        events = _EVENT_END.split(data)
-        self._tail = events.pop()
-        for event in events:
-            self._scan(event)
+        for data, whole in self._cutter.feed(chunk):
+            if not whole:
+                continue  # an event over the cap: passed to the client unread
+            has_mark = _GEMINI_MARK in data if self._gemini else _OPENAI_MARK.search(data)
+            if has_mark or _ERROR_MARK in data:
+                self._scan(data)
 
     def _scan(self, event: bytes) -> None:
         payload = _event_data(event)
@@ -130,9 +124,9 @@ class UsageTap:
     def finish(self) -> Usage | None:
         """The usage seen, once the answer has ended (or was cut short)."""
         if self._stream:
-            if self._tail.strip():
-                self._scan(self._tail)
-                self._tail = b""
+            tail = self._cutter.rest()
+            if tail.strip():
+                self._scan(tail)
         elif self._body and self._size <= MAX_COLLECTED:
             with contextlib.suppress(orjson.JSONDecodeError):
                 self.usage = _usage_of(orjson.loads(b"".join(self._body)), self._gemini)
@@ -149,6 +143,11 @@ class _Inflater:
     def __init__(self, coding: str) -> None:
         wbits = _WBITS.get(coding)
         self._zlib = zlib.decompressobj(wbits) if wbits is not None else None
+
+    @property
+    def readable(self) -> bool:
+        """False for an unknown coding or once the data proved corrupt."""
+        return self._zlib is not None
 
     def inflate(self, data: bytes) -> Iterator[bytes]:
         while data and self._zlib is not None:
@@ -200,39 +199,29 @@ def _is_empty_choice(choice: object) -> bool:
     return isinstance(delta, dict) and not any(delta.values())
 
 
-def _last_event_end(data: bytes) -> int:
-    """The offset just past the last complete SSE event in `data` (0 when none is)."""
-    lf = data.rfind(b"\n\n")
-    crlf = data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-
-
 class UsageFilter:
-    """Drops the usage-only chunk from an OpenAI stream the client did not ask usage for."""
+    """Drops the usage-only chunk from an OpenAI stream the client did not ask usage for.
 
-    __slots__ = ("_tail",)
+    Shares the tap's cap: an event longer than MAX_TAIL passes through unread, as it comes."""
+
+    __slots__ = ("_cutter",)
 
     def __init__(self) -> None:
-        self._tail = b""
+        self._cutter = EventCutter(MAX_TAIL)
 
     def pass_through(self, chunk: bytes) -> bytes:
         """The bytes of `chunk` the client may see now (complete events, minus usage)."""
-        data = self._tail + chunk if self._tail else chunk
-        if not _OPENAI_MARK.search(data):
-            end = _last_event_end(data)
-            self._tail = data[end:]
-            return data[:end]
-        out = []
-        pos = 0
-        for match in _EVENT_END.finditer(data):
-            event = data[pos : match.end()]
-            if not is_usage_only(event):
-                out.append(event)
-            pos = match.end()
-        self._tail = data[pos:]
-        return b"".join(out)
+        pieces = self._cutter.feed(chunk)
+        if len(pieces) == 1:
+            data, whole = pieces[0]
+            return b"" if whole and _is_usage_event(data) else data
+        return b"".join(data for data, whole in pieces if not (whole and _is_usage_event(data)))
 
     def flush(self) -> bytes:
         """Whatever is left when the node ends its answer."""
-        tail, self._tail = self._tail, b""
+        tail = self._cutter.rest()
         return b"" if is_usage_only(tail) else tail
+
+
+def _is_usage_event(event: bytes) -> bool:
+    return _OPENAI_MARK.search(event) is not None and is_usage_only(event)

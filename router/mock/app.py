@@ -312,6 +312,8 @@ def create_app(
     node_header = settings.name
 
     async def tag(request: web.Request, response: web.StreamResponse) -> None:
+        if not request.path.startswith("/_mock/"):  # the `headers` fault
+            response.headers.update(app[STATE_KEY].faults.headers)
         response.headers["X-Mock-Node"] = node_header
         # Every answer names itself, as real providers do: the router passes it back.
         response.headers.setdefault("x-request-id", f"mock-{uuid.uuid4().hex}")

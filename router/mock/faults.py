@@ -16,7 +16,9 @@ event but the first, cut_after == N (abort after N events; a non-stream answer s
 its body) and inband_error_after == N (after N events, one `data: {"error": ...}` event in
 the path's dialect, then the stream ends normally, as LiteLLM does).
 `usage_chunk_style: litellm` sends the OpenAI usage chunk with
-`choices: [{"index": 0, "delta": {}}]` instead of `choices: []`.
+`choices: [{"index": 0, "delta": {}}]` instead of `choices: []`. A hostile node's:
+`huge_event: N` sends, before the first content event, one event of N bytes without a
+newline; `headers` adds response headers (a cookie, a redirect, a 100 KB value).
 """
 
 from __future__ import annotations
@@ -89,6 +91,14 @@ def _text(name: str, value: object, allowed: tuple[str, ...] | None) -> str | No
     return value
 
 
+def _headers(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k for k, v in value.items()
+    ):
+        raise FaultError(f"headers must map names to strings, got {value!r}")
+    return dict(value)
+
+
 @dataclass(slots=True)
 class Faults:
     """What the node does wrong; the defaults mean "behave"."""
@@ -114,6 +124,10 @@ class Faults:
     # behind nginx's `gzip on` does), "always" even when it asked for identity
     compress: str = "off"
     reject_prefill: bool = False  # answer 400 to a request whose last turn is the assistant's
+    # Before the first content event of a stream, one content event this many bytes long
+    # without a newline until its end (a hostile node's endless line); null: none.
+    huge_event: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # added to every answer
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""
@@ -128,7 +142,15 @@ class Faults:
                 setattr(new, key, _fraction(key, value))
             elif key in ("first_byte_delay", "chunk_delay", "ttft_delay"):
                 setattr(new, key, _seconds(key, value))
-            elif key in ("cut_after", "stall_after", "inband_error_after", "status_times"):
+            elif key == "headers":
+                setattr(new, key, _headers(value))
+            elif key in (
+                "cut_after",
+                "stall_after",
+                "inband_error_after",
+                "status_times",
+                "huge_event",
+            ):
                 cut = _optional_int(key, value)
                 if cut is not None and cut < 0:
                     raise FaultError(f"{key} must be >= 0 or null, got {cut}")
@@ -324,6 +346,9 @@ class Exchange:
         if cut is not None and self.sent >= cut:
             _abort(self.request)
             raise ConnectionCut(response)
+        huge = self.faults.huge_event
+        if huge and self.sent == self.leading:
+            await response.write(huge_event(huge, "target" in self.request.match_info))
         inband = self.faults.inband_error_after
         if inband is not None and self.sent >= inband:
             await response.write(inband_error_event("target" in self.request.match_info))
@@ -358,3 +383,16 @@ def inband_error_event(is_gemini: bool) -> bytes:
     else:
         error = {"message": "in-band fault", "type": "api_error", "code": "503"}
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+
+
+def huge_event(size: int, is_gemini: bool) -> bytes:
+    """One content event of about `size` bytes with no newline before its end."""
+    text = b"x" * size
+    if is_gemini:
+        return (
+            b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"%s"}]}}]}\r\n\r\n'
+            % text
+        )
+    return (
+        b'data: {"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\n\n' % text
+    )

@@ -16,10 +16,16 @@ line, traces), and by `Billing.settle_later` for the ledger):
                                            instead of an answer
     client_disconnected                    proxy.relay (a write failed), web.handlers
                                            (the handler was cancelled)
+    client_slow                            proxy.client (the client stopped reading for
+                                           server.write_timeout: it was cut)
+    prompt_estimate                        web.handlers, from the body, at admission
     attempts                               proxy (attempts, race, continuing): one record
                                            per attempt, appended when it starts
     node, ttfb, answered                   proxy.attempts, when it commits to an answer
     streamed, bytes_out, usage             proxy.relay, while copying the answer
+    delivered, late_usage                  proxy.relay, when the answer ends without usage
+                                           (what the client received; the node's usage
+                                           still awaited for a short grace)
 
 Times are the event loop's clock (`started` and the attempts' times), except
 `wall_started`, the Unix time the request arrived: a listener that needs wall-clock
@@ -31,10 +37,12 @@ record knows nothing of billing.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from router.dialects.delivered import DeliveredOutput
 from router.dialects.usage import Usage
 from router.observability.trace_context import TraceContext
 
@@ -106,10 +114,14 @@ class Exchange:
     streamed: bool = False
     bytes_out: int = 0
     client_disconnected: bool = False
+    client_slow: bool = False  # cut for not reading (a disconnect the router made)
     error_code: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     answered: Attempt | None = None  # the attempt whose answer the client gets
     usage: Usage | None = None
+    prompt_estimate: int = 0  # tokens, from the request body (router.dialects.estimate)
+    delivered: DeliveredOutput | None = None  # output the client received, when no usage
+    late_usage: asyncio.Future[Usage | None] | None = None  # the node's, after the client left
     admitting: float | None = None  # the admission's start and end (loop clock)
     admitted: float | None = None
     key_name: str | None = None  # the admitted key's name (never the key)
@@ -125,10 +137,13 @@ class Exchange:
     @property
     def outcome(self) -> str:
         """How the request ended for its client: `failed` (an error code, no node, a 4xx
-        or 5xx: billing refunds it), `disconnected` (the client left an answer still
-        going) or `success`. The words are billing's `Outcome` values."""
+        or 5xx: billing refunds it), `client_slow` (cut for not reading),
+        `disconnected` (the client left an answer still going) or `success`. The words
+        are billing's `Outcome` values."""
         if self.error_code is not None or self.node is None or self.status >= 400:
             return "failed"
+        if self.client_slow:
+            return "client_slow"
         if self.client_disconnected:
             return "disconnected"
         return "success"

@@ -237,6 +237,7 @@ class AccessFields(TypedDict):
     usage: dict[str, int] | None
     client: str | None
     client_disconnected: bool
+    client_slow: bool  # cut for not reading (server.write_timeout): the client's fault
 
 
 def access_fields(exchange: Exchange, now: float) -> AccessFields:
@@ -258,4 +259,5 @@ def access_fields(exchange: Exchange, now: float) -> AccessFields:
         "usage": exchange.usage_fields(),
         "client": exchange.client,
         "client_disconnected": exchange.client_disconnected,
+        "client_slow": exchange.client_slow,
     }

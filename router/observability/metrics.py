@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from router.errors import FailureReason
 from router.observability.families import MULTIPROCESS_ENV, Families
 from router.observability.single_process import (
     TRACE_ID,
@@ -45,15 +46,7 @@ UNKNOWN = "unknown"
 NO_NODE = "none"
 
 NODE_STATES: tuple[str, ...] = tuple(state.value for state in NodeState)
-UPSTREAM_ERROR_REASONS: tuple[str, ...] = (
-    "connect",
-    "timeout",
-    "status_5xx",
-    "status_429",
-    "status_4xx",
-    "reset",
-    "midstream",
-)
+UPSTREAM_ERROR_REASONS: tuple[str, ...] = tuple(reason.value for reason in FailureReason)
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
 
 

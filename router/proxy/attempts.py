@@ -36,7 +36,7 @@ from router.config.model import MidstreamPolicy, ModelRoute, Strategy
 from router.dialects.continuation import Transcript
 from router.dialects.prefill import ContinuedTarget
 from router.dialects.target import Target
-from router.errors import FailureReason, UpstreamFailure
+from router.errors import HEALTH_FAILURES, FailureReason, UpstreamFailure
 from router.observability.exchange import Attempt, Exchange
 from router.observability.observer import Observer
 from router.proxy.continuing import ContinuingRelay
@@ -52,16 +52,6 @@ from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
 from router.upstream.request import open_response
 
-# Failures that count against a node's health (a 404/408/429 says nothing about it).
-HEALTH_FAILURES = frozenset(
-    {
-        FailureReason.CONNECT,
-        FailureReason.TIMEOUT,
-        FailureReason.STATUS_5XX,
-        FailureReason.RESET,
-        FailureReason.MIDSTREAM,
-    }
-)
 _MIDSTREAM = UpstreamFailure(FailureReason.MIDSTREAM, "failed mid-answer")
 CANCELLED = "cancelled"  # an attempt stopped by the router: the client left, or outraced
 
@@ -73,8 +63,9 @@ class Proxy:
         self.table = table
         self.streams = streams
         self.observer = observer
-        self.relay = Relay(streams)
-        self.continuing = ContinuingRelay(streams, observer)
+        server = lambda: table.config.server  # noqa: E731  (the loaded config's, per answer)
+        self.relay = Relay(streams, server)
+        self.continuing = ContinuingRelay(streams, observer, server)
 
     async def forward(
         self,

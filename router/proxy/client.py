@@ -1,9 +1,16 @@
-"""The seam to the client's connection: aiohttp's write errors become `ClientGone`.
+"""The seam to the client's connection: aiohttp's write errors become `ClientGone`, and a
+client that stops reading is cut.
 
 aiohttp raises `ConnectionResetError` (its `ClientConnectionResetError`), or another
 `ConnectionError`, when a response is written to a client that has gone away: OS error
 types, the same a node's socket could raise. It is translated
 here, once, so the relay and the keep-alive ticker never catch an OS error type.
+
+A client that does not read leaves a write waiting (the socket's send buffer full) for as
+long as it likes, and with it the node's answer and its connection. `WriteWatch` cuts it
+after `server.write_timeout` seconds: one timer per answer, re-armed rarely, rather than
+a timeout around every chunk. The request is the client's fault (`client_slow`): it is
+charged what it received and nothing is held against the node.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Protocol
 
 from router.errors import ClientGone
 from router.observability.exchange import Exchange
@@ -54,3 +62,57 @@ class ClientLeaving:
         if issubclass(kind, asyncio.CancelledError):
             self.exchange.client_disconnected = True
         return False
+
+
+class ClientStream(Protocol):
+    """What the watch writes through (aiohttp's StreamResponse)."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def write_eof(self, data: bytes = b"") -> None: ...
+
+
+class WriteWatch:
+    """Cuts the client of one answer when a write to it waits `limit` seconds."""
+
+    __slots__ = ("_exchange", "_limit", "_loop", "_since", "_timer", "_transport")
+
+    def __init__(self, transport: asyncio.Transport | None, exchange: Exchange, limit: float):
+        self._transport = transport
+        self._exchange = exchange
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._since = 0.0  # when the write now waiting began; 0: none is
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(limit, self._check)
+
+    async def write(self, out: ClientStream, data: bytes) -> None:
+        """`out.write(data)`, watched."""
+        self._since = self._loop.time()
+        try:
+            await out.write(data)
+        finally:
+            self._since = 0.0
+
+    async def write_eof(self, out: ClientStream) -> None:
+        """`out.write_eof()` (it waits for the client to take what is buffered), watched."""
+        self._since = self._loop.time()
+        try:
+            await out.write_eof()
+        finally:
+            self._since = 0.0
+
+    def _check(self) -> None:
+        since, now = self._since, self._loop.time()
+        if since and now - since >= self._limit:
+            self._timer = None
+            self._exchange.client_slow = True
+            if self._transport is not None:
+                self._transport.abort()  # aiohttp cancels the handler: the relay ends
+            return
+        self._timer = self._loop.call_at((since or now) + self._limit, self._check)
+
+    def stop(self) -> None:
+        """The answer ended: no more checks."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

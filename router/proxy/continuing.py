@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from router.config.model import ServerConfig
 from router.dialects.continuation import (
     DONE,
     EventSplitter,
@@ -35,6 +36,7 @@ from router.dialects.continuation import (
     event_document,
     is_content_free,
 )
+from router.dialects.delivered import DeliveredOutput
 from router.dialects.estimate import BYTES_PER_TOKEN
 from router.dialects.target import Target
 from router.dialects.usage_tap import is_usage_only
@@ -46,7 +48,7 @@ from router.errors import (
 )
 from router.observability.exchange import Exchange
 from router.observability.observer import Observer
-from router.proxy.client import ClientLeaving
+from router.proxy.client import ClientLeaving, WriteWatch
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.proxy.race import Answer
 from router.proxy.relay import end_early, first_token_watch, midstream_error, stream_response
@@ -59,9 +61,12 @@ _DONE_EVENT = b"data: [DONE]\n\n"
 class ContinuingRelay:
     """Streams one answer to the client, continued on other nodes as they fail."""
 
-    def __init__(self, streams: StreamRegistry, observer: Observer) -> None:
+    def __init__(
+        self, streams: StreamRegistry, observer: Observer, server: Callable[[], ServerConfig]
+    ) -> None:
         self.streams = streams
         self.observer = observer
+        self.server = server  # the `server:` settings now loaded (a reload changes them)
 
     async def send(
         self,
@@ -74,22 +79,27 @@ class ContinuingRelay:
     ) -> web.StreamResponse:
         """Copy the answer, and its continuations, to the client as they arrive.
 
-        The caller releases `answer`'s node; continuation answers are released here."""
-        out = stream_response(exchange, answer.opened.response, True)
+        The caller releases `answer`'s node; continuation answers are released here. A
+        client that leaves a write waiting `server.write_timeout` seconds is cut."""
+        server = self.server()
+        out = stream_response(exchange, answer.opened.response, True, server.node_headers)
         loop = asyncio.get_running_loop()
         stream = OpenStream(out, answer.opened.response, loop.time(), target.dialect.keepalive)
         said = Transcript(target.dialect.gemini_usage, len(target.body(None)) // BYTES_PER_TOKEN)
         run = _Run(answer, said)
+        watch = WriteWatch(request.transport, exchange, server.write_timeout)
         finished = False
         try:
             with ClientLeaving(exchange):
                 await out.prepare(request)
                 self.streams.add(stream)
                 while True:
-                    failure = await _copy(out, exchange, run.current, stream, run.said, target)
+                    failure = await _copy(
+                        out, exchange, run.current, stream, run.said, target, watch
+                    )
                     if failure is None:
                         finished = True
-                        await out.write_eof()
+                        await watch.write_eof(out)
                         return out
                     error = await _go_on(exchange, stream, run, failure, failed_midstream, resume)
                     self.observer.continuation(
@@ -97,11 +107,16 @@ class ContinuingRelay:
                     )
                     if error is not None:
                         await end_early(
-                            request, exchange, out, True, error, target.dialect, marked=True
+                            request, exchange, out, True, error, target.dialect, watch, marked=True
                         )
                         return out
         finally:
+            watch.stop()
             exchange.usage = run.said.total(run.current.node.name)
+            if exchange.usage is None:  # no node reported usage: what the client received
+                exchange.delivered = DeliveredOutput(
+                    len(run.said.content_text), len(run.said.reasoning_text)
+                )
             exchange.node = run.current.node.name
             self.streams.discard(stream)
             if finished:
@@ -165,23 +180,25 @@ async def _copy(
     stream: OpenStream,
     transcript: Transcript,
     target: Target,
+    watch: WriteWatch,
 ) -> UpstreamFailure | None:
     """Write each whole event of one node's answer; its failure if it did not complete."""
     loop = asyncio.get_running_loop()
     gemini = transcript.gemini
+    strip_usage = target.strip_usage
     read = answer.opened.response.read
     splitter = EventSplitter()
     chunk = answer.opened.first_chunk
-    watch = first_token_watch(exchange, answer.opened.response.content_type)
+    first_token = first_token_watch(exchange, answer.opened.response.content_type)
     while True:
-        if watch is not None and chunk and watch.saw(chunk):
-            watch = None
+        if first_token is not None and chunk and first_token.saw(chunk):
+            first_token = None
         for event in splitter.feed(chunk) if chunk else splitter.finish():
             document = event_document(event)
             if document is DONE:
                 if not transcript.finished:
                     continue  # held: a [DONE] before the finish reason does not end it
-                await _write_done(out, exchange)
+                await _write_done(out, exchange, watch)
                 return None  # the end; a node lingering after [DONE] is not waited for
             if not transcript.read(document):
                 return _INBAND
@@ -189,9 +206,9 @@ async def _copy(
                 if is_content_free(document, gemini):
                     continue
                 event = event_bytes(document, gemini)
-            if target.strip_usage and is_usage_only(event):
+            if strip_usage and is_usage_only(event):
                 continue
-            await out.write(event)
+            await watch.write(out, event)
             exchange.bytes_out += len(event)
             stream.last_write = loop.time()
             stream.at_line_end = event.endswith((b"\n", b"\r"))  # not after an overflow
@@ -206,10 +223,10 @@ async def _copy(
     if not transcript.finished:  # ended before its finish reason: cut, not complete
         return UpstreamFailure(FailureReason.MIDSTREAM, "the answer ended unfinished")
     if not gemini:  # finished, only its [DONE] missing
-        await _write_done(out, exchange)
+        await _write_done(out, exchange, watch)
     return None
 
 
-async def _write_done(out: web.StreamResponse, exchange: Exchange) -> None:
-    await out.write(_DONE_EVENT)
+async def _write_done(out: web.StreamResponse, exchange: Exchange, watch: WriteWatch) -> None:
+    await watch.write(out, _DONE_EVENT)
     exchange.bytes_out += len(_DONE_EVENT)

@@ -23,7 +23,7 @@ from router.observability.observer import Observer
 from router.proxy.attempts import Proxy
 from router.proxy.keepalive import StreamRegistry
 from router.proxy.table import RouteTable
-from router.server import protocol_errors  # noqa: F401  (replaces aiohttp's error bodies)
+from router.server.protocol_errors import expectation_failed_as_json  # replaces error bodies
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
 from router.upstream.peers import ClusterSync
@@ -189,6 +189,7 @@ def create_app(
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    app.on_response_prepare.append(expectation_failed_as_json)
     return app
 
 

@@ -8,6 +8,11 @@ replaced by the router's JSON error naming only the kind of problem.
 
 aiohttp offers no hook for this (the protocol object is built by its Server), so the
 method is wrapped once, when this module is imported by router.server.app.
+
+One answer of aiohttp's own does have a hook: the 417 its default `Expect` handler sends
+for anything but `100-continue`, which quotes the whole header (any length) and bypasses
+the middlewares. `expectation_failed_as_json`, an `on_response_prepare` listener, gives
+it the router's error shape in the client's dialect, quoting at most MAX_ECHO characters.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import ContentEncodingError
 
 from router.dialects.dialect import OPENAI
-from router.errors import ApiError, RouterError
+from router.errors import ApiError, RouterError, echo
 from router.upstream.headers import REQUEST_ID
+from router.web.handlers import dialect_of, request_id_of
 from router.web.screening import unsupported_encoding
 
 _aiohttp_handle_error = web_protocol.RequestHandler.handle_error
@@ -63,3 +69,20 @@ def handle_error(
 
 
 web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
+async def expectation_failed_as_json(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp's text 417 for an unknown `Expect`, as the router's JSON error."""
+    if response.status != 417 or not isinstance(response, web.Response):
+        return
+    if response.content_type != "text/plain":
+        return
+    expect = request.headers.get("Expect", "")
+    error = RouterError(f"Expect {echo(expect)} is not supported (only 100-continue)")
+    error.status, error.code, error.type = 417, "expectation_failed", "invalid_request_error"
+    request_id = request_id_of(request)
+    body = dialect_of(request).error_body(error, request_id)
+    response.body = body
+    response.content_type = "application/json"
+    response.headers["Content-Length"] = str(len(body))
+    response.headers[REQUEST_ID] = request_id

@@ -2,7 +2,16 @@
 
 The client's credentials (`Authorization`, `x-goog-api-key`) never reach a node; the
 node's own key does. Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one
-connection and are dropped both ways, as are the framing headers aiohttp recomputes.
+connection and are dropped on the way to a node, as are the framing headers aiohttp
+recomputes.
+
+A node's headers reach the client by an allowlist (`to_client`): what a client of an LLM
+API reads (the content headers, Retry-After and retry-after-ms, the x-ratelimit-* and
+anthropic-ratelimit-* families, openai-processing-ms), and nothing else: a node's
+cookies, redirects, server names or internal headers stay at the router. Its own request
+id goes back as X-Upstream-Request-ID once checked (router.upstream.reasons). A header
+longer than MAX_NODE_HEADER, or not printable ASCII, is dropped: one node's 100 KB
+header must not break the client's HTTP parser.
 """
 
 from __future__ import annotations
@@ -40,14 +49,19 @@ _NOT_TO_NODE = HOP_BY_HOP | {
 # With tracing on, the router's span is the node's parent: the client's trace headers are
 # replaced by the attempt's (router.observability.trace_context), not forwarded as they are.
 _NOT_TO_NODE_TRACED = _NOT_TO_NODE | {"traceparent", "tracestate"}
-# Never copied back to the client: hop-by-hop, plus headers the router sets itself.
-_NOT_TO_CLIENT = HOP_BY_HOP | {
-    "content-length",
-    "x-request-id",  # the router's own; the node's goes back as X-Upstream-Request-ID
-    "x-upstream-request-id",
-    "date",
-    "server",
-}
+# The node headers a client may see (lower case), and the families it may see by prefix.
+TO_CLIENT = frozenset(
+    {
+        "content-type",
+        "content-encoding",  # a node that compressed anyway: the bytes are as it sent them
+        "content-language",
+        "retry-after",
+        "retry-after-ms",
+        "openai-processing-ms",
+    }
+)
+TO_CLIENT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+MAX_NODE_HEADER = 4096  # bytes of a node header's name and value; a longer one is dropped
 
 # Nodes are asked for plain answers: the router reads every answer (usage to bill, the
 # first token, in-band errors, the usage chunk it filters out) and a compressed one would
@@ -84,10 +98,24 @@ def to_node(
     return headers
 
 
-def to_client(upstream: CIMultiDictProxy[str]) -> Iterable[tuple[str, str]]:
-    """The node's response headers the client may see."""
-    dropped = _named_in_connection(upstream, _NOT_TO_CLIENT)
-    return [(k, v) for k, v in upstream.items() if k.lower() not in dropped]
+def to_client(
+    upstream: CIMultiDictProxy[str], extra: tuple[str, ...] = ()
+) -> Iterable[tuple[str, str]]:
+    """The node's response headers the client may see: the allowlist and the `extra`
+    names the operator allowed (`server.node_headers`), each short and printable."""
+    return [
+        (name, value)
+        for name, value in upstream.items()
+        if _may_pass(name.lower(), extra) and _is_plain(name, value)
+    ]
+
+
+def _may_pass(lower: str, extra: tuple[str, ...]) -> bool:
+    return lower in TO_CLIENT or lower.startswith(TO_CLIENT_PREFIXES) or lower in extra
+
+
+def _is_plain(name: str, value: str) -> bool:
+    return len(name) + len(value) <= MAX_NODE_HEADER and value.isascii() and value.isprintable()
 
 
 def content_coding(headers: CIMultiDictProxy[str]) -> str | None:

@@ -20,19 +20,29 @@ answer the node did not mark `Connection: close`; anything else closes it.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import cast
-from urllib.parse import quote, urlsplit
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from router.upstream.origin import Origin, request_path
+
+__all__ = [
+    "ConnectFailed",
+    "ConnectionLost",
+    "NodeClient",
+    "NodeResponse",
+    "Origin",
+    "request_path",
+]
+
 HIGH_WATER = 256 * 1024  # unread body bytes at which reading from the node pauses
 LOW_WATER = 64 * 1024
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # kept as they are; the rest ("%" too) is encoded
+# The most a node's status line and headers may take (more than one read past it fails
+# the answer): the parser holds a header until it ends, and nothing else bounds it.
+MAX_HEAD_BYTES = 1024 * 1024
 
 
 class NodeConnectionError(Exception):
@@ -45,37 +55,6 @@ class ConnectFailed(NodeConnectionError):
 
 class ConnectionLost(NodeConnectionError):
     """The node's connection ended before its answer did."""
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a node listens, parsed once from its URL."""
-
-    host: str
-    port: int
-    tls: ssl.SSLContext | None
-    host_header: bytes
-    base_path: str  # the URL's path without its trailing slash ("" for none)
-
-    @classmethod
-    def from_url(cls, url: str) -> Origin:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
-        tls = ssl.create_default_context() if parts.scheme == "https" else None
-        port = parts.port or (443 if tls else 80)
-        return cls(
-            host=parts.hostname,
-            port=port,
-            tls=tls,
-            host_header=parts.netloc.rpartition("@")[2].encode("idna"),
-            base_path=parts.path.rstrip("/"),
-        )
-
-
-def request_path(path: str, query: str = "") -> str:
-    """A request target: `path` percent-encoded where needed, `query` (raw) appended."""
-    return quote(path, safe=_PATH_SAFE) + (f"?{query}" if query else "")
 
 
 class NodeResponse:
@@ -131,6 +110,8 @@ class _Connection(asyncio.Protocol):
         self._data_waiter: asyncio.Future[None] | None = None
         self._total_timer: asyncio.TimerHandle | None = None
         self._interim = False  # a 1xx answer: skipped, the real one follows
+        self._head_bytes = 0  # bytes received before the headers ended (MAX_HEAD_BYTES)
+        self._head_done = False
         self._keep_alive = False  # the node allows another request on this connection
         self._active = False
 
@@ -144,6 +125,11 @@ class _Connection(asyncio.Protocol):
         if not self._active:  # bytes from a node between exchanges: the connection is bad
             self.abort()
             return
+        if not self._head_done:
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(ConnectionLost(f"the node's headers exceed {MAX_HEAD_BYTES} bytes"))
+                return
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -180,6 +166,7 @@ class _Connection(asyncio.Protocol):
         if self.status < 200:
             self._interim = True
             return
+        self._head_done = True
         waiter = self._headers_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -289,6 +276,8 @@ class _Connection(asyncio.Protocol):
 
     def _total_expired(self) -> None:
         self._total_timer = None
+        if self._done:
+            return  # all of it came in time; the router is still passing it on (a slow client)
         self._fail(TimeoutError(f"the answer took longer than {self._client.total_timeout:g}s"))
 
     def _stop_total_timer(self) -> None:

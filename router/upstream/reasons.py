@@ -3,15 +3,18 @@
 When every node failed with 429 or 5xx, the client hears the last node's own message
 (from an OpenAI-, Gemini- or seed-shaped error body) rather than the router's generic
 text. A node may name itself in that message (its URL, host or the key the router sent
-it), so `Redactor` removes every configured node's URL, host and key first; it is built
-once per loaded config, and only an error path ever runs it.
+it, in any spelling: a loopback host as localhost, 127.0.0.1 or [::1], a key
+percent-encoded or in base64), so `Redactor` removes every configured node's URL, host
+and key first, in each spelling; it is built once per loaded config, and only an error
+path ever runs it.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import orjson
 
@@ -66,28 +69,60 @@ def error_codes(body: bytes) -> tuple[str, ...]:
 
 
 def node_request_id(value: str | None) -> str | None:
-    """A node's x-request-id when it is fit to pass back (short, printable ASCII)."""
-    if not value or len(value) > MAX_REQUEST_ID or not value.isascii() or not value.isprintable():
+    """A node's x-request-id when it is fit to pass back: at most MAX_REQUEST_ID letters,
+    digits and `._:-` (what request ids are made of; a URL or a key with `/`, `=` or
+    spaces is not one)."""
+    if not value or len(value) > MAX_REQUEST_ID or _REQUEST_ID.fullmatch(value) is None:
         return None
     return value
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]+")
+
+
+# Every spelling of the loopback address: a node on any one of them may name itself by
+# another (the router connects to 127.0.0.1, the node says localhost).
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
 def _secrets(node: NodeConfig) -> Iterable[str]:
-    """What names a node: its URL, its host (with and without the port), its key."""
+    """What names a node: its URL, its host (with and without the port, in every
+    spelling of a loopback host), its key and password (plain, percent-encoded and
+    base64-encoded)."""
     url = node.url.rstrip("/")
     yield url
     parts = urlsplit(url)
+    hosts = [parts.hostname] if parts.hostname else []
+    if parts.hostname in LOOPBACK or f"[{parts.hostname}]" in LOOPBACK:
+        hosts = list(LOOPBACK)
+    for host in hosts:
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        yield host
+        if parts.port is not None:
+            yield f"{shown}:{parts.port}"
+            yield f"{parts.scheme}://{shown}:{parts.port}{parts.path}"
+        yield f"{parts.scheme}://{shown}{parts.path}"
     if parts.netloc:
         yield parts.netloc
-    if parts.hostname:
-        yield parts.hostname
     if node.api_key:
-        yield node.api_key
+        yield from _encodings(node.api_key)
     if node.basic_auth:
         _, _, password = node.basic_auth.partition(":")
-        yield node.basic_auth
+        yield from _encodings(node.basic_auth)
         if len(password) >= 4:  # a one-letter password would blank every message
-            yield password
+            yield from _encodings(password)
+
+
+def _encodings(secret: str) -> Iterable[str]:
+    """A secret as it is, percent-encoded (either way spaces go) and base64-encoded
+    (standard and URL-safe alphabets, with and without padding)."""
+    yield secret
+    yield quote(secret, safe="")
+    yield quote_plus(secret, safe="")
+    for encoded in (base64.b64encode(secret.encode()), base64.urlsafe_b64encode(secret.encode())):
+        text = encoded.decode("ascii")
+        yield text
+        yield text.rstrip("=")
 
 
 class Redactor:

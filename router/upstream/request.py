@@ -2,7 +2,8 @@
 
 The transport (router.upstream.transport) already raises `UpstreamFailure` for its own
 errors; this module adds the `first_byte` deadline and turns failover statuses (5xx,
-401/403/404/408/429) into failures too, so the proxy sees one exception type.
+401/403/404/408/429) and statuses that carry no answer (1xx, 204, 205, 3xx) into
+failures too, so the proxy sees one exception type.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def failure_for_status(
 def is_failover_status(status: int) -> bool:
     """True when a status means "try another node" rather than "this is the answer"."""
     return status >= 500 or status in FAILOVER_STATUSES
+
+
+def is_no_answer(status: int) -> bool:
+    """A status that cannot carry the answer every proxied endpoint owes (a 1xx, 204 No
+    Content, 205 Reset Content, a 3xx redirect, maybe to a node's internal address): a
+    node failure, failed over and never passed to the client."""
+    return status < 200 or status in (204, 205) or 300 <= status < 400
 
 
 @dataclass(slots=True)
@@ -115,6 +123,12 @@ async def open_response(
             async with asyncio.timeout(timeouts.first_byte):
                 async with asyncio.timeout_at(token_deadline):
                     response = await transport.post(path, headers, body)
+                    if is_no_answer(response.status):
+                        raise UpstreamFailure(
+                            FailureReason.NOT_AN_ANSWER,
+                            f"node answered {response.status} where an answer was due",
+                            status=response.status,
+                        )
                     if is_failover_status(response.status):
                         raise await _status_failure(response)
                     if response.status >= 400 and fallbacks_on:

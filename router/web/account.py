@@ -1,4 +1,5 @@
-"""A key holder's account: `GET {prefix}/account` and the one-api/new-api billing endpoints.
+"""A key holder's account: `GET {prefix}/account`, what one request cost
+(`GET {prefix}/account/requests/{request_id}`), and the one-api/new-api billing endpoints.
 
 `{prefix}/dashboard/billing/subscription` and `{prefix}/dashboard/billing/usage` answer in
 the shapes one-api and new-api serve, which chat clients (ChatGPT-Next-Web, LobeChat...)
@@ -23,7 +24,7 @@ from router.billing.service import Billing
 from router.billing.state.ledger import LedgerRecord
 from router.config.credits import micro_to_credits
 from router.config.keys import KeyRecord, hash_key
-from router.errors import AuthRejected, InvalidRequest, NotFound
+from router.errors import AuthRejected, InvalidRequest, NotFound, echo
 
 DAY = 86400.0
 HOUR = 3600
@@ -121,7 +122,7 @@ def _day(text: str | None, name: str, default: float) -> float:
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
     except ValueError:
-        raise InvalidRequest(f"{name} must be YYYY-MM-DD, got {text[:40]!r}") from None
+        raise InvalidRequest(f"{name} must be YYYY-MM-DD, got {echo(text)}") from None
 
 
 class Account:
@@ -147,6 +148,19 @@ class Account:
         records = await self.billing.store.usage_records(since=now - DAY, key=record.name)
         return _json(account_document(record, records, now))
 
+    async def request_cost(self, request: web.Request) -> web.Response:
+        """GET {prefix}/account/requests/{request_id}: what one request of the last day
+        cost (its X-Request-ID), as `recent` lists it; 404 until it is settled (a moment
+        after it ends; a client that left after the whole text, up to 2 s more)."""
+        record = await self._holder(request)
+        wanted = request.match_info["request_id"]
+        now = time.time()
+        records = await self.billing.store.usage_records(since=now - DAY, key=record.name)
+        found = [r for r in records if (r.request_id.rpartition(":")[0] or r.request_id) == wanted]
+        if not found:
+            raise NotFound(f"no settled request {echo(wanted)} of this key in the last day")
+        return _json(_row(max(found, key=lambda r: r.ended)))
+
     async def subscription(self, request: web.Request) -> web.Response:
         """GET {prefix}/dashboard/billing/subscription."""
         record = await self._holder(request)
@@ -165,6 +179,7 @@ class Account:
         for prefix in dict.fromkeys(prefixes):
             out += [
                 web.get(f"{prefix}/account", self.account),
+                web.get(f"{prefix}/account/requests/{{request_id}}", self.request_cost),
                 web.get(f"{prefix}/dashboard/billing/subscription", self.subscription),
                 web.get(f"{prefix}/dashboard/billing/usage", self.usage),
             ]

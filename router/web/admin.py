@@ -23,7 +23,7 @@ from aiohttp import web
 from router.billing.service import Billing
 from router.config.model import Config
 from router.dialects.dialect import OPENAI
-from router.errors import InvalidConfig, InvalidToken, NotFound
+from router.errors import InvalidConfig, InvalidToken, NotFound, echo
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import Changes, NodeHealth, NodeState
@@ -124,7 +124,7 @@ class Admin:
         name = request.match_info["name"]
         node = self.table.pool.nodes.get(name)
         if node is None:
-            raise NotFound(f"no node named {name[:100]!r}")
+            raise NotFound(f"no node named {echo(name)}")
         now = asyncio.get_running_loop().time()
         apply, kind = ACTIONS[action]
         self.observer.transitions(apply(node.health, now))

@@ -41,6 +41,7 @@ from router.errors import (
     RequestTimeout,
     RequestTooLarge,
     RouterError,
+    echo,
 )
 from router.observability.exchange import Exchange
 from router.observability.trace_context import TRACEPARENT, TRACESTATE
@@ -52,7 +53,6 @@ from router.web.lifecycle import Lifecycle
 from router.web.screening import screen_headers
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
 _REQUEST_ID_KEY = web.RequestKey("request_id", str)
@@ -209,6 +209,7 @@ class Handlers:
         estimate: TokenEstimate = NO_ESTIMATE,
     ) -> None:
         exchange.model = route.name
+        exchange.prompt_estimate = estimate.prompt
         if not self.billing.auth_off:
             exchange.admission = await self.billing.admit(
                 request, exchange, route, free=free, estimate=estimate
@@ -222,7 +223,7 @@ class Handlers:
         route = self.table.config.resolve(model)
         if route is None:
             await self.billing.authenticate(request)
-            raise ModelNotFound(f"model {model[:_MAX_ECHO]!r} is not served here")
+            raise ModelNotFound(f"model {echo(model)} is not served here")
         return route
 
     def openai_handler(self, endpoint: OpenAIEndpoint = CHAT) -> Handler:

@@ -15,11 +15,9 @@ from router.billing.service import Billing
 from router.config.model import Config
 from router.dialects.dialect import GEMINI, OPENAI
 from router.dialects.models import ModelCatalog, is_gemini_client
-from router.errors import ModelNotFound
+from router.errors import ModelNotFound, echo
 from router.proxy.table import RouteTable
 from router.web.handlers import set_dialect
-
-_MAX_ECHO = 100  # longest piece of user input quoted back in an error message
 
 
 class Speaks(enum.Enum):
@@ -74,7 +72,7 @@ class ModelEndpoints:
             name = request.match_info["model"]
             found = catalog.gemini_get(name) if gemini else catalog.openai_get(name)
             if found is None:
-                raise ModelNotFound(f"model {name[:_MAX_ECHO]!r} is not served here")
+                raise ModelNotFound(f"model {echo(name)} is not served here")
             return _json(found)
 
         return models

@@ -30,6 +30,7 @@ def test_reason_values_are_the_metric_labels() -> None:
         "status_4xx",
         "reset",
         "midstream",
+        "not_an_answer",
     ]
     assert f"{FailureReason.RESET}" == str(FailureReason.RESET) == "reset"
 

@@ -62,6 +62,7 @@ def cluster_config(node_urls: dict[str, str], redis_url: str) -> str:
         "shutdown_delay": SHUTDOWN_DELAY,
         "shutdown_grace": SHUTDOWN_GRACE,
         "trusted_proxies": ["127.0.0.1/32"],
+        "node_headers": ["X-Mock-Node"],
     }
     defaults = {
         "retries": 2,

@@ -18,7 +18,9 @@ Json = dict[str, Any]
 # Tests decide what fails: no active probes, no passive ejection, no same-node retries
 # (a test of failover order asks each node once; tests of retry_same_node set it), and a
 # quick stop.
-TEST_SERVER: Json = {"shutdown_delay": 0, "shutdown_grace": 2}
+# X-Mock-Node (which mock node answered) is not a header a node passes to clients by
+# default: the tests allow it (server.node_headers).
+TEST_SERVER: Json = {"shutdown_delay": 0, "shutdown_grace": 2, "node_headers": ["X-Mock-Node"]}
 TEST_DEFAULTS: Json = {
     "health": False,
     "ejection": {"consecutive_failures": 1000, "max_percent": 0},

@@ -66,12 +66,18 @@ class Charge:
 
 
 def decide_charge(admission: Admission, usage: Usage | None, outcome: Outcome) -> Charge:
-    """The flow's rules: refund without an answer, else price usage, else charge the reservation."""
+    """The flow's rules: refund without an answer, else price usage, else charge the
+    reservation. Usage estimated from what was delivered is never charged more than the
+    reservation (an estimate must not exceed the worst case it was held for)."""
     if outcome is Outcome.FAILED:
         return Charge(SettledBy.REFUND, 0)
     if usage is None:
         return Charge(SettledBy.RESERVATION, admission.reserved)
     amount = cost(admission.pricing, usage) if admission.pricing is not None else 0
+    if usage.estimated:
+        if admission.reserved > 0:
+            amount = min(amount, admission.reserved)
+        return Charge(SettledBy.DELIVERED, amount)
     return Charge(SettledBy.USAGE, amount)
 
 
@@ -131,6 +137,12 @@ class StateStore(Protocol):
         now: float,
     ) -> Settlement:
         """Charge or refund, release the concurrency slot and append the ledger; idempotent."""
+        ...
+
+    async def withdraw(self, request_id: str, key_hash: str, model: str, now: float) -> None:
+        """Undo an admission the caller gave up on (it timed out or was cancelled, and may
+        land later): refunded if it landed (ledger: failed, refund), and refused if it
+        lands after this. `key_hash` is the presented key's (router.config.keys.hash_key)."""
         ...
 
     async def sweep_expired(self, now: float) -> int:

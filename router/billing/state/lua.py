@@ -14,7 +14,11 @@ other replica can interleave with:
   therefore never exceed the balance, across every replica.
 - SETTLE applies `balance += reserved - charge` (may go below zero), appends the ledger
   entry to the stream, releases the slot, deletes the reservation and leaves a `done`
-  marker. When the key's record is gone (rotated by a reload meanwhile) it hands the
+  marker, which ADMIT honours: a request id is admitted once. A router that gave up on
+  an admission (Redis too slow, the client gone) withdraws it with SETTLE's `withdraw`
+  flag: refunded if it landed, and if it has not landed yet the marker is written
+  anyway, so the ADMIT still queued in Redis finds it and takes nothing. When the key's
+  record is gone (rotated by a reload meanwhile) it hands the
   difference back to the caller, which credits the key now holding the name. No
   reservation -> "already" with the marker; else, for a request the router admitted
   (it passes the amount reserved), the reservation was lost with the master that held
@@ -37,7 +41,7 @@ from router.billing.state.outcomes import SettleResult
 
 ADMIT = """
 -- KEYS: index, key record, rpm zset, inflight zset, reservation, reservations zset,
---       tpm hash (whole second -> tokens)
+--       tpm hash (whole second -> tokens), done marker
 -- ARGV: rid, model, reserve (micro-credits), has_key, has_static, key_hash, started (the
 --       router's clock, for the ledger), ttl_ms, free ('1': countTokens, checked but never
 --       counted or reserved), tokens (the request's estimate, for tpm)
@@ -45,6 +49,8 @@ ADMIT = """
 -- clocks disagree still share one window (scripts replicate their effects, not TIME).
 local live = redis.call('HMGET', KEYS[5], 'name', 'amount')
 if live[1] then return {'ok', live[1], live[2]} end
+-- Settled, or withdrawn by a router that gave up on this admission: never admitted again.
+if redis.call('EXISTS', KEYS[8]) == 1 then return {'err', 'withdrawn', 0} end
 local rec = {}
 if ARGV[4] == '1' then
   rec = redis.call('HMGET', KEYS[2], 'name', 'disabled', 'patterns', 'rpm',
@@ -142,18 +148,24 @@ return {'ok', rec[1], reserve}
 SETTLE = """
 -- KEYS: reservation, reservations zset, done marker, usage stream, key record, inflight zset,
 --       tpm hash
--- ARGV: rid, settled_by, charge (used when settled_by=usage), done_ttl_s,
+-- ARGV: rid, settled_by, charge (used when settled_by=usage or delivered), done_ttl_s,
 --       the ledger entry as a JSON array of field/value strings (without charged and
 --       settled_by): one argument instead of two dozen is less to pack per request,
 --       the tokens it used for tpm ('' keeps the admission's estimate),
---       the amount the admission reserved ('' when the caller read the reservation here)
-local held = redis.call('HMGET', KEYS[1], 'amount', 'tpm_s', 'tpm_n')
+--       the amount the admission reserved ('' when the caller read the reservation here),
+--       withdraw ('1': the router gave up on this admission; if it has not landed yet,
+--       the done marker makes sure it never does, and the entry's key is the reservation's)
+local held = redis.call('HMGET', KEYS[1], 'amount', 'tpm_s', 'tpm_n', 'name')
 local amount = held[1]
 local reserved = amount
 local recovered = '0'
 if not amount then
   local previous = redis.call('GET', KEYS[3])
   if previous then return {'already', previous} end
+  if ARGV[8] == '1' then
+    redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+    return {'unknown'}
+  end
   if ARGV[7] == '' then return {'unknown'} end
   -- Admitted, yet Redis holds neither the reservation nor its settlement: both were lost
   -- (a failover to a replica that had not received them yet, a flush), and the balance
@@ -179,6 +191,11 @@ elseif redis.call('EXISTS', KEYS[5]) == 0 then
   orphan = delta
 end
 local entry = cjson.decode(ARGV[5])
+if ARGV[8] == '1' and held[4] then
+  for i = 1, #entry - 1, 2 do
+    if entry[i] == 'key' then entry[i + 1] = held[4] end
+  end
+end
 entry[#entry + 1] = 'charged'
 entry[#entry + 1] = charge
 entry[#entry + 1] = 'settled_by'

@@ -243,6 +243,13 @@ class MemoryStateStore:
         )
         return Settlement(rid, SettleResult.SETTLED, settled_by, amount, balance)
 
+    async def withdraw(self, request_id: str, key_hash: str, model: str, now: float) -> None:
+        # Admitting here never yields, so an admission the caller has not seen cannot exist:
+        # one it has (a cancelled caller) is refunded.
+        held = self._reservations.get(request_id)
+        if held is not None:
+            await self.settle(held.admission, None, Outcome.FAILED, node=None, status=503, now=now)
+
     async def sweep_expired(self, now: float) -> int:
         expired = [rid for rid, r in self._reservations.items() if r.expires <= now]
         for rid in expired:

@@ -15,6 +15,7 @@ class Outcome(StrEnum):
     SUCCESS = "success"  # an answer was delivered
     FAILED = "failed"  # no successful answer: refund in full
     DISCONNECTED = "disconnected"  # the client left mid-answer
+    CLIENT_SLOW = "client_slow"  # the client stopped reading (server.write_timeout): cut
     EXPIRED = "expired"  # never settled before its TTL: the sweep charged the reservation
 
 
@@ -22,6 +23,7 @@ class SettledBy(StrEnum):
     """How the charge was decided; written to the ledger."""
 
     USAGE = "usage"  # the reported (or seen-so-far) token usage, priced
+    DELIVERED = "delivered"  # no usage came: the prompt estimate and the output delivered
     RESERVATION = "reservation"  # no usage arrived: the reservation is the charge
     REFUND = "refund"  # no answer: nothing charged
     EXPIRED = "expired"  # never settled before its TTL: swept, reservation charged

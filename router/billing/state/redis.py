@@ -20,7 +20,8 @@ Layout under `config.prefix` (default `router:`):
 
 Times in the windows and expiries are Redis's own clock (TIME), read by the scripts and
 the sweep, so replicas need no synchronised clocks (router.billing.state.lua).
-    done:<request id>    string how it settled, kept a day for idempotency
+    done:<request id>    string how it settled (or that its admission was withdrawn), kept
+                                a day: settling is idempotent, and ADMIT refuses the id
     usage                stream the ledger
 """
 
@@ -46,7 +47,7 @@ from router.billing.state.token_window import counted, settled_tokens, window_wa
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.dialects.usage import Usage
-from router.errors import AuthRejected, KeyNotFound, UnlimitedCredits
+from router.errors import AuthRejected, KeyNotFound, StateUnavailable, UnlimitedCredits
 
 T = TypeVar("T")
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
@@ -114,6 +115,8 @@ class RedisStateStore:
             return Admission.unmetered(request_id, model, now)
         if reply[0] == "err":
             code, retry_ms = str(reply[1]), int(reply[2])
+            if code == "withdrawn":  # only an admission its router gave up on meets this
+                raise StateUnavailable("the admission was withdrawn")
             if code == "tpm":
                 raise AuthRejected(
                     "too_many_requests",
@@ -155,6 +158,7 @@ class RedisStateStore:
             f"{p}res:{request_id}",
             f"{p}reservations",
             f"{p}tpm:{key_hash}",
+            f"{p}done:{request_id}",
         ]
         args: list[str | int] = [
             request_id,
@@ -190,6 +194,12 @@ class RedisStateStore:
         held = admission.reserved  # a reservation Redis lost (a failover) is charged anyway
         return await self._settle_one(rid, admission.key_hash, charge, record, used, held)
 
+    async def withdraw(self, request_id: str, key_hash: str, model: str, now: float) -> None:
+        admission = Admission(request_id, model, now, key_name="", key_hash=key_hash)
+        charge = Charge(SettledBy.REFUND, 0)
+        record = _record(admission, None, Outcome.FAILED, charge, None, 503, now)
+        await self._settle_one(request_id, key_hash, charge, record, 0, withdraw=True)
+
     async def _settle_one(
         self,
         rid: str,
@@ -198,11 +208,16 @@ class RedisStateStore:
         record: LedgerRecord,
         used: int | None,
         held: int | None = None,
+        *,
+        withdraw: bool = False,
     ) -> Settlement:
         """SETTLE; a difference the script could not apply (the key's record went away
         since admission: rotated by a reload) goes to the key holding the name now.
-        `held`: what the admission reserved, when the caller had the admission itself."""
-        settlement, orphan = await self._settle_script(rid, key_hash, charge, record, used, held)
+        `held`: what the admission reserved, when the caller had the admission itself;
+        `withdraw`: the router gave up on this admission (router.billing.withdrawals)."""
+        settlement, orphan = await self._settle_script(
+            rid, key_hash, charge, record, used, held, withdraw
+        )
         if orphan:
             with contextlib.suppress(KeyNotFound, UnlimitedCredits):
                 await self._keys.add_credits(record.key, orphan)
@@ -216,6 +231,7 @@ class RedisStateStore:
         record: LedgerRecord,
         used: int | None,
         held: int | None,
+        withdraw: bool,
     ) -> tuple[Settlement, int]:
         p = self._p
         fields = record.to_fields()
@@ -238,6 +254,7 @@ class RedisStateStore:
             entry,
             "" if used is None else used,
             "" if held is None else held,
+            "1" if withdraw else "0",
         ]
         reply: list[Any] = await self._script(self._settle, keys, args)
         result = lua.SETTLE_REPLIES[str(reply[0])]

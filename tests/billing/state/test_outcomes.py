@@ -28,8 +28,20 @@ def test_every_settle_reply_word_has_a_meaning():
 
 
 def test_outcome_values_are_the_ledger_words():
-    assert [o.value for o in Outcome] == ["success", "failed", "disconnected", "expired"]
-    assert [s.value for s in SettledBy] == ["usage", "reservation", "refund", "expired"]
+    assert [o.value for o in Outcome] == [
+        "success",
+        "failed",
+        "disconnected",
+        "client_slow",
+        "expired",
+    ]
+    assert [s.value for s in SettledBy] == [
+        "usage",
+        "delivered",
+        "reservation",
+        "refund",
+        "expired",
+    ]
 
 
 def _record(outcome: Outcome, settled_by: SettledBy) -> LedgerRecord:

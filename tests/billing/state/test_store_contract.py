@@ -659,3 +659,37 @@ async def test_sweep_periodically_keeps_going_when_the_backend_is_down():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(calls) >= 2 and calls[0] == T0
+
+
+# --- withdrawn admissions (issue 27 item 2) ----------------------------------------------
+
+
+async def test_a_withdrawn_admission_is_refunded_in_the_ledger(make_store):
+    store = await make_store()
+    key = await store.create_key(KeySpec(name="w", credits=100 * C))
+    rid = next(ids)
+    await store.admit(key, "m", rid, PRICE, T0)
+    assert (await store.get_key("w")).spec.credits == 95 * C
+    await store.withdraw(rid, hash_key(key), "m", T0 + 1)
+    assert (await store.get_key("w")).spec.credits == 100 * C
+    [record] = await store.usage_records(since=0)
+    assert (record.request_id, record.key, record.charged) == (rid, "w", 0)
+    assert (record.outcome, record.settled_by) == (Outcome.FAILED, SettledBy.REFUND)
+    await store.withdraw(rid, hash_key(key), "m", T0 + 2)  # again: nothing changes
+    assert len(await store.usage_records(since=0)) == 1
+
+
+@pytest.mark.integration
+async def test_an_admission_landing_after_its_withdrawal_takes_nothing(redis_server):
+    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix=f"w-{uuid.uuid4()}:")
+    store = await open_store(config)
+    try:
+        key = await store.create_key(KeySpec(name="w", credits=100 * C))
+        rid = next(ids)
+        await store.withdraw(rid, hash_key(key), "m", T0)  # Redis ran the withdrawal first
+        with pytest.raises(StateUnavailable):
+            await store.admit(key, "m", rid, PRICE, T0)
+        assert (await store.get_key("w")).spec.credits == 100 * C
+        assert await store.usage_records(since=0) == []
+    finally:
+        await store.close()

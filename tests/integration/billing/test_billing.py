@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -22,10 +24,12 @@ import pytest
 
 from tests.support import GEMINI_BODY, MockNodes, Proc, eventually
 from tests.support.billing import (
+    CONTENT_TOKENS,
     FLAT_PRICING,
     FLOW_PRICING,
     MICRO,
     OVERSHOOT_PRICING,
+    REASONING_TOKENS,
     STORM_PRICING,
     JsonlView,
     RedisView,
@@ -422,28 +426,66 @@ async def test_failover_charges_once(setup: Setup, mock_nodes: MockNodes) -> Non
         assert setup.view.balance("flow") == balance - cost
 
 
-async def _read_then_leave(session: aiohttp.ClientSession, url: str, key: str, rid: str) -> int:
-    """Start a stream, read its first event, then drop the connection; returns the status."""
+async def _read_then_leave(
+    session: aiohttp.ClientSession, url: str, key: str, rid: str, until: bytes = b""
+) -> int:
+    """Start a stream, read its first line (holding `until`), then drop the connection;
+    returns the status."""
     headers = {"Authorization": f"Bearer {key}", "X-Request-ID": rid}
     body = chat("gemini-slow", stream=True)
     async with session.post(url, json=body, headers=headers) as response:
         if response.status == 200:
-            await response.content.readline()
+            while until not in await response.content.readline():
+                pass
         response.close()
         return response.status
 
 
-async def test_client_leaving_mid_stream_pays_the_reservation(setup: Setup) -> None:
+async def test_client_leaving_mid_stream_pays_what_it_received(setup: Setup) -> None:
+    """Issue 27 item 1: a stopped stream is charged its prompt and the output it received,
+    never its reservation (the mock reports usage only at the end, after the client left)."""
     balance = setup.view.balance("flow")
     rid = new_request_id()
     async with client_session() as session:
-        assert await _read_then_leave(session, setup.url + CHAT, KEYS["flow"], rid) == 200
+        url = setup.url + CHAT
+        assert await _read_then_leave(session, url, KEYS["flow"], rid, b'"content":"Hello') == 200
     record = await setup.view.settled(rid)
-    # The mock sends usage only at the end of a stream: none was seen, so the reservation.
-    assert (record["outcome"], record["settled_by"]) == ("disconnected", "reservation")
-    assert record["charged"] == RESERVE
+    assert (record["outcome"], record["settled_by"]) == ("disconnected", "delivered")
+    # The prompt from its body (4 bytes a token, as aiohttp sent it), the output from what
+    # the client was sent: reasoning and at least the first content delta, not the rest.
+    body = json.dumps(chat("gemini-slow", stream=True)).encode()
+    assert record["prompt_tokens"] == -(-len(body) // 4)
+    assert 4 <= record["completion_tokens"] < CONTENT_TOKENS
+    assert 0 < record["reasoning_tokens"] <= REASONING_TOKENS
+    charged = price(FLOW_PRICING, record)
+    assert record["charged"] == charged < RESERVE // 100
     if balance is not None:
-        assert setup.view.balance("flow") == balance - RESERVE
+        assert setup.view.balance("flow") == balance - charged
+
+
+async def test_client_leaving_after_the_whole_text_pays_the_nodes_usage(setup: Setup) -> None:
+    """The client left after the finish reason, before the usage: it had the whole answer,
+    and the node's usage, read within the grace, is what it pays."""
+    cost = expected_cost(FLOW_PRICING, "hello")
+    rid = new_request_id()
+    async with client_session() as session:
+        url = setup.url + CHAT
+        assert await _read_then_leave(session, url, KEYS["flow"], rid, b'"finish_reason":"s') == 200
+    record = await setup.view.settled(rid)
+    assert (record["outcome"], record["settled_by"], record["charged"]) == (
+        "disconnected",
+        "usage",
+        cost,
+    )
+
+
+def price(pricing: dict[str, Any], record: dict[str, Any]) -> int:
+    """Micro-credits for a ledger record's token counts (rounded half up once)."""
+    thousandths = sum(
+        record[f"{kind}_tokens"] * int(Decimal(str(pricing[f"{kind}_per_1k"])) * MICRO)
+        for kind in ("prompt", "completion", "reasoning")
+    )
+    return (thousandths + 500) // 1000
 
 
 # --- limits --------------------------------------------------------------------------------
@@ -623,8 +665,12 @@ async def test_300_concurrent_requests_balance_matches_the_ledger(
         how = (record["outcome"], record["settled_by"], record["charged"])
         if kind == "fail":
             assert how == ("failed", "refund", 0), record
+        elif kind == "leave" and record["outcome"] == "disconnected":
+            # What it received (or, had it left after the finish, the node's usage).
+            assert record["settled_by"] in ("delivered", "usage"), record
+            assert record["charged"] == price(STORM_PRICING, record) <= RESERVE, record
         elif kind == "leave":
-            assert how in {("disconnected", "reservation", RESERVE), ("success", "usage", cost)}
+            assert how == ("success", "usage", cost), record
         else:
             assert how == ("success", "usage", cost), record
     total = sum(r["charged"] for r in records)

@@ -1,0 +1,144 @@
+"""Cutting a node's SSE bytes into whole events, in bounded memory and linear time.
+
+How this works: chunks arrive split anywhere. The bytes of an event still arriving are
+kept as the chunks they came in (never joined until the event ends), and each new chunk
+is searched once, together with the last three bytes before it (an event's end, a blank
+line of at most four bytes, may straddle two chunks). So the work per chunk is linear in
+the chunk, whatever the event's length. An event that grows past `cap` bytes is not held
+any longer: what was held and everything up to its end come out as `Piece`s marked not
+whole, passed on unread, and the cutting goes on after its end. A node that sends one
+40 MB line therefore costs at most `cap` bytes per reader, and no quadratic copying.
+
+The end of an event is two line ends in a row, each CRLF, LF or CR, mixed as they come
+(the SSE rule); a CR that ends a chunk waits for the next byte, as it may be half a CRLF.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n){2}")
+# Every event end holds one of these pairs, at its start or one byte in (CRLF CRLF holds
+# LF CR): found by bytes.find (memchr speed), and only there is the pattern tried, so a
+# megabyte of text costs three fast scans, not a regex step per byte.
+_PAIRS = (b"\n\n", b"\r\r", b"\n\r")
+MAX_EVENT = 4 * 1024 * 1024  # the longest event read; longer ones pass through unread
+_LOOKBACK = 3  # an event end is at most 4 bytes: 3 before a chunk, 1 in it
+
+
+class Piece(NamedTuple):
+    """Bytes of the stream in order: a whole event (`whole`), or part of an overlong one."""
+
+    data: bytes
+    whole: bool
+
+
+class EventCutter:
+    """Whole SSE events out of arbitrary chunks; events over `cap` bytes pass unread."""
+
+    __slots__ = ("_cap", "_carry", "_held", "_overflow", "_pending")
+
+    def __init__(self, cap: int = MAX_EVENT) -> None:
+        self._cap = cap
+        self._pending: list[bytes] = []  # the unfinished event, as it arrived
+        self._held = 0
+        self._carry = b""  # the last bytes before the next chunk, for a straddling end
+        self._overflow = False  # inside an event past the cap: passed on until its end
+
+    def feed(self, chunk: bytes) -> list[Piece]:
+        """The pieces `chunk` completes, in stream order."""
+        # The usual chunk: one whole LF-framed event: no CR, no blank line before its own
+        # end (`find` stops short of that one), nothing held before it.
+        if (
+            not self._pending
+            and not self._overflow
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+            and chunk.find(b"\n\n", 0, len(chunk) - 1) < 0
+        ):
+            self._carry = b""
+            return [Piece(chunk, True)]
+        out: list[Piece] = []
+        if not chunk:
+            return out
+        scan = self._carry + chunk if self._carry else chunk
+        base = len(scan) - len(chunk)  # where `chunk` starts in `scan`
+        start = 0  # where the next event starts in `chunk` (after any pending bytes)
+        cut = False  # an event ended in this chunk (maybe right at its start)
+        for found in _event_ends(scan):
+            end = found - base
+            if found == len(scan) and scan.endswith(b"\r"):
+                break  # a CR last may be the first half of a CRLF still to come
+            if self._overflow:
+                out.append(Piece(chunk[start:end], False))
+                self._overflow = False
+            elif self._pending:
+                self._pending.append(chunk[start:end])
+                out.append(Piece(b"".join(self._pending), True))
+                self._pending, self._held = [], 0
+            else:
+                out.append(Piece(chunk[start:end], True))
+            start, cut = end, True
+        rest = chunk[start:] if start else chunk
+        # Only bytes of the event still arriving: an end already found is never met again.
+        if cut or len(rest) >= _LOOKBACK:
+            self._carry = rest[-_LOOKBACK:]
+        else:
+            self._carry = (self._carry + rest)[-_LOOKBACK:]
+        if not rest:
+            return out
+        if self._overflow:
+            out.append(Piece(rest, False))
+            return out
+        self._pending.append(rest)
+        self._held += len(rest)
+        if self._held > self._cap:  # too long to read: pass on what was held, then the rest
+            out.extend(Piece(part, False) for part in self._pending)
+            self._pending, self._held = [], 0
+            self._overflow = True
+        return out
+
+    def rest(self) -> bytes:
+        """The unfinished event held (the stream ended, or was cut, inside it); forgotten."""
+        held, self._pending, self._held = self._pending, [], 0
+        self._carry = b""
+        return b"".join(held)
+
+    @property
+    def pending(self) -> bytes:
+        """The unfinished event held now (kept)."""
+        return b"".join(self._pending)
+
+    @property
+    def held(self) -> int:
+        """Bytes of an unfinished event held now."""
+        return self._held
+
+
+def _event_ends(data: bytes) -> Iterator[int]:
+    """Where each event end in `data` ends, as EVENT_END.finditer would find them."""
+    if b"\r" not in data:  # one memchr: LF alone (OpenAI's streams), or no line end at all
+        if b"\n" not in data:
+            return
+        at = data.find(b"\n\n")
+        while at >= 0:
+            at += 2
+            yield at
+            at = data.find(b"\n\n", at)
+        return
+    upcoming = [data.find(pair) for pair in _PAIRS]  # the next of each pair, -1: no more
+    pos = 0
+    while True:
+        live = [at for at in upcoming if at >= 0]
+        if not live:
+            return
+        match = EVENT_END.search(data, max(min(live) - 1, pos))
+        if match is None:  # cannot be: a pair always starts an end
+            return
+        pos = match.end()
+        yield pos
+        for i, at in enumerate(upcoming):
+            if 0 <= at < pos:
+                upcoming[i] = data.find(_PAIRS[i], pos)
