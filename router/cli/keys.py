@@ -72,11 +72,14 @@ def run_keys(
     state_config: StateConfig,
     static_keys: Sequence[KeyRecord] = (),
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Run a parsed `keys` or `usage` command; returns the exit code."""
+    # The streams of the moment (not of import time: a caller may have redirected them).
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     command = args.keys_command if args.command == "keys" else "usage"
     memory = state_config.backend != "redis"
     if command in _REDIS_ONLY and memory:

@@ -235,11 +235,6 @@ def test_a_stopped_answer_shows_its_cost(opened: Opened, mock_nodes: MockNodes):
     assert page.locator(".msg.assistant.stopped").count() == 1
 
 
-@pytest.mark.xfail(
-    reason="issue 27 (branch h27): until it lands, a stopped stream is charged its whole "
-    "reservation, not what the client received",
-    strict=False,
-)
 def test_stop_costs_at_most_what_the_received_text_is_worth(opened: Opened, mock_nodes: MockNodes):
     mock_nodes["node62"].faults(chunk_delay=0.4)
     page = opened.goto("/")
