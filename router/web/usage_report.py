@@ -84,9 +84,9 @@ class UsageQuery:
 
 def _time(text: str | None, name: str, now: float, default: float | None) -> Any:
     """Unix seconds, ISO 8601 (`2026-12-07T10:00:00Z`, `2026-12-07`) or an age (`24h`)."""
-    if not text:
+    text = (text or "").strip()
+    if not text:  # absent, empty or blank (str.strip also takes Unicode spaces: \x85)
         return default
-    text = text.strip()
     ages = {"m": 60, "h": HOUR, "d": 24 * HOUR}
     try:
         if text[-1] in ages and text[:-1].replace(".", "", 1).isdigit():
