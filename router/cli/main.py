@@ -119,13 +119,13 @@ def multiprocess_metrics_dir(environ: MutableMapping[str, str]) -> str:
 def _keys(args: argparse.Namespace) -> int:
     """`router keys ...` and `router usage ...` against routes.yaml's state backend."""
     from router.cli.keys import run_keys
-    from router.config.loader import load_config
+    from router.config.loader import load_sections
     from router.errors import ConfigError
 
     try:
-        config = load_config(args.config)
+        config = load_sections(args.config, ("state", "keys"))
     except ConfigError as exc:
-        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        print(exc.headline(), file=sys.stderr)
         print(exc.render(), file=sys.stderr)
         return 1
     return run_keys(args, config.state, config.keys)

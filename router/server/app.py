@@ -180,7 +180,8 @@ def create_app(
         models_need_key = not parts.billing.auth_off and not config.server.public_models
         app.add_routes(Pages(models_need_key=models_need_key).routes())
     if parts.reloader is not None:
-        app.add_routes(Admin(parts.table, parts.reloader, parts.observer, parts.cluster).routes())
+        admin = Admin(parts.table, parts.reloader, parts.observer, parts.cluster, parts.billing)
+        app.add_routes(admin.routes())
 
     async def start(app: web.Application) -> None:
         await parts.start(config)

@@ -125,7 +125,7 @@ def serve_command(
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        print(f"{config_path}: cannot start, {len(exc.problems)} problem(s):", file=sys.stderr)
+        print(f"{exc.headline()}; the router cannot start:", file=sys.stderr)
         print(exc.render(), file=sys.stderr)
         return 1
     if workers > 1 and config.state.backend == "memory":
