@@ -9,6 +9,7 @@ and a test under tests/integration/ without the marker fails at once.
 One fixture per kind of process, here and nowhere else:
 
     mock_node_factory  one mock node at a time, stopped after the test
+    browser            one Chromium (Playwright) shared by a module
     mock_nodes         the module's mock nodes, `MOCK_NODES = {name: (flags...)}` in the
                        module, started once; `fresh_nodes` resets them before a test
     routers            one router per distinct config, shared by a module
@@ -37,6 +38,7 @@ from aiohttp.test_utils import TestClient
 from router.config.loader import parse_config
 from router.server.app import Options, create_app
 from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node, stop_all
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, playwright
 from tests.support.fake_transport import FakeNodes
 from tests.support.redis import REDIS_SERVER
 from tests.support.router_under_test import Started
@@ -195,6 +197,20 @@ def router_app(aiohttp_client: Any) -> Callable[..., Awaitable[TestClient[Any, A
         return client
 
     return start
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium (Debian's, through Playwright) for the module; each test opens its own
+    context (support.browser.open_page)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make sysdeps` installs Debian's chromium")
+    with playwright().sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture

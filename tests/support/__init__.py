@@ -17,6 +17,8 @@ Processes and the core helpers (re-exported here):
 
 By feature (import from the module):
 
+    browser           Debian's Chromium through Playwright: the `browser` fixture,
+                      open_page, overflow, shoot (docs/screenshots/)
     billing           billing configs, prices and expected costs, StateView (the ledger of
                       either backend), backend_state/backend_setup (memory or Redis), Setup
     error_shape       openai_error, google_error: the two error shapes, checked once

@@ -1,6 +1,6 @@
-"""Debian's Chromium driven by Playwright for Python: the browser fixture and page helpers.
+"""Debian's Chromium driven by Playwright for Python: what the `browser` fixture (in
+tests/conftest.py) starts, and page helpers.
 
-Import the fixtures into a test module (`from tests.support.browser import browser`).
 Screenshots go to docs/screenshots/ with `UPDATE_SCREENSHOTS=1` (the docs show those),
 else to a temporary folder, so a test run leaves the checkout as it was.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +37,6 @@ DESKTOP, PHONE = (1280, 800), (390, 844)
 
 def playwright() -> Any:
     return pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium for the module; each test opens its own context."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make sysdeps` installs Debian's chromium")
-    with playwright().sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def open_page(browser: Any, width: int, height: int, **options: Any) -> tuple[Any, Any, list[str]]:

@@ -31,7 +31,6 @@ from tests.support import REPO_ROOT, MockNodes, http_request, node_entry, routes
 from tests.support.browser import (
     DESKTOP,
     PHONE,
-    browser,
     open_page,
     overflow,
     playwright,
@@ -41,7 +40,6 @@ from tests.support.browser import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_nodes")]
 
-__all__ = ["browser"]
 expect = playwright().expect
 ADMIN, STATIC_KEY = "console-tests-admin-token", "sk-console-tests-static"
 FLASH, MARKDOWN = "gemini-2.5-flash", "gemini-markdown"

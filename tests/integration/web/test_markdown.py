@@ -16,11 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import closed_port_url, node_entry, routes_yaml
-from tests.support.browser import browser, open_page
+from tests.support.browser import open_page
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["browser"]
 TAGS = {
     "p",
     "br",

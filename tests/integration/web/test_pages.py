@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from tests.support import MockNodes, eventually_blocking, node_entry, routes_yaml
-from tests.support.browser import browser, open_page, playwright, type_secret
+from tests.support.browser import open_page, playwright, type_secret
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["browser"]  # the module's browser fixture
 expect = playwright().expect
 KEY, ADMIN = "sk-page-tests-alice", "page-tests-admin-token"
 
