@@ -111,10 +111,8 @@ class Proc(Stops):
         port: int | None = None,
         log_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
-        wrapper: Sequence[str] = (),
     ) -> None:
-        # `wrapper`: a command that runs the router (e.g. `faketime -f -30s`).
-        self.args = [*wrapper, sys.executable, "-m", "router", *args]
+        self.args = [sys.executable, "-m", "router", *args]
         self.name = name
         self.port = port
         self._owns_log_dir = log_dir is None
@@ -243,7 +241,6 @@ class Launch:
     port: int | None = None
     env: Mapping[str, str] | None = None
     timeout: float = READY_TIMEOUT
-    wrapper: Sequence[str] = ()  # a command the process runs under (e.g. faketime)
 
     def begin(self) -> Proc:
         """Start it (not waiting)."""
@@ -254,7 +251,6 @@ class Launch:
             port=port,
             log_dir=self.log_dir,
             env=self.env,
-            wrapper=self.wrapper,
         )
         return proc.start()
 
@@ -270,14 +266,13 @@ def router_launch(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = READY_TIMEOUT,
-    wrapper: Sequence[str] = (),
 ) -> Launch:
     """`router serve` with `config`, ready once /readyz answers 200."""
 
     def args(chosen: int) -> list[str]:
         return router_args(config, chosen, *extra)
 
-    return Launch(name, args, "/readyz", log_dir, port, env, timeout, wrapper)
+    return Launch(name, args, "/readyz", log_dir, port, env, timeout)
 
 
 def mock_node_launch(
