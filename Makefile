@@ -4,16 +4,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 SYSTEM_PACKAGES := redis-server redis-sentinel faketime nginx prometheus wrk docker-compose chromium
 SYSTEM_PROGRAMS := redis-server redis-sentinel faketime nginx prometheus promtool wrk docker-compose chromium
 NODE_SDKS := tests/node/node_modules/.installed
 
 .PHONY: run test test-unit lint docs bench install sysdeps node-sdks clean
 
-$(STAMP): pyproject.toml
-	@echo "installing: a virtualenv in $(VENV) and the packages (about a minute the first time)"
+# `make run` needs only the router's own packages; `make test` adds the test extra (the
+# SDKs, Playwright, linters, MkDocs...), which takes minutes to install the first time.
+$(RUN_STAMP): pyproject.toml
+	@echo "installing: a virtualenv in $(VENV) and the router's packages (the first time only)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml $(RUN_STAMP)
+	@echo "installing: the test, lint, docs and tracing packages (the first time only)"
 	$(PY) -m pip install --quiet -e '.[test,tracing]'
 	touch $(STAMP)
 
@@ -41,17 +49,22 @@ $(NODE_SDKS): tests/node/package.json tests/node/package-lock.json
 node-sdks: $(NODE_SDKS)
 
 # Two mock nodes on :9001/:9002 and the router on :8080 with the shipped routes.yaml.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	@$(PY) -m router check routes.yaml
 	@bash .ci/demo.sh $(PY)
 
+# Two pytest-xdist workers: most of the suite waits on processes, sockets and timers, so two
+# workers take about half the time one does. make test gives each worker whole modules (a
+# module shares its processes); TEST_WORKERS=1 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) sysdeps node-sdks
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory docs
 
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "not integration"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not integration" --ignore=tests/integration
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check router tests bench

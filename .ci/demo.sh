@@ -15,6 +15,7 @@ cat <<TXT
 
   Playground:  http://127.0.0.1:8080/
   Status:      http://127.0.0.1:8080/status   (admin token: $ROUTER_ADMIN_TOKEN)
+  Console:     http://127.0.0.1:8080/console  (keys and usage; the same admin token)
   Account:     http://127.0.0.1:8080/account  (needs keys: routes.yaml has none, so auth is off)
 
   Or try:

@@ -49,6 +49,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=repo_root() / "bench" / "results",
         help="folder for latest.json and latest.md",
     )
+    parser.add_argument(
+        "--target",
+        action="append",
+        choices=[t.name for t in default_targets()],
+        metavar="NAME",
+        help="measure only this column (repeatable; the others are left out of the table)",
+    )
     parser.add_argument("--keep-temp", action="store_true", help="keep configs and logs")
     return parser.parse_args(argv)
 
@@ -76,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     settings = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     nofile = raise_nofile()
-    targets = default_targets()
+    targets = [t for t in default_targets() if not args.target or t.name in args.target]
     report = Report(columns=[t.name for t in targets])
     missing = ensure_tools()
     for tool, why in missing.items():

@@ -51,9 +51,15 @@ SLOW_RATE = 0.3
 P99_RATIO = 1.5  # target: hedged p99 within 1.5x of the fast nodes' own p99
 EXTRA_SHARE = 0.10  # target: at most 10% extra upstream requests
 
+# No load balancer to tell about a stop: a router started here exits at once.
 CONFIG = """\
 version: 1
-server: {{host: 127.0.0.1, port: {port}, node_headers: [X-Mock-Node]}}
+server:
+  host: 127.0.0.1
+  port: {port}
+  node_headers: [X-Mock-Node]
+  shutdown_delay: 0
+  shutdown_grace: 1
 defaults:
   health: false
   ejection: {{consecutive_failures: 1000, max_percent: 0}}

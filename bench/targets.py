@@ -24,9 +24,10 @@ BARE = "bare"
 NGINX = "nginx"
 ROUTER = "router"
 
+# No load balancer to tell about a stop: a router started here exits at once.
 ROUTER_CONFIG = """\
 version: 1
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, shutdown_delay: 0, shutdown_grace: 1}}
 defaults:
   timeouts: {{connect: 2, first_byte: 60, idle: 120, total: 900}}
   retries: 2

@@ -146,6 +146,9 @@ def _variant_rows(run: Run, upstream: Server, script: Path) -> None:
     for figure, top, bottom, target in VARIANT_ROWS:
         row = run.report.add(Row("throughput", figure))
         row.target = f">= {target}x" if target is not None else "(report)"
+        if not {top, bottom} <= {t.name for t in run.targets}:
+            row.status, row.why = UNAVAILABLE, "left out by --target"
+            continue
         try:
             found = paired.measure(
                 run,

@@ -9,6 +9,7 @@
     ├── NotFound                     404 not_found
     ├── ModelNotFound                404 model_not_found
     ├── RequestTimeout               408 request_timeout     (body read too slowly)
+    ├── Conflict                     409 conflict            (admin: the key exists, ...)
     ├── RequestTooLarge              413 request_too_large
     ├── UnsupportedEncoding          415 unsupported_encoding
     ├── TooManyRequests              429 too_many_requests   (Retry-After)
@@ -153,6 +154,10 @@ class ModelNotFound(RouterError):
     status, code, type = 404, "model_not_found", "invalid_request_error"
 
 
+class Conflict(RouterError):
+    status, code, type = 409, "conflict", "invalid_request_error"
+
+
 class RequestTimeout(RouterError):
     status, code, type = 408, "request_timeout", "invalid_request_error"
 
@@ -233,6 +238,11 @@ class ConfigError(Exception):
         self.problems = tuple(problems)
         self.source = source
         super().__init__(self.render())
+
+    def headline(self) -> str:
+        """`routes.yaml: 1 problem` / `routes.yaml: 3 problems`: one wording everywhere."""
+        count = len(self.problems)
+        return f"{self.source}: {count} problem{'' if count == 1 else 's'}"
 
     def render(self) -> str:
         """One line per problem, `source:line: path: message`."""

@@ -9,11 +9,15 @@ and a test under tests/integration/ without the marker fails at once.
 One fixture per kind of process, here and nowhere else:
 
     mock_node_factory  one mock node at a time, stopped after the test
+    browser            one Chromium (Playwright) shared by a module
     mock_nodes         the module's mock nodes, `MOCK_NODES = {name: (flags...)}` in the
                        module, started once; `fresh_nodes` resets them before a test
     routers            one router per distinct config, shared by a module
     started            a test's own mock nodes and an observed router (RouterUnderTest)
     redis_server       a redis-server shared by a module
+
+and, in process: `router_app` (the router's app on aiohttp's test server, its nodes the
+fake transport of tests/support/fake_transport.py).
 """
 
 from __future__ import annotations
@@ -23,13 +27,19 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 
-from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node
+from router.config.loader import parse_config
+from router.server.app import Options, create_app
+from tests.support import MockNodes, Proc, RedisServer, Routers, start_mock_node, stop_all
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, playwright
+from tests.support.fake_transport import FakeNodes
 from tests.support.redis import REDIS_SERVER
 from tests.support.router_under_test import Started
 
@@ -129,18 +139,14 @@ def mock_node_factory(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     try:
         yield start
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        stop_all(started)
 
 
 @pytest.fixture(scope="module")
 def routers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Routers]:
     """Router processes, one per distinct config, shared by a test module."""
-    started = Routers(tmp_path_factory.mktemp("routers"))
-    try:
+    with Routers(tmp_path_factory.mktemp("routers")) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture
@@ -155,12 +161,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """A redis-server shared by a module's tests (give each test its own key prefix)."""
     if not Path(REDIS_SERVER).exists():
         pytest.fail("redis-server is not installed (make sysdeps)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        server.start()
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -170,12 +173,9 @@ def mock_nodes(
     """The module's mock nodes, `MOCK_NODES = {name: (flags...)}` in the test module, started
     side by side once per module; each test starts from clean counters and no faults."""
     spec: dict[str, tuple[str, ...]] = request.module.MOCK_NODES
-    nodes = MockNodes(tmp_path_factory.mktemp("nodes"))
-    try:
+    with MockNodes(tmp_path_factory.mktemp("nodes")) as nodes:
         nodes.start(spec)
         yield nodes
-    finally:
-        nodes.stop()
 
 
 @pytest.fixture
@@ -187,10 +187,34 @@ def fresh_nodes(request: pytest.FixtureRequest, mock_nodes: MockNodes) -> MockNo
 
 
 @pytest.fixture
+def router_app(aiohttp_client: Any) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """`await router_app(routes_yaml_text, fake)`: a client of the router's app, served in
+    this process on loopback, whose nodes are `fake` (a FakeNodes); no process starts."""
+
+    async def start(text: str, fake: FakeNodes, **options: Any) -> TestClient[Any, Any]:
+        app = create_app(parse_config(text), Options(**options), transports=fake)
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return start
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium (Debian's, through Playwright) for the module; each test opens its own
+    context (support.browser.open_page)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make sysdeps` installs Debian's chromium")
+    with playwright().sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
 def started(tmp_path: Path) -> Iterator[Started]:
     """A test's own mock nodes and observed router (`started.launch(...)`), all stopped after."""
-    processes = Started(tmp_path)
-    try:
+    with Started(tmp_path) as processes:
         yield processes
-    finally:
-        processes.stop_all()

@@ -195,11 +195,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     # reason and for features a node's dialect may be unable to express.
     "router/dialects/chat_answer.py": frozenset({"tool_calls"}),
     "router/dialects/chat_wire.py": frozenset({"tool_calls", "candidates"}),
-    # The usage ledger's own record fields (usage.jsonl), and the router's own span
-    # attribute (router.usage.reasoning_tokens): the router's formats, not a node's.
+    # The usage ledger's own record fields (usage.jsonl), the console's CSV columns named
+    # after them, and the router's own span attribute (router.usage.reasoning_tokens): the
+    # router's formats, not a node's.
     "router/billing/state/ledger.py": frozenset(
         {"prompt_tokens", "completion_tokens", "reasoning_tokens"}
     ),
+    "router/web/usage_report.py": frozenset({"prompt_tokens", "reasoning_tokens"}),
     "router/observability/tracing/spans.py": frozenset({"reasoning_tokens"}),
 }
 
@@ -326,3 +328,83 @@ def test_only_the_registry_imports_a_dialect_package() -> None:
             if parts[:2] == ["router", "dialects"] and len(parts) > 2 and parts[2] in DIALECT_NAMES:
                 wrong.append(f"{path.relative_to(ROOT.parent)}:{line}: imports {module}")
     assert not wrong, "\n".join(wrong)
+
+
+def _outside_names(tree: ast.Module) -> set[str]:
+    """The names a module binds by importing something that is not the router's."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] != "router":
+                    names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            module = node.module.split(".")[0]
+            names.update(alias.asname or alias.name for alias in node.names if module != "router")
+    return names
+
+
+def _root(node: ast.expr) -> ast.expr:
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node
+
+
+def patches(source: str) -> list[str]:
+    """Every assignment (or setattr/delattr) to an attribute of an imported module or class."""
+    tree = ast.parse(source)
+    outside = _outside_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign | ast.Delete):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("setattr", "delattr")
+            and node.args
+        ):
+            targets = [ast.Attribute(value=node.args[0], attr="?")]
+        for target in targets:
+            for one in target.elts if isinstance(target, ast.Tuple) else [target]:
+                base = _root(one)
+                if (
+                    isinstance(one, ast.Attribute)
+                    and isinstance(base, ast.Name)
+                    and base.id in outside
+                ):
+                    found.append(f"{node.lineno}: {ast.unparse(one)}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from aiohttp import web_protocol\nweb_protocol.RequestHandler.handle_error = f", 1),
+        ("from aiohttp.web_protocol import RequestHandler\nRequestHandler.handle_error = f", 1),
+        ("import aiohttp.web\naiohttp.web.Response.text = None", 1),
+        ("import redis.asyncio as aioredis\naioredis.Redis.x += 1", 1),
+        ("import asyncio\nsetattr(asyncio, 'sleep', f)", 1),
+        ("import json\ndel json.loads", 1),
+        ("from aiohttp import web\nresponse = web.Response()\nresponse.body = b''", 0),
+        ("import os\nos.environ['X'] = '1'", 0),  # the process's environment, not code
+        ("class A:\n    def f(self):\n        self.x = 1", 0),
+        ("from router.web import admin\nadmin.X = 1", 0),  # the router's own: other rules
+    ],
+)
+def test_patches_are_found(source: str, found: int) -> None:
+    assert len(patches(source)) == found, patches(source)
+
+
+def test_no_module_patches_third_party_code() -> None:
+    """Behaviour is added through hooks and subclasses passed in, never by replacing a
+    library's (or the standard library's) attribute: an upgrade must not silently change us."""
+    found = [
+        f"{path.relative_to(ROOT.parent)}:{where}"
+        for path in _modules()
+        for where in patches(path.read_text())
+    ]
+    assert not found, "\n".join(found)

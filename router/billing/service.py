@@ -62,6 +62,7 @@ class Billing:
         # The memory backend holds only routes.yaml's keys: none there means auth is off,
         # and admission can be skipped outright. Redis may hold dynamic keys: always ask.
         self.auth_off = config.backend == "memory" and not static_keys
+        self.has_dynamic_keys = False  # a key created through the admin API (memory backend)
         # Static keys mean every request needs one: a request with none is refused before
         # any work (dynamic keys only, in Redis, are known only once the store is asked).
         self.key_required = bool(static_keys)
@@ -170,7 +171,8 @@ class Billing:
         was_off = self.auth_off
         self.static_keys = records
         self.auth_off = self.config.backend == "memory" and not records
-        self.key_required = bool(records)
+        self.auth_off = self.auth_off and not self.has_dynamic_keys
+        self.key_required = bool(records) or self.has_dynamic_keys
         self.recent_keys = RecentKeys()  # a removed or disabled key is asked about again
         if self.auth_off and not was_off:
             self.observer.auth_off()
@@ -188,6 +190,13 @@ class Billing:
             )
         else:
             self._keys_pending = False
+
+    def key_created(self) -> None:
+        """A key created through the admin API: from now on every request needs a key
+        (on the memory backend with no key in routes.yaml, auth was off until now)."""
+        self.has_dynamic_keys = True
+        self.auth_off = False
+        self.key_required = True
 
     def require_key(self, key: str | None) -> None:
         """The cheap first step of authentication (no I/O): 401 when keys are configured

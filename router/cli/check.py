@@ -150,8 +150,7 @@ def check_command(path: str, out: TextIO, err: TextIO) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        count = len(exc.problems)
-        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=err)
+        print(exc.headline(), file=err)
         print(exc.render(), file=err)
         return 1
     for warning in [

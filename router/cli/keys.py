@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import orjson
-import yaml
 
 from router.billing.keys import new_key
 from router.billing.state import StateStore, open_store
 from router.billing.state.ledger import parse_since, summarize
 from router.config.credits import credits_to_micro, format_credits, micro_to_credits
-from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key
+from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key, static_entry
 from router.config.model import StateConfig
 from router.errors import KeyExists, KeyNotFound, StateError, StateUnavailable, UnlimitedCredits
 
@@ -73,11 +72,14 @@ def run_keys(
     state_config: StateConfig,
     static_keys: Sequence[KeyRecord] = (),
     *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Run a parsed `keys` or `usage` command; returns the exit code."""
+    # The streams of the moment (not of import time: a caller may have redirected them).
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     command = args.keys_command if args.command == "keys" else "usage"
     memory = state_config.backend != "redis"
     if command in _REDIS_ONLY and memory:
@@ -111,23 +113,6 @@ def _create_static(
         f"the router:\n  - {static_entry(spec, hash_key(plain))}\n"
     )
     return 0
-
-
-def static_entry(spec: KeySpec, key_hash: str) -> str:
-    """One `keys:` entry of routes.yaml, on one line (the key's digest, never the key)."""
-    entry: dict[str, Any] = {"name": spec.name, "hash": key_hash}
-    if spec.models != ALL_MODELS:
-        entry["models"] = list(spec.models)
-    for field in ("rpm", "tpm", "max_concurrent"):
-        if getattr(spec, field) is not None:
-            entry[field] = getattr(spec, field)
-    if spec.credits is not None:
-        text = format_credits(spec.credits)
-        entry["credits"] = float(text) if "." in text else int(text)
-    if spec.disabled:
-        entry["disabled"] = True
-    dumped: str = yaml.safe_dump(entry, default_flow_style=True, sort_keys=False, width=10**6)
-    return dumped.strip()
 
 
 async def _run(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import MutableMapping, Sequence
 
 from router.config.ports import port_argument
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +86,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.workers < 1:
             print("router serve: --workers must be at least 1", file=sys.stderr)
             return 2
-        if args.workers > 1:
-            _prepare_multiprocess_metrics()
+        metrics_dir = multiprocess_metrics_dir(os.environ) if args.workers > 1 else None
         from router.server.serve import serve_command
 
         return serve_command(
@@ -96,30 +98,34 @@ def _run(argv: Sequence[str] | None) -> int:
             metrics=not args.no_metrics,
             access_log=not args.no_access_log,
             workers=args.workers,
+            metrics_dir=metrics_dir,
         )
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees this
 
 
-def _prepare_multiprocess_metrics() -> None:
-    """Workers add up their metrics through files in one folder (prometheus-client's
-    multiprocess mode), which must be set before prometheus-client is first imported."""
-    import os
-    import tempfile
+def multiprocess_metrics_dir(environ: MutableMapping[str, str]) -> str:
+    """The folder in which workers add up their metrics (prometheus-client's multiprocess
+    mode): the operator's PROMETHEUS_MULTIPROC_DIR, else a new temporary one.
 
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="router-metrics-")
+    The one place the variable is read. It is also written back to `environ` (the
+    process's), since prometheus-client reads it once, when first imported, to choose
+    where its values live; the router itself takes the folder from the run options.
+    """
+    folder = environ.get(MULTIPROCESS_ENV) or tempfile.mkdtemp(prefix="router-metrics-")
+    environ[MULTIPROCESS_ENV] = folder
+    return folder
 
 
 def _keys(args: argparse.Namespace) -> int:
     """`router keys ...` and `router usage ...` against routes.yaml's state backend."""
     from router.cli.keys import run_keys
-    from router.config.loader import load_config
+    from router.config.loader import load_sections
     from router.errors import ConfigError
 
     try:
-        config = load_config(args.config)
+        config = load_sections(args.config, ("state", "keys"))
     except ConfigError as exc:
-        print(f"{args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
+        print(exc.headline(), file=sys.stderr)
         print(exc.render(), file=sys.stderr)
         return 1
     return run_keys(args, config.state, config.keys)

@@ -4,6 +4,8 @@
     keys       API key records as routes.yaml declares them and the stores keep them
     credits    money: integer micro-credits, decimal credits in text
     source     YAML loading that remembers each value's line
+    yaml_words PyYAML's syntax errors in plain words, with a hint
+    suggest    near-miss suggestions ("did you mean max_inflight?")
     checker    the one validation toolkit (Checker, Section): path and line per problem
     routes     the route table's sections (server, defaults, nodes, models)
     metering   the billing sections (state, keys, a model's pricing)

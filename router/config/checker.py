@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from router.config.source import Located, Path, format_path
+from router.config.suggest import did_you_mean
 from router.errors import ConfigError, Problem
 
 T = TypeVar("T")
 MISSING: Any = object()
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_UNSET = re.compile(r"environment variable ([A-Za-z_][A-Za-z0-9_]*) is not set")
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Checker:
             if default is not None:
                 return default
             if report_missing:
-                self.report(path, f"environment variable {name} is not set")
+                self.report(path, unset_variable_message(name))
             return ""
 
         return _ENV_REF.sub(one, value) if "${" in value else value
@@ -73,6 +75,7 @@ class Section:
         return (*self.path, key)
 
     def has(self, key: str) -> bool:
+        self.seen.add(key)  # a key a reader asks about is one it knows (for suggestions)
         return key in self.raw
 
     def raw_value(self, key: str) -> Any:
@@ -142,10 +145,18 @@ class Section:
         return tuple(out)
 
     def close(self) -> None:
-        """Report every key nobody asked for."""
+        """Report every key nobody asked for, with the known key it most likely misspells."""
         for key in self.raw:
             if key not in self.seen:
-                self.checker.report(self.at(key), "unknown key")
+                self.checker.report(self.at(key), "unknown key" + did_you_mean(key, self.seen))
+
+    def reject_unknown(self, known: tuple[str, ...]) -> None:
+        """Report the keys not in `known` now, before the rest is read: a misspelt section
+        (`modles:`) is the first problem named, not what its absence causes later."""
+        for key in self.raw:
+            if key not in known:
+                self.checker.report(self.at(key), "unknown key" + did_you_mean(key, known))
+        self.seen.update(self.raw)
 
     def _take(self, key: str, default: Any) -> Any:
         self.seen.add(key)
@@ -158,6 +169,17 @@ class Section:
     def _bad(self, key: str, wanted: str, value: Any, default: Any) -> Any:
         self.checker.report(self.at(key), f"must be {wanted}, got {kind(value)}")
         return default
+
+
+def unset_variable_message(name: str) -> str:
+    """The problem reported for a `${VAR}` whose variable is not set."""
+    return f"environment variable {name} is not set"
+
+
+def unset_variable(problem: Problem) -> str | None:
+    """The variable a problem says is not set, or None for any other problem."""
+    match = _UNSET.fullmatch(problem.message)
+    return None if match is None else match.group(1)
 
 
 def kind(value: Any) -> str:

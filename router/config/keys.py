@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from router.config.credits import micro_to_credits
+import yaml
+
+from router.config.credits import format_credits, micro_to_credits
 
 ALL_MODELS: tuple[str, ...] = ("*",)
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -80,3 +82,20 @@ def spec_problem(spec: KeySpec) -> str | None:
     if spec.max_concurrent is not None and spec.max_concurrent < 1:
         return f"max_concurrent must be at least 1, got {spec.max_concurrent}"
     return None
+
+
+def static_entry(spec: KeySpec, key_hash: str) -> str:
+    """One `keys:` entry of routes.yaml, on one line (the key's digest, never the key)."""
+    entry: dict[str, Any] = {"name": spec.name, "hash": key_hash}
+    if spec.models != ALL_MODELS:
+        entry["models"] = list(spec.models)
+    for field in ("rpm", "tpm", "max_concurrent"):
+        if getattr(spec, field) is not None:
+            entry[field] = getattr(spec, field)
+    if spec.credits is not None:
+        text = format_credits(spec.credits)
+        entry["credits"] = float(text) if "." in text else int(text)
+    if spec.disabled:
+        entry["disabled"] = True
+    dumped: str = yaml.safe_dump(entry, default_flow_style=True, sort_keys=False, width=10**6)
+    return dumped.strip()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path as FsPath
 
-from router.config.checker import Checker, Section
+from router.config.checker import Checker, Section, unset_variable
 from router.config.metering import read_keys, read_state
 from router.config.model import (
     Config,
@@ -26,6 +26,19 @@ from router.config.observability import read_observability
 from router.config.routes import cross_check, read_defaults, read_model, read_node, read_server
 from router.config.source import YamlSyntaxError, load_located
 from router.errors import ConfigError, Problem
+
+# Every top-level key routes.yaml may hold, checked before the sections are read (so a
+# misspelt section is the first problem named): a new section is added here too.
+TOP_LEVEL_KEYS = (
+    "version",
+    "server",
+    "defaults",
+    "nodes",
+    "models",
+    "state",
+    "keys",
+    "observability",
+)
 
 
 def parse_config(
@@ -41,6 +54,7 @@ def parse_config(
         raise ConfigError([exc.problem], source) from exc
     checker = Checker(doc, os.environ if environ is None else environ)
     top = Section(checker, (), doc.data)
+    top.reject_unknown(TOP_LEVEL_KEYS)
     version = top.integer("version", 1)
     if version != 1:
         checker.report(("version",), f"unsupported version {version} (this router reads version 1)")
@@ -121,3 +135,29 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {file}: {exc.strerror}")], str(file)) from exc
     return parse_config(text, source=str(file), environ=environ)
+
+
+def load_sections(
+    path: str | os.PathLike[str],
+    sections: tuple[str, ...],
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read routes.yaml for a command that uses only `sections` (`router keys`: state and
+    keys): a `${VAR}` left unset anywhere else is not its problem, so it reads as empty.
+    Every other problem, and an unset variable inside `sections`, still fails."""
+    env = os.environ if environ is None else environ
+    try:
+        return load_config(path, env)
+    except ConfigError as exc:
+        unused: dict[str, str] = {}
+        kept = []
+        for problem in exc.problems:
+            name = unset_variable(problem)
+            inside = problem.path.split(".", 1)[0].split("[", 1)[0] in sections
+            if name is None or inside:
+                kept.append(problem)
+            else:
+                unused[name] = ""
+        if kept:  # only what matters to the command: not the variables it does not use
+            raise ConfigError(kept, exc.source) from None
+        return load_config(path, {**env, **unused})

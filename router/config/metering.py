@@ -16,6 +16,7 @@ from router.config.keys import ALL_MODELS, KeyRecord, KeySpec, hash_key
 from router.config.model import Pricing, StateConfig
 from router.config.sentinel import RedisSentinel, read_sentinel
 from router.config.source import Path
+from router.config.suggest import did_you_mean
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PRICE_FIELDS = ("pre_deduct", "prompt_per_1k", "completion_per_1k", "reasoning_per_1k")
@@ -62,7 +63,8 @@ def read_state(checker: Checker, path: Path, raw: Any) -> StateConfig:
             if value in allowed:
                 values[name] = value
             else:
-                message = f"must be one of {', '.join(allowed)}, got {value!r}"
+                hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
+                message = f"must be one of {', '.join(allowed)}, got {value!r}{hint}"
                 checker.report(section.at(name), message)
     for name in ("redis_url", "ledger_path", "prefix"):
         value = take(name)

@@ -34,6 +34,7 @@ from router.config.model import (
 )
 from router.config.retrying import read_fallbacks_on, read_retry_wait, read_same_node
 from router.config.source import Path
+from router.config.suggest import did_you_mean
 from router.dialects.names import DEFAULT_NODE_DIALECT, DialectName, node_dialects
 
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -208,7 +209,8 @@ def _split_userinfo(url: str) -> tuple[str, str | None]:
 def _backend(section: Section, nodes: Mapping[str, NodeConfig]) -> Backend:
     node = section.string("node", "")
     if node and node not in nodes:
-        section.checker.report(section.at("node"), f"unknown node {node!r}")
+        hint = did_you_mean(node, nodes)
+        section.checker.report(section.at("node"), f"unknown node {node!r}{hint}")
     backend = Backend(
         node=node,
         weight=section.integer("weight", 1, minimum=1),
@@ -236,7 +238,8 @@ def _choice(section: Section, key: str, kind: type[_Choice], default: _Choice) -
         return kind(name)
     except ValueError:
         choices = " | ".join(member.value for member in kind)
-        section.checker.report(section.at(key), f"unknown {key} {name!r} (use {choices})")
+        hint = did_you_mean(name, (member.value for member in kind))
+        section.checker.report(section.at(key), f"unknown {key} {name!r}{hint} (use {choices})")
         return default
 
 
@@ -302,11 +305,15 @@ def cross_check(checker: Checker, models: Mapping[str, ModelRoute]) -> None:
                     ("models", name, "fallbacks", i), "a model cannot fall back to itself"
                 )
             elif fallback not in models and fallback not in owner:
-                checker.report(("models", name, "fallbacks", i), f"unknown model {fallback!r}")
+                hint = did_you_mean(fallback, [*models, *owner])
+                checker.report(
+                    ("models", name, "fallbacks", i), f"unknown model {fallback!r}{hint}"
+                )
         for code, targets in route.fallbacks_on:
             for i, target in enumerate(targets):
                 path = ("models", name, "fallbacks_on", code, i)
                 if target == name or target in route.aliases:
                     checker.report(path, "a model cannot fall back to itself")
                 elif target not in models and target not in owner:
-                    checker.report(path, f"unknown model {target!r}")
+                    hint = did_you_mean(target, [*models, *owner])
+                    checker.report(path, f"unknown model {target!r}{hint}")

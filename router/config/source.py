@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from router.config.yaml_words import plain_words
 from router.errors import Problem
 
 Path = tuple[str | int, ...]
@@ -66,7 +67,8 @@ def load_located(text: str) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise YamlSyntaxError(Problem("", f"invalid YAML: {exc.problem}", line)) from exc
+        words = plain_words(exc.problem, exc.context)
+        raise YamlSyntaxError(Problem("", f"invalid YAML: {words}", line)) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(Problem("", f"invalid YAML: {exc}")) from exc
     except RecursionError as exc:  # `&a [*a]`: an alias inside itself, or absurd nesting

@@ -34,6 +34,7 @@ class MockSettings:
     usage_always: bool = False
     api_key: str | None = None
     dialect: str = "both"  # `openai`, `gemini` or `both`: the paths it serves (DIALECTS)
+    answer: str | None = None  # --answer: this text (cut into `chunks` deltas) instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,11 @@ class Answer:
     def of(cls, settings: MockSettings) -> Answer:
         n = settings.chunks
         parts = (f"Hello from {settings.name}.", *(f" Part {i} of {n}." for i in range(2, n + 1)))
+        if settings.answer:  # the web page tests' Markdown: the given text, in n pieces
+            size = -(-len(settings.answer) // n)
+            parts = tuple(
+                settings.answer[i : i + size] for i in range(0, len(settings.answer), size)
+            )
         reasoning = ("Thinking about the question. ", f"Answering as {settings.name}.")
         tokens = CONTENT_TOKENS_PER_DELTA * n
         return cls(parts, reasoning, "".join(parts), "".join(reasoning), tokens)

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunks", type=_positive_int, default=5, help="content deltas")
     parser.add_argument("--usage", choices=("requested", "always"), default="requested")
     parser.add_argument("--seed", type=int, help="seed for the error-rate draws")
+    parser.add_argument("--answer", help="answer this text (in --chunks pieces) instead")
     faults = parser.add_argument_group("faults (also settable at runtime: POST /_mock/faults)")
     faults.add_argument("--status", type=int, help="answer this status instead")
     faults.add_argument("--error-rate", type=float, help="fraction of requests failing (0..1)")
@@ -99,6 +100,7 @@ async def _serve_forever(args: argparse.Namespace, faults: Faults) -> None:
         usage_always=args.usage == "always",
         api_key=args.api_key,
         dialect=args.dialect,
+        answer=args.answer,
     )
     app = create_app(settings, faults, seed=args.seed)
     # handler_cancellation: a client that goes away cancels its handler (counted in stats);

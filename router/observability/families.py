@@ -7,8 +7,6 @@ dashboard, the alerts and the tests rely on. The logic that records into them is
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from router.observability.single_process import (
@@ -42,18 +40,15 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )
 
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
 class Families:
     """Every metric family, registered on one registry (kept apart from `Metrics`'s logic)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, multiprocess: bool = False) -> None:
         r = registry
         # The families recorded per request: lock-free numbers of our own in one process,
         # prometheus-client's (multiprocess files) with `--workers`.
         self.local: LocalRouteCollector | None = None
-        if os.environ.get(MULTIPROCESS_ENV):
+        if multiprocess:
             self.requests = Counter(*REQUESTS, ["model", "node", "code"], registry=r)
             self.duration = Histogram(
                 *DURATION, ["model", "node"], buckets=LATENCY_BUCKETS, registry=r

@@ -15,7 +15,6 @@ the glob-matched name the client sent.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from router.errors import FailureReason
-from router.observability.families import MULTIPROCESS_ENV, Families
+from router.observability.families import Families
 from router.observability.single_process import (
     TRACE_ID,
     LocalRouteMetrics,
@@ -45,7 +44,8 @@ if TYPE_CHECKING:
 UNKNOWN = "unknown"
 NO_NODE = "none"
 
-NODE_STATES: tuple[str, ...] = tuple(state.value for state in NodeState)
+# A retired node has left routes.yaml, and with it the metrics.
+NODE_STATES: tuple[str, ...] = tuple(s.value for s in NodeState if s is not NodeState.RETIRED)
 UPSTREAM_ERROR_REASONS: tuple[str, ...] = tuple(reason.value for reason in FailureReason)
 RELOAD_RESULTS: tuple[str, ...] = ("success", "failure")
 
@@ -145,15 +145,22 @@ class NodeMetrics:
 
 
 class Metrics:
-    """The router's metrics: one registry, bounded labels, cached bound children."""
+    """The router's metrics: one registry, bounded labels, cached bound children.
 
-    def __init__(self, *, process_collectors: bool = True) -> None:
+    `multiprocess_dir` is prometheus-client's multiprocess folder (`router serve
+    --workers N`): every worker writes its values there and /metrics adds them all up.
+    """
+
+    def __init__(
+        self, *, process_collectors: bool = True, multiprocess_dir: str | None = None
+    ) -> None:
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         if process_collectors:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
-        self._f = Families(self.registry)
+        self._f = Families(self.registry, multiprocess=multiprocess_dir is not None)
         self.inflight_requests: Gauge = self._f.inflight_requests
         self.streams_open: Gauge = self._f.streams_open
         self.state_backend_up: Gauge = self._f.state_backend_up
@@ -192,7 +199,7 @@ class Metrics:
             for k, v in self._routes.items()
             if k[0] in models and (k[1] in all_nodes or k[1] == NO_NODE)
         }
-        if not os.environ.get(MULTIPROCESS_ENV):  # files of other workers cannot be cleared
+        if self.multiprocess_dir is None:  # files of other workers cannot be cleared
             self._f.model_node_info.clear()
         for model, model_nodes in routes.items():
             for node in model_nodes:
@@ -323,10 +330,8 @@ class Metrics:
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The body and Content-Type for GET /metrics, negotiated from the Accept header."""
         encoder, content_type = choose_encoder(accept or "")
-        if os.environ.get(MULTIPROCESS_ENV):
-            # `router serve --workers N`: every worker writes its values to files in that
-            # folder and any worker's /metrics adds them all up.
+        if self.multiprocess_dir is not None:
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
             return encoder(merged), content_type
         return encoder(self.registry), content_type

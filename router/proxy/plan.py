@@ -39,7 +39,7 @@ from router.observability.exchange import Attempt, AttemptKind, Exchange
 from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.balancer import ModelBalancer
-from router.routing.health import panic_candidates
+from router.routing.panic import panic_candidates
 from router.routing.same_node import parse_retry_after, retry_delay
 from router.upstream.nodes import NodeRuntime
 from router.upstream.request import CodedFailure, Opened
@@ -299,7 +299,7 @@ class Plan:
             records = [node.health for node in found.values()]
             for record in panic_candidates(records, now):
                 node = found[record.name]
-                if node.has_capacity():
+                if node.has_room():
                     self.table.panic_models[served.name] = now
                     self.observer.panic(served.name, node.name)
                     yield Candidate(served, by_name[node.name], node)

@@ -1,7 +1,19 @@
 """Per-node health: a state machine written as a table, with no I/O and no clock.
 
 Everything that changes a node's state lives in this module, including what another
-replica's decision may change here. The rules:
+replica's decision may change here, and the one rule that says whether a node may take a
+new request:
+
+    selectable  = state is healthy, or probing with its one trial slot free,
+                  and the node has room (fewer requests in flight than its max_inflight)
+
+Room is load, not health: the caller passes it in (`is_selectable(now, has_room=...)`).
+Everything else is the state: a node drained, disabled, ejected, waiting for its first
+probe or removed from routes.yaml (retired) is not selectable whatever its load. The
+balancer, the retry path and panic mode (router.routing.panic) all ask this rule; none
+keeps a flag beside it.
+
+The transitions:
 
     state     event              next      when (the guard, checked by the NodeHealth method)
     --------  -----------------  --------  ---------------------------------------------------
@@ -26,8 +38,14 @@ replica's decision may change here. The rules:
     disabled  PROBE_SUCCEEDED    healthy   one probe sent with the node's key succeeded
     unproven, healthy, ejected, probing
               AUTH_FAILED        disabled  a 401 (a 401/403 on a probe): our key is wrong
-    any       DRAIN              draining  operator: no new requests, in-flight ones finish
-    any       ENABLE             healthy   operator
+    any but retired
+              DRAIN              draining  operator: no new requests, in-flight ones finish
+    any but retired
+              ENABLE             healthy   operator
+    any but retired
+              RETIRE             retired   a reload removed the node (or changed its URL or
+                                           key: a new record serves under the name). Its
+                                           requests in flight finish; nothing leaves retired
 
 Moves decided by another replica sharing Redis (`router.upstream.peers` turns each message
 kind into one of these events; only the table says whether it applies):
@@ -38,7 +56,7 @@ kind into one of these events; only the table says whether it applies):
                                            own probe; ejected, draining, disabled keep theirs
     unproven, healthy, ejected, probing
               PEER_DISABLED      disabled  disabled there (the key is shared)
-    any but draining
+    any but draining, retired
               PEER_DRAIN         draining  an operator drained it there
     draining  PEER_ENABLE        healthy   an operator enabled it there; only a drain is
                                            undone, so a replica's own ejection or disable
@@ -53,10 +71,6 @@ at an ejected node belongs to a request sent before the ejection and says nothin
 a request answered by an unproven node (in panic mode) does not replace its probe, and a
 draining or disabled node is left to the operator or a probe. Only a pair missing from the
 table raises `IllegalTransition`, and the methods never produce one, so it means a bug.
-
-Panic mode (`panic_candidates`): when none of a model's nodes is selectable, every node
-that is out for a reason a request could disprove (unproven, ejected, probing) is tried
-anyway, least recently failed first; draining and disabled nodes never are.
 
 Expiry is lazy: nobody has to wake up when an ejection ends. Queries (`state_at`,
 `is_selectable`) report an expired ejection as probing without changing anything; the next
@@ -82,6 +96,7 @@ class NodeState(StrEnum):
     DRAINING = "draining"
     DISABLED = "disabled"
     UNPROVEN = "unproven"  # active checks on, no probe has succeeded yet
+    RETIRED = "retired"  # no longer in routes.yaml; its requests in flight finish
 
 
 class Event(StrEnum):
@@ -98,6 +113,7 @@ class Event(StrEnum):
     PEER_DISABLED = "peer_disabled"
     PEER_DRAIN = "peer_drain"
     PEER_ENABLE = "peer_enable"
+    RETIRE = "retire"
 
 
 class Reason(StrEnum):
@@ -112,6 +128,7 @@ class Reason(StrEnum):
 _S, _E = NodeState, Event
 
 _MAY_DISABLE = (_S.UNPROVEN, _S.HEALTHY, _S.EJECTED, _S.PROBING)
+_CONFIGURED = tuple(s for s in NodeState if s is not _S.RETIRED)
 
 TRANSITIONS: Mapping[tuple[NodeState, Event], NodeState] = MappingProxyType(
     {
@@ -128,13 +145,14 @@ TRANSITIONS: Mapping[tuple[NodeState, Event], NodeState] = MappingProxyType(
         (_S.PROBING, _E.PROBE_FAILED): _S.EJECTED,
         (_S.DISABLED, _E.PROBE_SUCCEEDED): _S.HEALTHY,
         **{(s, _E.AUTH_FAILED): _S.DISABLED for s in _MAY_DISABLE},
-        **{(s, _E.DRAIN): _S.DRAINING for s in NodeState},
-        **{(s, _E.ENABLE): _S.HEALTHY for s in NodeState},
+        **{(s, _E.DRAIN): _S.DRAINING for s in _CONFIGURED},
+        **{(s, _E.ENABLE): _S.HEALTHY for s in _CONFIGURED},
+        **{(s, _E.RETIRE): _S.RETIRED for s in _CONFIGURED},
         # Decided by another replica (see the second table above).
         (_S.HEALTHY, _E.PEER_EJECTED): _S.EJECTED,
         (_S.PROBING, _E.PEER_EJECTED): _S.EJECTED,
         **{(s, _E.PEER_DISABLED): _S.DISABLED for s in _MAY_DISABLE},
-        **{(s, _E.PEER_DRAIN): _S.DRAINING for s in NodeState if s is not _S.DRAINING},
+        **{(s, _E.PEER_DRAIN): _S.DRAINING for s in _CONFIGURED if s is not _S.DRAINING},
         (_S.DRAINING, _E.PEER_ENABLE): _S.HEALTHY,
     }
 )
@@ -198,11 +216,11 @@ class NodeHealth:
         """The state as of `now`, counting an expired ejection as probing."""
         return NodeState.PROBING if self._is_expired(now) else self.state
 
-    def is_selectable(self, now: float) -> bool:
-        """Whether the balancer may send a new request here (healthy, or a free trial slot)."""
+    def is_selectable(self, now: float, *, has_room: bool) -> bool:
+        """Whether a new request may go here (the rule at the top of this module)."""
         state = self.state_at(now)
-        return state is NodeState.HEALTHY or (
-            state is NodeState.PROBING and not self.trial_in_flight
+        return has_room and (
+            state is NodeState.HEALTHY or (state is NodeState.PROBING and not self.trial_in_flight)
         )
 
     def needs_trial(self, now: float) -> bool:
@@ -325,6 +343,12 @@ class NodeHealth:
         """Back to healthy with every counter reset."""
         return self._move(Event.ENABLE, now)
 
+    # Configuration.
+
+    def retire(self, now: float) -> Changes:
+        """The node left routes.yaml: never selectable again, whatever happens next."""
+        return self._move(Event.RETIRE, now)
+
     # The only code that changes `state`.
 
     def _is_expired(self, now: float) -> bool:
@@ -373,21 +397,3 @@ def may_eject(records: Iterable[NodeHealth], max_percent: float) -> bool:
     ejected = sum(1 for r in nodes if r.is_passively_ejected)
     # Multiplied out rather than divided, so 1 of 2 nodes at 50% is exactly allowed.
     return (ejected + 1) * 100 <= max_percent * len(nodes)
-
-
-def panic_candidates(records: Iterable[NodeHealth], now: float) -> tuple[NodeHealth, ...]:
-    """Nodes to try anyway when none of a model's nodes is selectable, least recently failed first.
-
-    Empty if some node is selectable (no panic). An unproven node counts like an ejected
-    one, so a node whose probe has not succeeded yet (or never will) is tried at once.
-    Draining and disabled nodes are never candidates: the operator asked for no traffic,
-    and a wrong key will fail every time.
-    """
-    nodes = list(records)
-    if any(r.is_selectable(now) for r in nodes):
-        return ()
-    usable = [r for r in nodes if r.state not in (NodeState.DRAINING, NodeState.DISABLED)]
-    # Never failed sorts first; ties keep the caller's order (sorted is stable).
-    return tuple(
-        sorted(usable, key=lambda r: (r.last_failure_at is not None, r.last_failure_at or 0.0))
-    )

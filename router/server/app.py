@@ -14,7 +14,7 @@ from router.dialects import registry
 from router.dialects.codec import Codec
 from router.errors import ApiError, NotFound, RouterError
 from router.observability.logs import LogOutput
-from router.server.protocol_errors import expectation_failed_as_json  # replaces error bodies
+from router.server.protocol_errors import expectation_failed_as_json
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
 from router.upstream.transport import TransportFactory
@@ -82,6 +82,8 @@ class Options:
     access_log: bool = True
     reload_poll: float = 1.0
     log_output: LogOutput | None = None  # from configure_logging: lets access lines skip structlog
+    # prometheus-client's multiprocess folder, with `--workers` (router.cli.main sets it up)
+    metrics_dir: str | None = None
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -103,6 +105,7 @@ def create_app(
         access_log=options.access_log,
         reload_poll=options.reload_poll,
         log_output=options.log_output,
+        metrics_dir=options.metrics_dir,
     )
     app.add_routes(routes(config, parts, _metrics_endpoint(parts)))
 

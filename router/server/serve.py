@@ -16,6 +16,7 @@ from router.config.ports import listen_problem
 from router.errors import ConfigError, StartupError
 from router.observability.logs import configure_logging, get_logger
 from router.server.app import PARTS, Options, create_app
+from router.server.protocol_errors import RouterRunner
 from router.server.workers import MEMORY_REFUSED, supervise
 
 
@@ -34,7 +35,7 @@ async def run_server(
     app = create_app(config, options)
     parts = app[PARTS]
     server = config.server
-    runner = web.AppRunner(
+    runner = RouterRunner(
         app,
         handler_cancellation=True,
         access_log=None,
@@ -116,13 +117,15 @@ def serve_command(
     metrics: bool = True,
     access_log: bool = True,
     workers: int = 1,
+    metrics_dir: str | None = None,
 ) -> int:
-    """Entry point of `router serve`."""
+    """Entry point of `router serve`; `metrics_dir` is the multiprocess metrics folder,
+    which prometheus-client must have been given before it was imported (router.cli.main)."""
     output = configure_logging(log_level, log_format)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        print(f"{config_path}: cannot start, {len(exc.problems)} problem(s):", file=sys.stderr)
+        print(f"{exc.headline()}; the router cannot start:", file=sys.stderr)
         print(exc.render(), file=sys.stderr)
         return 1
     if workers > 1 and config.state.backend == "memory":
@@ -130,7 +133,11 @@ def serve_command(
         return 2
     _use_uvloop()
     options = Options(
-        config_path=config_path, metrics=metrics, access_log=access_log, log_output=output
+        config_path=config_path,
+        metrics=metrics,
+        access_log=access_log,
+        log_output=output,
+        metrics_dir=metrics_dir,
     )
     address = (host or config.server.host, port or config.server.port)
     try:
@@ -145,4 +152,4 @@ def serve_command(
     def run_worker() -> None:
         asyncio.run(run_server(config, *address, options, reuse_port=True))
 
-    return supervise(workers, run_worker)
+    return supervise(workers, run_worker, metrics_dir)

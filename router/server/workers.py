@@ -5,7 +5,7 @@ the ordinary server with `reuse_port`, so the kernel spreads connections across 
 The supervisor forwards SIGTERM/SIGINT (graceful shutdown) and SIGHUP (reload) to every
 worker, restarts a worker that dies while the router is not stopping, and exits 0 once
 all workers have stopped. Metrics add up across workers through prometheus-client's
-multiprocess mode (the folder is set up by the CLI before prometheus-client loads).
+multiprocess mode (the folder is set up by router.cli.main before prometheus-client loads).
 State must be shared, so the memory backend is refused with more than one worker.
 """
 
@@ -28,8 +28,9 @@ MEMORY_REFUSED = (
 )
 
 
-def supervise(workers: int, run_worker: Callable[[], None]) -> int:
-    """Run `run_worker` in `workers` forked processes until told to stop."""
+def supervise(workers: int, run_worker: Callable[[], None], metrics_dir: str | None) -> int:
+    """Run `run_worker` in `workers` forked processes until told to stop; a dead worker's
+    live gauges are dropped from `metrics_dir` (prometheus-client's multiprocess folder)."""
     log = get_logger("router")
     children: dict[int, int] = {}  # pid -> worker index
     stopping = False
@@ -72,7 +73,8 @@ def supervise(workers: int, run_worker: Callable[[], None]) -> int:
         if pid not in children:
             continue
         index = children.pop(pid)
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        if metrics_dir is not None:
+            multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             failed = failed or code != 0

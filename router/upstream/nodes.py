@@ -8,12 +8,13 @@ closed once its last request ends.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping
 
 from router.config.model import NodeConfig
 from router.dialects.names import DialectName
 from router.dialects.registry import key_codec
-from router.routing.health import NodeHealth
+from router.routing.health import NodeHealth, NodeState
 from router.upstream.http11 import Origin, request_path
 from router.upstream.transport import NodeTransport, TransportFactory
 
@@ -31,7 +32,6 @@ class NodeRuntime:
         "key_check_path",
         "latency_ewma",
         "name",
-        "retired",
         "speaks",
         "transport",
         "transports",
@@ -42,7 +42,6 @@ class NodeRuntime:
     def __init__(self, config: NodeConfig, transports: TransportFactory) -> None:
         self.transports = transports
         self.inflight = 0
-        self.retired = False
         # With active checks on, a new node starts unproven: it serves after its first
         # successful probe (or in panic mode).
         self.health = NodeHealth.for_node(config)
@@ -74,17 +73,18 @@ class NodeRuntime:
         path, _, query = path.partition("?")
         return request_path(self.base_path + path, query)
 
-    def has_capacity(self) -> bool:
-        """Below max_inflight and still part of the config."""
-        return not self.retired and self.inflight < self.config.max_inflight
+    @property
+    def retired(self) -> bool:
+        """No longer in routes.yaml (its health says so); its last requests may still run."""
+        return self.health.state is NodeState.RETIRED
+
+    def has_room(self) -> bool:
+        """Fewer requests in flight than max_inflight."""
+        return self.inflight < self.config.max_inflight
 
     def is_selectable(self, now: float) -> bool:
-        """Whether a new request may go to this node now."""
-        return (
-            self.inflight < self.config.max_inflight
-            and not self.retired
-            and self.health.is_selectable(now)
-        )
+        """Whether a new request may go to this node now (router.routing.health's rule)."""
+        return self.health.is_selectable(now, has_room=self.has_room())
 
     def observe_latency(self, seconds: float) -> None:
         """Fold one time-to-first-byte into the recent average (for /admin/nodes)."""
@@ -137,7 +137,9 @@ class NodePool:
         self.nodes = updated
 
     def _retire(self, node: NodeRuntime) -> None:
-        node.retired = True
+        # When does not matter (nothing asks a retired record); the loop's clock is the
+        # monotonic one, for asyncio and uvloop alike.
+        node.health.retire(time.monotonic())
         if node.inflight == 0:
             node.close_soon()
 

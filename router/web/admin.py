@@ -1,7 +1,9 @@
-"""The admin API under /admin: node states, drain/enable, reload, the active config.
+"""The admin API under /admin: node states, drain/enable, reload, the active config;
+keys and usage come from router.web.admin_keys.
 
 Only with `Authorization: Bearer <server.admin_token>`; with no token configured the
-whole API answers 404, as if it did not exist.
+whole API answers 404, as if it did not exist. Every call is in the access log
+(router.web.audit).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from router.billing.service import Billing
 from router.config.model import Config
 from router.dialects.registry import DEFAULT
 from router.errors import InvalidConfig, InvalidToken, NotFound, echo
@@ -25,6 +28,8 @@ from router.observability.observer import Observer
 from router.proxy.table import RouteTable
 from router.routing.health import Changes, NodeHealth, NodeState
 from router.upstream.peers import ClusterSync, MessageKind
+from router.web.admin_keys import AdminKeys
+from router.web.audit import Audit
 from router.web.context import request_id_of
 from router.web.reload import ConfigReloader
 from router.web.status import status_document
@@ -78,11 +83,13 @@ class Admin:
         reloader: ConfigReloader,
         observer: Observer,
         cluster: ClusterSync | None = None,
+        billing: Billing | None = None,
     ) -> None:
         self.table = table
         self.reloader = reloader
         self.observer = observer
         self.cluster = cluster
+        self.billing = billing
 
     def _authorize(self, request: web.Request) -> None:
         token = self.table.config.server.admin_token
@@ -145,6 +152,14 @@ class Admin:
         return _json(config_document(self.table.config))
 
     def routes(self) -> list[web.RouteDef]:
+        """Every admin route, each call audited in the access log."""
+        routes = self._node_routes()
+        if self.billing is not None:
+            keys = AdminKeys(self.billing, lambda: self.table.config, self._authorize)
+            routes += keys.routes()
+        return Audit(self.table).routes(routes)
+
+    def _node_routes(self) -> list[web.RouteDef]:
         return [
             web.get("/admin/nodes", self.nodes),
             web.get("/admin/status", self.status),

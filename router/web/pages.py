@@ -1,4 +1,4 @@
-"""The playground, account and status pages: static files shipped in the package.
+"""The playground, account, console and status pages: static files shipped in the package.
 
 The files under `ui/` are read once, when the app is built, with their response headers
 prepared; a page request only copies bytes. Every page and asset is same-origin only: the
@@ -23,6 +23,7 @@ PAGES: Mapping[str, str] = MappingProxyType(
         "/playground": "playground.html",
         "/account": "account.html",
         "/status": "status.html",
+        "/console": "console.html",
     }
 )
 TYPES: Mapping[str, str] = MappingProxyType(
@@ -77,7 +78,7 @@ class Pages:
         return response
 
     async def page(self, request: web.Request) -> web.Response:
-        """GET /, /playground, /account, /status."""
+        """GET /, /playground, /account, /console, /status."""
         return self._answer(PAGES[request.path])
 
     async def asset(self, request: web.Request) -> web.Response:

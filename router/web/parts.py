@@ -107,9 +107,11 @@ def wire(
     access_log: bool,
     reload_poll: float,
     log_output: LogOutput | None,
+    metrics_dir: str | None = None,
 ) -> Parts:
-    """Build the live objects and connect their listeners."""
-    registry_metrics = Metrics() if metrics else None
+    """Build the live objects and connect their listeners (`metrics_dir`: prometheus-
+    client's multiprocess folder, with `--workers`)."""
+    registry_metrics = Metrics(multiprocess_dir=metrics_dir) if metrics else None
     observer = Observer(registry_metrics, access_log=access_log, output=log_output)
     table = RouteTable(config, transports)
     prober = HealthProber(table.pool, observer)
@@ -171,5 +173,6 @@ def routes(config: Config, parts: Parts, metrics: Handler) -> list[web.RouteDef]
         models_need_key = not parts.billing.auth_off and not config.server.public_models
         found += Pages(models_need_key=models_need_key).routes()
     if parts.reloader is not None:
-        found += Admin(parts.table, parts.reloader, parts.observer, parts.cluster).routes()
+        admin = Admin(parts.table, parts.reloader, parts.observer, parts.cluster, parts.billing)
+        found += admin.routes()
     return found

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from router.config.model import Backend, Config, Defaults, ModelRoute, NodeConfig, ServerConfig
 from router.observability.families import LATENCY_BUCKETS
@@ -161,15 +164,18 @@ def test_status_codes_outside_http_range_are_one_label(metrics: Metrics) -> None
     assert value(metrics, "router_requests_total", model="gpt-4o", node="a", code="other") == 2
 
 
+def node_states(metrics: Metrics, node: str) -> dict[str, float]:
+    """The router_node_state samples of `node`, by state."""
+    found = [(labels, v) for name, labels, v in samples(metrics) if name == "router_node_state"]
+    return {labels["state"]: v for labels, v in found if labels["node"] == node}
+
+
 def test_node_state_is_one_hot(metrics: Metrics) -> None:
-    assert tuple(NODE_STATES) == tuple(s.value for s in NodeState)
+    # Every state but retired: a retired node has left routes.yaml and the metrics.
+    assert tuple(NODE_STATES) == tuple(s.value for s in NodeState if s is not NodeState.RETIRED)
     metrics.set_node_state("a", "ejected")
     metrics.set_node_state("a", NodeState.PROBING)
-    states = {
-        labels["state"]: v
-        for name, labels, v in samples(metrics)
-        if name == "router_node_state" and labels["node"] == "a"
-    }
+    states = node_states(metrics, "a")
     assert states == {s: (1.0 if s == "probing" else 0.0) for s in NODE_STATES}
 
 
@@ -177,11 +183,7 @@ def test_node_state_label_values_are_kept_and_unproven_added(metrics: Metrics) -
     old = ("healthy", "ejected", "probing", "draining", "disabled")
     assert (*old, "unproven") == NODE_STATES  # dashboards and alerts rely on these values
     metrics.set_node_state("a", NodeState.UNPROVEN)
-    states = {
-        labels["state"]: v
-        for name, labels, v in samples(metrics)
-        if name == "router_node_state" and labels["node"] == "a"
-    }
+    states = node_states(metrics, "a")
     assert states == {s: (1.0 if s == "unproven" else 0.0) for s in NODE_STATES}
 
 
@@ -297,3 +299,25 @@ def test_local_families_render_as_prometheus_client_would() -> None:
         (("code", "other"), ("model", "m"), ("node", "a")),
         1.0,
     ) in ours
+
+
+def test_multiprocess_metrics_are_read_from_the_folder_given(tmp_path: Path) -> None:
+    # What another worker wrote: prometheus-client's file for one counter sample.
+    values = MmapedDict(str(tmp_path / "counter_4242.db"))
+    labels = (["model", "node", "code"], ["gpt-4o", "a", "200"])
+    key = mmap_key("router_requests", "router_requests_total", *labels, "help")
+    values.write_value(key, 7.0, 0.0)
+    values.close()
+    metrics = Metrics(process_collectors=False, multiprocess_dir=str(tmp_path))
+    labels_of = {"model": "gpt-4o", "node": "a", "code": "200"}
+    assert value(metrics, "router_requests_total", **labels_of) == 7.0
+
+
+def test_the_environment_alone_does_not_switch_to_multiprocess(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The folder is a run option (router.cli.main reads the variable, once).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    metrics = Metrics(process_collectors=False)
+    metrics.route("gpt-4o", "a").finished(200, 0.1)  # not files: this registry's own numbers
+    assert value(metrics, "router_requests_total", model="unknown", node="unknown", code="200") == 1

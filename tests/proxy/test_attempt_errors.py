@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,145 +26,55 @@ from router.upstream.reasons import Redactor
 ROUTE = ModelRoute("gemini-2.5-flash", (Backend("a"),))
 REDACTOR = Redactor([NodeConfig("a", "http://10.0.0.9:8000/v1", api_key="sk-node-secret")])
 
-# (last failure, class, status, code, message, Retry-After header)
+FLASH = "model 'gemini-2.5-flash'"
+RATE_LIMITED = f"every node of {FLASH} is rate limited"
+UNAVAILABLE = f"the nodes of {FLASH} are unavailable"
+NO_ANSWER = f"no node produced an answer for {FLASH}"
+NOT_AVAILABLE = f"no node is available for {FLASH}; try again shortly"
+TIMED_OUT = f"no node answered {FLASH} in time"
+R429, R5XX, R4XX = FailureReason.STATUS_429, FailureReason.STATUS_5XX, FailureReason.STATUS_4XX
+
+
+def failed(reason: FailureReason, detail: str, status: int | None = None, **more: str) -> Any:
+    return UpstreamFailure(reason, detail, status=status, **more)
+
+
+# (last failure, class, status, code, message, Retry-After header, why)
 FINAL_CASES = [
-    pytest.param(
-        None,
-        NoAvailableNode,
-        503,
-        "no_available_node",
-        "no node is available for model 'gemini-2.5-flash'; try again shortly",
-        "1",
-        id="no attempt at all",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.TIMEOUT, "no first byte"),
-        UpstreamTimeout,
-        504,
-        "upstream_timeout",
-        "no node answered model 'gemini-2.5-flash' in time",
-        None,
-        id="timeout",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.STATUS_429, "node answered 429", status=429, retry_after="7"),
-        TooManyRequests,
-        429,
-        "too_many_requests",
-        "every node of model 'gemini-2.5-flash' is rate limited",
-        "7",
-        id="429 with the node's Retry-After",
-    ),
-    pytest.param(
-        UpstreamFailure(
-            FailureReason.STATUS_429, "node answered 429", status=429, retry_after="2.6"
-        ),
-        TooManyRequests,
-        429,
-        "too_many_requests",
-        "every node of model 'gemini-2.5-flash' is rate limited",
-        "3",
-        id="429 with fractional seconds",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.STATUS_429, "node answered 429", status=429),
-        TooManyRequests,
-        429,
-        "too_many_requests",
-        "every node of model 'gemini-2.5-flash' is rate limited",
-        "1",
-        id="429 without Retry-After",
-    ),
-    pytest.param(
-        UpstreamFailure(
-            FailureReason.STATUS_429, "node answered 429", status=429, retry_after="soon"
-        ),
-        TooManyRequests,
-        429,
-        "too_many_requests",
-        "every node of model 'gemini-2.5-flash' is rate limited",
-        "1",
-        id="429 with an HTTP-date or junk Retry-After",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.STATUS_5XX, "node answered 500", status=500),
-        UpstreamError,
-        502,
-        "upstream_error",
-        "no node produced an answer for model 'gemini-2.5-flash' (node answered 500)",
-        None,
-        id="5xx",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.STATUS_5XX, "node answered 503", status=503),
-        ServiceUnavailable,
-        503,
-        "service_unavailable",
-        "the nodes of model 'gemini-2.5-flash' are unavailable",
-        None,
-        id="503 without Retry-After",
-    ),
-    pytest.param(
-        UpstreamFailure(
-            FailureReason.STATUS_5XX,
-            "node answered 503",
-            status=503,
-            retry_after="7",
-            message="overloaded at http://10.0.0.9:8000/v1, try later",
-            request_id="req-9",
-        ),
-        ServiceUnavailable,
-        503,
-        "service_unavailable",
-        "overloaded at [redacted], try later",
-        "7",
-        id="503 with the node's reason and Retry-After",
-    ),
-    pytest.param(
-        UpstreamFailure(
-            FailureReason.STATUS_429,
-            "node answered 429",
-            status=429,
-            retry_after="4",
-            message="quota of key sk-node-secret exceeded on 10.0.0.9",
-        ),
-        TooManyRequests,
-        429,
-        "too_many_requests",
-        "quota of key [redacted] exceeded on [redacted]",
-        "4",
-        id="429 with the node's reason",
-    ),
-    pytest.param(
-        UpstreamFailure(
-            FailureReason.STATUS_4XX, "node answered 404", status=404, message="no such thing"
-        ),
-        UpstreamError,
-        502,
-        "upstream_error",
-        "no node produced an answer for model 'gemini-2.5-flash' (node answered 404)",
-        None,
-        id="a 404's message is not passed on",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.CONNECT, "connection refused"),
-        UpstreamError,
-        502,
-        "upstream_error",
-        "no node produced an answer for model 'gemini-2.5-flash' (connection refused)",
-        None,
-        id="connect error",
-    ),
-    pytest.param(
-        UpstreamFailure(FailureReason.RESET, "connection reset"),
-        UpstreamError,
-        502,
-        "upstream_error",
-        "no node produced an answer for model 'gemini-2.5-flash' (connection reset)",
-        None,
-        id="reset",
-    ),
-]
+    pytest.param(*case[:6], id=case[6])
+    for case in [
+        (None, NoAvailableNode, 503, "no_available_node", NOT_AVAILABLE, "1", "no attempt at all"),
+        (failed(FailureReason.TIMEOUT, "no first byte"), UpstreamTimeout, 504, "upstream_timeout",
+         TIMED_OUT, None, "timeout"),
+        (failed(R429, "node answered 429", 429, retry_after="7"), TooManyRequests, 429,
+         "too_many_requests", RATE_LIMITED, "7", "429 with the node's Retry-After"),
+        (failed(R429, "node answered 429", 429, retry_after="2.6"), TooManyRequests, 429,
+         "too_many_requests", RATE_LIMITED, "3", "429 with fractional seconds"),
+        (failed(R429, "node answered 429", 429), TooManyRequests, 429, "too_many_requests",
+         RATE_LIMITED, "1", "429 without Retry-After"),
+        (failed(R429, "node answered 429", 429, retry_after="soon"), TooManyRequests, 429,
+         "too_many_requests", RATE_LIMITED, "1", "429 with an HTTP-date or junk Retry-After"),
+        (failed(R5XX, "node answered 500", 500), UpstreamError, 502, "upstream_error",
+         f"{NO_ANSWER} (node answered 500)", None, "5xx"),
+        (failed(R5XX, "node answered 503", 503), ServiceUnavailable, 503, "service_unavailable",
+         UNAVAILABLE, None, "503 without Retry-After"),
+        (failed(R5XX, "node answered 503", 503, retry_after="7",
+                message="overloaded at http://10.0.0.9:8000/v1, try later", request_id="req-9"),
+         ServiceUnavailable, 503, "service_unavailable", "overloaded at [redacted], try later",
+         "7", "503 with the node's reason and Retry-After"),
+        (failed(R429, "node answered 429", 429, retry_after="4",
+                message="quota of key sk-node-secret exceeded on 10.0.0.9"),
+         TooManyRequests, 429, "too_many_requests",
+         "quota of key [redacted] exceeded on [redacted]", "4", "429 with the node's reason"),
+        (failed(R4XX, "node answered 404", 404, message="no such thing"), UpstreamError, 502,
+         "upstream_error", f"{NO_ANSWER} (node answered 404)", None,
+         "a 404's message is not passed on"),
+        (failed(FailureReason.CONNECT, "connection refused"), UpstreamError, 502,
+         "upstream_error", f"{NO_ANSWER} (connection refused)", None, "connect error"),
+        (failed(FailureReason.RESET, "connection reset"), UpstreamError, 502, "upstream_error",
+         f"{NO_ANSWER} (connection reset)", None, "reset"),
+    ]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("last", "kind", "status", "code", "message", "retry"), FINAL_CASES)

@@ -73,7 +73,7 @@ async def test_a_probing_node_that_refuses_the_prefill_gets_its_trial_back(
     assert events[-1]["error"]["message"] == "the node failed mid-answer"
     assert fake.posted_to() == ["a", "b"]
     assert not health.trial_in_flight
-    assert health.is_selectable(0.0)  # a 400 shows b works: it is not locked out
+    assert health.is_selectable(0.0, has_room=True)  # a 400 shows b works: it is not locked out
 
 
 async def test_null_tool_calls_in_every_delta_still_continue(aiohttp_client: Any) -> None:

@@ -18,94 +18,31 @@ from router.routing.health import (
     Transition,
     may_eject,
     next_state,
-    panic_candidates,
 )
-
-H, EJ, PR, DR, DI, UN = (
-    NodeState.HEALTHY,
-    NodeState.EJECTED,
-    NodeState.PROBING,
-    NodeState.DRAINING,
-    NodeState.DISABLED,
-    NodeState.UNPROVEN,
+from tests.support.health_records import (
+    BUILDERS,
+    CHECK,
+    DI,
+    DR,
+    EJ,
+    EJECTION,
+    PR,
+    UN,
+    H,
+    checks_off,
+    disabled,
+    down_by_check,
+    draining,
+    ejected,
+    fail_requests,
+    fresh,
+    healthy,
+    model,
+    probe,
+    probing,
+    retired,
+    unproven,
 )
-
-CHECK = HealthCheck(unhealthy_threshold=3, healthy_threshold=2)
-EJECTION = Ejection(consecutive_failures=3, base_seconds=5.0, max_seconds=12.0, max_percent=50.0)
-
-
-def fresh(name: str = "n1") -> NodeHealth:
-    return NodeHealth(name, CHECK, EJECTION)
-
-
-def fail_requests(node: NodeHealth, now: float, times: int = 3) -> None:
-    for _ in range(times):
-        node.record_failure(now)
-
-
-def probe(node: NodeHealth, results: str, now: float) -> None:
-    for ch in results:
-        node.record_probe(ch == "+", now)
-
-
-# Builders for a node in each state (at t=0), through the public API only.
-def healthy() -> NodeHealth:
-    return fresh()
-
-
-def ejected() -> NodeHealth:  # passively: ends at t=5
-    node = fresh()
-    fail_requests(node, 0.0)
-    return node
-
-
-def down_by_check() -> NodeHealth:
-    node = fresh()
-    probe(node, "---", 0.0)
-    return node
-
-
-def probing() -> NodeHealth:  # ejection ended; trial taken at t=5 and still in flight
-    node = ejected()
-    node.take_trial(5.0)
-    return node
-
-
-def draining() -> NodeHealth:
-    node = fresh()
-    node.drain(0.0)
-    return node
-
-
-def disabled() -> NodeHealth:
-    node = fresh()
-    node.record_auth_failure(0.0)
-    return node
-
-
-def unproven() -> NodeHealth:  # active checks on, no probe answered yet
-    return NodeHealth.for_node(NodeConfig("n1", "http://x", health=CHECK, ejection=EJECTION))
-
-
-def checks_off(build: Callable[[], NodeHealth]) -> Callable[[], NodeHealth]:
-    """The builder's node after a reload set `health: false` for it."""
-
-    def built() -> NodeHealth:
-        node = build()
-        node.check = HealthCheck(enabled=False)
-        return node
-
-    return built
-
-
-BUILDERS: dict[NodeState, Callable[[], NodeHealth]] = {
-    H: healthy,
-    EJ: ejected,
-    PR: probing,
-    DR: draining,
-    DI: disabled,
-    UN: unproven,
-}
 
 
 @pytest.mark.parametrize("name,build,state,reason", [
@@ -214,6 +151,12 @@ CASES: list[tuple[str, Callable[[], NodeHealth], Callable[[NodeHealth], object],
       for state in (UN, H, EJ, DI)],
     ("probing: a peer drained it", probing, lambda n: n.follow_peer(Event.PEER_DRAIN, 6.0),
      [(PR, DR, Event.PEER_DRAIN)]),
+    *[(f"{state}: a reload removed it", build, lambda n: n.retire(6.0),
+       [(state, NodeState.RETIRED, Event.RETIRE)])
+      for state, build in BUILDERS.items() if state is not EJ],
+    # an ejection that ended at t=5 is probing by t=6: it retires from there
+    ("ejected: a reload removed it", down_by_check, lambda n: n.retire(6.0),
+     [(EJ, NodeState.RETIRED, Event.RETIRE)]),
 ]  # fmt: skip
 
 
@@ -296,7 +239,7 @@ def test_peer_moves_carry_reasons():
 
 def test_unproven_is_not_selectable_and_down_by_check_after_threshold():
     node = unproven()
-    assert not node.is_selectable(0.0) and not node.needs_trial(0.0)
+    assert not node.is_selectable(0.0, has_room=True) and not node.needs_trial(0.0)
     assert not node.is_passively_ejected  # max_percent limits passive ejections only
     probe(node, "---", 1.0)
     assert (node.state, node.reason, node.ejected_until) == (EJ, Reason.HEALTH_CHECK, None)
@@ -357,22 +300,22 @@ def test_ejection_refused_by_max_percent_keeps_node_in_rotation():
     for _ in range(5):
         assert node.record_failure(1.0, allow_eject=False) == ()
     assert node.state is H
-    assert node.is_selectable(1.0)
+    assert node.is_selectable(1.0, has_room=True)
     assert node.record_failure(1.0)  # allowed again: the streak is still there
 
 
 def test_probing_lets_exactly_one_request_through():
     node = ejected()
-    assert not node.is_selectable(4.9)
+    assert not node.is_selectable(4.9, has_room=True)
     assert node.state_at(5.0) is PR
     assert node.state is EJ  # queries never change anything
-    assert node.is_selectable(5.0) and node.needs_trial(5.0)
+    assert node.is_selectable(5.0, has_room=True) and node.needs_trial(5.0)
     node.take_trial(5.0)
-    assert not node.is_selectable(5.0)
+    assert not node.is_selectable(5.0, has_room=True)
     with pytest.raises(IllegalTransition):
         node.take_trial(5.0)
     node.release_trial()  # the trial ended without a verdict
-    assert node.is_selectable(5.0)
+    assert node.is_selectable(5.0, has_room=True)
 
 
 def test_take_trial_on_healthy_raises():
@@ -400,7 +343,7 @@ def test_auth_failure_disables_until_a_probe_succeeds(build):
     node = build()
     node.record_auth_failure(6.0)
     assert (node.state, node.reason) == (DI, Reason.AUTH)
-    assert not node.is_selectable(1e9)  # time alone never re-enables
+    assert not node.is_selectable(1e9, has_room=True)  # time alone never re-enables
     node.record_probe(False, 7.0)
     assert node.state is DI
     node.record_probe(True, 8.0)
@@ -429,25 +372,28 @@ def test_down_by_check_has_no_end_time():
     node = down_by_check()
     assert node.ejected_until is None
     assert not node.is_passively_ejected
-    assert node.state_at(1e9) is EJ and not node.is_selectable(1e9)
+    assert node.state_at(1e9) is EJ and not node.is_selectable(1e9, has_room=True)
 
 
 # --- operator -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state", list(NodeState))
+CONFIGURED = [s for s in NodeState if s is not NodeState.RETIRED]
+
+
+@pytest.mark.parametrize("state", CONFIGURED)
 def test_drain_from_any_state(state):
     node = BUILDERS[state]()
     node.drain(6.0)
-    assert node.state is DR and not node.is_selectable(6.0)
+    assert node.state is DR and not node.is_selectable(6.0, has_room=True)
 
 
-@pytest.mark.parametrize("state", list(NodeState))
+@pytest.mark.parametrize("state", CONFIGURED)
 def test_enable_from_any_state_resets_counters(state):
     node = BUILDERS[state]()
     node.record_failure(6.0)
     node.enable(7.0)
-    assert node.is_selectable(7.0)
+    assert node.is_selectable(7.0, has_room=True)
     assert (node.state, node.reason, node.ejected_until, node.trial_in_flight) == (
         H,
         None,
@@ -484,20 +430,6 @@ def test_for_node_starts_unproven_only_with_active_checks(check, state):
 # --- max_percent --------------------------------------------------------------------------
 
 
-def model(*states: str) -> list[NodeHealth]:
-    """Nodes by letter: h healthy, e passively ejected, c down by check, p probing, d disabled,
-    u unproven."""
-    build = {
-        "h": healthy,
-        "e": ejected,
-        "c": down_by_check,
-        "p": probing,
-        "d": disabled,
-        "u": unproven,
-    }
-    return [build[s]() for s in states]
-
-
 @pytest.mark.parametrize("states,max_percent,allowed", [
     ("hh", 50.0, True),  # 1 of 2 = 50%
     ("eh", 50.0, False),  # 2 of 2 > 50%
@@ -518,54 +450,51 @@ def test_may_eject(states, max_percent, allowed):
 # --- panic --------------------------------------------------------------------------------
 
 
-def failed_at(t: float | None, build: Callable[[], NodeHealth] = down_by_check) -> NodeHealth:
-    node = build()
-    node.last_failure_at = t
-    return node
+# --- the selectable rule: state, trial slot, room ---------------------------------------
 
 
-def test_panic_orders_least_recently_failed_first():
-    a, b, c, d = failed_at(30.0), failed_at(10.0), failed_at(None), failed_at(20.0, ejected)
-    for i, n in enumerate((a, b, c, d)):
-        n.name = "abcd"[i]
-    assert [n.name for n in panic_candidates([a, b, c, d], 1.0)] == ["c", "b", "d", "a"]
-
-
-@pytest.mark.parametrize("states,count", [
-    ("ch", 0),  # a node is selectable: no panic
-    ("ee", 2),
-    ("cd", 1),  # disabled nodes are never tried: their key is wrong
-    ("dd", 0),
-    ("p", 1),  # probing with its trial taken
-    ("u", 1),  # never proven: tried at once, like an ejected node
-    ("uh", 0),
-    ("ud", 1),
-    ("uc", 2),
+@pytest.mark.parametrize("build,now,has_room,selectable", [
+    (healthy, 6.0, True, True),
+    (healthy, 6.0, False, False),  # full: room is the caller's input, not a flag beside the table
+    (ejected, 6.0, True, True),  # the ejection ended at t=5: probing, its trial slot free
+    (ejected, 6.0, False, False),
+    (ejected, 1.0, True, False),
+    (probing, 6.0, True, False),  # its trial is in flight
+    (draining, 6.0, True, False),
+    (disabled, 6.0, True, False),
+    (unproven, 6.0, True, False),
+    (retired, 6.0, True, False),
+    (retired, 1e9, True, False),  # for good
 ])  # fmt: skip
-def test_panic_candidates(states, count):
-    assert len(panic_candidates(model(*states), 1.0)) == count
+def test_selectable_is_state_and_room(build, now, has_room, selectable):
+    assert build().is_selectable(now, has_room=has_room) is selectable
 
 
-def test_panic_tries_an_unproven_node_before_failed_ones():
-    a, b = down_by_check(), unproven()
-    a.name, b.name = "a", "b"
-    assert [n.name for n in panic_candidates([a, b], 1.0)] == ["b", "a"]
+@pytest.mark.parametrize("event", list(Event))
+def test_nothing_leaves_retired(event):
+    with pytest.raises(IllegalTransition):
+        next_state(NodeState.RETIRED, event)
 
 
-def test_draining_nodes_are_never_panic_candidates():
-    assert panic_candidates([draining(), down_by_check()], 1.0)[0].state is EJ
-    assert panic_candidates([draining()], 1.0) == ()
-
-
-def test_expired_ejection_is_selectable_so_no_panic():
-    assert panic_candidates(model("e", "c"), 5.0) == ()
+def test_requests_still_running_on_a_retired_node_change_nothing():
+    node = retired()
+    for observe in (
+        lambda: node.record_success(2.0),
+        lambda: node.record_failure(2.0),
+        lambda: node.record_auth_failure(2.0),
+        lambda: node.record_probe(False, 2.0),
+        lambda: node.follow_peer(Event.PEER_DRAIN, 2.0),
+        lambda: node.adopt_ejection(until=9.0, count=1, now=2.0),
+    ):
+        assert observe() == ()
+    assert node.state is NodeState.RETIRED
 
 
 # --- ejections shared by other replicas ---------------------------------------------------
 
 
 def _shared_record() -> NodeHealth:
-    from router.config.model import Ejection, HealthCheck
+    from router.config.model import HealthCheck
 
     return NodeHealth("n", HealthCheck(), Ejection(base_seconds=5, max_seconds=300))
 
@@ -579,8 +508,10 @@ def test_peer_ejection_takes_a_healthy_node_out_until_the_peers_time() -> None:
         Event.PEER_EJECTED,
     )
     assert record.ejected_until == 40.0 and record.ejections == 2
-    assert not record.is_selectable(39.9)
-    assert record.is_selectable(40.0)  # probing: one trial, as after a local ejection
+    assert not record.is_selectable(39.9, has_room=True)
+    assert record.is_selectable(
+        40.0, has_room=True
+    )  # probing: one trial, as after a local ejection
 
 
 def test_peer_ejection_in_the_past_or_on_a_drained_node_changes_nothing() -> None:

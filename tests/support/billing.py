@@ -33,6 +33,8 @@ from tests.support import (
     routes_yaml,
     start_all,
 )
+from tests.support.error_shape import google_error, openai_error
+from tests.support.observability import metric_in
 
 Json = dict[str, Any]
 MICRO = 1_000_000
@@ -77,6 +79,11 @@ def key_hash(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
+def hashed_key(name: str, plain: str, **fields: object) -> Json:
+    """A `keys:` entry of routes.yaml naming `plain` by its hash (as operators write them)."""
+    return {"name": name, "hash": key_hash(plain), **fields}
+
+
 def trace_of(record: Json) -> str:
     """The client's X-Request-ID of a ledger record: its id is `<trace id>:<router suffix>`."""
     trace, sep, suffix = str(record["request_id"]).rpartition(":")
@@ -99,6 +106,16 @@ def expected_cost(pricing: Mapping[str, Any], prompt_text: str) -> int:
         Decimal(prompt_tokens(prompt_text)) * Decimal(str(pricing["prompt_per_1k"]))
         + Decimal(CONTENT_TOKENS) * Decimal(str(pricing["completion_per_1k"]))
         + Decimal(REASONING_TOKENS) * Decimal(str(pricing["reasoning_per_1k"]))
+    ) / 1000
+    return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def usage_cost(pricing: Mapping[str, Any], prompt: int, completion: int, reasoning: int = 0) -> int:
+    """What these token counts cost at `pricing`, in micro-credits (Decimal, half up)."""
+    credits = (
+        Decimal(prompt) * Decimal(str(pricing["prompt_per_1k"]))
+        + Decimal(completion) * Decimal(str(pricing["completion_per_1k"]))
+        + Decimal(reasoning) * Decimal(str(pricing.get("reasoning_per_1k", 0)))
     ) / 1000
     return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -222,27 +239,16 @@ async def post(
 
 
 def assert_error_shape(reply: Reply, status: int, code: str) -> Json:
-    """The router's error body: exactly success/error{code,message,type}/trace_id."""
+    """The router's error body (support.error_shape), with `status` and `code`."""
     assert reply.status == status, (reply.status, reply.raw[:300])
-    document: Json = reply.json()
-    assert set(document) == {"success", "error", "trace_id"}, document
-    assert document["success"] is False
-    assert set(document["error"]) == {"code", "message", "type"}, document
-    assert document["error"]["code"] == code, document
-    assert isinstance(document["error"]["message"], str) and document["error"]["message"]
-    assert isinstance(document["error"]["type"], str) and document["error"]["type"]
-    assert document["trace_id"] == reply.headers.get("X-Request-ID"), document
-    return document
+    return openai_error(reply.json(), reply.headers, code)
 
 
 def assert_google_error_shape(reply: Reply, status: int, name: str) -> Json:
-    """Google's error body on a Gemini path: error{code, message, status, details}."""
+    """Google's error body on a Gemini path, with `status` (whose name is `name`)."""
     assert reply.status == status, (reply.status, reply.raw[:300])
-    document: Json = reply.json()
-    assert set(document) == {"error"}, document
-    error: Json = document["error"]
-    assert (error["code"], error["status"]) == (status, name), document
-    assert error["details"][0]["requestId"] == reply.headers.get("X-Request-ID"), document
+    error = google_error(reply.json(), reply.headers, status)
+    assert error["status"] == name, error
     return error
 
 
@@ -252,14 +258,7 @@ def scrape(base_url: str, name: str, **labels: str) -> float:
 
     status, _, raw = http_request("GET", f"{base_url}/metrics", timeout=5.0)
     assert status == 200
-    total = 0.0
-    for line in raw.decode().splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        head, _, value = line.rpartition(" ")
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            total += float(value)
-    return total
+    return metric_in(raw.decode(), name, **labels)
 
 
 # --- the state side ------------------------------------------------------------------------
@@ -349,3 +348,42 @@ class RedisView(StateView):
             for inflight in client.scan_iter(match=f"{self.prefix}inflight:*", count=1000):
                 left += [f"{inflight}:{rid}" for rid in client.zrange(inflight, 0, -1)]
         return left
+
+
+def backend_state(backend: str, folder: Path, redis_url: str | None) -> tuple[Json, StateView]:
+    """routes.yaml's `state:` for `backend` and a view of what it records: "memory" keeps
+    its ledger in `folder`; "redis" uses `redis_url` under a prefix of its own."""
+    if backend == "redis":
+        assert redis_url is not None, "the redis backend needs the redis_server fixture"
+        prefix = f"b-{uuid.uuid4().hex[:8]}:"
+        return {"backend": "redis", "redis_url": redis_url, "prefix": prefix}, RedisView(
+            redis_url, prefix
+        )
+    ledger = folder / "usage.jsonl"
+    return {"backend": "memory", "ledger_path": str(ledger)}, JsonlView(ledger)
+
+
+def backend_setup(request: Any, folder: Path, routers: Any, config: Any, **env: str) -> Setup:
+    """The router for `config(state)` on the backend `request.param` names (memory or redis),
+    with the view of that backend; `env` is the router's environment."""
+    backend = request.param
+    state, view = backend_state(backend, folder, redis_url_for(backend, request))
+    return Setup(backend, routers.get(config(state), env=env or None), view)
+
+
+def redis_url_for(backend: str, request: Any) -> str | None:
+    """The module's redis-server URL when `backend` is redis (started on first use)."""
+    return request.getfixturevalue("redis_server").url if backend == "redis" else None
+
+
+@dataclass(slots=True)
+class Setup:
+    """A module's router on one state backend, and the view of that backend."""
+
+    backend: str
+    router: Proc
+    view: StateView
+
+    @property
+    def url(self) -> str:
+        return self.router.base_url

@@ -5,6 +5,7 @@ tests/deploy/ checks the files offline; tests/integration/deploy/ runs the real 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -141,3 +142,27 @@ def venv_tool(name: str) -> str | None:
     """A console script installed next to this Python (pip's `bin/`), or one on PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else shutil.which(name)
+
+
+def tool(args: list[str], *, timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run one tool to its end: its exit code and its output as text."""
+    return subprocess.run(
+        args, capture_output=True, text=True, check=False, timeout=timeout, **options
+    )
+
+
+def router_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """`router check` on a shipped routes.yaml, with the secrets it reads set."""
+    command = [sys.executable, "-m", "router", "check", str(path)]
+    return tool(command, env={**os.environ, **SECRETS}, cwd=ROOT, timeout=60)
+
+
+def compose_config(
+    cli: list[str], *files: Path, token: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`docker compose config` over `files`, with the admin token set unless told not to."""
+    env = {**os.environ, "ROUTER_ADMIN_TOKEN": SECRETS["ROUTER_ADMIN_TOKEN"]}
+    if not token:
+        env.pop("ROUTER_ADMIN_TOKEN")
+    args = [arg for path in files for arg in ("-f", str(path))]
+    return tool([*cli, *args, "config"], env=env, timeout=60)

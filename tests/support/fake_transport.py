@@ -12,10 +12,41 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from router.config.model import NodeConfig
 from router.errors import FailureReason, UpstreamFailure
+
+SSE = (("Content-Type", "text/event-stream"),)
+
+
+def sse_event(document: object) -> bytes:
+    """One `data:` event of an SSE stream."""
+    return b"data: " + orjson.dumps(document) + b"\n\n"
+
+
+def openai_chunk(delta: dict[str, object], finish: str | None = None, **identity: object) -> bytes:
+    """One OpenAI chat.completion.chunk event (id, created and model may be given)."""
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "m"}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return sse_event({**head, **identity, "choices": [choice]})
+
+
+ROLE = openai_chunk({"role": "assistant", "content": ""})  # before any token
+DONE = b"data: [DONE]\n\n"
+
+
+def answer_stream(text: str) -> tuple[bytes, ...]:
+    """A whole OpenAI stream: the role chunk, `text` as one delta, the finish, [DONE]."""
+    return (ROLE, openai_chunk({"content": text}), openai_chunk({}, "stop"), DONE)
+
+
+def answer_json(text: str) -> bytes:
+    """A whole OpenAI chat.completion with `text` as its message."""
+    message = {"role": "assistant", "content": text}
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    return orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": [choice]})
 
 
 @dataclass(frozen=True)
@@ -117,9 +148,13 @@ class FakeTransport:
         script = self.nodes.scripts.get(name, Script())
         if script.connect_fails:
             raise UpstreamFailure(FailureReason.CONNECT, "could not connect (scripted)")
-        await asyncio.sleep(script.head_delay)
-        if script.head_gate is not None:
-            await script.head_gate.wait()
+        try:
+            await asyncio.sleep(script.head_delay)
+            if script.head_gate is not None:
+                await script.head_gate.wait()
+        except asyncio.CancelledError:
+            self.nodes.cancelled.append(name)  # the router gave up before the head came
+            raise
         response = FakeResponse(name, script)
         self.nodes.responses.append(response)
         return response
@@ -144,6 +179,7 @@ class FakeNodes:
     received: list[Received] = field(default_factory=list)
     responses: list[FakeResponse] = field(default_factory=list)
     transports: list[FakeTransport] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)  # nodes whose head never came
 
     def __call__(self, config: NodeConfig) -> FakeTransport:
         transport = FakeTransport(self, config)
@@ -153,3 +189,9 @@ class FakeNodes:
     def posted_to(self) -> list[str]:
         """The nodes requests were sent to, in order."""
         return [r.node for r in self.received if r.method == "POST"]
+
+    def dropped(self, node: str) -> bool:
+        """Whether the router gave up on a request to `node`: before its head came, or by
+        closing its answer before the end."""
+        closed = any(r.node == node and r.closed and not r.released for r in self.responses)
+        return node in self.cancelled or closed

@@ -15,17 +15,20 @@ from typing import Any
 
 import orjson
 
-from tests.support import MockNodes, routes_yaml
+from tests.support import CHAT as CHAT  # re-exported: the hostile tests post to it
+from tests.support import FLASH, MockNodes, routes_yaml
 
 CLIENT_KEY = f"sk-hostile-{secrets.token_hex(12)}"
 OTHER_KEY = f"sk-hostile-other-{secrets.token_hex(12)}"  # a valid key too, for conflicts
 NODE_KEY = f"sk-node-{secrets.token_hex(12)}"
 PROMPT = f"prompt-{secrets.token_hex(8)}"  # the text of every good request
-FLASH = "gemini-2.5-flash"
-CHAT = "/v1/chat/completions"
 GENERATE = f"/v1beta/models/{FLASH}:generateContent"
 PRICING = {"pre_deduct": 1, "prompt_per_1k": 0.3, "completion_per_1k": 2.5}
 CREDITS = 100_000
+
+
+# The two mock nodes of the hostile tests (MOCK_NODES), each wanting NODE_KEY.
+HOSTILE_NODES = {"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)}
 
 
 def key_hash(plain: str) -> str:

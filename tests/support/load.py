@@ -58,6 +58,16 @@ class Load:
         self.outcomes.append(outcome)
         return outcome
 
+    async def run(self, count: int, concurrency: int) -> None:
+        """Send `count` requests, `concurrency` at a time, each kept in `outcomes`."""
+        pending = iter(range(count))
+
+        async def worker() -> None:
+            for _ in pending:
+                await self.one()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
     async def _loop(self) -> None:
         while not self._stop.is_set():
             await self.one()

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tests.support.procs import (
     Proc,
     ProcessError,
+    Stops,
     http_request,
     mock_node_launch,
     start_all,
     start_router,
+    stop_all,
 )
 
 Json = dict[str, Any]
@@ -73,7 +75,7 @@ class MockNode:
         self._call("POST", "/_mock/stats/reset", {})
 
 
-class MockNodes:
+class MockNodes(Stops):
     """Mock nodes started once and shared by the tests of one module."""
 
     def __init__(self, log_dir: Path) -> None:
@@ -95,21 +97,23 @@ class MockNodes:
             node.reset(settle)
 
     def stop(self) -> None:
-        for node in reversed(list(self.nodes.values())):
-            node.proc.stop()
+        stop_all([node.proc for node in self.nodes.values()])
         self.nodes.clear()
 
 
-class Routers:
-    """Router processes, one per distinct (config text, environment), reused until `stop`."""
+class Routers(Stops):
+    """Router processes, one per distinct (config text, environment, flags), reused until
+    `stop`."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._running: dict[tuple[str, tuple[tuple[str, str], ...]], Proc] = {}
+        self._running: dict[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], Proc] = {}
 
-    def get(self, config_text: str, env: Mapping[str, str] | None = None) -> Proc:
-        """A running router for this config (started on first use)."""
-        key = (config_text, tuple(sorted((env or {}).items())))
+    def get(
+        self, config_text: str, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+    ) -> Proc:
+        """A running router for this config (started on first use), with `serve` flags `args`."""
+        key = (config_text, tuple(sorted((env or {}).items())), tuple(args))
         proc = self._running.get(key)
         if proc is not None:
             if proc.returncode is not None:
@@ -117,11 +121,10 @@ class Routers:
             return proc
         path = self.directory / f"routes-{len(self._running)}.yaml"
         path.write_text(config_text, encoding="utf-8")
-        proc = start_router(path, log_dir=self.directory, env=env)
+        proc = start_router(path, *args, log_dir=self.directory, env=env)
         self._running[key] = proc
         return proc
 
     def stop(self) -> None:
-        for proc in reversed(list(self._running.values())):
-            proc.stop()
+        stop_all(list(self._running.values()))
         self._running.clear()

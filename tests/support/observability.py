@@ -20,6 +20,18 @@ class CountingStream(io.BytesIO):
         return super().write(data)
 
 
+def metric_in(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples with these labels in a /metrics text (0 when absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
 def samples(metrics: Metrics) -> list[tuple[str, dict[str, str], float]]:
     body, _ = metrics.render()
     return [

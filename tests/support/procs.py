@@ -26,12 +26,27 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench.system import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 10.0
+_S = TypeVar("_S", bound="Stops")
 STOP_TIMEOUT = 5.0
+
+
+class Stops:
+    """`with X(...) as x:` stops what x started when the block ends (x.stop())."""
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class ProcessError(RuntimeError):
@@ -85,7 +100,7 @@ def http_request(
             return exc.code, dict(exc.headers.items()), exc.read()
 
 
-class Proc:
+class Proc(Stops):
     """One `python -m router ...` child process with captured output."""
 
     def __init__(
@@ -96,10 +111,8 @@ class Proc:
         port: int | None = None,
         log_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
-        wrapper: Sequence[str] = (),
     ) -> None:
-        # `wrapper`: a command that runs the router (e.g. `faketime -f -30s`).
-        self.args = [*wrapper, sys.executable, "-m", "router", *args]
+        self.args = [sys.executable, "-m", "router", *args]
         self.name = name
         self.port = port
         self._owns_log_dir = log_dir is None
@@ -206,12 +219,6 @@ class Proc:
                 shutil.rmtree(self.log_dir, ignore_errors=True)
                 self._owns_log_dir = False
 
-    def __enter__(self) -> Proc:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
 
 def router_args(config: Path, port: int, *extra: str) -> list[str]:
     """`serve` on loopback `port` with `config` (and `extra` flags)."""
@@ -234,7 +241,6 @@ class Launch:
     port: int | None = None
     env: Mapping[str, str] | None = None
     timeout: float = READY_TIMEOUT
-    wrapper: Sequence[str] = ()  # a command the process runs under (e.g. faketime)
 
     def begin(self) -> Proc:
         """Start it (not waiting)."""
@@ -245,7 +251,6 @@ class Launch:
             port=port,
             log_dir=self.log_dir,
             env=self.env,
-            wrapper=self.wrapper,
         )
         return proc.start()
 
@@ -261,19 +266,13 @@ def router_launch(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = READY_TIMEOUT,
-    wrapper: Sequence[str] = (),
 ) -> Launch:
     """`router serve` with `config`, ready once /readyz answers 200."""
-    return Launch(
-        name,
-        lambda p: router_args(config, p, *extra),
-        "/readyz",
-        log_dir,
-        port,
-        env,
-        timeout,
-        wrapper,
-    )
+
+    def args(chosen: int) -> list[str]:
+        return router_args(config, chosen, *extra)
+
+    return Launch(name, args, "/readyz", log_dir, port, env, timeout)
 
 
 def mock_node_launch(
@@ -285,15 +284,11 @@ def mock_node_launch(
 ) -> Launch:
     """`router mock-node`, ready once /_mock/stats answers (not /health: a --health-status
     fault must not look like a failed start)."""
-    return Launch(
-        name,
-        lambda p: mock_node_args(name, p, *extra),
-        "/_mock/stats",
-        log_dir,
-        port,
-        None,
-        timeout,
-    )
+
+    def args(chosen: int) -> list[str]:
+        return mock_node_args(name, chosen, *extra)
+
+    return Launch(name, args, "/_mock/stats", log_dir, port, None, timeout)
 
 
 def lost_its_port(exc: ProcessError) -> bool:
@@ -321,10 +316,19 @@ def start_all(launches: Sequence[Launch]) -> list[Proc]:
                         raise
                     proc = launch.begin()
     except BaseException:
-        for started in [*ready, *pending]:
-            started.stop()
+        stop_all([*ready, *pending])
         raise
     return ready
+
+
+def stop_all(procs: Sequence[Proc]) -> None:
+    """Stop several processes at once: SIGTERM to all, then wait for each (a router takes
+    `server.shutdown_delay` to exit, and those delays then run side by side)."""
+    for proc in procs:
+        if proc._popen is not None:
+            proc.terminate()
+    for proc in procs:
+        proc.stop()
 
 
 def start_router(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from router.upstream.http11 import NodeClient, NodeResponse, Origin
 
@@ -73,6 +74,21 @@ def fixed(status_line: bytes, headers: bytes, body: bytes, keep: bool = True) ->
         return keep
 
     return answer
+
+
+async def hold(head: bytes, writer: asyncio.StreamWriter) -> bool:
+    """A node that starts a chunked answer, then sends nothing for 5 s."""
+    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    await asyncio.sleep(5)
+    return False
+
+
+async def closed_while_reading(response: Any) -> bytes:
+    """A read of `response` that is waiting when the response is closed (what it raises)."""
+    reading = asyncio.ensure_future(response.read())
+    await asyncio.sleep(0.05)
+    response.close()
+    return await asyncio.wait_for(reading, 1.0)
 
 
 async def stall(head: bytes, writer: asyncio.StreamWriter) -> bool:

@@ -13,17 +13,24 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.procs import free_port
+from tests.support.procs import Stops, free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-class RedisServer:
+class _ExitedEarly(RuntimeError):
+    """redis-server exited before answering (its port was taken, most likely)."""
+
+
+class RedisServer(Stops):
     """One redis-server process without persistence; `stop` and `start` keep the port."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        # A free port may be taken by another process (another pytest worker) before
+        # redis binds it: the first start then tries another, unless the port was given.
+        self._may_move = port is None
         self.extra = tuple(extra)  # more redis-server flags (e.g. --replicaof host port)
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -32,6 +39,18 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start and wait until it answers PING; `stop` then `start` keeps the port."""
+        for attempt in range(3):
+            try:
+                self._start_once(timeout)
+                break
+            except _ExitedEarly:
+                if not self._may_move or attempt == 2:
+                    raise
+                self.port = free_port()
+        self._may_move = False
+
+    def _start_once(self, timeout: float) -> None:
         self.proc = subprocess.Popen(
             [
                 REDIS_SERVER,
@@ -55,7 +74,8 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+                code, self.proc = self.proc.returncode, None
+                raise _ExitedEarly(f"redis-server on port {self.port} exited with {code}")
             if self._answers():
                 return
             time.sleep(0.02)

@@ -26,18 +26,20 @@ from typing import Any
 import aiohttp
 
 from tests.support import (
+    FLASH,
     MockNode,
     MockNodes,
     Proc,
     ProcessError,
+    Stops,
     lost_its_port,
     mock_node_launch,
     router_launch,
     routes_yaml,
     start_mock_node,
+    stop_all,
 )
 
-FLASH = "gemini-2.5-flash"
 ADMIN_TOKEN = "admin-token-for-tests"
 # Active checks as fast as the issue asks: a node serves after its first probe (~0.3 s).
 FAST_HEALTH: dict[str, object] = {
@@ -279,7 +281,7 @@ async def request_counts(session: aiohttp.ClientSession, nodes: MockNodes) -> Co
     return counts
 
 
-class Started:
+class Started(Stops):
     """What one test started (routers and mock nodes), all stopped by `stop_all`."""
 
     def __init__(self, directory: Path) -> None:
@@ -329,11 +331,6 @@ class Started:
         self._procs.append(proc)
         return proc
 
-    def stop_all(self) -> None:
+    def stop(self) -> None:
         """SIGTERM everything at once, then wait for each (SIGKILL if it lingers)."""
-        procs = [r.proc for r in self._routers if r.proc is not None] + self._procs
-        for proc in procs:
-            with contextlib.suppress(RuntimeError):
-                proc.terminate()
-        for proc in procs:
-            proc.stop()
+        stop_all([r.proc for r in self._routers if r.proc is not None] + self._procs)

@@ -15,6 +15,9 @@ from tests.support.procs import free_port
 
 Json = dict[str, Any]
 
+FLASH = "gemini-2.5-flash"  # the model most tests route
+CHAT = "/v1/chat/completions"  # OpenAI's chat endpoint, under the default prefix
+
 # Tests decide what fails: no active probes, no passive ejection, no same-node retries
 # (a test of failover order asks each node once; tests of retry_same_node set it), and a
 # quick stop.

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from router.billing.state import Outcome
+from router.billing.state import LedgerRecord, Outcome, SettledBy
 from router.config.model import Pricing
 from router.errors import AuthRejected
 
@@ -28,3 +28,23 @@ async def settle(store, admission, usage=None, outcome=Outcome.SUCCESS, now=T0 +
     return await store.settle(
         admission, usage, outcome, node=kw.get("node", "n1"), status=kw.get("status", 200), now=now
     )
+
+
+def ledger_record(**fields: object) -> LedgerRecord:
+    """A settled request as the ledger keeps it: one success, unless `fields` say otherwise."""
+    base: dict[str, object] = {
+        "request_id": "r1",
+        "key": "team",
+        "model": "m",
+        "node": "n1",
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
+        "reasoning_tokens": 0,
+        "charged": 1_500_000,
+        "status": 200,
+        "outcome": Outcome.SUCCESS,
+        "settled_by": SettledBy.USAGE,
+        "started": 1.5,
+        "ended": 2.5,
+    }
+    return LedgerRecord(**{**base, **fields})  # type: ignore[arg-type]

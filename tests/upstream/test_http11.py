@@ -14,7 +14,15 @@ from router.upstream.http11 import (
     request_path,
 )
 from tests.support import free_port
-from tests.support.raw_node import client_for, cut, fixed, read_all, stall
+from tests.support.raw_node import (
+    client_for,
+    closed_while_reading,
+    cut,
+    fixed,
+    hold,
+    read_all,
+    stall,
+)
 
 
 async def test_a_whole_answer_and_the_connection_kept_for_the_next(node_factory) -> None:
@@ -111,17 +119,9 @@ async def test_malformed_answer_and_refused_connection(node_factory) -> None:
 
 
 async def test_closing_the_response_wakes_a_waiting_read(node_factory) -> None:
-    async def hold(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        await asyncio.sleep(5)
-        return False
-
     response = await client_for((await node_factory(hold)).url).post("/", [], b"")
-    reading = asyncio.ensure_future(response.read())
-    await asyncio.sleep(0.05)
-    response.close()
     with pytest.raises(ConnectionLost):
-        await asyncio.wait_for(reading, 1.0)
+        await closed_while_reading(response)
 
 
 async def test_a_large_body_read_slowly_arrives_whole(node_factory) -> None:

@@ -14,7 +14,7 @@ from router.errors import FailureReason, UpstreamFailure
 from router.upstream.http11 import ConnectFailed, ConnectionLost
 from router.upstream.http_transport import HttpTransport, http_transport
 from tests.support import free_port
-from tests.support.raw_node import client_for, cut, fixed, stall
+from tests.support.raw_node import client_for, closed_while_reading, cut, fixed, hold, stall
 
 
 def transport_for(url: str, *, idle: float = 5.0, total: float = 10.0) -> HttpTransport:
@@ -65,17 +65,9 @@ async def test_reads_fail_as_timeout_or_reset(node_factory) -> None:
 
 
 async def test_a_closed_response_fails_its_waiting_read(node_factory) -> None:
-    async def hold(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        await asyncio.sleep(5)
-        return False
-
     response = await transport_for((await node_factory(hold)).url).post("/", [], b"")
-    reading = asyncio.ensure_future(response.read())
-    await asyncio.sleep(0.05)
-    response.close()
     with pytest.raises(UpstreamFailure) as closed:
-        await asyncio.wait_for(reading, 1.0)
+        await closed_while_reading(response)
     assert closed.value.reason is FailureReason.RESET
 
 

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
-from router.config.model import NodeConfig, Timeouts
+from router.config.model import HealthCheck, NodeConfig, Timeouts
 from router.dialects.names import DEFAULT_NODE_DIALECTS, DialectName
+from router.routing.health import NodeState
 from router.upstream.nodes import NodePool, node_credential
 from tests.support.fake_transport import FakeNodes
 
@@ -77,7 +78,7 @@ async def test_a_removed_idle_node_is_retired_and_closed(pool: NodePool) -> None
     pool.apply(configs(B))
     assert set(pool.nodes) == {"b"}
     assert pool.get("b") is b and not b.retired
-    assert a.retired and not a.has_capacity()
+    assert a.retired and not a.is_selectable(0.0)
     await _settle()
     assert a.transport.closed
     assert not b.transport.closed
@@ -152,3 +153,20 @@ async def _settle() -> None:
     """Let the close task `close_soon` scheduled run."""
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+async def test_selectable_asks_the_health_rule_with_the_nodes_room() -> None:
+    pool = NodePool(FakeNodes())
+    checks_off = HealthCheck(enabled=False)  # healthy from the start
+    pool.apply(configs(NodeConfig("a", "http://127.0.0.1:1", max_inflight=2, health=checks_off)))
+    a = pool.get("a")
+    try:
+        a.inflight = 1
+        assert a.has_room() and a.is_selectable(0.0)
+        a.inflight = 2  # full: no new request, though healthy
+        assert not a.has_room() and not a.is_selectable(0.0)
+        a.inflight = 0
+        pool.apply(configs())  # removed by a reload: retired in its health record
+        assert a.health.state is NodeState.RETIRED and a.has_room() and not a.is_selectable(0.0)
+    finally:
+        await pool.close()

@@ -28,7 +28,7 @@ def test_every_peer_event_has_rows(kind):
 
 
 @pytest.mark.parametrize("kind,legal_from", [
-    (MessageKind.DRAIN, set(NodeState) - {NodeState.DRAINING}),
+    (MessageKind.DRAIN, set(NodeState) - {NodeState.DRAINING, NodeState.RETIRED}),
     (MessageKind.ENABLE, {NodeState.DRAINING}),
     (MessageKind.EJECTED, {NodeState.HEALTHY, NodeState.PROBING}),
     (MessageKind.DISABLED,

@@ -15,28 +15,24 @@ from router.web.account import (
     subscription_document,
     usage_document,
 )
+from tests.support.store import ledger_record
 
 C = 1_000_000
 NOW = 1_796_230_000.0  # 18:46:40 UTC
 
 
 def record(n: int, ended: float, charged: int, **kw) -> LedgerRecord:
-    base = dict(
+    """Alice's request n, ended at `ended`, having cost `charged`."""
+    return ledger_record(
         request_id=f"trace-{n}:abc123",
         key="alice",
-        model="m",
         node="node62",
-        prompt_tokens=1,
-        completion_tokens=2,
         reasoning_tokens=3,
         charged=charged,
-        status=200,
-        outcome=Outcome.SUCCESS,
-        settled_by=SettledBy.USAGE,
         started=ended - 1,
         ended=ended,
+        **kw,
     )
-    return LedgerRecord(**{**base, **kw})
 
 
 KEY = KeyRecord(KeySpec(name="alice", rpm=60, max_concurrent=3, credits=7 * C), "h")

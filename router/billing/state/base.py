@@ -182,6 +182,10 @@ class StateStore(Protocol):
         """Refuse the key from now on (401)."""
         ...
 
+    async def enable_key(self, name: str) -> None:
+        """Undo `disable_key` (a key routes.yaml disables stays so at the next reload)."""
+        ...
+
     async def usage_records(self, *, since: float, key: str | None = None) -> list[LedgerRecord]:
         """Ledger records that ended at or after `since`, optionally for one key."""
         ...

@@ -308,3 +308,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'disabled', '1', 'disabled_admin', '1')
 return 1
 """
+
+ENABLE_KEY = """
+-- KEYS: key record. Undoes DISABLE_KEY (routes.yaml's own `disabled: true` comes back
+-- with the next seed of the static keys: the admin API refuses to enable such a key).
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'disabled', '0')
+redis.call('HDEL', KEYS[1], 'disabled_admin')
+return 1
+"""

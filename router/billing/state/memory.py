@@ -295,6 +295,9 @@ class MemoryStateStore:
     async def disable_key(self, name: str) -> None:
         self._entry(name).disabled_by_operator = True
 
+    async def enable_key(self, name: str) -> None:
+        self._entry(name).disabled_by_operator = False
+
     async def usage_records(self, *, since: float, key: str | None = None) -> list[LedgerRecord]:
         return select(self.ledger.read(), since=since, key=key)
 

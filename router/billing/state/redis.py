@@ -333,6 +333,9 @@ class RedisStateStore:
     async def disable_key(self, name: str) -> None:
         await self._keys.disable_key(name)
 
+    async def enable_key(self, name: str) -> None:
+        await self._keys.enable_key(name)
+
     # --- ledger and lifecycle ------------------------------------------------------------
 
     async def usage_records(self, *, since: float, key: str | None = None) -> list[LedgerRecord]:

@@ -36,6 +36,7 @@ class RedisKeys:
         self._drop = client.register_script(lua.DROP_STATIC)
         self._credit = client.register_script(lua.ADD_CREDITS)
         self._disable = client.register_script(lua.DISABLE_KEY)
+        self._enable = client.register_script(lua.ENABLE_KEY)
 
     async def _run(self, awaitable: Awaitable[T]) -> T:
         return await bounded(awaitable, self._deadline)
@@ -126,6 +127,11 @@ class RedisKeys:
     async def disable_key(self, name: str) -> None:
         key_hash = await self._hash_of(name)
         if not await self._run(self._disable(keys=[f"{self._p}key:{key_hash}"])):
+            raise KeyNotFound(name)
+
+    async def enable_key(self, name: str) -> None:
+        key_hash = await self._hash_of(name)
+        if not await self._run(self._enable(keys=[f"{self._p}key:{key_hash}"])):
             raise KeyNotFound(name)
 
 

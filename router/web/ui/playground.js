@@ -1,15 +1,27 @@
 // The playground: a multi-turn chat against the same-origin /api/v1/chat/completions.
-import { credits, el, getJson, HttpError, secret, secretInput } from "/ui/common.js";
+//
+// What is on screen is what the next request sends: every turn shown is in `turns`, and
+// a turn that failed (or was stopped before a word arrived) leaves the screen and the
+// history together, its text back in the input. A stopped answer stays, as far as it
+// got, and the page shows what it cost once the ledger has it.
+import {
+  credits, el, getJson, HttpError, ledgerTokens, secret, secretInput, tokensText,
+} from "/ui/common.js";
+import { renderMarkdown } from "/ui/markdown.js";
+import { curlSnippet, javascriptSnippet, pythonSnippet } from "/ui/snippets.js";
 
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
-const conversation = [];  // {role, content} as sent to the API
-let image = null;  // data URL of the attached image
+const turns = [];  // {role, content, box}: the conversation, as shown and as sent
+let image = null;  // {url, name}: the attached image as a data URL
 let controller = null;
 
-function selectedOptions() {
+function options() {
   const body = { model: $("model").value, messages: [], stream: $("stream").checked };
   if (body.stream) body.stream_options = { include_usage: true };
+  body.temperature = Number($("temperature").value);
+  const cap = Number.parseInt($("max-tokens").value, 10);
+  body.max_tokens = Number.isFinite(cap) && cap > 0 ? cap : 1024;
   if ($("effort").value) body.reasoning_effort = $("effort").value;
   if ($("thoughts").checked) {
     // Gemini's OpenAI-compatible form; other nodes ignore it.
@@ -18,50 +30,77 @@ function selectedOptions() {
   return body;
 }
 
-function pendingMessage() {
+function pending() {
   const text = $("prompt").value;
-  if (!image) return { role: "user", content: text };
+  if (!image) return text ? { role: "user", content: text } : null;
   return {
     role: "user",
-    content: [{ type: "text", text }, { type: "image_url", image_url: { url: image } }],
+    content: [{ type: "text", text }, { type: "image_url", image_url: { url: image.url } }],
   };
 }
 
+// The request the page would send now (with what is typed in the input, if anything).
 function requestBody(withPending) {
-  const body = selectedOptions();
-  body.messages = withPending && ($("prompt").value || image)
-    ? [...conversation, pendingMessage()] : [...conversation];
+  const body = options();
+  const system = $("system").value.trim();
+  const messages = system ? [{ role: "system", content: system }] : [];
+  for (const turn of turns) messages.push({ role: turn.role, content: turn.content });
+  const next = withPending ? pending() : null;
+  if (next) messages.push(next);
+  body.messages = messages;
   return body;
 }
 
-function showMessage(role, content) {
-  const text = typeof content === "string" ? content
-    : content.map((p) => (p.type === "text" ? p.text : "[image]")).join(" ");
-  const box = el("div", { class: "msg " + role }, el("span", { class: "role" }, role));
-  const body = el("div", { class: "content" }, text);
-  box.append(body);
-  $("conversation").append(box);
+function userBox(content) {
+  const box = el("div", { class: "msg user" }, el("span", { class: "role" }, "you"));
+  const parts = typeof content === "string" ? [{ type: "text", text: content }] : content;
+  for (const part of parts) {
+    if (part.type === "text" && part.text) box.append(el("div", { class: "content" }, part.text));
+    if (part.type === "image_url") {
+      const img = el("img", { class: "thumb", alt: "attached image" });
+      img.src = part.image_url.url;
+      box.append(img);
+    }
+  }
   return box;
 }
 
-function startAnswer() {
+function answerBox() {
   const box = el("div", { class: "msg assistant" }, el("span", { class: "role" }, "assistant"));
   const details = el("details", { class: "reasoning", open: "" }, el("summary", {}, "Reasoning"));
   const reasoning = el("div", { class: "reasoning-text" });
   details.append(reasoning);
   details.hidden = true;
-  const content = el("div", { class: "content answer" });
-  box.append(details, content);
-  $("conversation").append(box);
-  return { box, details, reasoning, content };
+  const content = el("div", { class: "content answer markdown" });
+  const meta = el("div", { class: "meta muted" });
+  box.append(details, content, meta);
+  return { box, details, reasoning, content, meta, text: "", scheduled: false };
+}
+
+function render(view) {
+  view.scheduled = false;
+  view.content.replaceChildren(renderMarkdown(view.text));
 }
 
 function addDelta(view, delta) {
-  if (delta.reasoning_content) {
+  const thinking = delta.reasoning_content ?? delta.reasoning;
+  if (thinking) {
     view.details.hidden = false;
-    view.reasoning.textContent += delta.reasoning_content;
+    view.reasoning.textContent += thinking;
   }
-  if (delta.content) view.content.textContent += delta.content;
+  if (delta.content) {
+    view.text += delta.content;
+    if (!view.scheduled) {  // at most one markdown render per frame while streaming
+      view.scheduled = true;
+      requestAnimationFrame(() => render(view));
+    }
+  }
+}
+
+function show(box) {
+  $("conversation").append(box);
+  $("empty").hidden = true;
+  box.scrollIntoView({ block: "end" });
 }
 
 async function readStream(response, view, onUsage) {
@@ -70,7 +109,7 @@ async function readStream(response, view, onUsage) {
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) break;
+    if (done) return;
     buffer += decoder.decode(value, { stream: true });
     let cut;
     while ((cut = buffer.indexOf("\n")) >= 0) {
@@ -87,53 +126,69 @@ async function readStream(response, view, onUsage) {
   }
 }
 
-function usageText(usage) {
-  if (!usage) return "no usage reported";
-  const details = usage.completion_tokens_details || {};
-  const reasoning = details.reasoning_tokens ? `, ${details.reasoning_tokens} reasoning` : "";
-  return `tokens: ${usage.prompt_tokens} prompt, ${usage.completion_tokens} completion` +
-    `${reasoning}, ${usage.total_tokens} total`;
+// OpenAI's usage in the words every page uses: its completion_tokens count the
+// reasoning too, the ledger's "answer" does not.
+export function usageTokens(usage) {
+  const reasoning = (usage.completion_tokens_details || {}).reasoning_tokens || 0;
+  return {
+    prompt: usage.prompt_tokens,
+    answer: Math.max(0, usage.completion_tokens - reasoning),
+    reasoning,
+  };
 }
 
 // The charge is settled just after the answer ends: wait for the ledger to show it.
-async function showCharge(requestId, usage) {
+async function showCharge(requestId, view, prefix) {
   const key = secret("router.key");
   if (!key || !requestId) return;
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 40; i++) {
     let account;
     try { account = await getJson(API + "/account", key); } catch (_) { return; }
     const row = account.recent.find((r) => r.request_id === requestId);
     if (row) {
-      $("result").textContent = `${usageText(usage)} · charged ${credits(row.credits)} ` +
-        `credits · balance ${credits(account.balance)}`;
-      $("result").dataset.charged = String(row.credits);
-      $("result").dataset.balance = String(account.balance);
+      const cost = `${prefix}charged ${credits(row.credits)} credits · balance ` +
+        `${credits(account.balance)}`;
+      $("result").textContent = cost;
+      Object.assign($("result").dataset, {
+        charged: String(row.credits), balance: String(account.balance), requestId,
+        settledBy: row.settled_by,
+      });
+      view.meta.textContent = `${tokensText(ledgerTokens(row.tokens))} tokens · ${credits(row.credits)} credits`;
+      view.meta.title = `${row.credits} credits (${row.settled_by})`;
       return;
     }
     await new Promise((done) => setTimeout(done, 250));
   }
 }
 
+function putBack(message) {
+  const parts = typeof message.content === "string"
+    ? [{ type: "text", text: message.content }] : message.content;
+  $("prompt").value = parts.filter((p) => p.type === "text").map((p) => p.text).join("\n");
+  const picture = parts.find((p) => p.type === "image_url");
+  if (picture) attach({ url: picture.image_url.url, name: "image" });
+}
+
 async function send() {
-  if (controller) return;
-  if (!$("prompt").value && !image) return;
+  if (controller || !$("model").value) return;
+  const message = pending();
+  if (!message) return;
   const body = requestBody(true);
-  const message = body.messages[body.messages.length - 1];
-  conversation.push(message);
-  showMessage("user", message.content);
+  const user = { role: "user", content: message.content, box: userBox(message.content) };
+  turns.push(user);
+  show(user.box);
   $("prompt").value = "";
-  image = null;
-  $("image").value = "";
-  $("image-name").textContent = "";
-  $("error").textContent = "";
-  $("result").textContent = "";
-  delete $("result").dataset.charged;
+  attach(null);
+  for (const id of ["error", "result"]) $(id).textContent = "";
+  for (const name of Object.keys($("result").dataset)) delete $("result").dataset[name];
   controller = new AbortController();
   $("send").disabled = true;
   $("stop").disabled = false;
-  const view = startAnswer();
+  const view = answerBox();
+  show(view.box);
   let usage = null;
   let requestId = null;
+  let prefix = "";
   try {
     const headers = { "Content-Type": "application/json" };
     const key = secret("router.key");
@@ -154,16 +209,33 @@ async function send() {
       addDelta(view, answer.choices[0].message);
       usage = answer.usage;
     }
-    conversation.push({ role: "assistant", content: view.content.textContent });
-    $("result").textContent = usageText(usage);
-    await showCharge(requestId, usage);
+    render(view);
+    turns.push({ role: "assistant", content: view.text, box: view.box });
+    $("result").textContent = usage ? `${tokensText(usageTokens(usage))} tokens`
+      : "no usage reported";
+    view.meta.textContent = $("result").textContent;
+    prefix = $("result").textContent + " · ";
   } catch (error) {
-    conversation.pop();
-    if (error.name === "AbortError") {
-      view.content.textContent += " [stopped]";  // the partial answer stays on screen
-      $("result").textContent = "stopped";
+    render(view);
+    const stopped = error.name === "AbortError";
+    if (stopped && view.text) {
+      // Stopped mid-answer: what arrived stays, on screen and in the history.
+      turns.push({ role: "assistant", content: view.text, box: view.box });
+      view.box.classList.add("stopped");
     } else {
+      // Nothing to keep: the turn leaves the screen and the history, its text returns.
+      turns.pop();
+      user.box.remove();
       view.box.remove();
+      putBack(message);
+      $("empty").hidden = turns.length > 0;
+    }
+    if (stopped) {  // a stopped request may still cost something: show what, once known
+      $("result").textContent = view.text ? `stopped after ${view.text.length} characters`
+        : "stopped before the answer began";
+      $("result").dataset.stoppedAt = String(view.text.length);
+      prefix = $("result").textContent + " · ";
+    } else {
       $("error").textContent = error instanceof HttpError
         ? `${error.message} (${error.code}, HTTP ${error.status})`
         : String(error.message || error);
@@ -173,44 +245,26 @@ async function send() {
     $("send").disabled = false;
     $("stop").disabled = true;
   }
+  if (prefix) await showCharge(requestId, view, prefix);
 }
 
-function shellQuote(text) {
-  return "'" + text.replace(/'/g, "'\\''") + "'";
+function attach(picture) {
+  image = picture;
+  $("attachment").hidden = !picture;
+  if (picture) {
+    $("thumb").src = picture.url;
+    $("image-name").textContent = picture.name;
+  } else {
+    $("thumb").removeAttribute("src");
+    $("image").value = "";
+  }
 }
 
-function curlSnippet() {
-  const body = JSON.stringify(requestBody(true));
-  return `curl -sN ${shellQuote(location.origin + API + "/chat/completions")} \\\n` +
-    `  -H "Authorization: Bearer $ROUTER_KEY" -H 'Content-Type: application/json' \\\n` +
-    `  -d ${shellQuote(body)}`;
-}
-
-function pythonSnippet() {
-  const body = requestBody(true);
-  const extra = body.extra_body ? `,\n    extra_body=${JSON.stringify({ extra_body: body.extra_body })}` : "";
-  const effort = body.reasoning_effort ? `,\n    reasoning_effort=${JSON.stringify(body.reasoning_effort)}` : "";
-  const lines = [
-    "import os",
-    "from openai import OpenAI",
-    "",
-    `client = OpenAI(base_url=${JSON.stringify(location.origin + API)}, api_key=os.environ["ROUTER_KEY"])`,
-    "response = client.chat.completions.create(",
-    `    model=${JSON.stringify(body.model)},`,
-    `    messages=${JSON.stringify(body.messages, null, 1).replace(/\n\s*/g, " ")},`,
-    `    stream=${body.stream ? "True" : "False"}${effort}${extra},`,
-    ")",
-    body.stream
-      ? "for chunk in response:\n    if chunk.choices:\n        print(chunk.choices[0].delta.content or \"\", end=\"\", flush=True)"
-      : "print(response.choices[0].message.content)",
-  ];
-  return lines.join("\n").replace(/\btrue\b/g, "True").replace(/\bfalse\b/g, "False");
-}
-
-function copy(text) {
-  const pre = $("snippet");
-  pre.hidden = false;
-  pre.textContent = text;
+function copy(title, text) {
+  $("snippet-box").hidden = false;
+  $("snippet-title").textContent = title;
+  $("snippet").textContent = text;
+  $("snippet-box").scrollIntoView({ block: "nearest" });
   if (navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
 }
 
@@ -237,10 +291,10 @@ secretInput($("key"), "router.key", () => $("model").options.length || loadModel
 $("send").addEventListener("click", send);
 $("stop").addEventListener("click", () => controller && controller.abort());
 $("clear").addEventListener("click", () => {
-  conversation.length = 0;
+  turns.length = 0;
   $("conversation").replaceChildren();
-  $("result").textContent = "";
-  $("error").textContent = "";
+  $("empty").hidden = false;
+  for (const id of ["result", "error"]) $(id).textContent = "";
 });
 $("prompt").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -250,13 +304,21 @@ $("prompt").addEventListener("keydown", (event) => {
 });
 $("image").addEventListener("change", () => {
   const file = $("image").files[0];
-  image = null;
-  $("image-name").textContent = "";
   if (!file) return;
   const reader = new FileReader();
-  reader.onload = () => { image = reader.result; $("image-name").textContent = file.name; };
+  reader.onload = () => attach({ url: reader.result, name: file.name });
   reader.readAsDataURL(file);
 });
-$("copy-curl").addEventListener("click", () => copy(curlSnippet()));
-$("copy-python").addEventListener("click", () => copy(pythonSnippet()));
+$("unattach").addEventListener("click", () => attach(null));
+$("temperature").addEventListener("input", () => {
+  $("temperature-value").textContent = Number($("temperature").value).toFixed(1);
+});
+const origin = location.origin + API;
+$("copy-curl").addEventListener("click", () =>
+  copy("curl", curlSnippet(origin + "/chat/completions", requestBody(true))));
+$("copy-python").addEventListener("click", () =>
+  copy("Python (openai SDK)", pythonSnippet(origin, requestBody(true))));
+$("copy-js").addEventListener("click", () =>
+  copy("JavaScript (openai SDK, Node 18+)", javascriptSnippet(origin, requestBody(true))));
+if (window.matchMedia("(max-width: 700px)").matches) $("settings").open = false;
 loadModels();

@@ -1,8 +1,12 @@
 // The status page: GET /admin/status once a second with the admin token typed into the page.
-import { COLORS, el, getJson, lineChart, secret, secretInput } from "/ui/common.js";
+import { COLORS, el, getJson, lineChart, row, secret, secretInput } from "/ui/common.js";
 
 const $ = (id) => document.getElementById(id);
 const BOXES = ["nodes-box", "chart-box", "models-box"];
+const NODE_LABELS = ["node", "state", "why", "until", "in flight", "failures", "ejections",
+  "TTFB ms", "actions"];
+const MODEL_LABELS = ["model", "node", "weight", "tier", "answered", "share"];
+const started = Date.now() / 1000;  // the chart starts at the first traffic or this page
 let busy = false;
 
 function hideAll(notice) {
@@ -28,10 +32,11 @@ function nodeRow(name) {
   const node = encodeURIComponent(name);
   drain.addEventListener("click", () => act(`/admin/nodes/${node}/drain`, `drain ${name}`));
   enable.addEventListener("click", () => act(`/admin/nodes/${node}/enable`, `enable ${name}`));
-  const cells = Array.from({ length: 8 }, () => el("td"));
+  const cells = NODE_LABELS.slice(0, 8).map((label, i) =>
+    el("td", { "data-label": label, class: i >= 4 ? "num" : "" }));
   cells[0].textContent = name;
-  cells[1].className = "state";
-  return el("tr", { "data-node": name }, ...cells, el("td", {}, drain, enable));
+  const actions = el("td", { "data-label": "actions", class: "actions" }, drain, enable);
+  return el("tr", { "data-node": name }, ...cells, actions);
 }
 
 function updateRow(row, n) {
@@ -70,21 +75,35 @@ function show(status) {
   const rows = [];
   for (const [model, route] of Object.entries(status.models)) {
     for (const b of route.backends) {
-      rows.push(el("tr", {}, el("td", {}, model), el("td", {}, b.node), el("td", {}, b.weight),
-        el("td", {}, b.tier), el("td", {}, b.answered),
-        el("td", {}, b.share === null ? "" : `${(b.share * 100).toFixed(1)}%`)));
+      rows.push(row(MODEL_LABELS, [model, b.node, b.weight, b.tier, b.answered,
+        b.share === null ? "-" : `${(b.share * 100).toFixed(1)}%`]));
     }
   }
   $("models").replaceChildren(...rows);
   for (const id of BOXES) $(id).hidden = false;
-  const series = [];
-  Object.entries(status.traffic.nodes).forEach(([node, t], i) => {
-    const color = COLORS[i % COLORS.length];
-    series.push({ label: `${node} req/s`, color, values: t.requests_per_s });
-    series.push({ label: `${node} err/s`, color, values: t.errors_per_s, dashed: true });
-  });
-  lineChart($("chart"), series);
+  chart(status.traffic);
   $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+}
+
+// Bucket i of n ends (n - 1 - i) steps before now. The chart starts at the first bucket
+// with traffic (or when this page opened), so a young router's data is not squeezed
+// against the right edge of an empty 15 minutes.
+function chart(traffic) {
+  const step = traffic.step_seconds, n = traffic.buckets, now = Date.now() / 1000;
+  const times = Array.from({ length: n }, (_, i) => now - (n - 1 - i) * step);
+  const nodes = Object.entries(traffic.nodes);
+  const busy = nodes.flatMap(([, t]) => t.requests_per_s.map((v, i) => (v ? i : n)));
+  const opened = times.findIndex((at) => at >= started - step);
+  let first = Math.min(n - 6, Math.max(0, Math.min(...busy, opened < 0 ? n : opened) - 1));
+  first = Math.max(0, first);
+  const series = [];
+  nodes.forEach(([node, t], i) => {
+    const color = COLORS[i % COLORS.length];
+    series.push({ label: `${node} requests/s`, color, values: t.requests_per_s.slice(first) });
+    series.push({ label: `${node} errors/s (dashed)`, color, dashed: true,
+      values: t.errors_per_s.slice(first) });
+  });
+  lineChart($("chart"), series, { times: times.slice(first), legend: $("legend") });
 }
 
 async function poll() {

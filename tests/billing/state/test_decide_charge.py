@@ -20,65 +20,27 @@ USAGE = Usage(prompt=10, completion=20, reasoning=16)
 # 10 * 300_000 + 20 * 2_500_000 + 16 * 1_000_000 = 69_000_000 thousandths -> 69_000.
 USAGE_COST = 69_000
 
+HALF = Admission("r3", "m", 0.0, pricing=Pricing(completion_per_1k=1))  # 1/1000 a token
+OK, FAIL, LEFT = Outcome.SUCCESS, Outcome.FAILED, Outcome.DISCONNECTED
+BY_USAGE, BY_RESERVATION, REFUND = SettledBy.USAGE, SettledBy.RESERVATION, SettledBy.REFUND
+
+# (admission, usage seen, how it ended, the charge decided, why)
 CASES = [
-    pytest.param(PRICED, USAGE, Outcome.FAILED, Charge(SettledBy.REFUND, 0), id="failed: refund"),
-    pytest.param(PRICED, None, Outcome.FAILED, Charge(SettledBy.REFUND, 0), id="failed, no usage"),
-    pytest.param(
-        PRICED, USAGE, Outcome.SUCCESS, Charge(SettledBy.USAGE, USAGE_COST), id="usage priced"
-    ),
-    pytest.param(
-        PRICED,
-        None,
-        Outcome.SUCCESS,
-        Charge(SettledBy.RESERVATION, 5_000_000),
-        id="no usage: the reservation",
-    ),
-    pytest.param(
-        PRICED,
-        USAGE,
-        Outcome.DISCONNECTED,
-        Charge(SettledBy.USAGE, USAGE_COST),
-        id="disconnected: the usage seen so far",
-    ),
-    pytest.param(
-        PRICED,
-        None,
-        Outcome.DISCONNECTED,
-        Charge(SettledBy.RESERVATION, 5_000_000),
-        id="disconnected without usage: the reservation",
-    ),
-    pytest.param(
-        UNPRICED, USAGE, Outcome.SUCCESS, Charge(SettledBy.USAGE, 0), id="no pricing: usage, 0"
-    ),
-    pytest.param(
-        UNPRICED,
-        None,
-        Outcome.SUCCESS,
-        Charge(SettledBy.RESERVATION, 0),
-        id="no pricing, no usage: nothing reserved",
-    ),
-    pytest.param(
-        PRICED,
-        Usage(prompt=1),
-        Outcome.SUCCESS,
-        Charge(SettledBy.USAGE, 300),
-        id="one prompt token: 300 micro-credits",
-    ),
-    pytest.param(
-        Admission("r3", "m", 0.0, pricing=Pricing(completion_per_1k=1)),
-        Usage(completion=500),
-        Outcome.SUCCESS,
-        Charge(SettledBy.USAGE, 1),
-        id="half a micro-credit rounds up",
-    ),
-    pytest.param(
-        Admission("r4", "m", 0.0, pricing=Pricing(completion_per_1k=1)),
-        Usage(completion=499),
-        Outcome.SUCCESS,
-        Charge(SettledBy.USAGE, 0),
-        id="under half a micro-credit rounds down",
-    ),
-]
+    pytest.param(*case[:4], id=case[4])
+    for case in [
+        (PRICED, USAGE, FAIL, Charge(REFUND, 0), "failed: refund"),
+        (PRICED, None, FAIL, Charge(REFUND, 0), "failed, no usage"),
+        (PRICED, USAGE, OK, Charge(BY_USAGE, USAGE_COST), "usage priced"),
+        (PRICED, None, OK, Charge(BY_RESERVATION, 5_000_000), "no usage: the reservation"),
+        (PRICED, USAGE, LEFT, Charge(BY_USAGE, USAGE_COST), "disconnected: the usage seen so far"),
+        (PRICED, None, LEFT, Charge(BY_RESERVATION, 5_000_000), "disconnected without usage"),
+        (UNPRICED, USAGE, OK, Charge(BY_USAGE, 0), "no pricing: usage, 0"),
+        (UNPRICED, None, OK, Charge(BY_RESERVATION, 0), "no pricing, no usage: nothing reserved"),
+        (PRICED, Usage(prompt=1), OK, Charge(BY_USAGE, 300), "one prompt token: 300 micro-credits"),
+        (HALF, Usage(completion=500), OK, Charge(BY_USAGE, 1), "half a micro-credit rounds up"),
+        (HALF, Usage(completion=499), OK, Charge(BY_USAGE, 0), "under half rounds down"),
+    ]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("admission", "usage", "outcome", "expected"), CASES)

@@ -9,6 +9,7 @@ import orjson
 from router.billing.state import lua
 from router.billing.state.ledger import LedgerRecord, summarize
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
+from tests.support.store import ledger_record
 
 
 def test_settle_script_compares_settled_by_only_with_enum_values():
@@ -45,21 +46,7 @@ def test_outcome_values_are_the_ledger_words():
 
 
 def _record(outcome: Outcome, settled_by: SettledBy) -> LedgerRecord:
-    return LedgerRecord(
-        request_id="r1",
-        key="team",
-        model="m",
-        node="n1",
-        prompt_tokens=1,
-        completion_tokens=2,
-        reasoning_tokens=0,
-        charged=1_500_000,
-        status=200,
-        outcome=outcome,
-        settled_by=settled_by,
-        started=1.5,
-        ended=2.5,
-    )
+    return ledger_record(outcome=outcome, settled_by=settled_by)
 
 
 def test_ledger_fields_round_trip_as_enums():

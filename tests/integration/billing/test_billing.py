@@ -14,7 +14,6 @@ import asyncio
 import collections
 import json
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import GEMINI_BODY, MockNodes, Proc, eventually
+from tests.support import CHAT, GEMINI_BODY, MockNodes, eventually
 from tests.support.billing import (
     CONTENT_TOKENS,
     FLAT_PRICING,
@@ -31,29 +30,27 @@ from tests.support.billing import (
     OVERSHOOT_PRICING,
     REASONING_TOKENS,
     STORM_PRICING,
-    JsonlView,
-    RedisView,
     Reply,
-    StateView,
+    Setup,
     assert_error_shape,
     assert_google_error_shape,
     auto_reservation,
+    backend_setup,
     billing_config,
     chat,
     client_session,
     expected_cost,
+    hashed_key,
     key_hash,
     log_events,
     new_request_id,
     post,
     scrape,
-    start_routers,
     trace_of,
 )
 
 pytestmark = pytest.mark.integration
 
-CHAT = "/v1/chat/completions"
 GEMINI = "/v1beta/models/gemini-ok:generateContent"
 KEY_NAMES = (
     "auth",
@@ -131,69 +128,19 @@ def _config_text(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
         {"name": "disabled", "hash": key_hash(KEYS["disabled"]), "disabled": True},
         {"name": "poor", "hash": key_hash(KEYS["poor"]), "models": gemini, "credits": 3},
         {"name": "conc", "hash": key_hash(KEYS["conc"]), "models": gemini, "max_concurrent": 2},
-        {
-            "name": "dup",
-            "hash": key_hash(KEYS["dup"]),
-            "models": gemini,
-            "credits": 1000,
-            "max_concurrent": 1,
-        },
-        {
-            "name": "storm",
-            "hash": key_hash(KEYS["storm"]),
-            "models": ["storm-*"],
-            "credits": STORM_CREDITS,
-        },
-        {
-            "name": "small",
-            "hash": key_hash(KEYS["small"]),
-            "models": ["ovr-*"],
-            "credits": OVERSHOOT_CREDITS,
-        },
-        {
-            "name": "smallflat",
-            "hash": key_hash(KEYS["smallflat"]),
-            "models": ["ovr-*"],
-            "credits": OVERSHOOT_CREDITS,
-        },
+        hashed_key("dup", KEYS["dup"], models=gemini, credits=1000, max_concurrent=1),
+        hashed_key("storm", KEYS["storm"], models=["storm-*"], credits=STORM_CREDITS),
+        hashed_key("small", KEYS["small"], models=["ovr-*"], credits=OVERSHOOT_CREDITS),
+        hashed_key("smallflat", KEYS["smallflat"], models=["ovr-*"], credits=OVERSHOOT_CREDITS),
     ]
     return billing_config(nodes=nodes, models=models, state=state, keys=keys)
 
 
-@dataclass(slots=True)
-class Setup:
-    backend: str
-    router: Proc
-    view: StateView
-
-    @property
-    def url(self) -> str:
-        return self.router.base_url
-
-
 @pytest.fixture(scope="module", params=["memory", "redis"])
-def setup(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[Setup]:
+def setup(request, tmp_path_factory, mock_nodes, routers) -> Setup:
     folder = tmp_path_factory.mktemp(f"billing-{request.param}")
-    view: StateView
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
-        prefix = f"bt-{secrets.token_hex(4)}:"
-        state: dict[str, Any] = {"backend": "redis", "redis_url": server.url, "prefix": prefix}
-        view = RedisView(server.url, prefix)
-    else:
-        ledger = folder / "usage.jsonl"
-        state = {"backend": "memory", "ledger_path": str(ledger)}
-        view = JsonlView(ledger)
-    path = folder / "routes.yaml"
-    path.write_text(_config_text(mock_nodes, state), encoding="utf-8")
     env = {"BT_KEY_AUTH": KEYS["auth"], "BT_KEY_RPM": KEYS["rpm"]}
-    (router,) = start_routers([path], log_dir=folder, env=env)
-    try:
-        yield Setup(request.param, router, view)
-    finally:
-        router.stop()
+    return backend_setup(request, folder, routers, lambda s: _config_text(mock_nodes, s), **env)
 
 
 # --- keys ----------------------------------------------------------------------------------

@@ -10,13 +10,12 @@ key's whole rpm again.
 from __future__ import annotations
 
 import email.utils
+import glob
 import json
 import secrets
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -27,12 +26,15 @@ from tests.support import (
     http_request,
     router_launch,
     start_all,
+    stop_all,
 )
 from tests.support.billing import billing_config, chat, key_hash
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-FAKETIME = shutil.which("faketime") or "/usr/bin/faketime"
+# libfaketime preloaded into the router itself, not through the `faketime` command: that
+# command forks and waits, so a SIGTERM to it left the router behind it running.
+LIBFAKETIME = next(iter(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")), "")
 SKEW = 30  # seconds the second replica's clock is behind
 RPM = 10
 KEY = f"sk-skew-{secrets.token_hex(12)}"
@@ -46,22 +48,23 @@ class Replicas:
     behind: Proc
 
 
+MOCK_NODES = {"node": ()}
+
+
 @pytest.fixture(scope="module")
 def replicas(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, mock_nodes: MockNodes
 ) -> Iterator[Replicas]:
-    if not Path(FAKETIME).exists():
-        pytest.fail("faketime is not installed (make sysdeps)")
+    if not LIBFAKETIME:
+        pytest.fail("libfaketime is not installed (make sysdeps)")
     folder = tmp_path_factory.mktemp("skew")
-    nodes = MockNodes(folder)
-    nodes.start({"node": ()})
     procs: list[Proc] = []
     try:
         config = folder / "routes.yaml"
         state = {"backend": "redis", "redis_url": redis_server.url, "prefix": "skew:"}
         keys = [{"name": "skew", "hash": key_hash(KEY), "rpm": RPM}]
         models = {"m": {"backends": [{"node": "node"}]}}
-        text = billing_config(nodes={"node": {"url": nodes["node"].url}}, models=models,
+        text = billing_config(nodes={"node": {"url": mock_nodes["node"].url}}, models=models,
                               state=state, keys=keys)  # fmt: skip
         config.write_text(text, encoding="utf-8")
         procs = start_all(
@@ -72,15 +75,13 @@ def replicas(
                     log_dir=folder,
                     name="behind",
                     timeout=20,
-                    wrapper=(FAKETIME, "-f", f"-{SKEW}s"),
+                    env={"LD_PRELOAD": LIBFAKETIME, "FAKETIME": f"-{SKEW}"},
                 ),
             ]
         )
         yield Replicas(*procs)
     finally:
-        for proc in procs:
-            proc.stop()
-        nodes.stop()
+        stop_all(procs)
 
 
 def ask(router: Proc) -> tuple[int, dict[str, str]]:

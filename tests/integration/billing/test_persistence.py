@@ -20,13 +20,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support import REPO_ROOT, MockNodes, Proc
+from tests.support import CHAT, REPO_ROOT, MockNodes, Proc
 from tests.support.billing import (
     MICRO,
-    JsonlView,
-    RedisView,
     StateView,
     assert_error_shape,
+    backend_state,
     billing_config,
     chat,
     client_session,
@@ -34,12 +33,12 @@ from tests.support.billing import (
     key_hash,
     new_request_id,
     post,
+    redis_url_for,
     start_routers,
 )
 
 pytestmark = pytest.mark.integration
 
-CHAT = "/v1/chat/completions"
 ADMIN_TOKEN = f"bp-admin-{secrets.token_hex(8)}"
 # One mock answer (36 output tokens at 0.25) costs 9 credits; 5 are reserved up front.
 PRICING: dict[str, Any] = {
@@ -116,16 +115,7 @@ async def _ask(session: aiohttp.ClientSession, router: Proc, name: str, view: St
 async def test_restarts_keep_balances_and_reloads_apply_key_changes(
     backend: str, mock_nodes: MockNodes, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    view: StateView
-    if backend == "redis":
-        server = request.getfixturevalue("redis_server")
-        prefix = f"bp-{secrets.token_hex(4)}:"
-        state: dict[str, Any] = {"backend": "redis", "redis_url": server.url, "prefix": prefix}
-        view = RedisView(server.url, prefix)
-    else:
-        ledger = tmp_path / "usage.jsonl"
-        state = {"backend": "memory", "ledger_path": str(ledger)}
-        view = JsonlView(ledger)
+    state, view = backend_state(backend, tmp_path, redis_url_for(backend, request))
     path = tmp_path / "routes.yaml"
     _write(path, _config(mock_nodes, state))
     (router,) = start_routers([path], log_dir=tmp_path)

@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 import redis
 
-from tests.support import MockNodes, Proc, eventually
+from tests.support import MockNodes, Proc, eventually, stop_all
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
@@ -62,17 +62,20 @@ class Deployment:
     routers: list[Proc]
 
 
+MOCK_NODES = {"node": ()}
+
+
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
+) -> Iterator[Deployment]:
     if not Path(REDIS_SENTINEL).exists():
         pytest.fail("redis-sentinel is not installed (make sysdeps)")
     folder = tmp_path_factory.mktemp("sentinel")
     sentinels = SentinelSet(folder / "redis")
-    nodes = MockNodes(folder)
     routers: list[Proc] = []
     try:
         sentinels.start()
-        nodes.start({"node": ()})
         state = {
             "backend": "redis",
             "redis_sentinel": {"master": MASTER_NAME, "sentinels": sentinels.addresses},
@@ -82,16 +85,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         }
         keys = [{"name": "pool", "hash": key_hash(KEY), "credits": CREDITS}]
         models = {"m": {"backends": [{"node": "node"}], "pricing": FLOW_PRICING}}
-        nodes_section = {"node": {"url": nodes["node"].url}}
+        nodes_section = {"node": {"url": mock_nodes["node"].url}}
         config = folder / "routes.yaml"
         text = billing_config(nodes=nodes_section, models=models, state=state, keys=keys)
         config.write_text(text, encoding="utf-8")
         routers = start_routers([config, config], log_dir=folder)
         yield Deployment(sentinels, routers)
     finally:
-        for router in routers:
-            router.stop()
-        nodes.stop()
+        stop_all(routers)
         sentinels.stop()
 
 

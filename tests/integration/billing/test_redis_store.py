@@ -4,8 +4,10 @@ script cache, Redis down or hung."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -25,70 +27,70 @@ from tests.support.store import PRICE, T0, C, ids, rejected, settle
 pytestmark = pytest.mark.integration
 
 
+@contextlib.asynccontextmanager
+async def three_replicas(redis_url: str, prefix: str) -> AsyncIterator[list[RedisStateStore]]:
+    """Three routers' stores on one Redis (one client each, as three processes have)."""
+    config = StateConfig(backend="redis", redis_url=redis_url, prefix=prefix)
+    replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
+    try:
+        yield replicas
+    finally:
+        for store in replicas:
+            await store.close()
+
+
+async def admitted(
+    replicas: list[RedisStateStore],
+    count: int,
+    admit: Callable[[RedisStateStore, int], Awaitable[object]],
+    refusal: str,
+) -> int:
+    """How many of `count` admissions at once, spread over the replicas, got through; every
+    other one was refused with `refusal`."""
+
+    async def attempt(n: int) -> bool:
+        try:
+            await admit(replicas[n % 3], n)
+        except AuthRejected as err:
+            assert err.code == refusal
+            assert refusal != "too_many_requests" or err.retry_after is not None
+            return False
+        return True
+
+    return sum(await asyncio.gather(*(attempt(n) for n in range(count))))
+
+
 async def test_credit_reservations_are_exact_across_three_replicas(redis_server):
     """50 admissions at once over three replicas on 100 credits, each reserving 7: exactly
     14 fit, one admission script each, and the balance is what they left."""
-    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="res3:")
-    replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
-    try:
+    async with three_replicas(redis_server.url, "res3:") as replicas:
         key = await replicas[0].create_key(KeySpec(name="a", credits=100 * C))
 
-        async def attempt(n: int) -> bool:
-            try:
-                await replicas[n % 3].admit(key, "m", f"res-{n}", PRICE, T0, reserve=7 * C)
-            except AuthRejected as err:
-                assert err.code == "insufficient_quota"
-                return False
-            return True
+        def admit(store: RedisStateStore, n: int) -> Awaitable[object]:
+            return store.admit(key, "m", f"res-{n}", PRICE, T0, reserve=7 * C)
 
-        results = await asyncio.gather(*(attempt(n) for n in range(50)))
-        assert sum(results) == 14
+        assert await admitted(replicas, 50, admit, "insufficient_quota") == 14
         assert (await replicas[1].get_key("a")).spec.credits == 2 * C
-    finally:
-        for store in replicas:
-            await store.close()
 
 
 async def test_rpm_is_exact_across_three_replicas(redis_server):
-    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="rpm3:")
-    replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
-    try:
+    async with three_replicas(redis_server.url, "rpm3:") as replicas:
         key = await replicas[0].create_key(KeySpec(name="a", rpm=60))
 
-        async def attempt(n: int) -> bool:
-            try:
-                await replicas[n % 3].admit(key, "m", f"rpm-{n}", None, T0 + n / 1000)
-            except AuthRejected as err:
-                assert err.code == "too_many_requests"
-                return False
-            return True
+        def admit(store: RedisStateStore, n: int) -> Awaitable[object]:
+            return store.admit(key, "m", f"rpm-{n}", None, T0 + n / 1000)
 
-        results = await asyncio.gather(*(attempt(n) for n in range(180)))
-        assert sum(results) == 60
-    finally:
-        for store in replicas:
-            await store.close()
+        assert await admitted(replicas, 180, admit, "too_many_requests") == 60
 
 
 async def test_tpm_is_exact_across_three_replicas(redis_server):
-    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="tpm3:")
-    replicas = [RedisStateStore(config, redis_client(config)) for _ in range(3)]
-    try:
+    async with three_replicas(redis_server.url, "tpm3:") as replicas:
         key = await replicas[0].create_key(KeySpec(name="a", tpm=7000))
 
-        async def attempt(n: int) -> bool:
-            try:
-                await replicas[n % 3].admit(key, "m", f"tpm-{n}", None, T0 + n / 1000, tokens=100)
-            except AuthRejected as err:
-                assert err.code == "too_many_requests" and err.retry_after is not None
-                return False
-            return True
+        def admit(store: RedisStateStore, n: int) -> Awaitable[object]:
+            return store.admit(key, "m", f"tpm-{n}", None, T0 + n / 1000, tokens=100)
 
-        results = await asyncio.gather(*(attempt(n) for n in range(150)))
-        assert sum(results) == 70
-    finally:
-        for store in replicas:
-            await store.close()
+        assert await admitted(replicas, 150, admit, "too_many_requests") == 70
 
 
 async def test_static_key_balance_survives_restart_and_rotation(redis_server):

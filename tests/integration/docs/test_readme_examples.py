@@ -38,6 +38,7 @@ from tests.support import (
     http_request,
     router_launch,
     start_all,
+    stop_all,
 )
 from tests.support.readme_blocks import (
     FRAGMENT_MARKER,
@@ -141,8 +142,7 @@ class Sites:
         return self._redis
 
     def stop(self) -> None:
-        for site in self._sites.values():
-            site.proc.stop()
+        stop_all([site.proc for site in self._sites.values()])
         self.nodes.stop()
         if self._redis is not None:
             self._redis.stop()

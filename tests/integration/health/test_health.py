@@ -12,15 +12,15 @@ import asyncio
 import itertools
 import time
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support import chat_body
+from tests.support import FLASH, chat_body
 from tests.support.load import Load, client_session, running_load
 from tests.support.router_under_test import (
     FAST_HEALTH,
-    FLASH,
     config_text,
     mock_faults,
     mock_stats,
@@ -35,6 +35,16 @@ A, B, C = "node62", "node63", "node64"
 async def post(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, str], bytes]:
     async with session.post(url + "/v1/chat/completions", json=chat_body(FLASH)) as resp:
         return resp.status, dict(resp.headers), await resp.read()
+
+
+async def answering(session: aiohttp.ClientSession, url: str, times: int) -> set[str]:
+    """The nodes that answered `times` requests in a row, each of which must succeed."""
+    nodes = set()
+    for _ in range(times):
+        status, headers, _ = await post(session, url)
+        assert status == 200
+        nodes.add(headers["X-Mock-Node"])
+    return nodes
 
 
 # --- crash and recovery -------------------------------------------------------------------
@@ -113,13 +123,7 @@ async def test_thirty_percent_errors_are_retried_around(started):
     )
     async with asyncio.timeout(30), client_session() as session:
         load = Load(session, router.url)
-        pending = iter(range(200))
-
-        async def worker() -> None:
-            for _ in pending:
-                await load.one()
-
-        await asyncio.gather(*(worker() for _ in range(8)))
+        await load.run(200, concurrency=8)
         stats_a = await mock_stats(session, nodes[A].url)
         failovers = await router.metric(session, "router_failovers_total", model=FLASH)
         entry = await router.node(session, A)
@@ -159,20 +163,23 @@ async def test_ejection_time_grows_with_each_ejection_and_caps_at_max_seconds(st
     assert len(probing) >= 3, probing
 
 
-# --- wrong keys ------------------------------------------------------------------------------
-
-
-async def test_401_disables_node_until_reload_fixes_its_key(started):
+def with_a_wrong_key(started: Any) -> tuple[Any, Any]:
+    """Nodes A (expecting "right-key", configured with "wrong-key") and B, checks on."""
     extra = {A: {"api_key": "wrong-key"}}
-    nodes, router = started.launch(
+    return started.launch(
         {A: ("--api-key", "right-key"), B: ()},
         lambda urls: config_text(urls, node_extra=extra, health=FAST_HEALTH),
         together=False,
     )
+
+
+# --- wrong keys ------------------------------------------------------------------------------
+
+
+async def test_401_disables_node_until_reload_fixes_its_key(started):
+    nodes, router = with_a_wrong_key(started)
     async with asyncio.timeout(20), client_session() as session:
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200 and headers["X-Mock-Node"] == B
+        assert await answering(session, router.url, 4) == {B}
         (event,) = await router.wait_event("node_state", node=A, new="disabled")
         assert event["level"] == "error" and event["reason"] == "auth", event
         assert (await mock_stats(session, nodes[A].url))["unauthorized"] >= 1
@@ -189,12 +196,7 @@ async def test_401_disables_node_until_reload_fixes_its_key(started):
 
 
 async def test_node_disabled_by_401_stays_out_while_its_key_is_wrong(started):
-    extra = {A: {"api_key": "wrong-key"}}
-    _, router = started.launch(
-        {A: ("--api-key", "right-key"), B: ()},
-        lambda urls: config_text(urls, node_extra=extra, health=FAST_HEALTH),
-        together=False,
-    )
+    _, router = with_a_wrong_key(started)
     async with asyncio.timeout(20), client_session() as session:
         async with running_load(session, router.url, workers=1, pause=0.05) as load:
             await router.wait_event("node_state", node=A, new="disabled")
@@ -219,18 +221,12 @@ async def test_a_per_request_403_fails_over_but_does_not_disable_the_node(starte
     # request fails over, and the node keeps serving everyone else.
     nodes, router = started.launch({A: ("--status", "403"), B: ()}, config_text)
     async with asyncio.timeout(20), client_session() as session:
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200 and headers["X-Mock-Node"] == B
+        assert await answering(session, router.url, 4) == {B}
         entry = await router.node(session, A)
         assert entry["state"] == "healthy" and entry["reason"] is None, entry
         assert not router.events("node_state", node=A, new="disabled")
         await mock_faults(session, nodes[A].url, reset=True)
-        answered = set()
-        for _ in range(4):  # at once: no probe or enable needed
-            status, headers, _ = await post(session, router.url)
-            assert status == 200
-            answered.add(headers["X-Mock-Node"])
+        answered = await answering(session, router.url, 4)  # at once: no probe or enable
     assert answered == {A, B}
 
 
@@ -249,9 +245,7 @@ async def test_a_403_on_the_probe_disables_the_node(started):
 async def test_node_disabled_by_401_comes_back_when_enabled(started):
     nodes, router = started.launch({A: ("--status", "401"), B: ()}, config_text)
     async with asyncio.timeout(20), client_session() as session:
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200 and headers["X-Mock-Node"] == B
+        assert await answering(session, router.url, 4) == {B}
         entry = await router.node(session, A)
         assert entry["state"] == "disabled" and entry["reason"] == "auth", entry
         (event,) = router.events("node_state", node=A, new="disabled")
@@ -260,11 +254,7 @@ async def test_node_disabled_by_401_comes_back_when_enabled(started):
         await mock_faults(session, nodes[A].url, reset=True)
         status, body = await router.admin(session, "POST", f"/admin/nodes/{A}/enable")
         assert status == 200 and body["state"] == "healthy", body
-        answered = set()
-        for _ in range(4):
-            status, headers, _ = await post(session, router.url)
-            assert status == 200
-            answered.add(headers["X-Mock-Node"])
+        answered = await answering(session, router.url, 4)
     assert answered == {A, B}
     assert router.events("node_state", node=A, new="healthy", trigger="enable")
 
@@ -311,13 +301,7 @@ async def test_retry_budget_caps_retries_when_every_node_fails(started):
     )
     async with asyncio.timeout(30), client_session() as session:
         load = Load(session, router.url)
-        pending = iter(range(300))
-
-        async def worker() -> None:
-            for _ in pending:
-                await load.one()
-
-        await asyncio.gather(*(worker() for _ in range(8)))
+        await load.run(300, concurrency=8)
         node_requests = 0
         for name in (A, B, C):
             node_requests += (await mock_stats(session, nodes[name].url))["requests"]

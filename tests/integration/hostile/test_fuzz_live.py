@@ -26,13 +26,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, Routers
+from tests.support import CHAT, MockNodes, Proc, Routers
 from tests.support.hostile import (
-    CHAT,
     CLIENT_KEY,
     CREDITS,
     FLASH,
     GENERATE,
+    HOSTILE_NODES,
     NODE_KEY,
     OTHER_KEY,
     PROMPT,
@@ -54,7 +54,7 @@ ANSWER_WITHIN = 5.0  # a complete request is answered within this, or it hung
 CLOSE_WITHIN = 5.0  # after the client half-closes, the router closes within this
 
 
-MOCK_NODES = {"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)}
+MOCK_NODES = HOSTILE_NODES
 
 
 @pytest.fixture(scope="module")

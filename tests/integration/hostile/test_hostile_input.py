@@ -15,13 +15,13 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, Routers, routes_yaml
+from tests.support import CHAT, MockNodes, Proc, Routers, routes_yaml
 from tests.support.billing import scrape
 from tests.support.hostile import (
-    CHAT,
     CLIENT_KEY,
     FLASH,
     GENERATE,
+    HOSTILE_NODES,
     NODE_KEY,
     OTHER_KEY,
     PRICING,
@@ -37,7 +37,7 @@ from tests.support.hostile import (
 pytestmark = pytest.mark.integration
 
 
-MOCK_NODES = {"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)}
+MOCK_NODES = HOSTILE_NODES
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,8 @@ def test_a_query_key_in_any_spelling_authenticates_and_never_reaches_the_node(
         (f"{GENERATE}?key={CLIENT_KEY}&%6Bey={OTHER_KEY}", [], ""),
         (CHAT, [(b"Authorization", b"Bearer " + OTHER_KEY.encode())], CLIENT_KEY),
     ],
+    # Named, since the keys are random and pytest-xdist needs the same ids in every worker.
+    ids=["query-vs-bearer", "goog-header-vs-bearer", "two-query-spellings", "two-bearers"],
 )
 def test_credentials_that_disagree_get_401(
     router: Proc, path: str, headers: list[tuple[bytes, bytes]], key: str
@@ -118,6 +120,11 @@ def test_credentials_that_disagree_get_401(
         ([], chat_json(model=12), 400, "'model' is required and must be a non-empty string"),
         ([], chat_json(model=["x"]), 400, "'model'"),
         ([], b"\xff\xfe{", 400, "not valid JSON"),
+    ],
+    ids=[
+        *("header-not-utf8", "header-latin1", "gzip-not-gzip", "compress", "br", "zstd"),
+        *("gzip-then-br", "deep-nesting", "huge-number", "model-number", "model-list"),
+        "body-not-utf8",
     ],
 )
 def test_malformed_requests_get_a_4xx_that_names_the_problem(

@@ -11,17 +11,15 @@ and no prompt text.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, start_router
+from tests.support import CHAT, MockNodes, Proc, Routers
 from tests.support.hostile import (
-    CHAT,
     CLIENT_KEY,
     GENERATE,
+    HOSTILE_NODES,
     NODE_KEY,
     PROMPT,
     chat_json,
@@ -37,19 +35,12 @@ MALFORMED = "malformed request from a client: "
 SECRET = f"sk-ctl-{secrets.token_hex(10)}"  # a "key" no config knows: only a client sends it
 
 
+MOCK_NODES = HOSTILE_NODES
+
+
 @pytest.fixture(scope="module")
-def debug_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    folder = tmp_path_factory.mktemp("log-secrets")
-    nodes = MockNodes(folder)
-    nodes.start({"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)})
-    path = Path(folder / "routes.yaml")
-    path.write_text(hostile_config(nodes), encoding="utf-8")
-    router = start_router(path, "--log-level", "debug", log_dir=folder)
-    try:
-        yield router
-    finally:
-        router.stop()
-        nodes.stop()
+def debug_router(mock_nodes: MockNodes, routers: Routers) -> Proc:
+    return routers.get(hostile_config(mock_nodes), args=("--log-level", "debug"))
 
 
 def _port(proc: Proc) -> int:

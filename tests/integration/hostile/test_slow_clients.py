@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.support import MockNodes, Proc, Routers
-from tests.support.hostile import CHAT, NODE_KEY, chat_json, hostile_config, post_bytes
+from tests.support import CHAT, MockNodes, Proc, Routers
+from tests.support.hostile import HOSTILE_NODES, chat_json, hostile_config, post_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ class Tally:
     good: list[int] = field(default_factory=list)  # statuses the good client got
 
 
-MOCK_NODES = {"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)}
+MOCK_NODES = HOSTILE_NODES
 
 
 @pytest.fixture(scope="module")

@@ -169,10 +169,6 @@ class Stack:
     prometheus: Prometheus
     config_path: Path
 
-    @property
-    def url(self) -> str:
-        return self.router.base_url
-
     def post(
         self, path: str, body: object, timeout: float = 10.0, session: str | None = None
     ) -> tuple[int, bytes]:
@@ -180,7 +176,7 @@ class Stack:
         headers = {"Content-Type": "application/json"}
         if session is not None:
             headers["X-Session-ID"] = session
-        status, _, answer = http_request("POST", self.url + path, raw, headers, timeout)
+        status, _, answer = http_request("POST", self.router.base_url + path, raw, headers, timeout)
         return status, answer
 
     def chat(self, model: str, session: str | None = None, **extra: object) -> tuple[int, bytes]:
@@ -195,7 +191,7 @@ class Stack:
         return self.post(path, default if body is None else body)
 
     def metrics_text(self) -> str:
-        status, _, raw = http_request("GET", f"{self.url}/metrics", timeout=5.0)
+        status, _, raw = http_request("GET", f"{self.router.base_url}/metrics", timeout=5.0)
         assert status == 200, raw[:300]
         return raw.decode()
 

@@ -14,20 +14,19 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
 
-from tests.support import MockNodes, Proc, chat_body, eventually, free_port, http_request
+from tests.support import MockNodes, Proc, Routers, chat_body, eventually, free_port, http_request
 from tests.support.billing import (
     FLOW_PRICING,
     billing_config,
     key_hash,
     new_request_id,
     scrape,
-    start_routers,
 )
 from tests.support.otlp import OtlpReceiver, Span
 
@@ -45,40 +44,34 @@ class Setup:
     receiver_port: int
 
 
+MOCK_NODES = {"n-fail": ("--status", "500"), "n-cut": ("--cut-after", "5"), "n-done": ()}
+
+
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def setup(
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> Setup:
     folder = tmp_path_factory.mktemp("tracing")
-    nodes = MockNodes(folder)
-    router: list[Proc] = []
-    try:
-        nodes.start({"n-fail": ("--status", "500"), "n-cut": ("--cut-after", "5"), "n-done": ()})
-        port = free_port()
-        model = {
-            "backends": [{"node": name, "priority": i} for i, name in enumerate(NODES)],
-            "on_midstream_failure": "continue",
-            "pricing": FLOW_PRICING,
-        }
-        text = billing_config(
-            nodes={name: {"url": nodes[name].url} for name in NODES},
-            models={"m": model},
-            state={"backend": "memory", "ledger_path": str(folder / "usage.jsonl")},
-            keys=[{"name": "team", "hash": key_hash(KEY), "credits": 1000}],
-            observability={
-                "tracing": {
-                    "endpoint": f"http://127.0.0.1:{port}/v1/traces",
-                    "service_name": SERVICE,
-                    "sample_ratio": 1,
-                }
-            },
-        )
-        config = folder / "routes.yaml"
-        config.write_text(text, encoding="utf-8")
-        router = start_routers([config], log_dir=folder)
-        yield Setup(router[0], nodes, port)
-    finally:
-        for proc in router:
-            proc.stop()
-        nodes.stop()
+    port = free_port()
+    model = {
+        "backends": [{"node": name, "priority": i} for i, name in enumerate(NODES)],
+        "on_midstream_failure": "continue",
+        "pricing": FLOW_PRICING,
+    }
+    text = billing_config(
+        nodes={name: {"url": mock_nodes[name].url} for name in NODES},
+        models={"m": model},
+        state={"backend": "memory", "ledger_path": str(folder / "usage.jsonl")},
+        keys=[{"name": "team", "hash": key_hash(KEY), "credits": 1000}],
+        observability={
+            "tracing": {
+                "endpoint": f"http://127.0.0.1:{port}/v1/traces",
+                "service_name": SERVICE,
+                "sample_ratio": 1,
+            }
+        },
+    )
+    return Setup(routers.get(text), mock_nodes, port)
 
 
 @pytest.fixture

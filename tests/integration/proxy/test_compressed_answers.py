@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import gzip
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import openai
 import pytest
 
-from tests.support import GEMINI_BODY, MockNodes, Proc
+from tests.support import GEMINI_BODY, MockNodes, Proc, Routers
 from tests.support.billing import (
     FLOW_PRICING,
     JsonlView,
+    backend_state,
     billing_config,
     chat,
     expected_cost,
     key_hash,
     new_request_id,
-    start_routers,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,10 +39,9 @@ MOCK_NODES = {"accepted": ("--compress", "accepted"), "always": ("--compress", "
 
 @pytest.fixture(scope="module")
 def setup(
-    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[tuple[Proc, JsonlView]]:
-    folder = tmp_path_factory.mktemp("gzip-router")
-    ledger = folder / "usage.jsonl"
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> tuple[Proc, JsonlView]:
+    state, view = backend_state("memory", tmp_path_factory.mktemp("gzip-router"), None)
     models = {
         f"gemini-{name}": {"backends": [{"node": name}], "pricing": FLOW_PRICING}
         for name in ("accepted", "always")
@@ -52,16 +49,10 @@ def setup(
     text = billing_config(
         nodes={name: {"url": mock_nodes[name].url} for name in ("accepted", "always")},
         models=models,
-        state={"backend": "memory", "ledger_path": str(ledger)},
+        state=state,
         keys=[{"name": "gz", "hash": key_hash(KEY), "credits": CREDITS}],
     )
-    path = Path(folder / "routes.yaml")
-    path.write_text(text, encoding="utf-8")
-    (router,) = start_routers([path], log_dir=folder)
-    try:
-        yield router, JsonlView(ledger)
-    finally:
-        router.stop()
+    return routers.get(text), view
 
 
 def _client(router: Proc, request_id: str) -> openai.OpenAI:

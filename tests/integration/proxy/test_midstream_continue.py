@@ -10,24 +10,22 @@ a JSONL ledger), so each test can also check what the ledger says about both nod
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import openai
 import orjson
 import pytest
 
-from tests.support import MockNodes, Proc, chat_body, http_request
+from tests.support import MockNodes, Proc, Routers, chat_body, http_request
 from tests.support.billing import (
     FLOW_PRICING,
     JsonlView,
+    backend_state,
     billing_config,
     key_hash,
     new_request_id,
     scrape,
-    start_routers,
+    usage_cost,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_nodes")]
@@ -54,10 +52,9 @@ def _model(policy: str, fallback: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def setup(
-    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[tuple[Proc, JsonlView]]:
-    folder = tmp_path_factory.mktemp("midstream-router")
-    ledger = folder / "usage.jsonl"
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> tuple[Proc, JsonlView]:
+    state, view = backend_state("memory", tmp_path_factory.mktemp("midstream-router"), None)
     second = {"backends": [{"node": SECOND}], "pricing": FLOW_PRICING}
     models = {
         "go-on": _model("continue", "go-on-b"),
@@ -73,16 +70,10 @@ def setup(
             SECOND: {"url": mock_nodes[SECOND].url},
         },
         models=models,
-        state={"backend": "memory", "ledger_path": str(ledger)},
+        state=state,
         keys=[{"name": "mid", "hash": key_hash(KEY), "credits": 1000}],
     )
-    path = Path(folder / "routes.yaml")
-    path.write_text(text, encoding="utf-8")
-    (router,) = start_routers([path], log_dir=folder)
-    try:
-        yield router, JsonlView(ledger)
-    finally:
-        router.stop()
+    return routers.get(text), view
 
 
 def _stream(router: Proc, body: dict[str, Any], path: str = "/v1/chat/completions") -> bytes:
@@ -123,12 +114,7 @@ def _said(events: list[Any]) -> tuple[str, str]:
 
 
 def _charge(prompt: int, completion: int, reasoning: int) -> int:
-    credits = (
-        Decimal(prompt) * Decimal(str(FLOW_PRICING["prompt_per_1k"]))
-        + Decimal(completion) * Decimal(str(FLOW_PRICING["completion_per_1k"]))
-        + Decimal(reasoning) * Decimal(str(FLOW_PRICING["reasoning_per_1k"]))
-    ) / 1000
-    return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return usage_cost(FLOW_PRICING, prompt, completion, reasoning)
 
 
 def _continuations(router: Proc, model: str) -> dict[str, float]:

@@ -72,13 +72,20 @@ def _answered_by(body: bytes) -> str:
 # --- item 1: Retry-After ------------------------------------------------------------------
 
 
+def _after_one_429(router: Proc, mock_nodes: MockNodes, retry_after: str) -> tuple[str, float]:
+    """Model `solo` asked once while its node answers one 429 with `retry_after`: which
+    model answered, and how long the client waited."""
+    mock_nodes["one"].faults(status=429, retry_after=retry_after, status_times=1)
+    status, _, body, elapsed = _chat(router, "solo")
+    assert status == 200, body
+    return _answered_by(body), elapsed
+
+
 def test_a_429_with_retry_after_is_retried_on_the_same_node_after_that_wait(
     router: Proc, mock_nodes: MockNodes
 ) -> None:
-    mock_nodes["one"].faults(status=429, retry_after="2", status_times=1)
-    status, _, body, elapsed = _chat(router, "solo")
-    assert status == 200, body
-    assert _answered_by(body) == "solo"  # the same node, not the fallback model
+    answered, elapsed = _after_one_429(router, mock_nodes, "2")
+    assert answered == "solo"  # the same node, not the fallback model
     assert mock_nodes["one"].requests() == 2 and mock_nodes["other"].requests() == 0
     assert 1.7 <= elapsed <= 2.3, f"the retry came after {elapsed:.2f} s, not 2 s"
 
@@ -86,10 +93,8 @@ def test_a_429_with_retry_after_is_retried_on_the_same_node_after_that_wait(
 def test_a_retry_after_longer_than_the_maximum_fails_over_at_once(
     router: Proc, mock_nodes: MockNodes
 ) -> None:
-    mock_nodes["one"].faults(status=429, retry_after="30", status_times=1)
-    status, _, body, elapsed = _chat(router, "solo")
-    assert status == 200, body
-    assert _answered_by(body) == "backup"
+    answered, elapsed = _after_one_429(router, mock_nodes, "30")
+    assert answered == "backup"
     assert mock_nodes["one"].requests() == 1 and mock_nodes["other"].requests() == 1
     assert elapsed < 1.5, f"waited {elapsed:.2f} s for a Retry-After it would not honour"
 

@@ -1,15 +1,13 @@
-"""The router in front of real mock nodes: selection, failover, bodies, headers, endpoints.
+"""What crosses the wire between the router and real nodes: bodies, headers, endpoints.
 
-Mock nodes are started once for the module (faults and counters reset before every test);
-a router is started per distinct routes.yaml and reused. Failover tests put the failing
-node in priority tier 0 and the healthy one in tier 1, so the order of attempts is fixed.
+A real router in front of real mock nodes (and, for odd headers, an in-process upstream
+that records whole requests). Which node answers (weights, tiers, fallbacks, aliases,
+failover) is tested in process in tests/proxy/test_routing.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import collections
 import hashlib
 import io
 import os
@@ -21,72 +19,36 @@ import pytest
 from aiohttp import web
 
 from tests.support import (
+    FLASH,
     GEMINI_BODY,
     MockNodes,
     Routers,
     chat_body,
-    closed_port_url,
     node_entry,
     routes_yaml,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_nodes")]
 
-A, B, C, KEYED = "node62", "node63", "node64", "node65"
+A, B, KEYED = "node62", "node63", "node65"
 NODE_KEY = "node65-secret-key"
 PREFIXES = ("/v1", "/api/v1", "/gemini/v1", "/v1/gemini", "/gemini")
-FLASH = "gemini-2.5-flash"
 
 
-MOCK_NODES = {A: (), B: (), C: (), KEYED: ("--api-key", NODE_KEY)}
+MOCK_NODES = {A: (), B: (), KEYED: ("--api-key", NODE_KEY)}
 
 
 def route_table(mock_nodes: MockNodes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The module's routes.yaml as (nodes, models).
-
-    Every scenario has models (and, where a failure could change a node's health, node
-    names) of its own, so one router serves the whole module. Several node names may point
-    at the same mock node; `X-Mock-Node` names the mock that answered.
-    """
-    url = {name: mock_nodes[name].url for name in (A, B, C, KEYED)}
+    """The module's routes.yaml as (nodes, models): FLASH on node62 then node63, and a
+    model on the node that wants a key. `X-Mock-Node` names the mock that answered."""
+    url = {name: mock_nodes[name].url for name in (A, B, KEYED)}
     entries: dict[str, Any] = {
         A: node_entry(url[A]),
         B: node_entry(url[B]),
-        C: node_entry(url[C]),
         KEYED: node_entry(url[KEYED], api_key="${ROUTER_TEST_NODE_KEY}"),
-        "dead": node_entry(closed_port_url()),
-        "slow62": node_entry(url[A], timeouts={"first_byte": 0.3}),
-        "auth401": node_entry(url[A]),  # a 401/403 disables a node: one name per test
-        "auth403": node_entry(url[A]),
     }
-    for retries in (0, 1):
-        for name in (A, B, C):
-            entries[f"r{retries}-{name}"] = node_entry(url[name], retries=retries)
-
-    def tiers(*names: str) -> dict[str, Any]:
-        return {"backends": [{"node": n, "priority": i} for i, n in enumerate(names)]}
-
     models: dict[str, Any] = {
-        "gemini-*": {"backends": [{"node": C}]},
-        FLASH: {"aliases": ["gemini", "gemini-fast"], **tiers(A, B)},
-        "gemini-2.5-pro": {"backends": [{"node": B}]},
-        "weighted": {"backends": [{"node": A, "weight": 3}, {"node": B, "weight": 1}]},
-        "two-in-tier-0": {
-            "backends": [
-                {"node": A, "priority": 0},
-                {"node": C, "priority": 0},
-                {"node": B, "priority": 1},
-            ]
-        },
-        "primary": {"backends": [{"node": A}], "fallbacks": ["secondary"]},
-        "secondary": {"backends": [{"node": B}]},
-        "dead-first": tiers("dead", B),
-        "slow-first": tiers("slow62", B),
-        "auth-401": tiers("auth401", B),
-        "auth-403": tiers("auth403", B),
-        "retries-0": tiers("r0-node62", "r0-node63", "r0-node64"),  # per-node retries
-        "retries-1": tiers("r1-node62", "r1-node63", "r1-node64"),
-        "retries-2": tiers(A, B, C),  # defaults.retries (2)
+        FLASH: {"backends": [{"node": A, "priority": 0}, {"node": B, "priority": 1}]},
         "keyed": {"backends": [{"node": KEYED}]},
     }
     return entries, models
@@ -106,204 +68,17 @@ async def post_chat(
         return resp.status, resp.headers, await resp.read()
 
 
-# --- selection --------------------------------------------------------------------------
-
-
-async def test_weights_show_in_the_traffic_split(mock_nodes, base, session):
-    total, workers = 2000, 16
-    counts: collections.Counter[str] = collections.Counter()
-    pending = iter(range(total))
-
-    async def worker() -> None:
-        for _ in pending:
-            body = chat_body("weighted")
-            async with session.post(f"{base}/v1/chat/completions", json=body) as r:
-                assert r.status == 200
-                await r.read()
-                counts[r.headers["X-Mock-Node"]] += 1
-
-    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(workers))), 40)
-    assert sum(counts.values()) == total
-    share = counts[A] / total
-    assert 0.72 <= share <= 0.78, counts
-    assert mock_nodes[A].requests() == counts[A] and mock_nodes[B].requests() == counts[B]
-
-
-async def test_tier_one_serves_only_when_tier_zero_has_nothing_left(mock_nodes, base, session):
-    model = "two-in-tier-0"
-    for _ in range(10):
-        status, headers, _ = await post_chat(session, base, chat_body(model))
-        assert status == 200 and headers["X-Mock-Node"] in (A, C)
-    assert mock_nodes[B].requests() == 0
-    # One tier-0 node failing: its tier-0 sibling answers; tier 1 is still not touched.
-    mock_nodes[A].faults(status=500)
-    for _ in range(6):
-        status, headers, _ = await post_chat(session, base, chat_body(model))
-        assert status == 200 and headers["X-Mock-Node"] == C
-    assert mock_nodes[B].requests() == 0
-    # Both tier-0 nodes failing: tier 1 answers.
-    mock_nodes[C].faults(status=503)
-    status, headers, _ = await post_chat(session, base, chat_body(model))
-    assert status == 200 and headers["X-Mock-Node"] == B
-    assert mock_nodes[B].requests() == 1
-
-
-async def test_fallback_model_answers_when_every_backend_failed(mock_nodes, base, session):
-    status, headers, _ = await post_chat(session, base, chat_body("primary"))
-    assert status == 200 and headers["X-Mock-Node"] == A
-    assert mock_nodes[B].requests() == 0  # a model that answers never reaches its fallback
-
-    mock_nodes[A].faults(status=500)
-    status, headers, _ = await post_chat(session, base, chat_body("primary"))
-    assert status == 200 and headers["X-Mock-Node"] == B
-    assert mock_nodes[A].requests() == 2 and mock_nodes[B].requests() == 1
-
-
-async def test_fallback_node_is_asked_for_the_fallback_model(mock_nodes, base, session):
-    """A fallback is another model: its node must be asked for that model, not the first."""
-    mock_nodes[A].faults(status=500)
-    status, headers, _ = await post_chat(session, base, chat_body("primary"))
-    assert status == 200 and headers["X-Mock-Node"] == B
-    seen = mock_nodes[B].last_request()
-    assert seen is not None
-    assert seen["model"] == "secondary"
-
-    path = "/v1beta/models/primary:generateContent"
-    async with session.post(base + path, json=GEMINI_BODY) as resp:
-        assert resp.status == 200 and resp.headers["X-Mock-Node"] == B
-    seen = mock_nodes[B].last_request()
-    assert seen is not None
-    assert seen["path"] == "/v1beta/models/secondary:generateContent"
-
-
-@pytest.mark.parametrize(
-    ("model", "node"),
-    [
-        (FLASH, A),
-        ("gemini", A),  # alias
-        ("gemini-fast", A),  # an alias that the glob also matches: the alias wins
-        ("gemini-2.5-pro", B),  # exact name listed after the glob still wins
-        ("gemini-3.0-pro", C),  # glob
-        ("gemini-2.5-flash-lite", C),  # a longer name is not the exact model
-    ],
-)
-async def test_aliases_and_globs_exact_name_wins(base, session, model, node):
-    status, headers, _ = await post_chat(session, base, chat_body(model))
-    assert status == 200 and headers["X-Mock-Node"] == node
+async def headers_node62_got(
+    mock_nodes: MockNodes, base: str, session: aiohttp.ClientSession, headers: dict[str, str]
+) -> dict[str, str]:
+    """The headers node62 received (lowercased) for a chat request sent with `headers`."""
     async with session.post(
-        f"{base}/v1beta/models/{model}:generateContent", json=GEMINI_BODY
-    ) as resp:
-        assert resp.status == 200 and resp.headers["X-Mock-Node"] == node
-
-
-async def test_models_lists_models_and_aliases_not_globs(mock_nodes, base, session):
-    _, models = route_table(mock_nodes)
-    expected = sorted(
-        [name for name in models if "*" not in name]
-        + [alias for route in models.values() for alias in route.get("aliases", [])]
-    )
-    assert "gemini" in expected and "gemini-*" not in expected
-    for prefix in PREFIXES:
-        async with session.get(f"{base}{prefix}/models") as resp:
-            assert resp.status == 200, prefix
-            assert resp.content_type == "application/json"
-            listing = await resp.json()
-        assert listing["object"] == "list"
-        ids = [m["id"] for m in listing["data"]]
-        assert sorted(ids) == expected
-        for entry in listing["data"]:
-            assert entry["object"] == "model"
-            assert isinstance(entry["created"], int) and isinstance(entry["owned_by"], str)
-
-
-# --- failover ---------------------------------------------------------------------------
-
-FAILOVER_STATUSES = (500, 502, 503, 429, 408, 404, 401, 403)
-
-
-@pytest.mark.parametrize("status", FAILOVER_STATUSES)
-async def test_failover_on_status(mock_nodes, base, session, status):
-    # A 401 also takes the node out of rotation (its key is wrong): a node of its own.
-    model = f"auth-{status}" if status in (401, 403) else FLASH
-    mock_nodes[A].faults(status=status)
-    code, headers, body = await post_chat(session, base, chat_body(model))
-    assert code == 200, body
-    assert headers["X-Mock-Node"] == B
-    assert mock_nodes[A].requests() == 1 and mock_nodes[B].requests() == 1
-
-
-async def test_failover_on_connect_error(mock_nodes, base, session):
-    for _ in range(2):
-        code, headers, body = await post_chat(session, base, chat_body("dead-first"))
-        assert code == 200, body
-        assert headers["X-Mock-Node"] == B
-    assert mock_nodes[B].requests() == 2
-
-
-async def test_failover_on_timeout_before_the_first_byte(mock_nodes, base, session):
-    mock_nodes[A].faults(first_byte_delay=3)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    code, headers, body = await post_chat(session, base, chat_body("slow-first"))
-    elapsed = loop.time() - started
-    assert code == 200, body
-    assert headers["X-Mock-Node"] == B
-    assert 0.25 <= elapsed < 2.0, elapsed  # gave up on A after its first_byte timeout
-    assert mock_nodes[A].requests() == 1 and mock_nodes[B].requests() == 1
-
-
-async def test_failover_when_the_node_drops_the_connection_before_any_byte(
-    mock_nodes, base, session
-):
-    mock_nodes[A].faults(cut_after=0)
-    code, headers, body = await post_chat(session, base, chat_body(FLASH, stream=True))
-    assert code == 200, body
-    assert headers["X-Mock-Node"] == B
-    assert body.endswith(b"data: [DONE]\n\n")
-
-
-@pytest.mark.parametrize("retries", [0, 1, 2])
-async def test_retries_bound_the_extra_attempts(mock_nodes, base, session, retries):
-    for name in (A, B, C):
-        mock_nodes[name].faults(status=500)
-    code, _, body = await post_chat(session, base, chat_body(f"retries-{retries}"))
-    assert code == 502, body
-    tried = [mock_nodes[name].requests() for name in (A, B, C)]
-    assert tried == [1] * (retries + 1) + [0] * (2 - retries)
-
-
-async def test_a_400_from_a_node_goes_straight_back(mock_nodes, base, session):
-    mock_nodes[A].faults(status=400)
-    code, headers, body = await post_chat(session, base, chat_body(FLASH))
-    assert code == 400
-    assert headers["X-Mock-Node"] == A
-    error = orjson.loads(body)
-    assert error["success"] is False
-    assert error["error"]["code"] == "api_error"
-    assert error["error"]["message"] == "injected fault"  # the node's own body
-    assert mock_nodes[A].requests() == 1 and mock_nodes[B].requests() == 0
-
-
-async def test_no_retry_once_a_stream_byte_reached_the_client(mock_nodes, base, session):
-    mock_nodes[A].faults(cut_after=3)
-    code, headers, body = await post_chat(session, base, chat_body(FLASH, stream=True))
-    assert code == 200 and headers["X-Mock-Node"] == A
-    events = [e for e in body.split(b"\n\n") if e]
-    assert len(events) == 4
-    assert orjson.loads(events[-1].removeprefix(b"data: "))["success"] is False
-    assert mock_nodes[A].requests() == 1
-    assert mock_nodes[B].requests() == 0
-
-
-async def test_no_retry_once_a_plain_body_byte_reached_the_client(mock_nodes, base, session):
-    mock_nodes[A].faults(
-        cut_after=1
-    )  # a non-stream answer: half the body, then a dropped connection
-    async with session.post(f"{base}/v1/chat/completions", json=chat_body(FLASH)) as resp:
-        assert resp.status == 200 and resp.headers["X-Mock-Node"] == A
-        with pytest.raises(aiohttp.ClientPayloadError):
-            await resp.read()  # a short read, never a body that looks complete
-    assert mock_nodes[B].requests() == 0
+        f"{base}/v1/chat/completions", json=chat_body(FLASH), headers=headers
+    ) as r:
+        assert r.status == 200
+    seen = mock_nodes[A].last_request()
+    assert seen is not None
+    return {k.lower(): v for k, v in seen["headers"].items()}
 
 
 # --- bodies -----------------------------------------------------------------------------
@@ -427,13 +202,9 @@ async def test_client_credentials_stay_and_the_node_key_is_sent(mock_nodes, base
     assert mock_nodes[KEYED].stats()["unauthorized"] == 0
 
     # A node without api_key gets no Authorization at all.
-    async with session.post(
-        f"{base}/v1/chat/completions", json=chat_body(FLASH), headers=client_headers
-    ) as resp:
-        assert resp.status == 200
-    seen = mock_nodes[A].last_request()
-    assert seen is not None
-    assert "authorization" not in {k.lower() for k in seen["headers"]}
+    assert "authorization" not in await headers_node62_got(
+        mock_nodes, base, session, client_headers
+    )
 
 
 async def test_request_id_is_taken_or_generated_and_forwarded(mock_nodes, base, session):
@@ -476,13 +247,7 @@ async def test_hop_by_hop_request_headers_are_dropped(mock_nodes, base, session)
         "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
         "X-Custom": "kept",
     }
-    async with session.post(
-        f"{base}/v1/chat/completions", json=chat_body(FLASH), headers=headers
-    ) as resp:
-        assert resp.status == 200
-    seen = mock_nodes[A].last_request()
-    assert seen is not None
-    got = {k.lower(): v for k, v in seen["headers"].items()}
+    got = await headers_node62_got(mock_nodes, base, session, headers)
     assert got.get("x-custom") == "kept"
     for name in ("keep-alive", "te", "trailer", "proxy-authorization"):
         assert name not in got, (name, got)

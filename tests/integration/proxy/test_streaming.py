@@ -1,8 +1,4 @@
-"""Streaming through the router: byte-for-byte relay, no buffering, keep-alives, failures.
-
-Mock nodes are started once for the module (faults and counters reset before every test);
-a router is started per distinct routes.yaml and reused.
-"""
+"""Streaming through the router: byte-for-byte relay, no buffering, keep-alives, failures."""
 
 from __future__ import annotations
 
@@ -17,6 +13,8 @@ import orjson
 import pytest
 
 from tests.support import (
+    CHAT,
+    FLASH,
     GEMINI_BODY,
     MockNode,
     MockNodes,
@@ -30,8 +28,6 @@ from tests.support import (
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_nodes")]
 
 A, B = "node62", "node63"
-FLASH = "gemini-2.5-flash"
-CHAT = "/v1/chat/completions"
 GEMINI_SSE = f"/v1beta/models/{FLASH}:streamGenerateContent?alt=sse"
 # What differs between two answers of the same node: ids and timestamps.
 VOLATILE = [

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +25,10 @@ from tests.support import (
     GEMINI_BODY,
     MockNodes,
     Proc,
+    Routers,
+    eventually_blocking,
     http_request,
     routes_yaml,
-    start_router,
 )
 from tests.support.billing import key_hash, log_events, scrape
 from tests.support.node_sdk import run_node
@@ -110,50 +109,42 @@ def _config(nodes: MockNodes, ledger: Path) -> str:
     return routes_yaml(entries, models, server=server, state=state, keys=keys)
 
 
+MOCK_NODES = {
+    "good": ("--chunks", "3"),
+    "slow": ("--chunks", "2", "--chunk-delay", "2.5"),
+    "cut": ("--cut-after", "2"),
+    "inband": ("--inband-error-after", "2"),
+    "litellm": ("--usage-chunk-style", "litellm"),
+    "limited": (
+        "--api-key",
+        NODE_KEY,
+        "--status",
+        "429",
+        "--retry-after",
+        "7",
+        "--error-message",
+        f"quota exceeded for key {NODE_KEY}",
+    ),
+    "broken": ("--status", "500", "--error-message", "the model crashed"),
+    "busy": ("--status", "503", "--retry-after", "9", "--error-message", "overloaded"),
+    "sleepy": ("--first-byte-delay", "3"),
+}
+
+
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    directory = tmp_path_factory.mktemp("dialect-bytes")
-    nodes = MockNodes(directory)
-    router: Proc | None = None
-    try:
-        nodes.start(
-            {
-                "good": ("--chunks", "3"),
-                "slow": ("--chunks", "2", "--chunk-delay", "2.5"),
-                "cut": ("--cut-after", "2"),
-                "inband": ("--inband-error-after", "2"),
-                "litellm": ("--usage-chunk-style", "litellm"),
-                "limited": (
-                    "--api-key",
-                    NODE_KEY,
-                    "--status",
-                    "429",
-                    "--retry-after",
-                    "7",
-                    "--error-message",
-                    f"quota exceeded for key {NODE_KEY}",
-                ),
-                "broken": ("--status", "500", "--error-message", "the model crashed"),
-                "busy": ("--status", "503", "--retry-after", "9", "--error-message", "overloaded"),
-                "sleepy": ("--first-byte-delay", "3"),
-            }
-        )
-        ledger = directory / "usage.jsonl"
-        config = directory / "routes.yaml"
-        config.write_text(_config(nodes, ledger))
-        router = start_router(config, "--log-format", "json", log_dir=directory)
-        status, _, body = http_request(
-            "POST",
-            f"{router.base_url}/admin/nodes/spare/drain",
-            b"",
-            {"Authorization": f"Bearer {ADMIN}"},
-        )
-        assert status == 200, body
-        yield Setup(router, nodes, ledger)
-    finally:
-        if router is not None:
-            router.stop()
-        nodes.stop()
+def setup(
+    tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, routers: Routers
+) -> Setup:
+    ledger = tmp_path_factory.mktemp("dialect-bytes") / "usage.jsonl"
+    router = routers.get(_config(mock_nodes, ledger), args=("--log-format", "json"))
+    status, _, body = http_request(
+        "POST",
+        f"{router.base_url}/admin/nodes/spare/drain",
+        b"",
+        {"Authorization": f"Bearer {ADMIN}"},
+    )
+    assert status == 200, body
+    return Setup(router, mock_nodes, ledger)
 
 
 def _genai(setup: Setup, key: str = KEY) -> genai.Client:
@@ -163,17 +154,6 @@ def _genai(setup: Setup, key: str = KEY) -> genai.Client:
 
 def _openai(setup: Setup, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{setup.url}/v1", api_key=key, max_retries=0, timeout=30)
-
-
-def _poll(probe: Callable[[], T], limit: float = 10.0) -> T:
-    """`probe()` once it is truthy (a settlement or a log line lands a moment after the
-    answer), else its last value; a bound, not a timed assertion."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
@@ -294,19 +274,7 @@ console.log(JSON.stringify({outcome}));
         {"name": "ApiError", "status": 502},
         {"name": "Error", "status": None},
     ), outcome
-    openai_result = run_node(
-        _NODE_OPENAI_PRELUDE
-        + """
-let outcome = "no error";
-try {
-  const stream = await client.chat.completions.create({model: "gpt-cut", stream: true,
-    messages: [{role: "user", content: "hi"}]});
-  for await (const chunk of stream) { void chunk; }
-} catch (e) { outcome = {name: e.constructor.name, message: e.message}; }
-console.log(JSON.stringify({outcome}));
-""",
-        {"ROUTER_URL": setup.url, "KEY": KEY},
-    )
+    openai_result = _node_stream_outcome(setup, "gpt-cut")
     assert openai_result["outcome"] != "no error"
     assert "mid-answer" in openai_result["outcome"]["message"]
 
@@ -334,7 +302,10 @@ def _genai_once(setup: Setup, key: str) -> genai.Client:
     return genai.Client(api_key=key, http_options=options)
 
 
-@pytest.mark.parametrize(("model", "key", "status", "name", "message"), ERROR_CASES)
+# The ids name the model: the keys are random (pytest-xdist needs the same ids everywhere).
+@pytest.mark.parametrize(
+    ("model", "key", "status", "name", "message"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES]
+)
 def test_google_genai_sees_googles_error_shape(
     setup: Setup, model: str, key: str, status: int, name: str, message: str
 ) -> None:
@@ -407,6 +378,11 @@ def _raw(
     return status, got, json.loads(raw) if raw.startswith(b"{") else raw
 
 
+def _gemini(setup: Setup, model_action: str) -> tuple[int, dict[str, str], Any]:
+    """POST GEMINI_BODY to /v1beta/models/{model_action} (raw bytes back, as `_raw`)."""
+    return _raw(setup, "POST", f"/v1beta/models/{model_action}", json.dumps(GEMINI_BODY).encode())
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "name"),
     [
@@ -461,7 +437,7 @@ def _access_line(setup: Setup, trace: str) -> dict[str, Any]:
         events = log_events(setup.router)
         return [e for e in events if e.get("event") == "access" and e.get("trace_id") == trace]
 
-    found = _poll(find)
+    found = eventually_blocking(find)
     assert found, f"no access line for {trace}"
     return found[0]
 
@@ -483,7 +459,7 @@ def _still_has_its_credits(setup: Setup, key: str) -> None:
 
 
 def _settled_as_failed(setup: Setup, trace: str) -> None:
-    records = _poll(lambda: setup.records(trace))
+    records = eventually_blocking(lambda: setup.records(trace))
     assert len(records) == 1, records
     record = records[0]
     assert (record["charged"], record["outcome"], record["settled_by"]) == (0, "failed", "refund")
@@ -506,7 +482,7 @@ def test_an_in_band_error_in_an_openai_stream_is_a_refunded_counted_failure(setu
     assert (line["status"], line["error_code"]) == (200, "upstream_error")
     assert line["attempts"][-1]["failure"] == "midstream"
     _settled_as_failed(setup, "db-ib-oa")
-    assert _poll(lambda: _midstream_failures(setup) == before + 1)
+    assert eventually_blocking(lambda: _midstream_failures(setup) == before + 1)
     _still_has_its_credits(setup, REFUND_KEYS["oa"])
 
 
@@ -522,60 +498,57 @@ def test_an_in_band_error_in_a_gemini_stream_is_a_refunded_counted_failure(setup
     assert (caught.value.code, caught.value.status) == (503, "UNAVAILABLE")
     assert _access_line(setup, "db-ib-gm")["error_code"] == "upstream_error"
     _settled_as_failed(setup, "db-ib-gm")
-    assert _poll(lambda: _midstream_failures(setup) == before + 1)
+    assert eventually_blocking(lambda: _midstream_failures(setup) == before + 1)
     _still_has_its_credits(setup, REFUND_KEYS["gm"])
 
 
-def test_node_sdks_raise_on_a_nodes_in_band_error(setup: Setup) -> None:
-    result = run_node(
+def _node_stream_outcome(setup: Setup, model: str) -> dict[str, Any]:
+    """What the Node openai SDK says when it reads a stream of `model` to its end: "no
+    error", or the error's class name and message."""
+    return run_node(
         _NODE_OPENAI_PRELUDE
         + """
 let outcome = "no error";
 try {
-  const stream = await client.chat.completions.create({model: "gpt-inband", stream: true,
+  const stream = await client.chat.completions.create({model: process.env.MODEL, stream: true,
     messages: [{role: "user", content: "hi"}]});
   for await (const chunk of stream) { void chunk; }
-} catch (e) { outcome = {message: e.message}; }
+} catch (e) { outcome = {name: e.constructor.name, message: e.message}; }
 console.log(JSON.stringify({outcome}));
 """,
-        {"ROUTER_URL": setup.url, "KEY": KEY},
+        {"ROUTER_URL": setup.url, "KEY": KEY, "MODEL": model},
     )
+
+
+def test_node_sdks_raise_on_a_nodes_in_band_error(setup: Setup) -> None:
+    result = _node_stream_outcome(setup, "gpt-inband")
     assert result["outcome"] != "no error" and "in-band fault" in result["outcome"]["message"]
 
 
 # --- a LiteLLM-style usage chunk ----------------------------------------------------------------
 
 
-def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: Setup) -> None:
-    client = _openai(setup)
+def _litellm_chunks(setup: Setup, **options: Any) -> list[Any]:
+    """A stream of gpt-litellm (a node that sends LiteLLM's usage chunk), read to its end."""
     messages: Any = [{"role": "user", "content": "hi"}]
-    chunks = list(
-        client.chat.completions.create(
-            model="gpt-litellm",
-            messages=messages,
-            stream=True,
-            extra_headers={"X-Request-ID": "db-ll"},
-        )
+    stream = _openai(setup).chat.completions.create(
+        model="gpt-litellm", messages=messages, stream=True, **options
     )
+    return list(stream)
+
+
+def test_a_litellm_usage_chunk_is_hidden_from_a_client_that_did_not_ask(setup: Setup) -> None:
+    chunks = _litellm_chunks(setup, extra_headers={"X-Request-ID": "db-ll"})
     assert chunks and all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks).startswith("Hello from")
     # The router still read it for billing.
-    records = _poll(lambda: setup.records("db-ll"))
+    records = eventually_blocking(lambda: setup.records("db-ll"))
     assert records and records[0]["settled_by"] == "usage" and records[0]["prompt_tokens"] > 0
 
 
 def test_a_litellm_usage_chunk_reaches_a_client_that_asked(setup: Setup) -> None:
-    client = _openai(setup)
-    messages: Any = [{"role": "user", "content": "hi"}]
-    chunks = list(
-        client.chat.completions.create(
-            model="gpt-litellm",
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-    )
+    chunks = _litellm_chunks(setup, stream_options={"include_usage": True})
     assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens > 0
 
 
@@ -594,39 +567,29 @@ def test_a_nodes_429_reason_and_retry_after_reach_an_openai_client(setup: Setup)
 
 
 def test_a_nodes_503_keeps_its_retry_after_and_request_id(setup: Setup) -> None:
-    status, headers, document = _raw(
-        setup,
-        "POST",
-        "/v1beta/models/gemini-busy:generateContent",
-        json.dumps(GEMINI_BODY).encode(),
-    )
+    status, headers, document = _gemini(setup, "gemini-busy:generateContent")
     assert (status, document["error"]["message"]) == (503, "overloaded")
     assert _header(headers, "Retry-After") == "9"
     assert (_header(headers, "X-Upstream-Request-ID") or "").startswith("mock-")
 
 
 @pytest.mark.parametrize(
-    "path",
+    "action",
     [
-        "/v1beta/models/gemini-good:generateContent",
-        "/v1beta/models/gemini-good:streamGenerateContent?alt=sse",
-        "/v1beta/models/gemini-good:streamGenerateContent",
+        "gemini-good:generateContent",
+        "gemini-good:streamGenerateContent?alt=sse",
+        "gemini-good:streamGenerateContent",
     ],
 )
-def test_a_success_carries_the_nodes_request_id(setup: Setup, path: str) -> None:
-    status, headers, _ = _raw(setup, "POST", path, json.dumps(GEMINI_BODY).encode())
+def test_a_success_carries_the_nodes_request_id(setup: Setup, action: str) -> None:
+    status, headers, _ = _gemini(setup, action)
     assert status == 200
     assert (_header(headers, "X-Upstream-Request-ID") or "").startswith("mock-")
     assert _header(headers, "X-Request-ID") == "db-raw-1"
 
 
 def test_the_json_array_gemini_stream_is_not_buffered(setup: Setup) -> None:
-    status, headers, document = _raw(
-        setup,
-        "POST",
-        "/v1beta/models/gemini-good:streamGenerateContent",
-        json.dumps(GEMINI_BODY).encode(),
-    )
+    status, headers, document = _gemini(setup, "gemini-good:streamGenerateContent")
     assert status == 200
     assert isinstance(json.loads(document), list)  # the JSON array, relayed as it came
     assert _header(headers, "X-Accel-Buffering") == "no"

@@ -11,9 +11,6 @@ deterministic counts (`router.mock.openai_apis`): input tokens = characters // 4
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import openai
@@ -22,18 +19,18 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from tests.support import MockNodes, Proc, eventually
+from tests.support import MockNodes, eventually
 from tests.support.billing import (
     FLOW_PRICING,
     MICRO,
-    JsonlView,
-    RedisView,
-    StateView,
+    Setup,
+    backend_setup,
     billing_config,
+    hashed_key,
     key_hash,
     new_request_id,
     scrape,
-    start_routers,
+    usage_cost,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,17 +43,6 @@ REASONING = 16
 MOCK_NODES = {"good": (), "bad": ()}
 
 
-@dataclass(slots=True)
-class Setup:
-    backend: str
-    router: Proc
-    view: StateView
-
-    @property
-    def url(self) -> str:
-        return self.router.base_url
-
-
 def _config(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
     nodes = {name: {"url": mock_nodes[name].url} for name in ("good", "bad")}
     failover = [{"node": "bad"}, {"node": "good", "priority": 1}]
@@ -65,50 +51,32 @@ def _config(mock_nodes: MockNodes, state: dict[str, Any]) -> str:
     keys = [
         {"name": "main", "hash": key_hash(KEYS["main"]), "models": gemini, "credits": 1000},
         # Exactly one request's reservation and one request a minute.
-        {
-            "name": "tight",
-            "hash": key_hash(KEYS["tight"]),
-            "models": gemini,
-            "credits": 5,
-            "rpm": 1,
-        },
+        hashed_key("tight", KEYS["tight"], models=gemini, credits=5, rpm=1),
         {"name": "poor", "hash": key_hash(KEYS["poor"]), "models": gemini, "credits": 1},
     ]
     return billing_config(nodes=nodes, models=models, state=state, keys=keys)
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
-def setup(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
-) -> Iterator[Setup]:
+def setup(request, tmp_path_factory, mock_nodes, routers) -> Setup:
     folder = tmp_path_factory.mktemp(f"sdk-endpoints-{request.param}")
-    view: StateView
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
-        prefix = f"se-{secrets.token_hex(4)}:"
-        state: dict[str, Any] = {"backend": "redis", "redis_url": server.url, "prefix": prefix}
-        view = RedisView(server.url, prefix)
-    else:
-        ledger = folder / "usage.jsonl"
-        state = {"backend": "memory", "ledger_path": str(ledger)}
-        view = JsonlView(ledger)
-    path = folder / "routes.yaml"
-    path.write_text(_config(mock_nodes, state), encoding="utf-8")
-    (router,) = start_routers([path], log_dir=folder)
-    try:
-        yield Setup(request.param, router, view)
-    finally:
-        router.stop()
+    return backend_setup(request, folder, routers, lambda state: _config(mock_nodes, state))
 
 
 def _cost(prompt: int, completion: int, reasoning: int = 0) -> int:
-    p = FLOW_PRICING
-    credits = (
-        Decimal(prompt) * Decimal(str(p["prompt_per_1k"]))
-        + Decimal(completion) * Decimal(str(p["completion_per_1k"]))
-        + Decimal(reasoning) * Decimal(str(p["reasoning_per_1k"]))
-    ) / 1000
-    return int((credits * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return usage_cost(FLOW_PRICING, prompt, completion, reasoning)
+
+
+def _completion_chunks(setup: Setup, rid: str, **options: Any) -> list[Any]:
+    """A streamed completion of "hello" by gemini-failover, read to its end."""
+    stream = _openai(setup).completions.create(
+        model="gemini-failover",
+        prompt="hello",
+        stream=True,
+        extra_headers={"X-Request-ID": rid},
+        **options,
+    )
+    return list(stream)
 
 
 def _openai(setup: Setup, key: str = KEYS["main"]) -> openai.OpenAI:
@@ -225,10 +193,7 @@ async def test_completions_stream_billed_from_injected_usage_it_never_sees(
     setup: Setup, mock_nodes: MockNodes
 ) -> None:
     rid = new_request_id()
-    stream = _openai(setup).completions.create(
-        model="gemini-failover", prompt="hello", stream=True, extra_headers={"X-Request-ID": rid}
-    )
-    chunks = list(stream)
+    chunks = _completion_chunks(setup, rid)
     assert "".join(c.choices[0].text for c in chunks if c.choices).startswith("Hello from good.")
     assert all(c.usage is None for c in chunks), chunks[-1]  # the client did not ask for usage
     seen = mock_nodes["good"].last_request()
@@ -240,14 +205,8 @@ async def test_completions_stream_with_usage_asked_by_the_client(
     setup: Setup, mock_nodes: MockNodes
 ) -> None:
     rid = new_request_id()
-    stream = _openai(setup).completions.create(
-        model="gemini-failover",
-        prompt="hello",
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_headers={"X-Request-ID": rid},
-    )
-    usages = [c.usage for c in stream if c.usage is not None]
+    chunks = _completion_chunks(setup, rid, stream_options={"include_usage": True})
+    usages = [c.usage for c in chunks if c.usage is not None]
     assert [u.completion_tokens for u in usages] == [CONTENT]
     await _billed(setup, mock_nodes, rid, (2, CONTENT, 0))
 

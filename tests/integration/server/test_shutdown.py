@@ -17,10 +17,9 @@ import time
 import aiohttp
 import pytest
 
-from tests.support import MockNodes, chat_body
+from tests.support import FLASH, MockNodes, chat_body
 from tests.support.load import client_session
 from tests.support.router_under_test import (
-    FLASH,
     RouterUnderTest,
     Started,
     config_text,

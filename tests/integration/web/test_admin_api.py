@@ -13,11 +13,10 @@ import time
 import aiohttp
 import pytest
 
-from tests.support import chat_body
+from tests.support import FLASH, chat_body
 from tests.support.load import client_session
 from tests.support.router_under_test import (
     ADMIN_TOKEN,
-    FLASH,
     config_text,
     mock_faults,
     mock_stats,

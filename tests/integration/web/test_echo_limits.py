@@ -4,40 +4,23 @@ alone is refused with 501 in the endpoint's error shape. A real router, raw sock
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import orjson
 import pytest
 
 from router.errors import MAX_ECHO
-from tests.support import MockNodes, Proc, Routers
-from tests.support.hostile import (
-    CHAT,
-    CLIENT_KEY,
-    GENERATE,
-    NODE_KEY,
-    chat_json,
-    gemini_json,
-    hostile_config,
-    post_bytes,
-    raw_exchange,
-)
+from tests.support import MockNodes, Proc, Routers, hostile
 
 pytestmark = pytest.mark.integration
 
 LONG = "x" * 7000
 
 
+MOCK_NODES = hostile.HOSTILE_NODES
+
+
 @pytest.fixture(scope="module")
-def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    nodes = MockNodes(tmp_path_factory.mktemp("echo-nodes"))
-    routers = Routers(tmp_path_factory.mktemp("echo-routers"))
-    try:
-        nodes.start({"a": ("--api-key", NODE_KEY), "b": ("--api-key", NODE_KEY)})
-        yield routers.get(hostile_config(nodes))
-    finally:
-        routers.stop()
-        nodes.stop()
+def router(mock_nodes: MockNodes, routers: Routers) -> Proc:
+    return routers.get(hostile.hostile_config(mock_nodes))
 
 
 def _port(proc: Proc) -> int:
@@ -53,19 +36,25 @@ def _error(body: bytes) -> dict[str, object]:
 
 CASES = [
     pytest.param(
-        post_bytes(CHAT, chat_json(), [(b"Expect", LONG.encode())]), 417, id="aiohttp's 417"
+        hostile.post_bytes(hostile.CHAT, hostile.chat_json(), [(b"Expect", LONG.encode())]),
+        417,
+        id="aiohttp's 417",
     ),
     pytest.param(
-        post_bytes("/v1beta/models/gemini-2.5-flash:" + LONG, gemini_json()),
+        hostile.post_bytes("/v1beta/models/gemini-2.5-flash:" + LONG, hostile.gemini_json()),
         404,
         id="a Gemini action",
     ),
     pytest.param(
-        post_bytes(CHAT, chat_json(), [(b"Content-Encoding", LONG.encode())]),
+        hostile.post_bytes(
+            hostile.CHAT, hostile.chat_json(), [(b"Content-Encoding", LONG.encode())]
+        ),
         415,
         id="a Content-Encoding",
     ),
-    pytest.param(post_bytes(CHAT, chat_json(model=LONG)), 404, id="a model name"),
+    pytest.param(
+        hostile.post_bytes(hostile.CHAT, hostile.chat_json(model=LONG)), 404, id="a model name"
+    ),
 ]
 
 
@@ -73,7 +62,7 @@ CASES = [
 def test_client_input_is_quoted_at_most_max_echo_characters(
     router: Proc, request_bytes: bytes, status: int
 ) -> None:
-    reply = raw_exchange(_port(router), request_bytes)
+    reply = hostile.raw_exchange(_port(router), request_bytes)
     assert reply.status == status, reply.head
     message = str(_error(reply.body)["message"])
     assert "x" * (MAX_ECHO + 1) not in message
@@ -86,7 +75,7 @@ def _chunked(path: str, body: bytes, coding: bytes) -> bytes:
         b"POST " + path.encode() + b" HTTP/1.1",
         b"Host: 127.0.0.1",
         b"Connection: close",
-        b"Authorization: Bearer " + CLIENT_KEY.encode(),
+        b"Authorization: Bearer " + hostile.CLIENT_KEY.encode(),
         b"Content-Type: application/json",
         b"Transfer-Encoding: " + coding,
     ]
@@ -98,14 +87,20 @@ def _chunked(path: str, body: bytes, coding: bytes) -> bytes:
 def test_a_transfer_coding_besides_chunked_is_refused_in_the_dialects_shape(
     router: Proc, coding: bytes
 ) -> None:
-    openai = raw_exchange(_port(router), _chunked(CHAT, chat_json(), coding))
+    openai = hostile.raw_exchange(
+        _port(router), _chunked(hostile.CHAT, hostile.chat_json(), coding)
+    )
     assert openai.status == 501, openai.head
     assert _error(openai.body)["code"] == "unsupported_transfer_encoding"
-    gemini = raw_exchange(_port(router), _chunked(GENERATE, gemini_json(), coding))
+    gemini = hostile.raw_exchange(
+        _port(router), _chunked(hostile.GENERATE, hostile.gemini_json(), coding)
+    )
     assert gemini.status == 501, gemini.head
     assert _error(gemini.body)["status"] == "UNIMPLEMENTED"  # Google's shape
 
 
 def test_plain_chunked_is_still_read(router: Proc) -> None:
-    reply = raw_exchange(_port(router), _chunked(CHAT, chat_json(), b"chunked"))
+    reply = hostile.raw_exchange(
+        _port(router), _chunked(hostile.CHAT, hostile.chat_json(), b"chunked")
+    )
     assert reply.status == 200, reply.head
