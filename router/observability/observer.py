@@ -8,7 +8,6 @@ Finished requests go to a list of listeners behind one protocol
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ from router.observability.metrics import Metrics
 from router.observability.trace_context import TraceContext, Tracer
 from router.observability.traffic import Traffic
 from router.routing.health import NodeState, Reason, Transition
+from router.tasks import LoopRef
 
 
 class Observer:
@@ -53,6 +53,7 @@ class Observer:
         self.tracer: Tracer | None = None
         self.traffic = Traffic()  # the status page's last 15 minutes per node
         self._finished: list[Finished] = []  # ended in this event-loop turn
+        self._loop = LoopRef()
         self.log = get_logger("router")
         # Also told of every node state change (e.g. to share it with other replicas).
         self.listeners: list[Callable[[Sequence[Transition]], None]] = []
@@ -87,7 +88,7 @@ class Observer:
         finished.append((exchange, now))
         if len(finished) == 1:
             try:
-                asyncio.get_running_loop().call_soon(self._record_finished)
+                self._loop().call_soon(self._record_finished)
             except RuntimeError:  # no event loop (a tool, a test): record it now
                 self._record_finished()
 

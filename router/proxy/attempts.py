@@ -50,6 +50,7 @@ from router.proxy.relay import Relay
 from router.proxy.table import RouteTable
 from router.routing.health import may_eject
 from router.routing.retry_budget import RetryBudgetTracker
+from router.tasks import LoopRef
 from router.upstream.headers import to_node
 from router.upstream.nodes import NodeRuntime
 from router.upstream.request import Opened, open_response
@@ -68,6 +69,7 @@ class Proxy:
         server = lambda: table.config.server  # noqa: E731  (the loaded config's, per answer)
         self.relay = Relay(streams, server)
         self.continuing = ContinuingRelay(streams, observer, server)
+        self.loop = LoopRef()
 
     async def forward(
         self, client: ClientStream, request: ClientRequest, exchange: Exchange, route: ModelRoute
@@ -75,13 +77,15 @@ class Proxy:
         """Answer `request` from the first node that produces an answer, through
         `client`; its affinity key (router.routing.affinity_key) steers the first pick of
         a model with `affinity:`. Only nodes that can take the request's dialect are asked."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop()
         budget = self.table.budgets[route.name]
         budget.record_request(loop.time())
         # Every node speaks the request's dialect (the usual case): none to pass over.
         everyone = request.codec.name in self.table.spoken_by_all.get(route.name, ())
         serves = None if everyone else request.serves
-        plan = Plan(self.table, self.observer, route, request.affinity_key, exchange, serves)
+        plan = Plan(
+            self.table, self.observer, route, request.affinity_key, exchange, serves, loop=loop
+        )
         try:
             await self._forward(client, request, exchange, route, plan)
         finally:
@@ -95,7 +99,7 @@ class Proxy:
         route: ModelRoute,
         plan: Plan,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        loop = plan.loop
         budget = self.table.budgets[route.name]
 
         def start(candidate: Candidate, attempt: Attempt) -> Awaitable[Answer]:
@@ -159,7 +163,7 @@ class Proxy:
         node that answers it with anything but a stream (a prefill it refuses) is left."""
         budget = self.table.budgets[route.name]
         content, reasoning = transcript.content_text, transcript.reasoning_text
-        loop = asyncio.get_running_loop()
+        loop = plan.loop
 
         def start(candidate: Candidate, attempt: Attempt) -> Awaitable[Answer]:
             target = request.target_for(candidate.node.speaks)
@@ -253,7 +257,7 @@ class Proxy:
         """Whether another attempt may start: within `retries` and the retry budget."""
         if attempts > retries:
             return False
-        if not budget.try_start_retry(asyncio.get_running_loop().time()):
+        if not budget.try_start_retry(self.loop().time()):
             self.observer.retry_budget_exhausted(route.name)
             return False
         self.observer.failover(route.name, last.reason if last is not None else "unknown")
@@ -275,7 +279,7 @@ class Proxy:
 
         On success the node stays counted in flight; the caller releases it after relaying.
         """
-        loop = asyncio.get_running_loop()
+        loop = plan.loop
         served = candidate.served
         node = candidate.node
         if target is None:  # the plan offers only nodes that can take the request
@@ -294,7 +298,7 @@ class Proxy:
             self.observer.transitions(health.take_trial(now))
         sent_at = attempt.sent = loop.time()
         try:
-            opened = await self._open(request, exchange, route, candidate, target, attempt)
+            opened = await self._open(request, exchange, route, candidate, target, attempt, loop)
         except UpstreamFailure as failure:
             node.release()
             now = loop.time()
@@ -319,6 +323,7 @@ class Proxy:
         candidate: Candidate,
         target: Target,
         attempt: Attempt,
+        loop: asyncio.AbstractEventLoop,
     ) -> Awaitable[Opened]:
         """Send `target`'s request to the candidate's node (the trace's headers too, when
         tracing): its answer's headers and first chunk (router.upstream.request)."""
@@ -335,12 +340,13 @@ class Proxy:
             target.node.answers,
             until_content=wants_first_token(node, route, served),
             fallbacks_on=served.fallbacks_on,
+            loop=loop,
         )
 
     def _committed(self, exchange: Exchange, answer: Answer) -> None:
         """Record the attempt that produced the answer (its headers and first chunk)."""
         served, node, opened = answer.served, answer.node, answer.opened
-        now = asyncio.get_running_loop().time()
+        now = self.loop().time()
         exchange.ttfb = now - answer.sent_at
         node.observe_latency(exchange.ttfb)
         balancer = self.table.balancers.get(served.name)  # a reload may have dropped it
@@ -355,7 +361,7 @@ class Proxy:
     def _outraced(self, served: ModelRoute, node: NodeRuntime, waited: float) -> None:
         balancer = self.table.balancers.get(served.name)
         if balancer is not None:
-            balancer.observe_outraced(node.name, waited, asyncio.get_running_loop().time())
+            balancer.observe_outraced(node.name, waited, self.loop().time())
 
     def _judge_failure(
         self,

@@ -114,6 +114,8 @@ class Plan:
         affinity_key: str | None,
         exchange: Exchange,
         serves: Callable[[NodeRuntime], bool] | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.table = table
         self.observer = observer
@@ -124,7 +126,7 @@ class Plan:
         # The nodes as the request found them: a reload replaces the pool's dict, never
         # changes it, so a node removed meanwhile is still here (retired: not selectable).
         self.nodes = table.pool.nodes
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop or asyncio.get_running_loop()  # the request's (the caller has it)
         self.started = self.loop.time()
         self.failed: dict[tuple[str, str], _Failed] = {}
         self.retried: dict[tuple[str, str], int] = {}

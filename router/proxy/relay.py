@@ -32,6 +32,7 @@ from router.observability.exchange import Attempt, Exchange
 from router.proxy.client import ClientLeaving, ClientStream, ResponseHead
 from router.proxy.grace import read_on_for_usage
 from router.proxy.keepalive import OpenStream, StreamRegistry
+from router.tasks import LoopRef
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
 from router.upstream.reasons import node_request_id
 from router.upstream.request import Opened
@@ -74,6 +75,7 @@ class Relay:
     def __init__(self, streams: StreamRegistry, server: Callable[[], ServerConfig]) -> None:
         self.streams = streams
         self.server = server  # the `server:` settings now loaded (a reload changes them)
+        self.loop = LoopRef()
 
     async def send(
         self,
@@ -103,7 +105,8 @@ class Relay:
             _whole(client, exchange, upstream, first, target, server.node_headers)
             return
         head = stream_response(exchange, upstream, is_stream, server.node_headers)
-        now = asyncio.get_running_loop().time()
+        loop = self.loop()
+        now = loop.time()
         keepalive = target.client.replies.keepalive
         stream = OpenStream(client, upstream, now, keepalive) if is_stream else None
         copy = _Copy.of(client, exchange, upstream, target, stream)
@@ -113,7 +116,7 @@ class Relay:
                 await client.prepare(head)
                 if stream is not None:
                     self.streams.add(stream)
-                failure = await copy.run(opened, first_token)
+                failure = await copy.run(opened, first_token, loop)
                 if failure is not None:
                     if stream is not None and stream.closing:
                         error: RouterError = ServiceUnavailable("the router is shutting down")
@@ -187,10 +190,9 @@ class _Copy:
         return cls(out, exchange, stream, tap, meter, usage_filter)
 
     async def run(
-        self, opened: Opened, first_token: FirstTokenWatch | None
+        self, opened: Opened, first_token: FirstTokenWatch | None, loop: asyncio.AbstractEventLoop
     ) -> UpstreamFailure | None:
         """Write every chunk as it arrives; the node's failure if the answer did not complete."""
-        loop = asyncio.get_running_loop()
         read = opened.response.read
         stream, tap, usage_filter = self.stream, self.tap, self.usage_filter
         chunk = opened.first_chunk

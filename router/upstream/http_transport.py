@@ -111,5 +111,6 @@ def http_transport(config: NodeConfig) -> HttpTransport:
         # bounds): never shorter than first_byte, or it would cut the first byte early.
         idle_timeout=max(timeouts.idle, timeouts.first_byte),
         total_timeout=timeouts.total,
+        first_byte_timeout=timeouts.first_byte,
     )
     return HttpTransport(client)

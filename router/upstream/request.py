@@ -103,8 +103,10 @@ async def open_response(
     *,
     until_content: bool = False,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> Opened:
-    """Send the request; wait for headers and the first chunk within `first_byte` seconds.
+    """Send the request; its headers and first chunk, which the transport bounds by the
+    node's `first_byte` timeout.
 
     Reading the first chunk before committing to a node means a node that answers 200
     and then dies before sending anything is still failed over. With `until_content`
@@ -112,43 +114,68 @@ async def open_response(
     reading goes on through content-free chunks (router.dialects.first_token) until the
     first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
     `first_token` seconds from sending bound the whole opening. `answers` reads the
-    node's answer (its dialect's).
+    node's answer (its dialect's); `loop` is the running loop (the caller's, when it has it).
 
     An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure`.
     """
-    response: UpstreamResponse | None = None
-    timeouts = node.timeouts
-    first_token = timeouts.first_token
-    loop = asyncio.get_running_loop()
-    token_deadline = None if first_token is None else loop.time() + first_token
+    loop = loop or asyncio.get_running_loop()
+    first_token = node.timeouts.first_token
+    if first_token is None:  # no deadline but the transport's own (first_byte)
+        opened = await _open(transport, path, headers, body, fallbacks_on, loop)
+        if until_content:
+            await _read_on(opened, answers, loop)
+        return opened
     try:
+        async with asyncio.timeout_at(loop.time() + first_token):
+            opened = await _open(transport, path, headers, body, fallbacks_on, loop)
+            if until_content:
+                await _read_on(opened, answers, loop)
+    except TimeoutError as exc:  # this deadline's (the transport raises UpstreamFailure)
+        raise UpstreamFailure(FailureReason.TIMEOUT, "no first token in time") from exc
+    return opened
+
+
+async def _read_on(opened: Opened, answers: Answers, loop: asyncio.AbstractEventLoop) -> None:
+    """Read on to the first token (an error answer kept whole for the client is left)."""
+    if opened.first_byte_at is None:
+        return
+    if opened.first_chunk:
         try:
-            async with asyncio.timeout(timeouts.first_byte):
-                async with asyncio.timeout_at(token_deadline):
-                    response = await transport.post(path, headers, body)
-                    if is_no_answer(response.status):
-                        raise UpstreamFailure(
-                            FailureReason.NOT_AN_ANSWER,
-                            f"node answered {response.status} where an answer was due",
-                            status=response.status,
-                        )
-                    if is_failover_status(response.status):
-                        raise await _status_failure(response)
-                    if response.status >= 400 and fallbacks_on:
-                        return await _coded_answer(response, fallbacks_on)
-                    first = await response.read()
-            first_byte_at = token_at = loop.time()
-            if until_content and first:
-                async with asyncio.timeout_at(token_deadline):
-                    first = await _read_to_content(response, first, answers)
-                token_at = loop.time()
-        except TimeoutError as exc:  # our deadlines (asyncio's, not the transport's)
-            if token_deadline is not None and loop.time() >= token_deadline:
-                detail = "no first token in time"
-            else:
-                detail = "timed out waiting for the first byte"
-            raise UpstreamFailure(FailureReason.TIMEOUT, detail) from exc
-        return Opened(response, first, first_byte_at, token_at if until_content else None)
+            opened.first_chunk = await _read_to_content(
+                opened.response, opened.first_chunk, answers
+            )
+        except BaseException:
+            opened.response.close()
+            raise
+        opened.first_token_at = loop.time()
+    else:
+        opened.first_token_at = opened.first_byte_at
+
+
+async def _open(
+    transport: NodeTransport,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    loop: asyncio.AbstractEventLoop,
+) -> Opened:
+    """The answer's headers and first chunk, or UpstreamFailure (the response is closed)."""
+    response: UpstreamResponse | None = None
+    try:
+        response = await transport.post(path, headers, body)
+        if is_no_answer(response.status):
+            raise UpstreamFailure(
+                FailureReason.NOT_AN_ANSWER,
+                f"node answered {response.status} where an answer was due",
+                status=response.status,
+            )
+        if is_failover_status(response.status):
+            raise await _status_failure(response)
+        if response.status >= 400 and fallbacks_on:
+            return await _coded_answer(response, fallbacks_on)
+        first = await response.read()
+        return Opened(response, first, loop.time())
     except BaseException as exc:
         if response is not None and not isinstance(exc, CodedFailure):
             response.close()

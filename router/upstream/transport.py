@@ -60,7 +60,13 @@ class NodeTransport(Protocol):
     async def post(
         self, path: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> UpstreamResponse:
-        """Send a request; the answer once its headers arrived (raises UpstreamFailure)."""
+        """Send a request; the answer once its headers arrived (raises UpstreamFailure).
+
+        The node's `timeouts.first_byte` counts from this call: when the headers and the
+        first body bytes (or the answer's end) have not arrived by then, this call or the
+        first `read` raises UpstreamFailure with reason `timeout`. (The transport keeps
+        this deadline, as it keeps `idle` and `total`: it has a timer anyway.)
+        """
         ...
 
     async def get(self, path: str, headers: Iterable[tuple[str, str]], time_limit: float) -> int:

@@ -8,7 +8,7 @@ every error is rendered in a shape the client reads.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 
 from aiohttp import web
@@ -34,7 +34,9 @@ def assign_request_id(request: web.Request) -> str:
     """Choose the request's id and cache it (a proxied request does this first thing,
     which spares it the failed lookup of `request_id_of`)."""
     given = request.headers.get(REQUEST_ID)
-    rid = given if given and _REQUEST_ID_OK.match(given) else os.urandom(16).hex()
+    # A trace id, not a secret: the random module's generator (reseeded in each forked
+    # worker) spares the getrandom() system call os.urandom makes per request.
+    rid = given if given and _REQUEST_ID_OK.match(given) else f"{random.getrandbits(128):032x}"
     request[_REQUEST_ID_KEY] = rid
     return rid
 

@@ -50,6 +50,7 @@ from router.observability.trace_context import TRACEPARENT, TRACESTATE
 from router.proxy.attempts import Proxy
 from router.proxy.table import RouteTable
 from router.routing.affinity_key import affinity_key
+from router.tasks import LoopRef
 from router.web.client_stream import AiohttpClientStream
 from router.web.context import assign_request_id, presented_key, set_codec
 from router.web.forwarded import Network, client_address, parse_networks
@@ -80,6 +81,7 @@ class Pipeline:
         self.lifecycle = lifecycle
         self._trusted_for: Config | None = None
         self._trusted: tuple[Network, ...] = ()
+        self._loop = LoopRef()
 
     def handler(self, claims: Sequence[tuple[Codec, Entry]]) -> Handler:
         """The handler of one proxied route; `claims` are the dialects that declared it
@@ -106,7 +108,8 @@ class Pipeline:
         self, request: web.Request, codec: Codec, entry: Entry
     ) -> web.StreamResponse:
         """Run one proxied request, recording how it ended whichever way it ends."""
-        exchange = self._exchange(request)
+        loop = self._loop()
+        exchange = self._exchange(request, loop.time())
         lifecycle = self.lifecycle
         lifecycle.request_started()
         try:
@@ -129,7 +132,7 @@ class Pipeline:
             lifecycle.request_finished()
             if exchange.admission is not None:
                 self.billing.settle_later(exchange.admission, exchange, exchange.usage)
-            self.observer.request_finished(exchange, asyncio.get_running_loop().time())
+            self.observer.request_finished(exchange, loop.time())
 
     async def _serve(
         self, request: web.Request, exchange: MeteredExchange, codec: Codec, entry: Entry
@@ -194,7 +197,7 @@ class Pipeline:
                 f"(its nodes speak {spoken})"
             )
 
-    def _exchange(self, request: web.Request) -> MeteredExchange:
+    def _exchange(self, request: web.Request, now: float) -> MeteredExchange:
         headers = request.headers
         trace = None
         if self.observer.tracer is not None:
@@ -206,7 +209,7 @@ class Pipeline:
             client=client_address(
                 request.remote, headers.get("X-Forwarded-For"), self._trusted_proxies()
             ),
-            started=asyncio.get_running_loop().time(),
+            started=now,
             wall_started=time.time(),
             trace=trace,
         )
@@ -226,6 +229,8 @@ class Pipeline:
             raise RequestTooLarge(_too_large(limit_bytes))
         limit = self.table.config.server.body_timeout
         try:
+            if request.content.is_eof():  # all of it came with the head: nothing to wait for
+                return await request.read()
             async with asyncio.timeout(limit):
                 return await request.read()
         except TimeoutError as exc:

@@ -9,7 +9,7 @@ response close and transport close is recorded for the test to assert on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -98,6 +98,9 @@ class FakeResponse:
         content_type = self.headers.get("Content-Type", "application/octet-stream")
         self.content_type = content_type.partition(";")[0].strip().lower()
         self.sent = 0  # chunks handed out so far
+        # The node's first_byte deadline (loop time), kept until the first chunk came, as
+        # the real transport keeps it (router.upstream.transport: NodeTransport.post).
+        self.first_byte_by: float | None = None
         self.closed = False
         self.released = False
         self._closing: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -114,10 +117,11 @@ class FakeResponse:
         if self.sent >= len(script.chunks):
             return b""
         chunk = script.chunks[self.sent]
+        first_byte_by, self.first_byte_by = self.first_byte_by, None
         if isinstance(chunk, Chunk):
             # Counted once it arrives: a read cancelled while waiting loses nothing, as
             # with the real transport (its bytes wait in a buffer).
-            await asyncio.sleep(chunk.delay)
+            await _within(first_byte_by, asyncio.sleep(chunk.delay))
             self.sent += 1
             return chunk.data
         self.sent += 1
@@ -148,16 +152,25 @@ class FakeTransport:
         script = self.nodes.scripts.get(name, Script())
         if script.connect_fails:
             raise UpstreamFailure(FailureReason.CONNECT, "could not connect (scripted)")
+        first_byte_by = asyncio.get_running_loop().time() + self.config.timeouts.first_byte
         try:
-            await asyncio.sleep(script.head_delay)
-            if script.head_gate is not None:
-                await script.head_gate.wait()
+            await _within(first_byte_by, self._head(script))
         except asyncio.CancelledError:
             self.nodes.cancelled.append(name)  # the router gave up before the head came
             raise
+        except UpstreamFailure:
+            self.nodes.cancelled.append(name)  # its first_byte deadline passed
+            raise
         response = FakeResponse(name, script)
+        response.first_byte_by = first_byte_by
         self.nodes.responses.append(response)
         return response
+
+    @staticmethod
+    async def _head(script: Script) -> None:
+        await asyncio.sleep(script.head_delay)
+        if script.head_gate is not None:
+            await script.head_gate.wait()
 
     async def get(self, path: str, headers: Iterable[tuple[str, str]], time_limit: float) -> int:
         name = self.config.name
@@ -169,6 +182,20 @@ class FakeTransport:
 
     def close(self) -> None:
         self.closed = True
+
+
+async def _within(deadline: float | None, waiting: Awaitable[object]) -> None:
+    """Wait for `waiting`; past `deadline` (loop time; None: none) it is the node's
+    first_byte timeout, as the real transport reports it."""
+    if deadline is None:
+        await waiting
+        return
+    try:
+        async with asyncio.timeout_at(deadline):
+            await waiting
+    except TimeoutError as exc:
+        detail = "timed out waiting for the first byte"
+        raise UpstreamFailure(FailureReason.TIMEOUT, detail) from exc
 
 
 @dataclass

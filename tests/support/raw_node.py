@@ -8,6 +8,7 @@ bytes no well-behaved server would: cut bodies, stalls, odd heads. `node_factory
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,9 +55,15 @@ class RawNode:
             writer.close()
 
 
-def client_for(url: str, *, idle: float = 5.0, total: float = 10.0) -> NodeClient:
+def client_for(
+    url: str, *, idle: float = 5.0, total: float = 10.0, first_byte: float = math.inf
+) -> NodeClient:
     return NodeClient(
-        Origin.from_url(url), connect_timeout=1.0, idle_timeout=idle, total_timeout=total
+        Origin.from_url(url),
+        connect_timeout=1.0,
+        idle_timeout=idle,
+        total_timeout=total,
+        first_byte_timeout=first_byte,
     )
 
 

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 
 from router.upstream.http11 import (
-    HIGH_WATER,
     ConnectFailed,
     ConnectionLost,
     Origin,
     request_path,
 )
+from router.upstream.node_connection import HIGH_WATER
 from tests.support import free_port
 from tests.support.raw_node import (
     client_for,
