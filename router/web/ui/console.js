@@ -42,13 +42,14 @@ function limits(k) {
 
 async function act(what, request) {
   $("key-message").textContent = "";
+  let message = what;
   try {
     await request();
-    $("key-message").textContent = what;
   } catch (error) {
-    $("key-message").textContent = failed(what, error);
+    message = failed(what, error);
   }
-  await refresh();
+  await refresh();  // the message appears with the table that shows its effect
+  $("key-message").textContent = message;
 }
 
 function keyRow(k) {
