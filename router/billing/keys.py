@@ -104,9 +104,13 @@ class RecentKeys:
         self._expiry: dict[str, float] = {}
 
     def accepted(self, key: str, now: float) -> None:
+        self.accepted_digest(hash_key(key), now)
+
+    def accepted_digest(self, key_hash: str, now: float) -> None:
+        """`accepted` for a key known by its digest (an admission carries it)."""
         if len(self._expiry) >= self.limit:
             self._expiry.clear()  # bounded: at worst each key is asked about once more
-        self._expiry[hash_key(key)] = now + self.ttl
+        self._expiry[key_hash] = now + self.ttl
 
     def knows(self, key: str, now: float) -> bool:
         expiry = self._expiry.get(hash_key(key))

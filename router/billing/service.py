@@ -4,41 +4,38 @@ How this works: `admit` runs once per client request, before the first attempt: 
 the key (any accepted form), checks it, its model globs, rpm and concurrency, and
 reserves the request's credits (a flat `pre_deduct`, or its worst case priced from the
 body estimate and output cap: router.billing.pricing), all in one call to the state store
-(one Redis round trip). Retries on other nodes reuse that admission. `settle` runs exactly
-once however the request ends, in a task of its own so a client that goes away cannot
-cancel it: an answer is charged from the usage the node reported, or, when none reached
-the client, from what the client received (router.billing.delivered); no successful
-answer is refunded in full. The store makes settling idempotent per request id, and
-reservations of a crashed router expire into the ledger.
+(one Redis round trip). Retries on other nodes reuse that admission. `settle_later` runs
+exactly once however the request ends (router.billing.settling: at once on the memory
+store, else in a task of its own so a client that goes away cannot cancel it). The
+store makes settling idempotent per request id, and reservations of a crashed router
+expire into the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import Awaitable, Sequence
 
-from router.billing.delivered import billed_usage
 from router.billing.keys import RecentKeys
 from router.billing.pricing import reservation
+from router.billing.settling import Settler
 from router.billing.state import (
     Admission,
-    Outcome,
-    SettleResult,
     StateStore,
     open_store,
     sweep_periodically,
 )
+from router.billing.state.memory import MemoryStateStore
 from router.billing.withdrawals import Withdrawal, Withdrawals
-from router.config.credits import micro_to_credits
 from router.config.keys import KeyRecord, hash_key
 from router.config.model import ModelRoute, StateConfig
 from router.dialects.estimate import NO_ESTIMATE, TokenEstimate
 from router.dialects.usage import Usage
 from router.errors import AuthRejected, StateUnavailable
 from router.observability.exchange import Exchange
-from router.observability.listeners import Settled
 from router.observability.observer import Observer
 from router.tasks import cancel_and_wait
 
@@ -72,8 +69,11 @@ class Billing:
         self._guard_admit = config.backend == "redis"
         self.recent_keys = RecentKeys()
         self._keys_pending = False  # a reload's keys not yet written to an unreachable Redis
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.settler: Settler  # set by start
         self._background: list[asyncio.Task[None]] = []
+        # Billing ids need to be unique, not secret: no getrandom system call per request.
+        self._ids = random.Random()
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start
 
     @property
     def store(self) -> StateStore:
@@ -101,7 +101,7 @@ class Billing:
         # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
         # reused one must never ride on another request's live admission. The trace id
         # stays in front so the ledger still joins the access log.
-        billing_id = f"{exchange.request_id}:{os.urandom(6).hex()}"
+        billing_id = f"{exchange.request_id}:{self._ids.getrandbits(48):012x}"
         pricing = route.pricing
         reserve = 0 if pricing is None else reservation(pricing, route.limits, estimate)
         admitting = self.store.admit(
@@ -114,12 +114,13 @@ class Billing:
             tokens=estimate.total,
             reserve=reserve,
         )
-        withdrawal = Withdrawal(billing_id, hash_key(key) if key else "", route.name)
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         exchange.admitting = loop.time()
         try:
             admission = await (
-                self._guarded(admitting, exchange, withdrawal) if self._guard_admit else admitting
+                self._guarded(admitting, exchange, _withdrawal(billing_id, key, route))
+                if self._guard_admit
+                else admitting
             )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
@@ -127,7 +128,7 @@ class Billing:
         except StateUnavailable:
             # It may still land (Redis runs what it was sent once it resumes): withdrawn,
             # so a request refused (or let through unmetered) is never charged for it.
-            self.withdrawals.add(withdrawal)
+            self.withdrawals.add(_withdrawal(billing_id, key, route))
             self._mark(False)
             if self.config.on_error == "closed":
                 raise
@@ -135,10 +136,15 @@ class Billing:
             return Admission.unmetered(exchange.request_id, route.name, now)
         finally:
             exchange.admitted = loop.time()
-        if key is not None:
-            self.recent_keys.accepted(key, now)
+        self._accepted(key, admission, now)
         exchange.key_name, exchange.reserved = admission.key_name, admission.reserved
         return admission
+
+    def _accepted(self, key: str | None, admission: Admission, now: float) -> None:
+        if admission.key_hash:  # the store hashed the key already
+            self.recent_keys.accepted_digest(admission.key_hash, now)
+        elif key is not None:
+            self.recent_keys.accepted(key, now)
 
     async def _guarded(
         self, admitting: Awaitable[Admission], exchange: Exchange, withdrawal: Withdrawal
@@ -243,69 +249,8 @@ class Billing:
                 raise
 
     def settle_later(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
-        """Settle in a task of its own: a cancelled handler must not skip or split it."""
-        if not admission.is_metered:
-            return
-        task = asyncio.get_running_loop().create_task(self._settle(admission, exchange, usage))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
-        outcome = settle_outcome(exchange)
-        usage = billed_usage(
-            outcome,
-            usage,
-            late=await _late_usage(exchange),
-            delivered=exchange.delivered,
-            prompt_estimate=exchange.prompt_estimate,
-        )
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        # Settling is idempotent per request id, so it is retried until the backend answers
-        # or the reservation would expire anyway (then the sweep charges the reservation).
-        deadline = admission.started + self.config.reservation_ttl - 5
-        delay = SETTLE_RETRY_FIRST
-        while True:
-            try:
-                settlement = await self.store.settle(
-                    admission,
-                    usage,
-                    outcome,
-                    node=exchange.node,
-                    status=exchange.status or 499,
-                    now=time.time(),
-                )
-                break
-            except StateUnavailable:
-                self._mark(False)
-                if time.time() + delay >= deadline:
-                    self.observer.settle_failed(exchange.request_id)
-                    self.observer.request_settled(exchange, Settled(started, loop.time(), "failed"))
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, SETTLE_RETRY_MAX)
-        if settlement.recovered:
-            self.observer.reservation_recovered(exchange.request_id)
-        refunded = max(0, admission.reserved - settlement.charged)
-        if settlement.result is SettleResult.SETTLED:
-            self.observer.credits_settled(
-                admission.model,
-                micro_to_credits(settlement.charged),
-                micro_to_credits(refunded),
-            )
-        else:
-            refunded = 0
-        self.observer.request_settled(
-            exchange,
-            Settled(
-                started,
-                loop.time(),
-                settlement.result.value,
-                settlement.charged,
-                refunded,
-                settlement.recovered,
-            ),
-        )
+        """Settle once, however the request ended (router.billing.settling)."""
+        self.settler.settle(admission, exchange, usage)
 
     def _mark(self, up: bool) -> None:
         changed = up != self.backend_up
@@ -319,6 +264,18 @@ class Billing:
     async def start(self) -> None:
         """Open the state store and start the reservation sweep and the backend watch."""
         self._store = await open_store(self.config, self.static_keys)
+        self._loop = asyncio.get_running_loop()
+        self.settler = Settler(
+            self._store,
+            self.config,
+            self.observer,
+            backend_down=lambda: self._mark(False),
+            # The memory store settles without I/O: at once, with no task.
+            settle_now=self._store.settle_now
+            if isinstance(self._store, MemoryStateStore)
+            else None,
+            loop=self._loop,
+        )
         self.withdrawals = Withdrawals(self._store, self.observer)
         if self.config.backend == "memory" and not self.static_keys:
             self.observer.auth_off()
@@ -342,30 +299,13 @@ class Billing:
 
     async def stop(self) -> None:
         """Finish pending settlements, stop background work, close the store."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
-        # Still waiting for the backend: their reservations expire and the sweep charges them.
-        await cancel_and_wait([*self._tasks, *self._background])
+        if self._store is not None:
+            await self.settler.stop()
+        await cancel_and_wait(self._background)
         if self._store is not None:
             await self.withdrawals.stop()
             await self._store.close()
 
 
-def settle_outcome(exchange: Exchange) -> Outcome:
-    """How a request ended, for its charge. A request the router or a node failed (an
-    error code: a 4xx/5xx, a node failing mid-answer) is FAILED, refunded, even when the
-    client also left while the error event was being written; a client cut for not
-    reading is CLIENT_SLOW and one that left an answer still going DISCONNECTED (both
-    charged what they received: router.billing.delivered); else SUCCESS."""
-    return Outcome(exchange.outcome)
-
-
-async def _late_usage(exchange: Exchange) -> Usage | None:
-    """The node's usage read after its client left (router.proxy.grace), once known."""
-    pending = exchange.late_usage
-    if pending is None:
-        return None
-    try:
-        return await pending  # bounded by the grace itself
-    except Exception:  # the read failed: nothing learnt
-        return None
+def _withdrawal(billing_id: str, key: str | None, route: ModelRoute) -> Withdrawal:
+    return Withdrawal(billing_id, hash_key(key) if key else "", route.name)

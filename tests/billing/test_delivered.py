@@ -7,7 +7,7 @@ import pytest
 
 from router.billing.delivered import billed_usage
 from router.billing.pricing import Pricing
-from router.billing.service import settle_outcome
+from router.billing.settling import settle_outcome
 from router.billing.state.base import Admission, Charge, decide_charge
 from router.billing.state.outcomes import Outcome, SettledBy
 from router.dialects.delivered import DeliveredOutput

@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 
-from router.billing.state.base import Admission, Settlement, StateStore
+from router.billing.state.base import Admission, InlineSettle, Settlement, StateStore
 from router.billing.state.ledger import LedgerRecord
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.redis_io import redis_client
@@ -23,6 +23,7 @@ from router.errors import StateUnavailable
 
 __all__ = [
     "Admission",
+    "InlineSettle",
     "LedgerRecord",
     "Outcome",
     "SettleResult",
@@ -40,7 +41,7 @@ async def open_store(config: StateConfig, static_keys: Sequence[KeyRecord] = ())
     if config.backend == "memory":
         from router.billing.state.memory import MemoryStateStore
 
-        return MemoryStateStore(config, tuple(static_keys))
+        return MemoryStateStore(config, tuple(static_keys), loop=asyncio.get_running_loop())
     from router.billing.state.redis import RedisStateStore
 
     store = RedisStateStore(config, redis_client(config), static_keys)

@@ -92,6 +92,21 @@ def quota_message(reserve: int, balance: int) -> str:
     )
 
 
+class InlineSettle(Protocol):
+    """`settle` done without I/O, for a store that needs none (memory): no task, no await."""
+
+    def __call__(
+        self,
+        admission: Admission,
+        usage: Usage | None,
+        outcome: Outcome,
+        *,
+        node: str | None,
+        status: int,
+        now: float,
+    ) -> Settlement: ...
+
+
 class StateStore(Protocol):
     """Keys, limits, credits and ledger; memory (one process) or Redis (shared by replicas).
 

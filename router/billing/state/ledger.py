@@ -7,6 +7,7 @@ same record, with money as integer micro-credits so sums are exact.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections import Counter
@@ -112,30 +113,52 @@ def _text(value: object) -> str:
 
 
 class JsonlLedger:
-    """An append-only JSONL file (memory backend); `path=None` keeps records in memory."""
+    """An append-only JSONL file (memory backend); `path=None` keeps records in memory.
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    With an event loop, the lines appended during one loop turn are written together at
+    its end (one system call for the turn's settlements, not one each): a crash loses
+    at most that turn's lines, as it would lose settlements it interrupted. Without one,
+    each line is written at once. Reading writes what is pending first.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self._records: list[LedgerRecord] = []
         self._file: IO[bytes] | None = None
+        self._loop = loop
+        self._pending: list[bytes] = []
 
     def append(self, record: LedgerRecord) -> None:
-        """Write one line now: a crash loses at most the line being written."""
+        """Write one line, at the end of this loop turn (at once without a loop)."""
         if self.path is None:
             self._records.append(record)
+            return
+        self._pending.append(orjson.dumps(record.to_json()) + b"\n")
+        if self._loop is None or self._loop.is_closed():
+            self.flush()
+        elif len(self._pending) == 1:
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the lines appended since the last write."""
+        lines, self._pending = self._pending, []
+        if not lines or self.path is None:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
             if _ends_torn(self.path):
                 self._file.write(b"\n")  # end a line torn by a crash: it stays unreadable
-        self._file.write(orjson.dumps(record.to_json()) + b"\n")
+        self._file.write(b"".join(lines))
         self._file.flush()
 
     def read(self) -> list[LedgerRecord]:
         """Every record; a torn last line (crash mid-write) is skipped."""
         if self.path is None:
             return list(self._records)
+        self.flush()
         if not self.path.exists():
             return []
         out: list[LedgerRecord] = []
@@ -152,6 +175,7 @@ class JsonlLedger:
         balances are rebuilt from it at start); torn or foreign lines are skipped."""
         if self.path is None:
             return Counter()
+        self.flush()
         totals: Counter[str] = Counter()
         if not self.path.exists():
             return totals
@@ -165,6 +189,7 @@ class JsonlLedger:
         return totals
 
     def close(self) -> None:
+        self.flush()
         if self._file is not None:
             self._file.close()
             self._file = None

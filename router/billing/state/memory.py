@@ -15,6 +15,7 @@ a reservation settles against the key of its name whatever happened to it meanwh
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -65,13 +66,20 @@ class _Reservation:
 class MemoryStateStore:
     """StateStore for a single router process."""
 
-    def __init__(self, config: StateConfig, static_keys: tuple[KeyRecord, ...] = ()) -> None:
+    def __init__(
+        self,
+        config: StateConfig,
+        static_keys: tuple[KeyRecord, ...] = (),
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """`loop`: the ledger writes once per turn of it (router.billing.state.ledger)."""
         self.config = config
         self._keys: dict[str, _Key] = {}  # by hash
         self._names: dict[str, str] = {}  # name -> hash
         self._reservations: dict[str, _Reservation] = {}
         self._done: dict[str, tuple[SettledBy, float]] = {}  # insertion order = time order
-        self.ledger = JsonlLedger(config.ledger_path)
+        self.ledger = JsonlLedger(config.ledger_path, loop)
         self._charged: Counter[str] = self.ledger.charged_by_key()  # key name -> all time
         for record in static_keys:
             self._store(record)
@@ -179,6 +187,19 @@ class MemoryStateStore:
         status: int,
         now: float,
     ) -> Settlement:
+        return self.settle_now(admission, usage, outcome, node=node, status=status, now=now)
+
+    def settle_now(
+        self,
+        admission: Admission,
+        usage: Usage | None,
+        outcome: Outcome,
+        *,
+        node: str | None,
+        status: int,
+        now: float,
+    ) -> Settlement:
+        """`settle` without an await (router.billing.state.base.InlineSettle)."""
         rid = admission.request_id
         if not admission.is_metered:
             return Settlement(rid, SettleResult.UNMETERED)

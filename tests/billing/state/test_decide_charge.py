@@ -65,7 +65,7 @@ def test_decide_charge(
     ],
 )
 def test_how_a_request_ended_for_its_charge(node, status, error_code, left, outcome) -> None:
-    from router.billing.service import settle_outcome
+    from router.billing.settling import settle_outcome
     from router.billing.state.outcomes import Outcome
     from router.observability.exchange import Exchange
 

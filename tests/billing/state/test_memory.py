@@ -1,0 +1,81 @@
+"""The memory store's request path does no I/O and never yields; its ledger writes once per
+loop turn (router.billing.state.memory, router.billing.state.ledger)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.billing.state import Outcome, SettleResult
+from router.billing.state.ledger import JsonlLedger
+from router.billing.state.memory import MemoryStateStore
+from router.config.keys import KeyRecord, KeySpec, hash_key
+from router.config.model import StateConfig
+from router.dialects.usage import Usage
+from router.errors import AuthRejected
+from tests.support.store import PRICE, T0, C, ledger_record
+
+KEY = "sk-memory-test"
+
+
+def finished_at_once(coro: Coroutine[Any, Any, Any]) -> Any:
+    """The coroutine's result, provided it ends without suspending once (no I/O, no await
+    of anything pending); no event loop is needed to run it."""
+    with pytest.raises(StopIteration) as done:
+        coro.send(None)
+    return done.value.value
+
+
+def store(tmp_path: Path) -> MemoryStateStore:
+    record = KeyRecord(KeySpec("team", rpm=1000, max_concurrent=8, credits=100 * C), hash_key(KEY))
+    return MemoryStateStore(StateConfig(ledger_path=str(tmp_path / "usage.jsonl")), (record,))
+
+
+def test_admission_and_settlement_never_yield(tmp_path: Path) -> None:
+    memory = store(tmp_path)
+    try:
+        _admit_and_settle(memory)
+    finally:
+        memory.ledger.close()
+
+
+def _admit_and_settle(memory: MemoryStateStore) -> None:
+    admission = finished_at_once(memory.admit(KEY, "m", "r1", PRICE, T0))
+    assert admission.reserved == PRICE.pre_deduct
+    settled = finished_at_once(
+        memory.settle(admission, Usage(10, 20), Outcome.SUCCESS, node="n1", status=200, now=T0)
+    )
+    assert settled.result is SettleResult.SETTLED
+    again = memory.settle_now(admission, None, Outcome.SUCCESS, node="n1", status=200, now=T0)
+    assert again.result is SettleResult.ALREADY_SETTLED
+    with pytest.raises(AuthRejected):
+        finished_at_once(memory.admit("sk-unknown", "m", "r2", PRICE, T0))
+
+
+def test_the_ledger_writes_a_loop_turns_lines_at_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "usage.jsonl"
+    loop = asyncio.new_event_loop()
+    try:
+        ledger = JsonlLedger(path, loop)
+        for n in range(3):
+            ledger.append(ledger_record(request_id=f"r{n}"))
+        assert not path.exists()  # nothing written during the turn
+        loop.run_until_complete(asyncio.sleep(0))
+        assert [r.request_id for r in JsonlLedger(path).read()] == ["r0", "r1", "r2"]
+        ledger.append(ledger_record(request_id="r3"))
+        assert len(ledger.read()) == 4  # reading writes what is pending first
+        ledger.close()
+    finally:
+        loop.close()
+
+
+def test_without_a_loop_the_ledger_writes_each_line_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "usage.jsonl"
+    ledger = JsonlLedger(path)
+    ledger.append(ledger_record())
+    assert len(JsonlLedger(path).read()) == 1
+    ledger.close()
