@@ -75,7 +75,10 @@ class TierBalancer:
         self.strategy = strategy
         weights = [b.weight for b in self.backends]
         self.rr = SmoothWeighted(weights)
-        self.ewma = tuple(PeakEwma() for _ in self.backends)
+        # Latency averages only for the strategy that reads them (a weighted or
+        # least-in-flight model pays nothing for them).
+        tracked = strategy is Strategy.LATENCY
+        self.ewma = tuple(PeakEwma() for _ in self.backends) if tracked else ()
         self.ring = Ring(self.nodes, weights) if ring else None
 
     def choose(
@@ -114,11 +117,12 @@ class TierBalancer:
 class ModelBalancer:
     """All tiers of one model, lowest priority number first."""
 
-    __slots__ = ("hedging", "indexes", "rng", "route", "tiers")
+    __slots__ = ("hedging", "indexes", "rng", "route", "tiers", "tracks_latency")
 
     def __init__(self, route: ModelRoute, rng: random.Random | None = None) -> None:
         self.route = route
         self.hedging = HedgeDelay(route.hedge) if route.hedge is not None else None
+        self.tracks_latency = route.strategy is Strategy.LATENCY
         self.rng = rng or random.Random()
         ring = route.affinity is not None
         self.tiers = tuple(TierBalancer(tier, route.strategy, ring) for tier in route.tiers)
@@ -166,13 +170,13 @@ class ModelBalancer:
     def observe_failure(self, node: str, now: float) -> None:
         """A failed attempt: counted as an answer slower than the other nodes of its
         tier (not itself: its penalty would compound), so a failing node is avoided."""
-        where = self.indexes.get(node)
+        where = self.indexes.get(node) if self.tracks_latency else None
         if where is not None:
             tier, index = self.tiers[where[0]], where[1]
             others = [e.value(now) for i, e in enumerate(tier.ewma) if i != index]
             tier.ewma[index].observe(failure_sample(max(others, default=0.0)), now)
 
     def _cost(self, node: str, seconds: float, now: float) -> None:
-        where = self.indexes.get(node)
+        where = self.indexes.get(node) if self.tracks_latency else None
         if where is not None:
             self.tiers[where[0]].ewma[where[1]].observe(seconds, now)

@@ -147,3 +147,29 @@ async def test_no_hedge_when_the_retry_budget_is_spent(router_app):
     assert fake.posted_to().count("b") == 1  # only the first request's hedge reached b
     assert await hedges(client, "refused") == 1
     assert await hedges(client, "won") == 1
+
+
+async def test_a_model_without_hedge_or_continuation_builds_neither(router_app, monkeypatch):
+    """What a model does not configure it does not pay for: no race, no continuing relay,
+    no wait for the first token (the plain path of router.proxy.attempts)."""
+    import router.proxy.attempts as attempts
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("built for a model that does not configure it")
+
+    monkeypatch.setattr(attempts, "Race", refused)
+    monkeypatch.setattr(attempts.ContinuingRelay, "send", refused)
+    waits: list[bool] = []
+    opening = attempts.open_response
+
+    def open_response(*args: Any, until_content: bool, **kwargs: Any) -> Any:
+        waits.append(until_content)
+        return opening(*args, until_content=until_content, **kwargs)
+
+    monkeypatch.setattr(attempts, "open_response", open_response)
+    fake = FakeNodes({"a": Script(headers=SSE, chunks=answer_stream("a"))})
+    client = await router_app(config(), fake)
+    for stream in (True, False):
+        status, body = await ask(client, stream=stream)
+        assert status == 200, body
+    assert waits == [False, False]

@@ -217,3 +217,19 @@ def test_bad_latency_or_affinity_is_located(old: str, new: str, where: str) -> N
     with pytest.raises(ConfigError) as info:
         parse_config(textwrap.dedent(CONFIG.replace(old, new)), environ={})
     assert [p.path for p in info.value.problems] == [where]
+
+
+@pytest.mark.parametrize("strategy", [Strategy.WEIGHTED, Strategy.LEAST_INFLIGHT])
+def test_a_model_without_latency_routing_keeps_no_latency_averages(strategy: Strategy) -> None:
+    balancer = ModelBalancer(_route(strategy), random.Random(1))
+    assert not balancer.tracks_latency and balancer.hedging is None
+    assert all(tier.ewma == () for tier in balancer.tiers)
+    balancer.observe("n0", 0.1, 0.0)  # a time to first byte: nothing to record
+    balancer.observe_failure("n1", 0.0)
+    balancer.observe_outraced("n2", 0.5, 0.0)
+    assert balancer.choose(lambda _: True, lambda _: 0, 0.0) is not None
+
+
+def test_a_latency_model_keeps_one_average_per_backend() -> None:
+    balancer = ModelBalancer(_route(), random.Random(1))
+    assert balancer.tracks_latency and len(balancer.tiers[0].ewma) == 3
