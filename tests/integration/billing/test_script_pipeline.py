@@ -10,10 +10,14 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from router.billing.state import Outcome, SettleResult, open_store
 from router.billing.state.pipeline import ScriptPipeline
 from router.billing.state.redis_io import redis_client
+from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import StateConfig
+from router.dialects.usage import Usage
 from tests.support import RedisServer
+from tests.support.store import PRICE, T0, C
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +106,28 @@ async def test_a_dropped_connection_is_retried_once(
     finally:
         await probe.aclose()
     assert await pipeline.call(script, ["drop:b"], ["2"]) == ["drop:b", "2"]
+
+
+async def test_the_stores_concurrent_admissions_and_settlements_are_pipelined(
+    redis_server: RedisServer,
+) -> None:
+    """The request path of RedisStateStore goes through the pipeline: 40 requests admitted
+    and settled concurrently, the way a loaded router does, use one connection, not 40."""
+    key = "sk-pipelined"
+    config = StateConfig(backend="redis", redis_url=redis_server.url, prefix="piped:")
+    store = await open_store(config, [KeyRecord(KeySpec("team", credits=1000 * C), hash_key(key))])
+    try:
+        base = await connections(redis_server)  # the key sync's connection, kept pooled
+        admitted = await asyncio.gather(
+            *(store.admit(key, "m", f"p{n}", PRICE, T0) for n in range(40))
+        )
+        settled = await asyncio.gather(
+            *(
+                store.settle(a, Usage(1, 1), Outcome.SUCCESS, node="n", status=200, now=T0)
+                for a in admitted
+            )
+        )
+        assert all(s.result is SettleResult.SETTLED for s in settled)
+        assert await connections(redis_server) == max(base, 1)
+    finally:
+        await store.close()
