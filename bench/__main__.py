@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import concurrency, hostile, latency, routing, streaming, throughput
+from bench import budget, concurrency, hostile, latency, routing, streaming, throughput
 from bench.report import Report
 from bench.runner import Run, repo_root
 from bench.settings import MODES
@@ -22,6 +22,7 @@ from bench.targets import Env, default_targets
 
 SECTIONS: dict[str, Callable[[Run], None]] = {
     "throughput": throughput.run_section,
+    "budget": budget.run_section,
     "latency": latency.run_section,
     "streaming": lambda run: streaming.run_section(run, delay=True, ttfb=False),
     "ttfb": lambda run: streaming.run_section(run, delay=False, ttfb=True),

@@ -30,8 +30,9 @@ def credits_to_micro(value: int | float | str | Decimal) -> int:
 
 def micro_to_credits(micro: int) -> float:
     """Micro-credits -> a number with at most 6 decimals, for JSON output."""
-    # The shortest repr of the nearest float is the 6-decimal string itself.
-    return float(Decimal(micro) / MICRO)
+    # Python's int / int is correctly rounded: the nearest float to the exact quotient,
+    # whose shortest repr is the 6-decimal string itself (no Decimal per settlement).
+    return micro / MICRO
 
 
 def format_credits(micro: int) -> str:

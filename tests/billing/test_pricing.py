@@ -3,6 +3,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router.billing.pricing import DEFAULT_OUTPUT_CAP, cost, reservation
 from router.config.credits import credits_to_micro, format_credits, micro_to_credits
@@ -93,6 +95,13 @@ def test_micro_to_credits_presents_six_decimals():
     assert format_credits(12_500_000) == "12.5"
     assert format_credits(-1) == "-0.000001"
     assert format_credits(3_000_000) == "3"
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_micro_to_credits_is_the_exact_decimal_text(micro: int) -> None:
+    # Up to a billion credits (15 digits, what a float holds exactly in decimal), the
+    # float's shortest repr is the exact 6-decimal figure.
+    assert Decimal(repr(micro_to_credits(micro))) == Decimal(micro) / 1_000_000
 
 
 AUTO = Pricing(prompt_per_1k=500_000, completion_per_1k=2_000_000, reasoning_per_1k=3_000_000)
