@@ -35,6 +35,7 @@ from router.dialects.chat_answer import (
     UsageReport,
 )
 from router.dialects.chat_wire import compact_json, kind_of_mime, lookup
+from router.dialects.gemini.replies import stream_error_line
 from router.dialects.gemini.translate_answer import (
     GEMINI_OF_FINISH,
     answer_head,
@@ -245,5 +246,5 @@ class GeminiStreamEncoder:
     def _error(self, document: dict[str, Any]) -> bytes:
         self._done = True
         if not self._json_array:
-            return orjson.dumps(document) + b"\n"  # a bare JSON line: every Google SDK raises
+            return stream_error_line(orjson.dumps(document))
         return self._frame(document) + b"]"
