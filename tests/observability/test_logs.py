@@ -27,9 +27,7 @@ def access_record() -> AccessFields:
     exchange = Exchange("t-1", "POST", "/v1/chat/completions", "127.0.0.1", started=10.0)
     exchange.model, exchange.node, exchange.status = "gpt-4o", "a", 200
     exchange.attempts.append(
-        Attempt(
-            "b", "gpt-4o", AttemptKind.FIRST, started=10.0, dialect="gemini", failure="timeout"
-        )
+        Attempt("b", "gpt-4o", AttemptKind.FIRST, started=10.0, dialect="gemini", failure="timeout")
     )
     exchange.attempts[0].translated = True
     exchange.ttfb = 0.012345

@@ -14,8 +14,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.support import GEMINI_BODY, chat_body, eventually, node_entry, routes_yaml
-from tests.support.routes import sse_data
 from tests.support.fake_transport import SSE, FakeNodes, Script, answer_stream
+from tests.support.routes import sse_data
 
 NODES = {
     "google": node_entry("http://127.0.0.1:9/google", api_key="kg", dialect="gemini"),
