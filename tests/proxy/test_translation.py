@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.support import GEMINI_BODY, chat_body, eventually, node_entry, routes_yaml
-from tests.support.fake_transport import SSE, FakeNodes, Script, answer_stream
+from tests.support.fake_transport import SSE, Chunk, FakeNodes, Script, answer_stream
 from tests.support.routes import sse_data
 
 NODES = {
@@ -318,3 +318,80 @@ async def test_a_translated_stream_is_not_held_back(router_app: Any) -> None:
         while b"first" not in seen:
             seen += await response.content.readany()
     response.close()
+
+
+async def test_a_gemini_nodes_cut_answer_goes_on_at_an_openai_node(router_app: Any) -> None:
+    """`on_midstream_failure: continue` from a node of one dialect to one of the other:
+    the second node is sent the answer so far as a prefill in its own dialect, and its
+    events join the client's stream in the client's dialect."""
+    cut = Script(
+        headers=SSE,
+        chunks=(
+            gemini_chunk({"text": "Thinking.", "thought": True}),
+            gemini_chunk({"text": "Hel"}),
+        ),
+        fail_after=2,
+    )
+    usage = {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}
+    rest = (
+        *answer_stream("lo")[:-1],
+        b"data: " + orjson.dumps({"choices": [], "usage": usage}) + b"\n\n",
+        b"data: [DONE]\n\n",
+    )
+    fake = FakeNodes({"google": cut, "vllm": Script(headers=SSE, chunks=rest)})
+    route = {**backends("google", "vllm"), "on_midstream_failure": "continue"}
+    client = await start(router_app, fake, {"m": route})
+    response = await client.post("/v1/chat/completions", json=chat_body("m", stream=True))
+    events = sse_data(await response.text())
+    assert events[-1] == "[DONE]" and events.count("[DONE]") == 1
+    chunks = [orjson.loads(e) for e in events[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("content") or "" for d in deltas) == "Hello"
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == "Thinking."
+    assert len({c["id"] for c in chunks}) == 1  # one answer, whichever node wrote it
+    assert fake.posted_to() == ["google", "vllm"]
+    continued = orjson.loads(fake.received[-1].body)
+    assert continued["messages"][-1]["role"] == "assistant"
+    assert continued["messages"][-1]["content"] == "Hel"
+
+
+async def test_an_openai_nodes_cut_answer_goes_on_at_a_gemini_node_for_a_gemini_client(
+    router_app: Any,
+) -> None:
+    cut = Script(headers=SSE, chunks=answer_stream("Hel")[:2], fail_after=2)
+    rest = Script(headers=SSE, chunks=(gemini_chunk({"text": "lo"}, finish="STOP"),))
+    fake = FakeNodes({"vllm": cut, "google": rest})
+    route = {**backends("vllm", "google"), "on_midstream_failure": "continue"}
+    client = await start(router_app, fake, {"m": route})
+    response = await client.post(f"{STREAM}?alt=sse", json=GEMINI_BODY)
+    assert response.status == 200
+    documents = [orjson.loads(e) for e in sse_data(await response.text(), "\r\n")]
+    texts = [p.get("text", "") for d in documents for p in d["candidates"][0]["content"]["parts"]]
+    assert "".join(texts) == "Hello"
+    assert documents[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert fake.posted_to() == ["vllm", "google"]
+    continued = orjson.loads(fake.received[-1].body)
+    assert continued["contents"][-1] == {"role": "model", "parts": [{"text": "Hel"}]}
+
+
+async def test_keepalives_of_a_translated_stream_are_in_the_clients_dialect(
+    router_app: Any,
+) -> None:
+    """A Gemini node silent mid-answer: the OpenAI client hears SSE comments (the OpenAI
+    SDKs skip them), never a Gemini-shaped line. (The ticker wakes once a second.)"""
+    slow = Script(
+        headers=SSE,
+        chunks=(
+            gemini_chunk({"text": "early"}),
+            Chunk(gemini_chunk({"text": "late"}, finish="STOP"), delay=1.3),
+        ),
+    )
+    fake = FakeNodes({"google": slow})
+    client = await start(
+        router_app, fake, {"m": backends("google")}, server={"keepalive_interval": 0.1}
+    )
+    response = await client.post("/v1/chat/completions", json=chat_body("m", stream=True))
+    text = await response.text()
+    assert ": keep-alive\n\n" in text
+    assert text.index("early") < text.index(": keep-alive") < text.index("late")
+    assert sse_data(text.replace(": keep-alive\n\n", ""))[-1] == "[DONE]"
