@@ -198,6 +198,7 @@ def _describe(request: web.Request, raw: bytes, body: dict[str, Any] | None) -> 
         "body_sha256": hashlib.sha256(raw).hexdigest(),
         "model": body.get("model") if body else None,
         "stream_options": body.get("stream_options") if body else None,
+        "body": body,  # what a router translated for this node, for tests to read
     }
 
 
