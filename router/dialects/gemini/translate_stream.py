@@ -166,10 +166,20 @@ class GeminiStreamEncoder:
         self._calls: dict[tuple[int, int], tuple[ToolCallStart, list[str]]] = {}
         self._written = False
         self._done = False
+        # A finish waits for the usage that follows it (or the end): Gemini's last chunk
+        # carries both, and the SDKs read the finish reason from the last chunk.
+        self._finish: Finish | None = None
 
     def encode(self, event: ChatEvent) -> bytes:
         if self._done:
             return b""
+        finish = self._finish
+        if finish is not None:
+            self._finish = None
+            if isinstance(event, UsageReport):
+                usage = {"usageMetadata": encode_usage(event.usage)}
+                return self._finished(finish, usage)
+            return self._finished(finish) + self.encode(event)
         if isinstance(event, StreamStart):
             self._head = {"modelVersion": event.model, "responseId": event.id}
             return b""
@@ -188,7 +198,8 @@ class GeminiStreamEncoder:
         if isinstance(event, ToolCallEnd):
             return self._call(event)
         if isinstance(event, Finish):
-            return self._chunk(event.choice, [{"text": ""}], GEMINI_OF_FINISH[event.reason])
+            self._finish = event
+            return b""
         if isinstance(event, UsageReport):
             usage = {"usageMetadata": encode_usage(event.usage)}
             return self._chunk(0, [{"text": ""}], extra=usage)
@@ -200,6 +211,9 @@ class GeminiStreamEncoder:
                 return b""
             return b"]" if self._written else b"[]"
         return b""  # redacted reasoning: another provider's data
+
+    def _finished(self, event: Finish, extra: dict[str, Any] | None = None) -> bytes:
+        return self._chunk(event.choice, [{"text": ""}], GEMINI_OF_FINISH[event.reason], extra)
 
     def _part_event(self, event: TextDelta | ReasoningDelta) -> bytes:
         if not event.text and event.signature is None:

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
-from tests.support.translation import (
+from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
     REASONING_TOKENS,
