@@ -336,3 +336,30 @@ def test_a_gemini_client_still_goes_byte_for_byte(
     assert status == 200
     seen = setup.node("main").last_request()
     assert seen is not None and seen["body_len"] == len(body)
+
+
+def test_a_field_gemini_cannot_say_is_a_400_naming_it(
+    setup: Translating, client: openai.OpenAI
+) -> None:
+    asked = setup.node("main").requests()
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="one", messages=HELLO, logprobs=True)
+    assert "'logprobs'" in str(refused.value.body)
+    assert setup.node("main").requests() == asked  # never sent
+
+
+async def test_a_stopped_translated_stream_is_charged_what_was_delivered(
+    setup: Translating, client: openai.OpenAI, fresh_nodes: MockNodes
+) -> None:
+    fresh_nodes["main"].faults(chunk_delay=0.3)
+    request_id = rid()
+    stream = client.chat.completions.create(
+        model="one", messages=HELLO, stream=True, extra_headers={"X-Request-ID": request_id}
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break  # Stop, at the first words
+    stream.close()
+    record = await setup.ledger.settled(request_id)
+    assert (record["outcome"], record["settled_by"]) == ("disconnected", "delivered"), record
+    assert 0 < record["completion_tokens"] < ANSWER.content_tokens, record
