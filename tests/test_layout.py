@@ -182,6 +182,18 @@ WIRE_NAMES: tuple[str, ...] = (
     "max_tokens",
     "max_completion_tokens",
     "tool_calls",
+    # What translation reads and writes (issue 28): never outside the mappings.
+    "functionCall",
+    "functionResponse",
+    "inlineData",
+    "thinkingConfig",
+    "includeThoughts",
+    "responseMimeType",
+    "embedContent",
+    "batchEmbedContents",
+    "tool_choice",
+    "response_format",
+    "image_url",
 )
 # Where a word is unavoidable outside its dialect, and why. Kept small, and checked to be
 # still needed (a stale entry fails too).
