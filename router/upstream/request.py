@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from router.config.model import NodeConfig
 from router.dialects.codec import Answers
 from router.dialects.first_token import FirstTokenScanner
+from router.dialects.target import AnswerTranslation
 from router.errors import FailureReason, UpstreamFailure
 from router.upstream.headers import content_coding
 from router.upstream.reasons import (
@@ -25,6 +26,7 @@ from router.upstream.reasons import (
     node_message,
     node_request_id,
 )
+from router.upstream.translated import translated
 from router.upstream.transport import NodeTransport, UpstreamResponse
 
 # Statuses after which another node is tried; anything else below 500 is the client's.
@@ -104,6 +106,7 @@ async def open_response(
     until_content: bool = False,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
     loop: asyncio.AbstractEventLoop | None = None,
+    translation: AnswerTranslation | None = None,
 ) -> Opened:
     """Send the request; its headers and first chunk, which the transport bounds by the
     node's `first_byte` timeout.
@@ -114,20 +117,23 @@ async def open_response(
     reading goes on through content-free chunks (router.dialects.first_token) until the
     first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
     `first_token` seconds from sending bound the whole opening. `answers` reads the
-    node's answer (its dialect's); `loop` is the running loop (the caller's, when it has it).
+    answer in the client's dialect: the node's relayed, or translated into it by
+    `translation` (router.upstream.translated) once its status is known to be an answer.
+    `loop` is the running loop (the caller's, when it has it).
 
-    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure`.
+    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure` (the code
+    read in the node's own body, before any translation).
     """
     loop = loop or asyncio.get_running_loop()
     first_token = node.timeouts.first_token
     if first_token is None:  # no deadline but the transport's own (first_byte)
-        opened = await _open(transport, path, headers, body, fallbacks_on, loop)
+        opened = await _open(transport, path, headers, body, fallbacks_on, translation, loop)
         if until_content:
             await _read_on(opened, answers, loop)
         return opened
     try:
         async with asyncio.timeout_at(loop.time() + first_token):
-            opened = await _open(transport, path, headers, body, fallbacks_on, loop)
+            opened = await _open(transport, path, headers, body, fallbacks_on, translation, loop)
             if until_content:
                 await _read_on(opened, answers, loop)
     except TimeoutError as exc:  # this deadline's (the transport raises UpstreamFailure)
@@ -158,28 +164,37 @@ async def _open(
     headers: list[tuple[str, str]],
     body: bytes,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    translation: AnswerTranslation | None,
     loop: asyncio.AbstractEventLoop,
 ) -> Opened:
     """The answer's headers and first chunk, or UpstreamFailure (the response is closed)."""
     response: UpstreamResponse | None = None
     try:
         response = await transport.post(path, headers, body)
-        if is_no_answer(response.status):
-            raise UpstreamFailure(
-                FailureReason.NOT_AN_ANSWER,
-                f"node answered {response.status} where an answer was due",
-                status=response.status,
-            )
-        if is_failover_status(response.status):
-            raise await _status_failure(response)
+        await _check_status(response)
         if response.status >= 400 and fallbacks_on:
-            return await _coded_answer(response, fallbacks_on)
+            return await _coded_answer(response, fallbacks_on, translation)
+        if translation is not None:
+            response = translated(response, translation)
         first = await response.read()
         return Opened(response, first, loop.time())
     except BaseException as exc:
         if response is not None and not isinstance(exc, CodedFailure):
             response.close()
         raise
+
+
+async def _check_status(response: UpstreamResponse) -> None:
+    """UpstreamFailure for a status that carries no answer or calls for another node."""
+    status = response.status
+    if is_no_answer(status):
+        raise UpstreamFailure(
+            FailureReason.NOT_AN_ANSWER,
+            f"node answered {status} where an answer was due",
+            status=status,
+        )
+    if is_failover_status(status):
+        raise await _status_failure(response)
 
 
 async def _read_to_content(response: UpstreamResponse, first: bytes, answers: Answers) -> bytes:
@@ -198,16 +213,23 @@ async def _read_to_content(response: UpstreamResponse, first: bytes, answers: An
 
 
 async def _coded_answer(
-    response: UpstreamResponse, fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...]
+    response: UpstreamResponse,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    translation: AnswerTranslation | None,
 ) -> Opened:
-    """An error answer read whole (bounded): `CodedFailure` when its code is one
-    `fallbacks_on` names, else the answer as it is, for the client."""
+    """An error answer read whole (bounded): `CodedFailure` when its code (in the node's
+    own body) is one `fallbacks_on` names, else the answer as it is (translated), for
+    the client."""
     body = await _error_body(response)
     codes = error_codes(body)
+    opened = Opened(response, body)
+    if translation is not None:
+        answer = translated(response, translation, held=body)
+        opened = Opened(answer, await answer.read())
     for code, _ in fallbacks_on:
         if code in codes:
-            raise CodedFailure(Opened(response, body), code)
-    return Opened(response, body)
+            raise CodedFailure(opened, code)
+    return opened
 
 
 async def _error_body(response: UpstreamResponse) -> bytes:
