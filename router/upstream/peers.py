@@ -193,10 +193,14 @@ class ClusterSync:
         while True:
             with contextlib.suppress(RedisError, OSError):
                 await self._measure_offset()
-                async for key in self.client.scan_iter(match=self.key_prefix + "*", count=100):
-                    raw = await self.client.get(key)
-                    if raw is not None:
-                        self.apply(raw)
+                # One MGET of this replica's nodes: a SCAN of the keyspace would walk every
+                # key the state store keeps (one per request for a day), each time.
+                names = list(self.pool.nodes)
+                if names:
+                    found = await self.client.mget([self.key_prefix + name for name in names])
+                    for raw in found:
+                        if raw is not None:
+                            self.apply(raw)
             await asyncio.sleep(CATCH_UP)
 
     def start(self) -> None:
