@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -129,7 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             missing_tools=missing,
         )
         for step in plan(args.only):
-            step(run)
+            try:
+                step(run)
+            except Exception as exc:  # one broken section must not lose the others' figures
+                name = getattr(step, "__module__", "?").rsplit(".", 1)[-1]
+                report.note(f"section {name} failed: {type(exc).__name__}: {exc}")
+                traceback.print_exc()
     finally:
         if args.keep_temp:
             report.note(f"configs and logs kept in {tmp}")
