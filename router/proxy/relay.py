@@ -109,7 +109,7 @@ class Relay:
         copy = _Copy.of(client, exchange, upstream, target, stream)
         usage_filter, tap = copy.usage_filter, copy.tap
         try:
-            with ClientLeaving(exchange):
+            with ClientLeaving(exchange, client):
                 await client.prepare(head)
                 if stream is not None:
                     self.streams.add(stream)

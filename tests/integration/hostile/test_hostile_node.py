@@ -37,6 +37,7 @@ PRICING = {"prompt_per_1k": 0.3, "completion_per_1k": 2.5}
 OUTPUT_CAP = 1000
 # The most a cut client can have been sent but not read: socket buffers on both sides.
 UNREAD_SLACK = 8 * 1024 * 1024
+SHORT_TOTAL = 4.0  # node `a`'s total timeout in the `short_total` router
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,29 @@ def router(
     [proc] = start_routers([path], log_dir=folder)  # JSON logs: the access lines are read
     try:
         yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def short_total(
+    nodes: MockNodes, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Proc, Path]]:
+    """A router whose node `a` has a short `total` (write_timeout below it, as `router
+    check` asks), and its ledger."""
+    folder = tmp_path_factory.mktemp("hostile-short-total")
+    config = routes_yaml(
+        {"a": {"url": nodes["a"].url, "api_key": NODE_KEY, "timeouts": {"total": SHORT_TOTAL}}},
+        {"m": {"backends": [{"node": "a"}], "pricing": PRICING, "limits": {"output_tokens": 1000}}},
+        server={"admin_token": ADMIN, "write_timeout": SHORT_TOTAL - 1},
+        state={"backend": "memory", "ledger_path": str(folder / "usage.jsonl")},
+        keys=[{"name": "team", "hash": key_hash(KEY), "credits": 1000}],
+    )
+    path = folder / "routes.yaml"
+    path.write_text(config, encoding="utf-8")
+    [proc] = start_routers([path], log_dir=folder)
+    try:
+        yield proc, folder / "usage.jsonl"
     finally:
         proc.stop()
 
@@ -291,11 +315,11 @@ def _records(ledger: Path, rids: list[str]) -> list[dict[str, Any]]:
 # --- item 6: a client that does not read is cut, and it is its own fault ---------------------
 
 
-async def _stall_reading(router: Proc, rid: str) -> tuple[int, float]:
-    """Open a stream and read nothing for 3 write timeouts; then read what is left.
-    Returns the bytes read and the seconds the router took to end the stream."""
+async def _open_stream(router: Proc, rid: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A streamed request of model `m` on a raw connection (nothing read yet); the
+    reader buffers up to 1 MiB before it stops taking bytes from its socket."""
     reader, writer = await asyncio.open_connection(
-        "127.0.0.1", int(router.base_url.rsplit(":", 1)[1])
+        "127.0.0.1", int(router.base_url.rsplit(":", 1)[1]), limit=1 << 20
     )
     body = json.dumps(chat_body("m", stream=True)).encode()
     writer.write(
@@ -305,6 +329,13 @@ async def _stall_reading(router: Proc, rid: str) -> tuple[int, float]:
         + body
     )
     await writer.drain()
+    return reader, writer
+
+
+async def _stall_reading(router: Proc, rid: str) -> tuple[int, float]:
+    """Open a stream and read nothing for 3 write timeouts; then read what is left.
+    Returns the bytes read and the seconds the router took to end the stream."""
+    reader, writer = await _open_stream(router, rid)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await asyncio.sleep(3 * WRITE_TIMEOUT)
@@ -355,3 +386,40 @@ async def test_a_client_that_stops_reading_is_cut_and_the_node_is_not_blamed(
     ]
     slow = [line for line in access if line.get("trace_id") in rids]
     assert slow and all(line["client_slow"] for line in slow), slow
+
+
+async def test_a_client_reading_too_slowly_for_the_nodes_total_is_not_blamed_on_the_node(
+    short_total: tuple[Proc, Path], nodes: MockNodes
+) -> None:
+    """Issue 27 item 6, a client just under `write_timeout`: it reads all the time (256
+    KiB every 0.1 s: no write waits anywhere near `write_timeout`), but at that pace a
+    40 MB event cannot reach it within the node's `total`. Its slowness is its own: the
+    node must not be blamed, and what it received is paid for (client_slow, delivered),
+    not refunded. (Before: the node's total fired while reading from it was paused for
+    the client, and the node was failed mid-answer and the request refunded.)"""
+    router, ledger = short_total
+    nodes["a"].faults(huge_event=HUGE)
+    rid = secrets.token_hex(8)
+    reader, writer = await _open_stream(router, rid)
+    loop = asyncio.get_running_loop()
+    got = 0
+    try:  # until the router ends the answer (the connection then idles: 2 s is plenty)
+        ends = loop.time() + 3 * SHORT_TOTAL
+        while loop.time() < ends and (
+            chunk := await asyncio.wait_for(reader.read(256 * 1024), timeout=2)
+        ):
+            got += len(chunk)
+            await asyncio.sleep(0.1)
+    except (ConnectionError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+    assert 0 < got < HUGE, got
+    record = await JsonlView(ledger).settled(rid)
+    state = _node_state(router, "a")
+    assert (state["consecutive_failures"], record["outcome"], record["settled_by"]) == (
+        0,
+        "client_slow",
+        "delivered",
+    ), (state, record)
+    assert record["charged"] > 0, record
