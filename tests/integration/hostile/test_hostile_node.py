@@ -19,8 +19,10 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import openai
 import pytest
 
+from router.upstream.headers import MAX_NODE_HEADERS
 from tests.support import MockNodes, Proc, chat_body, eventually, routes_yaml
 from tests.support.billing import JsonlView, key_hash, start_routers
 
@@ -221,6 +223,30 @@ async def test_only_allowed_node_headers_reach_the_client(
         assert dropped not in seen, dropped
     assert "x-upstream-request-id" not in seen  # a URL is not a request id
     assert NODE_KEY not in str(seen) and a not in str(seen)
+
+
+async def test_many_allowed_node_headers_do_not_break_the_openai_sdk(
+    router: Proc, nodes: MockNodes
+) -> None:
+    """Each header under the size cap, but 180 KB of them (sixty allowed `x-ratelimit-*`
+    of 3 KB): the openai SDK's HTTP parser (h11 via httpx) gives up on a head past
+    100 KiB, so all of them together must be bounded too. The content headers come first."""
+    nodes["a"].faults(headers={f"x-ratelimit-junk-{i}": "9" * 3000 for i in range(60)})
+    client = openai.AsyncOpenAI(base_url=router.base_url + "/v1", api_key=KEY, max_retries=0)
+    try:
+        reply = await client.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hello"}]
+        )
+    finally:
+        await client.close()
+    assert reply.http_response.headers["content-type"].startswith("application/json")
+    assert reply.parse().choices[0].message.content
+    node_bytes = sum(
+        len(name) + len(value)
+        for name, value in reply.http_response.headers.items()
+        if name.startswith("x-ratelimit-")
+    )
+    assert 0 < node_bytes <= MAX_NODE_HEADERS, node_bytes
 
 
 async def test_a_nodes_message_is_cleaned_of_every_spelling_of_it(
