@@ -134,8 +134,9 @@ async def open_response(
                         )
                     if is_failover_status(response.status):
                         raise await _status_failure(response)
-                    if response.status >= 400 and fallbacks_on:
-                        return await _coded_answer(response, fallbacks_on)
+                    if response.status >= 400:  # read whole (bounded): for its code, and
+                        # for router.proxy.relay to clean the node's name out of it
+                        return await _coded_answer(response, fallbacks_on, loop.time())
                     first = await response.read()
             first_byte_at = token_at = loop.time()
             if until_content and first:
@@ -171,16 +172,19 @@ async def _read_to_content(response: UpstreamResponse, first: bytes, answers: An
 
 
 async def _coded_answer(
-    response: UpstreamResponse, fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...]
+    response: UpstreamResponse,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    first_byte_at: float,
 ) -> Opened:
     """An error answer read whole (bounded): `CodedFailure` when its code is one
     `fallbacks_on` names, else the answer as it is, for the client."""
     body = await _error_body(response)
-    codes = error_codes(body)
-    for code, _ in fallbacks_on:
-        if code in codes:
-            raise CodedFailure(Opened(response, body), code)
-    return Opened(response, body)
+    if fallbacks_on:
+        codes = error_codes(body)
+        for code, _ in fallbacks_on:
+            if code in codes:
+                raise CodedFailure(Opened(response, body), code)
+    return Opened(response, body, first_byte_at)
 
 
 async def _error_body(response: UpstreamResponse) -> bytes:

@@ -272,6 +272,24 @@ async def test_a_nodes_message_is_cleaned_of_every_spelling_of_it(
         assert spelling not in message, message
 
 
+async def test_a_nodes_own_error_answer_is_cleaned_of_it_too(
+    router: Proc, nodes: MockNodes, session: aiohttp.ClientSession
+) -> None:
+    """A 4xx is the node's answer, passed to the client (not failed over), but it is
+    still the node's text: its address and key go the way a 5xx message's do."""
+    port = nodes["a"].url.rsplit(":", 1)[1]
+    named = [nodes["a"].url, f"http://localhost:{port}/v1", NODE_KEY]
+    nodes["a"].faults(status=400, error_message="bad request at " + " and ".join(named))
+    async with session.post(
+        router.base_url + CHAT, json=chat_body("m"), headers=_headers()
+    ) as reply:
+        assert reply.status == 400
+        message = (await reply.json())["error"]["message"]
+    assert message.startswith("bad request at "), message
+    for spelling in named:
+        assert spelling not in message, message
+
+
 # --- item 5: an answer without a body is a node failure --------------------------------------
 
 
