@@ -62,7 +62,8 @@ def is_failover_status(status: int) -> bool:
 def is_no_answer(status: int) -> bool:
     """A status that cannot carry the answer every proxied endpoint owes (a 1xx, 204 No
     Content, 205 Reset Content, a 3xx redirect, maybe to a node's internal address): a
-    node failure, failed over and never passed to the client."""
+    node failure, failed over and never passed to the client (as is a 2xx whose body is
+    empty: `open_response`)."""
     return status < 200 or status in (204, 205) or 300 <= status < 400
 
 
@@ -126,18 +127,9 @@ async def open_response(
             async with asyncio.timeout(timeouts.first_byte):
                 async with asyncio.timeout_at(token_deadline):
                     response = await transport.post(path, headers, body)
-                    if is_no_answer(response.status):
-                        raise UpstreamFailure(
-                            FailureReason.NOT_AN_ANSWER,
-                            f"node answered {response.status} where an answer was due",
-                            status=response.status,
-                        )
-                    if is_failover_status(response.status):
-                        raise await _status_failure(response)
-                    if response.status >= 400:  # read whole (bounded): for its code, and
-                        # for router.proxy.relay to clean the node's name out of it
-                        return await _coded_answer(response, fallbacks_on, loop.time())
-                    first = await response.read()
+                    first = await _first_chunk(response, fallbacks_on, loop.time())
+                    if isinstance(first, Opened):
+                        return first
             first_byte_at = token_at = loop.time()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
@@ -154,6 +146,35 @@ async def open_response(
         if response is not None and not isinstance(exc, CodedFailure):
             response.close()
         raise
+
+
+async def _first_chunk(
+    response: UpstreamResponse,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    head_at: float,
+) -> bytes | Opened:
+    """The first body chunk of a 2xx answer; a 4xx answer read whole (bounded: for its
+    code, and for router.proxy.relay to clean the node's name out of it). Raises
+    UpstreamFailure for a failover status and for no answer (a status that cannot carry
+    one, or a 2xx whose body is empty)."""
+    if is_no_answer(response.status):
+        raise UpstreamFailure(
+            FailureReason.NOT_AN_ANSWER,
+            f"node answered {response.status} where an answer was due",
+            status=response.status,
+        )
+    if is_failover_status(response.status):
+        raise await _status_failure(response)
+    if response.status >= 400:
+        return await _coded_answer(response, fallbacks_on, head_at)
+    first = await response.read()
+    if not first:  # b"": the answer ended, and it had no body at all
+        raise UpstreamFailure(
+            FailureReason.NOT_AN_ANSWER,
+            f"node answered {response.status} with an empty body",
+            status=response.status,
+        )
+    return first
 
 
 async def _read_to_content(response: UpstreamResponse, first: bytes, answers: Answers) -> bytes:

@@ -25,6 +25,7 @@ import pytest
 from router.upstream.headers import MAX_NODE_HEADERS
 from tests.support import MockNodes, Proc, chat_body, eventually, routes_yaml
 from tests.support.billing import JsonlView, key_hash, start_routers
+from tests.support.raw_node import RawNode, fixed
 
 pytestmark = pytest.mark.integration
 
@@ -327,6 +328,40 @@ async def test_no_answer_from_a_node_fails_over_and_is_counted(
         assert (await reply.json())["error"]["code"] == "upstream_error"
     record = await JsonlView(ledger).settled(rid)
     assert (record["charged"], record["settled_by"]) == (0, "refund")
+
+
+async def test_an_empty_200_from_a_node_is_no_answer_either(
+    nodes: MockNodes, ledger: Path, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A node (or a proxy in front of it) that answers 200 with an empty body gave no
+    answer where one was due: failed over like a 204, never charged as a success."""
+    empty = await RawNode(
+        fixed(b"HTTP/1.1 200 OK", b"Content-Type: application/json\r\nContent-Length: 0\r\n", b"")
+    ).start()
+    config = routes_yaml(
+        {"a": {"url": empty.url}, "b": {"url": nodes["b"].url, "api_key": NODE_KEY}},
+        {"m": {"backends": [{"node": "a"}, {"node": "b", "priority": 2}], "pricing": PRICING}},
+        server={"admin_token": ADMIN},
+        state={"backend": "memory", "ledger_path": str(tmp_path / "usage.jsonl")},
+        keys=[{"name": "team", "hash": key_hash(KEY), "credits": 1000}],
+    )
+    (tmp_path / "routes.yaml").write_text(config, encoding="utf-8")
+    [proc] = await asyncio.to_thread(start_routers, [tmp_path / "routes.yaml"], log_dir=tmp_path)
+    try:
+        rid = secrets.token_hex(8)
+        async with session.post(
+            proc.base_url + CHAT, json=chat_body("m"), headers=_headers(rid)
+        ) as reply:
+            assert reply.status == 200
+            assert reply.headers.get("X-Mock-Node") == "b"
+            assert (await reply.json())["choices"][0]["message"]["content"]
+        record = await JsonlView(tmp_path / "usage.jsonl").settled(rid)
+        assert (record["node"], record["settled_by"]) == ("b", "usage"), record
+        assert _upstream_errors(await _metrics(session, proc), "a") == 1
+    finally:
+        await asyncio.to_thread(proc.stop)
+        assert empty.server is not None
+        empty.server.close()
 
 
 async def _metrics(session: aiohttp.ClientSession, router: Proc) -> str:
