@@ -261,6 +261,7 @@ async def test_a_nodes_message_is_cleaned_of_every_spelling_of_it(
             f"[::1]:{port}",
             quote(NODE_KEY, safe=""),
             base64.b64encode(NODE_KEY.encode()).decode(),
+            base64.b64encode(f"Bearer {NODE_KEY}".encode()).decode(),
         ]
         nodes[name].faults(status=503, error_message="overloaded: " + " ".join(spellings[name]))
     async with session.post(
