@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from router.config.model import NodeConfig
 from router.dialects.codec import Answers
 from router.dialects.first_token import FirstTokenScanner
+from router.dialects.target import AnswerTranslation
 from router.errors import FailureReason, UpstreamFailure
 from router.upstream.headers import content_coding
 from router.upstream.reasons import (
@@ -25,6 +26,7 @@ from router.upstream.reasons import (
     node_message,
     node_request_id,
 )
+from router.upstream.translated import translated
 from router.upstream.transport import NodeTransport, UpstreamResponse
 
 # Statuses after which another node is tried; anything else below 500 is the client's.
@@ -104,6 +106,7 @@ async def open_response(
     *,
     until_content: bool = False,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    translation: AnswerTranslation | None = None,
 ) -> Opened:
     """Send the request; wait for headers and the first chunk within `first_byte` seconds.
 
@@ -113,9 +116,11 @@ async def open_response(
     reading goes on through content-free chunks (router.dialects.first_token) until the
     first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
     `first_token` seconds from sending bound the whole opening. `answers` reads the
-    node's answer (its dialect's).
+    answer in the client's dialect: the node's relayed, or translated into it by
+    `translation` (router.upstream.translated) once its status is known to be an answer.
 
-    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure`.
+    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure` (the code
+    read in the node's own body, before any translation).
     """
     response: UpstreamResponse | None = None
     timeouts = node.timeouts
@@ -127,9 +132,13 @@ async def open_response(
             async with asyncio.timeout(timeouts.first_byte):
                 async with asyncio.timeout_at(token_deadline):
                     response = await transport.post(path, headers, body)
-                    first = await _first_chunk(response, fallbacks_on, loop.time())
-                    if isinstance(first, Opened):
-                        return first
+                    await _check_status(response)
+                    if response.status >= 400:  # read whole (bounded): for its code, and
+                        # for router.proxy.relay to clean the node's name out of it
+                        return await _coded_answer(response, fallbacks_on, translation, loop.time())
+                    if translation is not None:
+                        response = translated(response, translation)
+                    first = await _first_body(response)
             first_byte_at = token_at = loop.time()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
@@ -148,25 +157,21 @@ async def open_response(
         raise
 
 
-async def _first_chunk(
-    response: UpstreamResponse,
-    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
-    head_at: float,
-) -> bytes | Opened:
-    """The first body chunk of a 2xx answer; a 4xx answer read whole (bounded: for its
-    code, and for router.proxy.relay to clean the node's name out of it). Raises
-    UpstreamFailure for a failover status and for no answer (a status that cannot carry
-    one, or a 2xx whose body is empty)."""
-    if is_no_answer(response.status):
+async def _check_status(response: UpstreamResponse) -> None:
+    """UpstreamFailure for a status that carries no answer or calls for another node."""
+    status = response.status
+    if is_no_answer(status):
         raise UpstreamFailure(
             FailureReason.NOT_AN_ANSWER,
-            f"node answered {response.status} where an answer was due",
-            status=response.status,
+            f"node answered {status} where an answer was due",
+            status=status,
         )
-    if is_failover_status(response.status):
+    if is_failover_status(status):
         raise await _status_failure(response)
-    if response.status >= 400:
-        return await _coded_answer(response, fallbacks_on, head_at)
+
+
+async def _first_body(response: UpstreamResponse) -> bytes:
+    """The first body chunk of a 2xx answer; UpstreamFailure (no answer) for an empty body."""
     first = await response.read()
     if not first:  # b"": the answer ended, and it had no body at all
         raise UpstreamFailure(
@@ -195,17 +200,22 @@ async def _read_to_content(response: UpstreamResponse, first: bytes, answers: An
 async def _coded_answer(
     response: UpstreamResponse,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    translation: AnswerTranslation | None,
     first_byte_at: float,
 ) -> Opened:
-    """An error answer read whole (bounded): `CodedFailure` when its code is one
-    `fallbacks_on` names, else the answer as it is, for the client."""
+    """An error answer read whole (bounded): `CodedFailure` when its code (in the node's
+    own body) is one `fallbacks_on` names, else the answer as it is (translated), for
+    the client."""
     body = await _error_body(response)
-    if fallbacks_on:
-        codes = error_codes(body)
-        for code, _ in fallbacks_on:
-            if code in codes:
-                raise CodedFailure(Opened(response, body), code)
-    return Opened(response, body, first_byte_at)
+    codes = error_codes(body) if fallbacks_on else ()
+    opened = Opened(response, body, first_byte_at)
+    if translation is not None:
+        answer = translated(response, translation, held=body)
+        opened = Opened(answer, await answer.read(), first_byte_at)
+    for code, _ in fallbacks_on:
+        if code in codes:
+            raise CodedFailure(opened, code)
+    return opened
 
 
 async def _error_body(response: UpstreamResponse) -> bytes:
