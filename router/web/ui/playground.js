@@ -268,11 +268,17 @@ function copy(title, text) {
   if (navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
 }
 
+// Settings fold away on a phone; a page that needs a key must not hide the key's field.
+function askForKey() {
+  $("settings").open = true;
+}
+
 async function loadModels() {
   $("error").textContent = "";
   if (document.documentElement.dataset.models === "key" && !secret("router.key")) {
     $("model").replaceChildren();
     $("error").textContent = "Type your API key to list the models.";
+    askForKey();
     return;
   }
   try {
@@ -283,6 +289,7 @@ async function loadModels() {
     $("error").textContent = error instanceof HttpError
       ? `models: ${error.message} (${error.code}, HTTP ${error.status})`
       : `models: ${String(error.message || error)}`;
+    if (error instanceof HttpError && error.status === 401) askForKey();
   }
 }
 

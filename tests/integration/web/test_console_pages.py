@@ -200,6 +200,19 @@ def test_an_operator_makes_a_key_uses_tops_up_disables_and_exports_it(opened: Op
     shoot(page, f"console-{opened.width}")
 
 
+@pytest.mark.parametrize("opened", [pytest.param(PHONE, id="390x844")], indirect=True)
+def test_on_a_phone_the_playground_shows_the_key_field_it_asks_for(opened: Opened):
+    opened.expected.append("status of 401")
+    page = opened.goto("/")  # keys are on: the page asks for a key before listing models
+    expect(page.locator("#error")).to_contain_text("API key")
+    expect(page.locator("#key")).to_be_visible()
+    type_secret(page, "#key", "sk-not-a-key")
+    expect(page.locator("#error")).to_contain_text("HTTP 401")
+    page.reload()  # the settings fold away again, the wrong key is still the tab's
+    expect(page.locator("#error")).to_contain_text("HTTP 401")
+    expect(page.locator("#key")).to_be_visible()
+
+
 def test_markdown_is_rendered_and_html_in_an_answer_is_only_text(opened: Opened):
     page = opened.goto("/")
     type_secret(page, "#key", STATIC_KEY)
