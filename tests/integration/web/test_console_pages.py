@@ -213,6 +213,7 @@ def test_on_a_phone_the_playground_shows_the_key_field_it_asks_for(opened: Opene
     expect(page.locator("#key")).to_be_visible()
 
 
+@pytest.mark.parametrize("opened", SIZES, indirect=True)
 def test_markdown_is_rendered_and_html_in_an_answer_is_only_text(opened: Opened):
     page = opened.goto("/")
     type_secret(page, "#key", STATIC_KEY)
@@ -233,6 +234,7 @@ def test_markdown_is_rendered_and_html_in_an_answer_is_only_text(opened: Opened)
     assert page.evaluate("window.pwned") is None
 
 
+@pytest.mark.parametrize("opened", SIZES, indirect=True)
 def test_a_stopped_answer_shows_its_cost(opened: Opened, mock_nodes: MockNodes):
     mock_nodes["node62"].faults(chunk_delay=0.4)
     page = opened.goto("/")
