@@ -113,7 +113,8 @@ function showUsage(doc) {
   fill($("f-model"), doc.models);
   if ($("f-outcome").options.length === 1) fill($("f-outcome"), doc.outcomes);
   const t = doc.totals;
-  $("totals").textContent = `${t.requests} requests · ${credits(t.credits)} credits · ` +
+  const requests = `${t.requests} request${t.requests === 1 ? "" : "s"}`;
+  $("totals").textContent = `${requests} · ${credits(t.credits)} credits · ` +
     `${tokensText(t.tokens)} tokens`;
   $("totals").dataset.credits = String(t.credits);
   $("usage").replaceChildren(...doc.records.map((r) => row(USAGE_LABELS, [

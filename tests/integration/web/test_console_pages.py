@@ -188,6 +188,7 @@ def test_an_operator_makes_a_key_uses_tops_up_disables_and_exports_it(opened: Op
 
     page.select_option("#f-key", name)
     expect(page.locator("#page")).to_have_text("1-1 of 1")
+    expect(page.locator("#totals")).to_contain_text("1 request · ")
     with page.expect_download() as download:
         page.click("#export")
     text = Path(download.value.path()).read_text(encoding="utf-8")
