@@ -82,6 +82,7 @@ function keyRow(k) {
 function showKeys(listing) {
   $("backend").hidden = !listing.note;
   $("backend").textContent = listing.note || "";
+  $("auth-off").hidden = !listing.auth_off;
   $("keys").replaceChildren(...listing.keys.map(keyRow));
 }
 

@@ -201,6 +201,33 @@ def test_an_operator_makes_a_key_uses_tops_up_disables_and_exports_it(opened: Op
     shoot(page, f"console-{opened.width}")
 
 
+def test_on_an_open_router_the_console_says_a_first_key_turns_auth_on(
+    browser: Any, routers, mock_nodes: MockNodes
+):
+    text = routes_yaml(
+        {"node62": node_entry(mock_nodes["node62"].url)},
+        {FLASH: {"backends": [{"node": "node62"}]}},
+        server={"admin_token": ADMIN},
+        tag="console on an open router",
+    )
+    opened = Opened(browser, DESKTOP, str(routers.get(text).base_url))
+    try:
+        page = opened.goto("/console")
+        type_secret(page, "#token", ADMIN)
+        auth = page.locator("#auth-off")
+        expect(auth).to_be_visible()  # before the first key, not after: it is news then
+        expect(auth).to_contain_text("turns auth on")
+        page.click("#create-box summary")
+        page.fill("#new-name", "first")
+        page.click("#create")
+        expect(page.locator("#created")).to_be_visible()
+        expect(auth).to_be_hidden()
+        status, refused = chat(opened.base_url, "anything")
+        assert (status, refused["error"]["code"]) == (401, "invalid_token")
+    finally:
+        opened.close()
+
+
 @pytest.mark.parametrize("opened", [pytest.param(PHONE, id="390x844")], indirect=True)
 def test_on_a_phone_the_playground_shows_the_key_field_it_asks_for(opened: Opened):
     opened.expected.append("status of 401")
