@@ -40,15 +40,18 @@ function limits(k) {
   return parts.join(" · ") || "none";
 }
 
+// The message comes once the list shows the outcome: "topped up" beside the old balance
+// would read as a top-up that did nothing.
 async function act(what, request) {
   $("key-message").textContent = "";
+  let message = what;
   try {
     await request();
-    $("key-message").textContent = what;
   } catch (error) {
-    $("key-message").textContent = failed(what, error);
+    message = failed(what, error);
   }
   await refresh();
+  $("key-message").textContent = message;
 }
 
 function keyRow(k) {

@@ -201,6 +201,34 @@ def test_an_operator_makes_a_key_uses_tops_up_disables_and_exports_it(opened: Op
     shoot(page, f"console-{opened.width}")
 
 
+def test_an_action_is_reported_done_once_the_list_shows_it(opened: Opened):
+    page = opened.goto("/console")
+    type_secret(page, "#token", ADMIN)
+    row = page.locator("#keys tr[data-key='static']")
+    expect(row).to_be_visible()
+    before = exact(page, "#keys tr[data-key='static'] td[data-label='balance']")
+    held: list[Any] = []  # the listing the page reads after the top-up, answered later
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/admin/keys", hold)
+    row.locator("input.amount").fill("1")
+    row.locator("button[data-action='top-up']").click()
+    while not held:
+        page.wait_for_timeout(50)
+    # The top-up is made but the list still shows the old balance: not "done" yet.
+    assert page.inner_text("#key-message") == ""
+    held[0].continue_()
+    page.unroute("**/admin/keys")
+    expect(page.locator("#key-message")).to_have_text("topped up static by 1")
+    after = exact(page, "#keys tr[data-key='static'] td[data-label='balance']")
+    assert after == before + 1
+
+
 def test_on_an_open_router_the_console_says_a_first_key_turns_auth_on(
     browser: Any, routers, mock_nodes: MockNodes
 ):
