@@ -40,6 +40,7 @@ _DATA = b"data:"
 _PAIRS = (b"\n\n", b"\r\r", b"\n\r")
 MAX_EVENT = 4 * 1024 * 1024  # the longest event read; longer ones pass through unread
 _LOOKBACK = 3  # an event end is at most 4 bytes: 3 before a chunk, 1 in it
+_LINE_STARTS = (b"\r", b"\n")
 
 
 class Piece(NamedTuple):
@@ -71,6 +72,20 @@ class EventCutter:
             and chunk.endswith(b"\n\n")
             and b"\r" not in chunk
             and chunk.find(b"\n\n", 0, len(chunk) - 1) < 0
+        ):
+            self._carry = b""
+            return [Piece(chunk, True)]
+        # And Google's: one whole CRLF-framed event, no other line pair in it (its own end
+        # holds the one LF-CR), nothing held, and no line end first that could finish an
+        # end begun in the chunk before.
+        if (
+            not self._pending
+            and not self._overflow
+            and chunk.endswith(b"\r\n\r\n")
+            and chunk[:1] not in _LINE_STARTS
+            and chunk.find(b"\n\r", 0, len(chunk) - 3) < 0
+            and b"\n\n" not in chunk
+            and b"\r\r" not in chunk
         ):
             self._carry = b""
             return [Piece(chunk, True)]
