@@ -175,6 +175,9 @@ def _event_ends(data: bytes) -> Iterator[int]:
 
 def event_data(event: bytes) -> bytes:
     """The payload of one event: its `data:` lines joined by newlines (b"" when none)."""
+    line = event.rstrip(b"\r\n")
+    if line.startswith(_DATA) and b"\n" not in line and b"\r" not in line:
+        return line[5:].lstrip(b" ")  # the usual event: one data line
     parts = [line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(_DATA)]
     return b"\n".join(parts)
 
