@@ -266,6 +266,7 @@ def test_a_nodes_error_of_each_status(
         ("one", "sk-wrong", openai.AuthenticationError),
         ("no-such-model", KEY, openai.NotFoundError),
     ],
+    ids=["wrong-key", "unknown-model"],  # the key is random: no value of it in an id
 )
 def test_the_routers_own_errors(
     setup: Translating, model: str, key: str, error: type[Exception]
