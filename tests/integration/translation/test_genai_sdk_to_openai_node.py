@@ -1,9 +1,9 @@
-"""The google-genai SDK through a real router to a `dialect: openai` mock node (issue 28):
-generateContent and streamGenerateContent (SSE, and the JSON array without alt=sse) are
-translated into OpenAI's chat completions and every answer back, and the SDK reads it as
-it reads Google's own. One router and three mock nodes for the module: `main` and
-`errors` speak OpenAI only, `other` Gemini only (the model `mixed` fails over, and
-continues a cut answer, from one dialect to the other)."""
+"""The google-genai SDK (Python; Node when npm is present) through a real router to a
+`dialect: openai` mock node (issue 28): generateContent and streamGenerateContent (SSE,
+and the JSON array without alt=sse) are translated into OpenAI's chat completions and
+every answer back, and the SDK reads it as it reads Google's own. One router and three
+mock nodes for the module: `main` and `errors` speak OpenAI only, `other` Gemini only (the
+model `mixed` fails over, and continues a cut answer, from one dialect to the other)."""
 
 from __future__ import annotations
 

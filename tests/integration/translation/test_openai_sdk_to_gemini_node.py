@@ -1,8 +1,9 @@
-"""The openai SDK through a real router to a `dialect: gemini` mock node (issue 28): every
-request is translated into Gemini's generateContent / streamGenerateContent and every
-answer back, and the SDK (Python; Node when npm is present) reads it as it reads OpenAI's own. One router and three mock
-nodes for the module: `main` and `errors` speak Gemini only, `other` OpenAI only (the
-model `mixed` fails over, and continues a cut answer, from one dialect to the other)."""
+"""The openai SDK (Python; Node when npm is present) through a real router to a `dialect:
+gemini` mock node (issue 28): every request is translated into Gemini's generateContent /
+streamGenerateContent and every answer back, and the SDK reads it as it reads OpenAI's
+own. One router and three mock nodes for the module: `main` and `errors` speak Gemini
+only, `other` OpenAI only (the model `mixed` fails over, and continues a cut answer, from
+one dialect to the other)."""
 
 from __future__ import annotations
 
