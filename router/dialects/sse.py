@@ -64,29 +64,7 @@ class EventCutter:
 
     def feed(self, chunk: bytes) -> list[Piece]:
         """The pieces `chunk` completes, in stream order."""
-        # The usual chunk: one whole LF-framed event: no CR, no blank line before its own
-        # end (`find` stops short of that one), nothing held before it.
-        if (
-            not self._pending
-            and not self._overflow
-            and chunk.endswith(b"\n\n")
-            and b"\r" not in chunk
-            and chunk.find(b"\n\n", 0, len(chunk) - 1) < 0
-        ):
-            self._carry = b""
-            return [Piece(chunk, True)]
-        # And Google's: one whole CRLF-framed event, no other line pair in it (its own end
-        # holds the one LF-CR), nothing held, and no line end first that could finish an
-        # end begun in the chunk before.
-        if (
-            not self._pending
-            and not self._overflow
-            and chunk.endswith(b"\r\n\r\n")
-            and chunk[:1] not in _LINE_STARTS
-            and chunk.find(b"\n\r", 0, len(chunk) - 3) < 0
-            and b"\n\n" not in chunk
-            and b"\r\r" not in chunk
-        ):
+        if not self._pending and not self._overflow and _is_one_event(chunk):
             self._carry = b""
             return [Piece(chunk, True)]
         out: list[Piece] = []
@@ -144,6 +122,24 @@ class EventCutter:
     def held(self) -> int:
         """Bytes of an unfinished event held now."""
         return self._held
+
+
+def _is_one_event(chunk: bytes) -> bool:
+    """Whether `chunk`, nothing held before it, is exactly one whole event (the usual
+    chunk of a stream), so it needs no scanning."""
+    if chunk.endswith(b"\n\n"):
+        # LF-framed (OpenAI's): no CR, no blank line before its own end (`find` stops
+        # short of that one).
+        return b"\r" not in chunk and chunk.find(b"\n\n", 0, len(chunk) - 1) < 0
+    # CRLF-framed (Google's): no other line pair in it (its own end holds the one LF-CR),
+    # and no line end first that could finish an end begun in the chunk before.
+    return (
+        chunk.endswith(b"\r\n\r\n")
+        and chunk[:1] not in _LINE_STARTS
+        and chunk.find(b"\n\r", 0, len(chunk) - 3) < 0
+        and b"\n\n" not in chunk
+        and b"\r\r" not in chunk
+    )
 
 
 def _event_ends(data: bytes) -> Iterator[int]:
