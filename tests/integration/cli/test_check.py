@@ -288,14 +288,13 @@ models:
 """
 
 
-def test_check_warns_about_a_model_one_dialects_clients_cannot_reach(tmp_path):
-    """Until translation is wired, OpenAI clients of a model served by Gemini-only nodes
-    get 400 dialect_not_served: check says so (exit 0: the config is valid)."""
+def test_check_does_not_warn_about_a_model_translation_reaches(tmp_path):
+    """OpenAI clients of a model served by Gemini-only nodes are served by translation:
+    no warning (tests/cli/test_check_dialects.py has the warning for a dialect that
+    translation does not reach)."""
     result = run_check(write(tmp_path, ONE_DIALECT))
     assert result.returncode == 0, result.stderr
-    (warning,) = result.stderr.splitlines()
-    assert warning.startswith("warning: models.gemini-only: ")
-    assert "openai" in warning and "dialect_not_served" in warning
+    assert "warning" not in result.stderr, result.stderr
 
 
 def test_a_closed_output_pipe_ends_check_quietly(tmp_path):
