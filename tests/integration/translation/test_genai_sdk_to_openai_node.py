@@ -17,6 +17,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
 from tests.support.node_sdk import needs_node_sdks, run_node
 from tests.support.sdk_translation import (
@@ -354,3 +355,11 @@ def test_the_node_genai_sdk(setup: Translating, fresh_nodes: MockNodes) -> None:
     assert result["call"] == ["get_weather", {"city": "Paris"}]
     assert result["final"] == 'Tool result: {"sky":"sunny"}'
     assert result["outcome"] in ("ApiError", "Error"), result  # as for a relayed cut stream
+
+
+def test_embed_content_goes_as_openai_embeddings(setup: Translating, client: genai.Client) -> None:
+    answer = client.models.embed_content(model="one", contents=["a", "bb"])
+    sent = setup.sent("main")
+    assert sent["input"] == ["a", "bb"]
+    relayed = embeddings({"input": ["a", "bb"]})["data"]
+    assert [e.values for e in answer.embeddings or []] == [row["embedding"] for row in relayed]

@@ -15,6 +15,7 @@ from typing import Any
 import openai
 import pytest
 
+from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
 from tests.support.node_sdk import needs_node_sdks, run_node
 from tests.support.sdk_translation import (
@@ -418,3 +419,17 @@ def test_the_node_openai_sdk(setup: Translating, fresh_nodes: MockNodes) -> None
     assert result["call"] == ["get_weather", {"city": "Paris"}, "tool_calls"]
     assert result["final"] == 'Tool result: {"content":"sunny"}'
     assert result["outcome"] == "APIError"
+
+
+def test_embeddings_go_as_batch_embed_contents(setup: Translating, client: openai.OpenAI) -> None:
+    answer = client.embeddings.create(model="one", input=["a", "bb"])
+    seen = setup.node("main").last_request()
+    assert seen is not None and seen["path"] == "/v1beta/models/one:batchEmbedContents"
+    texts = [r["content"]["parts"][0]["text"] for r in seen["body"]["requests"]]
+    assert texts == ["a", "bb"]
+    # The mock node gives the same vectors for the same texts in either dialect; the SDK
+    # asks for base64, which the router packs as float32.
+    relayed = embeddings({"input": ["a", "bb"]})["data"]
+    for row, expected in zip(answer.data, relayed, strict=True):
+        assert row.embedding == pytest.approx(expected["embedding"], rel=1e-6)
+    assert seen["body"]["requests"][0]["model"] == "models/one"
