@@ -14,7 +14,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import budget, concurrency, hostile, latency, routing, streaming, throughput
+from bench import (
+    budget,
+    concurrency,
+    hostile,
+    latency,
+    routing,
+    streaming,
+    throughput,
+    translation,
+)
 from bench.report import Report
 from bench.runner import Run, repo_root
 from bench.settings import MODES
@@ -30,6 +39,7 @@ SECTIONS: dict[str, Callable[[Run], None]] = {
     "concurrency": concurrency.run_section,
     "routing": routing.run_section,
     "hostile": hostile.run_section,
+    "translation": translation.run_section,
 }
 
 

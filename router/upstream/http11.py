@@ -13,7 +13,8 @@ How this works: `NodeClient.post` takes an idle connection (or opens one within 
 status line and headers arrived. `read` then returns whatever body bytes have arrived,
 waiting at most `idle` seconds for more. The headers and the first body bytes must come
 within `first_byte` seconds of the call, the whole answer within `total` seconds.
-Reading pauses while a slow client leaves more than HIGH_WATER bytes unread. A
+Reading pauses while a slow client leaves more than HIGH_WATER bytes unread; a `total`
+that runs out then is the reader's fault (`ReaderBehind`), not the node's. A
 connection goes back to the pool only after a complete answer the node did not mark
 `Connection: close`; anything else closes it.
 
@@ -29,7 +30,12 @@ from collections.abc import Iterable
 from multidict import CIMultiDictProxy
 
 from router.tasks import LoopRef
-from router.upstream.node_connection import ConnectFailed, Connection, ConnectionLost
+from router.upstream.node_connection import (
+    ConnectFailed,
+    Connection,
+    ConnectionLost,
+    ReaderBehind,
+)
 from router.upstream.origin import Origin, request_path
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "NodeClient",
     "NodeResponse",
     "Origin",
+    "ReaderBehind",
     "request_path",
 ]
 

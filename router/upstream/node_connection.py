@@ -41,6 +41,12 @@ class ConnectionLost(NodeConnectionError):
     """The node's connection ended before its answer did."""
 
 
+class ReaderBehind(Exception):
+    """The answer's `total` ran out while reading from the node was paused: the node was
+    ahead, and its reader (the router, passing the answer to a client that does not take
+    it as fast) was behind. Not the node's failure."""
+
+
 class Pool(Protocol):
     """What a connection needs of the client that owns it (router.upstream.http11.NodeClient)."""
 
@@ -266,7 +272,11 @@ class Connection(asyncio.Protocol):
         if now >= self._first_byte_by:
             self._fail(TimeoutError(f"no first byte within {client.first_byte_timeout:g}s"))
         elif now >= self._total_by:
-            self._fail(TimeoutError(f"the answer took longer than {client.total_timeout:g}s"))
+            total = client.total_timeout
+            if self._paused:  # the node is ahead: what kept the answer going was its reader
+                self._fail(ReaderBehind(f"the answer's reader was behind after {total:g}s"))
+            else:
+                self._fail(TimeoutError(f"the answer took longer than {total:g}s"))
         elif now >= self._idle_by:
             self._fail(TimeoutError(f"the node sent nothing for {client.idle_timeout:g}s"))
         else:

@@ -81,6 +81,8 @@ SKIPPED = {
     "router mock-node --port 9003 --name node64": (
         "runs until Ctrl-C; this test starts the same mock node itself (Add a node)"
     ),
+    ". .venv/bin/activate": "the reader's set-up: run_shell puts this checkout's router first",
+    "export ROUTER_ADMIN_TOKEN=demo-admin-token": "the reader's set-up: EXAMPLE_ENV sets it",
 }
 
 
@@ -244,8 +246,13 @@ def check_sh(block: Block, sites: Sites) -> None:
             if command.startswith("make "):
                 target = command.removeprefix("make ")
                 assert re.search(rf"(?m)^{re.escape(target)}:", makefile), f"no target {target}"
-            else:  # a `router` command not run must still be one the CLI takes
+            elif command.startswith("router "):  # still one the CLI takes
                 build_parser().parse_args(shlex.split(command.removeprefix("router ")))
+            elif command.startswith("export "):  # what run_shell sets the same way
+                name, _, value = command.removeprefix("export ").partition("=")
+                assert EXAMPLE_ENV.get(name) == value, f"{command}: EXAMPLE_ENV has another"
+            else:  # sourcing the virtualenv `make run` made
+                assert (REPO_ROOT / command.removeprefix(". ")).is_file(), command
         return
     done = run_shell(block.text, sites.get(block.fragment), strict=True)
     assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}"
