@@ -16,7 +16,8 @@ To a node, what a model accepts depends on its name, as Gemini's levels do:
   without an effort are medium), at least Anthropic's minimum of 1024 and below
   `max_tokens`. Without a cap from the client, `max_tokens` is the budget plus
   `DEFAULT_MAX_TOKENS`; a cap of 1024 tokens or fewer leaves no room to think, and
-  thinking is not asked for.
+  thinking is not asked for. Thoughts are shown unless the client said to hide them
+  (then `display: omitted`).
 * Effort `none` or a budget of 0 is `{type: disabled}`.
 * Thinking is not asked for when the tool choice forces a call (Anthropic refuses
   forced tool use with manual thinking, and some models with any), nor in a tool-use
@@ -150,16 +151,20 @@ def _budgeted(reasoning: Reasoning, cap: int | None) -> tuple[dict[str, Any], in
     if budget is None:
         budget = BUDGET_OF_EFFORT[reasoning.effort or ReasoningEffort.MEDIUM]
     budget = max(budget, MIN_BUDGET)
+    shown = reasoning.include_thoughts is not False
     if cap is None:
-        return _enabled(budget), budget + DEFAULT_MAX_TOKENS
+        return _enabled(budget, shown), budget + DEFAULT_MAX_TOKENS
     budget = min(budget, cap - 1)
     if budget < MIN_BUDGET:
         return {}, None
-    return _enabled(budget), None
+    return _enabled(budget, shown), None
 
 
-def _enabled(budget: int) -> dict[str, Any]:
-    return {"thinking": {"type": "enabled", "budget_tokens": budget}}
+def _enabled(budget: int, shown: bool) -> dict[str, Any]:
+    thinking: dict[str, Any] = {"type": "enabled", "budget_tokens": budget}
+    if not shown:  # older models show thoughts unless told; say it only to hide them
+        thinking["display"] = "omitted"
+    return {"thinking": thinking}
 
 
 def in_unsigned_tool_turn(messages: tuple[Message, ...]) -> bool:
