@@ -6,7 +6,8 @@ Anthropic's error shape is `{"type": "error", "error": {"type", "message"},
 `request_too_large` 413, `rate_limit_error` 429, `api_error` 500, `timeout_error` 504,
 `overloaded_error` 529). An overloaded node (Google's 503 `UNAVAILABLE`, OpenAI's 503)
 is a 529 to an Anthropic client: the status its SDKs raise `OverloadedError` on and
-Claude Code retries as "overloaded" (`client_status`).
+Claude Code retries as "overloaded" (`client_status`); an Anthropic node's 529 is a 503
+to the other dialects' clients.
 
 On a stream, the mid-stream error is `event: error` with that body (the SDKs raise on
 it) and the keep-alive `event: ping` (the SDKs skip it), as Anthropic writes both.
@@ -54,7 +55,10 @@ STATUS_OF_TYPE: dict[str, int] = {
 
 
 def decode_error(status: int, document: Any) -> ChatError:
-    """A node's Anthropic-shaped error (any JSON, or none) as an IR error."""
+    """A node's Anthropic-shaped error (any JSON, or none) as an IR error. Its 529 is a
+    503 to the other dialects' clients, whose SDKs know no 529 (`client_status` makes it
+    529 again for an Anthropic client)."""
+    status = 503 if status == OVERLOADED_STATUS else status
     error = document.get("error") if isinstance(document, Mapping) else None
     if not isinstance(error, Mapping):
         return ChatError(status, f"the node answered HTTP {status}", kind_of_status(status))

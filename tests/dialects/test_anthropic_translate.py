@@ -942,7 +942,7 @@ def test_a_nodes_mid_stream_error_and_a_cut_stream() -> None:
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     events += decoder.feed(error)
     assert events[-1] == StreamError(
-        ChatError(529, "Overloaded", ErrorKind.OVERLOADED, "overloaded_error")
+        ChatError(503, "Overloaded", ErrorKind.OVERLOADED, "overloaded_error")
     )
     assert decoder.feed(NODE_STREAM[-1]) == [] and decoder.end() == []
     cut = ANTHROPIC_MAPPING.stream_decoder(CTX)

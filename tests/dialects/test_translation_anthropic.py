@@ -500,6 +500,7 @@ def test_node_errors_reach_an_anthropic_client_in_its_shape(
     ("client", "status", "expected"),
     [
         ("openai", 529, ("server_error", "service_unavailable")),
+        ("gemini", 529, ("UNAVAILABLE", None)),
         ("gemini", 413, ("INVALID_ARGUMENT", None)),
         ("gemini", 403, ("PERMISSION_DENIED", None)),
     ],
@@ -509,7 +510,8 @@ def test_anthropic_node_errors_reach_other_clients(
 ) -> None:
     types = {529: "overloaded_error", 413: "request_too_large", 403: "permission_error"}
     body = {"type": "error", "error": {"type": types[status], "message": "m"}, "request_id": "r"}
-    _, data = translate_error(MAPPINGS[client], ANTHROPIC_MAPPING, status, body, "t")
+    error_ir, data = translate_error(MAPPINGS[client], ANTHROPIC_MAPPING, status, body, "t")
+    assert error_ir.status == (503 if status == 529 else status)  # other SDKs know no 529
     error = orjson.loads(data)["error"]
     if client == "openai":
         assert (error["type"], error["code"]) == expected
