@@ -57,7 +57,7 @@ THOUGHT_MARK = "__thought__"
 PDF = "application/pdf"
 PLAIN_TEXT = "text/plain"
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_SERVER_BLOCKS = ("server_tool_use", "container_upload", "search_result", "tool_reference")
+_SERVER_BLOCKS = ("server_tool_use", "container_upload", "search_result")
 _UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -183,6 +183,8 @@ def decode_block(value: Any, path: str, role: str) -> list[Part]:
         return [decode_tool_use(block, path)]
     if kind == "tool_result" and role == "user":
         return [_decode_result(block, path)]
+    if kind == "tool_reference":  # a deferred tool's name in a tool search result: no text
+        return []
     if kind in _SERVER_BLOCKS or kind.endswith("_tool_result"):
         raise UnsupportedField(f"{path}.type", f"{kind} blocks of Anthropic's server tools")
     raise InvalidRequest(f"'{path}.type' {kind!r} is not a content block of a {role} message")

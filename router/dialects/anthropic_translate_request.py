@@ -68,9 +68,14 @@ REQUEST_FIELDS: tuple[FieldRule, ...] = (
     FieldRule("tools[].input_examples", DROPPED, "examples of a tool's input, a hint"),
     FieldRule("document.citations", DROPPED, "the answer comes without citations"),
     FieldRule("text.citations", DROPPED, "citations of an earlier answer"),
+    FieldRule(
+        "context_management",
+        DROPPED,
+        "Anthropic's context editing (Claude Code sends it); the node sees it all",
+    ),
+    FieldRule("tool_reference blocks", DROPPED, "references to deferred tools, no text"),
     FieldRule("container", UNSUPPORTED, "Anthropic's code-execution containers"),
     FieldRule("mcp_servers", UNSUPPORTED, "MCP servers Anthropic's API would call"),
-    FieldRule("context_management", UNSUPPORTED, "Anthropic's context editing"),
     FieldRule("tools[].type other than custom", UNSUPPORTED, "server and Anthropic-defined tools"),
     FieldRule("tools[].defer_loading", UNSUPPORTED, "Anthropic's tool search"),
     FieldRule("tools[].allowed_callers", UNSUPPORTED, "calls from Anthropic's code execution"),
@@ -79,7 +84,7 @@ REQUEST_FIELDS: tuple[FieldRule, ...] = (
     FieldRule("document.context", UNSUPPORTED, "a document's context"),
     FieldRule("server tool blocks", UNSUPPORTED, "results of Anthropic's server tools"),
 )
-_REFUSED = ("container", "mcp_servers", "context_management")
+_REFUSED = ("container", "mcp_servers")
 # The Anthropic field a client sets for an IR setting another dialect cannot express.
 FIELD_OF_FEATURE: dict[Feature, str] = {
     Feature.TOP_K: "top_k",

@@ -239,7 +239,6 @@ def test_thinking_settings(fields: dict[str, Any], expected: Reasoning) -> None:
     [
         ({"container": "c1"}, "container"),
         ({"mcp_servers": [{"type": "url"}]}, "mcp_servers"),
-        ({"context_management": {"edits": []}}, "context_management"),
         ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
         (
             {"tools": [{"name": "f", "input_schema": {}, "defer_loading": True}]},
@@ -1183,3 +1182,55 @@ def test_the_sdk_lists_models() -> None:
     )
     page = client.models.list(limit=3)
     assert [m.id for m in page.data] == ["m0", "m1", "m2"] and page.has_more
+
+
+def test_what_claude_code_sends_is_read() -> None:
+    """The fields Claude Code adds to its requests (seen by other gateways: context
+    editing, diagnostics, cache scopes, eager tool streaming, tool references in tool
+    results) are dropped, not refused."""
+    cache = {"type": "ephemeral", "ttl": "1h", "scope": "global"}
+    got = decode(
+        system=[{"type": "text", "text": "You are Claude Code.", "cache_control": cache}],
+        context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        diagnostics={"previous_message_id": "msg_1"},
+        metadata={"user_id": "user_abc_account__session_1"},
+        thinking={"type": "adaptive"},
+        output_config={"effort": "high"},
+        tools=[
+            {
+                "name": "Read",
+                "description": "Read a file",
+                "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+                "eager_input_streaming": True,
+                "cache_control": cache,
+            }
+        ],
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "read a", "cache_control": cache}],
+            },
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [
+                            {"type": "tool_reference", "tool_name": "Grep"},
+                            {"type": "text", "text": "contents"},
+                        ],
+                    }
+                ],
+            },
+        ],
+    )
+    assert got.messages[-1] == IRMessage(
+        Role.TOOL, (ToolResultPart("toolu_1", (TextPart("contents"),), "Read"),)
+    )
+    assert got.reasoning == Reasoning(ReasoningEffort.HIGH, None, True)
+    assert got.tools[0].name == "Read" and got.user == "user_abc_account__session_1"

@@ -6,6 +6,8 @@ the client whole; hostile JSON only ever gets a 400, or a 502 from a node)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,14 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
-from router.dialects.anthropic_translate import ANTHROPIC_MAPPING
+from router.dialects.anthropic_translate import (
+    ANTHROPIC_MAPPING,
+    decode_count_tokens_request,
+    model_info,
+    model_page,
+)
 from router.dialects.chat import WireRequest
 from router.dialects.chat_answer import (
     AnswerContext,
@@ -547,8 +555,33 @@ def test_a_request_to_an_anthropic_node_keeps_its_meaning(request: Any, source: 
     _, node = translate_request(
         client_mapping, ANTHROPIC_MAPPING, client_mapping.encode_request(client)
     )
+    sdk_params(node.body)  # the anthropic SDK's own request types take the body
     back = ANTHROPIC_MAPPING.decode_request(node)
     assert normal(back) == normal(client, signed_reasoning_only=True)
+
+
+@functools.cache
+def _request_type(stream: bool) -> TypeAdapter[Any]:
+    from anthropic.types.message_create_params import (
+        MessageCreateParamsNonStreaming,
+        MessageCreateParamsStreaming,
+    )
+
+    return TypeAdapter(MessageCreateParamsStreaming if stream else MessageCreateParamsNonStreaming)
+
+
+def sdk_params(body: Any) -> Any:
+    """The body read by the anthropic SDK's request type (its lists validate lazily:
+    every item is read here, while the adapter lives: pydantic-core panics otherwise)."""
+    return _every_item(_request_type(bool(body.get("stream"))).validate_python(body))
+
+
+def _every_item(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _every_item(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | Iterator):
+        return [_every_item(item) for item in value]
+    return value
 
 
 def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
@@ -589,6 +622,22 @@ def test_hostile_anthropic_requests_get_a_400_or_a_translation(document: Any, ta
         translate_request(ANTHROPIC_MAPPING, MAPPINGS[target], WireRequest(document, "m"))
     except InvalidRequest as exc:
         assert exc.status == 400
+    try:
+        decode_count_tokens_request(WireRequest(document, "m"))
+    except InvalidRequest as exc:
+        assert exc.status == 400
+
+
+@PROPERTY
+@given(query=st.dictionaries(st.sampled_from(["limit", "after_id", "before_id"]), TEXT))
+def test_hostile_model_list_queries_get_a_400_or_a_page(query: dict[str, str]) -> None:
+    models = [model_info(name, 0) for name in ("a", "b", "c")]
+    try:
+        page = model_page(models, **query)
+    except InvalidRequest as exc:
+        assert exc.status == 400
+    else:
+        assert len(page["data"]) <= 3
 
 
 @PROPERTY
