@@ -572,3 +572,29 @@ def read_anthropic(data: bytes) -> Assembled:
             out.done = True
     out.calls = [(n, orjson.loads(args or "{}")) for n, args in calls]
     return out
+
+
+ANTHROPIC_ASK: dict[str, Any] = {
+    "model": "m",
+    "max_tokens": 10,
+    "messages": [{"role": "user", "content": "q"}],
+}
+
+
+def anthropic_client(handler: Any) -> Any:
+    """The anthropic SDK's client over an in-process transport: the SDK's own HTTP, SSE
+    and error handling read the bytes `handler` answers with, without a socket."""
+    import httpx2
+    from anthropic import Anthropic
+
+    transport = httpx2.MockTransport(handler)
+    client = httpx2.Client(transport=transport)
+    return Anthropic(api_key="k", base_url="http://router.test", http_client=client, max_retries=0)
+
+
+def anthropic_stream_client(data: bytes) -> Any:
+    """The anthropic SDK's client, answered with the SSE bytes `data`."""
+    import httpx2
+
+    headers = {"content-type": "text/event-stream"}
+    return anthropic_client(lambda request: httpx2.Response(200, headers=headers, content=data))
