@@ -182,6 +182,21 @@ WIRE_NAMES: tuple[str, ...] = (
     "max_tokens",
     "max_completion_tokens",
     "tool_calls",
+    "x-api-key",
+    "anthropic-version",
+    "anthropic-ratelimit-",
+    "message_start",
+    "message_delta",
+    "content_block",
+    "input_json_delta",
+    "thinking_delta",
+    "stop_reason",
+    "tool_use",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "count_tokens",
+    "event: ping",
+    "overloaded_error",
 )
 # Where a word is unavoidable outside its dialect, and why. Kept small, and checked to be
 # still needed (a stale entry fails too).

@@ -14,6 +14,7 @@ nodes:
   both: {{url: "http://127.0.0.1:9001"}}
   google: {{url: "http://127.0.0.1:9002", dialect: gemini}}
   vllm: {{url: "http://127.0.0.1:9003", dialect: openai}}
+  claude: {{url: "http://127.0.0.1:9004", dialect: anthropic}}
 models:
 {models}
 """
@@ -26,10 +27,12 @@ def warnings_for(models: str) -> list[str]:
 @pytest.mark.parametrize(
     "models",
     [
-        "  m: {backends: [{node: both}]}",  # the default: every dialect, as before
-        "  m: {backends: [{node: google}, {node: vllm}]}",  # one node of each
-        "  m: {backends: [{node: google}, {node: vllm, priority: 1}]}",  # across tiers
-        "  m: {backends: [{node: google}], fallbacks: [f]}\n  f: {backends: [{node: both}]}",
+        # `both` (the default) is OpenAI and Gemini: Anthropic's clients need a node of theirs
+        "  m: {backends: [{node: both}, {node: claude}]}",
+        "  m: {backends: [{node: google}, {node: vllm}, {node: claude}]}",  # one node of each
+        "  m: {backends: [{node: google}, {node: vllm, priority: 1}, {node: claude}]}",
+        "  m: {backends: [{node: google}], fallbacks: [f]}\n"
+        "  f: {backends: [{node: both}, {node: claude}]}",
     ],
 )
 def test_no_warning_when_every_dialect_reaches_a_node(models: str) -> None:
@@ -41,9 +44,11 @@ def test_a_model_served_in_one_dialect_only_is_warned_about_once_per_dialect() -
         "  g: {backends: [{node: google}]}\n  o: {backends: [{node: vllm}]}\n"
         "  f: {backends: [{node: google}], fallbacks: [g]}"
     )
-    assert [line.split(":")[1].strip() for line in found] == ["models.g", "models.o", "models.f"]
+    warned = [line.split(":")[1].strip() for line in found]
+    assert warned == ["models.g", "models.g", "models.o", "models.o", "models.f", "models.f"]
     assert "takes openai requests (they speak gemini" in found[0]
-    assert "takes gemini requests (they speak openai" in found[1]
+    assert "takes anthropic requests (they speak gemini" in found[1]
+    assert "takes gemini requests (they speak openai" in found[2]
     assert all("400 dialect_not_served" in line for line in found)
 
 
@@ -57,6 +62,8 @@ def test_a_model_served_in_one_dialect_only_is_warned_about_once_per_dialect() -
         ("/v1beta/models/m:countTokens", False),  # free at Google
         ("/health", False),
         ("/v1/models", False),
+        ("/v1/messages", True),
+        ("/v1/messages/count_tokens", False),  # free at Anthropic
     ],
 )
 def test_health_paths_that_call_a_model_in_any_dialect(path: str, calls: bool) -> None:

@@ -4,15 +4,20 @@ A model is `{"type": "model", "id", "display_name", "created_at", "lifecycle"}` 
 newest SDKs read `lifecycle`; older ones ignore it), with its token limits where
 routes.yaml gives them. A list is a page `{"data", "has_more", "first_id", "last_id"}`,
 paged with `limit` (1 to 1000, 20 by default), `after_id` and `before_id` as Anthropic
-pages. Which clients get this format on `/v1/models` is the web layer's rule.
+pages. Which clients get this format on `/v1/models` is the ingress's rule
+(router.dialects.anthropic.ingress: those that send `anthropic-version`).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from router.dialects.codec import ModelInfo
 from router.errors import InvalidRequest
 
 DEFAULT_PAGE_SIZE = 20
@@ -81,3 +86,48 @@ def _position(ids: list[str], cursor: str, name: str) -> int:
         return ids.index(cursor)
     except ValueError:
         raise InvalidRequest(f"'{name}' is not the id of a model this router lists") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicCatalog:
+    """router.dialects.codec.Catalog: every listed model's object, built once per config."""
+
+    models: tuple[dict[str, Any], ...]
+    created: int
+
+    def page(self, query: Mapping[str, str]) -> bytes:
+        page = model_page(
+            self.models,
+            limit=query.get("limit"),
+            after_id=query.get("after_id"),
+            before_id=query.get("before_id"),
+        )
+        return orjson.dumps(page)
+
+    def get(self, name: str, resolve: Callable[[str], ModelInfo | None]) -> bytes | None:
+        """The model the client asked for, under the name it asked by."""
+        found = resolve(name)
+        if found is None:
+            return None
+        info = model_info(
+            name, self.created, input_tokens=found.input_tokens, output_tokens=found.output_tokens
+        )
+        return orjson.dumps(info)
+
+
+class AnthropicModels:
+    """router.dialects.codec.Models for Anthropic clients."""
+
+    __slots__ = ()
+
+    def catalog(self, listed: Sequence[ModelInfo], created: int) -> AnthropicCatalog:
+        models = tuple(
+            model_info(
+                model.name,
+                created,
+                input_tokens=model.input_tokens,
+                output_tokens=model.output_tokens,
+            )
+            for model in listed
+        )
+        return AnthropicCatalog(models, created)
