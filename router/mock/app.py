@@ -1,9 +1,10 @@
-"""The mock node's aiohttp application: routes, the API-key check, faults and counters.
+"""The mock node's aiohttp application: its answering routes, faults and counters.
 
 Faults (see `router.mock.faults`) apply to the chat, completions, embeddings, responses,
-Gemini and countTokens endpoints only;
-the `/_mock/*` endpoints change and show them while the node runs. The answers themselves
-are built in `router.mock.answers`.
+Gemini, countTokens and Anthropic Messages endpoints only; the `/_mock/*` endpoints
+(router.mock.control) change and show them while the node runs. The answers themselves
+are built in `router.mock.answers`, `router.mock.messages` (Anthropic's) and
+`router.mock.tools` (scripted tool calls).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,11 +19,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
+from router.mock import messages, tools
 from router.mock.answers import (
     GEMINI_ACTIONS,
-    MODELS,
     Answer,
     MockSettings,
     chat_completion,
@@ -34,17 +33,16 @@ from router.mock.answers import (
     invalid_body,
     prefill_of,
 )
-from router.mock.faults import (
-    ConnectionCut,
-    Exchange,
-    FaultError,
-    Faults,
-    MockState,
-    error_response,
-    google_error_response,
-    json_response,
-    suffer_faults,
+from router.mock.control import (
+    ANSWER_KEY,
+    SETTINGS_KEY,
+    STATE_KEY,
+    add_control_routes,
+    check_api_key,
+    gemini_models,
+    models,
 )
+from router.mock.faults import ConnectionCut, Exchange, Faults, MockState, suffer_faults
 from router.mock.openai_apis import (
     completion,
     completion_stream,
@@ -52,15 +50,12 @@ from router.mock.openai_apis import (
     response,
     response_stream,
 )
+from router.mock.wire import ANTHROPIC, GEMINI, OPENAI, error_in, error_response
 
 MAX_BODY = 256 * 1024 * 1024
 # What `--dialect` may name: the APIs the node serves (the other's paths answer 404, as
 # on a real single-dialect worker) and the key headers it takes.
-DIALECTS = ("openai", "gemini", "both")
-
-SETTINGS_KEY = web.AppKey("mock_settings", MockSettings)
-ANSWER_KEY = web.AppKey("mock_answer", Answer)
-STATE_KEY = web.AppKey("mock_state", MockState)
+DIALECTS = ("openai", "gemini", "anthropic", "both")
 
 
 async def _send_stream(
@@ -88,6 +83,13 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
     body, app = call.body, call.request.app
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
+    script = tools.scripted(body, OPENAI, call.faults.tool_call, call.answer or app[ANSWER_KEY])
+    if isinstance(script, tools.ToolCall):
+        if body.get("stream") is not True:
+            return await call.send_json(tools.openai_call(body, script, completion_id, created))
+        frames = tools.openai_call_stream(body, script, completion_id, created)
+        return await _send_stream(call, "text/event-stream", frames)
+    call.answer = script or call.answer
     if body.get("stream") is not True:
         answer = call.answer or app[ANSWER_KEY]
         return await call.send_json(chat_completion(body, answer, completion_id, created))
@@ -136,11 +138,48 @@ async def _answer_gemini(call: Exchange) -> web.StreamResponse:
         counted = inner if isinstance(inner, dict) else call.body
         return await call.send_json({"totalTokens": gemini_prompt_tokens(counted)})
     response_id = uuid.uuid4().hex[:22]
+    is_sse = request.query.get("alt") == "sse"
+    script = tools.scripted(call.body, GEMINI, call.faults.tool_call, answer)
+    if isinstance(script, tools.ToolCall):
+        if action == "generateContent":
+            answered = tools.gemini_call(call.body, script, model, response_id, answer)
+            return await call.send_json(answered)
+        frames = tools.gemini_call_stream(
+            call.body, script, model, response_id, answer, is_sse=is_sse
+        )
+        return await _send_stream(
+            call, "text/event-stream" if is_sse else "application/json", frames
+        )
+    answer = script or answer
     if action == "generateContent":
         return await call.send_json(gemini_answer(call.body, answer, model, response_id))
-    is_sse = request.query.get("alt") == "sse"
     frames = gemini_stream(call.body, answer, model, response_id, is_sse=is_sse)
     return await _send_stream(call, "text/event-stream" if is_sse else "application/json", frames)
+
+
+async def _answer_messages(call: Exchange) -> web.StreamResponse:
+    """POST /v1/messages and /v1/messages/count_tokens, as Anthropic answers them."""
+    body, answer = call.body, call.answer or call.request.app[ANSWER_KEY]
+    if call.request.path.endswith("/count_tokens"):
+        return await call.send_json({"input_tokens": messages.input_tokens(body)})
+    ident = messages.message_id(uuid.uuid4().hex)
+    script = tools.scripted(body, ANTHROPIC, call.faults.tool_call, answer)
+    if isinstance(script, tools.ToolCall):
+        call_id = f"toolu_{uuid.uuid4().hex[:24]}"
+        if body.get("stream") is not True:
+            block = {"type": "tool_use", "id": call_id, "name": script.name}
+            content = [{**block, "input": script.arguments}]
+            whole = messages.message(body, answer, ident, content, "tool_use")
+            return await call.send_json(whole)
+        index = 1 if messages.thinks(body) and answer.reasoning else 0
+        blocks = [messages.tool_use_block(index, call_id, script.name, script.arguments)]
+        frames = messages.stream(body, answer, ident, blocks, "tool_use")
+    elif body.get("stream") is not True:
+        return await call.send_json(messages.message(body, script or answer, ident))
+    else:
+        frames = messages.stream(body, script or answer, ident)
+    call.leading = 2  # message_start and the ping carry no token
+    return await _send_stream(call, "text/event-stream", frames)
 
 
 def _describe(request: web.Request, raw: bytes, body: dict[str, Any] | None) -> dict[str, Any]:
@@ -176,17 +215,17 @@ async def _serve(
         failed = await suffer_faults(state, faults, request)
         if failed is not None:
             return failed
-        problem = "body must be a JSON object" if body is None else invalid_body(body, is_chat)
+        # A Gemini node (and, as before, the other endpoints) answers in Google's shape.
+        wire = OPENAI if is_chat else ANTHROPIC if answer is _answer_messages else GEMINI
+        problem = "body must be a JSON object" if body is None else _invalid(body, wire, request)
         if problem is not None or body is None:
-            if not is_chat:  # a Gemini node answers in Google's shape
-                return google_error_response(400, str(problem), {})
-            return error_response(400, "token_mismatched", str(problem), "invalid_request_error")
-        prefill = prefill_of(body, is_chat) if answer in _CONTINUABLE else None
+            return error_in(wire, 400, str(problem))
+        prefill = _prefill(body, wire) if answer in _CONTINUABLE else None
         if prefill is not None and faults.reject_prefill:
             message = "a final assistant message (prefill) is not supported"
-            if not is_chat:
-                return google_error_response(400, message, {})
-            return error_response(400, "invalid_prefill", message, "invalid_request_error")
+            if wire == OPENAI:
+                return error_response(400, "invalid_prefill", message, "invalid_request_error")
+            return error_in(wire, 400, message)
         call = Exchange(request, body, faults, slow_start=state.draws_slow_start(faults))
         if prefill is not None:
             call.answer = request.app[ANSWER_KEY].continuing(*prefill)
@@ -206,7 +245,17 @@ async def _serve(
 
 
 # The answers that continue a prefilled last turn (the others ignore it).
-_CONTINUABLE = (_answer_chat, _answer_gemini)
+_CONTINUABLE = (_answer_chat, _answer_gemini, _answer_messages)
+
+
+def _invalid(body: dict[str, Any], wire: str, request: web.Request) -> str | None:
+    if wire == ANTHROPIC:
+        return messages.invalid_body(body, request.path.endswith("/count_tokens"))
+    return invalid_body(body, wire == OPENAI)
+
+
+def _prefill(body: dict[str, Any], wire: str) -> tuple[str, str] | None:
+    return messages.prefill_of(body) if wire == ANTHROPIC else prefill_of(body, wire == OPENAI)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -229,6 +278,11 @@ async def embeddings_endpoint(request: web.Request) -> web.StreamResponse:
     return await _serve(request, _answer_embeddings, is_chat=False)
 
 
+async def anthropic_messages(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages and /v1/messages/count_tokens (Anthropic's Messages API)."""
+    return await _serve(request, _answer_messages, is_chat=False)
+
+
 async def gemini(request: web.Request) -> web.StreamResponse:
     """POST /{v1beta,v1,v1alpha}/models/{model}:{action}."""
     _, _, action = request.match_info["target"].rpartition(":")
@@ -237,86 +291,11 @@ async def gemini(request: web.Request) -> web.StreamResponse:
     return await _serve(request, _answer_gemini, is_chat=False)
 
 
-async def health(request: web.Request) -> web.Response:
-    """GET /health; only the health_status fault applies here."""
-    status = request.app[STATE_KEY].faults.health_status or 200
-    node = request.app[SETTINGS_KEY].name
-    return json_response({"status": "ok" if status < 400 else "error", "node": node}, status)
-
-
-async def models(request: web.Request) -> web.Response:
-    """GET /v1/models in the OpenAI list format."""
-    data = [{"id": m, "object": "model", "created": 0, "owned_by": "mock"} for m in MODELS]
-    return json_response({"object": "list", "data": data})
-
-
-async def gemini_models(request: web.Request) -> web.Response:
-    """GET /{version}/models in Google's list format (a key-checked path for probes)."""
-    listed = [{"name": f"models/{m}", "displayName": m} for m in MODELS]
-    return json_response({"models": listed})
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    """GET /_mock/faults."""
-    return json_response(request.app[STATE_KEY].faults.as_dict())
-
-
-async def set_faults(request: web.Request) -> web.Response:
-    """POST /_mock/faults: update some faults, or {"reset": true}; answers all of them."""
-    faults = request.app[STATE_KEY].faults
-    try:
-        payload = orjson.loads(await request.read())
-        if not isinstance(payload, dict):
-            raise FaultError("the body must be a JSON object")
-        faults.update(payload)
-    except (orjson.JSONDecodeError, FaultError) as exc:
-        return error_response(400, "token_mismatched", str(exc), "invalid_request_error")
-    return json_response(faults.as_dict())
-
-
-async def get_stats(request: web.Request) -> web.Response:
-    """GET /_mock/stats."""
-    return json_response(request.app[STATE_KEY].stats.as_dict())
-
-
-async def reset_stats(request: web.Request) -> web.Response:
-    """POST /_mock/stats/reset: counters and the last request start afresh."""
-    state = request.app[STATE_KEY]
-    state.last_request = None
-    stats = state.stats
-    stats.reset()
-    return json_response(stats.as_dict())
-
-
-async def last_request(request: web.Request) -> web.Response:
-    """GET /_mock/last_request: the last chat/Gemini request, or null."""
-    return json_response(request.app[STATE_KEY].last_request)
-
-
-@web.middleware
-async def _check_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    settings = request.app[SETTINGS_KEY]
-    path = request.path
-    if settings.api_key is None or path == "/health" or path.startswith("/_mock/"):
-        return await handler(request)
-    key = settings.api_key
-    # Each dialect's own key header: an OpenAI server reads Authorization, Google's API
-    # x-goog-api-key (a Bearer there is an OAuth token, never an API key).
-    bearer = request.headers.get("Authorization", "") if settings.dialect != "gemini" else ""
-    goog = request.headers.get("x-goog-api-key", "") if settings.dialect != "openai" else ""
-    if secrets.compare_digest(bearer, f"Bearer {key}") or secrets.compare_digest(goog, key):
-        return await handler(request)
-    request.app[STATE_KEY].stats.unauthorized += 1
-    return error_response(
-        401, "invalid_token", "invalid or missing API key", "authentication_error"
-    )
-
-
 def create_app(
     settings: MockSettings, faults: Faults | None = None, *, seed: int | None = None
 ) -> web.Application:
     """The mock node's aiohttp application."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_check_api_key])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[check_api_key])
     app[SETTINGS_KEY] = settings
     app[ANSWER_KEY] = Answer.of(settings)
     app[STATE_KEY] = MockState(faults or Faults(), seed=seed)
@@ -330,19 +309,18 @@ def create_app(
         response.headers.setdefault("x-request-id", f"mock-{uuid.uuid4().hex}")
 
     app.on_response_prepare.append(tag)
-    if settings.dialect != "gemini":
+    if settings.dialect == ANTHROPIC:
+        app.router.add_post("/v1/messages", anthropic_messages)
+        app.router.add_post("/v1/messages/count_tokens", anthropic_messages)
+        app.router.add_get("/v1/models", models)
+    elif settings.dialect != GEMINI:
         app.router.add_post("/v1/chat/completions", chat_completions)
         app.router.add_post("/v1/completions", completions)
         app.router.add_post("/v1/responses", responses)
         app.router.add_post("/v1/embeddings", embeddings_endpoint)
         app.router.add_get("/v1/models", models)
-    if settings.dialect != "openai":
+    if settings.dialect in (GEMINI, "both"):
         app.router.add_post(r"/{version:v1beta|v1|v1alpha}/models/{target}", gemini)
         app.router.add_get(r"/{version:v1beta|v1|v1alpha}/models", gemini_models)
-    app.router.add_get("/health", health)
-    app.router.add_get("/_mock/faults", get_faults)
-    app.router.add_post("/_mock/faults", set_faults)
-    app.router.add_get("/_mock/stats", get_stats)
-    app.router.add_post("/_mock/stats/reset", reset_stats)
-    app.router.add_get("/_mock/last_request", last_request)
+    add_control_routes(app)
     return app

@@ -15,7 +15,8 @@ requests) waits before the first content event or a whole JSON answer; chunk_del
 event but the first, cut_after == N (abort after N events; a non-stream answer sends half
 its body) and inband_error_after == N (after N events, one `data: {"error": ...}` event in
 the path's dialect, then the stream ends normally, as LiteLLM does).
-`usage_chunk_style: litellm` sends the OpenAI usage chunk with
+`tool_call: {"name", "arguments"}` scripts a model that calls that tool
+(router.mock.tools). `usage_chunk_style: litellm` sends the OpenAI usage chunk with
 `choices: [{"index": 0, "delta": {}}]` instead of `choices: []`. A hostile node's:
 `huge_event: N` sends, before the first content event, one event of N bytes without a
 newline; `headers` adds response headers (a cookie, a redirect, a 100 KB value).
@@ -27,7 +28,6 @@ import asyncio
 import dataclasses
 import random
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +36,14 @@ import orjson
 from aiohttp import web
 
 from router.mock.answers import Answer
+from router.mock.tools import ToolCall
+from router.mock.wire import (
+    fault_response,
+    huge_event,
+    inband_error_event,
+    json_response,
+    wire_of,
+)
 
 
 class FaultError(ValueError):
@@ -128,6 +136,7 @@ class Faults:
     # without a newline until its end (a hostile node's endless line); null: none.
     huge_event: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # added to every answer
+    tool_call: ToolCall | None = None  # a model that uses this tool (router.mock.tools)
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""
@@ -144,6 +153,11 @@ class Faults:
                 setattr(new, key, _seconds(key, value))
             elif key == "headers":
                 setattr(new, key, _headers(value))
+            elif key == "tool_call":
+                try:
+                    new.tool_call = ToolCall.parse(value)
+                except ValueError as exc:
+                    raise FaultError(str(exc)) from None
             elif key in (
                 "cut_after",
                 "stall_after",
@@ -236,52 +250,6 @@ class MockState:
         return faults.ttft_delay > 0 and self.rng.random() < faults.ttft_rate
 
 
-def json_response(
-    data: object, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    """A JSON answer encoded with orjson."""
-    body = orjson.dumps(data)
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
-
-
-def error_response(
-    status: int, code: str, message: str, kind: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    """The error shape of the services we front (seed 002), plus an OpenAI-style type."""
-    body = {
-        "success": False,
-        "error": {"code": code, "message": message, "type": kind},
-        "trace_id": str(uuid.uuid4()),
-    }
-    if headers is None:
-        headers = {"Retry-After": "1"} if status == 429 else {}
-    return json_response(body, status, headers)
-
-
-def google_error_response(
-    status: int, message: str, headers: dict[str, str], name: str | None = None
-) -> web.Response:
-    """Google's error shape, as a Gemini node answers on its own paths."""
-    names = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}
-    names |= {404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
-    name = name or names.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
-    body = {"error": {"code": status, "message": message, "status": name}}
-    return json_response(body, status, headers)
-
-
-def fault_response(status: int, faults: Faults, is_gemini: bool) -> web.Response:
-    """The answer to an injected `status`: the node's message, Retry-After, x-request-id."""
-    headers = {"x-request-id": f"mock-{uuid.uuid4().hex}"}
-    retry_after = faults.retry_after or ("1" if status == 429 else None)
-    if retry_after is not None:
-        headers["Retry-After"] = retry_after
-    if is_gemini:
-        return google_error_response(status, faults.error_message, headers, faults.error_code)
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    code = faults.error_code or "api_error"
-    return error_response(status, code, faults.error_message, kind, headers)
-
-
 class ConnectionCut(Exception):
     """The connection was aborted on purpose (cut_after); `response` is what was prepared."""
 
@@ -306,7 +274,7 @@ async def suffer_faults(
     status = state.injected_status(faults)
     if status is not None:
         state.stats.errors_injected += 1
-        return fault_response(status, faults, is_gemini="target" in request.match_info)
+        return fault_response(status, faults, wire_of(request))
     if faults.cut_after == 0:
         _abort(request)
         raise ConnectionCut(web.Response())
@@ -348,10 +316,10 @@ class Exchange:
             raise ConnectionCut(response)
         huge = self.faults.huge_event
         if huge and self.sent == self.leading:
-            await response.write(huge_event(huge, "target" in self.request.match_info))
+            await response.write(huge_event(huge, wire_of(self.request)))
         inband = self.faults.inband_error_after
         if inband is not None and self.sent >= inband:
-            await response.write(inband_error_event("target" in self.request.match_info))
+            await response.write(inband_error_event(wire_of(self.request)))
             return False
         await response.write(data)
         self.sent += 1
@@ -370,29 +338,3 @@ class Exchange:
         await response.write(body[: len(body) // 2])
         _abort(self.request)
         raise ConnectionCut(response)
-
-
-def inband_error_event(is_gemini: bool) -> bytes:
-    """The error a node reports inside a 200 stream (LiteLLM's shape; Google's on Gemini)."""
-    if is_gemini:
-        error: dict[str, object] = {
-            "code": 503,
-            "message": "in-band fault",
-            "status": "UNAVAILABLE",
-        }
-    else:
-        error = {"message": "in-band fault", "type": "api_error", "code": "503"}
-    return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
-
-
-def huge_event(size: int, is_gemini: bool) -> bytes:
-    """One content event of about `size` bytes with no newline before its end."""
-    text = b"x" * size
-    if is_gemini:
-        return (
-            b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"%s"}]}}]}\r\n\r\n'
-            % text
-        )
-    return (
-        b'data: {"choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":null}]}\n\n' % text
-    )
