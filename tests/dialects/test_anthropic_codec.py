@@ -210,9 +210,12 @@ def test_a_stream_ends_with_an_error_event_the_sdk_raises_on_and_pings_it_skips(
     def answer(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=events)
 
-    with anthropic_client(answer) as client, pytest.raises(APIStatusError) as caught:
-        with client.messages.stream(**ASK) as stream:
-            stream.until_done()
+    with (
+        anthropic_client(answer) as client,
+        pytest.raises(APIStatusError) as caught,
+        client.messages.stream(**ASK) as stream,
+    ):
+        stream.until_done()
     assert "cut" in str(caught.value)
     assert replies.stream_end == b""  # a second message_stop would not do
 
