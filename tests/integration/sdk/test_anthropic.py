@@ -24,8 +24,14 @@ import pytest
 from router.mock import messages as mock_messages
 from router.mock.answers import Answer, MockSettings
 from tests.support import MockNodes, Proc, http_request
-from tests.support.billing import FLOW_PRICING, billing_config, hashed_key, key_hash
-from tests.support.billing import JsonlView, new_request_id
+from tests.support.billing import (
+    FLOW_PRICING,
+    JsonlView,
+    billing_config,
+    hashed_key,
+    key_hash,
+    new_request_id,
+)
 from tests.support.node_sdk import run_node
 
 pytestmark = pytest.mark.integration
@@ -234,8 +240,9 @@ def test_an_anthropic_node_gets_the_clients_bytes_and_the_client_the_nodes(
     assert seen is not None
     assert seen["body_sha256"] == hashlib.sha256(body).hexdigest()  # byte for byte
     assert seen["query"] == {"beta": "true"}
-    assert seen["headers"]["x-api-key"] == NODE_KEY  # the node's key, never the client's
-    assert seen["headers"]["anthropic-beta"] == "b1"
+    sent = {name.lower(): value for name, value in seen["headers"].items()}
+    assert sent["x-api-key"] == NODE_KEY  # the node's key, never the client's
+    assert (sent["anthropic-version"], sent["anthropic-beta"]) == ("2023-06-01", "b1")
     node_answer = mock_messages.message(json.loads(body), ANSWER, json.loads(raw)["id"])
     assert raw == json.dumps(node_answer, separators=(",", ":")).encode()
     assert headers["request-id"] == headers["X-Request-ID"]
@@ -324,7 +331,8 @@ def test_a_slow_stream_gets_pings_the_sdk_skips(
 
 
 def test_a_failure_mid_stream_raises(setup: Setup, kind: str, mock_nodes: MockNodes) -> None:
-    mock_nodes[kind].faults(cut_after=6)  # after the text block's first delta
+    # message_start, ping, the text block's start and its first delta; then the cut
+    mock_nodes[kind].faults(cut_after=4)
     received = []
     with (
         pytest.raises(anthropic.APIStatusError) as caught,
