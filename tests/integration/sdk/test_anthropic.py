@@ -308,6 +308,22 @@ def test_each_error_class_the_sdk_maps(setup: Setup, kind: str, mock_nodes: Mock
             tight.messages.create(model=f"m-{kind}", max_tokens=10, messages=HI)
 
 
+def test_the_key_as_bearer_and_two_keys_that_differ(setup: Setup) -> None:
+    client = anthropic.Anthropic(
+        base_url=setup.url, auth_token=KEYS["main"], max_retries=0, timeout=30
+    )  # Claude Code's ANTHROPIC_AUTH_TOKEN
+    assert client.messages.create(model="m-anthropic", max_tokens=20, messages=HI).content
+    body = json.dumps({"model": "m-anthropic", "max_tokens": 20, "messages": HI}).encode()
+    both = {"x-api-key": KEYS["main"], "anthropic-version": "2023-06-01"}
+    same = {**both, "Authorization": f"Bearer {KEYS['main']}"}
+    assert http_request("POST", f"{setup.url}/v1/messages", body, same)[0] == 200
+    differ = {**both, "Authorization": f"Bearer {KEYS['narrow']}"}
+    status, _, raw = http_request("POST", f"{setup.url}/v1/messages", body, differ)
+    assert status == 401, raw
+    error = json.loads(raw)["error"]
+    assert error["type"] == "authentication_error" and "different API keys" in error["message"]
+
+
 # --- streams that do not go smoothly --------------------------------------------------------
 
 
