@@ -32,11 +32,10 @@ pytestmark = [
 
 NODE_KEY = f"sk-node-{secrets.token_hex(6)}"
 KEY = f"sk-cc-{secrets.token_hex(8)}"
-KINDS = ["anthropic"]
-MOCK_NODES = {
-    "anthropic": ("--dialect", "anthropic", "--api-key", NODE_KEY, "--chunks", "3"),
-}
-ANSWER = Answer.of(MockSettings(name="anthropic", chunks=3))
+KINDS = ["anthropic"]  # gemini and openai join once translation is wired
+MOCK_NODES = {kind: ("--dialect", kind, "--api-key", NODE_KEY, "--chunks", "3") for kind in KINDS}
+# What each node answers (its name is in the text).
+ANSWERS = {kind: Answer.of(MockSettings(name=kind, chunks=3)) for kind in KINDS}
 NOTES = "The secret word is pelican."
 
 
@@ -101,7 +100,7 @@ def test_print_mode_returns_the_nodes_answer(
     seen = len(setup.view.records())
     result = setup.ask("Say hello.", kind, tmp_path, auth)
     assert result["is_error"] is False and result["subtype"] == "success", result
-    assert result["result"] == ANSWER.content
+    assert result["result"] == ANSWERS[kind].content
     assert result["num_turns"] == 1
     (record,) = setup.billed_since(seen, 1)
     usage = result["usage"]
