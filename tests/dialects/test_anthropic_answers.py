@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.dialects.anthropic import CODEC
 from router.dialects.anthropic.answers import frame, has_content
@@ -303,3 +305,49 @@ def test_a_tool_call_cannot_be_handed_on() -> None:
     for chunk in call[:2]:
         said.read(event_document(chunk))
     assert not said.continuable
+
+
+_EVENT_WORDS = [
+    "type",
+    "message_start",
+    "message",
+    "content_block_start",
+    "content_block_delta",
+    "message_delta",
+    "index",
+    "delta",
+    "text",
+    "thinking",
+    "usage",
+    "input_tokens",
+    "output_tokens",
+    "content_block",
+    "stop_reason",
+]
+hostile_events = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(_EVENT_WORDS) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(_EVENT_WORDS), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(hostile_events, max_size=6), st.booleans())
+def test_hostile_events_are_read_without_raising(events: list[Any], restart: bool) -> None:
+    """A node's events, however odd, are read by every engine's question without an
+    exception: usage, first token, output text, finish, and a continuation's rewriting."""
+    said = Transcript(ANSWERS, prompt_estimate=10)
+    said.node_failed("a")
+    said.continue_on(restart=restart)
+    for event in events:
+        ANSWERS.usage(event)
+        assert ANSWERS.has_content(event) in (True, False)
+        assert ANSWERS.has_finish_reason(event) in (True, False)
+        if isinstance(event, dict):
+            content, reasoning = ANSWERS.output_chars(event)
+            assert content >= 0 and reasoning >= 0
+            said.read(event)
+            ANSWERS.is_content_free(event)

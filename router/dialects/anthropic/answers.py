@@ -40,7 +40,7 @@ def has_content(event: Any) -> bool:
     """Whether one decoded event carries content (see the module's docstring)."""
     if not isinstance(event, dict):
         return True
-    kind = event.get("type")
+    kind = _type_of(event)  # a node's `"type": []` is no type, not a TypeError
     if kind in _SILENT:
         return False
     if kind == "content_block_start":
