@@ -58,6 +58,7 @@ def run_claude(
     cwd: Path,
     home: Path,
     auth: Auth = "auth_token",
+    thinking_budget: int | None = None,
 ) -> dict[str, Any]:
     """`claude -p PROMPT --output-format json` against the router; its JSON result (an
     API error is one too, with `is_error`). Output that is no such result fails the test
@@ -76,6 +77,8 @@ def run_claude(
         "ANTHROPIC_SMALL_FAST_MODEL": model,
         **QUIET,
     }
+    if thinking_budget is not None:  # 0: no thinking (Claude Code asks for it by default)
+        env["MAX_THINKING_TOKENS"] = str(thinking_budget)
     command = [str(CLAUDE), "-p", prompt, "--model", model, "--output-format", "json"]
     completed = subprocess.run(
         command,

@@ -5,7 +5,8 @@ router's key in `ANTHROPIC_AUTH_TOKEN` (sent as a Bearer token) or `ANTHROPIC_AP
 (sent as `x-api-key`), its non-essential traffic off (tests/support/claude_code.py).
 One router in front of one mock node per kind in `KINDS` (`anthropic`: relayed byte for
 byte; the nodes of other dialects join once translation is wired). Each run shows the
-node's answer coming back, billed in the ledger as Claude Code was told; a second run,
+node's answer coming back, billed in the ledger as Claude Code was told (with the thinking
+Claude Code asks for by default, and without it); a second run,
 whose scripted node answers with a `Read` tool call, shows Claude Code reading a file
 and the final answer, made of the file's text, coming back.
 Skipped, saying why, where npm did not install Claude Code.
@@ -46,7 +47,13 @@ class Setup:
         self.home = home
 
     def ask(
-        self, prompt: str, kind: str, cwd: Path, auth: Auth = "auth_token", key: str = KEY
+        self,
+        prompt: str,
+        kind: str,
+        cwd: Path,
+        auth: Auth = "auth_token",
+        key: str = KEY,
+        thinking_budget: int | None = None,
     ) -> Any:
         return run_claude(
             prompt,
@@ -56,6 +63,7 @@ class Setup:
             cwd=cwd,
             home=self.home,
             auth=auth,
+            thinking_budget=thinking_budget,
         )
 
     def billed_since(self, seen: int, requests: int) -> list[dict[str, Any]]:
@@ -107,6 +115,20 @@ def test_print_mode_returns_the_nodes_answer(
     assert (record["key"], record["model"], record["status"]) == ("claude", f"m-{kind}", 200)
     assert record["prompt_tokens"] == usage["input_tokens"]
     assert record["completion_tokens"] + record["reasoning_tokens"] == usage["output_tokens"]
+    # Claude Code asks for thinking (`adaptive`, effort high) unless told not to.
+    assert record["reasoning_tokens"] == ANSWERS[kind].reasoning_tokens > 0
+
+
+def test_with_thinking_off_none_is_billed(setup: Setup, kind: str, tmp_path: Path) -> None:
+    seen = len(setup.view.records())
+    result = setup.ask("Say hello.", kind, tmp_path, thinking_budget=0)  # thinking off
+    assert result["is_error"] is False and result["result"] == ANSWERS[kind].content, result
+    (record,) = setup.billed_since(seen, 1)
+    # An OpenAI node reasons unasked (the seeds' reasoning_content); the others do not.
+    assert (record["reasoning_tokens"] > 0) is (kind == "openai")
+    assert (
+        record["completion_tokens"] + record["reasoning_tokens"] == result["usage"]["output_tokens"]
+    )
 
 
 def test_a_read_tool_call_reads_the_file(
