@@ -197,6 +197,18 @@ WIRE_NAMES: tuple[str, ...] = (
     "count_tokens",
     "event: ping",
     "overloaded_error",
+    # What translation reads and writes (issue 28): never outside the mappings.
+    "functionCall",
+    "functionResponse",
+    "inlineData",
+    "thinkingConfig",
+    "includeThoughts",
+    "responseMimeType",
+    "embedContent",
+    "batchEmbedContents",
+    "tool_choice",
+    "response_format",
+    "image_url",
 )
 # Where a word is unavoidable outside its dialect, and why. Kept small, and checked to be
 # still needed (a stale entry fails too).
@@ -302,8 +314,9 @@ def test_every_allowance_is_still_needed() -> None:
 
 
 def test_every_wire_name_is_some_dialects_own() -> None:
-    """The list names real wire words: each is in a dialect package's code."""
-    held = set()
+    """The list names real wire words: each is in a dialect package's code, or in the one
+    home SSE's end marker has (sse.py, which every dialect that ends streams with it uses)."""
+    held = set(ALLOWED["router/dialects/sse.py"])
     for package in DIALECT_NAMES:
         for path in sorted((DIALECTS / package).rglob("*.py")):
             held.update(word for _, word in wire_names(path.read_text()))

@@ -20,9 +20,9 @@ wire format only through a codec's parts, never by asking which dialect it is:
                  gets, the body that continues a cut answer (prefill), which health paths
                  would call a model
     translation  to and from the neutral conversation (router.dialects.chat), for a node
-                 that speaks another dialect: the package's `translate.ChatMapping`
-                 (router.dialects.translation), set on the codec by the step that wires
-                 translation into the proxy; None until then
+                 that speaks another dialect: the package's `translate` mapping (a
+                 router.dialects.translation.ChatMapping); None for a dialect that relays
+                 only
 
 Facets are Protocols, each implemented once per dialect by one module of its package.
 Pure: nothing here does I/O.
@@ -42,7 +42,8 @@ from router.dialects.names import DialectName
 from router.dialects.usage import Usage
 from router.errors import RouterError
 
-if TYPE_CHECKING:  # the IR's modules load once a codec has a translation
+if TYPE_CHECKING:  # the IR's types, for the signatures that name them
+    from router.dialects.chat import WireRequest
     from router.dialects.translation import ChatMapping
 
 
@@ -68,6 +69,14 @@ class NodeRequest(Protocol):
     def body(self, model: str | None) -> bytes:
         """What to send; only `model` (and injected stream usage) may differ from the client's."""
         ...
+
+
+class Operation(StrEnum):
+    """What a proxied request asks, in words every dialect's translation shares."""
+
+    CHAT = "chat"  # a conversation's next turn
+    EMBED = "embed"  # texts to vectors
+    COUNT = "count"  # a prompt's tokens counted (nothing generated)
 
 
 class EntryKind(StrEnum):
@@ -135,6 +144,11 @@ class Parsed(Protocol):
     def node_request(self, *, inject_usage: bool) -> NodeRequest:
         """The request for a node that speaks this dialect (`inject_usage`: the model asks
         streams for usage the client did not ask for)."""
+        ...
+
+    def wire(self) -> tuple[Operation, WireRequest] | None:
+        """The request as translation reads it: what it asks, and its body with what its
+        path says; None for an endpoint translation does not cover."""
         ...
 
 
@@ -298,6 +312,12 @@ class NodeSide(Protocol):
         """Why a health probe at node path `path` would call a model (None: it would not)."""
         ...
 
+    def translated_path(self, operation: Operation, wire: WireRequest) -> tuple[str, str] | None:
+        """Where a node of this dialect is sent a request translated into it: its path
+        (below the node's URL) and raw query; None when the dialect has no such operation.
+        InvalidRequest for a model name that cannot go into a path."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Codec:
@@ -309,6 +329,5 @@ class Codec:
     replies: Replies
     models: Models
     nodes: NodeSide
-    # The dialect's mapping to and from the neutral conversation: set by the step that
-    # wires translation into the proxy (with ClientRequest.target_for); None until then.
+    # The dialect's mapping to and from the neutral conversation (None: it relays only).
     translation: ChatMapping | None = None

@@ -28,7 +28,7 @@ import orjson
 
 from router.dialects.codec import Answers
 from router.dialects.sse import MAX_EVENT, EventCutter
-from router.dialects.usage_tap import MAX_COLLECTED, _Inflater
+from router.dialects.usage_tap import MAX_COLLECTED, Inflater
 
 MAX_UNREAD = 64 * 1024  # bytes of whole events kept unread before a batch is read
 
@@ -62,7 +62,7 @@ class DeliveredMeter:
         """`answers`: the dialect of what the client is sent; `coding`: the answer's
         Content-Encoding when it is not plain (a node that compressed although asked for
         identity); an unknown one leaves it unread."""
-        self._inflater = _Inflater(coding) if coding is not None else None
+        self._inflater = Inflater(coding) if coding is not None else None
         self._answers = answers
         self._stream = is_stream
         self._cutter = EventCutter(MAX_EVENT)

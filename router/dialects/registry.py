@@ -66,15 +66,23 @@ def key_codec(speaks: frozenset[DialectName]) -> Codec:
     return DEFAULT
 
 
+def translation_codec(speaks: frozenset[DialectName]) -> Codec | None:
+    """The dialect a request of another is translated into for a node that speaks
+    `speaks`: the first of them, in registry order, that has a translation (the one its
+    key goes by, `key_codec`, when that one has)."""
+    for each in ALL:
+        if each.name in speaks and each.translation is not None:
+            return each
+    return None
+
+
 def can_reach(client: Codec, speaks: frozenset[DialectName]) -> bool:
     """Whether a client of `client`'s dialect can be served by a node that speaks
-    `speaks`: natively, or by translation when both ends have one (`Codec.translation`,
-    set by the step that wires translation; ClientRequest.reaches answers the same)."""
+    `speaks`: natively, or by translation when both ends have one (`Codec.translation`;
+    ClientRequest.reaches answers the same for a request of a translated kind)."""
     if client.name in speaks:
         return True
-    return client.translation is not None and any(
-        CODECS[name].translation is not None for name in speaks
-    )
+    return client.translation is not None and translation_codec(speaks) is not None
 
 
 def presented_keys(headers: MultiMapping[str], raw_query: str, path: str) -> set[str]:

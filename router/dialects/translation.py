@@ -66,6 +66,9 @@ class ChatMapping(Protocol):
     def encode_embedding_response(
         self, response: EmbeddingResponse, request: EmbeddingRequest
     ) -> bytes: ...
+    def encode_token_count(self, tokens: int) -> bytes | None:
+        """The answer to a count of a prompt's tokens (None: the dialect has no such call)."""
+        ...
 
 
 def translate_request(
@@ -113,15 +116,16 @@ class StreamTranslation:
     """One streamed answer, node dialect -> client dialect, event by event.
 
     `usage` is the last usage the node reported (what billing charges), whether or not
-    the client asked to see it; `error` the node's mid-stream error, if any."""
+    the client asked to see it; `error` the node's mid-stream error, if any. With
+    `errors_inline` False that error is not written (the caller ends the stream its own
+    way) and nothing after it is."""
 
     def __init__(
-        self,
-        decoder: StreamDecoder,
-        encoder: StreamEncoder,
+        self, decoder: StreamDecoder, encoder: StreamEncoder, *, errors_inline: bool = True
     ) -> None:
         self._decoder = decoder
         self._encoder = encoder
+        self._errors_inline = errors_inline
         self.usage: TokenUsage | None = None
         self.error: ChatError | None = None
 
@@ -135,12 +139,13 @@ class StreamTranslation:
         include_usage: bool,
         json_array: bool = False,
         trace_id: str = "",
+        errors_inline: bool = True,
     ) -> StreamTranslation:
         """A translation of `target`'s stream into `source`'s, for one client request."""
         encoder = source.stream_encoder(
             include_usage=include_usage, json_array=json_array, trace_id=trace_id
         )
-        return cls(target.stream_decoder(context), encoder)
+        return cls(target.stream_decoder(context), encoder, errors_inline=errors_inline)
 
     def feed(self, document: Any) -> bytes:
         """The client bytes one node event implies."""
@@ -153,10 +158,14 @@ class StreamTranslation:
     def _encode(self, events: list[ChatEvent]) -> bytes:
         out = bytearray()
         for event in events:
+            if self.error is not None and not self._errors_inline:
+                break  # the stream ended at the node's error
             if isinstance(event, UsageReport):
                 self.usage = event.usage
             elif isinstance(event, StreamError):
                 self.error = event.error
+                if not self._errors_inline:
+                    break
             out += self._encoder.encode(event)
         return bytes(out)
 

@@ -66,7 +66,7 @@ class UsageTap:
     def __init__(self, answers: Answers, *, is_stream: bool, coding: str | None = None) -> None:
         """`answers`: the node's dialect's; `coding`: the answer's Content-Encoding when
         it is not plain (an unknown one leaves the answer unread, its usage None)."""
-        self._inflater = _Inflater(coding) if coding is not None else None
+        self._inflater = Inflater(coding) if coding is not None else None
         self._answers = answers
         self._has_mark = answers.usage_mark.search
         self._stream = is_stream
@@ -122,7 +122,7 @@ class UsageTap:
         return self.usage
 
 
-class _Inflater:
+class Inflater:
     """Decompresses a gzip or deflate answer piece by piece; gives up (yields nothing
     more) on an unknown coding or corrupt data, so a bad node costs its usage, no error."""
 

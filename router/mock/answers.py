@@ -4,6 +4,10 @@ Answers are deterministic so tests can predict them:
 
 * content: `--chunks` deltas, the first "Hello from <name>.", then " Part i of n.";
   reasoning: two deltas ("Thinking about the question. ", "Answering as <name>.");
+* a request that asks for JSON (`response_format` json_object/json_schema, Gemini's
+  `responseMimeType: application/json`) is answered `{"answer": <the content>}`, in as
+  many pieces; a Gemini request with `thinkingConfig.includeThoughts` gets the reasoning
+  as thought parts (`"thought": true`) before the content, as Gemini sends them;
 * prompt tokens = characters of all text in the request // 4 + 1, content tokens = 4 per
   content delta, reasoning tokens = 16. OpenAI `completion_tokens` includes the reasoning
   tokens; Gemini `candidatesTokenCount` does not (`thoughtsTokenCount` is separate).
@@ -14,6 +18,7 @@ A stream is a list of frames; `router.mock.app` sends them one by one so that fa
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +66,14 @@ class Answer:
         tokens = CONTENT_TOKENS_PER_DELTA * n
         return cls(parts, reasoning, "".join(parts), "".join(reasoning), tokens)
 
+    def in_json(self) -> Answer:
+        """This answer as a JSON document (`{"answer": ...}`), in as many pieces."""
+        text = orjson.dumps({"answer": self.content}).decode()
+        n = max(len(self.content_parts), 1)
+        size = -(-len(text) // n)
+        parts = tuple(text[i : i + size] for i in range(0, len(text), size))
+        return dataclasses.replace(self, content_parts=parts, content=text)
+
     def continuing(self, content: str, reasoning: str) -> Answer:
         """The rest of this answer after a prefill of `content` and `reasoning` (an
         assistant turn last): the parts not yet given, counted by their shape ("Hello
@@ -102,6 +115,27 @@ def prefill_of(body: dict[str, Any], is_chat: bool) -> tuple[str, str] | None:
         if isinstance(part, dict) and isinstance(part.get("text"), str):
             said[part.get("thought") is True] += part["text"]
     return said[False], said[True]
+
+
+def wants_json(body: dict[str, Any]) -> bool:
+    """Whether a request (either dialect) asks for a JSON answer."""
+    form = body.get("response_format")
+    if isinstance(form, dict) and form.get("type") in ("json_object", "json_schema"):
+        return True
+    config = body.get("generationConfig") or body.get("generation_config")
+    if not isinstance(config, dict):
+        return False
+    mime = config.get("responseMimeType") or config.get("response_mime_type")
+    return mime == "application/json"
+
+
+def wants_thoughts(body: dict[str, Any]) -> bool:
+    """Whether a Gemini request asks to see the model's thoughts."""
+    config = body.get("generationConfig") or body.get("generation_config")
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    if not isinstance(thinking, dict):
+        return False
+    return thinking.get("includeThoughts") is True or thinking.get("include_thoughts") is True
 
 
 def text_chars(value: object) -> int:
@@ -159,7 +193,7 @@ def openai_usage(prompt: int, answer: Answer) -> dict[str, Any]:
 
 
 def chat_completion(
-    body: dict[str, Any], answer: Answer, completion_id: str, created: int
+    body: dict[str, Any], answer: Answer, completion_id: str, created: int, finish: str = "stop"
 ) -> dict[str, Any]:
     """The non-streaming OpenAI answer."""
     message = {
@@ -172,7 +206,7 @@ def chat_completion(
         "model": body["model"],
         "object": "chat.completion",
         "created": created,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": openai_usage(openai_prompt_tokens(body["messages"]), answer),
     }
 
@@ -185,6 +219,7 @@ def chat_stream(
     *,
     usage_always: bool,
     litellm_usage: bool = False,
+    finish: str = "stop",
 ) -> list[bytes]:
     """The SSE frames of a streaming OpenAI answer, `[DONE]` included; `litellm_usage`
     sends the usage chunk as LiteLLM does (one choice with an empty delta)."""
@@ -206,7 +241,7 @@ def chat_stream(
     frames = [event({"content": "", "role": "assistant"})]
     frames += [event({"reasoning_content": text}) for text in answer.reasoning_parts]
     frames += [event({"content": text}) for text in answer.content_parts]
-    frames.append(event({}, "stop"))
+    frames.append(event({}, finish))
     options = body.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     if wants_usage or usage_always:
@@ -224,15 +259,22 @@ def chat_stream(
     return frames
 
 
-def gemini_chunk(text: str, model: str, response_id: str) -> dict[str, Any]:
-    """One Gemini candidate chunk with `text`."""
-    candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+def gemini_chunk(
+    text: str, model: str, response_id: str, thoughts: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """One Gemini candidate chunk with `thoughts` (thought parts) and `text`."""
+    parts: list[dict[str, Any]] = [{"text": thought, "thought": True} for thought in thoughts]
+    if text or not parts:
+        parts.append({"text": text})
+    candidate = {"content": {"parts": parts, "role": "model"}, "index": 0}
     return {"candidates": [candidate], "modelVersion": model, "responseId": response_id}
 
 
-def gemini_finish(chunk: dict[str, Any], prompt: int, answer: Answer) -> dict[str, Any]:
+def gemini_finish(
+    chunk: dict[str, Any], prompt: int, answer: Answer, finish: str = "STOP"
+) -> dict[str, Any]:
     """`chunk` made the last one: finish reason and usage metadata."""
-    chunk["candidates"][0]["finishReason"] = "STOP"
+    chunk["candidates"][0]["finishReason"] = finish
     chunk["usageMetadata"] = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": answer.content_tokens,
@@ -243,25 +285,35 @@ def gemini_finish(chunk: dict[str, Any], prompt: int, answer: Answer) -> dict[st
 
 
 def gemini_answer(
-    body: dict[str, Any], answer: Answer, model: str, response_id: str
+    body: dict[str, Any], answer: Answer, model: str, response_id: str, finish: str = "STOP"
 ) -> dict[str, Any]:
     """The non-streaming generateContent answer."""
-    chunk = gemini_chunk(answer.content, model, response_id)
-    return gemini_finish(chunk, gemini_prompt_tokens(body), answer)
+    thoughts = (answer.reasoning,) if answer.reasoning and wants_thoughts(body) else ()
+    chunk = gemini_chunk(answer.content, model, response_id, thoughts)
+    return gemini_finish(chunk, gemini_prompt_tokens(body), answer, finish)
 
 
 def gemini_stream(
-    body: dict[str, Any], answer: Answer, model: str, response_id: str, *, is_sse: bool
+    body: dict[str, Any],
+    answer: Answer,
+    model: str,
+    response_id: str,
+    *,
+    is_sse: bool,
+    finish: str = "STOP",
 ) -> list[bytes]:
     """The frames of streamGenerateContent: SSE events, or a JSON array element by element
-    (as Gemini streams without alt=sse)."""
+    (as Gemini streams without alt=sse); the thoughts first, each in a chunk of its own,
+    when the request asks to see them."""
     prompt = gemini_prompt_tokens(body)
-    texts = answer.content_parts or ("",)  # a continuation with nothing left still finishes
-    last = len(texts) - 1
+    thoughts = answer.reasoning_parts if wants_thoughts(body) else ()
+    chunks = [gemini_chunk("", model, response_id, (thought,)) for thought in thoughts]
+    # a continuation with nothing left still finishes
+    chunks += [gemini_chunk(text, model, response_id) for text in answer.content_parts or ("",)]
+    last = len(chunks) - 1
     frames = []
-    for i, text in enumerate(texts):
-        chunk = gemini_chunk(text, model, response_id)
-        data = orjson.dumps(gemini_finish(chunk, prompt, answer) if i == last else chunk)
+    for i, chunk in enumerate(chunks):
+        data = orjson.dumps(gemini_finish(chunk, prompt, answer, finish) if i == last else chunk)
         if is_sse:
             data = b"data: " + data + b"\r\n\r\n"
         else:

@@ -32,6 +32,7 @@ from router.mock.answers import (
     gemini_stream,
     invalid_body,
     prefill_of,
+    wants_json,
 )
 from router.mock.control import (
     ANSWER_KEY,
@@ -89,18 +90,20 @@ async def _answer_chat(call: Exchange) -> web.StreamResponse:
             return await call.send_json(tools.openai_call(body, script, completion_id, created))
         frames = tools.openai_call_stream(body, script, completion_id, created)
         return await _send_stream(call, "text/event-stream", frames)
-    call.answer = script or call.answer
+    answer = script or call.answer or app[ANSWER_KEY]
+    answer = answer.in_json() if wants_json(body) else answer
+    finish = call.faults.finish_reason or "stop"
     if body.get("stream") is not True:
-        answer = call.answer or app[ANSWER_KEY]
-        return await call.send_json(chat_completion(body, answer, completion_id, created))
+        return await call.send_json(chat_completion(body, answer, completion_id, created, finish))
     usage_always = app[SETTINGS_KEY].usage_always
     frames = chat_stream(
         body,
-        call.answer or app[ANSWER_KEY],
+        answer,
         completion_id,
         created,
         usage_always=usage_always,
         litellm_usage=call.faults.usage_chunk_style == "litellm",
+        finish=finish,
     )
     call.leading = 1  # the role chunk carries no token
     return await _send_stream(call, "text/event-stream", frames)
@@ -151,9 +154,12 @@ async def _answer_gemini(call: Exchange) -> web.StreamResponse:
             call, "text/event-stream" if is_sse else "application/json", frames
         )
     answer = script or answer
+    answer = answer.in_json() if wants_json(call.body) else answer
+    finish = call.faults.finish_reason or "STOP"
     if action == "generateContent":
-        return await call.send_json(gemini_answer(call.body, answer, model, response_id))
-    frames = gemini_stream(call.body, answer, model, response_id, is_sse=is_sse)
+        answered = gemini_answer(call.body, answer, model, response_id, finish)
+        return await call.send_json(answered)
+    frames = gemini_stream(call.body, answer, model, response_id, is_sse=is_sse, finish=finish)
     return await _send_stream(call, "text/event-stream" if is_sse else "application/json", frames)
 
 
@@ -192,6 +198,7 @@ def _describe(request: web.Request, raw: bytes, body: dict[str, Any] | None) -> 
         "body_sha256": hashlib.sha256(raw).hexdigest(),
         "model": body.get("model") if body else None,
         "stream_options": body.get("stream_options") if body else None,
+        "body": body,  # what a router translated for this node, for tests to read
     }
 
 

@@ -83,6 +83,7 @@ _TEXT_FAULTS: dict[str, tuple[str, ...] | None] = {
     "error_message": None,
     "retry_after": None,
     "error_code": None,
+    "finish_reason": None,
     "compress": ("off", "accepted", "always"),
 }
 
@@ -92,7 +93,7 @@ def _text(name: str, value: object, allowed: tuple[str, ...] | None) -> str | No
         if value not in allowed:
             raise FaultError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         return str(value)
-    if name in ("retry_after", "error_code") and value is None:
+    if name in ("retry_after", "error_code", "finish_reason") and value is None:
         return None
     if not isinstance(value, str) or not value:
         raise FaultError(f"{name} must be a non-empty string, got {value!r}")
@@ -137,6 +138,9 @@ class Faults:
     huge_event: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # added to every answer
     tool_call: ToolCall | None = None  # a model that uses this tool (router.mock.tools)
+    # The answer's finish reason, written as given in the path's dialect ("length",
+    # "SAFETY"...); null: the usual ("stop", "STOP").
+    finish_reason: str | None = None
 
     def update(self, payload: Mapping[str, Any]) -> None:
         """Apply a `POST /_mock/faults` body; all-or-nothing, raises FaultError."""

@@ -68,6 +68,7 @@ class Attempt:
     kind: AttemptKind
     started: float
     dialect: str = ""  # the node's wire dialect
+    translated: bool = False  # the node speaks another dialect than the client
     span_id: int = 0  # 0: the request is not traced
     failure: str | None = None
     status: int | None = None
@@ -84,6 +85,8 @@ class Attempt:
             "kind": self.kind.value,
             "failure": self.failure,
             "status": self.status,
+            "dialect": self.dialect,
+            "translated": self.translated,
         }
 
     def failed(self, reason: str, status: int | None, now: float) -> None:

@@ -99,6 +99,13 @@ class Families:
             ["model", "outcome"],
             registry=r,
         )
+        self.translations = Counter(
+            "router_translated_answers_total",
+            "Answers a node of another dialect than the client's gave, translated: by the "
+            "client's dialect and the node's (an answer relayed as it came is not counted).",
+            ["model", "client_dialect", "node_dialect"],
+            registry=r,
+        )
         self.node_state = Gauge(
             "router_node_state",
             "1 for the node's current health state, 0 for the others.",

@@ -284,6 +284,10 @@ class Metrics:
         """Count one mid-answer failure of a continuing stream (continued or failed)."""
         self._f.continuations.labels(self.model_label(model), outcome).inc()
 
+    def translated(self, model: str, client: str, node: str) -> None:
+        """Count one answer translated from the node's dialect into the client's."""
+        self._f.translations.labels(self.model_label(model), client, node).inc()
+
     def config_reloaded(self, *, success: bool, timestamp: float | None = None) -> None:
         """Count a reload; a success also moves the last-reload timestamp."""
         self._f.config_reloads.labels("success" if success else "failure").inc()

@@ -140,6 +140,10 @@ class Observer:
         if self.metrics is not None:
             self.metrics.continuation(model, outcome)
 
+    def translated(self, model: str, client: str, node: str) -> None:
+        if self.metrics is not None:
+            self.metrics.translated(model, client, node)
+
     def panic(self, model: str, node: str) -> None:
         self.log.warning(
             "panic_mode", model=model, node=node, detail="every node of the model is down"

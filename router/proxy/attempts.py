@@ -281,6 +281,7 @@ class Proxy:
         if target is None:  # the plan offers only nodes that can take the request
             raise RuntimeError(f"node {node.name!r} cannot take a {request.codec.name} request")
         attempt.dialect = target.node.name.value  # what the node is asked in
+        attempt.translated = not target.is_relayed
         wait = candidate.not_before - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -334,9 +335,10 @@ class Proxy:
                 request.headers, exchange.request_id, node.credential, traced, node.dialect_headers
             ),
             target.request.body(model),
-            target.node.answers,
+            target.answers,
             until_content=wants_first_token(node, route, served),
             fallbacks_on=served.fallbacks_on,
+            translation=target.translation,
         )
 
     def _committed(self, exchange: Exchange, answer: Answer) -> None:
@@ -351,6 +353,9 @@ class Proxy:
         exchange.node = node.name
         answer.attempt.status = opened.response.status
         exchange.answered = answer.attempt
+        target = answer.target
+        if target.translation is not None:
+            self.observer.translated(served.name, target.client.name, target.node.name)
         # Any answer that is not a failover status shows the node is working.
         self.observer.transitions(node.health.record_success(now))
 

@@ -77,7 +77,7 @@ class ContinuingRelay:
         keepalive = target.client.replies.keepalive
         stream = OpenStream(client, answer.opened.response, loop.time(), keepalive)
         prompt = len(target.request.body(None)) // BYTES_PER_TOKEN
-        run = _Run(answer, Transcript(target.node.answers, prompt))
+        run = _Run(answer, Transcript(target.answers, prompt))
         finished = False
         try:
             with ClientLeaving(exchange):
@@ -167,7 +167,7 @@ async def _copy(
     """Write each whole event of one node's answer; its failure if it did not complete."""
     loop = asyncio.get_running_loop()
     target: Target = answer.target
-    answers = target.node.answers
+    answers = target.answers
     strip_usage = target.request.strip_usage
     end = target.client.replies.stream_end
     read = answer.opened.response.read

@@ -88,15 +88,15 @@ class Relay:
         `failed_midstream` is called when the node fails after the first byte (not when
         the router itself ended the stream), so its health hears about it. A client that
         leaves a write waiting `server.write_timeout` seconds is cut (router.proxy.client).
-        The node's bytes are read through its dialect (`target.node`), the router's own
-        written in the client's (`target.client`).
+        The answer is read in the client's dialect (`target.answers`: the node's bytes
+        relayed, or translated at the upstream seam), and the router's own bytes are
+        written in it (`target.client`).
         """
         upstream = opened.response
         is_stream = upstream.content_type == "text/event-stream"
         first = opened.first_chunk
         server = self.server()
-        node_answers = target.node.answers
-        first_token = first_token_watch(exchange, upstream.content_type, node_answers)
+        first_token = first_token_watch(exchange, upstream.content_type, target.answers)
         if not is_stream and upstream.content_length == len(first):
             if first_token is not None:
                 first_token.saw(first)
@@ -174,16 +174,16 @@ class _Copy:
         target: Target,
         stream: OpenStream | None,
     ) -> _Copy:
-        """The copying of `upstream` (read in `target.node`'s dialect; what the client
-        gets, in `target.client`'s, metered)."""
+        """The copying of `upstream` (read, and what the client gets metered, in the
+        client's dialect: `target.answers`)."""
         is_stream = stream is not None
         coding = content_coding(upstream.headers)
-        node = target.node.answers
-        tap = UsageTap(node, is_stream=is_stream, coding=coding)
-        meter = DeliveredMeter(target.client.answers, is_stream=is_stream, coding=coding)
+        answers = target.answers
+        tap = UsageTap(answers, is_stream=is_stream, coding=coding)
+        meter = DeliveredMeter(answers, is_stream=is_stream, coding=coding)
         # Compressed bytes (a node that ignored identity) cannot be filtered: passed whole.
         strip = is_stream and target.request.strip_usage and coding is None
-        usage_filter = UsageFilter(node) if strip else None
+        usage_filter = UsageFilter(answers) if strip else None
         return cls(out, exchange, stream, tap, meter, usage_filter)
 
     async def run(
@@ -273,11 +273,11 @@ def _whole(
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
     coding = content_coding(upstream.headers)
-    tap = UsageTap(target.node.answers, is_stream=False, coding=coding)
+    tap = UsageTap(target.answers, is_stream=False, coding=coding)
     tap.feed(body)
     exchange.usage = tap.finish()
     if exchange.usage is None:
-        meter = DeliveredMeter(target.client.answers, is_stream=False, coding=coding)
+        meter = DeliveredMeter(target.answers, is_stream=False, coding=coding)
         meter.feed(body)
         exchange.delivered = meter.output(ended=True)
     upstream.release()

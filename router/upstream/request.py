@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from router.config.model import NodeConfig
 from router.dialects.codec import Answers
 from router.dialects.first_token import FirstTokenScanner
+from router.dialects.target import AnswerTranslation
 from router.errors import FailureReason, UpstreamFailure
 from router.upstream.headers import content_coding
 from router.upstream.reasons import (
@@ -25,6 +26,7 @@ from router.upstream.reasons import (
     node_message,
     node_request_id,
 )
+from router.upstream.translated import translated
 from router.upstream.transport import NodeTransport, UpstreamResponse
 
 # Statuses after which another node is tried; anything else below 500 is the client's.
@@ -103,6 +105,7 @@ async def open_response(
     *,
     until_content: bool = False,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    translation: AnswerTranslation | None = None,
 ) -> Opened:
     """Send the request; wait for headers and the first chunk within `first_byte` seconds.
 
@@ -112,9 +115,11 @@ async def open_response(
     reading goes on through content-free chunks (router.dialects.first_token) until the
     first token, at most MAX_HELD_BYTES, or the end; all of it is `first_chunk`, and
     `first_token` seconds from sending bound the whole opening. `answers` reads the
-    node's answer (its dialect's).
+    answer in the client's dialect: the node's relayed, or translated into it by
+    `translation` (router.upstream.translated) once its status is known to be an answer.
 
-    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure`.
+    An error answer (4xx) whose code `fallbacks_on` names raises `CodedFailure` (the code
+    read in the node's own body, before any translation).
     """
     response: UpstreamResponse | None = None
     timeouts = node.timeouts
@@ -126,16 +131,11 @@ async def open_response(
             async with asyncio.timeout(timeouts.first_byte):
                 async with asyncio.timeout_at(token_deadline):
                     response = await transport.post(path, headers, body)
-                    if is_no_answer(response.status):
-                        raise UpstreamFailure(
-                            FailureReason.NOT_AN_ANSWER,
-                            f"node answered {response.status} where an answer was due",
-                            status=response.status,
-                        )
-                    if is_failover_status(response.status):
-                        raise await _status_failure(response)
+                    await _check_status(response)
                     if response.status >= 400 and fallbacks_on:
-                        return await _coded_answer(response, fallbacks_on)
+                        return await _coded_answer(response, fallbacks_on, translation)
+                    if translation is not None:
+                        response = translated(response, translation)
                     first = await response.read()
             first_byte_at = token_at = loop.time()
             if until_content and first:
@@ -155,6 +155,19 @@ async def open_response(
         raise
 
 
+async def _check_status(response: UpstreamResponse) -> None:
+    """UpstreamFailure for a status that carries no answer or calls for another node."""
+    status = response.status
+    if is_no_answer(status):
+        raise UpstreamFailure(
+            FailureReason.NOT_AN_ANSWER,
+            f"node answered {status} where an answer was due",
+            status=status,
+        )
+    if is_failover_status(status):
+        raise await _status_failure(response)
+
+
 async def _read_to_content(response: UpstreamResponse, first: bytes, answers: Answers) -> bytes:
     """`first` and what follows it, up to the chunk with the first token (or the end)."""
     if content_coding(response.headers) is not None:
@@ -171,16 +184,23 @@ async def _read_to_content(response: UpstreamResponse, first: bytes, answers: An
 
 
 async def _coded_answer(
-    response: UpstreamResponse, fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...]
+    response: UpstreamResponse,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    translation: AnswerTranslation | None,
 ) -> Opened:
-    """An error answer read whole (bounded): `CodedFailure` when its code is one
-    `fallbacks_on` names, else the answer as it is, for the client."""
+    """An error answer read whole (bounded): `CodedFailure` when its code (in the node's
+    own body) is one `fallbacks_on` names, else the answer as it is (translated), for
+    the client."""
     body = await _error_body(response)
     codes = error_codes(body)
+    opened = Opened(response, body)
+    if translation is not None:
+        answer = translated(response, translation, held=body)
+        opened = Opened(answer, await answer.read())
     for code, _ in fallbacks_on:
         if code in codes:
-            raise CodedFailure(Opened(response, body), code)
-    return Opened(response, body)
+            raise CodedFailure(opened, code)
+    return opened
 
 
 async def _error_body(response: UpstreamResponse) -> bytes:

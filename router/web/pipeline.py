@@ -11,7 +11,9 @@ claimed its route; from there on nothing sees the framework. In order:
    names cannot be probed without a key);
 3. the body, within `server.body_timeout` and `max_body_mb`, checked by the dialect
    (`Parsed`), then the route of the model it names, when the path did not;
-4. no node of the model's chain can take the request's dialect: 400 (no admission);
+4. no node of the model's chain can take the request, natively or translated: 400 (no
+   admission), naming what could not be translated when that is why; unless the router
+   answers it itself (a count of tokens, from its estimate: free);
 5. admission (billing: key, model globs, rpm, tpm, credits), then the proxy, writing
    through `AiohttpClientStream`; settlement runs once however the request ends.
 """
@@ -48,8 +50,10 @@ from router.errors import (
 from router.observability.exchange import Exchange
 from router.observability.trace_context import TRACEPARENT, TRACESTATE
 from router.proxy.attempts import Proxy
+from router.proxy.client import ResponseHead
 from router.proxy.table import RouteTable
 from router.routing.affinity_key import affinity_key
+from router.upstream.headers import REQUEST_ID
 from router.web.client_stream import AiohttpClientStream
 from router.web.context import assign_request_id, presented_key, set_codec
 from router.web.forwarded import Network, client_address, parse_networks
@@ -153,22 +157,27 @@ class Pipeline:
             parsed=parsed,
             estimate=estimate_tokens(raw, parsed.output_cap),
             inject_usage=route.inject_usage,
+            request_id=exchange.request_id,
         )
         if route.affinity is not None:
             conversation = codec.ingress.conversation_fields
             proxied.affinity_key = affinity_key(
                 route.affinity, request.headers, parsed.document, conversation
             )
-        self._check_served(route, proxied)
+        local = self._check_served(route, proxied)
         exchange.prompt_estimate = proxied.estimate.prompt
         if not self.billing.auth_off:
+            free = proxied.is_free or local is not None
             exchange.admission = await self.billing.admit(
-                key, exchange, route, free=proxied.is_free, estimate=proxied.estimate
+                key, exchange, route, free=free, estimate=proxied.estimate
             )
         write_timeout = self.table.config.server.write_timeout
         client = AiohttpClientStream(request, exchange, write_timeout)
         try:
-            await self.proxy.forward(client, proxied, exchange, route)
+            if local is not None:
+                _answer_locally(client, exchange, local)
+            else:
+                await self.proxy.forward(client, proxied, exchange, route)
         finally:
             client.close()
         if client.response is None:
@@ -185,14 +194,27 @@ class Pipeline:
             raise ModelNotFound(f"model {echo(model)} is not served here")
         return route
 
-    def _check_served(self, route: ModelRoute, request: ClientRequest) -> None:
-        """400 before admission when no node of the model's chain can take the request."""
-        if request.codec.name not in self.table.reached.get(route.name, ()):
-            spoken = describe(frozenset().union(*self.table.speakers(route)))
-            raise DialectNotServed(
-                f"model {route.name!r} is not served to {request.codec.name} clients here "
-                f"(its nodes speak {spoken})"
-            )
+    def _check_served(self, route: ModelRoute, request: ClientRequest) -> bytes | None:
+        """400 before admission when no node of the model's chain can take the request,
+        natively or translated; the router's own answer when it gives one instead."""
+        name = request.codec.name
+        if name in self.table.spoken_by_all.get(route.name, ()):
+            return None  # every node takes it as it is
+        speakers = self.table.speakers(route)
+        if name in self.table.reached.get(route.name, ()) and any(
+            request.reaches(speaks) for speaks in speakers
+        ):
+            return None
+        local = request.local_answer()
+        if local is not None:
+            return local
+        if request.refusal is not None:
+            raise request.refusal  # what its nodes' dialect cannot say: the client's to fix
+        spoken = describe(frozenset().union(*speakers))
+        raise DialectNotServed(
+            f"model {route.name!r} is not served to {name} clients here for this request "
+            f"(its nodes speak {spoken})"
+        )
 
     def _exchange(self, request: web.Request) -> MeteredExchange:
         headers = request.headers
@@ -236,6 +258,14 @@ class Pipeline:
         except RequestPayloadError as exc:
             # A body that is not what its Content-Encoding says, or chunking cut short.
             raise InvalidRequest("request body could not be read or decoded") from exc
+
+
+def _answer_locally(client: AiohttpClientStream, exchange: MeteredExchange, body: bytes) -> None:
+    """The router's own answer, no node asked (ClientRequest.local_answer)."""
+    headers = [("Content-Type", "application/json"), (REQUEST_ID, exchange.request_id)]
+    client.send_whole(ResponseHead(200, "OK", headers, len(body)), body)
+    exchange.status = 200
+    exchange.bytes_out = len(body)
 
 
 def _too_large(limit_bytes: int) -> str:

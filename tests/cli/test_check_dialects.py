@@ -1,12 +1,17 @@
 """`router check`'s warnings about dialects (issue 28 item 2), pure: a model whose nodes,
-fallbacks' included, no client of some dialect can reach is warned about, nothing else."""
+fallbacks' included, no client of some dialect can reach, natively or translated, is
+warned about, nothing else."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
 from router.cli.check import dialect_warnings, model_calling_hint
 from router.config.loader import parse_config
+from router.dialects import registry
+from router.dialects.names import DialectName
 
 CONFIG = """\
 version: 1
@@ -39,17 +44,21 @@ def test_no_warning_when_every_dialect_reaches_a_node(models: str) -> None:
     assert warnings_for(models) == []
 
 
-def test_a_model_served_in_one_dialect_only_is_warned_about_once_per_dialect() -> None:
+def test_a_model_served_in_one_dialect_only_is_no_mistake_once_translation_covers_it() -> None:
     found = warnings_for(
         "  g: {backends: [{node: google}]}\n  o: {backends: [{node: vllm}]}\n"
         "  f: {backends: [{node: google}], fallbacks: [g]}"
     )
-    warned = [line.split(":")[1].strip() for line in found]
-    assert warned == ["models.g", "models.g", "models.o", "models.o", "models.f", "models.f"]
-    assert "takes openai requests (they speak gemini" in found[0]
-    assert "takes anthropic requests (they speak gemini" in found[1]
-    assert "takes gemini requests (they speak openai" in found[2]
-    assert all("400 dialect_not_served" in line for line in found)
+    assert found == []  # each dialect's clients reach the other's nodes by translation
+
+
+def test_what_translation_cannot_reach_is_still_warned_about() -> None:
+    """A dialect without a translation (a relay-only one) reaches only its own nodes."""
+    openai, gemini = registry.codec(DialectName.OPENAI), registry.codec(DialectName.GEMINI)
+    relay_only = dataclasses.replace(openai, translation=None)
+    assert not registry.can_reach(relay_only, frozenset({DialectName.GEMINI}))
+    assert registry.can_reach(relay_only, frozenset({DialectName.OPENAI}))
+    assert registry.can_reach(gemini, frozenset({DialectName.OPENAI}))
 
 
 @pytest.mark.parametrize(
@@ -60,6 +69,7 @@ def test_a_model_served_in_one_dialect_only_is_warned_about_once_per_dialect() -
         ("/v1/responses?x=1", True),
         ("/v1beta/models/m:generateContent", True),
         ("/v1beta/models/m:countTokens", False),  # free at Google
+        ("/v1beta/models/m:batchEmbedContents", True),
         ("/health", False),
         ("/v1/models", False),
         ("/v1/messages", True),

@@ -105,7 +105,7 @@ def test_parse_gemini_refuses_a_model_name_that_is_a_path(model_action):
     with pytest.raises(InvalidRequest) as caught:
         parse_gemini("v1beta", model_action)
     assert caught.value.status == 400
-    assert "model name in the path" in caught.value.message
+    assert "model name may not contain" in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -114,14 +114,14 @@ def test_parse_gemini_refuses_a_model_name_that_is_a_path(model_action):
         ("gemini-2.5-flash", "expected /v1beta/models/{model}:{action}"),
         (":generateContent", "expected /v1beta/models/{model}:{action}"),
         (
-            "m:embedContent",
-            "unknown Gemini action 'embedContent' "
-            "(supported: countTokens, generateContent, streamGenerateContent)",
+            "m:predict",
+            "unknown Gemini action 'predict' (supported: batchEmbedContents, "
+            "countTokens, embedContent, generateContent, streamGenerateContent)",
         ),
         (
             "m:",
-            "unknown Gemini action '' "
-            "(supported: countTokens, generateContent, streamGenerateContent)",
+            "unknown Gemini action '' (supported: batchEmbedContents, "
+            "countTokens, embedContent, generateContent, streamGenerateContent)",
         ),
     ],
 )

@@ -459,6 +459,7 @@ def test_stream_encoder_frames(json_array: bool) -> None:
         )
     ]
     assert pieces[0] == b"" and pieces[2] == pieces[3] == pieces[4] == b""  # a call is sent whole
+    assert pieces[6] == b""  # the finish waits for the usage: Gemini's last chunk has both
     if json_array:
         docs = orjson.loads(b"".join(pieces))
     else:
@@ -470,9 +471,18 @@ def test_stream_encoder_frames(json_array: bool) -> None:
         "functionCall": {"name": "f", "args": {"a": 2}, "id": "c"},
         "thoughtSignature": "S",
     }
+    assert len(docs) == 3
     assert docs[2]["candidates"][0]["finishReason"] == "STOP"
-    assert docs[3]["usageMetadata"]["thoughtsTokenCount"] == 3
+    assert docs[2]["usageMetadata"]["thoughtsTokenCount"] == 3
     assert all(d["responseId"] == "id" and d["modelVersion"] == "m" for d in docs)
+
+
+def test_a_finish_with_no_usage_after_it_is_written_at_the_end() -> None:
+    encoder = GEMINI_MAPPING.stream_encoder(include_usage=True)
+    assert encoder.encode(StreamStart("id", "m", 1)) == b""
+    assert encoder.encode(Finish(FinishReason.LENGTH)) == b""
+    (doc,) = [orjson.loads(p[6:]) for p in encoder.encode(StreamEnd()).split(b"\r\n\r\n") if p]
+    assert doc["candidates"][0]["finishReason"] == "MAX_TOKENS" and "usageMetadata" not in doc
 
 
 def test_stream_error_is_a_bare_json_line_with_sse() -> None:

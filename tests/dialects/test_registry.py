@@ -115,7 +115,7 @@ def test_routes_group_the_paths_several_dialects_declare() -> None:
     assert codec is GEMINI and entry.call is not None
     assert entry.call({"version": "v1beta", "model_action": "m:countTokens"}).is_free
     with pytest.raises(NotFound):
-        entry.call({"version": "v1beta", "model_action": "m:embedContent"})
+        entry.call({"version": "v1beta", "model_action": "m:predict"})
     ((codec, entry),) = routes[("POST", "/v1/messages/count_tokens")]
     assert codec is ANTHROPIC and entry.call is not None and entry.call({}).is_free
     ((codec, entry),) = routes[("POST", "/gemini/messages")]
@@ -141,8 +141,13 @@ def _request(codec: Codec) -> ClientRequest:
     entry = next(e for e in codec.ingress.entries(("/v1",)) if e.kind is EntryKind.PROXY)
     assert entry.call is not None
     call = entry.call({"version": "v1beta", "model_action": "m:generateContent"})
-    body = orjson.dumps(
-        {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]}
+    body = orjson.dumps(  # a chat request in any dialect's shape
+        {
+            "model": "m",
+            "max_tokens": 9,
+            "messages": [{"role": "user", "content": "x"}],
+            "contents": [{"role": "user", "parts": [{"text": "x"}]}],
+        }
     )
     return ClientRequest(codec, None, headers(), call, call.read(body, ""), NO_ESTIMATE, True)
 
@@ -158,5 +163,8 @@ def test_what_a_request_reaches_is_what_router_check_assumes(codec, speaks) -> N
     assert reaches is registry.can_reach(codec, speaks)
     target = request.target_for(speaks)
     assert (target is not None) is reaches
-    if target is not None and codec.name in speaks:
-        assert target.client is target.node is codec and target.is_relayed
+    assert target is not None and target.client is codec
+    if codec.name in speaks:
+        assert target.node is codec and target.is_relayed
+    else:  # translated into the dialect the node's key goes by
+        assert target.node is registry.key_codec(speaks) and not target.is_relayed

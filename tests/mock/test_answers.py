@@ -18,6 +18,8 @@ from router.mock.answers import (
     gemini_stream,
     invalid_body,
     openai_prompt_tokens,
+    wants_json,
+    wants_thoughts,
 )
 
 ANSWER = Answer.of(MockSettings(name="n1", chunks=3))
@@ -182,3 +184,55 @@ def test_mock_cli_sets_midstream_faults(
     add_arguments(parser)
     faults = faults_from_args(parser.parse_args(["--port", "9", *argv]))
     assert (faults.stall_after, faults.reject_prefill) == (stall_after, reject_prefill)
+
+
+THINKING = {"generationConfig": {"thinkingConfig": {"includeThoughts": True}}}
+
+
+@pytest.mark.parametrize(
+    ("body", "asks"),
+    [
+        ({"response_format": {"type": "json_object"}}, True),
+        ({"response_format": {"type": "json_schema", "json_schema": {}}}, True),
+        ({"response_format": {"type": "text"}}, False),
+        ({"generationConfig": {"responseMimeType": "application/json"}}, True),
+        ({"generation_config": {"response_mime_type": "application/json"}}, True),
+        ({"generationConfig": {"responseMimeType": "text/plain"}}, False),
+        ({"generationConfig": "no"}, False),
+        ({}, False),
+    ],
+)
+def test_wants_json(body: dict[str, Any], asks: bool) -> None:
+    assert wants_json(body) is asks
+
+
+def test_a_json_answer_is_the_content_as_a_document_in_as_many_pieces() -> None:
+    answer = ANSWER.in_json()
+    assert orjson.loads(answer.content) == {"answer": ANSWER.content}
+    assert "".join(answer.content_parts) == answer.content
+    assert len(answer.content_parts) == 3 and answer.content_tokens == ANSWER.content_tokens
+
+
+def test_gemini_thoughts_only_when_asked() -> None:
+    assert wants_thoughts(THINKING) and not wants_thoughts({"generationConfig": {}})
+    plain = gemini_answer({}, ANSWER, "m", "r")
+    assert [p.get("thought") for p in plain["candidates"][0]["content"]["parts"]] == [None]
+    thinking = gemini_answer({**THINKING}, ANSWER, "m", "r", "MAX_TOKENS")
+    parts = thinking["candidates"][0]["content"]["parts"]
+    assert parts == [{"text": ANSWER.reasoning, "thought": True}, {"text": ANSWER.content}]
+    assert thinking["candidates"][0]["finishReason"] == "MAX_TOKENS"
+    frames = gemini_stream({**THINKING}, ANSWER, "m", "r", is_sse=True, finish="SAFETY")
+    chunks = [orjson.loads(f.removeprefix(b"data: ")) for f in frames]
+    firsts = [c["candidates"][0]["content"]["parts"][0] for c in chunks]
+    assert [p.get("thought", False) for p in firsts] == [True, True, False, False, False]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "SAFETY"
+    assert "usageMetadata" in chunks[-1] and "usageMetadata" not in chunks[0]
+
+
+def test_an_openai_finish_reason_as_given() -> None:
+    body = {"model": "m", "messages": []}
+    assert chat_completion(body, ANSWER, "c", 1, "length")["choices"][0]["finish_reason"] == (
+        "length"
+    )
+    frames = chat_stream(body, ANSWER, "c", 1, usage_always=False, finish="content_filter")
+    assert orjson.loads(frames[-2][6:])["choices"][0]["finish_reason"] == "content_filter"

@@ -27,8 +27,9 @@ def access_record() -> AccessFields:
     exchange = Exchange("t-1", "POST", "/v1/chat/completions", "127.0.0.1", started=10.0)
     exchange.model, exchange.node, exchange.status = "gpt-4o", "a", 200
     exchange.attempts.append(
-        Attempt("b", "gpt-4o", AttemptKind.FIRST, started=10.0, failure="timeout")
+        Attempt("b", "gpt-4o", AttemptKind.FIRST, started=10.0, dialect="gemini", failure="timeout")
     )
+    exchange.attempts[0].translated = True
     exchange.ttfb = 0.012345
     exchange.streamed, exchange.bytes_out = True, 1234
     exchange.usage = Usage(prompt=3, completion=5)
@@ -50,7 +51,15 @@ def test_access_event_is_one_json_line(capsys: pytest.CaptureFixture[str]) -> No
     assert event["logger"] == "router.access"
     assert event["ttfb_ms"] == 12.3 and event["duration_ms"] == 100.0
     assert event["attempts"] == [
-        {"node": "b", "model": "gpt-4o", "kind": "first", "failure": "timeout", "status": None}
+        {
+            "node": "b",
+            "model": "gpt-4o",
+            "kind": "first",
+            "failure": "timeout",
+            "status": None,
+            "dialect": "gemini",  # what the node was asked in
+            "translated": True,  # not the client's dialect
+        }
     ]
     assert event["usage"] == {"prompt": 3, "completion": 5, "reasoning": 0}
     assert set(AccessFields.__annotations__) <= set(event)

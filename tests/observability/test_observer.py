@@ -51,9 +51,12 @@ async def test_requests_ended_in_one_loop_turn_are_recorded_together_at_its_end(
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [e["trace_id"] for e in events] == ["t-0", "t-1", "t-2"]
     assert events[0]["duration_ms"] == 500.0 and events[0]["ttfb_ms"] == 12.3
+    plain = {"dialect": "", "translated": False}  # the node's dialect (none set here)
     assert events[0]["attempts"] == [
-        {"node": "b", "model": "gpt-4o", "kind": "first", "failure": "timeout", "status": None},
-        {"node": "a", "model": "gpt-4o", "kind": "failover", "failure": None, "status": 200},
+        {"node": "b", "model": "gpt-4o", "kind": "first", "failure": "timeout", "status": None}
+        | plain,
+        {"node": "a", "model": "gpt-4o", "kind": "failover", "failure": None, "status": 200}
+        | plain,
     ]
     assert events[0]["usage"] == {"prompt": 3, "completion": 5, "reasoning": 2}
     watcher.request_finished(finished_exchange(3, status=0), now=11.0)  # never answered

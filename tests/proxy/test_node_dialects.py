@@ -1,7 +1,8 @@
 """Nodes that declare the dialects they speak (issue 28 item 2), in process against the
-fake transport: a request goes only to nodes that can take it, a node's key goes the way
-its dialect expects, and a model no node of which speaks the client's dialect answers 400
-in that dialect before anything is admitted or sent."""
+fake transport: a request goes to the nodes that speak its dialect when the model has
+some (translation is for the others), a node's key goes the way its dialect expects, and
+a request no node of the model can take, natively or translated, answers 400 in the
+client's dialect before anything is admitted or sent."""
 
 from __future__ import annotations
 
@@ -63,11 +64,13 @@ async def test_a_nodes_key_goes_the_way_its_dialect_expects(
     assert keys == [credential]  # the client's own credentials never reach a node
 
 
-async def test_no_node_speaks_the_clients_dialect_400_in_it(aiohttp_client: Any) -> None:
+async def test_a_request_no_node_can_take_is_400_in_its_dialect(aiohttp_client: Any) -> None:
+    """Legacy completions have no Gemini counterpart: a Gemini-only model cannot serve them."""
     fake = FakeNodes({"google": ANSWER})
     client = await start(aiohttp_client, fake, {"m": backends("google")})
     with capture_logs() as logs:
-        response = await client.post("/v1/chat/completions", json=chat_body("m"))
+        body = {"model": "m", "prompt": "hello"}
+        response = await client.post("/v1/completions", json=body)
         assert response.status == 400
         error = (await response.json())["error"]
         assert await eventually(lambda: any(e["event"] == "access" for e in logs))
@@ -82,18 +85,18 @@ async def test_a_fallback_that_speaks_the_dialect_serves_it(aiohttp_client: Any)
     fake = FakeNodes({"vllm": ANSWER, "google": ANSWER})
     models = {"m": {**backends("google"), "fallbacks": ["f"]}, "f": backends("vllm")}
     client = await start(aiohttp_client, fake, models)
-    assert (await client.post("/v1/chat/completions", json=chat_body("m"))).status == 200
+    body = {"model": "m", "prompt": "hello"}  # legacy completions: not translated
+    assert (await client.post("/v1/completions", json=body)).status == 200
     assert fake.posted_to() == ["vllm"]  # the model's own node was never tried
 
 
-async def test_an_unserved_dialect_costs_no_admission(aiohttp_client: Any) -> None:
+async def test_an_unserved_request_costs_no_admission(aiohttp_client: Any) -> None:
     keys = [{"name": "team", "key": "sk-team", "credits": 1, "rpm": 1}]
-    fake = FakeNodes({"vllm": ANSWER})
-    client = await start(aiohttp_client, fake, {"m": backends("vllm")}, keys=keys)
-    goog = {"x-goog-api-key": "sk-team"}
-    for _ in range(3):  # rpm 1: an admitted request would use it up
-        assert (await client.post(GEMINI_PATH, json=GEMINI_BODY, headers=goog)).status == 400
+    fake = FakeNodes({"google": ANSWER})
+    client = await start(aiohttp_client, fake, {"m": backends("google")}, keys=keys)
     auth = {"Authorization": "Bearer sk-team"}
-    assert (
-        await client.post("/v1/chat/completions", json=chat_body("m"), headers=auth)
-    ).status == 200
+    for _ in range(3):  # rpm 1: an admitted request would use it up
+        body = {"model": "m", "prompt": "hello"}
+        assert (await client.post("/v1/completions", json=body, headers=auth)).status == 400
+    goog = {"x-goog-api-key": "sk-team"}
+    assert (await client.post(GEMINI_PATH, json=GEMINI_BODY, headers=goog)).status == 200

@@ -99,7 +99,7 @@ async def test_errors_are_rendered_in_the_endpoints_dialect(
         ("/v1/chat/completions", orjson.dumps(chat_body("gone")), "openai", "model_not_found"),
         ("/v1/chat/completions", b"{", "openai", "invalid_request"),
         ("/v1beta/models/gone:generateContent", b"{}", "gemini", "model_not_found"),
-        ("/v1beta/models/m:embedContent", b"{}", "gemini", "not_found"),
+        ("/v1beta/models/m:predict", b"{}", "gemini", "not_found"),
         ("/v1/models/m:generateContent", b"{", "gemini", "invalid_request"),
         ("/no/such/endpoint", b"{}", "openai", "not_found"),
     ]

@@ -22,6 +22,7 @@ from router.dialects.gemini.ingress import GeminiIngress
 from router.dialects.gemini.models import GeminiModels
 from router.dialects.gemini.nodes import GeminiNodes
 from router.dialects.gemini.replies import GeminiReplies
+from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.names import DialectName
 
 CODEC = Codec(
@@ -31,4 +32,5 @@ CODEC = Codec(
     replies=GeminiReplies(),
     models=GeminiModels(),
     nodes=GeminiNodes(),
+    translation=GEMINI_MAPPING,
 )

@@ -13,10 +13,16 @@ from typing import Any
 
 import orjson
 
+from router.dialects.chat import WireRequest
+from router.dialects.codec import Operation
 from router.dialects.estimate import lower_caps, output_tokens
 from router.dialects.gemini.credentials import GOOGLE_KEY_HEADER
+from router.dialects.gemini.paths import BATCH_EMBED, EMBED, GENERATE, STREAM
+from router.dialects.gemini.request import check_model_name
 
 _GENERATES = re.compile(r"/models/[^/]+:(?:generateContent|streamGenerateContent)$")
+_EMBEDS = re.compile(r"/models/[^/]+:(?:embedContent|batchEmbedContents)$")
+TRANSLATED_VERSION = "v1beta"  # every generation and embedding feature is there
 
 
 def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
@@ -52,4 +58,15 @@ class GeminiNodes:
     def model_calling_path(self, path: str) -> str | None:
         if _GENERATES.search(path):
             return "a probe here is a real completion"
+        if _EMBEDS.search(path):
+            return "a probe here is a real embedding"
         return None
+
+    def translated_path(self, operation: Operation, wire: WireRequest) -> tuple[str, str] | None:
+        if operation is Operation.CHAT:
+            action, query = (STREAM, "alt=sse") if wire.stream else (GENERATE, "")
+        elif operation is Operation.EMBED:
+            action, query = (BATCH_EMBED if wire.batch else EMBED), ""
+        else:
+            return None
+        return f"/{TRANSLATED_VERSION}/models/{check_model_name(wire.model)}:{action}", query

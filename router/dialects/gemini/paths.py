@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 
-GEMINI_ACTIONS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+GENERATE = "generateContent"
+STREAM = "streamGenerateContent"
+COUNT_TOKENS = "countTokens"
+EMBED = "embedContent"
+BATCH_EMBED = "batchEmbedContents"
+GEMINI_ACTIONS = frozenset({GENERATE, STREAM, COUNT_TOKENS, EMBED, BATCH_EMBED})
 GEMINI_VERSIONS = ("v1beta", "v1", "v1alpha")
 _GEMINI_ONLY_VERSIONS = frozenset({"v1beta", "v1alpha"})  # OpenAI has no such version
 # `?key=` is a Gemini convention, so it is honoured only on Gemini-shaped paths (with or

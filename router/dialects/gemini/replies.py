@@ -19,6 +19,8 @@ Google's ignore the line (it names no SSE field).
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from router.errors import RouterError
@@ -57,21 +59,30 @@ def google_status(status: int) -> str:
     return "FAILED_PRECONDITION" if status >= 400 else "UNKNOWN"
 
 
-def google_error_body(error: RouterError, trace_id: str) -> bytes:
-    """Google's JSON error shape; the trace id rides in `details` as
+def google_error(status: int, message: str, trace_id: str) -> dict[str, Any]:
+    """Google's JSON error shape, the one rule for every error a Gemini client is written
+    (the router's own and a node's translated); the trace id rides in `details` as
     google.rpc.RequestInfo, beside the X-Request-ID header."""
-    return orjson.dumps(
-        {
-            "error": {
-                "code": error.status,  # an int: the SDKs compare it with HTTP statuses
-                "message": error.message,
-                "status": google_status(error.status),
-                "details": [
-                    {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": trace_id}
-                ],
-            }
+    request_info = {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": trace_id}
+    return {
+        "error": {
+            "code": status,  # an int: the SDKs compare it with HTTP statuses
+            "message": message,
+            "status": google_status(status),
+            "details": [request_info],
         }
-    )
+    }
+
+
+def google_error_body(error: RouterError, trace_id: str) -> bytes:
+    """The router's own error, in Google's shape."""
+    return orjson.dumps(google_error(error.status, error.message, trace_id))
+
+
+def stream_error_line(body: bytes) -> bytes:
+    """An error body as the event that ends a Gemini SSE stream: the JSON on a line of its
+    own (see the module docstring: the one form every Google SDK raises on)."""
+    return body + b"\n"
 
 
 class GeminiReplies:
@@ -90,5 +101,4 @@ class GeminiReplies:
         return google_error_body(error, trace_id)
 
     def stream_error_event(self, error: RouterError, trace_id: str) -> bytes:
-        # A bare JSON line: the one form all Google SDKs raise on.
-        return google_error_body(error, trace_id) + b"\n"
+        return stream_error_line(google_error_body(error, trace_id))

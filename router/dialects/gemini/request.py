@@ -1,7 +1,9 @@
 """Gemini requests: `POST /{version}/models/{model}:{action}`, the model in the path.
 
 The body is forwarded untouched; only the path changes when a backend renames the model,
-and the client's `?key=` (a credential) never reaches a node.
+and the client's `?key=` (a credential) never reaches a node. For translation a call says
+what it asks (`OPERATIONS`): generating (a stream with `alt=sse` is SSE, without it a
+JSON array), embedding, counting tokens.
 """
 
 from __future__ import annotations
@@ -9,18 +11,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
+from router.dialects.chat import WireRequest
+from router.dialects.codec import Operation
 from router.dialects.estimate import positive_cap
 from router.dialects.gemini.credentials import without_key
-from router.dialects.gemini.paths import GEMINI_ACTIONS
+from router.dialects.gemini.paths import (
+    BATCH_EMBED,
+    COUNT_TOKENS,
+    EMBED,
+    GEMINI_ACTIONS,
+    GENERATE,
+    STREAM,
+)
 from router.dialects.target import encode_target
 from router.errors import InvalidRequest, NotFound, echo
 
-COUNT_TOKENS = "countTokens"
-STREAM = "streamGenerateContent"
 _PATH_CHARACTERS = frozenset("/\\%")  # never in a model id; each could change the node's path
+OPERATIONS: dict[str, Operation] = {
+    GENERATE: Operation.CHAT,
+    STREAM: Operation.CHAT,
+    EMBED: Operation.EMBED,
+    BATCH_EMBED: Operation.EMBED,
+    COUNT_TOKENS: Operation.COUNT,
+}
 
 
 @dataclass(slots=True)
@@ -88,6 +105,18 @@ class GeminiParsed:
     def node_request(self, *, inject_usage: bool) -> GeminiNodeTarget:
         return GeminiNodeTarget(self.raw, self.call, self.query)
 
+    def wire(self) -> tuple[Operation, WireRequest] | None:
+        action = self.call.action
+        stream = action == STREAM
+        wire = WireRequest(
+            self.document if self.document is not None else {},
+            self.model,
+            stream=stream,
+            json_array=stream and ("alt", "sse") not in parse_qsl(self.query),
+            batch=action == BATCH_EMBED,
+        )
+        return OPERATIONS[action], wire
+
 
 @dataclass(frozen=True, slots=True)
 class GeminiCall:
@@ -118,13 +147,19 @@ def parse_gemini(version: str, model_action: str) -> GeminiCall:
     if action not in GEMINI_ACTIONS:
         known = ", ".join(sorted(GEMINI_ACTIONS))
         raise NotFound(f"unknown Gemini action {echo(action)} (supported: {known})")
+    return GeminiCall(version, check_model_name(model), action)
+
+
+def check_model_name(model: str) -> str:
+    """`model`, when it can go into a node's path; InvalidRequest otherwise.
+
+    aiohttp hands over the decoded path: `a%2F..%2Fb` is `a/../b`, which a node (or a
+    normalising proxy before it) would serve as `b` while we routed and priced `a*`; a
+    request translated from a dialect that names the model in its body must not reach
+    another path either."""
     if _PATH_CHARACTERS.intersection(model):
-        # aiohttp hands over the decoded path: `a%2F..%2Fb` is `a/../b`, which a node (or a
-        # normalising proxy before it) would serve as `b` while we routed and priced `a*`.
-        raise InvalidRequest(
-            "the model name in the path may not contain '/', '\\' or '%' (encoded or not)"
-        )
-    return GeminiCall(version, model, action)
+        raise InvalidRequest("a model name may not contain '/', '\\' or '%' (encoded or not)")
+    return model
 
 
 def read_call(params: Mapping[str, str]) -> GeminiCall:

@@ -88,5 +88,8 @@ class GeminiMapping:
     ) -> bytes:
         return orjson.dumps(encode_embedding_response(response, single=request.single))
 
+    def encode_token_count(self, tokens: int) -> bytes | None:
+        return orjson.dumps({"totalTokens": tokens})  # countTokens' answer
+
 
 GEMINI_MAPPING = GeminiMapping()

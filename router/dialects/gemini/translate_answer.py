@@ -42,6 +42,7 @@ from router.dialects.chat_wire import (
     opt_object,
     opt_str,
 )
+from router.dialects.gemini.replies import google_error
 from router.dialects.gemini.translate_content import CallBook, decode_part, encode_part
 from router.errors import InvalidRequest
 
@@ -193,23 +194,6 @@ def encode_response(response: ChatResponse) -> dict[str, Any]:
 
 # ---- errors --------------------------------------------------------------------------
 
-# google.rpc.Code names of HTTP statuses (the table router.dialects.gemini.replies renders with).
-GOOGLE_STATUS: dict[int, str] = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "UNIMPLEMENTED",
-    409: "ABORTED",
-    413: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 _KIND_OF_GOOGLE = {
     "INVALID_ARGUMENT": ErrorKind.INVALID_REQUEST,
     "FAILED_PRECONDITION": ErrorKind.INVALID_REQUEST,
@@ -221,15 +205,6 @@ _KIND_OF_GOOGLE = {
     "DEADLINE_EXCEEDED": ErrorKind.TIMEOUT,
     "INTERNAL": ErrorKind.SERVER,
 }
-
-
-def google_status(status: int) -> str:
-    name = GOOGLE_STATUS.get(status)
-    if name is not None:
-        return name
-    if status >= 500:
-        return "INTERNAL"
-    return "FAILED_PRECONDITION" if status >= 400 else "UNKNOWN"
 
 
 def decode_error(status: int, document: Any) -> ChatError:
@@ -250,15 +225,8 @@ def decode_error(status: int, document: Any) -> ChatError:
 
 
 def encode_error(error: ChatError, trace_id: str) -> dict[str, Any]:
-    """Google's error shape, as the router writes it on Gemini paths."""
-    request_info = {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": trace_id}
-    details = {
-        "code": error.status,
-        "message": error.message,
-        "status": google_status(error.status),
-        "details": [request_info],
-    }
-    return {"error": details}
+    """Google's error shape, as the router writes it on Gemini paths (one rule: replies)."""
+    return google_error(error.status, error.message, trace_id)
 
 
 # ---- embeddings ----------------------------------------------------------------------

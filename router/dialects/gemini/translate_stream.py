@@ -35,6 +35,7 @@ from router.dialects.chat_answer import (
     UsageReport,
 )
 from router.dialects.chat_wire import compact_json, kind_of_mime, lookup
+from router.dialects.gemini.replies import stream_error_line
 from router.dialects.gemini.translate_answer import (
     GEMINI_OF_FINISH,
     answer_head,
@@ -165,10 +166,20 @@ class GeminiStreamEncoder:
         self._calls: dict[tuple[int, int], tuple[ToolCallStart, list[str]]] = {}
         self._written = False
         self._done = False
+        # A finish waits for the usage that follows it (or the end): Gemini's last chunk
+        # carries both, and the SDKs read the finish reason from the last chunk.
+        self._finish: Finish | None = None
 
     def encode(self, event: ChatEvent) -> bytes:
         if self._done:
             return b""
+        finish = self._finish
+        if finish is not None:
+            self._finish = None
+            if isinstance(event, UsageReport):
+                usage = {"usageMetadata": encode_usage(event.usage)}
+                return self._finished(finish, usage)
+            return self._finished(finish) + self.encode(event)
         if isinstance(event, StreamStart):
             self._head = {"modelVersion": event.model, "responseId": event.id}
             return b""
@@ -187,7 +198,8 @@ class GeminiStreamEncoder:
         if isinstance(event, ToolCallEnd):
             return self._call(event)
         if isinstance(event, Finish):
-            return self._chunk(event.choice, [{"text": ""}], GEMINI_OF_FINISH[event.reason])
+            self._finish = event
+            return b""
         if isinstance(event, UsageReport):
             usage = {"usageMetadata": encode_usage(event.usage)}
             return self._chunk(0, [{"text": ""}], extra=usage)
@@ -199,6 +211,9 @@ class GeminiStreamEncoder:
                 return b""
             return b"]" if self._written else b"[]"
         return b""  # redacted reasoning: another provider's data
+
+    def _finished(self, event: Finish, extra: dict[str, Any] | None = None) -> bytes:
+        return self._chunk(event.choice, [{"text": ""}], GEMINI_OF_FINISH[event.reason], extra)
 
     def _part_event(self, event: TextDelta | ReasoningDelta) -> bytes:
         if not event.text and event.signature is None:
@@ -245,5 +260,5 @@ class GeminiStreamEncoder:
     def _error(self, document: dict[str, Any]) -> bytes:
         self._done = True
         if not self._json_array:
-            return orjson.dumps(document) + b"\n"  # a bare JSON line: every Google SDK raises
+            return stream_error_line(orjson.dumps(document))
         return self._frame(document) + b"]"

@@ -22,6 +22,7 @@ from router.dialects.openai.ingress import OpenAIIngress
 from router.dialects.openai.models import OpenAIModels
 from router.dialects.openai.nodes import OpenAINodes
 from router.dialects.openai.replies import OpenAIReplies
+from router.dialects.openai.translate import OPENAI_MAPPING
 
 CODEC = Codec(
     name=DialectName.OPENAI,
@@ -30,4 +31,5 @@ CODEC = Codec(
     replies=OpenAIReplies(),
     models=OpenAIModels(),
     nodes=OpenAINodes(),
+    translation=OPENAI_MAPPING,
 )

@@ -11,8 +11,10 @@ from typing import Any
 
 import orjson
 
+from router.dialects.chat import WireRequest
+from router.dialects.codec import Operation
 from router.dialects.estimate import lower_caps, output_tokens
-from router.dialects.openai.request import OPENAI_ENDPOINTS
+from router.dialects.openai.request import OPENAI_ENDPOINTS, OPERATIONS
 
 _CAPS = ("max_completion_tokens", "max_tokens")
 # Node paths where a health probe would be a paid call.
@@ -24,6 +26,8 @@ _CALLS_MODEL = {
     )
     for endpoint in OPENAI_ENDPOINTS
 }
+# Where a request translated from another dialect goes.
+_TRANSLATED_PATHS = {operation: endpoint.node_path for endpoint, operation in OPERATIONS.items()}
 
 
 def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
@@ -52,3 +56,7 @@ class OpenAINodes:
 
     def model_calling_path(self, path: str) -> str | None:
         return _CALLS_MODEL.get(path)
+
+    def translated_path(self, operation: Operation, wire: WireRequest) -> tuple[str, str] | None:
+        path = _TRANSLATED_PATHS.get(operation)
+        return None if path is None else (path, "")

@@ -9,6 +9,8 @@ SDKs skip them) and `data: [DONE]` to end a stream.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from router.dialects.sse import DONE_EVENT
@@ -17,15 +19,21 @@ from router.errors import RouterError
 SSE_KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: the OpenAI SDKs skip it
 
 
+def error_document(code: str, message: str, kind: str, trace_id: str) -> dict[str, Any]:
+    """The router's JSON error shape (the seeds'), the one rule for every error an OpenAI
+    client is written: the router's own and a node's translated."""
+    error = {"code": code, "message": message, "type": kind}
+    return {"success": False, "error": error, "trace_id": trace_id}
+
+
 def router_error_body(error: RouterError, trace_id: str) -> bytes:
-    """The router's JSON error shape, for responses and the mid-stream event."""
-    return orjson.dumps(
-        {
-            "success": False,
-            "error": {"code": error.code, "message": error.message, "type": error.type},
-            "trace_id": trace_id,
-        }
-    )
+    """The router's own error, for responses and the mid-stream event."""
+    return orjson.dumps(error_document(error.code, error.message, error.type, trace_id))
+
+
+def stream_error_event(body: bytes) -> bytes:
+    """An error body as the event that ends a stream (the SDKs raise on it)."""
+    return b"data: " + body + b"\n\n"
 
 
 class OpenAIReplies:
@@ -44,4 +52,4 @@ class OpenAIReplies:
         return router_error_body(error, trace_id)
 
     def stream_error_event(self, error: RouterError, trace_id: str) -> bytes:
-        return b"data: " + router_error_body(error, trace_id) + b"\n\n"
+        return stream_error_event(router_error_body(error, trace_id))

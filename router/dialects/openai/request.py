@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from router.dialects.chat import WireRequest
+from router.dialects.codec import Operation
 from router.dialects.estimate import positive_cap
 from router.dialects.target import encode_target
 from router.errors import InvalidRequest
@@ -44,6 +46,9 @@ OPENAI_ENDPOINTS = (
     OpenAIEndpoint("/responses", "/v1/responses", "input", stream_usage=False),
 )
 CHAT = OPENAI_ENDPOINTS[0]
+EMBEDDINGS = OPENAI_ENDPOINTS[2]
+# The endpoints translation covers, and what each asks.
+OPERATIONS: dict[OpenAIEndpoint, Operation] = {CHAT: Operation.CHAT, EMBEDDINGS: Operation.EMBED}
 # The output caps a request may set, the first one present counting.
 _CAPS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
@@ -157,6 +162,12 @@ class OpenAIParsed:
     def node_request(self, *, inject_usage: bool) -> OpenAITarget:
         strip = wants_injected_usage(self.request, inject_usage, self.endpoint)
         return OpenAITarget(self.raw, self.request, strip_usage=strip, endpoint=self.endpoint)
+
+    def wire(self) -> tuple[Operation, WireRequest] | None:
+        operation = OPERATIONS.get(self.endpoint)
+        if operation is None:
+            return None  # completions, responses: no other dialect has them
+        return operation, WireRequest(self.request.document, self.model, stream=self.is_stream)
 
 
 @dataclass(frozen=True, slots=True)

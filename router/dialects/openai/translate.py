@@ -88,5 +88,8 @@ class OpenAIMapping:
         body = encode_embedding_response(response, base64_vectors=request.base64)
         return orjson.dumps(body)
 
+    def encode_token_count(self, tokens: int) -> bytes | None:
+        return None  # OpenAI's API counts no tokens
+
 
 OPENAI_MAPPING = OpenAIMapping()

@@ -42,6 +42,7 @@ from router.dialects.chat_wire import (
     opt_int,
     opt_str,
 )
+from router.dialects.openai.replies import error_document
 from router.dialects.openai.translate_content import (
     decode_call,
     encode_assistant,
@@ -227,8 +228,7 @@ def decode_error(status: int, document: Any) -> ChatError:
 def encode_error(error: ChatError, trace_id: str) -> dict[str, Any]:
     """The router's OpenAI-path error shape (the seeds'), for an IR error."""
     code = CODE_OF_KIND.get(error.kind, "api_error")
-    details = {"code": code, "message": error.message, "type": TYPE_OF_KIND[error.kind]}
-    return {"success": False, "error": details, "trace_id": trace_id}
+    return error_document(code, error.message, TYPE_OF_KIND[error.kind], trace_id)
 
 
 # ---- embeddings ----------------------------------------------------------------------

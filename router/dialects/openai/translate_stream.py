@@ -31,6 +31,7 @@ from router.dialects.chat_answer import (
     ToolCallStart,
     UsageReport,
 )
+from router.dialects.openai.replies import stream_error_event
 from router.dialects.openai.translate_answer import (
     OPENAI_OF_FINISH,
     decode_error,
@@ -40,8 +41,7 @@ from router.dialects.openai.translate_answer import (
     encode_usage,
 )
 from router.dialects.openai.translate_content import extra_content, thought_signature
-
-DONE = b"data: [DONE]\n\n"
+from router.dialects.sse import DONE_EVENT
 
 
 class OpenAIStreamDecoder:
@@ -210,7 +210,7 @@ class OpenAIStreamEncoder:
 
     def _error(self, error: ChatError) -> bytes:
         self._done = True
-        return b"data: " + orjson.dumps(encode_error(error, self._trace_id)) + b"\n\n"
+        return stream_error_event(orjson.dumps(encode_error(error, self._trace_id)))
 
     def _end(self) -> bytes:
         self._done = True
@@ -218,4 +218,4 @@ class OpenAIStreamEncoder:
         if self._include_usage and self._usage is not None:
             body = {**self._head, "choices": [], "usage": encode_usage(self._usage)}
             out = b"data: " + orjson.dumps(body) + b"\n\n"
-        return out + DONE
+        return out + DONE_EVENT
