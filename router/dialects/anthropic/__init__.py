@@ -23,6 +23,7 @@ from router.dialects.anthropic.ingress import AnthropicIngress
 from router.dialects.anthropic.models import AnthropicModels
 from router.dialects.anthropic.nodes import AnthropicNodes
 from router.dialects.anthropic.replies import AnthropicReplies
+from router.dialects.anthropic.translate import ANTHROPIC_MAPPING
 from router.dialects.codec import Codec
 from router.dialects.names import DialectName
 
@@ -33,4 +34,5 @@ CODEC = Codec(
     replies=AnthropicReplies(),
     models=AnthropicModels(),
     nodes=AnthropicNodes(),
+    translation=ANTHROPIC_MAPPING,
 )

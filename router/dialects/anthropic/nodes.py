@@ -12,6 +12,9 @@ Anthropic takes a prefilled turn only without trailing whitespace, and, while th
 is on, only one that starts with the signed thinking blocks of the answer: the thinking
 is done by then, so the continued request goes without `thinking` and the prefill holds
 the text alone (none at all when the answer was cut while still thinking).
+
+A request translated from another dialect goes to `/v1/messages` (`translated_path`),
+with the same key and version headers as a relayed one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import orjson
 
 from router.dialects.anthropic.ingress import API_KEY_HEADER, VERSION_HEADER
 from router.dialects.anthropic.request import Endpoint
+from router.dialects.chat import WireRequest
+from router.dialects.codec import Operation
 from router.dialects.estimate import lower_caps, output_tokens
 
 API_VERSION = "2023-06-01"  # the one version of the Messages API
@@ -54,3 +59,9 @@ class AnthropicNodes:
 
     def model_calling_path(self, path: str) -> str | None:
         return _CALLS_MODEL.get(path)
+
+    def translated_path(self, operation: Operation, wire: WireRequest) -> tuple[str, str] | None:
+        # A count is never sent on (the router answers its estimate): chat only.
+        if operation is Operation.CHAT:
+            return Endpoint.MESSAGES.node_path, ""
+        return None

@@ -7,7 +7,8 @@ a JSON object with a `model` and `messages` (and `max_tokens`, on `/messages`: i
 the output cap tpm and credit reservations count). `?beta=true` (what the SDKs' beta
 clients and Claude Code add) goes on to the node; no other query parameter does.
 `count_tokens` is free: authorised, never counted, reserved or charged, as Gemini's
-countTokens.
+countTokens. For translation a call says what it asks (`OPERATIONS`): a conversation's
+next turn, or a prompt's tokens counted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from router.dialects.chat import WireRequest
+from router.dialects.codec import Operation
 from router.dialects.estimate import positive_cap
 from router.dialects.target import encode_target
 from router.errors import InvalidRequest
@@ -34,6 +37,13 @@ class Endpoint(enum.StrEnum):
     @property
     def node_path(self) -> str:
         return "/v1" + self.value
+
+
+# What each endpoint asks, in the words translation shares.
+OPERATIONS: dict[Endpoint, Operation] = {
+    Endpoint.MESSAGES: Operation.CHAT,
+    Endpoint.COUNT_TOKENS: Operation.COUNT,
+}
 
 
 def read_body(raw: bytes, endpoint: Endpoint) -> dict[str, Any]:
@@ -114,6 +124,10 @@ class AnthropicParsed:
 
     def node_request(self, *, inject_usage: bool) -> AnthropicNodeTarget:
         return AnthropicNodeTarget(self.raw, self.document, self.endpoint, self.beta)
+
+    def wire(self) -> tuple[Operation, WireRequest]:
+        wire = WireRequest(self.document, self.model, stream=self.is_stream)
+        return OPERATIONS[self.endpoint], wire
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,5 +117,8 @@ class AnthropicMapping:
     ) -> bytes:
         raise UntranslatableAnswer(_NO_EMBEDDINGS)
 
+    def encode_token_count(self, tokens: int) -> bytes | None:
+        return orjson.dumps(encode_token_count(tokens))  # count_tokens' answer
+
 
 ANTHROPIC_MAPPING = AnthropicMapping()
