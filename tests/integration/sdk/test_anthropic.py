@@ -1,12 +1,13 @@
 """The anthropic SDKs (Python, and Node's @anthropic-ai/sdk) through a real router (issue 29).
 
-One router (memory backend, keys, a JSONL ledger) in front of one mock node per kind:
-`anthropic` (`--dialect anthropic`, its answers relayed byte for byte). Each test runs
-against each kind in `KINDS` (the nodes of other dialects join it once translation is
-wired) and shows what an Anthropic client sees: `messages.create` and `messages.stream`,
-thinking blocks, a tool-use round trip streamed and not, an image, `count_tokens` free in
-the ledger, `models.list`, the error classes the SDK maps from each status, a keep-alive
-ping, and a mid-stream failure that raises. Billing is checked against the usage the
+One router (memory backend, keys, a JSONL ledger) in front of one mock node per kind in
+`KINDS`: `anthropic` (`--dialect anthropic`, its answers relayed byte for byte), and the
+single-dialect `gemini` and `openai` nodes (translated both ways). Each test runs
+against each kind and shows what an Anthropic client sees: `messages.create` and
+`messages.stream`, thinking blocks, a tool-use round trip streamed and not, an image,
+`count_tokens` free in the ledger, `models.list`, the error classes the SDK maps from
+each status, a keep-alive ping, and a mid-stream failure that raises; and, across
+dialects, failover and a continued answer. Billing is checked against the usage the
 client was told.
 """
 
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 NODE_KEY = f"sk-node-{secrets.token_hex(6)}"
 KEYS = {name: f"sk-an-{name}-{secrets.token_hex(8)}" for name in ("main", "narrow")}
-KINDS = ["anthropic"]  # gemini and openai join once translation is wired
+KINDS = ["anthropic", "gemini", "openai"]
 # How each kind of node is started: every one takes its key its own way.
 MOCK_NODES = {kind: ("--dialect", kind, "--api-key", NODE_KEY, "--chunks", "3") for kind in KINDS}
 # What each node answers (its name is in the text).

@@ -4,7 +4,7 @@
 router's key in `ANTHROPIC_AUTH_TOKEN` (sent as a Bearer token) or `ANTHROPIC_API_KEY`
 (sent as `x-api-key`), its non-essential traffic off (tests/support/claude_code.py).
 One router in front of one mock node per kind in `KINDS` (`anthropic`: relayed byte for
-byte; the nodes of other dialects join once translation is wired). Each run shows the
+byte; `gemini` and `openai`: single-dialect nodes, translated). Each run shows the
 node's answer coming back, billed in the ledger as Claude Code was told (with the thinking
 Claude Code asks for by default, and without it); a second run,
 whose scripted node answers with a `Read` tool call, shows Claude Code reading a file
@@ -33,7 +33,7 @@ pytestmark = [
 
 NODE_KEY = f"sk-node-{secrets.token_hex(6)}"
 KEY = f"sk-cc-{secrets.token_hex(8)}"
-KINDS = ["anthropic"]  # gemini and openai join once translation is wired
+KINDS = ["anthropic", "gemini", "openai"]
 MOCK_NODES = {kind: ("--dialect", kind, "--api-key", NODE_KEY, "--chunks", "3") for kind in KINDS}
 # What each node answers (its name is in the text).
 ANSWERS = {kind: Answer.of(MockSettings(name=kind, chunks=3)) for kind in KINDS}
