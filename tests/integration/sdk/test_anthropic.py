@@ -82,8 +82,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes, route
         kind: {"url": mock_nodes[kind].url, "api_key": NODE_KEY, "dialect": kind}
         for kind in MOCK_NODES
     }
-    models = {
+    models: dict[str, Any] = {
         f"m-{kind}": {"backends": [{"node": kind}], "pricing": FLOW_PRICING} for kind in MOCK_NODES
+    }
+    # An Anthropic node first, a Gemini node next: failover and continuation across them.
+    models["m-mixed"] = {
+        "backends": [{"node": "anthropic"}, {"node": "gemini", "priority": 1}],
+        "on_midstream_failure": "continue",
+        "pricing": FLOW_PRICING,
     }
     keys = [
         {"name": "main", "hash": key_hash(KEYS["main"]), "models": ["m-*"], "credits": 1000},
@@ -291,7 +297,7 @@ async def test_count_tokens_is_free(setup: Setup, kind: str) -> None:
 def test_models_list_and_retrieve(setup: Setup) -> None:
     client = setup.client()
     listed = [model.id for model in client.models.list()]
-    assert listed == [f"m-{kind}" for kind in MOCK_NODES]
+    assert listed == [*(f"m-{kind}" for kind in MOCK_NODES), "m-mixed"]
     model = client.models.retrieve("m-anthropic")
     assert (model.id, model.type) == ("m-anthropic", "model")
     with pytest.raises(anthropic.NotFoundError):
@@ -382,6 +388,33 @@ def test_a_failure_mid_stream_raises(setup: Setup, kind: str, mock_nodes: MockNo
     assert received == [ANSWERS[kind].content_parts[0]]
     assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
     assert "mid-answer" in str(caught.value)
+
+
+# --- across dialects ------------------------------------------------------------------------
+
+
+def test_failover_before_the_first_byte_to_a_node_of_another_dialect(
+    setup: Setup, fresh_nodes: MockNodes
+) -> None:
+    fresh_nodes["anthropic"].faults(status=529, error_message="overloaded")
+    answer = setup.client().messages.create(model="m-mixed", max_tokens=100, messages=HI)
+    assert _text(answer) == ANSWERS["gemini"].content
+    assert fresh_nodes["anthropic"].requests() == 1 and fresh_nodes["gemini"].requests() == 1
+
+
+def test_a_cut_answer_continues_at_a_node_of_another_dialect(
+    setup: Setup, fresh_nodes: MockNodes
+) -> None:
+    fresh_nodes["anthropic"].faults(cut_after=BEFORE_FIRST_TEXT["anthropic"] + 1)
+    with setup.client().messages.stream(model="m-mixed", max_tokens=100, messages=HI) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    # The mock nodes continue each other's answers part by part (router.mock.answers).
+    assert text.startswith("Hello from anthropic.") and text.endswith(" Part 3 of 3.")
+    assert [block.type for block in final.content] == ["text"]  # one block, continued
+    continued = fresh_nodes["gemini"].last_request()
+    assert continued is not None and continued["path"].endswith(":streamGenerateContent")
+    assert continued["body"]["contents"][-1]["role"] == "model"  # the prefill, Gemini's way
 
 
 # --- Node's @anthropic-ai/sdk ---------------------------------------------------------------
