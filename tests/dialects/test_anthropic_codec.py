@@ -29,7 +29,8 @@ from router.dialects.anthropic.request import (
     has_beta,
     read_body,
 )
-from router.dialects.codec import EntryKind, ModelInfo
+from router.dialects.chat import WireRequest
+from router.dialects.codec import EntryKind, ModelInfo, Operation
 from router.errors import (
     ApiError,
     InvalidRequest,
@@ -273,3 +274,30 @@ def test_a_prefill_is_the_text_so_far_without_thinking_or_trailing_space() -> No
     assert continued["max_tokens"] == 2000 - 3  # 7 + 3 characters: 3 tokens
     only_thought = orjson.loads(prefilled(body(thinking=thinking), "", "hmm"))
     assert only_thought["messages"] == ASK["messages"] and "thinking" not in only_thought
+
+
+# --- translation: what the wiring asks of the codec ------------------------------------------
+
+
+def test_a_request_says_what_it_asks_for_translation() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 9,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    raw = orjson.dumps(body)
+    operation, wire = MESSAGES_CALL.read(raw, "beta=true").wire()
+    assert (operation, wire.model, wire.stream, wire.body) == (Operation.CHAT, "m", True, body)
+    counted = {"model": "m", "messages": body["messages"]}
+    operation, wire = COUNT_TOKENS_CALL.read(orjson.dumps(counted), "").wire()
+    assert (operation, wire.stream) == (Operation.COUNT, False)
+
+
+def test_a_translated_request_goes_to_messages_and_a_count_is_answered_here() -> None:
+    assert CODEC.translation is not None
+    chat = WireRequest({}, "m")
+    assert CODEC.nodes.translated_path(Operation.CHAT, chat) == ("/v1/messages", "")
+    assert CODEC.nodes.translated_path(Operation.COUNT, chat) is None  # the estimate answers
+    assert CODEC.nodes.translated_path(Operation.EMBED, chat) is None  # Anthropic has none
+    assert orjson.loads(CODEC.translation.encode_token_count(42) or b"") == {"input_tokens": 42}
