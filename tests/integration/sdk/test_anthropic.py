@@ -20,7 +20,9 @@ import secrets
 from typing import Any
 
 import anthropic
+import openai
 import pytest
+from google import genai
 
 from router.mock import messages as mock_messages
 from router.mock.answers import Answer, MockSettings
@@ -415,6 +417,35 @@ def test_a_cut_answer_continues_at_a_node_of_another_dialect(
     continued = fresh_nodes["gemini"].last_request()
     assert continued is not None and continued["path"].endswith(":streamGenerateContent")
     assert continued["body"]["contents"][-1]["role"] == "model"  # the prefill, Gemini's way
+
+
+async def test_openai_and_gemini_clients_of_an_anthropic_node(
+    setup: Setup, fresh_nodes: MockNodes
+) -> None:
+    """The other way round: an Anthropic node serves the other dialects' clients."""
+    answer = ANSWERS["anthropic"]
+    with openai.OpenAI(
+        base_url=f"{setup.url}/v1", api_key=KEYS["main"], max_retries=0, timeout=30
+    ) as client:
+        headers = _rid()
+        reply = client.chat.completions.create(
+            model="m-anthropic", messages=HI, reasoning_effort="low", extra_headers=headers
+        )
+        message = reply.choices[0].message
+        assert message.content == answer.content
+        assert message.model_extra is not None
+        assert message.model_extra["reasoning_content"] == answer.reasoning  # its thinking
+        record = await setup.view.settled(headers["X-Request-ID"])
+        assert record["prompt_tokens"] == reply.usage.prompt_tokens  # type: ignore[union-attr]
+        stream = client.chat.completions.create(model="m-anthropic", messages=HI, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == answer.content
+    sent = fresh_nodes["anthropic"].last_request()
+    assert sent is not None and sent["path"] == "/v1/messages"
+    options = genai.types.HttpOptions(base_url=setup.url, api_version="v1beta", timeout=30_000)
+    with genai.Client(api_key=KEYS["main"], http_options=options) as google:
+        reply = google.models.generate_content(model="m-anthropic", contents="hello")
+        assert reply.text == answer.content
 
 
 # --- Node's @anthropic-ai/sdk ---------------------------------------------------------------
