@@ -31,7 +31,9 @@ from typing import TypeVar
 from bench.system import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 10.0
+# How long a process may take to answer: a wait, not a target. Six Python processes
+# starting at once on two busy cores took over 10 s each.
+READY_TIMEOUT = 30.0
 _S = TypeVar("_S", bound="Stops")
 STOP_TIMEOUT = 5.0
 

@@ -288,14 +288,12 @@ models:
 """
 
 
-def test_check_warns_about_a_model_one_dialects_clients_cannot_reach(tmp_path):
-    """Until translation is wired, OpenAI clients of a model served by Gemini-only nodes
-    get 400 dialect_not_served: check says so (exit 0: the config is valid)."""
+def test_check_is_silent_about_a_model_served_in_one_dialect_only(tmp_path):
+    """Translation takes OpenAI clients of a model served by Gemini-only nodes to them, so
+    such a model is no config mistake: no warning (exit 0)."""
     result = run_check(write(tmp_path, ONE_DIALECT))
     assert result.returncode == 0, result.stderr
-    (warning,) = result.stderr.splitlines()
-    assert warning.startswith("warning: models.gemini-only: ")
-    assert "openai" in warning and "dialect_not_served" in warning
+    assert result.stderr == ""
 
 
 def test_a_closed_output_pipe_ends_check_quietly(tmp_path):

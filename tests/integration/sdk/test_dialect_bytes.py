@@ -387,7 +387,7 @@ def _gemini(setup: Setup, model_action: str) -> tuple[int, dict[str, str], Any]:
     ("method", "path", "body", "status", "name"),
     [
         ("POST", "/v1beta/models/gemini-good:generateContent", b"{", 400, "INVALID_ARGUMENT"),
-        ("POST", "/v1beta/models/gemini-good:embedContent", b"{}", 404, "NOT_FOUND"),
+        ("POST", "/v1beta/models/gemini-good:predict", b"{}", 404, "NOT_FOUND"),
         ("POST", "/v1beta/nothing/here", b"{}", 404, "NOT_FOUND"),
         ("PUT", "/v1beta/models/gemini-good:generateContent", None, 405, "UNIMPLEMENTED"),
         ("GET", "/v1beta/models/gemini-good:generateContent", None, 404, "NOT_FOUND"),
