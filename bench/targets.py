@@ -212,7 +212,7 @@ def default_targets() -> list[Target]:
         # Keys, rpm and credits in memory and on Redis (issue: Redis at least 0.7x memory).
         router_target("router-memory", metered="memory", variant=True),
         router_target("router-redis", metered="redis", variant=True),
-        # Two workers on the same core (this machine has two cores in all: see the README).
+        # Two workers on the same core (this machine has two cores in all: see docs/benchmarks.md).
         router_target("router-w2", "--workers", "2", metered="redis", variant=True),
         # OpenTelemetry traces exported over OTLP/HTTP: every request, and one in a hundred.
         router_target("router-traced", variant=True, traced=1.0),

@@ -436,3 +436,35 @@ def test_no_module_patches_third_party_code() -> None:
         for where in patches(path.read_text())
     ]
     assert not found, "\n".join(found)
+
+
+# --- The test tree (issue 31) ----------------------------------------------------------------
+
+TESTS = ROOT.parent / "tests"
+
+
+def loose_test_modules(tests: Path) -> list[str]:
+    """Python files under tests/ that are neither a test module, a conftest nor a package
+    marker, outside tests/support/ (support code has one home) and the Node SDKs' folder."""
+    found = []
+    for path in sorted(tests.rglob("*.py")):
+        parts = path.relative_to(tests).parts
+        if parts[0] in ("support", "node") or "__pycache__" in parts:
+            continue
+        if path.name.startswith("test_") or path.name in ("__init__.py", "conftest.py"):
+            continue
+        found.append(path.relative_to(tests).as_posix())
+    return found
+
+
+def test_loose_modules_are_found(tmp_path: Path) -> None:
+    for name in ("web/test_pages.py", "web/__init__.py", "conftest.py", "support/x.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    (tmp_path / "integration" / "helper.py").parent.mkdir(parents=True)
+    (tmp_path / "integration" / "helper.py").touch()
+    assert loose_test_modules(tmp_path) == ["integration/helper.py"]
+
+
+def test_support_code_lives_in_tests_support() -> None:
+    assert loose_test_modules(TESTS) == []

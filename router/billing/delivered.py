@@ -1,6 +1,6 @@
 """The usage a request is charged for when its node's usage did not reach the client.
 
-Pure. The rules (README, "Keys, limits and credits", says the same):
+Pure. The rules (docs/keys-and-credits.md says the same):
 
 * A failed request (no answer, or the node or router failed it) is refunded: its usage
   does not matter.

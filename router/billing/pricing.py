@@ -10,7 +10,7 @@ once never exceed the balance. A request can overspend only by what its real cos
 its reservation. With a flat `pre_deduct` that is anything above it; without one the
 reservation is the request's worst case (`reservation`), which the answer cannot exceed
 while the prompt has no more tokens than the estimate and the node keeps to the output
-cap (README, "Keys, limits and credits", states the bound).
+cap (docs/keys-and-credits.md states the bound).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ withdrawn (StateStore.withdraw): refunded if it landed, refused if it lands late
 The withdrawal itself needs Redis, so the pending ones are kept here and retried by
 one task, all together (the script pipeline sends them in one write), with backoff,
 until the store answers. A router that stops first leaves its pending withdrawals to
-the expiry sweep (README, "Keys, limits and credits").
+the expiry sweep (docs/keys-and-credits.md).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from router.config.source import Located, Path, format_path
-from router.config.suggest import did_you_mean
+from router.config.suggest import closest, did_you_mean
 from router.errors import ConfigError, Problem
 
 T = TypeVar("T")
@@ -33,8 +33,16 @@ class Checker:
     environ: Mapping[str, str]
     problems: list[Problem] = field(default_factory=list)
 
-    def report(self, path: Path, message: str) -> None:
-        self.problems.append(Problem(format_path(path), message, self.doc.line_of(path)))
+    def report(self, path: Path, message: str) -> Problem:
+        problem = Problem(format_path(path), message, self.doc.line_of(path))
+        self.problems.append(problem)
+        return problem
+
+    def replace(self, old: Problem, path: Path, message: str) -> None:
+        """Put a problem in the place of one it explains (the cause where its effect was)."""
+        self.problems[self.problems.index(old)] = Problem(
+            format_path(path), message, self.doc.line_of(path)
+        )
 
     def substitute(self, value: str, path: Path, *, report_missing: bool = True) -> str:
         """Replace `${VAR}` / `${VAR:-default}`; a missing variable is a problem naming it.
@@ -70,6 +78,7 @@ class Section:
             raw = {}
         self.raw: dict[str, Any] = raw
         self.seen: set[str] = set()
+        self.absent: dict[str, Problem] = {}  # required keys found missing, and their problem
 
     def at(self, key: str | int) -> Path:
         return (*self.path, key)
@@ -144,11 +153,22 @@ class Section:
                 )
         return tuple(out)
 
+    def report_missing(self, key: str, message: str = "is required") -> None:
+        """A required key is absent. Reported now; `close` puts the unknown key that
+        misspells it (`backend:` for `backends:`) in its place, so the cause is named."""
+        self.absent[key] = self.checker.report(self.at(key), message)
+
     def close(self) -> None:
         """Report every key nobody asked for, with the known key it most likely misspells."""
         for key in self.raw:
-            if key not in self.seen:
-                self.checker.report(self.at(key), "unknown key" + did_you_mean(key, self.seen))
+            if key in self.seen:
+                continue
+            meant = closest(key, self.seen)
+            message = "unknown key" + did_you_mean(key, self.seen)
+            if len(meant) == 1 and meant[0] in self.absent:
+                self.checker.replace(self.absent.pop(meant[0]), self.at(key), message)
+            else:
+                self.checker.report(self.at(key), message)
 
     def reject_unknown(self, known: tuple[str, ...]) -> None:
         """Report the keys not in `known` now, before the rest is read: a misspelt section
@@ -162,7 +182,7 @@ class Section:
         self.seen.add(key)
         if key not in self.raw or self.raw[key] is None:
             if default is MISSING:
-                self.checker.report(self.at(key), "is required")
+                self.report_missing(key)
             return default
         return self.raw[key]
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 MICRO = 1_000_000
+# The largest amount of credits anywhere (a balance, a top-up, a price): 10**18
+# micro-credits stays inside the signed 64-bit integers Redis's HINCRBY keeps balances in.
+MAX_CREDITS = 10**12
 
 
 def credits_to_micro(value: int | float | str | Decimal) -> int:
@@ -22,6 +25,8 @@ def credits_to_micro(value: int | float | str | Decimal) -> int:
         raise ValueError(f"credits must be a number, got {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"credits must be finite, got {value!r}")
+    if abs(amount) > MAX_CREDITS:
+        raise ValueError(f"credits must be at most {MAX_CREDITS} credits either way, got {value!r}")
     micro = amount * MICRO
     if micro != micro.to_integral_value():
         raise ValueError(f"credits have at most 6 decimal places, got {value!r}")

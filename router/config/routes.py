@@ -154,9 +154,14 @@ def read_defaults(section: Section) -> Defaults:
 def read_node(name: str, section: Section, defaults: Defaults) -> NodeConfig:
     if not _NODE_NAME.match(name):
         section.checker.report(section.path, "node names may use letters, digits, '_', '.', '-'")
-    url, basic_auth = _split_userinfo(section.string("url", ""))
+    given = section.string("url", None)
+    if given is None:
+        section.report_missing("url")
+    url, basic_auth = _split_userinfo(given or "")
     parts = urlsplit(url) if url else None
-    if url and (parts is None or parts.scheme not in ("http", "https") or not parts.hostname):
+    if given is not None and (
+        parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+    ):
         section.checker.report(section.at("url"), "must be an http:// or https:// URL with a host")
     api_key = section.string("api_key", None) or None
     if basic_auth is not None and api_key is not None:
@@ -208,7 +213,9 @@ def _split_userinfo(url: str) -> tuple[str, str | None]:
 
 def _backend(section: Section, nodes: Mapping[str, NodeConfig]) -> Backend:
     node = section.string("node", "")
-    if node and node not in nodes:
+    # With no node read at all (`nodes:` missing or misspelt) that is the one problem
+    # named, not an "unknown node" for every backend.
+    if node and nodes and node not in nodes:
         hint = did_you_mean(node, nodes)
         section.checker.report(section.at("node"), f"unknown node {node!r}{hint}")
     backend = Backend(
@@ -247,7 +254,9 @@ def read_model(name: str, section: Section, nodes: Mapping[str, NodeConfig]) -> 
     strategy = _choice(section, "strategy", Strategy, Strategy.WEIGHTED)
     backends: list[Backend] = []
     raw_backends = section.raw_value("backends")
-    if not isinstance(raw_backends, list) or not raw_backends:
+    if raw_backends is None:
+        section.report_missing("backends", "must be a non-empty list of backends")
+    elif not isinstance(raw_backends, list) or not raw_backends:
         section.checker.report(section.at("backends"), "must be a non-empty list of backends")
     else:
         for i, raw in enumerate(raw_backends):

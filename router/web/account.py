@@ -11,6 +11,8 @@ use. The documents are built by pure functions below; the handlers only fetch re
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,6 +32,11 @@ DAY = 86400.0
 HOUR = 3600
 RECENT = 50  # ledger records listed on the account page
 UNLIMITED_USD = 100000000  # what one-api reports for a key without a credit limit
+MAX_WAIT = 10.0  # seconds a request-cost lookup may wait for the settlement
+# A waiting lookup reads the ledger again after 0.1 s, doubling to at most 1 s: most
+# requests are settled by the first or second read, and one lookup stays a handful of
+# ledger reads (a scan of usage.jsonl on the memory backend), not one per 0.2 s.
+FIRST_STEP, LAST_STEP = 0.1, 1.0
 
 
 def account_document(record: KeyRecord, records: Sequence[LedgerRecord], now: float) -> Any:
@@ -125,6 +132,19 @@ def _day(text: str | None, name: str, default: float) -> float:
         raise InvalidRequest(f"{name} must be YYYY-MM-DD, got {echo(text)}") from None
 
 
+def wait_seconds(text: str | None) -> float:
+    """`?wait=` of a request-cost lookup: 0 to MAX_WAIT seconds, absent meaning 0."""
+    if text is None or not text.strip():
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_WAIT:  # nan fails both
+        raise InvalidRequest(f"wait must be 0-{MAX_WAIT:g} seconds, got {echo(text)}")
+    return seconds
+
+
 class Account:
     """The account endpoints; every one needs the key it reports on."""
 
@@ -149,17 +169,27 @@ class Account:
         return _json(account_document(record, records, now))
 
     async def request_cost(self, request: web.Request) -> web.Response:
-        """GET {prefix}/account/requests/{request_id}: what one request of the last day
-        cost (its X-Request-ID), as `recent` lists it; 404 until it is settled (a moment
-        after it ends; a client that left after the whole text, up to 2 s more)."""
+        """GET {prefix}/account/requests/{request_id}[?wait=S]: what one request of the
+        last day cost (its X-Request-ID), as `recent` lists it; 404 until it is settled (a
+        moment after it ends; a client that left after the whole text, up to 2 s more).
+        `wait` holds the answer up to S seconds for the settlement, so a page asks once
+        instead of polling through 404s."""
         record = await self._holder(request)
         wanted = request.match_info["request_id"]
-        now = time.time()
-        records = await self.billing.store.usage_records(since=now - DAY, key=record.name)
-        found = [r for r in records if (r.request_id.rpartition(":")[0] or r.request_id) == wanted]
-        if not found:
-            raise NotFound(f"no settled request {echo(wanted)} of this key in the last day")
-        return _json(_row(max(found, key=lambda r: r.ended)))
+        deadline = time.monotonic() + wait_seconds(request.query.get("wait"))
+        step = FIRST_STEP
+        while True:
+            now = time.time()
+            records = await self.billing.store.usage_records(since=now - DAY, key=record.name)
+            found = [
+                r for r in records if (r.request_id.rpartition(":")[0] or r.request_id) == wanted
+            ]
+            if found:
+                return _json(_row(max(found, key=lambda r: r.ended)))
+            if time.monotonic() >= deadline:
+                raise NotFound(f"no settled request {echo(wanted)} of this key in the last day")
+            await asyncio.sleep(min(step, max(0.0, deadline - time.monotonic())))
+            step = min(step * 2, LAST_STEP)
 
     async def subscription(self, request: web.Request) -> web.Response:
         """GET {prefix}/dashboard/billing/subscription."""

@@ -86,6 +86,19 @@ def test_credits_to_micro_rejects(value):
         credits_to_micro(value)
 
 
+@pytest.mark.parametrize("value", ["1e400", 1e30, "-1e13", 10**12 + 1])
+def test_credits_beyond_a_trillion_are_refused(value):
+    # 1e400 became a balance JSON shows as null (unlimited); on Redis a balance past
+    # 2**63 micro-credits is no integer HINCRBY takes.
+    with pytest.raises(ValueError, match="at most 1000000000000 credits"):
+        credits_to_micro(value)
+
+
+def test_a_trillion_credits_is_the_largest_amount():
+    assert credits_to_micro(10**12) == 10**18
+    assert credits_to_micro(-(10**12)) == -(10**18)
+
+
 def test_micro_to_credits_presents_six_decimals():
     assert micro_to_credits(1) == 0.000001
     assert micro_to_credits(12_345_678) == 12.345678

@@ -71,6 +71,28 @@ def test_a_misspelt_section_is_the_first_and_only_problem() -> None:
     ]
 
 
+def test_a_misspelt_nodes_section_is_the_only_problem() -> None:
+    # Before: six more lines followed it, "unknown node 'node62'" for every backend.
+    assert problems(GOOD.replace("nodes:", "node:")) == ["2|node|unknown key (did you mean nodes?)"]
+
+
+def test_a_misspelt_required_key_is_named_and_not_reported_missing() -> None:
+    # Before: "backends: must be a non-empty list of backends" came first, the cause last.
+    assert problems(GOOD.replace("    backends:", "    backend:")) == [
+        "10|models.gemini.backend|unknown key (did you mean backends?)"
+    ]
+
+
+def test_a_node_needs_its_url() -> None:
+    # Before: a node without `url:` was valid, and every request to it failed.
+    without = GOOD.replace("    url: http://127.0.0.1:9002\n", "    max_inflight: 4\n")
+    assert problems(without) == ["5|nodes.node63.url|is required"]
+    misspelt = GOOD.replace("    url: http://127.0.0.1:9002", "    ulr: http://127.0.0.1:9002")
+    assert problems(misspelt) == ["6|nodes.node63.ulr|unknown key (did you mean url?)"]
+    empty = GOOD.replace("url: http://127.0.0.1:9002", "url: ${NODE63_URL:-}")
+    assert problems(empty) == ["6|nodes.node63.url|must be an http:// or https:// URL with a host"]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [

@@ -17,6 +17,12 @@ from router.config.suggest import closest, did_you_mean
         ("weigthed", ("weighted", "least_inflight", "latency"), ("weighted",)),
         ("Max-Inflight", ("max_inflight", "url"), ("max_inflight",)),
         ("node6", ("node62", "node63", "other"), ("node62", "node63")),  # a tie: both
+        # One swap, one letter more, less or changed: close however short the word.
+        ("ulr", ("url", "api_key", "max_inflight"), ("url",)),
+        ("rmp", ("rpm", "tpm", "models"), ("rpm",)),
+        ("tmp", ("rpm", "tpm", "models"), ("tpm",)),
+        ("nodse", ("nodes", "models", "keys"), ("nodes",)),
+        ("ab", ("url", "rpm"), ()),  # two letters: too short to guess from
         ("colour", ("url", "api_key", "max_inflight"), ()),  # nothing close: no guess
         ("", ("models",), ()),
         ("models", ("models",), ()),  # the word itself is no suggestion

@@ -52,7 +52,7 @@ def hostile_config(
             "hedge": {"after": 2.0},
         }
     }
-    keys = [
+    keys: list[dict[str, Any]] = [
         {"name": "client", "hash": key_hash(CLIENT_KEY), "credits": CREDITS},
         {"name": "other", "hash": key_hash(OTHER_KEY)},
     ]

@@ -194,7 +194,7 @@ def _reasoning(reasoning: Reasoning) -> Reasoning:
 
 # ---- strategies ----------------------------------------------------------------------
 
-TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 NAMES = st.sampled_from(["get_weather", "lookup", "add"])
 B64 = st.sampled_from(["iVBORw0KGgo=", "AAAA", "UklGRg=="])
 SCHEMAS = st.sampled_from(
@@ -280,7 +280,7 @@ def requests(draw: st.DrawFn, model: str = "gemini-2.5-flash") -> ChatRequest:
         for name in draw(st.sets(NAMES, max_size=3))
     )
     choice = None
-    if tools and draw(st.booleans()):
+    if len(tools) > 0 and draw(st.booleans()):
         mode = draw(st.sampled_from(list(ToolChoiceMode)))
         names = (
             (draw(st.sampled_from([t.name for t in tools])),)

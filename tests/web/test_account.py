@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router.billing.state.ledger import LedgerRecord
 from router.billing.state.outcomes import Outcome, SettledBy
 from router.config.keys import KeyRecord, KeySpec
 from router.errors import InvalidRequest
 from router.web.account import (
+    MAX_WAIT,
     UNLIMITED_USD,
     account_document,
     date_range,
     subscription_document,
     usage_document,
+    wait_seconds,
 )
 from tests.support.store import ledger_record
 
@@ -98,3 +102,26 @@ def test_date_range(start, end, expected):
 def test_date_range_rejects_other_forms(bad):
     with pytest.raises(InvalidRequest, match="start_date must be YYYY-MM-DD"):
         date_range(bad, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(None, 0.0), ("", 0.0), (" ", 0.0), ("0", 0.0), ("2.5", 2.5), ("10", 10.0)],
+)
+def test_wait_seconds(text, seconds):
+    assert wait_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["-1", "10.5", "nan", "inf", "soon", "1e9"])
+def test_wait_seconds_rejects_what_is_not_0_to_10(bad):
+    with pytest.raises(InvalidRequest, match="wait must be 0-10 seconds"):
+        wait_seconds(bad)
+
+
+@given(st.text(max_size=40))
+def test_any_wait_is_a_bounded_number_or_a_400(text):
+    try:
+        seconds = wait_seconds(text)
+    except InvalidRequest:
+        return
+    assert 0 <= seconds <= MAX_WAIT

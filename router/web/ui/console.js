@@ -40,15 +40,18 @@ function limits(k) {
   return parts.join(" · ") || "none";
 }
 
+// The message comes once the list shows the outcome: "topped up" beside the old balance
+// would read as a top-up that did nothing.
 async function act(what, request) {
   $("key-message").textContent = "";
+  let message = what;
   try {
     await request();
-    $("key-message").textContent = what;
   } catch (error) {
-    $("key-message").textContent = failed(what, error);
+    message = failed(what, error);
   }
   await refresh();
+  $("key-message").textContent = message;
 }
 
 function keyRow(k) {
@@ -82,6 +85,7 @@ function keyRow(k) {
 function showKeys(listing) {
   $("backend").hidden = !listing.note;
   $("backend").textContent = listing.note || "";
+  $("auth-off").hidden = !listing.auth_off;
   $("keys").replaceChildren(...listing.keys.map(keyRow));
 }
 
@@ -113,7 +117,8 @@ function showUsage(doc) {
   fill($("f-model"), doc.models);
   if ($("f-outcome").options.length === 1) fill($("f-outcome"), doc.outcomes);
   const t = doc.totals;
-  $("totals").textContent = `${t.requests} requests · ${credits(t.credits)} credits · ` +
+  const requests = `${t.requests} request${t.requests === 1 ? "" : "s"}`;
+  $("totals").textContent = `${requests} · ${credits(t.credits)} credits · ` +
     `${tokensText(t.tokens)} tokens`;
   $("totals").dataset.credits = String(t.credits);
   $("usage").replaceChildren(...doc.records.map((r) => row(USAGE_LABELS, [

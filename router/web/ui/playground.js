@@ -137,28 +137,25 @@ export function usageTokens(usage) {
   };
 }
 
-// The charge is settled just after the answer ends: wait for the ledger to show it.
+// The charge is settled just after the answer ends: the router holds the lookup until
+// the ledger has it (?wait), then the account gives the balance after it.
 async function showCharge(requestId, view, prefix) {
   const key = secret("router.key");
   if (!key || !requestId) return;
-  for (let i = 0; i < 40; i++) {
-    let account;
-    try { account = await getJson(API + "/account", key); } catch (_) { return; }
-    const row = account.recent.find((r) => r.request_id === requestId);
-    if (row) {
-      const cost = `${prefix}charged ${credits(row.credits)} credits · balance ` +
-        `${credits(account.balance)}`;
-      $("result").textContent = cost;
-      Object.assign($("result").dataset, {
-        charged: String(row.credits), balance: String(account.balance), requestId,
-        settledBy: row.settled_by,
-      });
-      view.meta.textContent = `${tokensText(ledgerTokens(row.tokens))} tokens · ${credits(row.credits)} credits`;
-      view.meta.title = `${row.credits} credits (${row.settled_by})`;
-      return;
-    }
-    await new Promise((done) => setTimeout(done, 250));
-  }
+  let row, account;
+  try {
+    row = await getJson(`${API}/account/requests/${encodeURIComponent(requestId)}?wait=10`, key);
+    account = await getJson(API + "/account", key);
+  } catch (_) { return; }
+  const cost = `${prefix}charged ${credits(row.credits)} credits · balance ` +
+    `${credits(account.balance)}`;
+  $("result").textContent = cost;
+  Object.assign($("result").dataset, {
+    charged: String(row.credits), balance: String(account.balance), requestId,
+    settledBy: row.settled_by,
+  });
+  view.meta.textContent = `${tokensText(ledgerTokens(row.tokens))} tokens · ${credits(row.credits)} credits`;
+  view.meta.title = `${row.credits} credits (${row.settled_by})`;
 }
 
 function putBack(message) {
@@ -268,11 +265,17 @@ function copy(title, text) {
   if (navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
 }
 
+// Settings fold away on a phone; a page that needs a key must not hide the key's field.
+function askForKey() {
+  $("settings").open = true;
+}
+
 async function loadModels() {
   $("error").textContent = "";
   if (document.documentElement.dataset.models === "key" && !secret("router.key")) {
     $("model").replaceChildren();
     $("error").textContent = "Type your API key to list the models.";
+    askForKey();
     return;
   }
   try {
@@ -283,6 +286,7 @@ async function loadModels() {
     $("error").textContent = error instanceof HttpError
       ? `models: ${error.message} (${error.code}, HTTP ${error.status})`
       : `models: ${String(error.message || error)}`;
+    if (error instanceof HttpError && error.status === 401) askForKey();
   }
 }
 

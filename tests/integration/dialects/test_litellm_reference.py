@@ -10,7 +10,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from router.dialects.chat import WireRequest
 from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.translation import translate_request
+from tests.support import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -298,7 +298,7 @@ def differences(mine: dict[str, Any], theirs: dict[str, Any], documented: set[st
 def litellm_bodies() -> list[Any]:
     if importlib.util.find_spec("litellm") is None:
         pytest.skip("litellm is not installed (pip install -e '.[test]')")
-    script = Path(__file__).with_name("litellm_capture.py")
+    script = REPO_ROOT / "tests" / "support" / "litellm_capture.py"
     requests = [{"model": MODEL, **fields} for _, fields, _ in CASES]
     done = subprocess.run(
         [sys.executable, str(script)],

@@ -85,6 +85,8 @@ SKIPPED = {
         "Claude Code is not installed for the docs (tests/integration/sdk/test_claude_code.py"
         " runs it against a router)"
     ),
+    ". .venv/bin/activate": "the reader's set-up: run_shell puts this checkout's router first",
+    "export ROUTER_ADMIN_TOKEN=demo-admin-token": "the reader's set-up: EXAMPLE_ENV sets it",
 }
 
 
@@ -250,6 +252,13 @@ def check_sh(block: Block, sites: Sites) -> None:
                 assert re.search(rf"(?m)^{re.escape(target)}:", makefile), f"no target {target}"
             elif command.startswith("router "):  # still one the CLI takes
                 build_parser().parse_args(shlex.split(command.removeprefix("router ")))
+            elif command.startswith("export "):  # what run_shell sets the same way
+                name, _, value = command.removeprefix("export ").partition("=")
+                assert EXAMPLE_ENV.get(name) == value, f"{command}: EXAMPLE_ENV has another"
+            elif command.startswith("claude "):  # Claude Code: test_claude_code.py runs it
+                assert (REPO_ROOT / "tests/claude_code/package.json").is_file(), command
+            else:  # sourcing the virtualenv `make run` made
+                assert (REPO_ROOT / command.removeprefix(". ")).is_file(), command
         return
     done = run_shell(block.text, sites.get(block.fragment), strict=True)
     assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}"

@@ -188,6 +188,7 @@ def test_an_operator_makes_a_key_uses_tops_up_disables_and_exports_it(opened: Op
 
     page.select_option("#f-key", name)
     expect(page.locator("#page")).to_have_text("1-1 of 1")
+    expect(page.locator("#totals")).to_contain_text("1 request · ")
     with page.expect_download() as download:
         page.click("#export")
     text = Path(download.value.path()).read_text(encoding="utf-8")
@@ -200,6 +201,75 @@ def test_an_operator_makes_a_key_uses_tops_up_disables_and_exports_it(opened: Op
     shoot(page, f"console-{opened.width}")
 
 
+def test_an_action_is_reported_done_once_the_list_shows_it(opened: Opened):
+    page = opened.goto("/console")
+    type_secret(page, "#token", ADMIN)
+    row = page.locator("#keys tr[data-key='static']")
+    expect(row).to_be_visible()
+    before = exact(page, "#keys tr[data-key='static'] td[data-label='balance']")
+    held: list[Any] = []  # the listing the page reads after the top-up, answered later
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET":
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/admin/keys", hold)
+    row.locator("input.amount").fill("1")
+    row.locator("button[data-action='top-up']").click()
+    while not held:
+        page.wait_for_timeout(50)
+    # The top-up is made but the list still shows the old balance: not "done" yet.
+    assert page.inner_text("#key-message") == ""
+    held[0].continue_()
+    page.unroute("**/admin/keys")
+    expect(page.locator("#key-message")).to_have_text("topped up static by 1")
+    after = exact(page, "#keys tr[data-key='static'] td[data-label='balance']")
+    assert after == before + 1
+
+
+def test_on_an_open_router_the_console_says_a_first_key_turns_auth_on(
+    browser: Any, routers, mock_nodes: MockNodes
+):
+    text = routes_yaml(
+        {"node62": node_entry(mock_nodes["node62"].url)},
+        {FLASH: {"backends": [{"node": "node62"}]}},
+        server={"admin_token": ADMIN},
+        tag="console on an open router",
+    )
+    opened = Opened(browser, DESKTOP, str(routers.get(text).base_url))
+    try:
+        page = opened.goto("/console")
+        type_secret(page, "#token", ADMIN)
+        auth = page.locator("#auth-off")
+        expect(auth).to_be_visible()  # before the first key, not after: it is news then
+        expect(auth).to_contain_text("turns auth on")
+        page.click("#create-box summary")
+        page.fill("#new-name", "first")
+        page.click("#create")
+        expect(page.locator("#created")).to_be_visible()
+        expect(auth).to_be_hidden()
+        status, refused = chat(opened.base_url, "anything")
+        assert (status, refused["error"]["code"]) == (401, "invalid_token")
+    finally:
+        opened.close()
+
+
+@pytest.mark.parametrize("opened", [pytest.param(PHONE, id="390x844")], indirect=True)
+def test_on_a_phone_the_playground_shows_the_key_field_it_asks_for(opened: Opened):
+    opened.expected.append("status of 401")
+    page = opened.goto("/")  # keys are on: the page asks for a key before listing models
+    expect(page.locator("#error")).to_contain_text("API key")
+    expect(page.locator("#key")).to_be_visible()
+    type_secret(page, "#key", "sk-not-a-key")
+    expect(page.locator("#error")).to_contain_text("HTTP 401")
+    page.reload()  # the settings fold away again, the wrong key is still the tab's
+    expect(page.locator("#error")).to_contain_text("HTTP 401")
+    expect(page.locator("#key")).to_be_visible()
+
+
+@pytest.mark.parametrize("opened", SIZES, indirect=True)
 def test_markdown_is_rendered_and_html_in_an_answer_is_only_text(opened: Opened):
     page = opened.goto("/")
     type_secret(page, "#key", STATIC_KEY)
@@ -220,6 +290,7 @@ def test_markdown_is_rendered_and_html_in_an_answer_is_only_text(opened: Opened)
     assert page.evaluate("window.pwned") is None
 
 
+@pytest.mark.parametrize("opened", SIZES, indirect=True)
 def test_a_stopped_answer_shows_its_cost(opened: Opened, mock_nodes: MockNodes):
     mock_nodes["node62"].faults(chunk_delay=0.4)
     page = opened.goto("/")

@@ -85,3 +85,29 @@ async def test_a_stopped_answers_cost_is_there_for_its_key_holder(
     assert (await _cost(session, router, "no-such-request", KEY))[0] == 404
     async with session.get(f"{router.base_url}/v1/account/requests/{rid}") as reply:
         assert reply.status == 401
+
+
+async def test_wait_answers_once_the_request_is_settled(
+    router: Proc, session: aiohttp.ClientSession
+) -> None:
+    """One call instead of polling a 404 (a browser logs every 404 as a console error)."""
+    rid = secrets.token_hex(8)
+    headers = {"Authorization": f"Bearer {KEY}", "X-Request-ID": rid}
+
+    async def answer() -> None:  # about 2 s: the mock's chunks are 0.3 s apart
+        url = router.base_url + "/v1/chat/completions"
+        async with session.post(url, json=chat_body("m", stream=True), headers=headers) as reply:
+            assert reply.status == 200
+            await reply.read()
+
+    running = asyncio.create_task(answer())
+    await asyncio.sleep(0.2)
+    status, row = await _cost(session, router, f"{rid}?wait=10", KEY)
+    await running
+    assert status == 200, row
+    assert (row["request_id"], row["outcome"]) == (rid, "success")
+    # A wait that runs out is the 404 it always was; a wait that is not 0-10 s is a 400.
+    assert (await _cost(session, router, "no-such-request?wait=0.3", KEY))[0] == 404
+    for wrong in ("x", "-1", "11", "nan"):
+        status, error = await _cost(session, router, f"{rid}?wait={wrong}", KEY)
+        assert (status, error["error"]["code"]) == (400, "invalid_request"), (wrong, error)
