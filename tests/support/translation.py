@@ -394,7 +394,7 @@ def read_gemini(data: bytes, json_array: bool) -> Assembled:
 # ---- Anthropic -----------------------------------------------------------------------
 
 CLAUDE_MODELS = st.sampled_from(["claude-sonnet-4-5", "claude-opus-4-7", "gemini-2.5-flash"])
-PLAIN_TEXTS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+PLAIN_TEXTS = st.text(st.characters(codec="utf-8"), max_size=8)  # no lone surrogates
 
 
 @st.composite
@@ -406,8 +406,8 @@ def anthropic_media(draw: st.DrawFn) -> MediaPart:
         return MediaPart(MediaKind.IMAGE, mime, data=draw(B64))
     if choice == 1:
         ext = draw(st.sampled_from([".png", ".jpg", ""]))
-        mime = {".png": "image/png", ".jpg": "image/jpeg", "": None}[ext]
-        return MediaPart(MediaKind.IMAGE, mime, url=f"https://files.example/i{ext}")
+        guessed = {".png": "image/png", ".jpg": "image/jpeg", "": None}[ext]
+        return MediaPart(MediaKind.IMAGE, guessed, url=f"https://files.example/i{ext}")
     if choice == 2:
         return MediaPart(MediaKind.DOCUMENT, "application/pdf", data=draw(B64))
     if choice == 3:
@@ -480,7 +480,8 @@ def anthropic_requests(draw: st.DrawFn, *, node: bool = False) -> ChatRequest:
     reasoning = _anthropic_reasoning(draw)
     thinks = reasoning.effort not in (None, ReasoningEffort.NONE) or bool(reasoning.budget_tokens)
     choice = None
-    if tools and draw(st.booleans()):
+    chooses: bool = draw(st.booleans())
+    if tools and chooses:
         modes = [ToolChoiceMode.AUTO, ToolChoiceMode.NONE]
         modes += [] if node and thinks else [ToolChoiceMode.REQUIRED]
         mode = draw(st.sampled_from(modes))
