@@ -40,6 +40,9 @@ Internal errors (never shown to a client as such):
     UpstreamFailure                  a node gave no usable answer; `reason` is a FailureReason
                                      (the metric label and access-log string)
     ClientGone                       a write to the client failed: it went away
+    └── ClientTooSlow                the node's total ran out while the router waited for
+                                     the client to take the answer (raised at the upstream
+                                     seam): the client is cut as client_slow
 
 How an error looks on the wire is the client's dialect's business: its codec's `replies`
 (router.dialects.codec) render the body. Messages never contain node URLs or keys, and
@@ -337,3 +340,9 @@ class UpstreamFailure(Exception):
 
 class ClientGone(Exception):
     """The client went away: a write to it failed (raised at the client seam, `from` its cause)."""
+
+
+class ClientTooSlow(ClientGone):
+    """The client did not take the answer as fast as the node sent it, for longer than the
+    node's `total`: reading from the node was paused for it when that ran out (raised at
+    the upstream seam). The client's fault: it is cut, and the node is not blamed."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from router.dialects.codec import Answers
-from router.dialects.estimate import output_tokens
+from router.dialects.estimate import output_tokens, text_size
 from router.dialects.usage import Usage, UsagePart
 from router.dialects.usage_tap import is_error_event
 
@@ -141,7 +141,7 @@ class Transcript:
         """`text` minus what a restarted answer already sent; recorded as said."""
         if not isinstance(text, str) or not text:
             return ""
-        self.produced[1 if reasoning else 0] += len(text)
+        self.produced[1 if reasoning else 0] += text_size(text)
         skip = self.skip_reasoning if reasoning else self.skip_content
         if skip:
             cut = min(skip, len(text))

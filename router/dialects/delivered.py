@@ -2,8 +2,9 @@
 
 When a node's usage never reaches the router (the client left first, the node sent no
 usage, or cut its answer), the charge is estimated from what the client was actually
-sent: the prompt estimate plus the output delivered, 4 characters a token
-(router.dialects.estimate.output_tokens, the estimator the continuation uses too).
+sent: the prompt estimate plus the output delivered, 4 characters a token, a CJK one
+counting 4 (router.dialects.estimate.output_tokens and text_size, the estimator the
+continuation uses too).
 Which characters of an event are output text is the client's dialect's business
 (`Answers.output_chars`, `Answers.has_finish_reason`).
 

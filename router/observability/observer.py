@@ -245,6 +245,9 @@ class Observer:
                 trigger=change.event.value,
                 reason=None if change.reason is None else change.reason.value,
                 until=change.until,
+                # How long from this change the ejection lasts (the log's own clock, not
+                # the time it was written, so a reader can check the back-off exactly).
+                seconds=None if change.until is None else round(change.until - change.at, 3),
             )
             if self.metrics is not None:
                 self.metrics.set_node_state(change.node, change.new.value)

@@ -66,7 +66,7 @@ class Proxy:
         self.streams = streams
         self.observer = observer
         server = lambda: table.config.server  # noqa: E731  (the loaded config's, per answer)
-        self.relay = Relay(streams, server)
+        self.relay = Relay(streams, server, lambda: table.redactor)
         self.continuing = ContinuingRelay(streams, observer, server)
 
     async def forward(

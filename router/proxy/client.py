@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from router.errors import ClientGone
+from router.errors import ClientGone, ClientTooSlow
 from router.observability.exchange import Exchange
 
 
@@ -66,12 +66,15 @@ class ClientStream(Protocol):
 class ClientLeaving:
     """Around relaying an answer: a client that goes away is recorded on `exchange`.
     A write to a gone client (`ClientGone`) ends the relay quietly; a cancelled handler
-    (the client left while the router waited) is marked and goes on being cancelled."""
+    (the client left while the router waited) is marked and goes on being cancelled; a
+    client that kept the node's answer waiting past the node's `total` (`ClientTooSlow`)
+    is cut, as one that leaves a write waiting past the write timeout is."""
 
-    __slots__ = ("exchange",)
+    __slots__ = ("client", "exchange")
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: Exchange, client: ClientStream) -> None:
         self.exchange = exchange
+        self.client = client
 
     def __enter__(self) -> None:
         return None
@@ -86,6 +89,9 @@ class ClientLeaving:
             return False
         if issubclass(kind, ClientGone):
             self.exchange.client_disconnected = True
+            if issubclass(kind, ClientTooSlow):
+                self.exchange.client_slow = True
+                self.client.abort()  # a short read, never an answer that looks complete
             return True
         if issubclass(kind, asyncio.CancelledError):
             self.exchange.client_disconnected = True

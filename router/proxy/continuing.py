@@ -80,7 +80,7 @@ class ContinuingRelay:
         run = _Run(answer, Transcript(target.answers, prompt))
         finished = False
         try:
-            with ClientLeaving(exchange):
+            with ClientLeaving(exchange, client):
                 await client.prepare(head)
                 self.streams.add(stream)
                 while True:

@@ -16,7 +16,7 @@ import asyncio
 
 from router.dialects.usage import Usage
 from router.dialects.usage_tap import UsageTap
-from router.errors import UpstreamFailure
+from router.errors import ClientGone, UpstreamFailure
 from router.upstream.transport import UpstreamResponse
 
 USAGE_GRACE = 2.0  # seconds a node is read on after its client left, for its usage
@@ -37,7 +37,7 @@ async def _read_on(upstream: UpstreamResponse, tap: UsageTap, grace: float) -> U
             while chunk := await upstream.read():
                 tap.feed(chunk)
             ended = True
-    except (TimeoutError, UpstreamFailure):
+    except (TimeoutError, UpstreamFailure, ClientGone):
         pass
     finally:
         if ended:

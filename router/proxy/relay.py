@@ -33,7 +33,7 @@ from router.proxy.client import ClientLeaving, ClientStream, ResponseHead
 from router.proxy.grace import read_on_for_usage
 from router.proxy.keepalive import OpenStream, StreamRegistry
 from router.upstream.headers import REQUEST_ID, UPSTREAM_REQUEST_ID, content_coding, to_client
-from router.upstream.reasons import node_request_id
+from router.upstream.reasons import Redactor, node_request_id
 from router.upstream.request import Opened
 from router.upstream.transport import UpstreamResponse
 
@@ -71,9 +71,15 @@ def first_token_watch(
 class Relay:
     """Streams committed answers to clients, and keeps the open SSE streams registered."""
 
-    def __init__(self, streams: StreamRegistry, server: Callable[[], ServerConfig]) -> None:
+    def __init__(
+        self,
+        streams: StreamRegistry,
+        server: Callable[[], ServerConfig],
+        redactor: Callable[[], Redactor],
+    ) -> None:
         self.streams = streams
         self.server = server  # the `server:` settings now loaded (a reload changes them)
+        self.redactor = redactor  # the loaded config's, for a node's own error answers
 
     async def send(
         self,
@@ -97,7 +103,10 @@ class Relay:
         first = opened.first_chunk
         server = self.server()
         first_token = first_token_watch(exchange, upstream.content_type, target.answers)
-        if not is_stream and upstream.content_length == len(first):
+        whole = not is_stream and upstream.content_length == len(first)
+        if upstream.status >= 400:
+            first = _cleaned(self.redactor(), upstream, first, whole)
+        if whole:
             if first_token is not None:
                 first_token.saw(first)
             _whole(client, exchange, upstream, first, target, server.node_headers)
@@ -109,7 +118,7 @@ class Relay:
         copy = _Copy.of(client, exchange, upstream, target, stream)
         usage_filter, tap = copy.usage_filter, copy.tap
         try:
-            with ClientLeaving(exchange):
+            with ClientLeaving(exchange, client):
                 await client.prepare(head)
                 if stream is not None:
                     self.streams.add(stream)
@@ -281,6 +290,17 @@ def _whole(
         meter.feed(body)
         exchange.delivered = meter.output(ended=True)
     upstream.release()
+
+
+def _cleaned(redactor: Redactor, upstream: UpstreamResponse, body: bytes, whole: bool) -> bytes:
+    """A node's error answer (read whole up to MAX_ERROR_BODY by router.upstream.request)
+    without the node's address or key in it. Not when its length is promised and more of
+    it is to come (a longer body), nor when it is compressed: then it goes as it is."""
+    if not (whole or upstream.content_length is None) or content_coding(upstream.headers):
+        return body
+    text = body.decode("utf-8", "surrogateescape")
+    cleaned = redactor.clean(text)
+    return body if cleaned == text else cleaned.encode("utf-8", "surrogateescape")
 
 
 def _client_headers(

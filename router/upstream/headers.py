@@ -10,8 +10,9 @@ API reads (the content headers, Retry-After and retry-after-ms, the x-ratelimit-
 and each dialect's own: openai-processing-ms, anthropic-ratelimit-*), and nothing else: a node's
 cookies, redirects, server names or internal headers stay at the router. Its own request
 id goes back as X-Upstream-Request-ID once checked (router.upstream.reasons). A header
-longer than MAX_NODE_HEADER, or not printable ASCII, is dropped: one node's 100 KB
-header must not break the client's HTTP parser.
+longer than MAX_NODE_HEADER, or not printable ASCII, is dropped, and so is every one past
+MAX_NODE_HEADERS bytes in all: one node's 100 KB header, or a hundred 3 KB ones, must not
+break the client's HTTP parser.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ TO_CLIENT = (
 )  # each dialect's own (router.dialects.registry)
 TO_CLIENT_PREFIXES = ("x-ratelimit-", *PASSED_PREFIXES)  # and each dialect's own families
 MAX_NODE_HEADER = 4096  # bytes of a node header's name and value; a longer one is dropped
+# Bytes of all the node's headers a client gets (names and values): past it the rest are
+# dropped. Clients' parsers bound a whole head (h11's default 16 KiB, httpx's 100 KiB).
+MAX_NODE_HEADERS = 8192
 
 # Nodes are asked for plain answers: the router reads every answer (usage to bill, the
 # first token, in-band errors, the usage chunk it filters out) and a compressed one would
@@ -115,16 +119,23 @@ def to_client(
     upstream: CIMultiDictProxy[str], extra: tuple[str, ...] = ()
 ) -> Iterable[tuple[str, str]]:
     """The node's response headers the client may see: the allowlist and the `extra`
-    names the operator allowed (`server.node_headers`), each short and printable."""
-    return [
-        (name, value)
-        for name, value in upstream.items()
-        if _may_pass(name.lower(), extra) and _is_plain(name, value)
-    ]
-
-
-def _may_pass(lower: str, extra: tuple[str, ...]) -> bool:
-    return lower in TO_CLIENT or lower.startswith(TO_CLIENT_PREFIXES) or lower in extra
+    names the operator allowed (`server.node_headers`), each short and printable, and
+    MAX_NODE_HEADERS bytes of them at most: the named ones (the content headers) first,
+    then the families, each in the node's order."""
+    named, families = [], []
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in TO_CLIENT:
+            named.append((name, value))
+        elif lower.startswith(TO_CLIENT_PREFIXES) or lower in extra:
+            families.append((name, value))
+    passed, budget = [], MAX_NODE_HEADERS
+    for name, value in (*named, *families):
+        size = len(name) + len(value)
+        if size <= budget and _is_plain(name, value):
+            passed.append((name, value))
+            budget -= size
+    return passed
 
 
 def _is_plain(name: str, value: str) -> bool:

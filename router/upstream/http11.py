@@ -13,7 +13,8 @@ How this works: `NodeClient.post` takes an idle connection (or opens one within 
 status line and headers arrived (the caller bounds that wait: first_byte). `read` then
 returns whatever body bytes have arrived, waiting at most `idle` seconds for more; the
 whole exchange is cut at `total` seconds. Reading pauses while a slow client leaves more
-than HIGH_WATER bytes unread. A connection goes back to the pool only after a complete
+than HIGH_WATER bytes unread; a `total` that runs out then is the reader's fault
+(`ReaderBehind`), not the node's. A connection goes back to the pool only after a complete
 answer the node did not mark `Connection: close`; anything else closes it.
 """
 
@@ -35,6 +36,7 @@ __all__ = [
     "NodeClient",
     "NodeResponse",
     "Origin",
+    "ReaderBehind",
     "request_path",
 ]
 
@@ -55,6 +57,12 @@ class ConnectFailed(NodeConnectionError):
 
 class ConnectionLost(NodeConnectionError):
     """The node's connection ended before its answer did."""
+
+
+class ReaderBehind(Exception):
+    """The answer's `total` ran out while reading from the node was paused: the node was
+    ahead, and its reader (the router, passing the answer to a client that does not take
+    it as fast) was behind. Not the node's failure."""
 
 
 class NodeResponse:
@@ -278,7 +286,11 @@ class _Connection(asyncio.Protocol):
         self._total_timer = None
         if self._done:
             return  # all of it came in time; the router is still passing it on (a slow client)
-        self._fail(TimeoutError(f"the answer took longer than {self._client.total_timeout:g}s"))
+        total = self._client.total_timeout
+        if self._paused:  # the node is ahead: what kept the answer going was its reader
+            self._fail(ReaderBehind(f"the answer's reader was behind after {total:g}s"))
+            return
+        self._fail(TimeoutError(f"the answer took longer than {total:g}s"))
 
     def _stop_total_timer(self) -> None:
         if self._total_timer is not None:

@@ -2,7 +2,9 @@
 
 Its errors are translated here, for the whole exchange (connect, headers, every body
 read), into `UpstreamFailure`: a refused or slow connect is `connect`, a node that went
-silent or ran past its total timeout is `timeout`, a lost connection is `reset`.
+silent or ran past its total timeout is `timeout`, a lost connection is `reset`. A total
+timeout that ran out while the router had stopped reading for a client that does not
+take the answer is that client's: `ClientTooSlow`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from contextlib import contextmanager
 from multidict import CIMultiDictProxy
 
 from router.config.model import NodeConfig
-from router.errors import FailureReason, UpstreamFailure
-from router.upstream.http11 import ConnectFailed, ConnectionLost, NodeClient, NodeResponse, Origin
+from router.errors import ClientTooSlow, FailureReason, UpstreamFailure
+from router.upstream.http11 import (
+    ConnectFailed,
+    ConnectionLost,
+    NodeClient,
+    NodeResponse,
+    Origin,
+    ReaderBehind,
+)
 
 FIRST_BYTE = "waiting for the first byte"
 MID_ANSWER = "mid-answer"
@@ -29,6 +38,8 @@ def translated_errors(phase: str) -> Iterator[None]:
         yield
     except ConnectFailed as exc:
         raise UpstreamFailure(FailureReason.CONNECT, f"could not connect {phase}") from exc
+    except ReaderBehind as exc:  # the client's slowness, not the node's: no UpstreamFailure
+        raise ClientTooSlow("the client did not take the answer within the node's total") from exc
     except TimeoutError as exc:
         raise UpstreamFailure(FailureReason.TIMEOUT, f"timed out {phase}") from exc
     except (ConnectionLost, OSError) as exc:  # OSError: what a socket write may raise

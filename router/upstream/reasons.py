@@ -4,16 +4,17 @@ When every node failed with 429 or 5xx, the client hears the last node's own mes
 (from an OpenAI-, Gemini- or seed-shaped error body) rather than the router's generic
 text. A node may name itself in that message (its URL, host or the key the router sent
 it, in any spelling: a loopback host as localhost, 127.0.0.1 or [::1], a key
-percent-encoded or in base64), so `Redactor` removes every configured node's URL, host
-and key first, in each spelling; it is built once per loaded config, and only an error
-path ever runs it.
+percent-encoded or in base64, alone or inside a longer base64 text), so `Redactor`
+removes every configured node's URL, host and key first, in each spelling; it is built
+once per loaded config, and only an error path ever runs it (and a node's own 4xx
+answer, router.proxy.relay).
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus, urlsplit
 
 import orjson
@@ -115,14 +116,32 @@ def _secrets(node: NodeConfig) -> Iterable[str]:
 
 def _encodings(secret: str) -> Iterable[str]:
     """A secret as it is, percent-encoded (either way spaces go) and base64-encoded
-    (standard and URL-safe alphabets, with and without padding)."""
+    (standard and URL-safe alphabets, with and without padding, and inside a longer
+    base64 text: `_base64_cores`)."""
     yield secret
     yield quote(secret, safe="")
     yield quote_plus(secret, safe="")
-    for encoded in (base64.b64encode(secret.encode()), base64.urlsafe_b64encode(secret.encode())):
-        text = encoded.decode("ascii")
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(secret.encode()).decode("ascii")
         yield text
         yield text.rstrip("=")
+        yield from _base64_cores(secret.encode(), encode)
+
+
+MIN_BASE64_CORE = 8  # characters: a shorter core would blank unrelated base64 text
+
+
+def _base64_cores(secret: bytes, encode: Callable[[bytes], bytes]) -> Iterable[str]:
+    """The characters that encode `secret` alone when it sits inside a longer base64 text
+    ("Bearer <key>" encoded whole): it may start at any of three byte alignments, and the
+    characters it shares with the bytes around it depend on those, so each alignment's
+    core is the run of characters made of the secret's bits only."""
+    for offset in range(3):
+        text = encode(b"\0" * offset + secret).decode("ascii")
+        start = -(-8 * offset // 6)  # the first character past the offset's bits
+        end = 8 * (offset + len(secret)) // 6  # the last whole character of the secret's
+        if end - start >= MIN_BASE64_CORE:
+            yield text[start:end]
 
 
 class Redactor:

@@ -64,7 +64,8 @@ def is_failover_status(status: int) -> bool:
 def is_no_answer(status: int) -> bool:
     """A status that cannot carry the answer every proxied endpoint owes (a 1xx, 204 No
     Content, 205 Reset Content, a 3xx redirect, maybe to a node's internal address): a
-    node failure, failed over and never passed to the client."""
+    node failure, failed over and never passed to the client (as is a 2xx whose body is
+    empty: `open_response`)."""
     return status < 200 or status in (204, 205) or 300 <= status < 400
 
 
@@ -132,11 +133,12 @@ async def open_response(
                 async with asyncio.timeout_at(token_deadline):
                     response = await transport.post(path, headers, body)
                     await _check_status(response)
-                    if response.status >= 400 and fallbacks_on:
-                        return await _coded_answer(response, fallbacks_on, translation)
+                    if response.status >= 400:  # read whole (bounded): for its code, and
+                        # for router.proxy.relay to clean the node's name out of it
+                        return await _coded_answer(response, fallbacks_on, translation, loop.time())
                     if translation is not None:
                         response = translated(response, translation)
-                    first = await response.read()
+                    first = await _first_body(response)
             first_byte_at = token_at = loop.time()
             if until_content and first:
                 async with asyncio.timeout_at(token_deadline):
@@ -168,6 +170,18 @@ async def _check_status(response: UpstreamResponse) -> None:
         raise await _status_failure(response)
 
 
+async def _first_body(response: UpstreamResponse) -> bytes:
+    """The first body chunk of a 2xx answer; UpstreamFailure (no answer) for an empty body."""
+    first = await response.read()
+    if not first:  # b"": the answer ended, and it had no body at all
+        raise UpstreamFailure(
+            FailureReason.NOT_AN_ANSWER,
+            f"node answered {response.status} with an empty body",
+            status=response.status,
+        )
+    return first
+
+
 async def _read_to_content(response: UpstreamResponse, first: bytes, answers: Answers) -> bytes:
     """`first` and what follows it, up to the chunk with the first token (or the end)."""
     if content_coding(response.headers) is not None:
@@ -187,16 +201,17 @@ async def _coded_answer(
     response: UpstreamResponse,
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
     translation: AnswerTranslation | None,
+    first_byte_at: float,
 ) -> Opened:
     """An error answer read whole (bounded): `CodedFailure` when its code (in the node's
     own body) is one `fallbacks_on` names, else the answer as it is (translated), for
     the client."""
     body = await _error_body(response)
-    codes = error_codes(body)
-    opened = Opened(response, body)
+    codes = error_codes(body) if fallbacks_on else ()
+    opened = Opened(response, body, first_byte_at)
     if translation is not None:
         answer = translated(response, translation, held=body)
-        opened = Opened(answer, await answer.read())
+        opened = Opened(answer, await answer.read(), first_byte_at)
     for code, _ in fallbacks_on:
         if code in codes:
             raise CodedFailure(opened, code)

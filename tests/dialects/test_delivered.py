@@ -40,7 +40,7 @@ DOCUMENTS = [
     (_chat("Hello"), False, (5, 0)),
     (_chat(reasoning="think"), False, (0, 5)),
     ({"choices": [{"delta": {"reasoning": "ab", "reasoning_content": "ab"}}]}, False, (0, 2)),
-    ({"choices": [{"message": {"content": "你好", "refusal": "no"}}]}, False, (4, 0)),
+    ({"choices": [{"message": {"content": "你好", "refusal": "no"}}]}, False, (10, 0)),  # CJK: 4
     ({"choices": [{"text": "legacy"}]}, False, (6, 0)),
     (
         {"choices": [{"delta": {"tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}}]},

@@ -157,12 +157,23 @@ TO_CLIENT_CASES = [
             ("Content-Language", "en"),
             ("Retry-After", "2"),
             ("retry-after-ms", "1500"),
+            ("openai-processing-ms", "12"),
             ("x-ratelimit-limit-requests", "60"),
             ("x-ratelimit-remaining-tokens", "9000"),
             ("anthropic-ratelimit-tokens-remaining", "100"),
-            ("openai-processing-ms", "12"),
         ],
-        id="the allowlist passes, in order",
+        id="the allowlist passes, the named headers first, each in order",
+    ),
+    pytest.param(
+        [
+            *((f"x-ratelimit-junk-{i}", "9" * 3000) for i in range(3)),
+            ("Content-Type", "application/json"),
+        ],
+        [
+            ("Content-Type", "application/json"),
+            *((f"x-ratelimit-junk-{i}", "9" * 3000) for i in range(2)),
+        ],
+        id="MAX_NODE_HEADERS bytes in all, never crowding out the content headers",
     ),
     pytest.param(
         [

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from router.config.model import NodeConfig, Timeouts
-from router.errors import FailureReason, UpstreamFailure
+from router.errors import ClientTooSlow, FailureReason, UpstreamFailure
 from router.upstream.http11 import ConnectFailed, ConnectionLost
 from router.upstream.http_transport import HttpTransport, http_transport
 from tests.support import free_port
@@ -62,6 +62,35 @@ async def test_reads_fail_as_timeout_or_reset(node_factory) -> None:
             pass
     assert lost.value.reason is FailureReason.RESET
     assert isinstance(lost.value.__cause__, ConnectionLost)
+
+
+async def test_a_total_that_runs_out_while_the_reader_is_behind_is_the_readers(
+    node_factory,
+) -> None:
+    """Issue 27 item 6: a node that sent faster than its answer is read (reading paused
+    at HIGH_WATER for a slow client) is not failed when `total` runs out: the reader is
+    (ClientTooSlow); a node that is itself slow past `total` is (timeout)."""
+
+    async def ahead(head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(64):  # 4 MiB: far past HIGH_WATER and the socket buffers
+            writer.write(b"10000\r\n" + b"x" * 65536 + b"\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+        return False
+
+    response = await transport_for((await node_factory(ahead)).url, total=0.3).post("/", [], b"")
+    assert await response.read()
+    await asyncio.sleep(0.5)  # the reader stalls past `total`, the node far ahead
+    with pytest.raises(ClientTooSlow):
+        while await response.read():
+            pass
+    response.close()
+    slow = await transport_for((await node_factory(hold)).url, idle=5, total=0.3).post("/", [], b"")
+    with pytest.raises(UpstreamFailure) as late:
+        await slow.read()
+    assert late.value.reason is FailureReason.TIMEOUT
+    slow.close()
 
 
 async def test_a_closed_response_fails_its_waiting_read(node_factory) -> None:

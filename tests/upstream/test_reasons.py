@@ -4,6 +4,7 @@ and its request id passed back only when it is one (no loop)."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -50,6 +51,18 @@ def test_basic_auth_passwords_are_redacted_in_base64_too() -> None:
     header = base64.b64encode(b"user:pa55word").decode()
     cleaned = Redactor([node]).clean(f"Authorization: Basic {header} rejected; pa55word")
     assert header not in cleaned and "pa55word" not in cleaned
+
+
+@pytest.mark.parametrize("before", [b"Bearer ", b"u:", b"x", b""])
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+def test_a_key_inside_a_longer_base64_text_is_redacted(before: bytes, encode: Any) -> None:
+    # Base64 of a header or a token that holds the key ("Bearer sk-..."): the key's bytes
+    # start at any of three alignments, so its encoding alone is not what appears.
+    encoded = encode(before + KEY.encode() + b"!").decode()
+    cleaned = Redactor([LOOPBACK_NODE]).clean(f"auth {encoded} denied")
+    assert REDACTED in cleaned, cleaned
+    kept = cleaned.removeprefix("auth ").removesuffix(" denied").replace(REDACTED, "")
+    assert len(kept) <= len(before) * 4 // 3 + 6, cleaned  # the text around the key only
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,13 @@ connection goes to the promoted replica, without a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
@@ -64,12 +66,47 @@ def redis_client(config: StateConfig) -> Redis:
     return Redis.from_pool(BlockingConnectionPool.from_url(config.redis_url, **options))
 
 
+FOLLOW_INTERVAL = 1.0  # seconds between asking the Sentinels which server is the master
+
+
 class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """redis-py's Sentinel pool (it finds the master for each new connection) with the
-    blocking pool's bounded wait; closing it also closes its connections to the Sentinels."""
+    blocking pool's bounded wait; closing it also closes its connections to the Sentinels.
+
+    redis-py asks the Sentinels only when it opens a connection, and a busy router's pooled
+    connections stay open: after a failover that leaves the old master up (a planned one,
+    a partition) they would write to it until the Sentinels demote it, seconds later, and
+    it then drops everything written meanwhile (charges, ledger entries). So the pool asks
+    every FOLLOW_INTERVAL seconds (in the background, from its first connection on): a new
+    master closes the idle connections (redis-py's own `get_master_address` does), and a
+    connection to any other server is closed when it comes back to the pool."""
+
+    _follower: asyncio.Task[None] | None = None
+
+    async def get_master_address(self) -> Any:
+        if self._follower is None:
+            self._follower = asyncio.get_running_loop().create_task(self._follow())
+        return await super().get_master_address()  # type: ignore[no-untyped-call]
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_INTERVAL)
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await super().get_master_address()  # type: ignore[no-untyped-call]
+
+    async def release(self, connection: AbstractConnection) -> None:
+        address = self.master_address
+        where = (getattr(connection, "host", None), getattr(connection, "port", None))
+        if address is not None and where != tuple(address):
+            await connection.disconnect()  # it reconnects to the master when next used
+        await super().release(connection)
 
     async def aclose(self) -> None:
         try:
+            if self._follower is not None:
+                self._follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._follower
             await super().aclose()
         finally:
             await self.sentinel_manager.aclose()

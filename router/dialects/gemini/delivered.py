@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from router.dialects.estimate import text_size
+
 
 def output_chars(document: Mapping[str, Any]) -> tuple[int, int]:
     """Characters of output text in one answer or event: (content, reasoning)."""
@@ -38,10 +40,10 @@ def _gemini_chars(document: Mapping[str, Any]) -> tuple[int, int]:
             text = part.get("text")
             if isinstance(text, str):
                 if part.get("thought") is True:
-                    reasoning += len(text)
+                    reasoning += text_size(text)
                 else:
-                    content += len(text)
+                    content += text_size(text)
             call = part.get("functionCall")
             if isinstance(call, dict):
-                content += len(orjson.dumps(call))
+                content += text_size(orjson.dumps(call).decode())
     return content, reasoning

@@ -15,7 +15,7 @@ import orjson
 
 from router.dialects.chat import WireRequest
 from router.dialects.codec import Operation
-from router.dialects.estimate import lower_caps, output_tokens
+from router.dialects.estimate import lower_caps, output_tokens, text_size
 from router.dialects.gemini.credentials import GOOGLE_KEY_HEADER
 from router.dialects.gemini.paths import BATCH_EMBED, EMBED, GENERATE, STREAM
 from router.dialects.gemini.request import check_model_name
@@ -30,7 +30,9 @@ def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
     document = orjson.loads(body)
     config = document.get("generationConfig")
     if isinstance(config, dict):
-        lower_caps(config, ("maxOutputTokens",), output_tokens(len(content) + len(reasoning)))
+        lower_caps(
+            config, ("maxOutputTokens",), output_tokens(text_size(content) + text_size(reasoning))
+        )
     parts: list[dict[str, Any]] = []
     if reasoning:
         parts.append({"text": reasoning, "thought": True})

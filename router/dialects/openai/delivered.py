@@ -1,5 +1,6 @@
-"""What an OpenAI-compatible answer says, counted as characters of output text (for the
-charge of an answer whose usage never came: router.dialects.delivered).
+"""What an OpenAI-compatible answer says, counted as characters of output text
+(`estimate.text_size`: a CJK character is four) for the charge of an answer whose
+usage never came (router.dialects.delivered).
 
 Content includes refusals and tool calls (names and arguments); reasoning is counted
 apart, once even when a node sends both spellings. Chat Completions (a stream's `delta`,
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from router.dialects.estimate import text_size
 
 _REASONING_KEYS = ("reasoning_content", "reasoning")  # DeepSeek/vLLM, and OpenRouter's
 _CONTENT_KEYS = ("content", "refusal", "text")
@@ -42,7 +45,7 @@ def _choices_chars(choices: object) -> tuple[int, int]:
             continue
         text = choice.get("text")
         if isinstance(text, str):
-            content += len(text)
+            content += text_size(text)
         turn = choice.get("delta")
         if not isinstance(turn, dict):
             turn = choice.get("message")
@@ -51,11 +54,11 @@ def _choices_chars(choices: object) -> tuple[int, int]:
         for key in _CONTENT_KEYS:
             value = turn.get(key)
             if type(value) is str:
-                content += len(value)
+                content += text_size(value)
         for key in _REASONING_KEYS:  # a node sending both spellings sends the text twice
             value = turn.get(key)
             if type(value) is str and value:
-                reasoning += len(value)
+                reasoning += text_size(value)
                 break
         if "tool_calls" in turn or "function_call" in turn:
             content += _calls_chars(turn)
@@ -73,7 +76,7 @@ def _calls_chars(turn: Mapping[str, Any]) -> int:
         if isinstance(function, dict):
             for key in ("name", "arguments"):
                 value = function.get(key)
-                total += len(value) if isinstance(value, str) else 0
+                total += text_size(value) if isinstance(value, str) else 0
     return total
 
 
@@ -82,7 +85,8 @@ def _responses_chars(document: Mapping[str, Any]) -> tuple[int, int]:
     kind = document.get("type")
     delta = document.get("delta")
     if isinstance(kind, str) and isinstance(delta, str):
-        return (0, len(delta)) if "reasoning" in kind else (len(delta), 0)
+        size = text_size(delta)
+        return (0, size) if "reasoning" in kind else (size, 0)
     content = reasoning = 0
     output = document.get("output")
     for item in output if isinstance(output, list) else ():
@@ -90,14 +94,14 @@ def _responses_chars(document: Mapping[str, Any]) -> tuple[int, int]:
             continue
         is_reasoning = item.get("type") == "reasoning"
         arguments = item.get("arguments")
-        content += len(arguments) if isinstance(arguments, str) else 0
+        content += text_size(arguments) if isinstance(arguments, str) else 0
         for part in _parts(item, "summary" if is_reasoning else "content"):
             text = part.get("text")
             if isinstance(text, str):
                 if is_reasoning:
-                    reasoning += len(text)
+                    reasoning += text_size(text)
                 else:
-                    content += len(text)
+                    content += text_size(text)
     return content, reasoning
 
 

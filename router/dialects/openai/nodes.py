@@ -13,7 +13,7 @@ import orjson
 
 from router.dialects.chat import WireRequest
 from router.dialects.codec import Operation
-from router.dialects.estimate import lower_caps, output_tokens
+from router.dialects.estimate import lower_caps, output_tokens, text_size
 from router.dialects.openai.request import OPENAI_ENDPOINTS, OPERATIONS
 
 _CAPS = ("max_completion_tokens", "max_tokens")
@@ -37,7 +37,7 @@ def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
     if reasoning:
         turn["reasoning_content"] = reasoning
     document["messages"] = [*document["messages"], turn]
-    lower_caps(document, _CAPS, output_tokens(len(content) + len(reasoning)))
+    lower_caps(document, _CAPS, output_tokens(text_size(content) + text_size(reasoning)))
     return orjson.dumps(document)
 
 

@@ -44,6 +44,8 @@ from tests.support.billing import (
 )
 from tests.support.sentinel import MASTER_NAME, REDIS_SENTINEL, SentinelSet
 
+FOLLOWED_WITHIN = 2.5  # the routers re-ask the Sentinels every second (router.billing.state)
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 KEY = f"sk-sentinel-{secrets.token_hex(12)}"
@@ -65,7 +67,7 @@ class Deployment:
 MOCK_NODES = {"node": ()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, mock_nodes: MockNodes
 ) -> Iterator[Deployment]:
@@ -217,3 +219,44 @@ def held_amounts(view: RedisView) -> dict[str, int]:
 
 def held_traces(view: RedisView) -> set[str]:
     return {rid.rpartition(":")[0] for rid in held_amounts(view)}
+
+
+async def test_a_failover_that_leaves_the_old_master_up_is_followed_too(
+    deployment: Deployment,
+) -> None:
+    """A planned failover (SENTINEL FAILOVER), or a partition: the old master stays up and
+    takes writes until the Sentinels turn it into a replica (seconds later), which then
+    throws away everything written to it meanwhile. A router that keeps its pooled
+    connections to it serves requests whose charges and ledger entries are lost: so the
+    routers follow the Sentinels' master within FOLLOWED_WITHIN of the promotion, and every
+    request answered from then on is in the new master's ledger."""
+    sentinels, routers = deployment.sentinels, deployment.routers
+    traffic = Traffic()
+    connector = aiohttp.TCPConnector(limit=50, force_close=True)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=20)
+    ) as session:
+        loops = [
+            asyncio.create_task(traffic.loop(session, router))
+            for router in routers
+            for _ in range(LOOPS_PER_ROUTER)
+        ]
+        try:
+            await asyncio.sleep(1.5)
+            with redis.Redis(port=sentinels.ports[0], socket_timeout=5) as sentinel:
+                sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+            promoted = await asyncio.to_thread(sentinels.wait_promoted)
+            await asyncio.sleep(AFTER_PROMOTION)
+        finally:
+            traffic.stop.set()
+            await asyncio.gather(*loops)
+    view = RedisView(f"redis://127.0.0.1:{sentinels.replica.port}/0", PREFIX)
+    later = {s.request_id for s in traffic.sent if s.status == 200}
+    later &= {s.request_id for s in traffic.sent if s.started >= promoted + FOLLOWED_WITHIN}
+    assert later, "no request after the switch: the test did not test it"
+
+    def recorded() -> set[str]:
+        return later - {trace_of(r) for r in view.records()} - held_traces(view)
+
+    all_there = await eventually(lambda: not recorded(), limit=10, every=0.5)
+    assert all_there, f"{len(recorded())} of {len(later)} answered later not on the new master"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -148,14 +147,14 @@ async def test_ejection_time_grows_with_each_ejection_and_caps_at_max_seconds(st
         entry = await router.node(session, A)
         ejections = await router.metric(session, "router_node_ejections_total", node=A)
     assert load.failures() == []
-    # `until` is on the router's monotonic clock: ejection n+1 starts with the trial request
-    # sent just after ejection n ends, so until[n+1] - until[n] is ejection n+1's length.
+    # Each ejection's length as the router decided it (base x count, capped): exact. The
+    # times between the events also hold a trial request each, and scheduling on a busy
+    # machine: they are only at least as long.
+    lengths = [e["seconds"] for e in events[:4]]
+    assert lengths == [0.5, 1.0, 1.5, 1.5], events
     until = [e["until"] for e in events[:4]]
-    wall = [datetime.fromisoformat(e["timestamp"]).timestamp() for e in events[:4]]
-    lengths = [wall[1] - wall[0]] + [
-        later - earlier for earlier, later in itertools.pairwise(until)
-    ]
-    assert lengths == pytest.approx([0.5, 1.0, 1.5, 1.5], abs=0.15), (lengths, events)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(until)]
+    assert all(gap >= length for gap, length in zip(gaps, lengths[1:], strict=True)), events
     # One request per ejection: the first failure, then one failed trial per expiry.
     assert stats["requests"] == 4, stats
     assert entry["ejections"] >= 4 and ejections >= 4, (entry, ejections)

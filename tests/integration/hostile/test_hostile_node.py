@@ -19,10 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import openai
 import pytest
 
+from router.upstream.headers import MAX_NODE_HEADERS
 from tests.support import MockNodes, Proc, chat_body, eventually, routes_yaml
 from tests.support.billing import JsonlView, key_hash, start_routers
+from tests.support.raw_node import RawNode, fixed
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +40,7 @@ PRICING = {"prompt_per_1k": 0.3, "completion_per_1k": 2.5}
 OUTPUT_CAP = 1000
 # The most a cut client can have been sent but not read: socket buffers on both sides.
 UNREAD_SLACK = 8 * 1024 * 1024
+SHORT_TOTAL = 4.0  # node `a`'s total timeout in the `short_total` router
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +85,29 @@ def router(
     [proc] = start_routers([path], log_dir=folder)  # JSON logs: the access lines are read
     try:
         yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def short_total(
+    nodes: MockNodes, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Proc, Path]]:
+    """A router whose node `a` has a short `total` (write_timeout below it, as `router
+    check` asks), and its ledger."""
+    folder = tmp_path_factory.mktemp("hostile-short-total")
+    config = routes_yaml(
+        {"a": {"url": nodes["a"].url, "api_key": NODE_KEY, "timeouts": {"total": SHORT_TOTAL}}},
+        {"m": {"backends": [{"node": "a"}], "pricing": PRICING, "limits": {"output_tokens": 1000}}},
+        server={"admin_token": ADMIN, "write_timeout": SHORT_TOTAL - 1},
+        state={"backend": "memory", "ledger_path": str(folder / "usage.jsonl")},
+        keys=[{"name": "team", "hash": key_hash(KEY), "credits": 1000}],
+    )
+    path = folder / "routes.yaml"
+    path.write_text(config, encoding="utf-8")
+    [proc] = start_routers([path], log_dir=folder)
+    try:
+        yield proc, folder / "usage.jsonl"
     finally:
         proc.stop()
 
@@ -199,6 +226,30 @@ async def test_only_allowed_node_headers_reach_the_client(
     assert NODE_KEY not in str(seen) and a not in str(seen)
 
 
+async def test_many_allowed_node_headers_do_not_break_the_openai_sdk(
+    router: Proc, nodes: MockNodes
+) -> None:
+    """Each header under the size cap, but 180 KB of them (sixty allowed `x-ratelimit-*`
+    of 3 KB): the openai SDK's HTTP parser (h11 via httpx) gives up on a head past
+    100 KiB, so all of them together must be bounded too. The content headers come first."""
+    nodes["a"].faults(headers={f"x-ratelimit-junk-{i}": "9" * 3000 for i in range(60)})
+    client = openai.AsyncOpenAI(base_url=router.base_url + "/v1", api_key=KEY, max_retries=0)
+    try:
+        reply = await client.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "hello"}]
+        )
+    finally:
+        await client.close()
+    assert reply.http_response.headers["content-type"].startswith("application/json")
+    assert reply.parse().choices[0].message.content
+    node_bytes = sum(
+        len(name) + len(value)
+        for name, value in reply.http_response.headers.items()
+        if name.startswith("x-ratelimit-")
+    )
+    assert 0 < node_bytes <= MAX_NODE_HEADERS, node_bytes
+
+
 async def test_a_nodes_message_is_cleaned_of_every_spelling_of_it(
     router: Proc, nodes: MockNodes, session: aiohttp.ClientSession
 ) -> None:
@@ -210,6 +261,7 @@ async def test_a_nodes_message_is_cleaned_of_every_spelling_of_it(
             f"[::1]:{port}",
             quote(NODE_KEY, safe=""),
             base64.b64encode(NODE_KEY.encode()).decode(),
+            base64.b64encode(f"Bearer {NODE_KEY}".encode()).decode(),
         ]
         nodes[name].faults(status=503, error_message="overloaded: " + " ".join(spellings[name]))
     async with session.post(
@@ -219,6 +271,24 @@ async def test_a_nodes_message_is_cleaned_of_every_spelling_of_it(
         message = (await reply.json())["error"]["message"]
     assert message.startswith("overloaded: ")
     for spelling in spellings["a"] + spellings["b"]:
+        assert spelling not in message, message
+
+
+async def test_a_nodes_own_error_answer_is_cleaned_of_it_too(
+    router: Proc, nodes: MockNodes, session: aiohttp.ClientSession
+) -> None:
+    """A 4xx is the node's answer, passed to the client (not failed over), but it is
+    still the node's text: its address and key go the way a 5xx message's do."""
+    port = nodes["a"].url.rsplit(":", 1)[1]
+    named = [nodes["a"].url, f"http://localhost:{port}/v1", NODE_KEY]
+    nodes["a"].faults(status=400, error_message="bad request at " + " and ".join(named))
+    async with session.post(
+        router.base_url + CHAT, json=chat_body("m"), headers=_headers()
+    ) as reply:
+        assert reply.status == 400
+        message = (await reply.json())["error"]["message"]
+    assert message.startswith("bad request at "), message
+    for spelling in named:
         assert spelling not in message, message
 
 
@@ -261,6 +331,40 @@ async def test_no_answer_from_a_node_fails_over_and_is_counted(
     assert (record["charged"], record["settled_by"]) == (0, "refund")
 
 
+async def test_an_empty_200_from_a_node_is_no_answer_either(
+    nodes: MockNodes, ledger: Path, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A node (or a proxy in front of it) that answers 200 with an empty body gave no
+    answer where one was due: failed over like a 204, never charged as a success."""
+    empty = await RawNode(
+        fixed(b"HTTP/1.1 200 OK", b"Content-Type: application/json\r\nContent-Length: 0\r\n", b"")
+    ).start()
+    config = routes_yaml(
+        {"a": {"url": empty.url}, "b": {"url": nodes["b"].url, "api_key": NODE_KEY}},
+        {"m": {"backends": [{"node": "a"}, {"node": "b", "priority": 2}], "pricing": PRICING}},
+        server={"admin_token": ADMIN},
+        state={"backend": "memory", "ledger_path": str(tmp_path / "usage.jsonl")},
+        keys=[{"name": "team", "hash": key_hash(KEY), "credits": 1000}],
+    )
+    (tmp_path / "routes.yaml").write_text(config, encoding="utf-8")
+    [proc] = await asyncio.to_thread(start_routers, [tmp_path / "routes.yaml"], log_dir=tmp_path)
+    try:
+        rid = secrets.token_hex(8)
+        async with session.post(
+            proc.base_url + CHAT, json=chat_body("m"), headers=_headers(rid)
+        ) as reply:
+            assert reply.status == 200
+            assert reply.headers.get("X-Mock-Node") == "b"
+            assert (await reply.json())["choices"][0]["message"]["content"]
+        record = await JsonlView(tmp_path / "usage.jsonl").settled(rid)
+        assert (record["node"], record["settled_by"]) == ("b", "usage"), record
+        assert _upstream_errors(await _metrics(session, proc), "a") == 1
+    finally:
+        await asyncio.to_thread(proc.stop)
+        assert empty.server is not None
+        empty.server.close()
+
+
 async def _metrics(session: aiohttp.ClientSession, router: Proc) -> str:
     async with session.get(router.base_url + "/metrics") as reply:
         return await reply.text()
@@ -291,11 +395,11 @@ def _records(ledger: Path, rids: list[str]) -> list[dict[str, Any]]:
 # --- item 6: a client that does not read is cut, and it is its own fault ---------------------
 
 
-async def _stall_reading(router: Proc, rid: str) -> tuple[int, float]:
-    """Open a stream and read nothing for 3 write timeouts; then read what is left.
-    Returns the bytes read and the seconds the router took to end the stream."""
+async def _open_stream(router: Proc, rid: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A streamed request of model `m` on a raw connection (nothing read yet); the
+    reader buffers up to 1 MiB before it stops taking bytes from its socket."""
     reader, writer = await asyncio.open_connection(
-        "127.0.0.1", int(router.base_url.rsplit(":", 1)[1])
+        "127.0.0.1", int(router.base_url.rsplit(":", 1)[1]), limit=1 << 20
     )
     body = json.dumps(chat_body("m", stream=True)).encode()
     writer.write(
@@ -305,6 +409,13 @@ async def _stall_reading(router: Proc, rid: str) -> tuple[int, float]:
         + body
     )
     await writer.drain()
+    return reader, writer
+
+
+async def _stall_reading(router: Proc, rid: str) -> tuple[int, float]:
+    """Open a stream and read nothing for 3 write timeouts; then read what is left.
+    Returns the bytes read and the seconds the router took to end the stream."""
+    reader, writer = await _open_stream(router, rid)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await asyncio.sleep(3 * WRITE_TIMEOUT)
@@ -355,3 +466,40 @@ async def test_a_client_that_stops_reading_is_cut_and_the_node_is_not_blamed(
     ]
     slow = [line for line in access if line.get("trace_id") in rids]
     assert slow and all(line["client_slow"] for line in slow), slow
+
+
+async def test_a_client_reading_too_slowly_for_the_nodes_total_is_not_blamed_on_the_node(
+    short_total: tuple[Proc, Path], nodes: MockNodes
+) -> None:
+    """Issue 27 item 6, a client just under `write_timeout`: it reads all the time (256
+    KiB every 0.1 s: no write waits anywhere near `write_timeout`), but at that pace a
+    40 MB event cannot reach it within the node's `total`. Its slowness is its own: the
+    node must not be blamed, and what it received is paid for (client_slow, delivered),
+    not refunded. (Before: the node's total fired while reading from it was paused for
+    the client, and the node was failed mid-answer and the request refunded.)"""
+    router, ledger = short_total
+    nodes["a"].faults(huge_event=HUGE)
+    rid = secrets.token_hex(8)
+    reader, writer = await _open_stream(router, rid)
+    loop = asyncio.get_running_loop()
+    got = 0
+    try:  # until the router ends the answer (the connection then idles: 2 s is plenty)
+        ends = loop.time() + 3 * SHORT_TOTAL
+        while loop.time() < ends and (
+            chunk := await asyncio.wait_for(reader.read(256 * 1024), timeout=2)
+        ):
+            got += len(chunk)
+            await asyncio.sleep(0.1)
+    except (ConnectionError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+    assert 0 < got < HUGE, got
+    record = await JsonlView(ledger).settled(rid)
+    state = _node_state(router, "a")
+    assert (state["consecutive_failures"], record["outcome"], record["settled_by"]) == (
+        0,
+        "client_slow",
+        "delivered",
+    ), (state, record)
+    assert record["charged"] > 0, record
