@@ -351,3 +351,23 @@ def test_hostile_events_are_read_without_raising(events: list[Any], restart: boo
             assert content >= 0 and reasoning >= 0
             said.read(event)
             ANSWERS.is_content_free(event)
+
+
+def test_cjk_output_counts_a_token_a_character() -> None:
+    """A stopped answer in Chinese is charged a token a character, as the other dialects'
+    are (estimate.text_size): not a quarter of one."""
+    text = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "你好"},
+    }
+    thought = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "thinking", "thinking": "思考"},
+    }
+    assert ANSWERS.output_chars(text) == (8, 0)
+    assert ANSWERS.output_chars(thought) == (0, 8)
+    asked = {**ASK, "max_tokens": 100}
+    continued = orjson.loads(CODEC.nodes.prefill(orjson.dumps(asked), "你好你好", ""))
+    assert continued["max_tokens"] == 100 - 4  # four characters said: four tokens fewer

@@ -1,6 +1,7 @@
-"""What an Anthropic answer says, counted as characters of output text (for the charge of
-an answer whose usage never came: router.dialects.delivered): text, thinking apart, and
-tool calls (their names and input JSON). A stream's deltas (`text_delta`,
+"""What an Anthropic answer says, counted as characters of output text (`estimate.text_size`:
+a CJK character is four) for the charge of an answer whose usage never came
+(router.dialects.delivered): text, thinking apart, and tool calls (their names and input
+JSON). A stream's deltas (`text_delta`,
 `thinking_delta`, `input_json_delta`) and a whole message's content blocks are read."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+from router.dialects.estimate import text_size
 
 _DELTA_TEXT = {"text_delta": ("text", False), "thinking_delta": ("thinking", True)}
 
@@ -47,14 +50,15 @@ def _delta_chars(delta: object) -> tuple[int, int]:
     kind = delta.get("type")
     if kind == "input_json_delta":
         partial = delta.get("partial_json")
-        return (len(partial), 0) if isinstance(partial, str) else (0, 0)
+        return (text_size(partial), 0) if isinstance(partial, str) else (0, 0)
     if not isinstance(kind, str) or kind not in _DELTA_TEXT:
         return 0, 0
     field, is_reasoning = _DELTA_TEXT[kind]
     text = delta.get(field)
     if not isinstance(text, str):
         return 0, 0
-    return (0, len(text)) if is_reasoning else (len(text), 0)
+    size = text_size(text)
+    return (0, size) if is_reasoning else (size, 0)
 
 
 def _block_chars(block: object) -> tuple[int, int]:
@@ -64,14 +68,14 @@ def _block_chars(block: object) -> tuple[int, int]:
     kind = block.get("type")
     if kind == "text":
         text = block.get("text")
-        return (len(text), 0) if isinstance(text, str) else (0, 0)
+        return (text_size(text), 0) if isinstance(text, str) else (0, 0)
     if kind == "thinking":
         thinking = block.get("thinking")
-        return (0, len(thinking)) if isinstance(thinking, str) else (0, 0)
+        return (0, text_size(thinking)) if isinstance(thinking, str) else (0, 0)
     if kind == "tool_use":
         name, tool_input = block.get("name"), block.get("input")
-        size = len(name) if isinstance(name, str) else 0
+        size = text_size(name) if isinstance(name, str) else 0
         if tool_input:  # a stream's block starts with `{}`: its input comes as deltas
-            size += len(orjson.dumps(tool_input))
+            size += text_size(orjson.dumps(tool_input).decode())
         return size, 0
     return 0, 0

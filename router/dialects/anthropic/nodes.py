@@ -25,7 +25,7 @@ from router.dialects.anthropic.ingress import API_KEY_HEADER, VERSION_HEADER
 from router.dialects.anthropic.request import Endpoint
 from router.dialects.chat import WireRequest
 from router.dialects.codec import Operation
-from router.dialects.estimate import lower_caps, output_tokens
+from router.dialects.estimate import lower_caps, output_tokens, text_size
 
 API_VERSION = "2023-06-01"  # the one version of the Messages API
 # count_tokens is free at Anthropic, as countTokens is at Google: no paid call.
@@ -36,7 +36,7 @@ def prefilled(body: bytes, content: str, reasoning: str) -> bytes:
     """`body` with the answer so far as its last (assistant) turn, its cap lowered."""
     document = orjson.loads(body)
     document.pop("thinking", None)
-    lower_caps(document, ("max_tokens",), output_tokens(len(content) + len(reasoning)))
+    lower_caps(document, ("max_tokens",), output_tokens(text_size(content) + text_size(reasoning)))
     text = content.rstrip()
     if text:
         turn = {"role": "assistant", "content": [{"type": "text", "text": text}]}
