@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import concurrency, hostile, latency, routing, streaming, throughput
+from bench import concurrency, hostile, latency, routing, streaming, throughput, translation
 from bench.report import Report
 from bench.runner import Run, repo_root
 from bench.settings import MODES
@@ -28,6 +28,7 @@ SECTIONS: dict[str, Callable[[Run], None]] = {
     "concurrency": concurrency.run_section,
     "routing": routing.run_section,
     "hostile": hostile.run_section,
+    "translation": translation.run_section,
 }
 
 

@@ -37,6 +37,8 @@ from bench.stats import percentile
 from bench.system import free_port, pinned
 from bench.targets import ROUTER
 from router.dialects.first_token import FirstTokenScanner
+from router.dialects.names import DialectName
+from router.dialects.registry import codec
 
 NODES = ("fast1", "fast2", "slow")
 FAST_ONLY = "fast nodes only"
@@ -85,6 +87,8 @@ models:
     affinity: {{by: "header:X-Session-ID"}}
     backends: [{{node: fast1}}, {{node: fast2}}, {{node: slow}}]
 """
+
+OPENAI_ANSWERS = codec(DialectName.OPENAI).answers  # what the clients read
 
 
 @dataclass(slots=True)
@@ -276,7 +280,7 @@ async def _stream(session: aiohttp.ClientSession, url: str, model: str, sid: str
     async with session.post(url + "/v1/chat/completions", json=body, headers=headers) as answer:
         if answer.status != 200:
             raise ValueError(f"status {answer.status}")
-        scanner = FirstTokenScanner("text/event-stream")
+        scanner = FirstTokenScanner("text/event-stream", OPENAI_ANSWERS)
         first: float | None = None
         async for chunk in answer.content.iter_any():
             if first is None and scanner.feed(chunk):

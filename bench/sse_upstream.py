@@ -1,7 +1,9 @@
 """A streaming upstream that stamps every SSE chunk with its send time (`time.time()`).
 
 `python -m bench.sse_upstream --port P --chunks 40 --interval 0.01`; a request's
-`max_tokens`, when present, overrides the number of chunks (short warm-up streams).
+`max_tokens` (Gemini's `generationConfig.maxOutputTokens`), when present, overrides the
+number of chunks (short warm-up streams). A path with `:streamGenerateContent` is answered
+as Gemini streams (the stamp in each chunk's text), for the router's translated streams.
 """
 
 from __future__ import annotations
@@ -34,6 +36,26 @@ _FINAL = (
 )
 
 
+_GEMINI_CHUNK = (
+    b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"%s"}]},"index":0}],'
+    b'"modelVersion":"gemini-2.5-flash","responseId":"bench"}\r\n\r\n'
+)
+_GEMINI_FINAL = (
+    b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"index":0,'
+    b'"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":%d,'
+    b'"totalTokenCount":%d},"modelVersion":"gemini-2.5-flash","responseId":"bench"}\r\n\r\n'
+)
+
+
+def requested_chunks(body: bytes, default: int) -> int:
+    """How many chunks a request asks for: its output cap in either dialect, else `default`."""
+    with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        document = orjson.loads(body)
+        config = document.get("generationConfig") or {}
+        return int(document.get("max_tokens") or config.get("maxOutputTokens") or default)
+    return default
+
+
 def chunk(index: int, sent: float) -> bytes:
     """One chat.completion.chunk event carrying its send time in `sent` and in the content."""
     stamp = b"%.6f" % sent
@@ -42,10 +64,8 @@ def chunk(index: int, sent: float) -> bytes:
 
 async def stream(request: web.Request) -> web.StreamResponse:
     """Send `chunks` stamped events `interval` seconds apart, then the usage chunk and [DONE]."""
-    body = await request.read()
-    count = request.app[CHUNKS]
-    with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-        count = int(orjson.loads(body).get("max_tokens") or count)
+    count = requested_chunks(await request.read(), request.app[CHUNKS])
+    gemini = request.path.endswith(":streamGenerateContent")
     response = web.StreamResponse(headers={"Cache-Control": "no-cache"})
     response.content_type = "text/event-stream"
     await response.prepare(request)
@@ -53,8 +73,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     for index in range(count):
         if index:
             await asyncio.sleep(interval)
-        await response.write(chunk(index, time.time()))
-    await response.write(_FINAL % (count, count + 1))
+        sent = time.time()
+        await response.write(_GEMINI_CHUNK % (b"%.6f" % sent) if gemini else chunk(index, sent))
+    await response.write((_GEMINI_FINAL if gemini else _FINAL) % (count, count + 1))
     return response
 
 

@@ -32,8 +32,8 @@ defaults:
   timeouts: {{connect: 2, first_byte: 60, idle: 120, total: 900}}
   retries: 2
 nodes:  # max_inflight (default 512 per node) raised so 8,000 streams measure capacity
-  node62: {{url: "{upstream}", max_inflight: 10000}}
-  node63: {{url: "{upstream}", max_inflight: 10000}}
+  node62: {{url: "{upstream}", max_inflight: 10000{node_extra}}}
+  node63: {{url: "{upstream}", max_inflight: 10000{node_extra}}}
 models:
   gemini-2.5-flash:
     backends:
@@ -148,10 +148,12 @@ def _router(
     extra: tuple[str, ...],
     metered: str | None,
     traced: float | None = None,
+    dialect: str | None = None,
 ) -> Iterator[Server]:
     with contextlib.ExitStack() as stack:
         port = free_port()
-        text = ROUTER_CONFIG.format(port=port, upstream=upstream.url)
+        node_extra = f", dialect: {dialect}" if dialect else ""
+        text = ROUTER_CONFIG.format(port=port, upstream=upstream.url, node_extra=node_extra)
         if traced is not None:
             sink = stack.enter_context(_otlp_sink(env))
             text += TRACED.format(sink=sink, ratio=traced)
@@ -189,11 +191,15 @@ def router_target(
     metered: str | None = None,
     variant: bool = False,
     traced: float | None = None,
+    dialect: str | None = None,
 ) -> Target:
     """The router with extra `serve` flags (for variants such as `--workers 2`), with
-    keys, rpm and credits when `metered` names a state backend ("memory" or "redis"), and
-    OpenTelemetry tracing at sample ratio `traced` to a local OTLP sink."""
-    start = functools.partial(_router, name=name, extra=extra, metered=metered, traced=traced)
+    keys, rpm and credits when `metered` names a state backend ("memory" or "redis"),
+    OpenTelemetry tracing at sample ratio `traced` to a local OTLP sink, and its nodes
+    declared to speak `dialect` only (`gemini`: every OpenAI request is translated)."""
+    start = functools.partial(
+        _router, name=name, extra=extra, metered=metered, traced=traced, dialect=dialect
+    )
     requires = ("redis-server",) if metered == "redis" else ()
     return Target(name, start, requires=requires, variant=variant)
 

@@ -40,6 +40,7 @@ _DATA = b"data:"
 _PAIRS = (b"\n\n", b"\r\r", b"\n\r")
 MAX_EVENT = 4 * 1024 * 1024  # the longest event read; longer ones pass through unread
 _LOOKBACK = 3  # an event end is at most 4 bytes: 3 before a chunk, 1 in it
+_LINE_STARTS = (b"\r", b"\n")
 
 
 class Piece(NamedTuple):
@@ -63,15 +64,7 @@ class EventCutter:
 
     def feed(self, chunk: bytes) -> list[Piece]:
         """The pieces `chunk` completes, in stream order."""
-        # The usual chunk: one whole LF-framed event: no CR, no blank line before its own
-        # end (`find` stops short of that one), nothing held before it.
-        if (
-            not self._pending
-            and not self._overflow
-            and chunk.endswith(b"\n\n")
-            and b"\r" not in chunk
-            and chunk.find(b"\n\n", 0, len(chunk) - 1) < 0
-        ):
+        if not self._pending and not self._overflow and _is_one_event(chunk):
             self._carry = b""
             return [Piece(chunk, True)]
         out: list[Piece] = []
@@ -131,6 +124,24 @@ class EventCutter:
         return self._held
 
 
+def _is_one_event(chunk: bytes) -> bool:
+    """Whether `chunk`, nothing held before it, is exactly one whole event (the usual
+    chunk of a stream), so it needs no scanning."""
+    if chunk.endswith(b"\n\n"):
+        # LF-framed (OpenAI's): no CR, no blank line before its own end (`find` stops
+        # short of that one).
+        return b"\r" not in chunk and chunk.find(b"\n\n", 0, len(chunk) - 1) < 0
+    # CRLF-framed (Google's): no other line pair in it (its own end holds the one LF-CR),
+    # and no line end first that could finish an end begun in the chunk before.
+    return (
+        chunk.endswith(b"\r\n\r\n")
+        and chunk[:1] not in _LINE_STARTS
+        and chunk.find(b"\n\r", 0, len(chunk) - 3) < 0
+        and b"\n\n" not in chunk
+        and b"\r\r" not in chunk
+    )
+
+
 def _event_ends(data: bytes) -> Iterator[int]:
     """Where each event end in `data` ends, as EVENT_END.finditer would find them."""
     if b"\r" not in data:  # one memchr: LF alone (OpenAI's streams), or no line end at all
@@ -160,6 +171,9 @@ def _event_ends(data: bytes) -> Iterator[int]:
 
 def event_data(event: bytes) -> bytes:
     """The payload of one event: its `data:` lines joined by newlines (b"" when none)."""
+    line = event.rstrip(b"\r\n")
+    if line.startswith(_DATA) and b"\n" not in line and b"\r" not in line:
+        return line[5:].lstrip(b" ")  # the usual event: one data line
     parts = [line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(_DATA)]
     return b"\n".join(parts)
 

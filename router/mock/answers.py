@@ -27,7 +27,13 @@ import orjson
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-3.0-pro", "gemini-3.1-pro")
 CONTENT_TOKENS_PER_DELTA = 4
 REASONING_TOKENS = 16
-GEMINI_ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
+GEMINI_ACTIONS = (
+    "generateContent",
+    "streamGenerateContent",
+    "countTokens",
+    "embedContent",
+    "batchEmbedContents",
+)
 
 
 @dataclass(frozen=True, slots=True)

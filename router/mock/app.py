@@ -48,6 +48,7 @@ from router.mock.openai_apis import (
     completion,
     completion_stream,
     embeddings,
+    gemini_embeddings,
     response,
     response_stream,
 )
@@ -140,6 +141,9 @@ async def _answer_gemini(call: Exchange) -> web.StreamResponse:
         inner = call.body.get("generateContentRequest")
         counted = inner if isinstance(inner, dict) else call.body
         return await call.send_json({"totalTokens": gemini_prompt_tokens(counted)})
+    if action in ("embedContent", "batchEmbedContents"):
+        batch = action == "batchEmbedContents"
+        return await call.send_json(gemini_embeddings(call.body, batch=batch))
     response_id = uuid.uuid4().hex[:22]
     is_sse = request.query.get("alt") == "sse"
     script = tools.scripted(call.body, GEMINI, call.faults.tool_call, answer)

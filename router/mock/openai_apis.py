@@ -49,8 +49,7 @@ def embeddings(body: dict[str, Any]) -> dict[str, Any]:
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for index, item in enumerate(inputs):
-        seed = len(_text(item)) + index
-        vector = [((seed + d) % 7) / 7 for d in range(EMBEDDING_DIMENSIONS)]
+        vector = _vector(item, index)
         packed: object = vector
         if as_base64:
             packed = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
@@ -58,6 +57,25 @@ def embeddings(body: dict[str, Any]) -> dict[str, Any]:
     tokens = input_tokens(raw)
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
     return {"object": "list", "data": data, "model": _model(body), "usage": usage}
+
+
+def _vector(item: object, index: int) -> list[float]:
+    seed = len(_text(item)) + index
+    return [((seed + d) % 7) / 7 for d in range(EMBEDDING_DIMENSIONS)]
+
+
+def gemini_embeddings(body: dict[str, Any], *, batch: bool) -> dict[str, Any]:
+    """Gemini's `embedContent` (one vector) or `batchEmbedContents` (one per request)
+    answer, the same vectors as `embeddings` gives the same texts."""
+    if not batch:
+        return {"embedding": {"values": _vector(_parts_text(body.get("content")), 0)}}
+    requests = body.get("requests")
+    texts = [_parts_text(r.get("content")) for r in requests or [] if isinstance(r, dict)]
+    return {"embeddings": [{"values": _vector(t, i)} for i, t in enumerate(texts)]}
+
+
+def _parts_text(content: object) -> str:
+    return _text(content.get("parts")) if isinstance(content, dict) else ""
 
 
 def _completion_usage(body: dict[str, Any], answer: Answer) -> dict[str, int]:

@@ -105,7 +105,7 @@ def _time(text: str | None, name: str, now: float, default: float | None) -> Any
 def _count(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if not text:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise InvalidRequest(f"{name} must be an integer from {low} to {high}")
     return int(text)
 

@@ -67,6 +67,25 @@ def test_any_split_gives_the_events_of_the_whole_stream(
 
 
 @given(
+    st.lists(
+        st.sampled_from(
+            [b"data: {}\r\n\r\n", b"data: x\r\n\r\n", b"\n", b"\r", b"\r\n", b"data: y", b"\n\r"]
+        ),
+        max_size=30,
+    )
+)
+def test_whole_crlf_events_fed_one_by_one_give_the_events_of_the_whole_stream(
+    chunks: list[bytes],
+) -> None:
+    """Google's framing, a whole event a chunk (the fast path), among stray line ends."""
+    cutter = EventCutter()
+    pieces = [piece for chunk in chunks for piece in cutter.feed(chunk)]
+    events, rest = _events_of(b"".join(chunks))
+    assert [p.data for p in pieces if p.whole] == events
+    assert cutter.rest() == rest
+
+
+@given(
     st.binary(max_size=300),
     st.lists(st.integers(min_value=1, max_value=40), max_size=20),
     st.integers(min_value=1, max_value=50),

@@ -241,9 +241,22 @@ async def test_gemini_count_tokens_and_unknown_action(node):
     wrapped = {"generateContentRequest": GEMINI_BODY}
     async with client.post("/v1/models/g:countTokens", json=wrapped) as resp:
         assert await resp.json() == {"totalTokens": GEMINI_PROMPT}
-    async with client.post("/v1beta/models/g:embedContent", json=GEMINI_BODY) as resp:
+    async with client.post("/v1beta/models/g:predict", json=GEMINI_BODY) as resp:
         assert resp.status == 404
     assert (await stats(client))["requests"] == 2
+
+
+async def test_gemini_embeddings_match_openais_for_the_same_texts(node):
+    client = await node()
+    one = {"content": {"parts": [{"text": "a"}]}}
+    async with client.post("/v1beta/models/g:embedContent", json=one) as resp:
+        single = (await resp.json())["embedding"]["values"]
+    batch = {"requests": [{"model": "models/g", "content": {"parts": [{"text": t}]}} for t in "ab"]}
+    async with client.post("/v1beta/models/g:batchEmbedContents", json=batch) as resp:
+        vectors = [e["values"] for e in (await resp.json())["embeddings"]]
+    async with client.post("/v1/embeddings", json={"model": "g", "input": ["a", "b"]}) as resp:
+        openai_vectors = [row["embedding"] for row in (await resp.json())["data"]]
+    assert vectors == openai_vectors and single == openai_vectors[0] and len(single) == 8
 
 
 # --- api key -------------------------------------------------------------------------------

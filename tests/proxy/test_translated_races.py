@@ -1,4 +1,4 @@
-"""Hedging and the first-token deadline across dialects (issue 28 item 4), in process
+"""Hedging, the first-token deadline and affinity across dialects (issue 28 item 4), in process
 against the fake transport: a Gemini node that sends an event without a token and then
 stalls, raced by (or failed over to) an OpenAI node, for an OpenAI client. A translated
 stream is read for its first token in the client's dialect, so the role chunk the
@@ -110,3 +110,39 @@ async def test_an_anthropic_clients_hedge_and_deadline_across_two_other_dialects
         kinds = [event["type"] for event in events]
         assert kinds.count("message_start") == 1 and kinds[-1] == "message_stop", route
         assert fake.posted_to() == ["google", "vllm"], route
+
+
+async def test_affinity_keeps_a_conversation_on_its_node_whatever_it_speaks(
+    router_app: Any,
+) -> None:
+    """A session's requests stay on the node first picked for it, whether that node's
+    answers are translated (the Gemini node) or relayed (the OpenAI one)."""
+    gemini_answer = Script(
+        headers=SSE,
+        chunks=(
+            b'data: {"candidates": [{"content": {"role": "model", "parts": [{"text": "g"}]}, '
+            b'"finishReason": "STOP", "index": 0}]}\r\n\r\n',
+        ),
+    )
+    fake = FakeNodes({"google": gemini_answer, "vllm": Script(headers=SSE)})
+    fake.scripts["vllm"] = Script(headers=SSE, chunks=answer_stream("o"))
+    nodes = {
+        "google": node_entry("http://127.0.0.1:9/google", dialect="gemini"),
+        "vllm": node_entry("http://127.0.0.1:9/vllm", dialect="openai"),
+    }
+    route = {
+        "backends": [{"node": "google"}, {"node": "vllm"}],
+        "affinity": {"by": "header:X-Session-ID"},
+    }
+    client = await router_app(routes_yaml(nodes, {"m": route}), fake)
+    for session in ("s-1", "s-2", "s-3", "s-4"):
+        start = len(fake.received)
+        for _ in range(3):
+            response = await client.post(
+                "/v1/chat/completions",
+                json=chat_body("m", stream=True),
+                headers={"X-Session-ID": session},
+            )
+            assert response.status == 200
+            await response.read()
+        assert len(set(fake.posted_to()[start:])) == 1, (session, fake.posted_to()[start:])

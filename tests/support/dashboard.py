@@ -36,10 +36,11 @@ REQUIRED_PANELS = {
     "Node states": {"router_node_state"},
     "In-flight requests and open streams": {"router_inflight_requests", "router_streams_open"},
     "Failovers and ejections": {"router_failovers_total", "router_node_ejections_total"},
-    "Hedges, affinity and continuations": {
+    "Hedges, affinity, continuations and translations": {
         "router_hedges_total",
         "router_affinity_total",
         "router_continuations_total",
+        "router_translated_answers_total",
     },
     "Tokens/s by kind": {"router_tokens_total"},
 }

@@ -84,13 +84,14 @@ NODES: dict[str, tuple[str, ...]] = {
     "slow": ("--first-byte-delay", "0.3", "--chunk-delay", "0.1"),  # long streams
     "cutter": ("--cut-after", "3"),  # drops every stream after 3 events
 }
-FLASH, PRO, BUDGET, STREAMY, HEDGED, RESCUED = (
+FLASH, PRO, BUDGET, STREAMY, HEDGED, RESCUED, TRANSLATED = (
     "gemini-2.5-flash",
     "gemini-2.5-pro",
     "gemini-3.0-pro",
     "gemini-3.1-pro",
     "gemini-3.2-flash",
     "gemini-3.2-pro",
+    "gemini-3.3-flash",
 )
 MODELS: dict[str, dict[str, Any]] = {
     FLASH: {
@@ -115,6 +116,8 @@ MODELS: dict[str, dict[str, Any]] = {
         "backends": [{"node": "cutter"}, {"node": "steady", "priority": 1}],
         "on_midstream_failure": "continue",
     },
+    # `steady` again, declared Gemini-only: an OpenAI client's answers are translated.
+    TRANSLATED: {"backends": [{"node": "steady-as-gemini"}]},
 }
 UNKNOWN_MODEL = "no-such-model-e2e"
 
@@ -156,6 +159,7 @@ def routes_text(ports: dict[str, int]) -> str:
     # using the model's one retry); that failure ejects it, so later ones go to `steady`.
     nodes["doomed"]["health"] = {"interval": 0.5, "timeout": 0.5, "unhealthy_threshold": 3}
     nodes["doomed"]["ejection"] = {"consecutive_failures": 1, "base_seconds": 30}
+    nodes["steady-as-gemini"] = {**nodes["steady"], "dialect": "gemini"}
     return routes_yaml(nodes, MODELS, defaults=defaults, test_defaults=False, server=TEST_SERVER)
 
 
@@ -276,6 +280,11 @@ def drive_traffic(stack: Stack) -> None:
         status, body = stack.chat(RESCUED, **stream_usage)
         assert status == 200 and body.rstrip().endswith(b"[DONE]"), (status, body[-300:])
     assert stack.sample("router_continuations_total", model=RESCUED, outcome="continued") == 2
+    # An OpenAI client of a Gemini-only node: the answers are translated.
+    for body in ({}, stream_usage):
+        status, answer = stack.chat(TRANSLATED, **body)
+        assert status == 200 and b"Hello from steady" in answer, (status, answer[:300])
+    assert stack.sample("router_translated_answers_total", model=TRANSLATED) == 2
 
     # Client errors: one the router rejects, one a node rejects (relayed as it is).
     status, _ = stack.post("/v1/chat/completions", {"model": FLASH, "messages": []})
@@ -620,7 +629,7 @@ def test_label_values_are_bounded(stack: Stack) -> None:
     text = stack.metrics_text()
     assert UNKNOWN_MODEL not in text
     models = set(MODELS) | {"unknown"}
-    nodes = set(NODES) | {"unknown", "none"}
+    nodes = set(NODES) | {"steady-as-gemini", "unknown", "none"}
     seen_models: set[str] = set()
     for family in text_string_to_metric_families(text):
         for s in family.samples:

@@ -1,9 +1,9 @@
-"""The google-genai SDK through a real router to a `dialect: openai` mock node (issue 28):
-generateContent and streamGenerateContent (SSE, and the JSON array without alt=sse) are
-translated into OpenAI's chat completions and every answer back, and the SDK reads it as
-it reads Google's own. One router and three mock nodes for the module: `main` and
-`errors` speak OpenAI only, `other` Gemini only (the model `mixed` fails over, and
-continues a cut answer, from one dialect to the other)."""
+"""The google-genai SDK (Python; Node when npm is present) through a real router to a
+`dialect: openai` mock node (issue 28): generateContent and streamGenerateContent (SSE,
+and the JSON array without alt=sse) are translated into OpenAI's chat completions and
+every answer back, and the SDK reads it as it reads Google's own. One router and three
+mock nodes for the module: `main` and `errors` speak OpenAI only, `other` Gemini only (the
+model `mixed` fails over, and continues a cut answer, from one dialect to the other)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
+from tests.support.node_sdk import needs_node_sdks, run_node
 from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
@@ -300,3 +302,64 @@ def test_a_token_count_is_the_routers_estimate(setup: Translating, client: genai
     counted = client.models.count_tokens(model="one", contents="hello")
     assert counted.total_tokens is not None and counted.total_tokens > 0
     assert setup.node("main").requests() == 0  # an OpenAI node counts nothing: not asked
+
+
+NODE_GENAI = """
+import {GoogleGenAI} from "@google/genai";
+const ai = new GoogleGenAI({apiKey: process.env.KEY,
+  httpOptions: {baseUrl: process.env.ROUTER_URL, apiVersion: "v1beta", timeout: 30000}});
+const thinking = {thinkingConfig: {includeThoughts: true, thinkingBudget: 1024}};
+const plain = await ai.models.generateContent({model: "one", contents: "hello", config: thinking});
+const parts = plain.candidates[0].content.parts;
+let streamed = "";
+let last = null;
+for await (const chunk of await ai.models.generateContentStream(
+    {model: "one", contents: "hello"})) { streamed += chunk.text ?? ""; last = chunk; }
+const tools = [{functionDeclarations: [{name: "get_weather",
+  parameters: {type: "OBJECT", properties: {city: {type: "STRING"}}}}]}];
+const asked = {role: "user", parts: [{text: "The weather in Paris?"}]};
+const calling = await ai.models.generateContent({model: "one", contents: [asked],
+  config: {tools}});
+const call = calling.functionCalls[0];
+const final = await ai.models.generateContent({model: "one", config: {tools}, contents: [asked,
+  calling.candidates[0].content,
+  {role: "user", parts: [{functionResponse: {name: call.name, response: {sky: "sunny"}}}]}]});
+let outcome = "no error";
+try {
+  for await (const chunk of await ai.models.generateContentStream(
+      {model: "errors", contents: "hello"})) { void chunk; }
+} catch (e) { outcome = e.name; }
+console.log(JSON.stringify({
+  text: parts.filter(p => !p.thought).map(p => p.text).join(""),
+  thoughts: parts.filter(p => p.thought).map(p => p.text).join(""),
+  thoughts_tokens: plain.usageMetadata.thoughtsTokenCount,
+  streamed,
+  finish: last.candidates[0].finishReason,
+  call: [call.name, call.args],
+  final: final.text,
+  outcome,
+}));
+"""
+
+
+def test_the_node_genai_sdk(setup: Translating, fresh_nodes: MockNodes) -> None:
+    """The Node SDK (when npm installed it): thoughts, a stream with its finish reason,
+    a tool round trip, and a failure mid-stream, which it raises."""
+    needs_node_sdks()
+    fresh_nodes["main"].faults(tool_call=WEATHER_TOOL)
+    fresh_nodes["errors"].faults(cut_after=4)
+    result = run_node(NODE_GENAI, {"ROUTER_URL": setup.url, "KEY": KEY})
+    assert result["text"] == ANSWER.content and result["thoughts"] == ANSWER.reasoning
+    assert result["thoughts_tokens"] == REASONING_TOKENS
+    assert result["streamed"] == ANSWER.content and result["finish"] == "STOP"
+    assert result["call"] == ["get_weather", {"city": "Paris"}]
+    assert result["final"] == 'Tool result: {"sky":"sunny"}'
+    assert result["outcome"] in ("ApiError", "Error"), result  # as for a relayed cut stream
+
+
+def test_embed_content_goes_as_openai_embeddings(setup: Translating, client: genai.Client) -> None:
+    answer = client.models.embed_content(model="one", contents=["a", "bb"])
+    sent = setup.sent("main")
+    assert sent["input"] == ["a", "bb"]
+    relayed = embeddings({"input": ["a", "bb"]})["data"]
+    assert [e.values for e in answer.embeddings or []] == [row["embedding"] for row in relayed]

@@ -1,8 +1,9 @@
-"""The openai SDK through a real router to a `dialect: gemini` mock node (issue 28): every
-request is translated into Gemini's generateContent / streamGenerateContent and every
-answer back, and the SDK reads it as it reads OpenAI's own. One router and three mock
-nodes for the module: `main` and `errors` speak Gemini only, `other` OpenAI only (the
-model `mixed` fails over, and continues a cut answer, from one dialect to the other)."""
+"""The openai SDK (Python; Node when npm is present) through a real router to a `dialect:
+gemini` mock node (issue 28): every request is translated into Gemini's generateContent /
+streamGenerateContent and every answer back, and the SDK reads it as it reads OpenAI's
+own. One router and three mock nodes for the module: `main` and `errors` speak Gemini
+only, `other` OpenAI only (the model `mixed` fails over, and continues a cut answer, from
+one dialect to the other)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Any
 import openai
 import pytest
 
+from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
+from tests.support.node_sdk import needs_node_sdks, run_node
 from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
@@ -364,3 +367,69 @@ async def test_a_stopped_translated_stream_is_charged_what_was_delivered(
     record = await setup.ledger.settled(request_id)
     assert (record["outcome"], record["settled_by"]) == ("disconnected", "delivered"), record
     assert 0 < record["completion_tokens"] < ANSWER.content_tokens, record
+
+
+NODE_OPENAI = """
+import OpenAI from "openai";
+const client = new OpenAI({apiKey: process.env.KEY, baseURL: process.env.ROUTER_URL + "/v1",
+  maxRetries: 0});
+const hello = [{role: "user", content: "hello"}];
+const plain = await client.chat.completions.create({model: "one", messages: hello,
+  reasoning_effort: "low", include_thoughts: true});
+let streamed = "";
+for await (const chunk of await client.chat.completions.create(
+    {model: "one", messages: hello, stream: true})) {
+  streamed += chunk.choices[0]?.delta?.content ?? "";
+}
+const tools = [{type: "function", function: {name: "get_weather",
+  parameters: {type: "object", properties: {city: {type: "string"}}}}}];
+const asked = [{role: "user", content: "The weather in Paris?"}];
+const calling = await client.chat.completions.create({model: "one", messages: asked, tools});
+const call = calling.choices[0].message.tool_calls[0];
+const final = await client.chat.completions.create({model: "one", tools, messages: [...asked,
+  calling.choices[0].message, {role: "tool", tool_call_id: call.id, content: "sunny"}]});
+let outcome = "no error";
+try {
+  for await (const chunk of await client.chat.completions.create(
+      {model: "errors", messages: hello, stream: true})) { void chunk; }
+} catch (e) { outcome = e.constructor.name; }
+console.log(JSON.stringify({
+  content: plain.choices[0].message.content,
+  reasoning: plain.choices[0].message.reasoning_content,
+  reasoning_tokens: plain.usage.completion_tokens_details.reasoning_tokens,
+  streamed,
+  call: [call.function.name, JSON.parse(call.function.arguments), calling.choices[0].finish_reason],
+  final: final.choices[0].message.content,
+  outcome,
+}));
+"""
+
+
+def test_the_node_openai_sdk(setup: Translating, fresh_nodes: MockNodes) -> None:
+    """The Node SDK (when npm installed it): an answer with reasoning, a stream, a tool
+    round trip (the assistant turn sent back as the SDK returned it, signature and all),
+    and a failure mid-stream, which it raises."""
+    needs_node_sdks()
+    fresh_nodes["main"].faults(tool_call=WEATHER_TOOL)
+    fresh_nodes["errors"].faults(cut_after=2)
+    result = run_node(NODE_OPENAI, {"ROUTER_URL": setup.url, "KEY": KEY})
+    assert result["content"] == ANSWER.content and result["reasoning"] == ANSWER.reasoning
+    assert result["reasoning_tokens"] == REASONING_TOKENS
+    assert result["streamed"] == ANSWER.content
+    assert result["call"] == ["get_weather", {"city": "Paris"}, "tool_calls"]
+    assert result["final"] == 'Tool result: {"content":"sunny"}'
+    assert result["outcome"] == "APIError"
+
+
+def test_embeddings_go_as_batch_embed_contents(setup: Translating, client: openai.OpenAI) -> None:
+    answer = client.embeddings.create(model="one", input=["a", "bb"])
+    seen = setup.node("main").last_request()
+    assert seen is not None and seen["path"] == "/v1beta/models/one:batchEmbedContents"
+    texts = [r["content"]["parts"][0]["text"] for r in seen["body"]["requests"]]
+    assert texts == ["a", "bb"]
+    # The mock node gives the same vectors for the same texts in either dialect; the SDK
+    # asks for base64, which the router packs as float32.
+    relayed = embeddings({"input": ["a", "bb"]})["data"]
+    for row, expected in zip(answer.data, relayed, strict=True):
+        assert row.embedding == pytest.approx(expected["embedding"], rel=1e-6)
+    assert seen["body"]["requests"][0]["model"] == "models/one"
