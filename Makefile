@@ -8,6 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 SYSTEM_PACKAGES := redis-server redis-sentinel faketime nginx prometheus wrk docker-compose chromium
 SYSTEM_PROGRAMS := redis-server redis-sentinel faketime nginx prometheus promtool wrk docker-compose chromium
 NODE_SDKS := tests/node/node_modules/.installed
+CLAUDE_CODE := tests/claude_code/node_modules/.installed
 
 .PHONY: run test test-unit lint docs bench install sysdeps node-sdks clean
 
@@ -39,14 +40,21 @@ sysdeps:
 	  { echo "could not install $(SYSTEM_PACKAGES); the tests that need them will fail"; exit 1; }; \
 	fi
 
-# The official Node SDKs (openai, @google/genai) for the compatibility tests, when npm is
-# present; without npm those tests skip and say why.
+# The official Node SDKs (openai, @google/genai, @anthropic-ai/sdk) for the compatibility
+# tests, and Claude Code (a test-only folder of its own: its native binary is large), when
+# npm is present; without npm those tests skip and say why.
 $(NODE_SDKS): tests/node/package.json tests/node/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 	  cd tests/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "npm not found: the Node SDK tests will be skipped"; fi
 
-node-sdks: $(NODE_SDKS)
+$(CLAUDE_CODE): tests/claude_code/package.json tests/claude_code/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/claude_code && npm ci --no-audit --no-fund --loglevel=error && \
+	  touch node_modules/.installed; \
+	else echo "npm not found: the Claude Code tests will be skipped"; fi
+
+node-sdks: $(NODE_SDKS) $(CLAUDE_CODE)
 
 # Two mock nodes on :9001/:9002 and the router on :8080 with the shipped routes.yaml.
 run: $(RUN_STAMP)

@@ -100,12 +100,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 # The SDK clients a test makes, by the module and class that make them.
-_SDK_CLIENTS = (("openai", "OpenAI"), ("google.genai", "Client"))
+_SDK_CLIENTS = (("openai", "OpenAI"), ("google.genai", "Client"), ("anthropic", "Anthropic"))
 
 
 @pytest.fixture(autouse=True)
 def _sdk_clients_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Close every openai / google-genai client a test made, when it ends: a client left
+    """Close every openai / google-genai / anthropic client a test made, when it ends: a client left
     to the garbage collector closes its sockets in whichever later test runs the
     collector, and filterwarnings=error fails that test instead (ResourceWarning)."""
     made: list[object] = []

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from router.config.loader import parse_config
+from router.dialects.anthropic import CODEC as ANTHROPIC_CODEC
+from router.dialects.anthropic.request import COUNT_TOKENS_CALL, MESSAGES_CALL
 from router.dialects.gemini import CODEC as GEMINI_CODEC
 from router.dialects.gemini.credentials import split_key
 from router.dialects.gemini.request import parse_gemini
@@ -28,6 +30,7 @@ from router.web.forwarded import client_address, parse_networks
 from router.web.screening import screen_headers
 
 OPENAI_ANSWERS, GEMINI_ANSWERS = OPENAI_CODEC.answers, GEMINI_CODEC.answers
+ANTHROPIC_ANSWERS = ANTHROPIC_CODEC.answers
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -91,6 +94,22 @@ def test_openai_bodies_parse_or_are_invalid_requests(body: bytes, endpoint) -> N
 
 
 @FAST
+@given(
+    st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()),
+    st.sampled_from([MESSAGES_CALL, COUNT_TOKENS_CALL]),
+    st.sampled_from(["", "beta=true", "beta=false&x=1", "%zz"]),
+)
+def test_anthropic_bodies_parse_or_are_invalid_requests(body: bytes, call, query: str) -> None:
+    try:
+        parsed = call.read(body, query)
+    except InvalidRequest as exc:
+        assert exc.status == 400 and exc.message
+    else:
+        assert isinstance(parsed.model, str) and parsed.model
+        assert parsed.output_cap is None or parsed.output_cap > 0
+
+
+@FAST
 @given(st.dictionaries(st.text(max_size=10), json_values, max_size=5), json_values)
 def test_openai_model_of_any_type(document: dict, model: object) -> None:
     document = {**document, "model": model, "messages": [{"role": "user", "content": "x"}]}
@@ -145,9 +164,11 @@ def test_a_query_key_is_the_key_it_encodes(key: str) -> None:
 
 
 @FAST
-@given(header_text, header_text, st.text(max_size=60))
-def test_key_extraction_finds_one_key_or_refuses(auth: str, goog: str, query: str) -> None:
-    headers = CIMultiDict({"Authorization": auth, "x-goog-api-key": goog})
+@given(header_text, header_text, header_text, st.text(max_size=60))
+def test_key_extraction_finds_one_key_or_refuses(
+    auth: str, goog: str, anthropic: str, query: str
+) -> None:
+    headers = CIMultiDict({"Authorization": auth, "x-goog-api-key": goog, "x-api-key": anthropic})
     try:
         key = extract_key(headers, query, "/v1beta/models/m:generateContent")
     except AuthRejected as exc:
@@ -196,6 +217,18 @@ GEMINI_STREAM = (
     b'"candidatesTokenCount":5}}\r\n\r\n'
 )
 
+# Anthropic reports a stream's usage in two parts: the input first, the output last.
+ANTHROPIC_STREAM = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+    b'"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
+    b'event: ping\ndata: {"type":"ping"}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"hi"}}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    b'"usage":{"output_tokens":5}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
 
 def _splits(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
@@ -205,11 +238,19 @@ def _splits(data: bytes, cuts: list[int]) -> list[bytes]:
 
 @FAST
 @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
-@pytest.mark.parametrize(("stream", "gemini"), [(OPENAI_STREAM, False), (GEMINI_STREAM, True)])
+@pytest.mark.parametrize(
+    ("stream", "answers"),
+    [
+        (OPENAI_STREAM, OPENAI_ANSWERS),
+        (GEMINI_STREAM, GEMINI_ANSWERS),
+        (ANTHROPIC_STREAM, ANTHROPIC_ANSWERS),
+    ],
+    ids=["openai", "gemini", "anthropic"],
+)
 def test_the_usage_tap_reads_the_same_usage_however_the_stream_is_cut(
-    stream: bytes, gemini: bool, cuts: list[int]
+    stream: bytes, answers, cuts: list[int]
 ) -> None:
-    tap = UsageTap(GEMINI_ANSWERS if gemini else OPENAI_ANSWERS, is_stream=True)
+    tap = UsageTap(answers, is_stream=True)
     for chunk in _splits(stream, cuts):
         tap.feed(chunk)
     usage = tap.finish()
@@ -228,9 +269,12 @@ def test_the_usage_filter_drops_only_the_usage_event_however_cut(cuts: list[int]
 
 
 @FAST
-@given(st.lists(st.binary(max_size=64), max_size=8), st.booleans())
-def test_the_usage_tap_survives_garbage(chunks: list[bytes], gemini: bool) -> None:
-    tap = UsageTap(GEMINI_ANSWERS if gemini else OPENAI_ANSWERS, is_stream=True)
+@given(
+    st.lists(st.binary(max_size=64), max_size=8),
+    st.sampled_from([OPENAI_ANSWERS, GEMINI_ANSWERS, ANTHROPIC_ANSWERS]),
+)
+def test_the_usage_tap_survives_garbage(chunks: list[bytes], answers) -> None:
+    tap = UsageTap(answers, is_stream=True)
     for chunk in chunks:
         tap.feed(chunk)
     tap.finish()

@@ -48,6 +48,11 @@ class Feature(enum.StrEnum):
     CANDIDATES = "candidates"
     UNMATCHED_TOOL_RESULT = "unmatched_tool_result"  # no call in the conversation has its id
     CALL_ARGUMENTS = "call_arguments"  # tool-call arguments that are no JSON object
+    SEED = "seed"
+    PRESENCE_PENALTY = "presence_penalty"  # a penalty other than 0
+    FREQUENCY_PENALTY = "frequency_penalty"
+    JSON_OBJECT = "json_object"  # JSON output without a schema
+    MEDIA_TYPE = "media_type"  # media of a kind or type the node's dialect cannot take
 
 
 class Unexpressible(Exception):

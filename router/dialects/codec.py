@@ -12,11 +12,13 @@ wire format only through a codec's parts, never by asking which dialect it is:
                  cheap byte mark that spares parsing, the first token, the continuation's
                  transcript and its rewriting, framing a rewritten event, the output text
                  a client received, for a charge without usage)
-    replies      router -> client: the bytes the router itself writes (error bodies, the
-                 mid-stream error event, keep-alives, the end of a stream)
+    replies      router -> client: the bytes the router itself writes (error bodies and
+                 their status, the mid-stream error event, keep-alives, the end of a
+                 stream, a request-id header of its own)
     models       the model list and get
-    nodes        router -> node: how a node's api_key is sent, the body that continues a
-                 cut answer (prefill), which health paths would call a model
+    nodes        router -> node: how a node's api_key is sent and the headers it always
+                 gets, the body that continues a cut answer (prefill), which health paths
+                 would call a model
     translation  to and from the neutral conversation (router.dialects.chat), for a node
                  that speaks another dialect: the package's `translate` mapping (a
                  router.dialects.translation.ChatMapping); None for a dialect that relays
@@ -184,6 +186,7 @@ class Transcribing(Protocol):
     rewriting: bool  # the events continue another node's answer: rewrite them into it
     continuable: bool  # cleared by a tool call, a second choice: nothing to hand over
     finished: bool  # set by a finish reason
+    notes: dict[str, Any]  # the dialect's own memory of the stream (numbered blocks...)
 
     def said(self, text: object, reasoning: bool) -> str:
         """Record `text` as sent (content or reasoning); what is left of it to send."""
@@ -196,9 +199,16 @@ class Answers(Protocol):
     usage_mark: re.Pattern[bytes]  # found in every event that reports usage (cheap skip)
     identity_fields: tuple[str, ...]  # a stream's id, model...: the continuation keeps them
     passed_headers: frozenset[str]  # its own answer headers a client may see (lower case)
+    passed_prefixes: tuple[str, ...]  # ... and its families of them, by prefix
 
     def usage(self, document: Any) -> Usage | None:
         """The usage one answer or event reports, or None."""
+        ...
+
+    def later_usage(self, earlier: Usage, report: Usage) -> Usage:
+        """A stream's usage after one more report (`earlier`: what the reports before it
+        said). A dialect that reports the whole usage each time takes the report; one
+        that reports it in parts (Anthropic: the input first, the output last) adds it up."""
         ...
 
     def is_usage_only(self, event: bytes) -> bool:
@@ -239,9 +249,15 @@ class Replies(Protocol):
 
     keepalive: bytes  # written to an SSE stream that has been silent too long
     stream_end: bytes  # ends a finished stream whose node left its own end out
+    request_id_header: str | None  # a header of its own that carries the trace id
 
     def error_body(self, error: RouterError, trace_id: str) -> bytes:
         """The JSON body of an error response."""
+        ...
+
+    def error_status(self, error: RouterError) -> int:
+        """The HTTP status of an error response (the error's own, unless the dialect
+        has another for it: Anthropic's 529 for overloaded)."""
         ...
 
     def stream_error_event(self, error: RouterError, trace_id: str) -> bytes:
@@ -282,6 +298,7 @@ class NodeSide(Protocol):
     """Router -> node: what a node of this dialect is sent."""
 
     key_check_path: str  # a GET that checks the node's key (its model list), for probes
+    headers: tuple[tuple[str, str], ...]  # sent on every request unless the client sent its own
 
     def credential(self, api_key: str) -> tuple[str, str]:
         """The header that carries a node's api_key."""

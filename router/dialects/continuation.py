@@ -51,6 +51,7 @@ class Transcript:
     rewriting: bool = False  # a continuation's events are being made the first stream's
     # Characters of content and reasoning the current node produced (for an estimate).
     produced: list[int] = field(default_factory=lambda: [0, 0])
+    notes: dict[str, Any] = field(default_factory=dict)  # the node's dialect's own
 
     @property
     def content_text(self) -> str:
@@ -129,7 +130,8 @@ class Transcript:
                     self.identity[name] = value
         usage = self.answers.usage(document)
         if usage is not None:
-            self.usage = usage
+            earlier = self.usage  # this node's reports so far, added up by its dialect
+            self.usage = usage if earlier is None else self.answers.later_usage(earlier, usage)
             if self.rewriting and self.parts:
                 self.answers.add_usage(document, self.earlier())
         self.answers.transcribe(document, self)

@@ -18,6 +18,7 @@ class DialectName(StrEnum):
 
     OPENAI = "openai"
     GEMINI = "gemini"
+    ANTHROPIC = "anthropic"
 
 
 # Words for several dialects at once in a node's `dialect:`.

@@ -18,13 +18,13 @@ from types import MappingProxyType
 
 from multidict import MultiMapping
 
-from router.dialects import gemini, openai
+from router.dialects import anthropic, gemini, openai
 from router.dialects.codec import Codec, Entry
 from router.dialects.names import DialectName
 from router.errors import AuthRejected
 
 CODECS: Mapping[DialectName, Codec] = MappingProxyType(
-    {codec.name: codec for codec in (openai.CODEC, gemini.CODEC)}
+    {codec.name: codec for codec in (openai.CODEC, gemini.CODEC, anthropic.CODEC)}
 )
 DEFAULT: Codec = next(iter(CODECS.values()))
 ALL: tuple[Codec, ...] = tuple(CODECS.values())
@@ -39,6 +39,10 @@ CREDENTIAL_HEADERS: frozenset[str] = frozenset().union(
 )
 # A node's answer headers some dialect lets through to its clients (lower case).
 PASSED_HEADERS: frozenset[str] = frozenset().union(*(codec.answers.passed_headers for codec in ALL))
+# ... and the families of them some dialect lets through, by prefix (lower case).
+PASSED_PREFIXES: tuple[str, ...] = tuple(
+    dict.fromkeys(prefix for codec in ALL for prefix in codec.answers.passed_prefixes)
+)
 # Body fields that hold a conversation in some dialect (never logged).
 CONVERSATION_FIELDS: frozenset[str] = frozenset(
     field for codec in ALL for field in codec.ingress.conversation_fields

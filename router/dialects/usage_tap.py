@@ -105,8 +105,9 @@ class UsageTap:
             self.inband_error = True
             return
         usage = _usage_of(document, self._answers)
-        if usage is not None:
-            self.usage = usage  # Gemini repeats cumulative usage: the last one counts
+        if usage is not None:  # the dialect adds reports up (Gemini's last counts)
+            earlier = self.usage
+            self.usage = usage if earlier is None else self._answers.later_usage(earlier, usage)
 
     def finish(self) -> Usage | None:
         """The usage seen, once the answer has ended (or was cut short)."""

@@ -44,7 +44,6 @@ SECRET_KEYS: frozenset[str] = (
         {
             "authorization",
             "proxy-authorization",
-            "x-api-key",
             "api_key",
             "key",
             "token",

@@ -336,7 +336,9 @@ class Proxy:
             node.transport,
             node.config,
             target.request.path(node.base_path, model),
-            to_node(request.headers, exchange.request_id, node.credential, traced),
+            to_node(
+                request.headers, exchange.request_id, node.credential, traced, node.dialect_headers
+            ),
             target.request.body(model),
             target.answers,
             until_content=wants_first_token(node, route, served),

@@ -42,12 +42,16 @@ def final_error(
     if last.reason is FailureReason.STATUS_429:
         message = told or f"every node of model {route.name!r} is rate limited"
         return TooManyRequests(message, retry_after=retry or 1, upstream_request_id=rid)
-    if last.status == 503:
+    if last.status in OVERLOADED:
         message = told or f"the nodes of model {route.name!r} are unavailable"
         return ServiceUnavailable(message, retry_after=retry, upstream_request_id=rid)
     message = told or f"no node produced an answer for model {route.name!r} ({last.detail})"
     return UpstreamError(message, upstream_request_id=rid)
 
 
+# Statuses that say a node is overloaded, not broken: 503, and 529 (what Anthropic's API
+# and some others answer when overloaded); the client hears 503 (529 in Anthropic's
+# dialect, router.dialects.anthropic.replies), with the node's Retry-After.
+OVERLOADED = frozenset({503, 529})
 # The failures whose node-written message reaches the client.
 _TOLD = frozenset({FailureReason.STATUS_429, FailureReason.STATUS_5XX})

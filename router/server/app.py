@@ -18,7 +18,7 @@ from router.server.protocol_errors import expectation_failed_as_json
 from router.upstream.headers import REQUEST_ID
 from router.upstream.http_transport import http_transport
 from router.upstream.transport import TransportFactory
-from router.web.context import codec_of, request_id_of
+from router.web.context import claimed_codec, codec_of, request_id_of
 from router.web.parts import Parts, routes, wire
 
 log = logging.getLogger("router")
@@ -52,15 +52,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 def error_response(
     error: RouterError, request_id: str, codec: Codec = registry.DEFAULT
 ) -> web.Response:
-    """Render a RouterError as the client's dialect's JSON error shape."""
+    """Render a RouterError as the client's dialect's JSON error shape, with its status."""
+    replies = codec.replies
     response = web.Response(
-        body=codec.replies.error_body(error, request_id),
-        status=error.status,
+        body=replies.error_body(error, request_id),
+        status=replies.error_status(error),
         content_type="application/json",
         headers=error.headers(),
     )
     response.headers[REQUEST_ID] = request_id
+    if replies.request_id_header is not None:
+        response.headers[replies.request_id_header] = request_id
     return response
+
+
+async def dialect_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """The trace id in the header a dialect's clients read it from as well (Anthropic's
+    `request-id`), on every answer to a request a dialect's route claimed."""
+    codec = claimed_codec(request)
+    if codec is not None and (name := codec.replies.request_id_header) is not None:
+        response.headers.setdefault(name, request_id_of(request))
 
 
 def _from_http(exc: web.HTTPException) -> RouterError:
@@ -118,6 +129,7 @@ def create_app(
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     app.on_response_prepare.append(expectation_failed_as_json)
+    app.on_response_prepare.append(dialect_request_id)
     return app
 
 

@@ -6,8 +6,8 @@ node; the node's own key does, the way its dialect expects it. Hop-by-hop header
 are the framing headers aiohttp recomputes.
 
 A node's headers reach the client by an allowlist (`to_client`): what a client of an LLM
-API reads (the content headers, Retry-After and retry-after-ms, the x-ratelimit-* and
-anthropic-ratelimit-* families, openai-processing-ms), and nothing else: a node's
+API reads (the content headers, Retry-After and retry-after-ms, the x-ratelimit-* family,
+and each dialect's own: openai-processing-ms, anthropic-ratelimit-*), and nothing else: a node's
 cookies, redirects, server names or internal headers stay at the router. Its own request
 id goes back as X-Upstream-Request-ID once checked (router.upstream.reasons). A header
 longer than MAX_NODE_HEADER, or not printable ASCII, is dropped, and so is every one past
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 from multidict import CIMultiDictProxy
 
-from router.dialects.registry import CREDENTIAL_HEADERS, PASSED_HEADERS
+from router.dialects.registry import CREDENTIAL_HEADERS, PASSED_HEADERS, PASSED_PREFIXES
 
 HOP_BY_HOP = frozenset(
     {
@@ -67,7 +67,7 @@ TO_CLIENT = (
     )
     | PASSED_HEADERS
 )  # each dialect's own (router.dialects.registry)
-TO_CLIENT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+TO_CLIENT_PREFIXES = ("x-ratelimit-", *PASSED_PREFIXES)  # and each dialect's own families
 MAX_NODE_HEADER = 4096  # bytes of a node header's name and value; a longer one is dropped
 # Bytes of all the node's headers a client gets (names and values): past it the rest are
 # dropped. Clients' parsers bound a whole head (h11's default 16 KiB, httpx's 100 KiB).
@@ -95,10 +95,13 @@ def to_node(
     request_id: str,
     credential: tuple[str, str] | None,
     trace: Sequence[tuple[str, str]] = (),
+    defaults: Sequence[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
     """Headers for the upstream request: the client's, filtered, plus ours (`credential`:
     the header carrying the node's own key, router.upstream.nodes); `trace` (the
-    attempt's traceparent and tracestate) replaces the client's when tracing is on."""
+    attempt's traceparent and tracestate) replaces the client's when tracing is on;
+    `defaults` (the node's dialect's own, `NodeSide.headers`) go where the client sent
+    none of the same name."""
     dropped = _named_in_connection(client, _NOT_TO_NODE_TRACED if trace else _NOT_TO_NODE)
     headers = [(name, value) for name, value in client.items() if name.lower() not in dropped]
     headers.extend(trace)
@@ -106,6 +109,9 @@ def to_node(
     headers.append((REQUEST_ID, request_id))
     if credential is not None:
         headers.append(credential)
+    for name, value in defaults:
+        if name not in client:
+            headers.append((name, value))
     return headers
 
 

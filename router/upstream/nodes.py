@@ -27,6 +27,7 @@ class NodeRuntime:
         "base_url",
         "config",
         "credential",
+        "dialect_headers",
         "health",
         "inflight",
         "key_check_path",
@@ -57,8 +58,12 @@ class NodeRuntime:
         self.base_path = origin.base_path
         self.credential = node_credential(config)
         self.speaks: frozenset[DialectName] = config.speaks
+        own = key_codec(config.speaks).nodes
         # Where a probe checks the node's key (health paths rarely do): its model list.
-        self.key_check_path = key_codec(config.speaks).nodes.key_check_path
+        self.key_check_path = own.key_check_path
+        # Headers its dialect wants on every request (Anthropic's version), unless the
+        # client sent its own.
+        self.dialect_headers = own.headers
         old: NodeTransport | None = getattr(self, "transport", None)  # None on the first call
         # A new transport for new timeouts; the old one's idle connections close now, its
         # busy ones when their answers end.

@@ -63,6 +63,7 @@ class HealthProber:
         disabled = node.health.state is NodeState.DISABLED
         path = node.key_check_path if disabled else check.path
         headers = [node.credential] if node.credential else []
+        headers.extend(node.dialect_headers)
         try:
             return await node.transport.get(node.probe_target(path), headers, check.timeout)
         except UpstreamFailure:

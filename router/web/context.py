@@ -46,6 +46,11 @@ def set_codec(request: web.Request, codec: Codec) -> None:
     request[_CODEC_KEY] = codec
 
 
+def claimed_codec(request: web.Request) -> Codec | None:
+    """The dialect whose route claimed the request, or None (no dialect's route did)."""
+    return request.get(_CODEC_KEY)
+
+
 def codec_of(request: web.Request) -> Codec:
     """The dialect the request's route speaks, else the one its path belongs to."""
     codec: Codec | None = request.get(_CODEC_KEY)

@@ -120,7 +120,7 @@ class Pipeline:
             screen_headers(request.headers)
             return await self._serve(request, exchange, codec, entry)
         except RouterError as exc:
-            exchange.status = exc.status
+            exchange.status = codec.replies.error_status(exc)  # what the client is told
             exchange.error_code = exc.code
             raise
         except asyncio.CancelledError:

@@ -19,6 +19,7 @@ nodes:
   both: {{url: "http://127.0.0.1:9001"}}
   google: {{url: "http://127.0.0.1:9002", dialect: gemini}}
   vllm: {{url: "http://127.0.0.1:9003", dialect: openai}}
+  claude: {{url: "http://127.0.0.1:9004", dialect: anthropic}}
 models:
 {models}
 """
@@ -31,10 +32,12 @@ def warnings_for(models: str) -> list[str]:
 @pytest.mark.parametrize(
     "models",
     [
-        "  m: {backends: [{node: both}]}",  # the default: every dialect, as before
-        "  m: {backends: [{node: google}, {node: vllm}]}",  # one node of each
-        "  m: {backends: [{node: google}, {node: vllm, priority: 1}]}",  # across tiers
-        "  m: {backends: [{node: google}], fallbacks: [f]}\n  f: {backends: [{node: both}]}",
+        # `both` (the default) is OpenAI and Gemini: Anthropic's clients need a node of theirs
+        "  m: {backends: [{node: both}, {node: claude}]}",
+        "  m: {backends: [{node: google}, {node: vllm}, {node: claude}]}",  # one node of each
+        "  m: {backends: [{node: google}, {node: vllm, priority: 1}, {node: claude}]}",
+        "  m: {backends: [{node: google}], fallbacks: [f]}\n"
+        "  f: {backends: [{node: both}, {node: claude}]}",
     ],
 )
 def test_no_warning_when_every_dialect_reaches_a_node(models: str) -> None:
@@ -69,6 +72,8 @@ def test_what_translation_cannot_reach_is_still_warned_about() -> None:
         ("/v1beta/models/m:batchEmbedContents", True),
         ("/health", False),
         ("/v1/models", False),
+        ("/v1/messages", True),
+        ("/v1/messages/count_tokens", False),  # free at Anthropic
     ],
 )
 def test_health_paths_that_call_a_model_in_any_dialect(path: str, calls: bool) -> None:

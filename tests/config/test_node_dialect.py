@@ -37,7 +37,7 @@ def test_a_node_speaks_what_its_dialect_names(extra: str, speaks: set[DialectNam
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (", dialect: gemeni", "unknown dialect 'gemeni' (use openai | gemini | both)"),
+        (", dialect: gemeni", "unknown dialect 'gemeni' (use openai | gemini | anthropic | both)"),
         (", dialect: 3", "unknown dialect '3'"),
         (", dialect: []", "names no dialect"),
         (", dialect: [openai, claude]", "unknown dialect 'claude'"),

@@ -16,6 +16,7 @@ from router.dialects.request import ClientRequest
 from router.errors import AuthRejected, NotFound
 
 OPENAI, GEMINI = registry.codec(DialectName.OPENAI), registry.codec(DialectName.GEMINI)
+ANTHROPIC = registry.codec(DialectName.ANTHROPIC)
 GEMINI_PATH = "/v1beta/models/m:generateContent"
 
 
@@ -31,8 +32,10 @@ def test_every_dialect_name_has_its_codec_and_the_default_is_the_first() -> None
 def test_defaults_derived_from_every_dialect() -> None:
     # The prefixes servers.prefixes defaulted to before dialects declared their own.
     assert registry.DEFAULT_PREFIXES == ("/v1", "/api/v1", "/gemini/v1", "/v1/gemini", "/gemini")
-    assert {"authorization", "x-goog-api-key"} == registry.CREDENTIAL_HEADERS
+    assert {"authorization", "x-goog-api-key", "x-api-key"} == registry.CREDENTIAL_HEADERS
     assert "Authorization" in registry.CONFLICTING and "?key=" in registry.CONFLICTING
+    assert "x-api-key" in registry.CONFLICTING
+    assert "anthropic-ratelimit-" in registry.PASSED_PREFIXES
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,9 @@ def test_defaults_derived_from_every_dialect() -> None:
         ((), "key=k1", "/v1/chat/completions", None),  # ?key= is Gemini's alone
         ((("Authorization", "Bearer k1"), ("x-goog-api-key", "k1")), "key=k1", GEMINI_PATH, "k1"),
         ((), "", GEMINI_PATH, None),
+        ((("x-api-key", "k1"),), "", "/v1/messages", "k1"),
+        ((("x-api-key", " k1 "), ("Authorization", "Bearer k1")), "", "/v1/messages", "k1"),
+        ((("x-api-key", ""),), "", "/v1/messages", None),
     ],
 )
 def test_a_key_in_any_dialects_form(pairs, query, path, expected) -> None:
@@ -56,11 +62,23 @@ def test_keys_that_differ_are_refused_naming_every_form() -> None:
             headers(("Authorization", "Bearer a"), ("x-goog-api-key", "b")), "", "/"
         )
     assert refused.value.status == 401 and refused.value.message == registry.CONFLICTING
+    with pytest.raises(AuthRejected):  # Claude Code's two forms, when they disagree
+        registry.extract_key(
+            headers(("Authorization", "Bearer a"), ("x-api-key", "b")), "", "/v1/messages"
+        )
 
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [(GEMINI_PATH, GEMINI), ("/v1beta", GEMINI), ("/v1/chat/completions", OPENAI), ("/x", OPENAI)],
+    [
+        (GEMINI_PATH, GEMINI),
+        ("/v1beta", GEMINI),
+        ("/v1/chat/completions", OPENAI),
+        ("/x", OPENAI),
+        ("/v1/messages", ANTHROPIC),
+        ("/api/v1/messages/batches", ANTHROPIC),
+        ("/v1/messagesx", OPENAI),
+    ],
 )
 def test_the_dialect_of_a_path_no_route_claimed(path: str, expected: Codec) -> None:
     assert registry.codec_for_path(path) is expected
@@ -74,16 +92,20 @@ def test_the_dialect_of_a_path_no_route_claimed(path: str, expected: Codec) -> N
         ((), {"key": "k"}, GEMINI),
         ((("Authorization", "Bearer k"),), {}, OPENAI),
         ((), {}, OPENAI),
+        ((("anthropic-version", "2023-06-01"), ("x-api-key", "k")), {}, ANTHROPIC),
+        ((("anthropic-version", "2023-06-01"), ("Authorization", "Bearer k")), {}, ANTHROPIC),
+        ((("x-api-key", "k"),), {}, OPENAI),  # the version says it, not the key's form
+        ((("anthropic-version", "2023-06-01"), ("x-goog-api-key", "k")), {}, GEMINI),
     ],
 )
 def test_a_shared_route_goes_to_the_dialect_that_claims_the_request(pairs, query, expected) -> None:
-    assert registry.claimant([OPENAI, GEMINI], headers(*pairs), query) is expected
+    assert registry.claimant([OPENAI, GEMINI, ANTHROPIC], headers(*pairs), query) is expected
 
 
 def test_routes_group_the_paths_several_dialects_declare() -> None:
     routes = registry.routes(("/v1", "/gemini"))
     shared = routes[("GET", "/v1/models")]
-    assert [codec.name for codec, _ in shared] == [DialectName.OPENAI, DialectName.GEMINI]
+    assert [codec.name for codec, _ in shared] == list(DialectName)
     assert {entry.kind for _, entry in shared} == {EntryKind.MODEL_LIST}
     chat = routes[("POST", "/v1/chat/completions")]
     assert [(codec, entry.kind) for codec, entry in chat] == [(OPENAI, EntryKind.PROXY)]
@@ -94,11 +116,17 @@ def test_routes_group_the_paths_several_dialects_declare() -> None:
     assert entry.call({"version": "v1beta", "model_action": "m:countTokens"}).is_free
     with pytest.raises(NotFound):
         entry.call({"version": "v1beta", "model_action": "m:predict"})
+    ((codec, entry),) = routes[("POST", "/v1/messages/count_tokens")]
+    assert codec is ANTHROPIC and entry.call is not None and entry.call({}).is_free
+    ((codec, entry),) = routes[("POST", "/gemini/messages")]
+    assert codec is ANTHROPIC and entry.call is not None and not entry.call({}).is_free
 
 
 def test_a_nodes_key_goes_the_first_way_it_speaks() -> None:
     assert registry.key_codec(frozenset(DialectName)) is OPENAI
     assert registry.key_codec(frozenset({DialectName.GEMINI})) is GEMINI
+    assert registry.key_codec(frozenset({DialectName.ANTHROPIC})) is ANTHROPIC
+    assert ANTHROPIC.nodes.credential("k") == ("x-api-key", "k")
 
 
 SPEAKS = [
@@ -113,9 +141,10 @@ def _request(codec: Codec) -> ClientRequest:
     entry = next(e for e in codec.ingress.entries(("/v1",)) if e.kind is EntryKind.PROXY)
     assert entry.call is not None
     call = entry.call({"version": "v1beta", "model_action": "m:generateContent"})
-    body = orjson.dumps(  # a chat request in either dialect's shape
+    body = orjson.dumps(  # a chat request in any dialect's shape
         {
             "model": "m",
+            "max_tokens": 9,
             "messages": [{"role": "user", "content": "x"}],
             "contents": [{"role": "user", "parts": [{"text": "x"}]}],
         }

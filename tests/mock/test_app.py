@@ -18,8 +18,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from router.mock.answers import MockSettings
-from router.mock.app import create_app
 from router.mock.faults import FaultError, Faults
 from tests.support.routes import sse_data
 
@@ -64,22 +62,6 @@ def shape(value: Any) -> Any:
     if isinstance(value, list):
         return [shape(v) for v in value]
     return type(value).__name__
-
-
-@pytest.fixture
-def node(aiohttp_client):
-    """`await node(name=..., chunks=..., faults=Faults(...), seed=...)` -> a test client."""
-
-    async def start(
-        faults: Faults | None = None, seed: int | None = 7, **settings: Any
-    ) -> TestClient[web.Request, web.Application]:
-        settings.setdefault("name", "node62")
-        app = create_app(MockSettings(**settings), faults, seed=seed)
-        client: TestClient[web.Request, web.Application]
-        client = await aiohttp_client(app, timeout=TIMEOUT)
-        return client
-
-    return start
 
 
 def chat(stream: bool, **extra: Any) -> dict[str, Any]:

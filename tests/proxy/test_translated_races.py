@@ -73,6 +73,45 @@ async def test_the_first_token_deadline_fails_a_silent_gemini_node_over(
     assert fake.dropped("google")
 
 
+async def anthropic_answer_of(client: Any) -> list[dict[str, Any]]:
+    """An Anthropic client's stream of model `m`: its events, decoded."""
+    body = {
+        "model": "m",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = await client.post(
+        "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
+    )
+    assert response.status == 200
+    events = (await response.text()).split("\n\n")
+    data = [line[6:] for e in events for line in e.splitlines() if line.startswith("data: ")]
+    return [orjson.loads(d) for d in data]
+
+
+def anthropic_text(events: list[dict[str, Any]]) -> str:
+    deltas = [e["delta"] for e in events if e["type"] == "content_block_delta"]
+    return "".join(d.get("text", "") for d in deltas)
+
+
+async def test_an_anthropic_clients_hedge_and_deadline_across_two_other_dialects(
+    router_app: Any,
+) -> None:
+    """Neither node speaks the client's dialect: the message_start and empty block the
+    translation writes for the stalled node are no token, and one message reaches the
+    client, the hedge's (or the failed-over node's)."""
+    for route in ({"hedge": {"after": 0.2}}, {"first_token": 0.4}):
+        fake = FakeNodes({"google": NO_TOKEN_THEN_STALLS, "vllm": Script(headers=SSE)})
+        fake.scripts["vllm"] = Script(headers=SSE, chunks=answer_stream("from vllm"))
+        client = await router_app(config(**route), fake)
+        events = await anthropic_answer_of(client)
+        assert anthropic_text(events) == "from vllm", route
+        kinds = [event["type"] for event in events]
+        assert kinds.count("message_start") == 1 and kinds[-1] == "message_stop", route
+        assert fake.posted_to() == ["google", "vllm"], route
+
+
 async def test_affinity_keeps_a_conversation_on_its_node_whatever_it_speaks(
     router_app: Any,
 ) -> None:

@@ -9,6 +9,7 @@ from router.errors import (
     FailureReason,
     NoAvailableNode,
     RouterError,
+    ServiceUnavailable,
     TooManyRequests,
     UpstreamError,
     UpstreamFailure,
@@ -76,6 +77,9 @@ def test_failover_statuses(status: int, failover: bool, reason: FailureReason | 
         ),
         (UpstreamFailure(FailureReason.CONNECT, "could not connect"), UpstreamError, 502, None),
         (UpstreamFailure(FailureReason.RESET, "lost"), UpstreamError, 502, None),
+        (failure_for_status(503, "2"), ServiceUnavailable, 503, 2),
+        (failure_for_status(529, None), ServiceUnavailable, 503, None),  # Anthropic's overload
+        (failure_for_status(500, None), UpstreamError, 502, None),
     ],
 )
 def test_final_error(

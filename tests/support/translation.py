@@ -16,11 +16,18 @@ forgets what the mapping documents as not carried or as equivalent:
     high;
   * a text response format is no format; a JSON schema's name, strictness and
     description are dropped; media without a MIME type has its kind's default; file
-    names are dropped; `user`, `metadata` and `stream_usage` are dropped.
+    names are dropped; `user`, `metadata` and `stream_usage` are dropped;
+  * an error tool result is its text after `Error: ` (OpenAI has no error flag), and a
+    result that is the JSON `{"error": r}` (Gemini's) is the error result r;
+  * a tool choice that names several tools (Anthropic names one) is the choice of any
+    tool among only those; redacted reasoning is dropped (only Anthropic takes it);
+  * with `signed_reasoning_only`, reasoning without a signature is dropped (an
+    Anthropic node takes only thinking it signed).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from typing import Any
 
@@ -37,6 +44,7 @@ from router.dialects.chat import (
     Reasoning,
     ReasoningEffort,
     ReasoningPart,
+    RedactedReasoningPart,
     ResponseFormat,
     ResponseFormatKind,
     Role,
@@ -58,8 +66,10 @@ _BUCKET = {
 _ORDER = {ReasoningPart: 0, TextPart: 1, MediaPart: 1, ToolCallPart: 2}
 
 
-def normal(request: ChatRequest) -> ChatRequest:
+def normal(request: ChatRequest, *, signed_reasoning_only: bool = False) -> ChatRequest:
     """The request's meaning (see the module docstring)."""
+    if signed_reasoning_only:
+        request = dataclasses.replace(request, messages=_signed_only(request.messages))
     ids: dict[str, str] = {}
     system = "".join(m.text for m in request.messages if m.role is Role.SYSTEM)
     messages: list[Message] = [Message(Role.SYSTEM, (TextPart(system),))] if system else []
@@ -75,9 +85,10 @@ def normal(request: ChatRequest) -> ChatRequest:
         if parts:
             messages.append(Message(message.role, tuple(parts)))
     tools, choice = request.tools, request.tool_choice
-    if choice is not None and choice.mode is ToolChoiceMode.AUTO and choice.names:
+    several = choice is not None and len(choice.names) > 1
+    if choice is not None and (choice.mode is ToolChoiceMode.AUTO or several) and choice.names:
         tools = tuple(t for t in tools if t.name in choice.names)
-        choice = ToolChoice(ToolChoiceMode.AUTO, (), choice.parallel)
+        choice = ToolChoice(choice.mode, (), choice.parallel)
     return dataclasses.replace(
         request,
         messages=tuple(messages),
@@ -107,17 +118,35 @@ def _part(part: Part, ids: dict[str, str]) -> Part | None:
         )
     if isinstance(part, ToolResultPart):
         ident = ids.setdefault(part.call_id, f"id{len(ids)}")
-        return ToolResultPart(ident, (TextPart(_result_text(part.text)),), part.name, part.is_error)
+        text = _result_text(part.text, part.is_error)
+        media = tuple(_part(p, ids) for p in part.content if isinstance(p, MediaPart))
+        return ToolResultPart(ident, (TextPart(text), *media), part.name)  # type: ignore[arg-type]
     return None
 
 
-def _result_text(text: str) -> str:
+def _result_text(text: str, is_error: bool = False) -> str:
+    if text.startswith("Error: "):  # OpenAI's way to say an error (any other's text too)
+        text, is_error = text.removeprefix("Error: "), True
     parsed = parse_json_object(text)
-    if parsed is None:
-        return text
-    if len(parsed) == 1 and isinstance(parsed.get("content"), str):
-        return str(parsed["content"])
-    return orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS).decode()
+    if parsed is not None and len(parsed) == 1 and "error" in parsed:
+        inner = parsed["error"]
+        inner = inner if isinstance(inner, str) else orjson.dumps(inner).decode()
+        return _result_text(inner, True)
+    if parsed is not None and len(parsed) == 1 and isinstance(parsed.get("content"), str):
+        text = str(parsed["content"])
+    elif parsed is not None:
+        text = orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS).decode()
+    return f"Error: {text}" if is_error and not text.startswith("Error") else text
+
+
+def _signed_only(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    return tuple(
+        Message(
+            m.role,
+            tuple(p for p in m.parts if not isinstance(p, ReasoningPart) or p.signature),
+        )
+        for m in messages
+    )
 
 
 def _merge_text(parts: list[Part]) -> list[Part]:
@@ -360,3 +389,213 @@ def read_gemini(data: bytes, json_array: bool) -> Assembled:
             out.finish = candidate.get("finishReason") or out.finish
         out.usage = doc.get("usageMetadata") or out.usage
     return out
+
+
+# ---- Anthropic -----------------------------------------------------------------------
+
+CLAUDE_MODELS = st.sampled_from(["claude-sonnet-4-5", "claude-opus-4-7", "gemini-2.5-flash"])
+PLAIN_TEXTS = st.text(st.characters(codec="utf-8"), max_size=8)  # no lone surrogates
+
+
+@st.composite
+def anthropic_media(draw: st.DrawFn) -> MediaPart:
+    """Media an Anthropic request can carry: images, PDFs, plain-text documents."""
+    choice = draw(st.integers(0, 4))
+    if choice == 0:
+        mime = draw(st.sampled_from(["image/png", "image/jpeg", "image/webp"]))
+        return MediaPart(MediaKind.IMAGE, mime, data=draw(B64))
+    if choice == 1:
+        ext = draw(st.sampled_from([".png", ".jpg", ""]))
+        guessed = {".png": "image/png", ".jpg": "image/jpeg", "": None}[ext]
+        return MediaPart(MediaKind.IMAGE, guessed, url=f"https://files.example/i{ext}")
+    if choice == 2:
+        return MediaPart(MediaKind.DOCUMENT, "application/pdf", data=draw(B64))
+    if choice == 3:
+        url = f"https://files.example/{draw(st.integers(0, 9))}.pdf"
+        return MediaPart(MediaKind.DOCUMENT, "application/pdf", url=url)
+    text = draw(PLAIN_TEXTS.filter(bool))
+    return MediaPart(
+        MediaKind.DOCUMENT, "text/plain", data=base64.b64encode(text.encode()).decode()
+    )
+
+
+@st.composite
+def anthropic_conversations(draw: st.DrawFn, *, node: bool) -> tuple[Message, ...]:
+    """Conversations an Anthropic request can carry. For an Anthropic client (`node`
+    False) tool results may hold images and thinking may be signed or redacted; for an
+    Anthropic node, a client of another dialect sends what it can."""
+    messages: list[Message] = []
+    if draw(st.booleans()):
+        messages.append(Message(Role.SYSTEM, (TextPart(draw(TEXT) or "sys"),)))
+    calls = 0
+    for _ in range(draw(st.integers(1, 3))):
+        user: list[Part] = [
+            TextPart(draw(TEXT) or "q"),
+            *draw(st.lists(anthropic_media(), max_size=2)),
+        ]
+        messages.append(Message(Role.USER, tuple(user)))
+        if not draw(st.booleans()):
+            continue
+        assistant: list[Part] = []
+        if draw(st.booleans()):
+            signature = draw(st.none() | st.sampled_from(["U0lHMQ==", "EqoBCkgIARAB"]))
+            assistant.append(ReasoningPart(draw(TEXT) or "think", signature))
+        if not node and draw(st.booleans()):
+            assistant.append(RedactedReasoningPart("ZW5jcnlwdGVk"))
+        if draw(st.booleans()):
+            assistant.append(TextPart(draw(TEXT) or "a"))
+        made = []
+        for _ in range(draw(st.integers(0, 2))):
+            sig = draw(st.none() | st.sampled_from(["c2lnMQ==", "c2lnMg=="]))
+            made.append(
+                ToolCallPart(f"toolu_{calls}", draw(NAMES), orjson.dumps(draw(ARGS)).decode(), sig)
+            )
+            calls += 1
+        assistant += made
+        if assistant:
+            messages.append(Message(Role.ASSISTANT, tuple(assistant)))
+        results = []
+        for call in made:
+            content: list[TextPart | MediaPart] = [TextPart(draw(TEXT | st.just('{"temp": 21}')))]
+            if not node and draw(st.booleans()):
+                content.append(MediaPart(MediaKind.IMAGE, "image/png", data="iVBORw0KGgo="))
+            error = draw(st.booleans())
+            results.append(ToolResultPart(call.id, tuple(content), call.name, error))
+        if results:
+            messages.append(Message(Role.TOOL, tuple(results)))
+    return tuple(messages)
+
+
+@st.composite
+def anthropic_requests(draw: st.DrawFn, *, node: bool = False) -> ChatRequest:
+    """IR requests an Anthropic request can say. With `node`, also none that the
+    Anthropic encoder would adjust (thinking left out or clamped, sampling given way to
+    thinking, a default max_tokens): each adjustment has a table test of its own."""
+    model = draw(CLAUDE_MODELS)
+    tools = tuple(
+        Tool(name, draw(st.none() | TEXT), draw(SCHEMAS))
+        for name in draw(st.sets(NAMES, max_size=3))
+    )
+    messages = draw(anthropic_conversations(node=node))
+    reasoning = _anthropic_reasoning(draw)
+    thinks = reasoning.effort not in (None, ReasoningEffort.NONE) or bool(reasoning.budget_tokens)
+    choice = None
+    chooses: bool = draw(st.booleans())
+    if tools and chooses:
+        modes = [ToolChoiceMode.AUTO, ToolChoiceMode.NONE]
+        modes += [] if node and thinks else [ToolChoiceMode.REQUIRED]
+        mode = draw(st.sampled_from(modes))
+        names = (draw(st.sampled_from([t.name for t in tools])),) if draw(st.booleans()) else ()
+        names = () if mode is ToolChoiceMode.NONE else names
+        serial = not node and mode is not ToolChoiceMode.NONE and draw(st.booleans())
+        parallel = False if serial else None  # Gemini clients cannot forbid parallel calls
+        choice = ToolChoice(mode, names, parallel)
+    if node and thinks and any(m.role is Role.TOOL for m in messages):
+        messages += (
+            Message(Role.ASSISTANT, (TextPart("ok"),)),
+            Message(Role.USER, (TextPart("go"),)),
+        )
+    schema = draw(SCHEMAS.filter(bool) | st.none())
+    sampling = not (node and thinks)
+    generation = Generation(
+        max_output_tokens=draw(st.integers(40000, 64000) if thinks else st.integers(1, 9000)),
+        temperature=draw(st.none() | st.sampled_from([0.0, 0.5, 1.0])) if sampling else None,
+        top_p=draw(st.none() | st.sampled_from([0.1, 0.95])) if sampling else None,
+        top_k=draw(st.none() | st.integers(1, 64)) if sampling else None,
+        stop=tuple(draw(st.lists(TEXT.filter(bool), max_size=2))),
+        response_format=ResponseFormat(ResponseFormatKind.JSON_SCHEMA, schema=schema)
+        if schema
+        else None,
+    )
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        tools=tools,
+        tool_choice=choice,
+        generation=generation,
+        reasoning=reasoning,
+        user=draw(st.none() | st.just("user-7")),
+        stream=draw(st.booleans()),
+    )
+
+
+def _anthropic_reasoning(draw: st.DrawFn) -> Reasoning:
+    kind = draw(st.sampled_from(["none", "off", "budget", "effort"]))
+    if kind == "none":
+        return Reasoning()
+    if kind == "off":
+        return Reasoning(effort=ReasoningEffort.NONE)
+    shown = draw(st.booleans())  # a client of another dialect that did not say sees them
+    if kind == "budget":
+        return Reasoning(budget_tokens=draw(st.integers(1, 30000)), include_thoughts=shown)
+    efforts = [e for e in ReasoningEffort if e is not ReasoningEffort.NONE]
+    return Reasoning(effort=draw(st.sampled_from(efforts)), include_thoughts=shown)
+
+
+def anthropic_events(data: bytes) -> list[tuple[str, Any]]:
+    """(event name, JSON document) of each event of Anthropic SSE bytes."""
+    out = []
+    for event in data.split(b"\n\n"):
+        if not event:
+            continue
+        lines = dict(line.split(b": ", 1) for line in event.split(b"\n"))
+        out.append((lines[b"event"].decode(), orjson.loads(lines[b"data"])))
+    return out
+
+
+def read_anthropic(data: bytes) -> Assembled:
+    """What an Anthropic client makes of a stream; checks the events' order as it goes:
+    one block open at a time, deltas to the open block, message_stop last."""
+    out = Assembled()
+    open_index, expected, calls = None, 0, []
+    for name, doc in anthropic_events(data):
+        assert name == doc["type"], (name, doc)
+        assert not out.done, "an event after message_stop"
+        if name == "content_block_start":
+            assert open_index is None and doc["index"] == expected
+            open_index, block = doc["index"], doc["content_block"]
+            if block["type"] == "tool_use":
+                calls.append([block["name"], ""])
+        elif name == "content_block_delta":
+            assert doc["index"] == open_index
+            delta = doc["delta"]
+            out.text += delta.get("text", "")
+            out.reasoning += delta.get("thinking", "")
+            if delta["type"] == "input_json_delta":
+                calls[-1][1] += delta["partial_json"]
+        elif name == "content_block_stop":
+            assert doc["index"] == open_index
+            open_index, expected = None, expected + 1
+        elif name == "message_delta":
+            assert open_index is None
+            out.finish, out.usage = doc["delta"]["stop_reason"], doc["usage"]
+        elif name == "message_stop":
+            out.done = True
+    out.calls = [(n, orjson.loads(args or "{}")) for n, args in calls]
+    return out
+
+
+ANTHROPIC_ASK: dict[str, Any] = {
+    "model": "m",
+    "max_tokens": 10,
+    "messages": [{"role": "user", "content": "q"}],
+}
+
+
+def anthropic_client(handler: Any) -> Any:
+    """The anthropic SDK's client over an in-process transport: the SDK's own HTTP, SSE
+    and error handling read the bytes `handler` answers with, without a socket."""
+    import httpx2
+    from anthropic import Anthropic
+
+    transport = httpx2.MockTransport(handler)
+    client = httpx2.Client(transport=transport)
+    return Anthropic(api_key="k", base_url="http://router.test", http_client=client, max_retries=0)
+
+
+def anthropic_stream_client(data: bytes) -> Any:
+    """The anthropic SDK's client, answered with the SSE bytes `data`."""
+    import httpx2
+
+    headers = {"content-type": "text/event-stream"}
+    return anthropic_client(lambda request: httpx2.Response(200, headers=headers, content=data))

@@ -36,8 +36,13 @@ def _renderer(name: str) -> Any:
 
 
 class _Marked:
+    request_id_header = None
+
     def __init__(self, name: str) -> None:
         self.error_body = _renderer(name).__get__(self)
+
+    def error_status(self, error: RouterError) -> int:
+        return error.status
 
 
 def marked(dialect: Dialect) -> Dialect:

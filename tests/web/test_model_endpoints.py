@@ -48,9 +48,10 @@ from router.web.models import model_info
 class Speaks:
     """Which dialects a model path answers in (a shared one decides per request)."""
 
-    OPENAI = frozenset({DialectName.OPENAI})
     GEMINI = frozenset({DialectName.GEMINI})
-    EITHER = OPENAI | GEMINI
+    # OpenAI's and Anthropic's are mounted under every prefix alike.
+    PREFIXED = frozenset({DialectName.OPENAI, DialectName.ANTHROPIC})
+    EVERY = PREFIXED | GEMINI
 
 
 def _model_paths(prefixes: tuple[str, ...]) -> dict[str, frozenset[DialectName]]:
@@ -134,14 +135,14 @@ def test_is_gemini_client(headers, query, gemini):
 
 def test_model_paths_and_their_dialects():
     paths = _model_paths(("/v1", "/gemini/v1", "/v1/gemini", "/gemini", "/v1beta/openai"))
-    assert paths["/v1/models"] == Speaks.EITHER
-    assert paths["/v1/models/{model:.+}"] == Speaks.EITHER
-    assert paths["/gemini/v1/models"] == Speaks.EITHER  # an OpenAI prefix and a Gemini root
+    assert paths["/v1/models"] == Speaks.EVERY
+    assert paths["/v1/models/{model:.+}"] == Speaks.EVERY
+    assert paths["/gemini/v1/models"] == Speaks.EVERY  # an OpenAI prefix and a Gemini root
     assert paths["/v1beta/models"] == Speaks.GEMINI
     assert paths["/gemini/v1beta/models/{model:.+}"] == Speaks.GEMINI
     assert paths["/v1/gemini/v1alpha/models"] == Speaks.GEMINI
-    assert paths["/v1/gemini/models"] == Speaks.OPENAI
-    assert paths["/v1beta/openai/models"] == Speaks.OPENAI
+    assert paths["/v1/gemini/models"] == Speaks.PREFIXED
+    assert paths["/v1beta/openai/models"] == Speaks.PREFIXED
     assert "/v1beta/openai/v1beta/models" not in paths  # not a Gemini root
 
 

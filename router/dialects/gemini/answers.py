@@ -138,6 +138,7 @@ class GeminiAnswers:
     usage_mark = USAGE_MARK
     identity_fields: tuple[str, ...] = ("responseId", "modelVersion")
     passed_headers: frozenset[str] = frozenset()
+    passed_prefixes: tuple[str, ...] = ()
 
     # The module's functions themselves: no extra call on the paths that run per event.
     usage = staticmethod(usage_from_gemini)
@@ -147,6 +148,9 @@ class GeminiAnswers:
     transcribe = staticmethod(transcribe)
     add_usage = staticmethod(add_usage)
     is_content_free = staticmethod(is_content_free)
+
+    def later_usage(self, earlier: Usage, report: Usage) -> Usage:
+        return report  # every report is the whole usage so far
 
     def is_usage_only(self, event: bytes) -> bool:
         return False  # the router never asks a Gemini node for usage: it always comes

@@ -49,6 +49,7 @@ class GeminiNodes:
 
     __slots__ = ()
     key_check_path = "/v1beta/models"
+    headers: tuple[tuple[str, str], ...] = ()
 
     def credential(self, api_key: str) -> tuple[str, str]:
         return GOOGLE_KEY_HEADER, api_key

@@ -92,6 +92,11 @@ class GeminiReplies:
     keepalive = BLANK_LINE_KEEPALIVE
     stream_end = b""  # a Gemini stream just ends
 
+    request_id_header: str | None = None  # X-Request-ID, every dialect's, is enough
+
+    def error_status(self, error: RouterError) -> int:
+        return error.status
+
     def error_body(self, error: RouterError, trace_id: str) -> bytes:
         return google_error_body(error, trace_id)
 

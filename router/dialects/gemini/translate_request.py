@@ -76,6 +76,11 @@ FIELD_OF_FEATURE: dict[Feature, str] = {
     Feature.CANDIDATES: "generationConfig.candidateCount",
     Feature.UNMATCHED_TOOL_RESULT: "contents[].parts[].functionResponse.name",
     Feature.CALL_ARGUMENTS: "contents[].parts[].functionCall.args",
+    Feature.SEED: "generationConfig.seed",
+    Feature.PRESENCE_PENALTY: "generationConfig.presencePenalty",
+    Feature.FREQUENCY_PENALTY: "generationConfig.frequencyPenalty",
+    Feature.JSON_OBJECT: "generationConfig.responseMimeType",
+    Feature.MEDIA_TYPE: "contents[].parts[]",
 }
 _MODES = {
     "AUTO": ToolChoiceMode.AUTO,

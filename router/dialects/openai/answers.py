@@ -19,6 +19,7 @@ import orjson
 from router.dialects.codec import Transcribing
 from router.dialects.openai.delivered import has_finish_reason, output_chars
 from router.dialects.openai.usage import USAGE_MARK, add_usage, is_usage_only, usage_from_openai
+from router.dialects.usage import Usage
 
 # Delta fields that carry content (any non-empty one is the first token).
 _DELTA_CONTENT = (
@@ -133,6 +134,7 @@ class OpenAIAnswers:
     usage_mark = USAGE_MARK
     identity_fields: tuple[str, ...] = ("id", "created", "model", "system_fingerprint")
     passed_headers: frozenset[str] = frozenset({"openai-processing-ms"})
+    passed_prefixes: tuple[str, ...] = ()
 
     # The module's functions themselves: no extra call on the paths that run per event.
     usage = staticmethod(usage_from_openai)
@@ -143,6 +145,9 @@ class OpenAIAnswers:
     transcribe = staticmethod(transcribe)
     add_usage = staticmethod(add_usage)
     is_content_free = staticmethod(is_content_free)
+
+    def later_usage(self, earlier: Usage, report: Usage) -> Usage:
+        return report  # every report is the whole usage so far
 
     def frame(self, document: Any) -> bytes:
         return b"data: " + orjson.dumps(document) + b"\n\n"

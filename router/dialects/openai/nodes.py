@@ -46,6 +46,7 @@ class OpenAINodes:
 
     __slots__ = ()
     key_check_path = "/v1/models"
+    headers: tuple[tuple[str, str], ...] = ()
 
     def credential(self, api_key: str) -> tuple[str, str]:
         return "Authorization", f"Bearer {api_key}"

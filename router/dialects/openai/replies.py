@@ -43,6 +43,11 @@ class OpenAIReplies:
     keepalive = SSE_KEEPALIVE
     stream_end = DONE_EVENT
 
+    request_id_header: str | None = None  # X-Request-ID, every dialect's, is enough
+
+    def error_status(self, error: RouterError) -> int:
+        return error.status
+
     def error_body(self, error: RouterError, trace_id: str) -> bytes:
         return router_error_body(error, trace_id)
 

@@ -79,6 +79,11 @@ FIELD_OF_FEATURE: dict[Feature, str] = {
     Feature.CANDIDATES: "n",
     Feature.UNMATCHED_TOOL_RESULT: "messages[].tool_call_id",
     Feature.CALL_ARGUMENTS: "messages[].tool_calls[].function.arguments",
+    Feature.SEED: "seed",
+    Feature.PRESENCE_PENALTY: "presence_penalty",
+    Feature.FREQUENCY_PENALTY: "frequency_penalty",
+    Feature.JSON_OBJECT: "response_format",
+    Feature.MEDIA_TYPE: "messages[].content",
 }
 _EFFORTS = {e.value: e for e in ReasoningEffort}
 

@@ -81,6 +81,10 @@ SKIPPED = {
     "router mock-node --port 9003 --name node64": (
         "runs until Ctrl-C; this test starts the same mock node itself (Add a node)"
     ),
+    'claude -p "What does README.md say about make test?" --output-format json': (
+        "Claude Code is not installed for the docs (tests/integration/sdk/test_claude_code.py"
+        " runs it against a router)"
+    ),
     ". .venv/bin/activate": "the reader's set-up: run_shell puts this checkout's router first",
     "export ROUTER_ADMIN_TOKEN=demo-admin-token": "the reader's set-up: EXAMPLE_ENV sets it",
 }
@@ -251,6 +255,8 @@ def check_sh(block: Block, sites: Sites) -> None:
             elif command.startswith("export "):  # what run_shell sets the same way
                 name, _, value = command.removeprefix("export ").partition("=")
                 assert EXAMPLE_ENV.get(name) == value, f"{command}: EXAMPLE_ENV has another"
+            elif command.startswith("claude "):  # Claude Code: test_claude_code.py runs it
+                assert (REPO_ROOT / "tests/claude_code/package.json").is_file(), command
             else:  # sourcing the virtualenv `make run` made
                 assert (REPO_ROOT / command.removeprefix(". ")).is_file(), command
         return

@@ -1,0 +1,251 @@
+"""Tables of Anthropic streams: a node's events as IR events, and the events written for
+a client, read by the anthropic SDK's event types and its own stream reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from anthropic.types import RawMessageStreamEvent
+from pydantic import TypeAdapter
+
+from router.dialects.anthropic.translate import ANTHROPIC_MAPPING
+from router.dialects.anthropic.translate_errors import (
+    PING_EVENT,
+    error_event,
+)
+from router.dialects.chat import (
+    MediaKind,
+    MediaPart,
+    Role,
+    TextPart,
+)
+from router.dialects.chat import (
+    Message as IRMessage,
+)
+from router.dialects.chat_answer import (
+    AnswerContext,
+    ChatError,
+    ErrorKind,
+    Finish,
+    FinishReason,
+    MediaOutput,
+    ReasoningDelta,
+    RedactedReasoning,
+    StreamEnd,
+    StreamError,
+    StreamStart,
+    TextDelta,
+    TokenUsage,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    UsageReport,
+)
+from tests.support.translation import (
+    ANTHROPIC_ASK,
+    anthropic_events,
+    anthropic_stream_client,
+    read_anthropic,
+)
+
+CTX = AnswerContext("router-1", "model-x", 100)
+EVENT = TypeAdapter(RawMessageStreamEvent)
+USER = IRMessage(Role.USER, (TextPart("hi"),))
+
+
+# ---- streams -------------------------------------------------------------------------
+
+NODE_STREAM = [
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_7",
+            "model": "claude-x",
+            "usage": {"input_tokens": 5, "cache_read_input_tokens": 2, "output_tokens": 1},
+        },
+    },
+    {"type": "ping"},
+    {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "thinking_delta", "thinking": "hm"},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "signature_delta", "signature": "SIG"},
+    },
+    {"type": "content_block_stop", "index": 0},
+    {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi"}},
+    {"type": "content_block_stop", "index": 1},
+    {
+        "type": "content_block_start",
+        "index": 2,
+        "content_block": {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 2,
+        "delta": {"type": "input_json_delta", "partial_json": ""},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 2,
+        "delta": {"type": "input_json_delta", "partial_json": '{"a":'},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 2,
+        "delta": {"type": "input_json_delta", "partial_json": "1}"},
+    },
+    {"type": "content_block_stop", "index": 2},
+    {
+        "type": "content_block_start",
+        "index": 3,
+        "content_block": {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}},
+    },
+    {"type": "content_block_stop", "index": 3},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {"output_tokens": 30},
+    },
+    {"type": "message_stop"},
+]
+
+
+def test_a_nodes_stream_as_ir_events() -> None:
+    decoder = ANTHROPIC_MAPPING.stream_decoder(CTX)
+    events = [e for document in NODE_STREAM for e in decoder.feed(document)] + decoder.end()
+    assert events == [
+        StreamStart("msg_7", "claude-x", 100),
+        UsageReport(TokenUsage(prompt=7, completion=1, cached_prompt=2)),
+        ReasoningDelta("hm"),
+        ReasoningDelta("", signature="SIG"),
+        TextDelta("Hi"),
+        ToolCallStart(0, "toolu_1", "f"),
+        ToolCallDelta(0, '{"a":'),
+        ToolCallDelta(0, "1}"),
+        ToolCallEnd(0),
+        ToolCallStart(1, "toolu_2", "g"),
+        ToolCallDelta(1, "{}"),  # a call without input has the empty object for arguments
+        ToolCallEnd(1),
+        Finish(FinishReason.TOOL_CALLS),
+        UsageReport(TokenUsage(prompt=7, completion=30, cached_prompt=2)),
+        StreamEnd(),
+    ]
+
+
+def test_a_nodes_mid_stream_error_and_a_cut_stream() -> None:
+    decoder = ANTHROPIC_MAPPING.stream_decoder(CTX)
+    events = decoder.feed(NODE_STREAM[0]) + decoder.feed(NODE_STREAM[9])
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    events += decoder.feed(error)
+    assert events[-1] == StreamError(
+        ChatError(503, "Overloaded", ErrorKind.OVERLOADED, "overloaded_error")
+    )
+    assert decoder.feed(NODE_STREAM[-1]) == [] and decoder.end() == []
+    cut = ANTHROPIC_MAPPING.stream_decoder(CTX)
+    events = cut.feed(NODE_STREAM[9]) + cut.end()  # the node vanished inside a tool call
+    assert events[-3:] == [ToolCallDelta(0, "{}"), ToolCallEnd(0), StreamEnd()]
+
+
+CLIENT_EVENTS = [
+    StreamStart("id7", "m", 3),
+    ReasoningDelta("think"),
+    ReasoningDelta(" more", signature="c2ln"),
+    RedactedReasoning("R"),
+    TextDelta("Hel"),
+    TextDelta("lo", signature="ignored"),
+    ToolCallStart(0, "c0", "get_weather", signature="gsig"),
+    ToolCallDelta(0, '{"city": '),
+    TextDelta(" (held)"),  # text inside a call's block waits for the call's end
+    ToolCallDelta(0, '"Paris"}'),
+    ToolCallEnd(0),
+    MediaOutput(MediaPart(MediaKind.IMAGE, "image/png", data="AA==")),
+    TextDelta("other choice", choice=1),
+    Finish(FinishReason.STOP),
+    UsageReport(TokenUsage(prompt=4, completion=5, reasoning=6, cached_prompt=1)),
+    StreamEnd(),
+]
+
+
+def stream_bytes(events: list[Any]) -> bytes:
+    encoder = ANTHROPIC_MAPPING.stream_encoder(include_usage=False, trace_id="req_9")
+    return b"".join(encoder.encode(e) for e in events)
+
+
+def test_every_stream_event_reads_as_the_sdks_types() -> None:
+    data = stream_bytes(CLIENT_EVENTS)
+    events = [EVENT.validate_python(doc) for _, doc in anthropic_events(data)]
+    assert [e.type for e in events][:4] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+    ]
+    seen = read_anthropic(data)
+    assert (seen.text, seen.reasoning) == (
+        "Hello (held)![image](data:image/png;base64,AA==)",
+        "think more",
+    )
+    assert seen.calls == [("get_weather", {"city": "Paris"})]
+    assert seen.finish == "tool_use" and seen.done
+    assert seen.usage == {
+        "input_tokens": 3,
+        "output_tokens": 11,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 1,
+        "output_tokens_details": {"thinking_tokens": 6},
+    }
+
+
+def test_the_sdks_stream_reader_assembles_the_final_message() -> None:
+    data = PING_EVENT + stream_bytes(CLIENT_EVENTS)
+    with anthropic_stream_client(data).messages.stream(**ANTHROPIC_ASK) as stream:
+        texts = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert "".join(texts) == "Hello (held)![image](data:image/png;base64,AA==)"
+    assert [block.type for block in final.content] == [
+        "thinking",
+        "redacted_thinking",
+        "text",
+        "tool_use",
+        "text",
+    ]
+    assert final.content[0].signature == "c2ln"  # type: ignore[union-attr]
+    assert final.content[3].input == {"city": "Paris"}  # type: ignore[union-attr]
+    assert final.stop_reason == "tool_use" and final.usage.input_tokens == 3
+
+
+def test_a_mid_stream_error_raises_in_the_sdk() -> None:
+    import anthropic
+
+    error = ChatError(529, "the node is overloaded", ErrorKind.OVERLOADED)
+    data = stream_bytes(
+        [StreamStart("i", "m", 1), TextDelta("par"), StreamError(error), StreamEnd()]
+    )
+    assert data.endswith(error_event(error, "req_9"))
+    assert b"content_block_stop" in data  # the open block is closed before the error
+    with (
+        pytest.raises(anthropic.APIStatusError) as caught,
+        anthropic_stream_client(data).messages.stream(**ANTHROPIC_ASK) as stream,
+    ):
+        list(stream.text_stream)
+    assert "the node is overloaded" in str(caught.value)
+
+
+def test_the_keep_alive_is_a_ping_the_sdk_skips() -> None:
+    assert anthropic_events(PING_EVENT) == [("ping", {"type": "ping"})]
+    encoder = ANTHROPIC_MAPPING.stream_encoder(include_usage=True)
+    start, end = encoder.encode(StreamStart("i", "m", 1)), encoder.encode(StreamEnd())
+    data = PING_EVENT + start + PING_EVENT + end
+    with anthropic_stream_client(data).messages.stream(**ANTHROPIC_ASK) as stream:
+        assert stream.get_final_message().content == []
