@@ -278,7 +278,9 @@ async def suffer_faults(
     status = state.injected_status(faults)
     if status is not None:
         state.stats.errors_injected += 1
-        return fault_response(status, faults, wire_of(request))
+        return fault_response(
+            status, wire_of(request), faults.error_message, faults.error_code, faults.retry_after
+        )
     if faults.cut_after == 0:
         _abort(request)
         raise ConnectionCut(web.Response())

@@ -9,15 +9,11 @@ OpenAI's (with the error shape of the services the router fronts, seed 002).
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
 from router.mock.messages import error_body, error_type
-
-if TYPE_CHECKING:
-    from router.mock.faults import Faults
 
 OPENAI, GEMINI, ANTHROPIC = "openai", "gemini", "anthropic"
 
@@ -80,19 +76,21 @@ def error_in(wire: str, status: int, message: str) -> web.Response:
     return error_response(status, code, message, kind)
 
 
-def fault_response(status: int, faults: Faults, wire: str) -> web.Response:
-    """The answer to an injected `status`: the node's message, Retry-After, x-request-id."""
+def fault_response(
+    status: int, wire: str, message: str, code: str | None, retry_after: str | None
+) -> web.Response:
+    """The answer to an injected `status` in `wire`'s shape: the node's `message` and
+    error `code`, Retry-After (1 s on a 429 by default), an x-request-id."""
     headers = {"x-request-id": f"mock-{uuid.uuid4().hex}"}
-    retry_after = faults.retry_after or ("1" if status == 429 else None)
+    retry_after = retry_after or ("1" if status == 429 else None)
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     if wire == ANTHROPIC:
-        return anthropic_error_response(status, faults.error_message, headers, faults.error_code)
+        return anthropic_error_response(status, message, headers, code)
     if wire == GEMINI:
-        return google_error_response(status, faults.error_message, headers, faults.error_code)
+        return google_error_response(status, message, headers, code)
     kind = "server_error" if status >= 500 else "invalid_request_error"
-    code = faults.error_code or "api_error"
-    return error_response(status, code, faults.error_message, kind, headers)
+    return error_response(status, code or "api_error", message, kind, headers)
 
 
 def inband_error_event(wire: str) -> bytes:
