@@ -433,3 +433,151 @@ def test_embeddings_go_as_batch_embed_contents(setup: Translating, client: opena
     for row, expected in zip(answer.data, relayed, strict=True):
         assert row.embedding == pytest.approx(expected["embedding"], rel=1e-6)
     assert seen["body"]["requests"][0]["model"] == "models/one"
+
+
+# The mock nodes' own `/_mock/*` controls (what MockNode.faults and last_request call),
+# so that one Node process covers several faults in turn.
+NODE_CONTROLS = """
+import OpenAI from "openai";
+const client = new OpenAI({apiKey: process.env.KEY,
+  baseURL: process.env.ROUTER_URL + "/v1", maxRetries: 0});
+const hello = [{role: "user", content: "hello"}];
+async function faults(node, fields) {
+  for (const body of [{reset: true}, fields]) {
+    const r = await fetch(process.env[node] + "/_mock/faults", {method: "POST",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    if (!r.ok) throw new Error(`faults ${node} -> ${r.status}`);
+  }
+}
+async function sent(node) {
+  return (await (await fetch(process.env[node] + "/_mock/last_request")).json()).body;
+}
+async function streamed(request, c = client) {
+  let text = "", finish = null;
+  for await (const chunk of await c.chat.completions.create({...request, stream: true})) {
+    text += chunk.choices[0]?.delta?.content ?? "";
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  return [text, finish];
+}
+"""
+
+
+def _node_env(setup: Translating, nodes: MockNodes) -> dict[str, str]:
+    return {
+        "ROUTER_URL": setup.url,
+        "KEY": KEY,
+        "MAIN": nodes["main"].url,
+        "ERRORS": nodes["errors"].url,
+        "PIXEL": PIXEL,
+    }
+
+
+def _node_script(body: str) -> str:
+    """NODE_CONTROLS before `body`: one module, as `node -e` takes."""
+    return NODE_CONTROLS + body
+
+
+NODE_OPENAI_SHAPES = """
+const image = await client.chat.completions.create({model: "one", messages: [{role: "user",
+  content: [{type: "text", text: "What is this?"},
+    {type: "image_url", image_url: {url: `data:image/png;base64,${process.env.PIXEL}`}}]}]});
+const imageParts = (await sent("MAIN")).contents[0].parts;
+const json = await client.chat.completions.create({model: "one", messages: hello,
+  response_format: {type: "json_object"}});
+const jsonConfig = (await sent("MAIN")).generationConfig;
+const finishes = {};
+for (const reason of JSON.parse(process.env.FINISH_REASONS)) {
+  await faults("MAIN", {finish_reason: reason});
+  const plain = await client.chat.completions.create({model: "one", messages: hello});
+  finishes[reason] = [plain.choices[0].finish_reason,
+    (await streamed({model: "one", messages: hello}))[1]];
+}
+console.log(JSON.stringify({
+  image: [image.choices[0].message.content, imageParts],
+  json: [JSON.parse(json.choices[0].message.content), jsonConfig.responseMimeType],
+  finishes,
+}));
+"""
+
+NODE_FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+}
+
+
+def test_the_node_openai_sdk_image_json_mode_and_finish_reasons(
+    setup: Translating, fresh_nodes: MockNodes
+) -> None:
+    """The Node SDK: an image goes as inlineData, JSON mode as responseMimeType, and each
+    Gemini finish reason reaches it as OpenAI's, answered and streamed."""
+    needs_node_sdks()
+    env = {**_node_env(setup, fresh_nodes), "FINISH_REASONS": json.dumps(list(NODE_FINISH_REASONS))}
+    result = run_node(_node_script(NODE_OPENAI_SHAPES), env)
+    content, parts = result["image"]
+    assert content == ANSWER.content
+    assert parts == [
+        {"text": "What is this?"},
+        {"inlineData": {"mimeType": "image/png", "data": PIXEL}},
+    ]
+    assert result["json"] == [{"answer": ANSWER.content}, "application/json"]
+    expected = {
+        gemini: [openai_reason] * 2 for gemini, openai_reason in NODE_FINISH_REASONS.items()
+    }
+    assert result["finishes"] == expected
+
+
+NODE_OPENAI_ERRORS = """
+const errors = {};
+async function caught(status, request, c = client) {
+  try { await c.chat.completions.create(request); errors[status] = "no error"; }
+  catch (e) { errors[status] = [e.constructor.name, e.status, typeof e.error?.message]; }
+}
+for (const status of JSON.parse(process.env.STATUSES)) {
+  await faults("ERRORS", {status, error_message: "the node says no"});
+  await caught(status, {model: "errors", messages: hello});
+}
+await caught("wrong-key", {model: "one", messages: hello}, new OpenAI({apiKey: "sk-wrong",
+  baseURL: process.env.ROUTER_URL + "/v1", maxRetries: 0}));
+await caught("unknown-model", {model: "no-such-model", messages: hello});
+await faults("MAIN", {chunk_delay: 1.3});
+const [slow, finish] = await streamed({model: "one", messages: hello});
+const raw = await (await fetch(process.env.ROUTER_URL + "/v1/chat/completions", {method: "POST",
+  headers: {Authorization: `Bearer ${process.env.KEY}`, "Content-Type": "application/json"},
+  body: JSON.stringify({model: "one", messages: hello, stream: true})})).text();
+console.log(JSON.stringify({errors, slow: [slow, finish],
+  keepalive: raw.includes("\\n: keep-alive\\n\\n")}));
+"""
+
+NODE_ERRORS = {
+    "400": "BadRequestError",
+    "409": "ConflictError",
+    "422": "UnprocessableEntityError",
+    "429": "RateLimitError",
+    "500": "InternalServerError",
+    "503": "InternalServerError",
+}
+
+
+def test_the_node_openai_sdk_errors_and_keepalives(
+    setup: Translating, fresh_nodes: MockNodes
+) -> None:
+    """The Node SDK: a node's error of each status as the SDK's error class (the body's
+    message kept), the router's own 401 and 404, and a slow stream kept alive with
+    OpenAI's comment, which the SDK skips."""
+    needs_node_sdks()
+    statuses = [int(s) for s in NODE_ERRORS]
+    env = {**_node_env(setup, fresh_nodes), "STATUSES": json.dumps(statuses)}
+    result = run_node(_node_script(NODE_OPENAI_ERRORS), env)
+    errors = result["errors"]
+    for status, name in NODE_ERRORS.items():
+        kind, seen_status, message = errors[status]
+        assert kind == name and message == "string", (status, errors[status])
+        assert seen_status == int(status) or (int(status) >= 500 and seen_status >= 500)
+    assert errors["wrong-key"][:2] == ["AuthenticationError", 401]
+    assert errors["unknown-model"][:2] == ["NotFoundError", 404]
+    assert result["slow"] == [ANSWER.content, "stop"]
+    assert result["keepalive"] is True
