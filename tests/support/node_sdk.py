@@ -19,6 +19,23 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 _INSTALLED = NODE_DIR / "node_modules" / ".installed"
 NODE_TIMEOUT = 60.0
 
+# JavaScript for a script that sets a mock node's faults and reads what it was last sent,
+# through the `/_mock/*` controls that MockNode.faults and last_request call, so one Node
+# process can cover several faults in turn. `node` names an environment variable holding
+# the mock node's URL.
+MOCK_CONTROLS = """
+async function faults(node, fields) {
+  for (const body of [{reset: true}, fields]) {
+    const r = await fetch(process.env[node] + "/_mock/faults", {method: "POST",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+    if (!r.ok) throw new Error(`faults ${node} -> ${r.status}`);
+  }
+}
+async function sent(node) {
+  return (await (await fetch(process.env[node] + "/_mock/last_request")).json()).body;
+}
+"""
+
 
 def missing_node_sdks() -> str | None:
     """Why the Node SDK tests cannot run here, or None when they can."""

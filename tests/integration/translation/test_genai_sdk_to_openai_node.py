@@ -19,7 +19,7 @@ from google.genai import types
 
 from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
-from tests.support.node_sdk import needs_node_sdks, run_node
+from tests.support.node_sdk import MOCK_CONTROLS, needs_node_sdks, run_node
 from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
@@ -363,3 +363,131 @@ def test_embed_content_goes_as_openai_embeddings(setup: Translating, client: gen
     assert sent["input"] == ["a", "bb"]
     relayed = embeddings({"input": ["a", "bb"]})["data"]
     assert [e.values for e in answer.embeddings or []] == [row["embedding"] for row in relayed]
+
+
+NODE_CLIENT = """
+import {GoogleGenAI} from "@google/genai";
+const ai = new GoogleGenAI({apiKey: process.env.KEY,
+  httpOptions: {baseUrl: process.env.ROUTER_URL, apiVersion: "v1beta", timeout: 30000}});
+async function streamed(request) {
+  let text = "", finish = null;
+  for await (const chunk of await ai.models.generateContentStream(request)) {
+    text += chunk.text ?? "";
+    finish = chunk.candidates?.[0]?.finishReason ?? finish;
+  }
+  return [text, finish];
+}
+"""
+
+
+def _node_script(body: str) -> str:
+    """NODE_CLIENT and the mock nodes' controls before `body`: one module, as `node -e`
+    takes."""
+    return NODE_CLIENT + MOCK_CONTROLS + body
+
+
+def _node_env(setup: Translating, nodes: MockNodes, **extra: object) -> dict[str, str]:
+    return {
+        "ROUTER_URL": setup.url,
+        "KEY": KEY,
+        "MAIN": nodes["main"].url,
+        "ERRORS": nodes["errors"].url,
+        **{name: json.dumps(value) for name, value in extra.items()},
+    }
+
+
+NODE_GENAI_SHAPES = """
+const pixel = Buffer.from(JSON.parse(process.env.PIXEL), "hex").toString("base64");
+const image = await ai.models.generateContent({model: "one", contents: [{role: "user",
+  parts: [{text: "What is this?"}, {inlineData: {mimeType: "image/png", data: pixel}}]}]});
+const imageContent = (await sent("MAIN")).messages[0].content;
+const json = await ai.models.generateContent({model: "one", contents: "hello",
+  config: {responseMimeType: "application/json"}});
+const jsonFormat = (await sent("MAIN")).response_format;
+const finishes = {};
+for (const reason of JSON.parse(process.env.FINISH_REASONS)) {
+  await faults("MAIN", {finish_reason: reason});
+  const plain = await ai.models.generateContent({model: "one", contents: "hello"});
+  finishes[reason] = [plain.candidates[0].finishReason,
+    (await streamed({model: "one", contents: "hello"}))[1]];
+}
+console.log(JSON.stringify({
+  image: [image.text, imageContent],
+  json: [JSON.parse(json.text), jsonFormat],
+  finishes,
+}));
+"""
+
+NODE_FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+
+
+def test_the_node_genai_sdk_image_json_mode_and_finish_reasons(
+    setup: Translating, fresh_nodes: MockNodes
+) -> None:
+    """The Node SDK: an image goes as a data URL, JSON mode as response_format, and each
+    OpenAI finish reason reaches it as Gemini's, answered and streamed."""
+    needs_node_sdks()
+    reasons = list(NODE_FINISH_REASONS)
+    env = _node_env(setup, fresh_nodes, PIXEL=PIXEL.hex(), FINISH_REASONS=reasons)
+    result = run_node(_node_script(NODE_GENAI_SHAPES), env)
+    text, content = result["image"]
+    assert text == ANSWER.content
+    assert content == [
+        {"type": "text", "text": "What is this?"},
+        {
+            "type": "image_url",
+            "image_url": {"url": f"data:image/png;base64,{base64.b64encode(PIXEL).decode()}"},
+        },
+    ]
+    assert result["json"] == [{"answer": ANSWER.content}, {"type": "json_object"}]
+    expected = {reason: [gemini] * 2 for reason, gemini in NODE_FINISH_REASONS.items()}
+    assert result["finishes"] == expected
+
+
+NODE_GENAI_ERRORS = """
+const errors = {};
+for (const status of JSON.parse(process.env.STATUSES)) {
+  await faults("ERRORS", {status, error_message: "the node says no"});
+  try {
+    await ai.models.generateContent({model: "errors", contents: "hello"});
+    errors[status] = "no error";
+  } catch (e) { errors[status] = [e.name, e.status, e.message]; }
+}
+await faults("MAIN", {chunk_delay: 1.3});
+const slow = await streamed({model: "one", contents: "hello"});
+const raw = await (await fetch(process.env.ROUTER_URL +
+    "/v1beta/models/one:streamGenerateContent?alt=sse", {method: "POST",
+  headers: {"x-goog-api-key": process.env.KEY, "Content-Type": "application/json"},
+  body: process.env.GEMINI_BODY})).text();
+console.log(JSON.stringify({errors, slow,
+  keepalive: raw.includes("\\r\\n\\r\\n\\n") && !raw.includes("keep-alive")}));
+"""
+
+# The status Google's error body names for each status, where the router sets one.
+NODE_ERRORS = {
+    "400": "INVALID_ARGUMENT",
+    "409": "ABORTED",
+    "429": "RESOURCE_EXHAUSTED",
+    "500": None,
+    "503": "UNAVAILABLE",
+}
+
+
+def test_the_node_genai_sdk_errors_and_keepalives(
+    setup: Translating, fresh_nodes: MockNodes
+) -> None:
+    """The Node SDK: a node's error of each status as its ApiError with the status (and
+    Google's status name in the message), and a slow stream kept alive with Gemini's blank
+    lines, which the SDK skips."""
+    needs_node_sdks()
+    statuses = [int(s) for s in NODE_ERRORS]
+    env = _node_env(setup, fresh_nodes, STATUSES=statuses, GEMINI_BODY=GEMINI_BODY)
+    result = run_node(_node_script(NODE_GENAI_ERRORS), env)
+    errors = result["errors"]
+    for status, google_status in NODE_ERRORS.items():
+        name, seen_status, message = errors[status]
+        assert name == "ApiError", errors[status]
+        assert seen_status == int(status) or (int(status) >= 500 and seen_status >= 500)
+        assert google_status is None or google_status in message, errors[status]
+    assert result["slow"] == [ANSWER.content, "STOP"]
+    assert result["keepalive"] is True

@@ -17,7 +17,7 @@ import pytest
 
 from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
-from tests.support.node_sdk import needs_node_sdks, run_node
+from tests.support.node_sdk import MOCK_CONTROLS, needs_node_sdks, run_node
 from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
@@ -435,23 +435,11 @@ def test_embeddings_go_as_batch_embed_contents(setup: Translating, client: opena
     assert seen["body"]["requests"][0]["model"] == "models/one"
 
 
-# The mock nodes' own `/_mock/*` controls (what MockNode.faults and last_request call),
-# so that one Node process covers several faults in turn.
-NODE_CONTROLS = """
+NODE_CLIENT = """
 import OpenAI from "openai";
 const client = new OpenAI({apiKey: process.env.KEY,
   baseURL: process.env.ROUTER_URL + "/v1", maxRetries: 0});
 const hello = [{role: "user", content: "hello"}];
-async function faults(node, fields) {
-  for (const body of [{reset: true}, fields]) {
-    const r = await fetch(process.env[node] + "/_mock/faults", {method: "POST",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
-    if (!r.ok) throw new Error(`faults ${node} -> ${r.status}`);
-  }
-}
-async function sent(node) {
-  return (await (await fetch(process.env[node] + "/_mock/last_request")).json()).body;
-}
 async function streamed(request, c = client) {
   let text = "", finish = null;
   for await (const chunk of await c.chat.completions.create({...request, stream: true})) {
@@ -474,8 +462,8 @@ def _node_env(setup: Translating, nodes: MockNodes) -> dict[str, str]:
 
 
 def _node_script(body: str) -> str:
-    """NODE_CONTROLS before `body`: one module, as `node -e` takes."""
-    return NODE_CONTROLS + body
+    """NODE_CLIENT before `body`: one module, as `node -e` takes."""
+    return NODE_CLIENT + MOCK_CONTROLS + body
 
 
 NODE_OPENAI_SHAPES = """
