@@ -35,7 +35,7 @@ from tests.support.billing import (
     key_hash,
     new_request_id,
 )
-from tests.support.node_sdk import run_node
+from tests.support.node_sdk import MOCK_CONTROLS, run_node
 
 pytestmark = pytest.mark.integration
 
@@ -480,3 +480,124 @@ def test_node_sdk(setup: Setup, kind: str) -> None:
     assert found["kinds"] == ["thinking", "text"]
     assert found["counted"] > 0 and f"m-{kind}" in found["listed"]
     assert found["missing"] == ["NotFoundError", 404]
+
+
+# A tool round trip (answered and streamed), an image, each error class the SDK maps from
+# a status, pings in a slow stream and a failure mid-stream: the node's faults set through
+# its `/_mock/*` controls, as the Python tests above set them.
+NODE_ROUGH_SCRIPT = (
+    """
+import Anthropic from "@anthropic-ai/sdk";
+const options = {baseURL: process.env.BASE, maxRetries: 0};
+const client = new Anthropic({...options, apiKey: process.env.KEY});
+const model = process.env.MODEL;
+const tools = JSON.parse(process.env.TOOLS);
+const asked = [{role: "user", content: "What do my notes say?"}];
+const ask = (conversation, streamed) => streamed
+  ? client.messages.stream({model, max_tokens: 300, tools, messages: conversation}).finalMessage()
+  : client.messages.create({model, max_tokens: 300, tools, messages: conversation});
+await faults("NODE", {tool_call: JSON.parse(process.env.READ)});
+const rounds = [];
+for (const streamed of [false, true]) {
+  const called = await ask(asked, streamed);
+  const call = called.content.find((b) => b.type === "tool_use");
+  const final = await ask([...asked, {role: "assistant", content: called.content},
+    {role: "user", content: [{type: "tool_result", tool_use_id: call.id, content: "Buy milk."}]}],
+    streamed);
+  rounds.push([called.stop_reason, call.name, call.input, final.stop_reason,
+    final.content.at(-1).text]);
+}
+await faults("NODE", {});
+const image = await client.messages.create({model, max_tokens: 100, messages: [{role: "user",
+  content: [{type: "image", source: {type: "base64", media_type: "image/png",
+    data: process.env.PNG}}, {type: "text", text: "What is this?"}]}]});
+const imageSent = (await (await fetch(process.env.NODE + "/_mock/last_request")).json()).body_len;
+const errors = {};
+async function caught(name, request, apiKey = process.env.KEY) {
+  try {
+    await new Anthropic({...options, apiKey}).messages.create(
+      {model, max_tokens: 10, messages: asked, ...request});
+    errors[name] = "no error";
+  } catch (e) { errors[name] = [e.constructor.name, e.status, e.error?.error?.type]; }
+}
+await caught("wrong-key", {}, "sk-wrong");
+await caught("narrow-key", {}, process.env.NARROW);
+await caught("unknown-model", {model: "m-none"});
+await faults("NODE", {status: 500, error_message: "the model crashed"});
+await caught("node-500", {});
+await faults("NODE", {status: Number(process.env.BUSY), error_message: "busy"});
+await caught("node-busy", {});
+await faults("NODE", {});
+for (let i = 0; i < 3 && errors["rpm"]?.[0] !== "RateLimitError"; i++) {
+  await caught("rpm", {}, process.env.TIGHT);
+}
+await faults("NODE", {chunk_delay: 0.5});
+const raw = await (await fetch(process.env.BASE + "/v1/messages", {method: "POST",
+  headers: {"x-api-key": process.env.KEY, "anthropic-version": "2023-06-01"},
+  body: JSON.stringify({model, max_tokens: 50, messages: asked, stream: true})})).text();
+const pings = raw.split('event: ping\\ndata: {"type":"ping"}\\n\\n').length - 1;
+let slow = "";
+await faults("NODE", {chunk_delay: 0.35});
+const slowStream = client.messages.stream({model, max_tokens: 50, messages: asked});
+slowStream.on("text", (piece) => { slow += piece; });
+await slowStream.finalMessage();
+await faults("NODE", {cut_after: Number(process.env.CUT_AFTER)});
+let cut = "", midstream = "no error";
+try {
+  const cutStream = client.messages.stream({model, max_tokens: 50, messages: asked});
+  cutStream.on("text", (piece) => { cut += piece; });
+  await cutStream.finalMessage();
+} catch (e) { midstream = [e.constructor.name, e.error?.error?.type, e.message]; }
+console.log(JSON.stringify({rounds, image: [image.content.at(-1).text, imageSent], errors,
+  pings, slow, cut, midstream}));
+"""
+    + MOCK_CONTROLS
+)
+
+
+def test_node_sdk_tools_images_errors_and_rough_streams(
+    setup: Setup, kind: str, mock_nodes: MockNodes
+) -> None:
+    env = {
+        "BASE": setup.url,
+        "KEY": KEYS["main"],
+        "NARROW": KEYS["narrow"],
+        "TIGHT": TIGHT[kind],
+        "MODEL": f"m-{kind}",
+        "NODE": mock_nodes[kind].url,
+        "TOOLS": json.dumps(TOOLS),
+        "READ": json.dumps(READ),
+        "PNG": PNG,
+        "BUSY": "529" if kind == "anthropic" else "503",
+        "CUT_AFTER": str(BEFORE_FIRST_TEXT[kind] + 1),
+    }
+    found = run_node(NODE_ROUGH_SCRIPT, env)
+    for called, name, arguments, finished, text in found["rounds"]:
+        assert (called, name, arguments, finished) == (
+            "tool_use",
+            "Read",
+            READ["arguments"],
+            "end_turn",
+        )
+        assert text.startswith("Tool result: ") and "Buy milk." in text
+    assert len(found["rounds"]) == 2  # answered, then streamed
+    text, sent_length = found["image"]
+    assert text == ANSWERS[kind].content and sent_length > len(PNG)
+    errors = found["errors"]
+    crashed = errors.pop("node-500")  # a node's failure: the router answers 502
+    assert crashed[0] == "InternalServerError" and crashed[1] >= 500, crashed
+    assert crashed[2] == "api_error", crashed
+    assert errors == {
+        "wrong-key": ["AuthenticationError", 401, "authentication_error"],
+        "narrow-key": ["PermissionDeniedError", 403, "permission_error"],
+        "unknown-model": ["NotFoundError", 404, "not_found_error"],
+        "node-busy": ["OverloadedError", 529, "overloaded_error"],
+        "rpm": ["RateLimitError", 429, "rate_limit_error"],
+    }
+    node_pings = 1 if kind == "anthropic" else 0  # an Anthropic node sends one itself
+    assert found["pings"] - node_pings >= 2  # the router's keep-alives
+    assert found["slow"] == ANSWERS[kind].content  # the SDK skipped them
+    assert found["cut"] == ANSWERS[kind].content_parts[0]
+    name, error_type, message = found["midstream"]
+    assert name == "APIError" and error_type == "api_error", found["midstream"]
+    assert "mid-answer" in message, found["midstream"]
