@@ -36,6 +36,18 @@ async function sent(node) {
 }
 """
 
+# JavaScript: `tappedFetch` fetches as `fetch` does and keeps a copy of each response in
+# `taps`, so a script can read the raw bytes (keep-alives) of a stream an SDK consumed.
+FETCH_TAP = """
+const realFetch = globalThis.fetch;
+const taps = [];
+async function tappedFetch(...args) {
+  const response = await realFetch(...args);
+  taps.push(response.clone());
+  return response;
+}
+"""
+
 
 def missing_node_sdks() -> str | None:
     """Why the Node SDK tests cannot run here, or None when they can."""

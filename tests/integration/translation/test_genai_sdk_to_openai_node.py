@@ -19,7 +19,7 @@ from google.genai import types
 
 from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
-from tests.support.node_sdk import MOCK_CONTROLS, needs_node_sdks, run_node
+from tests.support.node_sdk import FETCH_TAP, MOCK_CONTROLS, needs_node_sdks, run_node
 from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
@@ -383,7 +383,7 @@ async function streamed(request) {
 def _node_script(body: str) -> str:
     """NODE_CLIENT and the mock nodes' controls before `body`: one module, as `node -e`
     takes."""
-    return NODE_CLIENT + MOCK_CONTROLS + body
+    return NODE_CLIENT + MOCK_CONTROLS + FETCH_TAP + body
 
 
 def _node_env(setup: Translating, nodes: MockNodes, **extra: object) -> dict[str, str]:
@@ -454,11 +454,10 @@ for (const status of JSON.parse(process.env.STATUSES)) {
   } catch (e) { errors[status] = [e.name, e.status, e.message]; }
 }
 await faults("MAIN", {chunk_delay: 1.3});
+globalThis.fetch = tappedFetch;  // the SDK fetches with the global fetch
 const slow = await streamed({model: "one", contents: "hello"});
-const raw = await (await fetch(process.env.ROUTER_URL +
-    "/v1beta/models/one:streamGenerateContent?alt=sse", {method: "POST",
-  headers: {"x-goog-api-key": process.env.KEY, "Content-Type": "application/json"},
-  body: process.env.GEMINI_BODY})).text();
+globalThis.fetch = realFetch;
+const raw = await taps.at(-1).text();
 console.log(JSON.stringify({errors, slow,
   keepalive: raw.includes("\\r\\n\\r\\n\\n") && !raw.includes("keep-alive")}));
 """
@@ -478,10 +477,10 @@ def test_the_node_genai_sdk_errors_and_keepalives(
 ) -> None:
     """The Node SDK: a node's error of each status as its ApiError with the status (and
     Google's status name in the message), and a slow stream kept alive with Gemini's blank
-    lines, which the SDK skips."""
+    lines (in the bytes the SDK read), which the SDK skips."""
     needs_node_sdks()
     statuses = [int(s) for s in NODE_ERRORS]
-    env = _node_env(setup, fresh_nodes, STATUSES=statuses, GEMINI_BODY=GEMINI_BODY)
+    env = _node_env(setup, fresh_nodes, STATUSES=statuses)
     result = run_node(_node_script(NODE_GENAI_ERRORS), env)
     errors = result["errors"]
     for status, google_status in NODE_ERRORS.items():

@@ -17,7 +17,7 @@ import pytest
 
 from router.mock.openai_apis import embeddings
 from tests.support import GEMINI_BODY, MockNodes, Routers, http_request
-from tests.support.node_sdk import MOCK_CONTROLS, needs_node_sdks, run_node
+from tests.support.node_sdk import FETCH_TAP, MOCK_CONTROLS, needs_node_sdks, run_node
 from tests.support.sdk_translation import (
     KEY,
     NODE_KEY,
@@ -463,7 +463,7 @@ def _node_env(setup: Translating, nodes: MockNodes) -> dict[str, str]:
 
 def _node_script(body: str) -> str:
     """NODE_CLIENT before `body`: one module, as `node -e` takes."""
-    return NODE_CLIENT + MOCK_CONTROLS + body
+    return NODE_CLIENT + MOCK_CONTROLS + FETCH_TAP + body
 
 
 NODE_OPENAI_SHAPES = """
@@ -532,10 +532,10 @@ await caught("wrong-key", {model: "one", messages: hello}, new OpenAI({apiKey: "
   baseURL: process.env.ROUTER_URL + "/v1", maxRetries: 0}));
 await caught("unknown-model", {model: "no-such-model", messages: hello});
 await faults("MAIN", {chunk_delay: 1.3});
-const [slow, finish] = await streamed({model: "one", messages: hello});
-const raw = await (await fetch(process.env.ROUTER_URL + "/v1/chat/completions", {method: "POST",
-  headers: {Authorization: `Bearer ${process.env.KEY}`, "Content-Type": "application/json"},
-  body: JSON.stringify({model: "one", messages: hello, stream: true})})).text();
+const [slow, finish] = await streamed({model: "one", messages: hello}, new OpenAI(
+  {apiKey: process.env.KEY, baseURL: process.env.ROUTER_URL + "/v1", maxRetries: 0,
+    fetch: tappedFetch}));
+const raw = await taps.at(-1).text();
 console.log(JSON.stringify({errors, slow: [slow, finish],
   keepalive: raw.includes("\\n: keep-alive\\n\\n")}));
 """
@@ -555,7 +555,7 @@ def test_the_node_openai_sdk_errors_and_keepalives(
 ) -> None:
     """The Node SDK: a node's error of each status as the SDK's error class (the body's
     message kept), the router's own 401 and 404, and a slow stream kept alive with
-    OpenAI's comment, which the SDK skips."""
+    OpenAI's comment (in the bytes the SDK read), which the SDK skips."""
     needs_node_sdks()
     statuses = [int(s) for s in NODE_ERRORS]
     env = {**_node_env(setup, fresh_nodes), "STATUSES": json.dumps(statuses)}
