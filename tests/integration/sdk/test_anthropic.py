@@ -35,7 +35,7 @@ from tests.support.billing import (
     key_hash,
     new_request_id,
 )
-from tests.support.node_sdk import MOCK_CONTROLS, run_node
+from tests.support.node_sdk import FETCH_TAP, MOCK_CONTROLS, run_node
 
 pytestmark = pytest.mark.integration
 
@@ -486,7 +486,9 @@ def test_node_sdk(setup: Setup, kind: str) -> None:
 # a status, pings in a slow stream and a failure mid-stream: the node's faults set through
 # its `/_mock/*` controls, as the Python tests above set them.
 NODE_ROUGH_SCRIPT = (
-    """
+    MOCK_CONTROLS
+    + FETCH_TAP
+    + """
 import Anthropic from "@anthropic-ai/sdk";
 const options = {baseURL: process.env.BASE, maxRetries: 0};
 const client = new Anthropic({...options, apiKey: process.env.KEY});
@@ -532,15 +534,13 @@ for (let i = 0; i < 3 && errors["rpm"]?.[0] !== "RateLimitError"; i++) {
   await caught("rpm", {}, process.env.TIGHT);
 }
 await faults("NODE", {chunk_delay: 0.5});
-const raw = await (await fetch(process.env.BASE + "/v1/messages", {method: "POST",
-  headers: {"x-api-key": process.env.KEY, "anthropic-version": "2023-06-01"},
-  body: JSON.stringify({model, max_tokens: 50, messages: asked, stream: true})})).text();
-const pings = raw.split('event: ping\\ndata: {"type":"ping"}\\n\\n').length - 1;
 let slow = "";
-await faults("NODE", {chunk_delay: 0.35});
-const slowStream = client.messages.stream({model, max_tokens: 50, messages: asked});
+const slowStream = new Anthropic({...options, apiKey: process.env.KEY, fetch: tappedFetch})
+  .messages.stream({model, max_tokens: 50, messages: asked});
 slowStream.on("text", (piece) => { slow += piece; });
 await slowStream.finalMessage();
+const raw = await taps.at(-1).text();  // the bytes the SDK read
+const pings = raw.split('event: ping\\ndata: {"type":"ping"}\\n\\n').length - 1;
 await faults("NODE", {cut_after: Number(process.env.CUT_AFTER)});
 let cut = "", midstream = "no error";
 try {
@@ -551,7 +551,6 @@ try {
 console.log(JSON.stringify({rounds, image: [image.content.at(-1).text, imageSent], errors,
   pings, slow, cut, midstream}));
 """
-    + MOCK_CONTROLS
 )
 
 
