@@ -474,6 +474,26 @@ const imageParts = (await sent("MAIN")).contents[0].parts;
 const json = await client.chat.completions.create({model: "one", messages: hello,
   response_format: {type: "json_object"}});
 const jsonConfig = (await sent("MAIN")).generationConfig;
+const tools = [{type: "function", function: {name: "get_weather",
+  parameters: {type: "object", properties: {city: {type: "string"}}}}}];
+const asked = [{role: "user", content: "The weather in Paris?"}];
+await faults("MAIN", {tool_call: JSON.parse(process.env.WEATHER_TOOL)});
+const calls = [];
+let callFinish = null;
+for await (const chunk of await client.chat.completions.create(
+    {model: "one", messages: asked, tools, stream: true})) {
+  const choice = chunk.choices[0];
+  callFinish = choice?.finish_reason ?? callFinish;
+  for (const d of choice?.delta?.tool_calls ?? []) {
+    calls[d.index] ??= {id: d.id, type: "function", extra_content: d.extra_content,
+      function: {name: d.function?.name, arguments: ""}};
+    calls[d.index].function.arguments += d.function?.arguments ?? "";
+  }
+}
+const toolFinal = await client.chat.completions.create({model: "one", tools, messages: [...asked,
+  {role: "assistant", content: null, tool_calls: calls},
+  {role: "tool", tool_call_id: calls[0].id, content: "sunny"}]});
+const calledBack = (await sent("MAIN")).contents.at(-2).parts[0];
 const finishes = {};
 for (const reason of JSON.parse(process.env.FINISH_REASONS)) {
   await faults("MAIN", {finish_reason: reason});
@@ -484,6 +504,10 @@ for (const reason of JSON.parse(process.env.FINISH_REASONS)) {
 console.log(JSON.stringify({
   image: [image.choices[0].message.content, imageParts],
   json: [JSON.parse(json.choices[0].message.content), jsonConfig.responseMimeType],
+  streamedTool: [calls.length, calls[0].function.name, JSON.parse(calls[0].function.arguments),
+    callFinish, toolFinal.choices[0].message.content, calledBack.functionCall,
+    Boolean(calledBack.thoughtSignature) &&
+      calledBack.thoughtSignature === calls[0].extra_content?.google?.thought_signature],
   finishes,
 }));
 """
@@ -500,10 +524,15 @@ NODE_FINISH_REASONS = {
 def test_the_node_openai_sdk_image_json_mode_and_finish_reasons(
     setup: Translating, fresh_nodes: MockNodes
 ) -> None:
-    """The Node SDK: an image goes as inlineData, JSON mode as responseMimeType, and each
-    Gemini finish reason reaches it as OpenAI's, answered and streamed."""
+    """The Node SDK: an image goes as inlineData, JSON mode as responseMimeType, a streamed
+    tool call round trip, and each Gemini finish reason reaches it as OpenAI's, answered
+    and streamed."""
     needs_node_sdks()
-    env = {**_node_env(setup, fresh_nodes), "FINISH_REASONS": json.dumps(list(NODE_FINISH_REASONS))}
+    env = {
+        **_node_env(setup, fresh_nodes),
+        "FINISH_REASONS": json.dumps(list(NODE_FINISH_REASONS)),
+        "WEATHER_TOOL": json.dumps(WEATHER_TOOL),
+    }
     result = run_node(_node_script(NODE_OPENAI_SHAPES), env)
     content, parts = result["image"]
     assert content == ANSWER.content
@@ -512,6 +541,16 @@ def test_the_node_openai_sdk_image_json_mode_and_finish_reasons(
         {"inlineData": {"mimeType": "image/png", "data": PIXEL}},
     ]
     assert result["json"] == [{"answer": ANSWER.content}, "application/json"]
+    # A streamed tool call, its deltas put together, sent back with its thought signature.
+    assert result["streamedTool"] == [
+        1,
+        "get_weather",
+        {"city": "Paris"},
+        "tool_calls",
+        'Tool result: {"content":"sunny"}',
+        {"name": "get_weather", "args": {"city": "Paris"}},
+        True,
+    ]
     expected = {
         gemini: [openai_reason] * 2 for gemini, openai_reason in NODE_FINISH_REASONS.items()
     }
