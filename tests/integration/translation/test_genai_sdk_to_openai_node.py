@@ -404,6 +404,21 @@ const imageContent = (await sent("MAIN")).messages[0].content;
 const json = await ai.models.generateContent({model: "one", contents: "hello",
   config: {responseMimeType: "application/json"}});
 const jsonFormat = (await sent("MAIN")).response_format;
+const tools = [{functionDeclarations: [{name: "get_weather",
+  parameters: {type: "OBJECT", properties: {city: {type: "STRING"}}}}]}];
+const asked = {role: "user", parts: [{text: "The weather in Paris?"}]};
+await faults("MAIN", {tool_call: JSON.parse(process.env.WEATHER_TOOL)});
+const streamedParts = [];
+for await (const chunk of await ai.models.generateContentStream(
+    {model: "one", contents: [asked], config: {tools}})) {
+  streamedParts.push(...(chunk.candidates?.[0]?.content?.parts ?? []));
+}
+const called = streamedParts.filter((p) => p.functionCall).map((p) => p.functionCall);
+const toolFinal = await ai.models.generateContent({model: "one", config: {tools}, contents: [
+  asked, {role: "model", parts: streamedParts}, {role: "user", parts: [{functionResponse:
+    {name: called[0].name, response: {sky: "sunny"}}}]}]});
+const toolMessages = (await sent("MAIN")).messages;
+const [toolCalls, toolResult] = [toolMessages.at(-2).tool_calls, toolMessages.at(-1)];
 const finishes = {};
 for (const reason of JSON.parse(process.env.FINISH_REASONS)) {
   await faults("MAIN", {finish_reason: reason});
@@ -414,6 +429,9 @@ for (const reason of JSON.parse(process.env.FINISH_REASONS)) {
 console.log(JSON.stringify({
   image: [image.text, imageContent],
   json: [JSON.parse(json.text), jsonFormat],
+  streamedTool: [called.map((c) => [c.name, c.args]), toolFinal.text,
+    toolCalls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]),
+    toolResult.role, toolResult.tool_call_id === toolCalls[0].id],
   finishes,
 }));
 """
@@ -424,11 +442,14 @@ NODE_FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter":
 def test_the_node_genai_sdk_image_json_mode_and_finish_reasons(
     setup: Translating, fresh_nodes: MockNodes
 ) -> None:
-    """The Node SDK: an image goes as a data URL, JSON mode as response_format, and each
-    OpenAI finish reason reaches it as Gemini's, answered and streamed."""
+    """The Node SDK: an image goes as a data URL, JSON mode as response_format, a streamed
+    function call round trip, and each OpenAI finish reason reaches it as Gemini's,
+    answered and streamed."""
     needs_node_sdks()
     reasons = list(NODE_FINISH_REASONS)
-    env = _node_env(setup, fresh_nodes, PIXEL=PIXEL.hex(), FINISH_REASONS=reasons)
+    env = _node_env(
+        setup, fresh_nodes, PIXEL=PIXEL.hex(), FINISH_REASONS=reasons, WEATHER_TOOL=WEATHER_TOOL
+    )
     result = run_node(_node_script(NODE_GENAI_SHAPES), env)
     text, content = result["image"]
     assert text == ANSWER.content
@@ -440,6 +461,15 @@ def test_the_node_genai_sdk_image_json_mode_and_finish_reasons(
         },
     ]
     assert result["json"] == [{"answer": ANSWER.content}, {"type": "json_object"}]
+    # A streamed function call, sent back with its result as OpenAI's tool turn.
+    paris = ["get_weather", {"city": "Paris"}]
+    assert result["streamedTool"] == [
+        [paris],
+        'Tool result: {"sky":"sunny"}',
+        [paris],
+        "tool",
+        True,
+    ]
     expected = {reason: [gemini] * 2 for reason, gemini in NODE_FINISH_REASONS.items()}
     assert result["finishes"] == expected
 
