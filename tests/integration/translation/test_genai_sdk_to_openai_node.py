@@ -488,7 +488,14 @@ globalThis.fetch = tappedFetch;  // the SDK fetches with the global fetch
 const slow = await streamed({model: "one", contents: "hello"});
 globalThis.fetch = realFetch;
 const raw = await taps.at(-1).text();
-console.log(JSON.stringify({errors, slow,
+await faults("MAIN", {inband_error_after: 4});
+let partial = "", raised = "no error";
+try {
+  for await (const chunk of await ai.models.generateContentStream(
+    {model: "one", contents: "hello"})) partial += chunk.text ?? "";
+} catch (e) { raised = e.constructor.name; }
+const inband = [partial, raised];
+console.log(JSON.stringify({inband, errors, slow,
   keepalive: raw.includes("\\r\\n\\r\\n\\n") && !raw.includes("keep-alive")}));
 """
 
@@ -506,7 +513,8 @@ def test_the_node_genai_sdk_errors_and_keepalives(
     setup: Translating, fresh_nodes: MockNodes
 ) -> None:
     """The Node SDK: a node's error of each status as its ApiError with the status (and
-    Google's status name in the message), and a slow stream kept alive with Gemini's blank
+    Google's status name in the message), an in-band error mid-stream, which it raises,
+    and a slow stream kept alive with Gemini's blank
     lines (in the bytes the SDK read), which the SDK skips."""
     needs_node_sdks()
     statuses = [int(s) for s in NODE_ERRORS]
@@ -520,3 +528,6 @@ def test_the_node_genai_sdk_errors_and_keepalives(
         assert google_status is None or google_status in message, errors[status]
     assert result["slow"] == [ANSWER.content, "STOP"]
     assert result["keepalive"] is True
+    partial, raised = result["inband"]  # a failure mid-stream, sent in band: raised
+    assert raised in ("ApiError", "Error") and partial and ANSWER.content.startswith(partial)
+    assert partial != ANSWER.content

@@ -575,7 +575,16 @@ const [slow, finish] = await streamed({model: "one", messages: hello}, new OpenA
   {apiKey: process.env.KEY, baseURL: process.env.ROUTER_URL + "/v1", maxRetries: 0,
     fetch: tappedFetch}));
 const raw = await taps.at(-1).text();
-console.log(JSON.stringify({errors, slow: [slow, finish],
+await faults("MAIN", {inband_error_after: 2});
+let partial = "", raised = "no error";
+try {
+  for await (const chunk of await client.chat.completions.create(
+    {model: "one", messages: hello, stream: true})) {
+    partial += chunk.choices[0]?.delta?.content ?? "";
+  }
+} catch (e) { raised = e.constructor.name; }
+const inband = [partial, raised];
+console.log(JSON.stringify({inband, errors, slow: [slow, finish],
   keepalive: raw.includes("\\n: keep-alive\\n\\n")}));
 """
 
@@ -593,7 +602,8 @@ def test_the_node_openai_sdk_errors_and_keepalives(
     setup: Translating, fresh_nodes: MockNodes
 ) -> None:
     """The Node SDK: a node's error of each status as the SDK's error class (the body's
-    message kept), the router's own 401 and 404, and a slow stream kept alive with
+    message kept), the router's own 401 and 404, an in-band error mid-stream, which it
+    raises, and a slow stream kept alive with
     OpenAI's comment (in the bytes the SDK read), which the SDK skips."""
     needs_node_sdks()
     statuses = [int(s) for s in NODE_ERRORS]
@@ -608,3 +618,6 @@ def test_the_node_openai_sdk_errors_and_keepalives(
     assert errors["unknown-model"][:2] == ["NotFoundError", 404]
     assert result["slow"] == [ANSWER.content, "stop"]
     assert result["keepalive"] is True
+    partial, raised = result["inband"]  # a failure mid-stream, sent in band: raised
+    assert raised == "APIError" and partial and ANSWER.content.startswith(partial)
+    assert partial != ANSWER.content
