@@ -45,6 +45,7 @@ from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.openai.translate_request import REQUEST_FIELDS
 from router.dialects.openai.usage import usage_from_openai
 from router.errors import InvalidRequest, RouterError, UnsupportedField, UntranslatableAnswer
+from tests.support.openai_wire import assistant_calls, signed_tool_call
 
 CTX = AnswerContext(id="chatcmpl-router", model="m", created=1)
 
@@ -102,19 +103,9 @@ def test_roles_and_tool_results_named_from_their_call() -> None:
         messages=[
             {"role": "developer", "content": "rules"},
             {"role": "user", "content": "weather?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "reasoning_content": "let me look",
-                "tool_calls": [
-                    {
-                        "id": "c1",
-                        "type": "function",
-                        "function": {"name": "w", "arguments": '{"c":1}'},
-                        "extra_content": {"google": {"thought_signature": "SIG"}},
-                    }
-                ],
-            },
+            assistant_calls(
+                signed_tool_call("c1", "w", '{"c":1}', "SIG"), reasoning_content="let me look"
+            ),
             {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
         ]
     )

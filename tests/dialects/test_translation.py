@@ -40,6 +40,7 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
+from tests.support.openai_wire import assistant_calls, signed_tool_call
 from tests.support.translation import (
     ARGS,
     TEXT,
@@ -182,18 +183,7 @@ def test_gemini_request_reaches_openai() -> None:
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
             ],
         },
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "call_0",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": '{"a":1}'},
-                    "extra_content": {"google": {"thought_signature": "S"}},
-                }
-            ],
-        },
+        assistant_calls(signed_tool_call("call_0", "f", '{"a":1}', "S")),
         {"role": "tool", "tool_call_id": "call_0", "content": '{"ok":true}'},
     ]
     assert (node.body["max_tokens"], node.body["top_k"], node.body["reasoning_effort"]) == (
