@@ -8,8 +8,7 @@ import base64
 from typing import Any
 
 import pytest
-from anthropic.types import MessageTokensCount, RawMessageStreamEvent
-from pydantic import TypeAdapter
+from anthropic.types import MessageTokensCount
 
 from router.dialects.anthropic.translate import ANTHROPIC_MAPPING, encode_token_count
 from router.dialects.anthropic.translate_content import id_with_signature, split_signature
@@ -38,15 +37,9 @@ from router.dialects.chat import (
 from router.dialects.chat import (
     Message as IRMessage,
 )
-from router.dialects.chat_answer import (
-    AnswerContext,
-)
 from router.dialects.chat_wire import Feature, Unexpressible
 from router.errors import InvalidRequest, UnsupportedField
-
-CTX = AnswerContext("router-1", "model-x", 100)
-EVENT = TypeAdapter(RawMessageStreamEvent)
-USER = IRMessage(Role.USER, (TextPart("hi"),))
+from tests.support.anthropic_events import USER
 
 
 def decode(**fields: Any) -> ChatRequest:

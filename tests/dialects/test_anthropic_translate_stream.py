@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from anthropic.types import RawMessageStreamEvent
-from pydantic import TypeAdapter
 
 from router.dialects.anthropic.translate import ANTHROPIC_MAPPING
 from router.dialects.anthropic.translate_errors import (
@@ -17,14 +15,8 @@ from router.dialects.anthropic.translate_errors import (
 from router.dialects.chat import (
     MediaKind,
     MediaPart,
-    Role,
-    TextPart,
-)
-from router.dialects.chat import (
-    Message as IRMessage,
 )
 from router.dialects.chat_answer import (
-    AnswerContext,
     ChatError,
     ErrorKind,
     Finish,
@@ -42,18 +34,13 @@ from router.dialects.chat_answer import (
     ToolCallStart,
     UsageReport,
 )
-from tests.support.anthropic_events import block_delta, block_start, block_stop
+from tests.support.anthropic_events import CTX, EVENT, block_delta, block_start, block_stop
 from tests.support.translation import (
     ANTHROPIC_ASK,
     anthropic_events,
     anthropic_stream_client,
     read_anthropic,
 )
-
-CTX = AnswerContext("router-1", "model-x", 100)
-EVENT = TypeAdapter(RawMessageStreamEvent)
-USER = IRMessage(Role.USER, (TextPart("hi"),))
-
 
 # ---- streams -------------------------------------------------------------------------
 
