@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from router.dialects import chat_answer
 from router.dialects.chat import (
     MediaKind,
     MediaPart,
@@ -22,24 +23,6 @@ from router.dialects.chat import (
     ToolResultPart,
     WireRequest,
 )
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ChatError,
-    EmbeddingResponse,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    ReasoningDelta,
-    StreamEnd,
-    StreamError,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
 from router.dialects.openai.replies import router_error_body
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.openai.translate_request import REQUEST_FIELDS
@@ -47,7 +30,7 @@ from router.dialects.openai.usage import usage_from_openai
 from router.errors import InvalidRequest, RouterError, UnsupportedField, UntranslatableAnswer
 from tests.support.openai_wire import assistant_calls, signed_tool_call
 
-CTX = AnswerContext(id="chatcmpl-router", model="m", created=1)
+CTX = chat_answer.AnswerContext(id="chatcmpl-router", model="m", created=1)
 
 
 def decode(**fields: Any):
@@ -282,7 +265,7 @@ SEED_ANSWER = {  # seed 002's non-streaming answer, shortened
 def test_answer_decodes_with_disjoint_usage_and_encodes_back() -> None:
     response = OPENAI_MAPPING.decode_response(SEED_ANSWER, CTX)
     assert response.choices[0].message.parts == (ReasoningPart("**Me**"), TextPart("I am"))
-    assert response.usage == TokenUsage(prompt=8, completion=11, reasoning=921)
+    assert response.usage == chat_answer.TokenUsage(prompt=8, completion=11, reasoning=921)
     assert response.usage.as_usage() == usage_from_openai(SEED_ANSWER)
     again = orjson.loads(OPENAI_MAPPING.encode_response(response))
     assert again["choices"][0]["message"] == SEED_ANSWER["choices"][0]["message"]
@@ -293,15 +276,21 @@ def test_answer_decodes_with_disjoint_usage_and_encodes_back() -> None:
 @pytest.mark.parametrize(
     ("choice", "reason", "sequence"),
     [
-        ({"finish_reason": "stop"}, FinishReason.STOP, None),
-        ({"finish_reason": "length"}, FinishReason.LENGTH, None),
-        ({"finish_reason": "tool_calls"}, FinishReason.TOOL_CALLS, None),
-        ({"finish_reason": "content_filter"}, FinishReason.CONTENT_FILTER, None),
-        ({"finish_reason": "stop", "stop_reason": "END"}, FinishReason.STOP_SEQUENCE, "END"),
-        ({"finish_reason": "weird"}, FinishReason.OTHER, None),
+        ({"finish_reason": "stop"}, chat_answer.FinishReason.STOP, None),
+        ({"finish_reason": "length"}, chat_answer.FinishReason.LENGTH, None),
+        ({"finish_reason": "tool_calls"}, chat_answer.FinishReason.TOOL_CALLS, None),
+        ({"finish_reason": "content_filter"}, chat_answer.FinishReason.CONTENT_FILTER, None),
+        (
+            {"finish_reason": "stop", "stop_reason": "END"},
+            chat_answer.FinishReason.STOP_SEQUENCE,
+            "END",
+        ),
+        ({"finish_reason": "weird"}, chat_answer.FinishReason.OTHER, None),
     ],
 )
-def test_finish_reasons(choice: dict[str, Any], reason: FinishReason, sequence: str | None) -> None:
+def test_finish_reasons(
+    choice: dict[str, Any], reason: chat_answer.FinishReason, sequence: str | None
+) -> None:
     answer = {"choices": [{"index": 0, "message": {"content": "x"}, **choice}]}
     decoded = OPENAI_MAPPING.decode_response(answer, CTX).choices[0]
     assert (decoded.finish_reason, decoded.stop_sequence) == (reason, sequence)
@@ -335,23 +324,25 @@ def test_stream_decoder_events() -> None:
         *decoder.end(),
     ]
     assert events == [
-        StreamStart("c9", "g", 5),
-        ReasoningDelta("hm"),
-        TextDelta("Hi"),
-        ToolCallStart(0, "t", "f"),
-        ToolCallDelta(0, '{"a"'),
-        ToolCallDelta(0, ":1}"),
-        ToolCallEnd(0),
-        Finish(FinishReason.TOOL_CALLS),
-        UsageReport(TokenUsage(prompt=3, completion=4)),
-        StreamEnd(),
+        chat_answer.StreamStart("c9", "g", 5),
+        chat_answer.ReasoningDelta("hm"),
+        chat_answer.TextDelta("Hi"),
+        chat_answer.ToolCallStart(0, "t", "f"),
+        chat_answer.ToolCallDelta(0, '{"a"'),
+        chat_answer.ToolCallDelta(0, ":1}"),
+        chat_answer.ToolCallEnd(0),
+        chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+        chat_answer.UsageReport(chat_answer.TokenUsage(prompt=3, completion=4)),
+        chat_answer.StreamEnd(),
     ]
 
 
 def test_stream_decoder_reads_an_error_event() -> None:
     decoder = OPENAI_MAPPING.stream_decoder(CTX)
     body = {"error": {"message": "boom", "type": "server_error", "code": 503}}
-    assert decoder.feed(body)[-1] == StreamError(ChatError(503, "boom", ErrorKind.OVERLOADED))
+    assert decoder.feed(body)[-1] == chat_answer.StreamError(
+        chat_answer.ChatError(503, "boom", chat_answer.ErrorKind.OVERLOADED)
+    )
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
@@ -360,11 +351,11 @@ def test_stream_encoder_writes_usage_only_when_asked(include_usage: bool) -> Non
     out = b"".join(
         encoder.encode(e)
         for e in (
-            StreamStart("id1", "m", 9),
-            TextDelta("Hi"),
-            Finish(FinishReason.STOP),
-            UsageReport(TokenUsage(prompt=1, completion=2, reasoning=3)),
-            StreamEnd(),
+            chat_answer.StreamStart("id1", "m", 9),
+            chat_answer.TextDelta("Hi"),
+            chat_answer.Finish(chat_answer.FinishReason.STOP),
+            chat_answer.UsageReport(chat_answer.TokenUsage(prompt=1, completion=2, reasoning=3)),
+            chat_answer.StreamEnd(),
         )
     )
     events = [e for e in out.split(b"\n\n") if e]
@@ -386,25 +377,29 @@ def test_stream_encoder_writes_usage_only_when_asked(include_usage: bool) -> Non
         (
             400,
             {"error": {"message": "bad", "type": "invalid_request_error"}},
-            ErrorKind.INVALID_REQUEST,
+            chat_answer.ErrorKind.INVALID_REQUEST,
         ),
         (
             401,
             {"success": False, "error": {"code": "invalid_token", "message": "no"}},
-            ErrorKind.AUTHENTICATION,
+            chat_answer.ErrorKind.AUTHENTICATION,
         ),
-        (429, {"error": {"message": "slow", "type": "rate_limit_error"}}, ErrorKind.RATE_LIMIT),
-        (503, "not json at all", ErrorKind.OVERLOADED),
-        (500, {"error": "plain"}, ErrorKind.SERVER),
+        (
+            429,
+            {"error": {"message": "slow", "type": "rate_limit_error"}},
+            chat_answer.ErrorKind.RATE_LIMIT,
+        ),
+        (503, "not json at all", chat_answer.ErrorKind.OVERLOADED),
+        (500, {"error": "plain"}, chat_answer.ErrorKind.SERVER),
     ],
 )
-def test_errors_decode(status: int, body: Any, kind: ErrorKind) -> None:
+def test_errors_decode(status: int, body: Any, kind: chat_answer.ErrorKind) -> None:
     error = OPENAI_MAPPING.decode_error(status, body)
     assert (error.status, error.kind) == (status, kind) and error.message
 
 
 def test_error_body_is_the_routers_own_shape() -> None:
-    error = ChatError(429, "slow down", ErrorKind.RATE_LIMIT)
+    error = chat_answer.ChatError(429, "slow down", chat_answer.ErrorKind.RATE_LIMIT)
     mine = orjson.loads(OPENAI_MAPPING.encode_error(error, "t1"))
     routers = RouterError("slow down")
     routers.status, routers.code, routers.type = 429, "too_many_requests", "rate_limit_error"
@@ -415,7 +410,9 @@ def test_embeddings_both_ways_with_base64() -> None:
     wire = WireRequest({"model": "e", "input": ["a", "b"], "encoding_format": "base64"}, "e")
     request = OPENAI_MAPPING.decode_embedding_request(wire)
     assert (request.inputs, request.base64, request.single) == (("a", "b"), True, False)
-    response = EmbeddingResponse("e", ((0.5, -1.0), (2.0, 0.25)), TokenUsage(prompt=3))
+    response = chat_answer.EmbeddingResponse(
+        "e", ((0.5, -1.0), (2.0, 0.25)), chat_answer.TokenUsage(prompt=3)
+    )
     body = orjson.loads(OPENAI_MAPPING.encode_embedding_response(response, request))
     assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
     assert OPENAI_MAPPING.decode_embedding_response(body, "e").vectors == response.vectors

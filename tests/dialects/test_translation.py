@@ -12,23 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from router.dialects import chat_answer
 from router.dialects.chat import WireRequest
-from router.dialects.chat_answer import (
-    AnswerContext,
-    EmbeddingRequest,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    ReasoningDelta,
-    StreamEnd,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
 from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.translation import (
@@ -51,7 +36,7 @@ from tests.support.translation import (
     sse_documents,
 )
 
-CTX = AnswerContext("router-1", "model-x", 100)
+CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
 MAPPINGS = {"openai": OPENAI_MAPPING, "gemini": GEMINI_MAPPING}
 PAIRS = [("openai", "gemini"), ("gemini", "openai")]
 
@@ -233,7 +218,7 @@ def test_whole_answers_both_ways() -> None:
 def test_node_errors_reach_the_client_in_its_shape_with_the_status() -> None:
     google = {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}
     error, data = translate_error(OPENAI_MAPPING, GEMINI_MAPPING, 429, google, "trace")
-    assert error.kind is ErrorKind.RATE_LIMIT
+    assert error.kind is chat_answer.ErrorKind.RATE_LIMIT
     assert orjson.loads(data) == {
         "success": False,
         "error": {"code": "too_many_requests", "message": "quota", "type": "rate_limit_error"},
@@ -261,7 +246,9 @@ def test_a_stream_is_unbuffered_each_node_event_yields_its_client_events() -> No
     )
     assert [d["choices"][0] for d in sse_documents(second)][1]["finish_reason"] == "stop"
     assert stream.end() == b"data: [DONE]\n\n"  # no usage chunk: the client did not ask
-    assert stream.usage == TokenUsage(prompt=1, completion=2)  # billing has it all the same
+    assert stream.usage == chat_answer.TokenUsage(
+        prompt=1, completion=2
+    )  # billing has it all the same
 
 
 # ---- properties ----------------------------------------------------------------------
@@ -327,7 +314,7 @@ def test_any_node_answer_is_translated_or_a_502(document: Any, name: str) -> Non
             translate_response(client, node, document, CTX)
         except UntranslatableAnswer as exc:
             assert exc.status == 502
-        request = EmbeddingRequest("e", ("a",))
+        request = chat_answer.EmbeddingRequest("e", ("a",))
         try:
             translate_embedding_response(client, node, document, request)
         except UntranslatableAnswer as exc:
@@ -341,23 +328,28 @@ def node_events(
     text: list[str],
     reasoning: list[str],
     calls: list[tuple[str, dict[str, Any]]],
-    usage: TokenUsage,
+    usage: chat_answer.TokenUsage,
 ) -> list[Any]:
     """The IR events of a node's streamed answer, text split as given."""
-    events: list[Any] = [StreamStart("n1", "node-model", 5)]
-    events += [ReasoningDelta(piece) for piece in reasoning]
-    events += [TextDelta(piece) for piece in text]
+    events: list[Any] = [chat_answer.StreamStart("n1", "node-model", 5)]
+    events += [chat_answer.ReasoningDelta(piece) for piece in reasoning]
+    events += [chat_answer.TextDelta(piece) for piece in text]
     for i, (name, args) in enumerate(calls):
         raw = orjson.dumps(args).decode()
         cut = len(raw) // 2
         events += [
-            ToolCallStart(i, f"c{i}", name),
-            ToolCallDelta(i, raw[:cut]),
-            ToolCallDelta(i, raw[cut:]),
-            ToolCallEnd(i),
+            chat_answer.ToolCallStart(i, f"c{i}", name),
+            chat_answer.ToolCallDelta(i, raw[:cut]),
+            chat_answer.ToolCallDelta(i, raw[cut:]),
+            chat_answer.ToolCallEnd(i),
         ]
-    reason = FinishReason.TOOL_CALLS if calls else FinishReason.STOP
-    return [*events, Finish(reason), UsageReport(usage), StreamEnd()]
+    reason = chat_answer.FinishReason.TOOL_CALLS if calls else chat_answer.FinishReason.STOP
+    return [
+        *events,
+        chat_answer.Finish(reason),
+        chat_answer.UsageReport(usage),
+        chat_answer.StreamEnd(),
+    ]
 
 
 @PROPERTY
@@ -365,7 +357,9 @@ def node_events(
     text=st.lists(TEXT.filter(bool), max_size=5),
     reasoning=st.lists(TEXT.filter(bool), max_size=3),
     calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
-    usage=st.builds(TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+    usage=st.builds(
+        chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
+    ),
     pair=st.sampled_from(PAIRS),
     json_array=st.booleans(),
     include_usage=st.booleans(),
@@ -374,7 +368,7 @@ def test_any_stream_split_reaches_the_client_whole(
     text: list[str],
     reasoning: list[str],
     calls: list[Any],
-    usage: TokenUsage,
+    usage: chat_answer.TokenUsage,
     pair: tuple[str, str],
     json_array: bool,
     include_usage: bool,
@@ -413,15 +407,17 @@ def test_the_manual_lists_every_field_not_translated(name: str) -> None:
 
 
 ALL_EVENTS = [
-    StreamStart("id7", "m", 3),
-    ReasoningDelta("think"),
-    TextDelta("Hello"),
-    ToolCallStart(0, "c0", "get_weather", signature="c2ln"),
-    ToolCallDelta(0, '{"city": "Paris"}'),
-    ToolCallEnd(0),
-    Finish(FinishReason.TOOL_CALLS),
-    UsageReport(TokenUsage(prompt=4, completion=5, reasoning=6, cached_prompt=1)),
-    StreamEnd(),
+    chat_answer.StreamStart("id7", "m", 3),
+    chat_answer.ReasoningDelta("think"),
+    chat_answer.TextDelta("Hello"),
+    chat_answer.ToolCallStart(0, "c0", "get_weather", signature="c2ln"),
+    chat_answer.ToolCallDelta(0, '{"city": "Paris"}'),
+    chat_answer.ToolCallEnd(0),
+    chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+    chat_answer.UsageReport(
+        chat_answer.TokenUsage(prompt=4, completion=5, reasoning=6, cached_prompt=1)
+    ),
+    chat_answer.StreamEnd(),
 ]
 
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from router.dialects import chat_answer
 from router.dialects.anthropic.translate import (
     ANTHROPIC_MAPPING,
     decode_count_tokens_request,
@@ -24,21 +25,6 @@ from router.dialects.anthropic.translate import (
     model_page,
 )
 from router.dialects.chat import WireRequest
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    ReasoningDelta,
-    StreamEnd,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
 from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.translation import (
@@ -60,7 +46,7 @@ from tests.support.translation import (
     sse_documents,
 )
 
-CTX = AnswerContext("router-1", "model-x", 100)
+CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
 MAPPINGS = {"openai": OPENAI_MAPPING, "gemini": GEMINI_MAPPING, "anthropic": ANTHROPIC_MAPPING}
 OTHERS = ["openai", "gemini"]
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -461,21 +447,21 @@ def test_an_anthropic_answer_reaches_openai_and_gemini_clients() -> None:
             "gemini",
             429,
             {"error": {"code": 429, "message": "q", "status": "RESOURCE_EXHAUSTED"}},
-            ErrorKind.RATE_LIMIT,
+            chat_answer.ErrorKind.RATE_LIMIT,
             "rate_limit_error",
         ),
         (
             "gemini",
             503,
             {"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}},
-            ErrorKind.OVERLOADED,
+            chat_answer.ErrorKind.OVERLOADED,
             "overloaded_error",
         ),
         (
             "openai",
             401,
             {"error": {"message": "key", "type": "authentication_error"}},
-            ErrorKind.AUTHENTICATION,
+            chat_answer.ErrorKind.AUTHENTICATION,
             "authentication_error",
         ),
         (
@@ -488,14 +474,14 @@ def test_an_anthropic_answer_reaches_openai_and_gemini_clients() -> None:
                     "code": "model_not_found",
                 }
             },
-            ErrorKind.INVALID_REQUEST,
+            chat_answer.ErrorKind.INVALID_REQUEST,
             "invalid_request_error",
         ),
-        ("openai", 500, None, ErrorKind.SERVER, "api_error"),
+        ("openai", 500, None, chat_answer.ErrorKind.SERVER, "api_error"),
     ],
 )
 def test_node_errors_reach_an_anthropic_client_in_its_shape(
-    node: str, status: int, body: Any, kind: ErrorKind, anthropic_type: str
+    node: str, status: int, body: Any, kind: chat_answer.ErrorKind, anthropic_type: str
 ) -> None:
     error, data = translate_error(ANTHROPIC_MAPPING, MAPPINGS[node], status, body, "req_1")
     assert error.kind is kind
@@ -671,27 +657,35 @@ def node_events(
     text: list[str],
     reasoning: list[str],
     calls: list[tuple[str, dict[str, Any]]],
-    usage: TokenUsage,
+    usage: chat_answer.TokenUsage,
     interleave: bool,
 ) -> list[Any]:
     """A node's streamed answer as IR events: reasoning, text and calls, the text split
     as given; `interleave` puts a piece of text between each call's start and end."""
-    events: list[Any] = [StreamStart("n1", "node-model", 5)]
-    events += [ReasoningDelta(piece) for piece in reasoning]
+    events: list[Any] = [chat_answer.StreamStart("n1", "node-model", 5)]
+    events += [chat_answer.ReasoningDelta(piece) for piece in reasoning]
     if reasoning:
-        events.append(ReasoningDelta("", signature="c2lnbmVk"))
-    events += [TextDelta(piece) for piece in text[: len(text) // 2]]
+        events.append(chat_answer.ReasoningDelta("", signature="c2lnbmVk"))
+    events += [chat_answer.TextDelta(piece) for piece in text[: len(text) // 2]]
     later = text[len(text) // 2 :]
     for i, (name, args) in enumerate(calls):
         raw = orjson.dumps(args).decode()
         cut = len(raw) // 2
-        events += [ToolCallStart(i, f"c{i}", name), ToolCallDelta(i, raw[:cut])]
+        events += [
+            chat_answer.ToolCallStart(i, f"c{i}", name),
+            chat_answer.ToolCallDelta(i, raw[:cut]),
+        ]
         if interleave and later:
-            events.append(TextDelta(later.pop(0)))
-        events += [ToolCallDelta(i, raw[cut:]), ToolCallEnd(i)]
-    events += [TextDelta(piece) for piece in later]
-    reason = FinishReason.TOOL_CALLS if calls else FinishReason.STOP
-    return [*events, Finish(reason), UsageReport(usage), StreamEnd()]
+            events.append(chat_answer.TextDelta(later.pop(0)))
+        events += [chat_answer.ToolCallDelta(i, raw[cut:]), chat_answer.ToolCallEnd(i)]
+    events += [chat_answer.TextDelta(piece) for piece in later]
+    reason = chat_answer.FinishReason.TOOL_CALLS if calls else chat_answer.FinishReason.STOP
+    return [
+        *events,
+        chat_answer.Finish(reason),
+        chat_answer.UsageReport(usage),
+        chat_answer.StreamEnd(),
+    ]
 
 
 @PROPERTY
@@ -699,7 +693,9 @@ def node_events(
     text=st.lists(TEXT.filter(bool), max_size=5),
     reasoning=st.lists(TEXT.filter(bool), max_size=3),
     calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
-    usage=st.builds(TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+    usage=st.builds(
+        chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
+    ),
     pair=st.sampled_from([("anthropic", n) for n in OTHERS] + [(c, "anthropic") for c in OTHERS]),
     interleave=st.booleans(),
 )
@@ -707,7 +703,7 @@ def test_any_stream_split_reaches_the_client_whole(
     text: list[str],
     reasoning: list[str],
     calls: list[Any],
-    usage: TokenUsage,
+    usage: chat_answer.TokenUsage,
     pair: tuple[str, str],
     interleave: bool,
 ) -> None:
