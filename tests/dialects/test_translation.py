@@ -25,6 +25,7 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
+from tests.support.node_streams import USAGES, node_events, relay
 from tests.support.openai_wire import assistant_calls, signed_tool_call
 from tests.support.translation import (
     ARGS,
@@ -324,42 +325,12 @@ def test_any_node_answer_is_translated_or_a_502(document: Any, name: str) -> Non
         assert isinstance(stream.feed(document) + stream.feed(document) + stream.end(), bytes)
 
 
-def node_events(
-    text: list[str],
-    reasoning: list[str],
-    calls: list[tuple[str, dict[str, Any]]],
-    usage: chat_answer.TokenUsage,
-) -> list[Any]:
-    """The IR events of a node's streamed answer, text split as given."""
-    events: list[Any] = [chat_answer.StreamStart("n1", "node-model", 5)]
-    events += [chat_answer.ReasoningDelta(piece) for piece in reasoning]
-    events += [chat_answer.TextDelta(piece) for piece in text]
-    for i, (name, args) in enumerate(calls):
-        raw = orjson.dumps(args).decode()
-        cut = len(raw) // 2
-        events += [
-            chat_answer.ToolCallStart(i, f"c{i}", name),
-            chat_answer.ToolCallDelta(i, raw[:cut]),
-            chat_answer.ToolCallDelta(i, raw[cut:]),
-            chat_answer.ToolCallEnd(i),
-        ]
-    reason = chat_answer.FinishReason.TOOL_CALLS if calls else chat_answer.FinishReason.STOP
-    return [
-        *events,
-        chat_answer.Finish(reason),
-        chat_answer.UsageReport(usage),
-        chat_answer.StreamEnd(),
-    ]
-
-
 @PROPERTY
 @given(
     text=st.lists(TEXT.filter(bool), max_size=5),
     reasoning=st.lists(TEXT.filter(bool), max_size=3),
     calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
-    usage=st.builds(
-        chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
-    ),
+    usage=USAGES,
     pair=st.sampled_from(PAIRS),
     json_array=st.booleans(),
     include_usage=st.booleans(),
@@ -379,10 +350,7 @@ def test_any_stream_split_reaches_the_client_whole(
     stream = StreamTranslation.between(
         client, node, CTX, include_usage=include_usage, json_array=json_array
     )
-    out = b""
-    for document in sse_documents(wire):
-        out += stream.end() if document == "[DONE]" else stream.feed(document)
-    out += stream.end()  # the node's stream ended (a second end is harmless)
+    out = relay(stream, wire)
     seen = read_openai(out) if client is OPENAI_MAPPING else read_gemini(out, json_array)
     assert (seen.text, seen.reasoning, seen.calls) == ("".join(text), "".join(reasoning), calls)
     assert seen.done

@@ -34,6 +34,7 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
+from tests.support.node_streams import USAGES, node_events, relay
 from tests.support.translation import (
     ARGS,
     TEXT,
@@ -43,7 +44,6 @@ from tests.support.translation import (
     read_anthropic,
     read_gemini,
     read_openai,
-    sse_documents,
 )
 
 CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
@@ -653,49 +653,12 @@ def test_any_other_node_answer_reaches_an_anthropic_client_or_is_a_502(
     assert read_anthropic(out).done or b"event: error" in out
 
 
-def node_events(
-    text: list[str],
-    reasoning: list[str],
-    calls: list[tuple[str, dict[str, Any]]],
-    usage: chat_answer.TokenUsage,
-    interleave: bool,
-) -> list[Any]:
-    """A node's streamed answer as IR events: reasoning, text and calls, the text split
-    as given; `interleave` puts a piece of text between each call's start and end."""
-    events: list[Any] = [chat_answer.StreamStart("n1", "node-model", 5)]
-    events += [chat_answer.ReasoningDelta(piece) for piece in reasoning]
-    if reasoning:
-        events.append(chat_answer.ReasoningDelta("", signature="c2lnbmVk"))
-    events += [chat_answer.TextDelta(piece) for piece in text[: len(text) // 2]]
-    later = text[len(text) // 2 :]
-    for i, (name, args) in enumerate(calls):
-        raw = orjson.dumps(args).decode()
-        cut = len(raw) // 2
-        events += [
-            chat_answer.ToolCallStart(i, f"c{i}", name),
-            chat_answer.ToolCallDelta(i, raw[:cut]),
-        ]
-        if interleave and later:
-            events.append(chat_answer.TextDelta(later.pop(0)))
-        events += [chat_answer.ToolCallDelta(i, raw[cut:]), chat_answer.ToolCallEnd(i)]
-    events += [chat_answer.TextDelta(piece) for piece in later]
-    reason = chat_answer.FinishReason.TOOL_CALLS if calls else chat_answer.FinishReason.STOP
-    return [
-        *events,
-        chat_answer.Finish(reason),
-        chat_answer.UsageReport(usage),
-        chat_answer.StreamEnd(),
-    ]
-
-
 @PROPERTY
 @given(
     text=st.lists(TEXT.filter(bool), max_size=5),
     reasoning=st.lists(TEXT.filter(bool), max_size=3),
     calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
-    usage=st.builds(
-        chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
-    ),
+    usage=USAGES,
     pair=st.sampled_from([("anthropic", n) for n in OTHERS] + [(c, "anthropic") for c in OTHERS]),
     interleave=st.booleans(),
 )
@@ -709,13 +672,18 @@ def test_any_stream_split_reaches_the_client_whole(
 ) -> None:
     client, node = MAPPINGS[pair[0]], MAPPINGS[pair[1]]
     node_encoder = node.stream_encoder(include_usage=True)
-    events = node_events(text, reasoning, calls, usage, interleave and node is OPENAI_MAPPING)
+    events = node_events(
+        text,
+        reasoning,
+        calls,
+        usage,
+        signature="c2lnbmVk",
+        split_text=True,
+        interleave=interleave and node is OPENAI_MAPPING,
+    )
     wire = b"".join(node_encoder.encode(e) for e in events)
     stream = StreamTranslation.between(client, node, CTX, include_usage=True)
-    out = b""
-    for document in sse_documents(wire):
-        out += stream.end() if document == "[DONE]" else stream.feed(document)
-    out += stream.end()
+    out = relay(stream, wire)
     if client is ANTHROPIC_MAPPING:
         seen = read_anthropic(out)
         assert seen.finish == ("tool_use" if calls else "end_turn")

@@ -1,0 +1,69 @@
+"""A node's streamed answer as IR events, built from hypothesis-drawn pieces, and the
+relay of its wire bytes through a StreamTranslation: what the stream properties of the
+translation tests (OpenAI <-> Gemini, and Anthropic on either side) share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import strategies as st
+
+from router.dialects import chat_answer
+from router.dialects.translation import StreamTranslation
+from tests.support.translation import sse_documents
+
+USAGES = st.builds(
+    chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
+)
+
+
+def node_events(
+    text: list[str],
+    reasoning: list[str],
+    calls: list[tuple[str, dict[str, Any]]],
+    usage: chat_answer.TokenUsage,
+    *,
+    signature: str | None = None,
+    split_text: bool = False,
+    interleave: bool = False,
+) -> list[Any]:
+    """A node's streamed answer as IR events: reasoning (signed with `signature` when
+    given), text and calls, the text split as given. `split_text` sends the second half
+    of the text after the calls; `interleave` then puts a piece of it between each call's
+    start and end."""
+    events: list[Any] = [chat_answer.StreamStart("n1", "node-model", 5)]
+    events += [chat_answer.ReasoningDelta(piece) for piece in reasoning]
+    if reasoning and signature is not None:
+        events.append(chat_answer.ReasoningDelta("", signature=signature))
+    half = len(text) // 2 if split_text else len(text)
+    events += [chat_answer.TextDelta(piece) for piece in text[:half]]
+    later = text[half:]
+    for i, (name, args) in enumerate(calls):
+        raw = orjson.dumps(args).decode()
+        cut = len(raw) // 2
+        events += [
+            chat_answer.ToolCallStart(i, f"c{i}", name),
+            chat_answer.ToolCallDelta(i, raw[:cut]),
+        ]
+        if interleave and later:
+            events.append(chat_answer.TextDelta(later.pop(0)))
+        events += [chat_answer.ToolCallDelta(i, raw[cut:]), chat_answer.ToolCallEnd(i)]
+    events += [chat_answer.TextDelta(piece) for piece in later]
+    reason = chat_answer.FinishReason.TOOL_CALLS if calls else chat_answer.FinishReason.STOP
+    return [
+        *events,
+        chat_answer.Finish(reason),
+        chat_answer.UsageReport(usage),
+        chat_answer.StreamEnd(),
+    ]
+
+
+def relay(stream: StreamTranslation, wire: bytes) -> bytes:
+    """What the client gets when the node's `wire` bytes pass through `stream`, the
+    node's `[DONE]` included; the stream is ended again after (a second end is
+    harmless)."""
+    out = b""
+    for document in sse_documents(wire):
+        out += stream.end() if document == "[DONE]" else stream.feed(document)
+    return out + stream.end()
