@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from router.dialects import chat_answer
@@ -25,7 +25,6 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
-from tests.support.node_streams import USAGES, node_events, relay
 from tests.support.openai_wire import assistant_calls, signed_tool_call
 from tests.support.translation import (
     ARGS,
@@ -35,6 +34,13 @@ from tests.support.translation import (
     read_openai,
     requests,
     sse_documents,
+)
+from tests.support.translation_properties import (
+    PROPERTY,
+    USAGES,
+    json_values,
+    node_events,
+    relay,
 )
 
 CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
@@ -254,8 +260,6 @@ def test_a_stream_is_unbuffered_each_node_event_yields_its_client_events() -> No
 
 # ---- properties ----------------------------------------------------------------------
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
 
 @PROPERTY
 @given(request=requests(), pair=st.sampled_from(PAIRS))
@@ -270,18 +274,6 @@ def test_a_request_translated_there_and_back_keeps_its_meaning(
         assert refused.field in source.field_of_feature.values()
         return
     assert normal(target.decode_request(node)) == normal(client)
-
-
-def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
-    """Any JSON, its objects keyed by names a dialect reads (so the readers go deep)."""
-    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
-    return st.recursive(
-        scalars,
-        lambda kids: (
-            st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(keys), kids, max_size=5)
-        ),
-        max_leaves=25,
-    )
 
 
 REQUEST_KEYS = ["model", "messages", "role", "content", "contents", "parts", "text", "tools"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
@@ -34,7 +34,6 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
-from tests.support.node_streams import USAGES, node_events, relay
 from tests.support.translation import (
     ARGS,
     TEXT,
@@ -45,11 +44,17 @@ from tests.support.translation import (
     read_gemini,
     read_openai,
 )
+from tests.support.translation_properties import (
+    PROPERTY,
+    USAGES,
+    json_values,
+    node_events,
+    relay,
+)
 
 CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
 MAPPINGS = {"openai": OPENAI_MAPPING, "gemini": GEMINI_MAPPING, "anthropic": ANTHROPIC_MAPPING}
 OTHERS = ["openai", "gemini"]
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def anthropic_body(**fields: Any) -> WireRequest:
@@ -568,18 +573,6 @@ def _every_item(value: Any) -> Any:
     if isinstance(value, list | tuple | Iterator):
         return [_every_item(item) for item in value]
     return value
-
-
-def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
-    """Any JSON, its objects keyed by names Anthropic's readers read (so they go deep)."""
-    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
-    return st.recursive(
-        scalars,
-        lambda kids: (
-            st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(keys), kids, max_size=5)
-        ),
-        max_leaves=25,
-    )
 
 
 TYPES = ["text", "image", "document", "tool_use", "tool_result", "thinking", "base64", "url"]

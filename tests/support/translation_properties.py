@@ -1,21 +1,37 @@
-"""A node's streamed answer as IR events, built from hypothesis-drawn pieces, and the
-relay of its wire bytes through a StreamTranslation: what the stream properties of the
-translation tests (OpenAI <-> Gemini, and Anthropic on either side) share."""
+"""What the hypothesis properties of the translation tests (OpenAI <-> Gemini, and
+Anthropic on either side) share: their settings, any JSON keyed by the names a dialect
+reads, a node's streamed answer as IR events built from drawn pieces, and the relay of
+its wire bytes through a StreamTranslation."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from router.dialects import chat_answer
 from router.dialects.translation import StreamTranslation
-from tests.support.translation import sse_documents
+from tests.support.translation import TEXT, sse_documents
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 USAGES = st.builds(
     chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
 )
+
+
+def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
+    """Any JSON, its objects keyed by names a dialect reads (so the readers go deep)."""
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
+    return st.recursive(
+        scalars,
+        lambda kids: (
+            st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(keys), kids, max_size=5)
+        ),
+        max_leaves=25,
+    )
 
 
 def node_events(
