@@ -27,8 +27,6 @@ from router.dialects.translation import (
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
 from tests.support.openai_wire import assistant_calls, signed_tool_call
 from tests.support.translation import (
-    ARGS,
-    TEXT,
     normal,
     read_gemini,
     read_openai,
@@ -36,8 +34,12 @@ from tests.support.translation import (
     sse_documents,
 )
 from tests.support.translation_properties import (
+    CALLS,
     PROPERTY,
+    REASONINGS,
+    TEXTS,
     USAGES,
+    check_any_answer,
     json_values,
     node_events,
     relay,
@@ -303,25 +305,19 @@ def test_hostile_json_gets_a_400_or_a_translation(document: Any, pair: tuple[str
 def test_any_node_answer_is_translated_or_a_502(document: Any, name: str) -> None:
     node = MAPPINGS[name]
     for client in MAPPINGS.values():
-        try:
-            translate_response(client, node, document, CTX)
-        except UntranslatableAnswer as exc:
-            assert exc.status == 502
+        check_any_answer(client, node, document, CTX)
         request = chat_answer.EmbeddingRequest("e", ("a",))
         try:
             translate_embedding_response(client, node, document, request)
         except UntranslatableAnswer as exc:
             assert exc.status == 502
-        assert isinstance(translate_error(client, node, 500, document, "t")[1], bytes)
-        stream = StreamTranslation.between(client, node, CTX, include_usage=True)
-        assert isinstance(stream.feed(document) + stream.feed(document) + stream.end(), bytes)
 
 
 @PROPERTY
 @given(
-    text=st.lists(TEXT.filter(bool), max_size=5),
-    reasoning=st.lists(TEXT.filter(bool), max_size=3),
-    calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
+    text=TEXTS,
+    reasoning=REASONINGS,
+    calls=CALLS,
     usage=USAGES,
     pair=st.sampled_from(PAIRS),
     json_array=st.booleans(),

@@ -35,7 +35,6 @@ from router.dialects.translation import (
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
 from tests.support.translation import (
-    ARGS,
     TEXT,
     anthropic_events,
     anthropic_requests,
@@ -45,8 +44,12 @@ from tests.support.translation import (
     read_openai,
 )
 from tests.support.translation_properties import (
+    CALLS,
     PROPERTY,
+    REASONINGS,
+    TEXTS,
     USAGES,
+    check_any_answer,
     json_values,
     node_events,
     relay,
@@ -623,13 +626,7 @@ def test_hostile_model_list_queries_get_a_400_or_a_page(query: dict[str, str]) -
 @given(document=anthropic_json())
 def test_any_anthropic_node_answer_is_translated_or_a_502(document: Any) -> None:
     for client in MAPPINGS.values():
-        try:
-            translate_response(client, ANTHROPIC_MAPPING, document, CTX)
-        except UntranslatableAnswer as exc:
-            assert exc.status == 502
-        assert isinstance(translate_error(client, ANTHROPIC_MAPPING, 500, document, "t")[1], bytes)
-        stream = StreamTranslation.between(client, ANTHROPIC_MAPPING, CTX, include_usage=True)
-        assert isinstance(stream.feed(document) + stream.feed(document) + stream.end(), bytes)
+        check_any_answer(client, ANTHROPIC_MAPPING, document, CTX)
 
 
 @PROPERTY
@@ -648,9 +645,9 @@ def test_any_other_node_answer_reaches_an_anthropic_client_or_is_a_502(
 
 @PROPERTY
 @given(
-    text=st.lists(TEXT.filter(bool), max_size=5),
-    reasoning=st.lists(TEXT.filter(bool), max_size=3),
-    calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
+    text=TEXTS,
+    reasoning=REASONINGS,
+    calls=CALLS,
     usage=USAGES,
     pair=st.sampled_from([("anthropic", n) for n in OTHERS] + [(c, "anthropic") for c in OTHERS]),
     interleave=st.booleans(),

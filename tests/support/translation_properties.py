@@ -12,11 +12,21 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from router.dialects import chat_answer
-from router.dialects.translation import StreamTranslation
-from tests.support.translation import TEXT, sse_documents
+from router.dialects.translation import (
+    ChatMapping,
+    StreamTranslation,
+    translate_error,
+    translate_response,
+)
+from router.errors import UntranslatableAnswer
+from tests.support.translation import ARGS, TEXT, sse_documents
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+# The pieces of a node's streamed answer (see node_events).
+TEXTS = st.lists(TEXT.filter(bool), max_size=5)
+REASONINGS = st.lists(TEXT.filter(bool), max_size=3)
+CALLS = st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2)
 USAGES = st.builds(
     chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
 )
@@ -83,3 +93,17 @@ def relay(stream: StreamTranslation, wire: bytes) -> bytes:
     for document in sse_documents(wire):
         out += stream.end() if document == "[DONE]" else stream.feed(document)
     return out + stream.end()
+
+
+def check_any_answer(
+    client: ChatMapping, node: ChatMapping, document: Any, ctx: chat_answer.AnswerContext
+) -> None:
+    """A node's answer `document`, whatever it is, reaches `client` translated or as a
+    502, as an error body, and (fed twice) as stream bytes."""
+    try:
+        translate_response(client, node, document, ctx)
+    except UntranslatableAnswer as exc:
+        assert exc.status == 502
+    assert isinstance(translate_error(client, node, 500, document, "t")[1], bytes)
+    stream = StreamTranslation.between(client, node, ctx, include_usage=True)
+    assert isinstance(stream.feed(document) + stream.feed(document) + stream.end(), bytes)
