@@ -25,6 +25,7 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
+from tests.support import translation_properties as props
 from tests.support.openai_wire import assistant_calls, signed_tool_call
 from tests.support.translation import (
     normal,
@@ -32,17 +33,6 @@ from tests.support.translation import (
     read_openai,
     requests,
     sse_documents,
-)
-from tests.support.translation_properties import (
-    CALLS,
-    PROPERTY,
-    REASONINGS,
-    TEXTS,
-    USAGES,
-    check_any_answer,
-    json_values,
-    node_events,
-    relay,
 )
 
 CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
@@ -263,7 +253,7 @@ def test_a_stream_is_unbuffered_each_node_event_yields_its_client_events() -> No
 # ---- properties ----------------------------------------------------------------------
 
 
-@PROPERTY
+@props.PROPERTY
 @given(request=requests(), pair=st.sampled_from(PAIRS))
 def test_a_request_translated_there_and_back_keeps_its_meaning(
     request: Any, pair: tuple[str, str]
@@ -289,8 +279,8 @@ ANSWER_KEYS += ["usageMetadata", "code", "data", "embedding", "embeddings", "val
 ANSWER_KEYS += ["inlineData", "reasoning_content", "promptFeedback", "blockReason", "message"]
 
 
-@PROPERTY
-@given(document=json_values(REQUEST_KEYS), pair=st.sampled_from(PAIRS))
+@props.PROPERTY
+@given(document=props.json_values(REQUEST_KEYS), pair=st.sampled_from(PAIRS))
 def test_hostile_json_gets_a_400_or_a_translation(document: Any, pair: tuple[str, str]) -> None:
     source, target = MAPPINGS[pair[0]], MAPPINGS[pair[1]]
     for translate in (translate_request, translate_embedding_request):
@@ -300,12 +290,12 @@ def test_hostile_json_gets_a_400_or_a_translation(document: Any, pair: tuple[str
             assert exc.status == 400
 
 
-@PROPERTY
-@given(document=json_values(ANSWER_KEYS), name=st.sampled_from(["openai", "gemini"]))
+@props.PROPERTY
+@given(document=props.json_values(ANSWER_KEYS), name=st.sampled_from(["openai", "gemini"]))
 def test_any_node_answer_is_translated_or_a_502(document: Any, name: str) -> None:
     node = MAPPINGS[name]
     for client in MAPPINGS.values():
-        check_any_answer(client, node, document, CTX)
+        props.check_any_answer(client, node, document, CTX)
         request = chat_answer.EmbeddingRequest("e", ("a",))
         try:
             translate_embedding_response(client, node, document, request)
@@ -313,12 +303,9 @@ def test_any_node_answer_is_translated_or_a_502(document: Any, name: str) -> Non
             assert exc.status == 502
 
 
-@PROPERTY
+@props.PROPERTY
 @given(
-    text=TEXTS,
-    reasoning=REASONINGS,
-    calls=CALLS,
-    usage=USAGES,
+    **props.STREAM_PIECES,
     pair=st.sampled_from(PAIRS),
     json_array=st.booleans(),
     include_usage=st.booleans(),
@@ -334,11 +321,13 @@ def test_any_stream_split_reaches_the_client_whole(
 ) -> None:
     client, node = MAPPINGS[pair[0]], MAPPINGS[pair[1]]
     node_encoder = node.stream_encoder(include_usage=True)
-    wire = b"".join(node_encoder.encode(e) for e in node_events(text, reasoning, calls, usage))
+    wire = b"".join(
+        node_encoder.encode(e) for e in props.node_events(text, reasoning, calls, usage)
+    )
     stream = StreamTranslation.between(
         client, node, CTX, include_usage=include_usage, json_array=json_array
     )
-    out = relay(stream, wire)
+    out = props.relay(stream, wire)
     seen = read_openai(out) if client is OPENAI_MAPPING else read_gemini(out, json_array)
     assert (seen.text, seen.reasoning, seen.calls) == ("".join(text), "".join(reasoning), calls)
     assert seen.done

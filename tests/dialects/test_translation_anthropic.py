@@ -34,6 +34,7 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
+from tests.support import translation_properties as props
 from tests.support.translation import (
     TEXT,
     anthropic_events,
@@ -42,17 +43,6 @@ from tests.support.translation import (
     read_anthropic,
     read_gemini,
     read_openai,
-)
-from tests.support.translation_properties import (
-    CALLS,
-    PROPERTY,
-    REASONINGS,
-    TEXTS,
-    USAGES,
-    check_any_answer,
-    json_values,
-    node_events,
-    relay,
 )
 
 CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
@@ -524,7 +514,7 @@ def test_anthropic_node_errors_reach_other_clients(
 # ---- properties ----------------------------------------------------------------------
 
 
-@PROPERTY
+@props.PROPERTY
 @given(request=anthropic_requests(), target=st.sampled_from(OTHERS))
 def test_an_anthropic_request_translated_there_and_back_keeps_its_meaning(
     request: Any, target: str
@@ -541,7 +531,7 @@ def test_an_anthropic_request_translated_there_and_back_keeps_its_meaning(
     assert normal(node_mapping.decode_request(node)) == normal(client)
 
 
-@PROPERTY
+@props.PROPERTY
 @given(request=anthropic_requests(node=True), source=st.sampled_from(OTHERS))
 def test_a_request_to_an_anthropic_node_keeps_its_meaning(request: Any, source: str) -> None:
     client_mapping = MAPPINGS[source]
@@ -592,12 +582,12 @@ KEYS += ["input_tokens", "output_tokens", "cache_read_input_tokens", "error", "m
 
 
 def anthropic_json() -> st.SearchStrategy[Any]:
-    return json_values(KEYS) | st.dictionaries(
-        st.sampled_from(KEYS), json_values(KEYS) | st.sampled_from(TYPES), max_size=6
+    return props.json_values(KEYS) | st.dictionaries(
+        st.sampled_from(KEYS), props.json_values(KEYS) | st.sampled_from(TYPES), max_size=6
     )
 
 
-@PROPERTY
+@props.PROPERTY
 @given(document=anthropic_json(), target=st.sampled_from(OTHERS))
 def test_hostile_anthropic_requests_get_a_400_or_a_translation(document: Any, target: str) -> None:
     try:
@@ -610,7 +600,7 @@ def test_hostile_anthropic_requests_get_a_400_or_a_translation(document: Any, ta
         assert exc.status == 400
 
 
-@PROPERTY
+@props.PROPERTY
 @given(query=st.dictionaries(st.sampled_from(["limit", "after_id", "before_id"]), TEXT))
 def test_hostile_model_list_queries_get_a_400_or_a_page(query: dict[str, str]) -> None:
     models = [model_info(name, 0) for name in ("a", "b", "c")]
@@ -622,14 +612,14 @@ def test_hostile_model_list_queries_get_a_400_or_a_page(query: dict[str, str]) -
         assert len(page["data"]) <= 3
 
 
-@PROPERTY
+@props.PROPERTY
 @given(document=anthropic_json())
 def test_any_anthropic_node_answer_is_translated_or_a_502(document: Any) -> None:
     for client in MAPPINGS.values():
-        check_any_answer(client, ANTHROPIC_MAPPING, document, CTX)
+        props.check_any_answer(client, ANTHROPIC_MAPPING, document, CTX)
 
 
-@PROPERTY
+@props.PROPERTY
 @given(document=anthropic_json(), node=st.sampled_from(OTHERS))
 def test_any_other_node_answer_reaches_an_anthropic_client_or_is_a_502(
     document: Any, node: str
@@ -643,12 +633,9 @@ def test_any_other_node_answer_reaches_an_anthropic_client_or_is_a_502(
     assert read_anthropic(out).done or b"event: error" in out
 
 
-@PROPERTY
+@props.PROPERTY
 @given(
-    text=TEXTS,
-    reasoning=REASONINGS,
-    calls=CALLS,
-    usage=USAGES,
+    **props.STREAM_PIECES,
     pair=st.sampled_from([("anthropic", n) for n in OTHERS] + [(c, "anthropic") for c in OTHERS]),
     interleave=st.booleans(),
 )
@@ -662,7 +649,7 @@ def test_any_stream_split_reaches_the_client_whole(
 ) -> None:
     client, node = MAPPINGS[pair[0]], MAPPINGS[pair[1]]
     node_encoder = node.stream_encoder(include_usage=True)
-    events = node_events(
+    events = props.node_events(
         text,
         reasoning,
         calls,
@@ -673,7 +660,7 @@ def test_any_stream_split_reaches_the_client_whole(
     )
     wire = b"".join(node_encoder.encode(e) for e in events)
     stream = StreamTranslation.between(client, node, CTX, include_usage=True)
-    out = relay(stream, wire)
+    out = props.relay(stream, wire)
     if client is ANTHROPIC_MAPPING:
         seen = read_anthropic(out)
         assert seen.finish == ("tool_use" if calls else "end_turn")

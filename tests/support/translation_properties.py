@@ -23,13 +23,15 @@ from tests.support.translation import ARGS, TEXT, sse_documents
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# The pieces of a node's streamed answer (see node_events).
-TEXTS = st.lists(TEXT.filter(bool), max_size=5)
-REASONINGS = st.lists(TEXT.filter(bool), max_size=3)
-CALLS = st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2)
-USAGES = st.builds(
-    chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
-)
+# The pieces of a node's streamed answer (node_events' arguments), for `@given(**...)`.
+STREAM_PIECES: dict[str, st.SearchStrategy[Any]] = {
+    "text": st.lists(TEXT.filter(bool), max_size=5),
+    "reasoning": st.lists(TEXT.filter(bool), max_size=3),
+    "calls": st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
+    "usage": st.builds(
+        chat_answer.TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)
+    ),
+}
 
 
 def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
