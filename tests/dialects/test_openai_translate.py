@@ -7,22 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from router.dialects import chat_answer
-from router.dialects.chat import (
-    MediaKind,
-    MediaPart,
-    Message,
-    ReasoningEffort,
-    ReasoningPart,
-    ResponseFormatKind,
-    Role,
-    TextPart,
-    ToolCallPart,
-    ToolChoice,
-    ToolChoiceMode,
-    ToolResultPart,
-    WireRequest,
-)
+from router.dialects import chat, chat_answer
 from router.dialects.openai.replies import router_error_body
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.openai.translate_request import REQUEST_FIELDS
@@ -36,7 +21,7 @@ CTX = chat_answer.AnswerContext(id="chatcmpl-router", model="m", created=1)
 
 def decode(**fields: Any):
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
-    return OPENAI_MAPPING.decode_request(WireRequest(body, "m"))
+    return OPENAI_MAPPING.decode_request(chat.WireRequest(body, "m"))
 
 
 def user(content: Any):
@@ -46,26 +31,26 @@ def user(content: Any):
 @pytest.mark.parametrize(
     ("content", "parts"),
     [
-        ("hi", (TextPart("hi"),)),
+        ("hi", (chat.TextPart("hi"),)),
         (
             [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
-            (TextPart("a"), TextPart("b")),
+            (chat.TextPart("a"), chat.TextPart("b")),
         ),
         (
             [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}}],
-            (MediaPart(MediaKind.IMAGE, "image/png", data="iVBO"),),
+            (chat.MediaPart(chat.MediaKind.IMAGE, "image/png", data="iVBO"),),
         ),
         (
             [{"type": "image_url", "image_url": {"url": "https://x/a.jpg", "detail": "high"}}],
-            (MediaPart(MediaKind.IMAGE, "image/jpeg", url="https://x/a.jpg"),),
+            (chat.MediaPart(chat.MediaKind.IMAGE, "image/jpeg", url="https://x/a.jpg"),),
         ),
         (  # the seeds send videos as image_url
             [{"type": "image_url", "image_url": {"url": "https://cdn/58yioe.mp4"}}],
-            (MediaPart(MediaKind.VIDEO, "video/mp4", url="https://cdn/58yioe.mp4"),),
+            (chat.MediaPart(chat.MediaKind.VIDEO, "video/mp4", url="https://cdn/58yioe.mp4"),),
         ),
         (
             [{"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}}],
-            (MediaPart(MediaKind.AUDIO, "audio/wav", data="UklG"),),
+            (chat.MediaPart(chat.MediaKind.AUDIO, "audio/wav", data="UklG"),),
         ),
         (
             [
@@ -74,12 +59,16 @@ def user(content: Any):
                     "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"},
                 }
             ],
-            (MediaPart(MediaKind.DOCUMENT, "application/pdf", data="JVBE", filename="a.pdf"),),
+            (
+                chat.MediaPart(
+                    chat.MediaKind.DOCUMENT, "application/pdf", data="JVBE", filename="a.pdf"
+                ),
+            ),
         ),
     ],
 )
 def test_user_content_parts(content: Any, parts: tuple[Any, ...]) -> None:
-    assert user(content) == Message(Role.USER, parts)
+    assert user(content) == chat.Message(chat.Role.USER, parts)
 
 
 def test_roles_and_tool_results_named_from_their_call() -> None:
@@ -93,12 +82,19 @@ def test_roles_and_tool_results_named_from_their_call() -> None:
             {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
         ]
     )
-    assert [m.role for m in request.messages] == [Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert [m.role for m in request.messages] == [
+        chat.Role.SYSTEM,
+        chat.Role.USER,
+        chat.Role.ASSISTANT,
+        chat.Role.TOOL,
+    ]
     assert request.messages[2].parts == (
-        ReasoningPart("let me look"),
-        ToolCallPart("c1", "w", '{"c":1}', "SIG"),
+        chat.ReasoningPart("let me look"),
+        chat.ToolCallPart("c1", "w", '{"c":1}', "SIG"),
     )
-    assert request.messages[3].parts == (ToolResultPart("c1", (TextPart("sunny"),), name="w"),)
+    assert request.messages[3].parts == (
+        chat.ToolResultPart("c1", (chat.TextPart("sunny"),), name="w"),
+    )
 
 
 def test_generation_settings() -> None:
@@ -123,15 +119,20 @@ def test_generation_settings() -> None:
     assert (gen.stop, gen.candidates, gen.seed) == (("END",), 2, 7)
     assert (gen.presence_penalty, gen.frequency_penalty) == (0.1, 0.2)
     assert gen.response_format is not None
-    assert gen.response_format.kind is ResponseFormatKind.JSON_SCHEMA
+    assert gen.response_format.kind is chat.ResponseFormatKind.JSON_SCHEMA
     assert gen.response_format.schema == {"type": "object"}
 
 
 @pytest.mark.parametrize(
     ("fields", "effort", "budget", "include"),
     [
-        ({"reasoning_effort": "low"}, ReasoningEffort.LOW, None, None),
-        ({"reasoning_effort": "high", "include_thoughts": True}, ReasoningEffort.HIGH, None, True),
+        ({"reasoning_effort": "low"}, chat.ReasoningEffort.LOW, None, None),
+        (
+            {"reasoning_effort": "high", "include_thoughts": True},
+            chat.ReasoningEffort.HIGH,
+            None,
+            True,
+        ),
         (
             {
                 "extra_body": {
@@ -146,7 +147,7 @@ def test_generation_settings() -> None:
         ),
         (
             {"google": {"thinking_config": {"thinking_level": "low"}}},
-            ReasoningEffort.LOW,
+            chat.ReasoningEffort.LOW,
             None,
             None,
         ),
@@ -164,18 +165,18 @@ def test_reasoning(fields: dict[str, Any], effort: Any, budget: Any, include: An
 @pytest.mark.parametrize(
     ("fields", "choice"),
     [
-        ({"tool_choice": "auto"}, ToolChoice(ToolChoiceMode.AUTO)),
-        ({"tool_choice": "none"}, ToolChoice(ToolChoiceMode.NONE)),
-        ({"tool_choice": "required"}, ToolChoice(ToolChoiceMode.REQUIRED)),
+        ({"tool_choice": "auto"}, chat.ToolChoice(chat.ToolChoiceMode.AUTO)),
+        ({"tool_choice": "none"}, chat.ToolChoice(chat.ToolChoiceMode.NONE)),
+        ({"tool_choice": "required"}, chat.ToolChoice(chat.ToolChoiceMode.REQUIRED)),
         (
             {"tool_choice": {"type": "function", "function": {"name": "f"}}},
-            ToolChoice(ToolChoiceMode.REQUIRED, ("f",)),
+            chat.ToolChoice(chat.ToolChoiceMode.REQUIRED, ("f",)),
         ),
-        ({"parallel_tool_calls": False}, ToolChoice(parallel=False)),
+        ({"parallel_tool_calls": False}, chat.ToolChoice(parallel=False)),
         ({"parallel_tool_calls": True}, None),
     ],
 )
-def test_tool_choice(fields: dict[str, Any], choice: ToolChoice | None) -> None:
+def test_tool_choice(fields: dict[str, Any], choice: chat.ToolChoice | None) -> None:
     assert decode(**fields).tool_choice == choice
 
 
@@ -216,7 +217,7 @@ def test_refused_fields_are_named(fields: dict[str, Any], named: str) -> None:
 )
 def test_malformed_requests_are_400s(body: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest):
-        OPENAI_MAPPING.decode_request(WireRequest(body, "m"))
+        OPENAI_MAPPING.decode_request(chat.WireRequest(body, "m"))
 
 
 def test_dropped_fields_change_nothing() -> None:
@@ -263,7 +264,10 @@ SEED_ANSWER = {  # seed 002's non-streaming answer, shortened
 
 def test_answer_decodes_with_disjoint_usage_and_encodes_back() -> None:
     response = OPENAI_MAPPING.decode_response(SEED_ANSWER, CTX)
-    assert response.choices[0].message.parts == (ReasoningPart("**Me**"), TextPart("I am"))
+    assert response.choices[0].message.parts == (
+        chat.ReasoningPart("**Me**"),
+        chat.TextPart("I am"),
+    )
     assert response.usage == chat_answer.TokenUsage(prompt=8, completion=11, reasoning=921)
     assert response.usage.as_usage() == usage_from_openai(SEED_ANSWER)
     again = orjson.loads(OPENAI_MAPPING.encode_response(response))
@@ -406,7 +410,7 @@ def test_error_body_is_the_routers_own_shape() -> None:
 
 
 def test_embeddings_both_ways_with_base64() -> None:
-    wire = WireRequest({"model": "e", "input": ["a", "b"], "encoding_format": "base64"}, "e")
+    wire = chat.WireRequest({"model": "e", "input": ["a", "b"], "encoding_format": "base64"}, "e")
     request = OPENAI_MAPPING.decode_embedding_request(wire)
     assert (request.inputs, request.base64, request.single) == (("a", "b"), True, False)
     response = chat_answer.EmbeddingResponse(
@@ -416,7 +420,9 @@ def test_embeddings_both_ways_with_base64() -> None:
     assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
     assert OPENAI_MAPPING.decode_embedding_response(body, "e").vectors == response.vectors
     with pytest.raises(UnsupportedField):
-        OPENAI_MAPPING.decode_embedding_request(WireRequest({"model": "e", "input": [[1, 2]]}, "e"))
+        OPENAI_MAPPING.decode_embedding_request(
+            chat.WireRequest({"model": "e", "input": [[1, 2]]}, "e")
+        )
 
 
 @pytest.mark.parametrize("embedding", ["a", "!!!!", [1, "x"], {"v": 1}])
