@@ -7,15 +7,9 @@ import pytest
 from router.config.loader import parse_config
 from router.dialects.names import DialectName
 from router.errors import ConfigError
+from tests.support.routes import one_node_routes
 
 OPENAI, GEMINI = DialectName.OPENAI, DialectName.GEMINI
-CONFIG = """\
-version: 1
-nodes:
-  a: {{url: "http://127.0.0.1:9001"{extra}}}
-models:
-  m: {{backends: [{{node: a}}]}}
-"""
 
 
 @pytest.mark.parametrize(
@@ -30,7 +24,7 @@ models:
     ],
 )
 def test_a_node_speaks_what_its_dialect_names(extra: str, speaks: set[DialectName]) -> None:
-    node = parse_config(CONFIG.format(extra=extra), environ={}).nodes["a"]
+    node = parse_config(one_node_routes(extra), environ={}).nodes["a"]
     assert node.speaks == speaks
 
 
@@ -46,7 +40,7 @@ def test_a_node_speaks_what_its_dialect_names(extra: str, speaks: set[DialectNam
 )
 def test_a_wrong_dialect_is_named_with_its_path_and_line(extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config(CONFIG.format(extra=extra), environ={})
+        parse_config(one_node_routes(extra), environ={})
     (problem,) = info.value.problems
     assert problem.path == "nodes.a.dialect"
     assert problem.line == 3

@@ -25,6 +25,7 @@ from router.dialects.usage import Usage
 from router.dialects.usage_tap import UsageTap
 from router.mock import messages
 from router.mock.answers import Answer, MockSettings
+from tests.support.anthropic_events import block_delta, block_start, block_stop
 from tests.support.translation import anthropic_events, anthropic_stream_client, read_anthropic
 
 ANSWERS = CODEC.answers
@@ -120,80 +121,17 @@ def test_the_tap_reads_a_streams_usage_from_its_start_and_its_end() -> None:
     [
         (start({"input_tokens": 1}), False),
         ({"type": "ping"}, False),
-        (
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-            False,
-        ),
-        (
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "thinking", "thinking": ""},
-            },
-            False,
-        ),
-        (
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": "a"},
-            },
-            True,
-        ),
-        (
-            {
-                "type": "content_block_start",
-                "index": 1,
-                "content_block": {"type": "tool_use", "name": "f"},
-            },
-            True,
-        ),
-        (
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": ""},
-            },
-            False,
-        ),
-        (
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": "a"},
-            },
-            True,
-        ),
-        (
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "thinking_delta", "thinking": "h"},
-            },
-            True,
-        ),
-        (
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "signature_delta", "signature": "s"},
-            },
-            False,
-        ),
-        (
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "input_json_delta", "partial_json": "{"},
-            },
-            True,
-        ),
-        ({"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta"}}, True),
-        ({"type": "content_block_stop", "index": 0}, False),
+        (block_start(0, {"type": "text", "text": ""}), False),
+        (block_start(0, {"type": "thinking", "thinking": ""}), False),
+        (block_start(0, {"type": "text", "text": "a"}), True),
+        (block_start(1, {"type": "tool_use", "name": "f"}), True),
+        (block_delta(0, {"type": "text_delta", "text": ""}), False),
+        (block_delta(0, {"type": "text_delta", "text": "a"}), True),
+        (block_delta(0, {"type": "thinking_delta", "thinking": "h"}), True),
+        (block_delta(0, {"type": "signature_delta", "signature": "s"}), False),
+        (block_delta(0, {"type": "input_json_delta", "partial_json": "{"}), True),
+        (block_delta(0, {"type": "citations_delta"}), True),
+        (block_stop(0), False),
         (delta({"output_tokens": 1}), True),
         ({"type": "error", "error": {"type": "overloaded_error"}}, True),
         ({"type": "something_new"}, True),  # not recognised: it commits
@@ -356,16 +294,8 @@ def test_hostile_events_are_read_without_raising(events: list[Any], restart: boo
 def test_cjk_output_counts_a_token_a_character() -> None:
     """A stopped answer in Chinese is charged a token a character, as the other dialects'
     are (estimate.text_size): not a quarter of one."""
-    text = {
-        "type": "content_block_delta",
-        "index": 0,
-        "delta": {"type": "text_delta", "text": "你好"},
-    }
-    thought = {
-        "type": "content_block_start",
-        "index": 0,
-        "content_block": {"type": "thinking", "thinking": "思考"},
-    }
+    text = block_delta(0, {"type": "text_delta", "text": "你好"})
+    thought = block_start(0, {"type": "thinking", "thinking": "思考"})
     assert ANSWERS.output_chars(text) == (8, 0)
     assert ANSWERS.output_chars(thought) == (0, 8)
     asked = {**ASK, "max_tokens": 100}

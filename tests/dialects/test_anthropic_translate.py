@@ -8,58 +8,35 @@ import base64
 from typing import Any
 
 import pytest
-from anthropic.types import MessageTokensCount, RawMessageStreamEvent
-from pydantic import TypeAdapter
+from anthropic.types import MessageTokensCount
 
+from router.dialects import chat
 from router.dialects.anthropic.translate import ANTHROPIC_MAPPING, encode_token_count
 from router.dialects.anthropic.translate_content import id_with_signature, split_signature
 from router.dialects.anthropic.translate_request import decode_count_tokens_request
 from router.dialects.anthropic.translate_thinking import uses_adaptive_thinking
 from router.dialects.chat import (
-    ChatRequest,
-    Generation,
-    MediaKind,
-    MediaPart,
-    Reasoning,
-    ReasoningEffort,
-    ReasoningPart,
-    RedactedReasoningPart,
-    ResponseFormat,
-    ResponseFormatKind,
-    Role,
-    TextPart,
-    Tool,
-    ToolCallPart,
-    ToolChoice,
-    ToolChoiceMode,
-    ToolResultPart,
-    WireRequest,
-)
-from router.dialects.chat import (
     Message as IRMessage,
 )
-from router.dialects.chat_answer import (
-    AnswerContext,
-)
 from router.dialects.chat_wire import Feature, Unexpressible
-from router.errors import InvalidRequest, UnsupportedField
-
-CTX = AnswerContext("router-1", "model-x", 100)
-EVENT = TypeAdapter(RawMessageStreamEvent)
-USER = IRMessage(Role.USER, (TextPart("hi"),))
+from router.errors import InvalidRequest
+from tests.support.anthropic_events import USER
+from tests.support.translation import refused_field
 
 
-def decode(**fields: Any) -> ChatRequest:
+def decode(**fields: Any) -> chat.ChatRequest:
     body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
-    return ANTHROPIC_MAPPING.decode_request(WireRequest({**body, **fields}, "m"))
+    return ANTHROPIC_MAPPING.decode_request(chat.WireRequest({**body, **fields}, "m"))
 
 
-def encode(request: ChatRequest) -> dict[str, Any]:
+def encode(request: chat.ChatRequest) -> dict[str, Any]:
     return dict(ANTHROPIC_MAPPING.encode_request(request).body)
 
 
-def request(*messages: IRMessage, model: str = "claude-sonnet-4-5", **fields: Any) -> ChatRequest:
-    return ChatRequest(model=model, messages=messages or (USER,), **fields)
+def request(
+    *messages: IRMessage, model: str = "claude-sonnet-4-5", **fields: Any
+) -> chat.ChatRequest:
+    return chat.ChatRequest(model=model, messages=messages or (USER,), **fields)
 
 
 # ---- requests: wire -> IR ------------------------------------------------------------
@@ -67,10 +44,12 @@ def request(*messages: IRMessage, model: str = "claude-sonnet-4-5", **fields: An
 
 def test_system_as_a_string_as_blocks_and_as_messages() -> None:
     blocks = [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]
-    assert decode(system="s").messages[0] == IRMessage(Role.SYSTEM, (TextPart("s"),))
-    assert decode(system=blocks).messages[0] == IRMessage(Role.SYSTEM, (TextPart("a"),))
+    assert decode(system="s").messages[0] == IRMessage(chat.Role.SYSTEM, (chat.TextPart("s"),))
+    assert decode(system=blocks).messages[0] == IRMessage(chat.Role.SYSTEM, (chat.TextPart("a"),))
     messages = [{"role": "system", "content": "x"}, {"role": "user", "content": "hi"}]
-    assert decode(messages=messages).messages[0] == IRMessage(Role.SYSTEM, (TextPart("x"),))
+    assert decode(messages=messages).messages[0] == IRMessage(
+        chat.Role.SYSTEM, (chat.TextPart("x"),)
+    )
 
 
 def test_user_blocks_media_and_tool_results_in_order() -> None:
@@ -117,24 +96,24 @@ def test_user_blocks_media_and_tool_results_in_order() -> None:
     ]
     got = decode(messages=messages).messages
     assert got[1] == IRMessage(
-        Role.ASSISTANT,
+        chat.Role.ASSISTANT,
         (
-            ReasoningPart("t", "S1"),
-            RedactedReasoningPart("R"),
-            TextPart("calling"),
-            ToolCallPart("toolu_9", "f", '{"b":2,"a":1}'),
+            chat.ReasoningPart("t", "S1"),
+            chat.RedactedReasoningPart("R"),
+            chat.TextPart("calling"),
+            chat.ToolCallPart("toolu_9", "f", '{"b":2,"a":1}'),
         ),
     )
-    image = MediaPart(MediaKind.IMAGE, "image/png", url="https://x.example/a.png")
+    image = chat.MediaPart(chat.MediaKind.IMAGE, "image/png", url="https://x.example/a.png")
     assert got[2] == IRMessage(
-        Role.TOOL, (ToolResultPart("toolu_9", (TextPart("out"), image), "f", True),)
+        chat.Role.TOOL, (chat.ToolResultPart("toolu_9", (chat.TextPart("out"), image), "f", True),)
     )
     assert got[3] == IRMessage(
-        Role.USER,
+        chat.Role.USER,
         (
-            MediaPart(MediaKind.DOCUMENT, "application/pdf", "JVBE", filename="spec.pdf"),
-            MediaPart(MediaKind.DOCUMENT, "application/pdf", url="https://x.example/doc"),
-            TextPart("c"),
+            chat.MediaPart(chat.MediaKind.DOCUMENT, "application/pdf", "JVBE", filename="spec.pdf"),
+            chat.MediaPart(chat.MediaKind.DOCUMENT, "application/pdf", url="https://x.example/doc"),
+            chat.TextPart("c"),
         ),
     )
 
@@ -153,52 +132,60 @@ def test_generation_tools_and_choices() -> None:
         tool_choice={"type": "tool", "name": "f", "disable_parallel_tool_use": True},
         output_config={"format": {"type": "json_schema", "schema": {"type": "object"}}},
     )
-    assert got.generation == Generation(
+    assert got.generation == chat.Generation(
         max_output_tokens=10,
         temperature=0.3,
         top_p=0.9,
         top_k=7,
         stop=("x",),
-        response_format=ResponseFormat(ResponseFormatKind.JSON_SCHEMA, schema={"type": "object"}),
+        response_format=chat.ResponseFormat(
+            chat.ResponseFormatKind.JSON_SCHEMA, schema={"type": "object"}
+        ),
     )
-    assert got.tools == (Tool("f", "d", {"type": "object"}, True),)
-    assert got.tool_choice == ToolChoice(ToolChoiceMode.REQUIRED, ("f",), False)
+    assert got.tools == (chat.Tool("f", "d", {"type": "object"}, True),)
+    assert got.tool_choice == chat.ToolChoice(chat.ToolChoiceMode.REQUIRED, ("f",), False)
     assert (got.user, got.stream, got.stream_usage) == ("u", True, True)
 
 
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [
-        ({"type": "auto"}, ToolChoice(ToolChoiceMode.AUTO)),
-        ({"type": "any"}, ToolChoice(ToolChoiceMode.REQUIRED)),
-        ({"type": "none"}, ToolChoice(ToolChoiceMode.NONE)),
-        ({"type": "auto", "disable_parallel_tool_use": True}, ToolChoice(parallel=False)),
-        ({"type": "any", "disable_parallel_tool_use": False}, ToolChoice(ToolChoiceMode.REQUIRED)),
+        ({"type": "auto"}, chat.ToolChoice(chat.ToolChoiceMode.AUTO)),
+        ({"type": "any"}, chat.ToolChoice(chat.ToolChoiceMode.REQUIRED)),
+        ({"type": "none"}, chat.ToolChoice(chat.ToolChoiceMode.NONE)),
+        ({"type": "auto", "disable_parallel_tool_use": True}, chat.ToolChoice(parallel=False)),
+        (
+            {"type": "any", "disable_parallel_tool_use": False},
+            chat.ToolChoice(chat.ToolChoiceMode.REQUIRED),
+        ),
     ],
 )
-def test_tool_choices(choice: dict[str, Any], expected: ToolChoice) -> None:
+def test_tool_choices(choice: dict[str, Any], expected: chat.ToolChoice) -> None:
     assert decode(tool_choice=choice).tool_choice == expected
 
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({}, Reasoning()),
-        ({"thinking": {"type": "enabled", "budget_tokens": 2000}}, Reasoning(None, 2000, True)),
+        ({}, chat.Reasoning()),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 2000}},
+            chat.Reasoning(None, 2000, True),
+        ),
         (
             {"thinking": {"type": "enabled", "budget_tokens": 2000, "display": "omitted"}},
-            Reasoning(None, 2000, False),
+            chat.Reasoning(None, 2000, False),
         ),
-        ({"thinking": {"type": "disabled"}}, Reasoning(ReasoningEffort.NONE)),
-        ({"thinking": {"type": "adaptive"}}, Reasoning(include_thoughts=True)),
+        ({"thinking": {"type": "disabled"}}, chat.Reasoning(chat.ReasoningEffort.NONE)),
+        ({"thinking": {"type": "adaptive"}}, chat.Reasoning(include_thoughts=True)),
         (
             {"thinking": {"type": "adaptive"}, "output_config": {"effort": "max"}},
-            Reasoning(ReasoningEffort.XHIGH, None, True),
+            chat.Reasoning(chat.ReasoningEffort.XHIGH, None, True),
         ),
-        ({"output_config": {"effort": "low"}}, Reasoning(ReasoningEffort.LOW)),
+        ({"output_config": {"effort": "low"}}, chat.Reasoning(chat.ReasoningEffort.LOW)),
     ],
 )
-def test_thinking_settings(fields: dict[str, Any], expected: Reasoning) -> None:
+def test_thinking_settings(fields: dict[str, Any], expected: chat.Reasoning) -> None:
     assert decode(**fields).reasoning == expected
 
 
@@ -277,9 +264,7 @@ def test_thinking_settings(fields: dict[str, Any], expected: Reasoning) -> None:
     ],
 )
 def test_what_cannot_be_translated_is_refused_by_name(fields: dict[str, Any], field: str) -> None:
-    with pytest.raises(UnsupportedField) as caught:
-        decode(**fields)
-    assert caught.value.field == field and caught.value.status == 400
+    assert refused_field(lambda: decode(**fields)) == field
 
 
 @pytest.mark.parametrize(
@@ -338,13 +323,13 @@ def test_what_cannot_be_translated_is_refused_by_name(fields: dict[str, Any], fi
 )
 def test_invalid_requests_name_the_field(body: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        ANTHROPIC_MAPPING.decode_request(WireRequest(body, "m"))
+        ANTHROPIC_MAPPING.decode_request(chat.WireRequest(body, "m"))
     assert message in caught.value.message
 
 
 def test_count_tokens_requests_need_no_max_tokens() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "system": "s"}
-    got = decode_count_tokens_request(WireRequest(body, "m"))
+    got = decode_count_tokens_request(chat.WireRequest(body, "m"))
     assert got.generation.max_output_tokens is None and len(got.messages) == 2
     assert MessageTokensCount.model_validate(encode_token_count(42)).input_tokens == 42
 
@@ -355,20 +340,23 @@ def test_count_tokens_requests_need_no_max_tokens() -> None:
 def test_a_conversation_for_an_anthropic_node() -> None:
     got = encode(
         request(
-            IRMessage(Role.SYSTEM, (TextPart("one"),)),
-            IRMessage(Role.USER, (TextPart("q"), TextPart(""))),
-            IRMessage(Role.SYSTEM, (TextPart("two"),)),
+            IRMessage(chat.Role.SYSTEM, (chat.TextPart("one"),)),
+            IRMessage(chat.Role.USER, (chat.TextPart("q"), chat.TextPart(""))),
+            IRMessage(chat.Role.SYSTEM, (chat.TextPart("two"),)),
             IRMessage(
-                Role.ASSISTANT,
+                chat.Role.ASSISTANT,
                 (
-                    ReasoningPart("unsigned"),
-                    ReasoningPart("signed", "S"),
-                    RedactedReasoningPart("R"),
-                    ToolCallPart("functions.f:0", "f", '{"a":1}', signature="gemini-sig"),
+                    chat.ReasoningPart("unsigned"),
+                    chat.ReasoningPart("signed", "S"),
+                    chat.RedactedReasoningPart("R"),
+                    chat.ToolCallPart("functions.f:0", "f", '{"a":1}', signature="gemini-sig"),
                 ),
             ),
-            IRMessage(Role.TOOL, (ToolResultPart("functions.f:0", (TextPart("1"),), "f", True),)),
-            IRMessage(Role.USER, (TextPart("thanks"),)),
+            IRMessage(
+                chat.Role.TOOL,
+                (chat.ToolResultPart("functions.f:0", (chat.TextPart("1"),), "f", True),),
+            ),
+            IRMessage(chat.Role.USER, (chat.TextPart("thanks"),)),
         )
     )
     assert got["system"] == [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
@@ -402,18 +390,18 @@ def test_a_conversation_for_an_anthropic_node() -> None:
     ("media", "block"),
     [
         (
-            MediaPart(MediaKind.IMAGE, "image/jpg", "AA=="),
+            chat.MediaPart(chat.MediaKind.IMAGE, "image/jpg", "AA=="),
             {
                 "type": "image",
                 "source": {"type": "base64", "media_type": "image/jpeg", "data": "AA=="},
             },
         ),
         (
-            MediaPart(MediaKind.IMAGE, None, url="https://x.example/i"),
+            chat.MediaPart(chat.MediaKind.IMAGE, None, url="https://x.example/i"),
             {"type": "image", "source": {"type": "url", "url": "https://x.example/i"}},
         ),
         (
-            MediaPart(MediaKind.DOCUMENT, "application/pdf", "JVBE", filename="a.pdf"),
+            chat.MediaPart(chat.MediaKind.DOCUMENT, "application/pdf", "JVBE", filename="a.pdf"),
             {
                 "type": "document",
                 "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"},
@@ -421,12 +409,12 @@ def test_a_conversation_for_an_anthropic_node() -> None:
             },
         ),
         (
-            MediaPart(MediaKind.DOCUMENT, None, url="https://x.example/d.pdf"),
+            chat.MediaPart(chat.MediaKind.DOCUMENT, None, url="https://x.example/d.pdf"),
             {"type": "document", "source": {"type": "url", "url": "https://x.example/d.pdf"}},
         ),
         (
-            MediaPart(
-                MediaKind.DOCUMENT, "text/plain", base64.b64encode("héllo".encode()).decode()
+            chat.MediaPart(
+                chat.MediaKind.DOCUMENT, "text/plain", base64.b64encode("héllo".encode()).decode()
             ),
             {
                 "type": "document",
@@ -435,41 +423,43 @@ def test_a_conversation_for_an_anthropic_node() -> None:
         ),
     ],
 )
-def test_media_anthropic_takes(media: MediaPart, block: dict[str, Any]) -> None:
-    got = encode(request(IRMessage(Role.USER, (media,))))
+def test_media_anthropic_takes(media: chat.MediaPart, block: dict[str, Any]) -> None:
+    got = encode(request(IRMessage(chat.Role.USER, (media,))))
     assert got["messages"][0]["content"] == [block]
 
 
 @pytest.mark.parametrize(
     "media",
     [
-        MediaPart(MediaKind.IMAGE, "image/heic", "AA=="),
-        MediaPart(MediaKind.AUDIO, "audio/wav", "AA=="),
-        MediaPart(MediaKind.VIDEO, "video/mp4", url="https://x.example/v.mp4"),
-        MediaPart(MediaKind.DOCUMENT, "text/csv", "AA=="),
-        MediaPart(MediaKind.DOCUMENT, "text/plain", "//8="),  # not UTF-8
+        chat.MediaPart(chat.MediaKind.IMAGE, "image/heic", "AA=="),
+        chat.MediaPart(chat.MediaKind.AUDIO, "audio/wav", "AA=="),
+        chat.MediaPart(chat.MediaKind.VIDEO, "video/mp4", url="https://x.example/v.mp4"),
+        chat.MediaPart(chat.MediaKind.DOCUMENT, "text/csv", "AA=="),
+        chat.MediaPart(chat.MediaKind.DOCUMENT, "text/plain", "//8="),  # not UTF-8
     ],
 )
-def test_media_anthropic_cannot_take_is_unexpressible(media: MediaPart) -> None:
+def test_media_anthropic_cannot_take_is_unexpressible(media: chat.MediaPart) -> None:
     with pytest.raises(Unexpressible) as caught:
-        encode(request(IRMessage(Role.USER, (media,))))
+        encode(request(IRMessage(chat.Role.USER, (media,))))
     assert caught.value.feature is Feature.MEDIA_TYPE
 
 
 @pytest.mark.parametrize(
     ("generation", "feature"),
     [
-        (Generation(candidates=2), Feature.CANDIDATES),
-        (Generation(seed=3), Feature.SEED),
-        (Generation(presence_penalty=0.5), Feature.PRESENCE_PENALTY),
-        (Generation(frequency_penalty=-1.0), Feature.FREQUENCY_PENALTY),
+        (chat.Generation(candidates=2), Feature.CANDIDATES),
+        (chat.Generation(seed=3), Feature.SEED),
+        (chat.Generation(presence_penalty=0.5), Feature.PRESENCE_PENALTY),
+        (chat.Generation(frequency_penalty=-1.0), Feature.FREQUENCY_PENALTY),
         (
-            Generation(response_format=ResponseFormat(ResponseFormatKind.JSON_OBJECT)),
+            chat.Generation(
+                response_format=chat.ResponseFormat(chat.ResponseFormatKind.JSON_OBJECT)
+            ),
             Feature.JSON_OBJECT,
         ),
     ],
 )
-def test_settings_anthropic_cannot_express(generation: Generation, feature: Feature) -> None:
+def test_settings_anthropic_cannot_express(generation: chat.Generation, feature: Feature) -> None:
     with pytest.raises(Unexpressible) as caught:
         encode(request(generation=generation))
     assert caught.value.feature is feature
@@ -478,7 +468,7 @@ def test_settings_anthropic_cannot_express(generation: Generation, feature: Feat
 def test_sampling_and_what_changes_nothing() -> None:
     got = encode(
         request(
-            generation=Generation(
+            generation=chat.Generation(
                 max_output_tokens=50,
                 temperature=1.7,
                 top_p=0.5,
@@ -486,10 +476,10 @@ def test_sampling_and_what_changes_nothing() -> None:
                 stop=("a",),
                 candidates=1,
                 presence_penalty=0.0,
-                response_format=ResponseFormat(ResponseFormatKind.TEXT),
+                response_format=chat.ResponseFormat(chat.ResponseFormatKind.TEXT),
             ),
-            tool_choice=ToolChoice(ToolChoiceMode.NONE),
-            tools=(Tool("f"),),
+            tool_choice=chat.ToolChoice(chat.ToolChoiceMode.NONE),
+            tools=(chat.Tool("f"),),
         )
     )
     assert {k: v for k, v in got.items() if k not in ("model", "messages")} == {
@@ -506,22 +496,24 @@ def test_sampling_and_what_changes_nothing() -> None:
 @pytest.mark.parametrize(
     ("choice", "names", "expected"),
     [
-        (ToolChoice(ToolChoiceMode.AUTO, ("g",)), ["g"], {"type": "auto"}),
+        (chat.ToolChoice(chat.ToolChoiceMode.AUTO, ("g",)), ["g"], {"type": "auto"}),
         (
-            ToolChoice(ToolChoiceMode.REQUIRED, ("f",), False),
+            chat.ToolChoice(chat.ToolChoiceMode.REQUIRED, ("f",), False),
             ["f", "g", "h"],
             {"type": "tool", "name": "f", "disable_parallel_tool_use": True},
         ),
-        (ToolChoice(ToolChoiceMode.REQUIRED, ("f", "g")), ["f", "g"], {"type": "any"}),
+        (chat.ToolChoice(chat.ToolChoiceMode.REQUIRED, ("f", "g")), ["f", "g"], {"type": "any"}),
         (
-            ToolChoice(parallel=False),
+            chat.ToolChoice(parallel=False),
             ["f", "g", "h"],
             {"type": "auto", "disable_parallel_tool_use": True},
         ),
     ],
 )
-def test_tool_choices_for_a_node(choice: ToolChoice, names: list[str], expected: Any) -> None:
-    got = encode(request(tools=(Tool("f"), Tool("g"), Tool("h")), tool_choice=choice))
+def test_tool_choices_for_a_node(choice: chat.ToolChoice, names: list[str], expected: Any) -> None:
+    got = encode(
+        request(tools=(chat.Tool("f"), chat.Tool("g"), chat.Tool("h")), tool_choice=choice)
+    )
     assert [t["name"] for t in got["tools"]] == names and got["tool_choice"] == expected
 
 
@@ -544,7 +536,7 @@ def test_which_models_think_adaptively(model: str, expected: bool) -> None:
     assert uses_adaptive_thinking(model) is expected
 
 
-def thinking_of(model: str, reasoning: Reasoning, **fields: Any) -> dict[str, Any]:
+def thinking_of(model: str, reasoning: chat.Reasoning, **fields: Any) -> dict[str, Any]:
     got = encode(request(model=model, reasoning=reasoning, **fields))
     keys = ("max_tokens", "thinking", "output_config", "temperature", "top_p", "top_k")
     return {k: got[k] for k in keys if k in got}
@@ -558,38 +550,38 @@ LEGACY, ADAPTIVE = "claude-sonnet-4-5", "claude-opus-4-7"
     [
         (
             LEGACY,
-            Reasoning(ReasoningEffort.HIGH),
-            Generation(),
+            chat.Reasoning(chat.ReasoningEffort.HIGH),
+            chat.Generation(),
             {"max_tokens": 24576 + 4096, "thinking": {"type": "enabled", "budget_tokens": 24576}},
         ),
         (
             LEGACY,
-            Reasoning(budget_tokens=100),
-            Generation(max_output_tokens=5000),
+            chat.Reasoning(budget_tokens=100),
+            chat.Generation(max_output_tokens=5000),
             {"max_tokens": 5000, "thinking": {"type": "enabled", "budget_tokens": 1024}},
         ),
         (
             LEGACY,
-            Reasoning(budget_tokens=9000),
-            Generation(max_output_tokens=5000),
+            chat.Reasoning(budget_tokens=9000),
+            chat.Generation(max_output_tokens=5000),
             {"max_tokens": 5000, "thinking": {"type": "enabled", "budget_tokens": 4999}},
         ),
         (
             LEGACY,
-            Reasoning(ReasoningEffort.LOW),
-            Generation(max_output_tokens=1000),
+            chat.Reasoning(chat.ReasoningEffort.LOW),
+            chat.Generation(max_output_tokens=1000),
             {"max_tokens": 1000},
         ),
         (
             LEGACY,
-            Reasoning(include_thoughts=True),
-            Generation(max_output_tokens=20000),
+            chat.Reasoning(include_thoughts=True),
+            chat.Generation(max_output_tokens=20000),
             {"max_tokens": 20000, "thinking": {"type": "enabled", "budget_tokens": 8192}},
         ),
         (
             LEGACY,
-            Reasoning(budget_tokens=2000, include_thoughts=False),
-            Generation(max_output_tokens=9000),
+            chat.Reasoning(budget_tokens=2000, include_thoughts=False),
+            chat.Generation(max_output_tokens=9000),
             {
                 "max_tokens": 9000,
                 "thinking": {"type": "enabled", "budget_tokens": 2000, "display": "omitted"},
@@ -597,26 +589,26 @@ LEGACY, ADAPTIVE = "claude-sonnet-4-5", "claude-opus-4-7"
         ),
         (
             LEGACY,
-            Reasoning(include_thoughts=False),
-            Generation(max_output_tokens=9),
+            chat.Reasoning(include_thoughts=False),
+            chat.Generation(max_output_tokens=9),
             {"max_tokens": 9},
         ),
         (
             LEGACY,
-            Reasoning(ReasoningEffort.NONE),
-            Generation(),
+            chat.Reasoning(chat.ReasoningEffort.NONE),
+            chat.Generation(),
             {"max_tokens": 4096, "thinking": {"type": "disabled"}},
         ),
         (
             ADAPTIVE,
-            Reasoning(budget_tokens=0),
-            Generation(),
+            chat.Reasoning(budget_tokens=0),
+            chat.Generation(),
             {"max_tokens": 4096, "thinking": {"type": "disabled"}},
         ),
         (
             ADAPTIVE,
-            Reasoning(ReasoningEffort.XHIGH, include_thoughts=True),
-            Generation(),
+            chat.Reasoning(chat.ReasoningEffort.XHIGH, include_thoughts=True),
+            chat.Generation(),
             {
                 "max_tokens": 4096,
                 "thinking": {"type": "adaptive", "display": "summarized"},
@@ -625,8 +617,8 @@ LEGACY, ADAPTIVE = "claude-sonnet-4-5", "claude-opus-4-7"
         ),
         (
             ADAPTIVE,
-            Reasoning(budget_tokens=3000),
-            Generation(max_output_tokens=100),
+            chat.Reasoning(budget_tokens=3000),
+            chat.Generation(max_output_tokens=100),
             {
                 "max_tokens": 100,
                 "thinking": {"type": "adaptive"},
@@ -635,8 +627,8 @@ LEGACY, ADAPTIVE = "claude-sonnet-4-5", "claude-opus-4-7"
         ),
         (
             ADAPTIVE,
-            Reasoning(include_thoughts=False, effort=ReasoningEffort.MINIMAL),
-            Generation(),
+            chat.Reasoning(include_thoughts=False, effort=chat.ReasoningEffort.MINIMAL),
+            chat.Generation(),
             {
                 "max_tokens": 4096,
                 "thinking": {"type": "adaptive", "display": "omitted"},
@@ -645,8 +637,8 @@ LEGACY, ADAPTIVE = "claude-sonnet-4-5", "claude-opus-4-7"
         ),
         (
             LEGACY,
-            Reasoning(ReasoningEffort.LOW),
-            Generation(max_output_tokens=9000, temperature=0.2, top_p=0.5, top_k=4),
+            chat.Reasoning(chat.ReasoningEffort.LOW),
+            chat.Generation(max_output_tokens=9000, temperature=0.2, top_p=0.5, top_k=4),
             {
                 "max_tokens": 9000,
                 "thinking": {"type": "enabled", "budget_tokens": 1024},
@@ -656,27 +648,29 @@ LEGACY, ADAPTIVE = "claude-sonnet-4-5", "claude-opus-4-7"
     ],
 )
 def test_thinking_per_model(
-    model: str, reasoning: Reasoning, generation: Generation, expected: dict[str, Any]
+    model: str, reasoning: chat.Reasoning, generation: chat.Generation, expected: dict[str, Any]
 ) -> None:
     assert thinking_of(model, reasoning, generation=generation) == expected
 
 
 def test_no_thinking_when_a_tool_call_is_forced_or_a_tool_turn_has_no_signed_thinking() -> None:
-    forced = ToolChoice(ToolChoiceMode.REQUIRED, ("f",))
-    effort = Reasoning(ReasoningEffort.HIGH)
-    assert "thinking" not in thinking_of(ADAPTIVE, effort, tools=(Tool("f"),), tool_choice=forced)
-    call = ToolCallPart("c1", "f", "{}")
-    result = IRMessage(Role.TOOL, (ToolResultPart("c1", (TextPart("r"),), "f"),))
-    unsigned = (USER, IRMessage(Role.ASSISTANT, (ReasoningPart("t"), call)), result)
-    signed = (USER, IRMessage(Role.ASSISTANT, (ReasoningPart("t", "S"), call)), result)
-    later = (*unsigned, IRMessage(Role.ASSISTANT, (TextPart("done"),)), USER)
+    forced = chat.ToolChoice(chat.ToolChoiceMode.REQUIRED, ("f",))
+    effort = chat.Reasoning(chat.ReasoningEffort.HIGH)
+    assert "thinking" not in thinking_of(
+        ADAPTIVE, effort, tools=(chat.Tool("f"),), tool_choice=forced
+    )
+    call = chat.ToolCallPart("c1", "f", "{}")
+    result = IRMessage(chat.Role.TOOL, (chat.ToolResultPart("c1", (chat.TextPart("r"),), "f"),))
+    unsigned = (USER, IRMessage(chat.Role.ASSISTANT, (chat.ReasoningPart("t"), call)), result)
+    signed = (USER, IRMessage(chat.Role.ASSISTANT, (chat.ReasoningPart("t", "S"), call)), result)
+    later = (*unsigned, IRMessage(chat.Role.ASSISTANT, (chat.TextPart("done"),)), USER)
     for messages, thinks in ((unsigned, False), (signed, True), (later, True)):
-        got = encode(ChatRequest(LEGACY, messages, reasoning=effort))
+        got = encode(chat.ChatRequest(LEGACY, messages, reasoning=effort))
         assert ("thinking" in got) is thinks, messages
 
 
 def test_tool_arguments_that_are_no_object_cannot_be_sent() -> None:
-    bad = IRMessage(Role.ASSISTANT, (ToolCallPart("c", "f", "[1]"),))
+    bad = IRMessage(chat.Role.ASSISTANT, (chat.ToolCallPart("c", "f", "[1]"),))
     with pytest.raises(Unexpressible) as caught:
         encode(request(USER, bad))
     assert caught.value.feature is Feature.CALL_ARGUMENTS
@@ -746,7 +740,7 @@ def test_what_claude_code_sends_is_read() -> None:
         ],
     )
     assert got.messages[-1] == IRMessage(
-        Role.TOOL, (ToolResultPart("toolu_1", (TextPart("contents"),), "Read"),)
+        chat.Role.TOOL, (chat.ToolResultPart("toolu_1", (chat.TextPart("contents"),), "Read"),)
     )
-    assert got.reasoning == Reasoning(ReasoningEffort.HIGH, None, True)
+    assert got.reasoning == chat.Reasoning(chat.ReasoningEffort.HIGH, None, True)
     assert got.tools[0].name == "Read" and got.user == "user_abc_account__session_1"

@@ -9,9 +9,8 @@ from typing import Any
 import httpx2
 import orjson
 import pytest
-from anthropic.types import Message, ModelInfo, RawMessageStreamEvent
+from anthropic.types import Message, ModelInfo
 from anthropic.types.shared import ErrorResponse
-from pydantic import TypeAdapter
 
 from router.dialects.anthropic.models import model_info, model_page
 from router.dialects.anthropic.translate import ANTHROPIC_MAPPING
@@ -34,7 +33,6 @@ from router.dialects.chat import (
     Message as IRMessage,
 )
 from router.dialects.chat_answer import (
-    AnswerContext,
     ChatError,
     ChatResponse,
     Choice,
@@ -43,15 +41,11 @@ from router.dialects.chat_answer import (
     TokenUsage,
 )
 from router.errors import InvalidRequest, InvalidToken, NoAvailableNode, UnsupportedField
+from tests.support.anthropic_events import CTX
 from tests.support.translation import (
     ANTHROPIC_ASK,
     anthropic_client,
 )
-
-CTX = AnswerContext("router-1", "model-x", 100)
-EVENT = TypeAdapter(RawMessageStreamEvent)
-USER = IRMessage(Role.USER, (TextPart("hi"),))
-
 
 # ---- answers -------------------------------------------------------------------------
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from anthropic.types import RawMessageStreamEvent
-from pydantic import TypeAdapter
 
+from router.dialects import chat_answer
 from router.dialects.anthropic.translate import ANTHROPIC_MAPPING
 from router.dialects.anthropic.translate_errors import (
     PING_EVENT,
@@ -17,42 +16,14 @@ from router.dialects.anthropic.translate_errors import (
 from router.dialects.chat import (
     MediaKind,
     MediaPart,
-    Role,
-    TextPart,
 )
-from router.dialects.chat import (
-    Message as IRMessage,
-)
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ChatError,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    MediaOutput,
-    ReasoningDelta,
-    RedactedReasoning,
-    StreamEnd,
-    StreamError,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
+from tests.support.anthropic_events import CTX, EVENT, block_delta, block_start, block_stop
 from tests.support.translation import (
     ANTHROPIC_ASK,
     anthropic_events,
     anthropic_stream_client,
     read_anthropic,
 )
-
-CTX = AnswerContext("router-1", "model-x", 100)
-EVENT = TypeAdapter(RawMessageStreamEvent)
-USER = IRMessage(Role.USER, (TextPart("hi"),))
-
 
 # ---- streams -------------------------------------------------------------------------
 
@@ -66,52 +37,20 @@ NODE_STREAM = [
         },
     },
     {"type": "ping"},
-    {
-        "type": "content_block_start",
-        "index": 0,
-        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
-    },
-    {
-        "type": "content_block_delta",
-        "index": 0,
-        "delta": {"type": "thinking_delta", "thinking": "hm"},
-    },
-    {
-        "type": "content_block_delta",
-        "index": 0,
-        "delta": {"type": "signature_delta", "signature": "SIG"},
-    },
-    {"type": "content_block_stop", "index": 0},
-    {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi"}},
-    {"type": "content_block_stop", "index": 1},
-    {
-        "type": "content_block_start",
-        "index": 2,
-        "content_block": {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
-    },
-    {
-        "type": "content_block_delta",
-        "index": 2,
-        "delta": {"type": "input_json_delta", "partial_json": ""},
-    },
-    {
-        "type": "content_block_delta",
-        "index": 2,
-        "delta": {"type": "input_json_delta", "partial_json": '{"a":'},
-    },
-    {
-        "type": "content_block_delta",
-        "index": 2,
-        "delta": {"type": "input_json_delta", "partial_json": "1}"},
-    },
-    {"type": "content_block_stop", "index": 2},
-    {
-        "type": "content_block_start",
-        "index": 3,
-        "content_block": {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}},
-    },
-    {"type": "content_block_stop", "index": 3},
+    block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+    block_delta(0, {"type": "thinking_delta", "thinking": "hm"}),
+    block_delta(0, {"type": "signature_delta", "signature": "SIG"}),
+    block_stop(0),
+    block_start(1, {"type": "text", "text": ""}),
+    block_delta(1, {"type": "text_delta", "text": "Hi"}),
+    block_stop(1),
+    block_start(2, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+    block_delta(2, {"type": "input_json_delta", "partial_json": ""}),
+    block_delta(2, {"type": "input_json_delta", "partial_json": '{"a":'}),
+    block_delta(2, {"type": "input_json_delta", "partial_json": "1}"}),
+    block_stop(2),
+    block_start(3, {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}}),
+    block_stop(3),
     {
         "type": "message_delta",
         "delta": {"stop_reason": "tool_use", "stop_sequence": None},
@@ -125,21 +64,23 @@ def test_a_nodes_stream_as_ir_events() -> None:
     decoder = ANTHROPIC_MAPPING.stream_decoder(CTX)
     events = [e for document in NODE_STREAM for e in decoder.feed(document)] + decoder.end()
     assert events == [
-        StreamStart("msg_7", "claude-x", 100),
-        UsageReport(TokenUsage(prompt=7, completion=1, cached_prompt=2)),
-        ReasoningDelta("hm"),
-        ReasoningDelta("", signature="SIG"),
-        TextDelta("Hi"),
-        ToolCallStart(0, "toolu_1", "f"),
-        ToolCallDelta(0, '{"a":'),
-        ToolCallDelta(0, "1}"),
-        ToolCallEnd(0),
-        ToolCallStart(1, "toolu_2", "g"),
-        ToolCallDelta(1, "{}"),  # a call without input has the empty object for arguments
-        ToolCallEnd(1),
-        Finish(FinishReason.TOOL_CALLS),
-        UsageReport(TokenUsage(prompt=7, completion=30, cached_prompt=2)),
-        StreamEnd(),
+        chat_answer.StreamStart("msg_7", "claude-x", 100),
+        chat_answer.UsageReport(chat_answer.TokenUsage(prompt=7, completion=1, cached_prompt=2)),
+        chat_answer.ReasoningDelta("hm"),
+        chat_answer.ReasoningDelta("", signature="SIG"),
+        chat_answer.TextDelta("Hi"),
+        chat_answer.ToolCallStart(0, "toolu_1", "f"),
+        chat_answer.ToolCallDelta(0, '{"a":'),
+        chat_answer.ToolCallDelta(0, "1}"),
+        chat_answer.ToolCallEnd(0),
+        chat_answer.ToolCallStart(1, "toolu_2", "g"),
+        chat_answer.ToolCallDelta(
+            1, "{}"
+        ),  # a call without input has the empty object for arguments
+        chat_answer.ToolCallEnd(1),
+        chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+        chat_answer.UsageReport(chat_answer.TokenUsage(prompt=7, completion=30, cached_prompt=2)),
+        chat_answer.StreamEnd(),
     ]
 
 
@@ -148,32 +89,40 @@ def test_a_nodes_mid_stream_error_and_a_cut_stream() -> None:
     events = decoder.feed(NODE_STREAM[0]) + decoder.feed(NODE_STREAM[9])
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     events += decoder.feed(error)
-    assert events[-1] == StreamError(
-        ChatError(503, "Overloaded", ErrorKind.OVERLOADED, "overloaded_error")
+    assert events[-1] == chat_answer.StreamError(
+        chat_answer.ChatError(
+            503, "Overloaded", chat_answer.ErrorKind.OVERLOADED, "overloaded_error"
+        )
     )
     assert decoder.feed(NODE_STREAM[-1]) == [] and decoder.end() == []
     cut = ANTHROPIC_MAPPING.stream_decoder(CTX)
     events = cut.feed(NODE_STREAM[9]) + cut.end()  # the node vanished inside a tool call
-    assert events[-3:] == [ToolCallDelta(0, "{}"), ToolCallEnd(0), StreamEnd()]
+    assert events[-3:] == [
+        chat_answer.ToolCallDelta(0, "{}"),
+        chat_answer.ToolCallEnd(0),
+        chat_answer.StreamEnd(),
+    ]
 
 
 CLIENT_EVENTS = [
-    StreamStart("id7", "m", 3),
-    ReasoningDelta("think"),
-    ReasoningDelta(" more", signature="c2ln"),
-    RedactedReasoning("R"),
-    TextDelta("Hel"),
-    TextDelta("lo", signature="ignored"),
-    ToolCallStart(0, "c0", "get_weather", signature="gsig"),
-    ToolCallDelta(0, '{"city": '),
-    TextDelta(" (held)"),  # text inside a call's block waits for the call's end
-    ToolCallDelta(0, '"Paris"}'),
-    ToolCallEnd(0),
-    MediaOutput(MediaPart(MediaKind.IMAGE, "image/png", data="AA==")),
-    TextDelta("other choice", choice=1),
-    Finish(FinishReason.STOP),
-    UsageReport(TokenUsage(prompt=4, completion=5, reasoning=6, cached_prompt=1)),
-    StreamEnd(),
+    chat_answer.StreamStart("id7", "m", 3),
+    chat_answer.ReasoningDelta("think"),
+    chat_answer.ReasoningDelta(" more", signature="c2ln"),
+    chat_answer.RedactedReasoning("R"),
+    chat_answer.TextDelta("Hel"),
+    chat_answer.TextDelta("lo", signature="ignored"),
+    chat_answer.ToolCallStart(0, "c0", "get_weather", signature="gsig"),
+    chat_answer.ToolCallDelta(0, '{"city": '),
+    chat_answer.TextDelta(" (held)"),  # text inside a call's block waits for the call's end
+    chat_answer.ToolCallDelta(0, '"Paris"}'),
+    chat_answer.ToolCallEnd(0),
+    chat_answer.MediaOutput(MediaPart(MediaKind.IMAGE, "image/png", data="AA==")),
+    chat_answer.TextDelta("other choice", choice=1),
+    chat_answer.Finish(chat_answer.FinishReason.STOP),
+    chat_answer.UsageReport(
+        chat_answer.TokenUsage(prompt=4, completion=5, reasoning=6, cached_prompt=1)
+    ),
+    chat_answer.StreamEnd(),
 ]
 
 
@@ -228,9 +177,14 @@ def test_the_sdks_stream_reader_assembles_the_final_message() -> None:
 def test_a_mid_stream_error_raises_in_the_sdk() -> None:
     import anthropic
 
-    error = ChatError(529, "the node is overloaded", ErrorKind.OVERLOADED)
+    error = chat_answer.ChatError(529, "the node is overloaded", chat_answer.ErrorKind.OVERLOADED)
     data = stream_bytes(
-        [StreamStart("i", "m", 1), TextDelta("par"), StreamError(error), StreamEnd()]
+        [
+            chat_answer.StreamStart("i", "m", 1),
+            chat_answer.TextDelta("par"),
+            chat_answer.StreamError(error),
+            chat_answer.StreamEnd(),
+        ]
     )
     assert data.endswith(error_event(error, "req_9"))
     assert b"content_block_stop" in data  # the open block is closed before the error
@@ -245,7 +199,10 @@ def test_a_mid_stream_error_raises_in_the_sdk() -> None:
 def test_the_keep_alive_is_a_ping_the_sdk_skips() -> None:
     assert anthropic_events(PING_EVENT) == [("ping", {"type": "ping"})]
     encoder = ANTHROPIC_MAPPING.stream_encoder(include_usage=True)
-    start, end = encoder.encode(StreamStart("i", "m", 1)), encoder.encode(StreamEnd())
+    start, end = (
+        encoder.encode(chat_answer.StreamStart("i", "m", 1)),
+        encoder.encode(chat_answer.StreamEnd()),
+    )
     data = PING_EVENT + start + PING_EVENT + end
     with anthropic_stream_client(data).messages.stream(**ANTHROPIC_ASK) as stream:
         assert stream.get_final_message().content == []

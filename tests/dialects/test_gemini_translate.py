@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from router.dialects import chat_answer
 from router.dialects.chat import (
     ChatRequest,
     Generation,
@@ -25,25 +26,6 @@ from router.dialects.chat import (
     ToolResultPart,
     WireRequest,
 )
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ChatError,
-    EmbeddingResponse,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    MediaOutput,
-    ReasoningDelta,
-    StreamEnd,
-    StreamError,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
 from router.dialects.gemini.answers import usage_from_gemini
 from router.dialects.gemini.replies import google_error_body
 from router.dialects.gemini.schema import to_gemini, to_json_schema
@@ -51,7 +33,7 @@ from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.gemini.translate_content import PLACEHOLDER_SIGNATURE
 from router.errors import InvalidRequest, RouterError, UnsupportedField
 
-CTX = AnswerContext(id="router-id", model="gemini-x", created=7)
+CTX = chat_answer.AnswerContext(id="router-id", model="gemini-x", created=7)
 
 
 def decode(body: dict[str, Any], *, stream: bool = False):
@@ -367,9 +349,13 @@ def test_answer_decodes_and_encodes() -> None:
     response = GEMINI_MAPPING.decode_response(ANSWER, CTX)
     assert (response.id, response.model, response.created) == ("resp1", "gemini-2.5-flash", 7)
     choice = response.choices[0]
-    assert choice.finish_reason is FinishReason.TOOL_CALLS  # Gemini says STOP after calls
+    assert (
+        choice.finish_reason is chat_answer.FinishReason.TOOL_CALLS
+    )  # Gemini says STOP after calls
     assert choice.message.parts[2] == ToolCallPart("call_resp1_0", "f", '{"a":1}', "SIG")
-    assert response.usage == TokenUsage(prompt=10, completion=5, reasoning=20, cached_prompt=4)
+    assert response.usage == chat_answer.TokenUsage(
+        prompt=10, completion=5, reasoning=20, cached_prompt=4
+    )
     assert response.usage.as_usage() == usage_from_gemini(ANSWER)
     again = orjson.loads(GEMINI_MAPPING.encode_response(response))
     assert again["usageMetadata"] == ANSWER["usageMetadata"]
@@ -379,18 +365,18 @@ def test_answer_decodes_and_encodes() -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("STOP", FinishReason.STOP),
-        ("MAX_TOKENS", FinishReason.LENGTH),
-        ("SAFETY", FinishReason.CONTENT_FILTER),
-        ("RECITATION", FinishReason.CONTENT_FILTER),
-        ("BLOCKLIST", FinishReason.CONTENT_FILTER),
-        ("PROHIBITED_CONTENT", FinishReason.CONTENT_FILTER),
-        ("SPII", FinishReason.CONTENT_FILTER),
-        ("MALFORMED_FUNCTION_CALL", FinishReason.ERROR),
-        ("OTHER", FinishReason.OTHER),
+        ("STOP", chat_answer.FinishReason.STOP),
+        ("MAX_TOKENS", chat_answer.FinishReason.LENGTH),
+        ("SAFETY", chat_answer.FinishReason.CONTENT_FILTER),
+        ("RECITATION", chat_answer.FinishReason.CONTENT_FILTER),
+        ("BLOCKLIST", chat_answer.FinishReason.CONTENT_FILTER),
+        ("PROHIBITED_CONTENT", chat_answer.FinishReason.CONTENT_FILTER),
+        ("SPII", chat_answer.FinishReason.CONTENT_FILTER),
+        ("MALFORMED_FUNCTION_CALL", chat_answer.FinishReason.ERROR),
+        ("OTHER", chat_answer.FinishReason.OTHER),
     ],
 )
-def test_finish_reasons(name: str, reason: FinishReason) -> None:
+def test_finish_reasons(name: str, reason: chat_answer.FinishReason) -> None:
     answer = {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": name}]}
     assert GEMINI_MAPPING.decode_response(answer, CTX).choices[0].finish_reason is reason
 
@@ -399,7 +385,7 @@ def test_blocked_prompt_is_a_content_filter_finish() -> None:
     answer = {"promptFeedback": {"blockReason": "SAFETY"}}
     assert (
         GEMINI_MAPPING.decode_response(answer, CTX).choices[0].finish_reason
-        is FinishReason.CONTENT_FILTER
+        is chat_answer.FinishReason.CONTENT_FILTER
     )
 
 
@@ -428,16 +414,16 @@ def test_stream_decoder_events() -> None:
     ]
     events = [e for c in chunks for e in decoder.feed(c)] + decoder.end()
     assert events == [
-        StreamStart("r", "gemini-x", 7),
-        ReasoningDelta("t"),
-        TextDelta("Hi"),
-        MediaOutput(MediaPart(MediaKind.IMAGE, "image/png", data="AA==")),
-        ToolCallStart(0, "call_r_0", "f"),
-        ToolCallDelta(0, '{"k":"v"}'),
-        ToolCallEnd(0),
-        Finish(FinishReason.TOOL_CALLS),
-        UsageReport(TokenUsage(prompt=1, completion=2)),
-        StreamEnd(),
+        chat_answer.StreamStart("r", "gemini-x", 7),
+        chat_answer.ReasoningDelta("t"),
+        chat_answer.TextDelta("Hi"),
+        chat_answer.MediaOutput(MediaPart(MediaKind.IMAGE, "image/png", data="AA==")),
+        chat_answer.ToolCallStart(0, "call_r_0", "f"),
+        chat_answer.ToolCallDelta(0, '{"k":"v"}'),
+        chat_answer.ToolCallEnd(0),
+        chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+        chat_answer.UsageReport(chat_answer.TokenUsage(prompt=1, completion=2)),
+        chat_answer.StreamEnd(),
     ]
 
 
@@ -447,15 +433,15 @@ def test_stream_encoder_frames(json_array: bool) -> None:
     pieces = [
         encoder.encode(e)
         for e in (
-            StreamStart("id", "m", 1),
-            TextDelta("Hel"),
-            ToolCallStart(0, "c", "f", signature="S"),
-            ToolCallDelta(0, '{"a":'),
-            ToolCallDelta(0, "2}"),
-            ToolCallEnd(0),
-            Finish(FinishReason.TOOL_CALLS),
-            UsageReport(TokenUsage(prompt=1, completion=2, reasoning=3)),
-            StreamEnd(),
+            chat_answer.StreamStart("id", "m", 1),
+            chat_answer.TextDelta("Hel"),
+            chat_answer.ToolCallStart(0, "c", "f", signature="S"),
+            chat_answer.ToolCallDelta(0, '{"a":'),
+            chat_answer.ToolCallDelta(0, "2}"),
+            chat_answer.ToolCallEnd(0),
+            chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+            chat_answer.UsageReport(chat_answer.TokenUsage(prompt=1, completion=2, reasoning=3)),
+            chat_answer.StreamEnd(),
         )
     ]
     assert pieces[0] == b"" and pieces[2] == pieces[3] == pieces[4] == b""  # a call is sent whole
@@ -479,15 +465,21 @@ def test_stream_encoder_frames(json_array: bool) -> None:
 
 def test_a_finish_with_no_usage_after_it_is_written_at_the_end() -> None:
     encoder = GEMINI_MAPPING.stream_encoder(include_usage=True)
-    assert encoder.encode(StreamStart("id", "m", 1)) == b""
-    assert encoder.encode(Finish(FinishReason.LENGTH)) == b""
-    (doc,) = [orjson.loads(p[6:]) for p in encoder.encode(StreamEnd()).split(b"\r\n\r\n") if p]
+    assert encoder.encode(chat_answer.StreamStart("id", "m", 1)) == b""
+    assert encoder.encode(chat_answer.Finish(chat_answer.FinishReason.LENGTH)) == b""
+    (doc,) = [
+        orjson.loads(p[6:]) for p in encoder.encode(chat_answer.StreamEnd()).split(b"\r\n\r\n") if p
+    ]
     assert doc["candidates"][0]["finishReason"] == "MAX_TOKENS" and "usageMetadata" not in doc
 
 
 def test_stream_error_is_a_bare_json_line_with_sse() -> None:
     encoder = GEMINI_MAPPING.stream_encoder(include_usage=True)
-    out = encoder.encode(StreamError(ChatError(503, "down", ErrorKind.OVERLOADED)))
+    out = encoder.encode(
+        chat_answer.StreamError(
+            chat_answer.ChatError(503, "down", chat_answer.ErrorKind.OVERLOADED)
+        )
+    )
     assert out.endswith(b"}\n") and not out.startswith(b"data:")
     assert orjson.loads(out)["error"]["status"] == "UNAVAILABLE"
 
@@ -498,32 +490,32 @@ def test_stream_error_is_a_bare_json_line_with_sse() -> None:
         (
             400,
             {"error": {"code": 400, "message": "m", "status": "INVALID_ARGUMENT"}},
-            ErrorKind.INVALID_REQUEST,
+            chat_answer.ErrorKind.INVALID_REQUEST,
         ),
         (
             400,
             [{"error": {"code": 400, "message": "m", "status": "FAILED_PRECONDITION"}}],
-            ErrorKind.INVALID_REQUEST,
+            chat_answer.ErrorKind.INVALID_REQUEST,
         ),
         (
             429,
             {"error": {"code": 429, "message": "m", "status": "RESOURCE_EXHAUSTED"}},
-            ErrorKind.RATE_LIMIT,
+            chat_answer.ErrorKind.RATE_LIMIT,
         ),
         (
             403,
             {"error": {"code": 403, "message": "m", "status": "PERMISSION_DENIED"}},
-            ErrorKind.PERMISSION,
+            chat_answer.ErrorKind.PERMISSION,
         ),
-        (502, b"<html>", ErrorKind.SERVER),
+        (502, b"<html>", chat_answer.ErrorKind.SERVER),
     ],
 )
-def test_errors_decode(status: int, body: Any, kind: ErrorKind) -> None:
+def test_errors_decode(status: int, body: Any, kind: chat_answer.ErrorKind) -> None:
     assert GEMINI_MAPPING.decode_error(status, body).kind is kind
 
 
 def test_error_body_is_googles_shape_as_the_router_writes_it() -> None:
-    error = ChatError(404, "no model", ErrorKind.NOT_FOUND)
+    error = chat_answer.ChatError(404, "no model", chat_answer.ErrorKind.NOT_FOUND)
     routers = RouterError("no model")
     routers.status = 404
     assert orjson.loads(GEMINI_MAPPING.encode_error(error, "t")) == orjson.loads(
@@ -554,7 +546,7 @@ def test_embeddings_both_ways() -> None:
         "content": {"parts": [{"text": "b"}]},
         "outputDimensionality": 8,
     }
-    vectors = EmbeddingResponse("e", ((1.0, 2.0),))
+    vectors = chat_answer.EmbeddingResponse("e", ((1.0, 2.0),))
     assert orjson.loads(GEMINI_MAPPING.encode_embedding_response(vectors, single)) == {
         "embedding": {"values": [1.0, 2.0]}
     }

@@ -7,51 +7,21 @@ from typing import Any
 import orjson
 import pytest
 
-from router.dialects.chat import (
-    MediaKind,
-    MediaPart,
-    Message,
-    ReasoningEffort,
-    ReasoningPart,
-    ResponseFormatKind,
-    Role,
-    TextPart,
-    ToolCallPart,
-    ToolChoice,
-    ToolChoiceMode,
-    ToolResultPart,
-    WireRequest,
-)
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ChatError,
-    EmbeddingResponse,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    ReasoningDelta,
-    StreamEnd,
-    StreamError,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
+from router.dialects import chat, chat_answer
 from router.dialects.openai.replies import router_error_body
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.openai.translate_request import REQUEST_FIELDS
 from router.dialects.openai.usage import usage_from_openai
 from router.errors import InvalidRequest, RouterError, UnsupportedField, UntranslatableAnswer
+from tests.support.openai_wire import assistant_calls, signed_tool_call
+from tests.support.translation import refused_field
 
-CTX = AnswerContext(id="chatcmpl-router", model="m", created=1)
+CTX = chat_answer.AnswerContext(id="chatcmpl-router", model="m", created=1)
 
 
 def decode(**fields: Any):
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
-    return OPENAI_MAPPING.decode_request(WireRequest(body, "m"))
+    return OPENAI_MAPPING.decode_request(chat.WireRequest(body, "m"))
 
 
 def user(content: Any):
@@ -61,26 +31,26 @@ def user(content: Any):
 @pytest.mark.parametrize(
     ("content", "parts"),
     [
-        ("hi", (TextPart("hi"),)),
+        ("hi", (chat.TextPart("hi"),)),
         (
             [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
-            (TextPart("a"), TextPart("b")),
+            (chat.TextPart("a"), chat.TextPart("b")),
         ),
         (
             [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}}],
-            (MediaPart(MediaKind.IMAGE, "image/png", data="iVBO"),),
+            (chat.MediaPart(chat.MediaKind.IMAGE, "image/png", data="iVBO"),),
         ),
         (
             [{"type": "image_url", "image_url": {"url": "https://x/a.jpg", "detail": "high"}}],
-            (MediaPart(MediaKind.IMAGE, "image/jpeg", url="https://x/a.jpg"),),
+            (chat.MediaPart(chat.MediaKind.IMAGE, "image/jpeg", url="https://x/a.jpg"),),
         ),
         (  # the seeds send videos as image_url
             [{"type": "image_url", "image_url": {"url": "https://cdn/58yioe.mp4"}}],
-            (MediaPart(MediaKind.VIDEO, "video/mp4", url="https://cdn/58yioe.mp4"),),
+            (chat.MediaPart(chat.MediaKind.VIDEO, "video/mp4", url="https://cdn/58yioe.mp4"),),
         ),
         (
             [{"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}}],
-            (MediaPart(MediaKind.AUDIO, "audio/wav", data="UklG"),),
+            (chat.MediaPart(chat.MediaKind.AUDIO, "audio/wav", data="UklG"),),
         ),
         (
             [
@@ -89,12 +59,16 @@ def user(content: Any):
                     "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"},
                 }
             ],
-            (MediaPart(MediaKind.DOCUMENT, "application/pdf", data="JVBE", filename="a.pdf"),),
+            (
+                chat.MediaPart(
+                    chat.MediaKind.DOCUMENT, "application/pdf", data="JVBE", filename="a.pdf"
+                ),
+            ),
         ),
     ],
 )
 def test_user_content_parts(content: Any, parts: tuple[Any, ...]) -> None:
-    assert user(content) == Message(Role.USER, parts)
+    assert user(content) == chat.Message(chat.Role.USER, parts)
 
 
 def test_roles_and_tool_results_named_from_their_call() -> None:
@@ -102,28 +76,25 @@ def test_roles_and_tool_results_named_from_their_call() -> None:
         messages=[
             {"role": "developer", "content": "rules"},
             {"role": "user", "content": "weather?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "reasoning_content": "let me look",
-                "tool_calls": [
-                    {
-                        "id": "c1",
-                        "type": "function",
-                        "function": {"name": "w", "arguments": '{"c":1}'},
-                        "extra_content": {"google": {"thought_signature": "SIG"}},
-                    }
-                ],
-            },
+            assistant_calls(
+                signed_tool_call("c1", "w", '{"c":1}', "SIG"), reasoning_content="let me look"
+            ),
             {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
         ]
     )
-    assert [m.role for m in request.messages] == [Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert [m.role for m in request.messages] == [
+        chat.Role.SYSTEM,
+        chat.Role.USER,
+        chat.Role.ASSISTANT,
+        chat.Role.TOOL,
+    ]
     assert request.messages[2].parts == (
-        ReasoningPart("let me look"),
-        ToolCallPart("c1", "w", '{"c":1}', "SIG"),
+        chat.ReasoningPart("let me look"),
+        chat.ToolCallPart("c1", "w", '{"c":1}', "SIG"),
     )
-    assert request.messages[3].parts == (ToolResultPart("c1", (TextPart("sunny"),), name="w"),)
+    assert request.messages[3].parts == (
+        chat.ToolResultPart("c1", (chat.TextPart("sunny"),), name="w"),
+    )
 
 
 def test_generation_settings() -> None:
@@ -148,15 +119,20 @@ def test_generation_settings() -> None:
     assert (gen.stop, gen.candidates, gen.seed) == (("END",), 2, 7)
     assert (gen.presence_penalty, gen.frequency_penalty) == (0.1, 0.2)
     assert gen.response_format is not None
-    assert gen.response_format.kind is ResponseFormatKind.JSON_SCHEMA
+    assert gen.response_format.kind is chat.ResponseFormatKind.JSON_SCHEMA
     assert gen.response_format.schema == {"type": "object"}
 
 
 @pytest.mark.parametrize(
     ("fields", "effort", "budget", "include"),
     [
-        ({"reasoning_effort": "low"}, ReasoningEffort.LOW, None, None),
-        ({"reasoning_effort": "high", "include_thoughts": True}, ReasoningEffort.HIGH, None, True),
+        ({"reasoning_effort": "low"}, chat.ReasoningEffort.LOW, None, None),
+        (
+            {"reasoning_effort": "high", "include_thoughts": True},
+            chat.ReasoningEffort.HIGH,
+            None,
+            True,
+        ),
         (
             {
                 "extra_body": {
@@ -171,7 +147,7 @@ def test_generation_settings() -> None:
         ),
         (
             {"google": {"thinking_config": {"thinking_level": "low"}}},
-            ReasoningEffort.LOW,
+            chat.ReasoningEffort.LOW,
             None,
             None,
         ),
@@ -189,18 +165,18 @@ def test_reasoning(fields: dict[str, Any], effort: Any, budget: Any, include: An
 @pytest.mark.parametrize(
     ("fields", "choice"),
     [
-        ({"tool_choice": "auto"}, ToolChoice(ToolChoiceMode.AUTO)),
-        ({"tool_choice": "none"}, ToolChoice(ToolChoiceMode.NONE)),
-        ({"tool_choice": "required"}, ToolChoice(ToolChoiceMode.REQUIRED)),
+        ({"tool_choice": "auto"}, chat.ToolChoice(chat.ToolChoiceMode.AUTO)),
+        ({"tool_choice": "none"}, chat.ToolChoice(chat.ToolChoiceMode.NONE)),
+        ({"tool_choice": "required"}, chat.ToolChoice(chat.ToolChoiceMode.REQUIRED)),
         (
             {"tool_choice": {"type": "function", "function": {"name": "f"}}},
-            ToolChoice(ToolChoiceMode.REQUIRED, ("f",)),
+            chat.ToolChoice(chat.ToolChoiceMode.REQUIRED, ("f",)),
         ),
-        ({"parallel_tool_calls": False}, ToolChoice(parallel=False)),
+        ({"parallel_tool_calls": False}, chat.ToolChoice(parallel=False)),
         ({"parallel_tool_calls": True}, None),
     ],
 )
-def test_tool_choice(fields: dict[str, Any], choice: ToolChoice | None) -> None:
+def test_tool_choice(fields: dict[str, Any], choice: chat.ToolChoice | None) -> None:
     assert decode(**fields).tool_choice == choice
 
 
@@ -224,9 +200,7 @@ def test_tool_choice(fields: dict[str, Any], choice: ToolChoice | None) -> None:
     ],
 )
 def test_refused_fields_are_named(fields: dict[str, Any], named: str) -> None:
-    with pytest.raises(UnsupportedField) as caught:
-        decode(**fields)
-    assert caught.value.field == named and caught.value.status == 400
+    assert refused_field(lambda: decode(**fields)) == named
 
 
 @pytest.mark.parametrize(
@@ -243,7 +217,7 @@ def test_refused_fields_are_named(fields: dict[str, Any], named: str) -> None:
 )
 def test_malformed_requests_are_400s(body: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest):
-        OPENAI_MAPPING.decode_request(WireRequest(body, "m"))
+        OPENAI_MAPPING.decode_request(chat.WireRequest(body, "m"))
 
 
 def test_dropped_fields_change_nothing() -> None:
@@ -290,8 +264,11 @@ SEED_ANSWER = {  # seed 002's non-streaming answer, shortened
 
 def test_answer_decodes_with_disjoint_usage_and_encodes_back() -> None:
     response = OPENAI_MAPPING.decode_response(SEED_ANSWER, CTX)
-    assert response.choices[0].message.parts == (ReasoningPart("**Me**"), TextPart("I am"))
-    assert response.usage == TokenUsage(prompt=8, completion=11, reasoning=921)
+    assert response.choices[0].message.parts == (
+        chat.ReasoningPart("**Me**"),
+        chat.TextPart("I am"),
+    )
+    assert response.usage == chat_answer.TokenUsage(prompt=8, completion=11, reasoning=921)
     assert response.usage.as_usage() == usage_from_openai(SEED_ANSWER)
     again = orjson.loads(OPENAI_MAPPING.encode_response(response))
     assert again["choices"][0]["message"] == SEED_ANSWER["choices"][0]["message"]
@@ -302,15 +279,21 @@ def test_answer_decodes_with_disjoint_usage_and_encodes_back() -> None:
 @pytest.mark.parametrize(
     ("choice", "reason", "sequence"),
     [
-        ({"finish_reason": "stop"}, FinishReason.STOP, None),
-        ({"finish_reason": "length"}, FinishReason.LENGTH, None),
-        ({"finish_reason": "tool_calls"}, FinishReason.TOOL_CALLS, None),
-        ({"finish_reason": "content_filter"}, FinishReason.CONTENT_FILTER, None),
-        ({"finish_reason": "stop", "stop_reason": "END"}, FinishReason.STOP_SEQUENCE, "END"),
-        ({"finish_reason": "weird"}, FinishReason.OTHER, None),
+        ({"finish_reason": "stop"}, chat_answer.FinishReason.STOP, None),
+        ({"finish_reason": "length"}, chat_answer.FinishReason.LENGTH, None),
+        ({"finish_reason": "tool_calls"}, chat_answer.FinishReason.TOOL_CALLS, None),
+        ({"finish_reason": "content_filter"}, chat_answer.FinishReason.CONTENT_FILTER, None),
+        (
+            {"finish_reason": "stop", "stop_reason": "END"},
+            chat_answer.FinishReason.STOP_SEQUENCE,
+            "END",
+        ),
+        ({"finish_reason": "weird"}, chat_answer.FinishReason.OTHER, None),
     ],
 )
-def test_finish_reasons(choice: dict[str, Any], reason: FinishReason, sequence: str | None) -> None:
+def test_finish_reasons(
+    choice: dict[str, Any], reason: chat_answer.FinishReason, sequence: str | None
+) -> None:
     answer = {"choices": [{"index": 0, "message": {"content": "x"}, **choice}]}
     decoded = OPENAI_MAPPING.decode_response(answer, CTX).choices[0]
     assert (decoded.finish_reason, decoded.stop_sequence) == (reason, sequence)
@@ -344,23 +327,25 @@ def test_stream_decoder_events() -> None:
         *decoder.end(),
     ]
     assert events == [
-        StreamStart("c9", "g", 5),
-        ReasoningDelta("hm"),
-        TextDelta("Hi"),
-        ToolCallStart(0, "t", "f"),
-        ToolCallDelta(0, '{"a"'),
-        ToolCallDelta(0, ":1}"),
-        ToolCallEnd(0),
-        Finish(FinishReason.TOOL_CALLS),
-        UsageReport(TokenUsage(prompt=3, completion=4)),
-        StreamEnd(),
+        chat_answer.StreamStart("c9", "g", 5),
+        chat_answer.ReasoningDelta("hm"),
+        chat_answer.TextDelta("Hi"),
+        chat_answer.ToolCallStart(0, "t", "f"),
+        chat_answer.ToolCallDelta(0, '{"a"'),
+        chat_answer.ToolCallDelta(0, ":1}"),
+        chat_answer.ToolCallEnd(0),
+        chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+        chat_answer.UsageReport(chat_answer.TokenUsage(prompt=3, completion=4)),
+        chat_answer.StreamEnd(),
     ]
 
 
 def test_stream_decoder_reads_an_error_event() -> None:
     decoder = OPENAI_MAPPING.stream_decoder(CTX)
     body = {"error": {"message": "boom", "type": "server_error", "code": 503}}
-    assert decoder.feed(body)[-1] == StreamError(ChatError(503, "boom", ErrorKind.OVERLOADED))
+    assert decoder.feed(body)[-1] == chat_answer.StreamError(
+        chat_answer.ChatError(503, "boom", chat_answer.ErrorKind.OVERLOADED)
+    )
 
 
 @pytest.mark.parametrize("include_usage", [True, False])
@@ -369,11 +354,11 @@ def test_stream_encoder_writes_usage_only_when_asked(include_usage: bool) -> Non
     out = b"".join(
         encoder.encode(e)
         for e in (
-            StreamStart("id1", "m", 9),
-            TextDelta("Hi"),
-            Finish(FinishReason.STOP),
-            UsageReport(TokenUsage(prompt=1, completion=2, reasoning=3)),
-            StreamEnd(),
+            chat_answer.StreamStart("id1", "m", 9),
+            chat_answer.TextDelta("Hi"),
+            chat_answer.Finish(chat_answer.FinishReason.STOP),
+            chat_answer.UsageReport(chat_answer.TokenUsage(prompt=1, completion=2, reasoning=3)),
+            chat_answer.StreamEnd(),
         )
     )
     events = [e for e in out.split(b"\n\n") if e]
@@ -395,25 +380,29 @@ def test_stream_encoder_writes_usage_only_when_asked(include_usage: bool) -> Non
         (
             400,
             {"error": {"message": "bad", "type": "invalid_request_error"}},
-            ErrorKind.INVALID_REQUEST,
+            chat_answer.ErrorKind.INVALID_REQUEST,
         ),
         (
             401,
             {"success": False, "error": {"code": "invalid_token", "message": "no"}},
-            ErrorKind.AUTHENTICATION,
+            chat_answer.ErrorKind.AUTHENTICATION,
         ),
-        (429, {"error": {"message": "slow", "type": "rate_limit_error"}}, ErrorKind.RATE_LIMIT),
-        (503, "not json at all", ErrorKind.OVERLOADED),
-        (500, {"error": "plain"}, ErrorKind.SERVER),
+        (
+            429,
+            {"error": {"message": "slow", "type": "rate_limit_error"}},
+            chat_answer.ErrorKind.RATE_LIMIT,
+        ),
+        (503, "not json at all", chat_answer.ErrorKind.OVERLOADED),
+        (500, {"error": "plain"}, chat_answer.ErrorKind.SERVER),
     ],
 )
-def test_errors_decode(status: int, body: Any, kind: ErrorKind) -> None:
+def test_errors_decode(status: int, body: Any, kind: chat_answer.ErrorKind) -> None:
     error = OPENAI_MAPPING.decode_error(status, body)
     assert (error.status, error.kind) == (status, kind) and error.message
 
 
 def test_error_body_is_the_routers_own_shape() -> None:
-    error = ChatError(429, "slow down", ErrorKind.RATE_LIMIT)
+    error = chat_answer.ChatError(429, "slow down", chat_answer.ErrorKind.RATE_LIMIT)
     mine = orjson.loads(OPENAI_MAPPING.encode_error(error, "t1"))
     routers = RouterError("slow down")
     routers.status, routers.code, routers.type = 429, "too_many_requests", "rate_limit_error"
@@ -421,15 +410,19 @@ def test_error_body_is_the_routers_own_shape() -> None:
 
 
 def test_embeddings_both_ways_with_base64() -> None:
-    wire = WireRequest({"model": "e", "input": ["a", "b"], "encoding_format": "base64"}, "e")
+    wire = chat.WireRequest({"model": "e", "input": ["a", "b"], "encoding_format": "base64"}, "e")
     request = OPENAI_MAPPING.decode_embedding_request(wire)
     assert (request.inputs, request.base64, request.single) == (("a", "b"), True, False)
-    response = EmbeddingResponse("e", ((0.5, -1.0), (2.0, 0.25)), TokenUsage(prompt=3))
+    response = chat_answer.EmbeddingResponse(
+        "e", ((0.5, -1.0), (2.0, 0.25)), chat_answer.TokenUsage(prompt=3)
+    )
     body = orjson.loads(OPENAI_MAPPING.encode_embedding_response(response, request))
     assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
     assert OPENAI_MAPPING.decode_embedding_response(body, "e").vectors == response.vectors
     with pytest.raises(UnsupportedField):
-        OPENAI_MAPPING.decode_embedding_request(WireRequest({"model": "e", "input": [[1, 2]]}, "e"))
+        OPENAI_MAPPING.decode_embedding_request(
+            chat.WireRequest({"model": "e", "input": [[1, 2]]}, "e")
+        )
 
 
 @pytest.mark.parametrize("embedding", ["a", "!!!!", [1, "x"], {"v": 1}])

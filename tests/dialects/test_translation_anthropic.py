@@ -13,10 +13,11 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from router.dialects import chat_answer
 from router.dialects.anthropic.translate import (
     ANTHROPIC_MAPPING,
     decode_count_tokens_request,
@@ -24,21 +25,6 @@ from router.dialects.anthropic.translate import (
     model_page,
 )
 from router.dialects.chat import WireRequest
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ErrorKind,
-    Finish,
-    FinishReason,
-    ReasoningDelta,
-    StreamEnd,
-    StreamStart,
-    TextDelta,
-    TokenUsage,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    UsageReport,
-)
 from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.openai.translate import OPENAI_MAPPING
 from router.dialects.translation import (
@@ -48,8 +34,8 @@ from router.dialects.translation import (
     translate_response,
 )
 from router.errors import InvalidRequest, UnsupportedField, UntranslatableAnswer
+from tests.support import translation_properties as props
 from tests.support.translation import (
-    ARGS,
     TEXT,
     anthropic_events,
     anthropic_requests,
@@ -57,13 +43,11 @@ from tests.support.translation import (
     read_anthropic,
     read_gemini,
     read_openai,
-    sse_documents,
 )
 
-CTX = AnswerContext("router-1", "model-x", 100)
+CTX = chat_answer.AnswerContext("router-1", "model-x", 100)
 MAPPINGS = {"openai": OPENAI_MAPPING, "gemini": GEMINI_MAPPING, "anthropic": ANTHROPIC_MAPPING}
 OTHERS = ["openai", "gemini"]
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def anthropic_body(**fields: Any) -> WireRequest:
@@ -461,21 +445,21 @@ def test_an_anthropic_answer_reaches_openai_and_gemini_clients() -> None:
             "gemini",
             429,
             {"error": {"code": 429, "message": "q", "status": "RESOURCE_EXHAUSTED"}},
-            ErrorKind.RATE_LIMIT,
+            chat_answer.ErrorKind.RATE_LIMIT,
             "rate_limit_error",
         ),
         (
             "gemini",
             503,
             {"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}},
-            ErrorKind.OVERLOADED,
+            chat_answer.ErrorKind.OVERLOADED,
             "overloaded_error",
         ),
         (
             "openai",
             401,
             {"error": {"message": "key", "type": "authentication_error"}},
-            ErrorKind.AUTHENTICATION,
+            chat_answer.ErrorKind.AUTHENTICATION,
             "authentication_error",
         ),
         (
@@ -488,14 +472,14 @@ def test_an_anthropic_answer_reaches_openai_and_gemini_clients() -> None:
                     "code": "model_not_found",
                 }
             },
-            ErrorKind.INVALID_REQUEST,
+            chat_answer.ErrorKind.INVALID_REQUEST,
             "invalid_request_error",
         ),
-        ("openai", 500, None, ErrorKind.SERVER, "api_error"),
+        ("openai", 500, None, chat_answer.ErrorKind.SERVER, "api_error"),
     ],
 )
 def test_node_errors_reach_an_anthropic_client_in_its_shape(
-    node: str, status: int, body: Any, kind: ErrorKind, anthropic_type: str
+    node: str, status: int, body: Any, kind: chat_answer.ErrorKind, anthropic_type: str
 ) -> None:
     error, data = translate_error(ANTHROPIC_MAPPING, MAPPINGS[node], status, body, "req_1")
     assert error.kind is kind
@@ -530,7 +514,7 @@ def test_anthropic_node_errors_reach_other_clients(
 # ---- properties ----------------------------------------------------------------------
 
 
-@PROPERTY
+@props.PROPERTY
 @given(request=anthropic_requests(), target=st.sampled_from(OTHERS))
 def test_an_anthropic_request_translated_there_and_back_keeps_its_meaning(
     request: Any, target: str
@@ -547,7 +531,7 @@ def test_an_anthropic_request_translated_there_and_back_keeps_its_meaning(
     assert normal(node_mapping.decode_request(node)) == normal(client)
 
 
-@PROPERTY
+@props.PROPERTY
 @given(request=anthropic_requests(node=True), source=st.sampled_from(OTHERS))
 def test_a_request_to_an_anthropic_node_keeps_its_meaning(request: Any, source: str) -> None:
     client_mapping = MAPPINGS[source]
@@ -584,18 +568,6 @@ def _every_item(value: Any) -> Any:
     return value
 
 
-def json_values(keys: list[str]) -> st.SearchStrategy[Any]:
-    """Any JSON, its objects keyed by names Anthropic's readers read (so they go deep)."""
-    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
-    return st.recursive(
-        scalars,
-        lambda kids: (
-            st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(keys), kids, max_size=5)
-        ),
-        max_leaves=25,
-    )
-
-
 TYPES = ["text", "image", "document", "tool_use", "tool_result", "thinking", "base64", "url"]
 TYPES += ["redacted_thinking", "message_start", "content_block_start", "content_block_delta"]
 TYPES += ["content_block_stop", "message_delta", "message_stop", "error", "text_delta"]
@@ -610,12 +582,12 @@ KEYS += ["input_tokens", "output_tokens", "cache_read_input_tokens", "error", "m
 
 
 def anthropic_json() -> st.SearchStrategy[Any]:
-    return json_values(KEYS) | st.dictionaries(
-        st.sampled_from(KEYS), json_values(KEYS) | st.sampled_from(TYPES), max_size=6
+    return props.json_values(KEYS) | st.dictionaries(
+        st.sampled_from(KEYS), props.json_values(KEYS) | st.sampled_from(TYPES), max_size=6
     )
 
 
-@PROPERTY
+@props.PROPERTY
 @given(document=anthropic_json(), target=st.sampled_from(OTHERS))
 def test_hostile_anthropic_requests_get_a_400_or_a_translation(document: Any, target: str) -> None:
     try:
@@ -628,7 +600,7 @@ def test_hostile_anthropic_requests_get_a_400_or_a_translation(document: Any, ta
         assert exc.status == 400
 
 
-@PROPERTY
+@props.PROPERTY
 @given(query=st.dictionaries(st.sampled_from(["limit", "after_id", "before_id"]), TEXT))
 def test_hostile_model_list_queries_get_a_400_or_a_page(query: dict[str, str]) -> None:
     models = [model_info(name, 0) for name in ("a", "b", "c")]
@@ -640,20 +612,14 @@ def test_hostile_model_list_queries_get_a_400_or_a_page(query: dict[str, str]) -
         assert len(page["data"]) <= 3
 
 
-@PROPERTY
+@props.PROPERTY
 @given(document=anthropic_json())
 def test_any_anthropic_node_answer_is_translated_or_a_502(document: Any) -> None:
     for client in MAPPINGS.values():
-        try:
-            translate_response(client, ANTHROPIC_MAPPING, document, CTX)
-        except UntranslatableAnswer as exc:
-            assert exc.status == 502
-        assert isinstance(translate_error(client, ANTHROPIC_MAPPING, 500, document, "t")[1], bytes)
-        stream = StreamTranslation.between(client, ANTHROPIC_MAPPING, CTX, include_usage=True)
-        assert isinstance(stream.feed(document) + stream.feed(document) + stream.end(), bytes)
+        props.check_any_answer(client, ANTHROPIC_MAPPING, document, CTX)
 
 
-@PROPERTY
+@props.PROPERTY
 @given(document=anthropic_json(), node=st.sampled_from(OTHERS))
 def test_any_other_node_answer_reaches_an_anthropic_client_or_is_a_502(
     document: Any, node: str
@@ -667,39 +633,9 @@ def test_any_other_node_answer_reaches_an_anthropic_client_or_is_a_502(
     assert read_anthropic(out).done or b"event: error" in out
 
 
-def node_events(
-    text: list[str],
-    reasoning: list[str],
-    calls: list[tuple[str, dict[str, Any]]],
-    usage: TokenUsage,
-    interleave: bool,
-) -> list[Any]:
-    """A node's streamed answer as IR events: reasoning, text and calls, the text split
-    as given; `interleave` puts a piece of text between each call's start and end."""
-    events: list[Any] = [StreamStart("n1", "node-model", 5)]
-    events += [ReasoningDelta(piece) for piece in reasoning]
-    if reasoning:
-        events.append(ReasoningDelta("", signature="c2lnbmVk"))
-    events += [TextDelta(piece) for piece in text[: len(text) // 2]]
-    later = text[len(text) // 2 :]
-    for i, (name, args) in enumerate(calls):
-        raw = orjson.dumps(args).decode()
-        cut = len(raw) // 2
-        events += [ToolCallStart(i, f"c{i}", name), ToolCallDelta(i, raw[:cut])]
-        if interleave and later:
-            events.append(TextDelta(later.pop(0)))
-        events += [ToolCallDelta(i, raw[cut:]), ToolCallEnd(i)]
-    events += [TextDelta(piece) for piece in later]
-    reason = FinishReason.TOOL_CALLS if calls else FinishReason.STOP
-    return [*events, Finish(reason), UsageReport(usage), StreamEnd()]
-
-
-@PROPERTY
+@props.PROPERTY
 @given(
-    text=st.lists(TEXT.filter(bool), max_size=5),
-    reasoning=st.lists(TEXT.filter(bool), max_size=3),
-    calls=st.lists(st.tuples(st.sampled_from(["f", "g"]), ARGS), max_size=2),
-    usage=st.builds(TokenUsage, st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+    **props.STREAM_PIECES,
     pair=st.sampled_from([("anthropic", n) for n in OTHERS] + [(c, "anthropic") for c in OTHERS]),
     interleave=st.booleans(),
 )
@@ -707,19 +643,24 @@ def test_any_stream_split_reaches_the_client_whole(
     text: list[str],
     reasoning: list[str],
     calls: list[Any],
-    usage: TokenUsage,
+    usage: chat_answer.TokenUsage,
     pair: tuple[str, str],
     interleave: bool,
 ) -> None:
     client, node = MAPPINGS[pair[0]], MAPPINGS[pair[1]]
     node_encoder = node.stream_encoder(include_usage=True)
-    events = node_events(text, reasoning, calls, usage, interleave and node is OPENAI_MAPPING)
+    events = props.node_events(
+        text,
+        reasoning,
+        calls,
+        usage,
+        signature="c2lnbmVk",
+        split_text=True,
+        interleave=interleave and node is OPENAI_MAPPING,
+    )
     wire = b"".join(node_encoder.encode(e) for e in events)
     stream = StreamTranslation.between(client, node, CTX, include_usage=True)
-    out = b""
-    for document in sse_documents(wire):
-        out += stream.end() if document == "[DONE]" else stream.feed(document)
-    out += stream.end()
+    out = props.relay(stream, wire)
     if client is ANTHROPIC_MAPPING:
         seen = read_anthropic(out)
         assert seen.finish == ("tool_use" if calls else "end_turn")

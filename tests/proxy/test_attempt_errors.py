@@ -22,6 +22,7 @@ from router.errors import (
 from router.proxy.outcome import final_error
 from router.proxy.relay import midstream_error
 from router.upstream.reasons import Redactor
+from router.upstream.request import failure_for_status
 
 ROUTE = ModelRoute("gemini-2.5-flash", (Backend("a"),))
 REDACTOR = Redactor([NodeConfig("a", "http://10.0.0.9:8000/v1", api_key="sk-node-secret")])
@@ -99,6 +100,50 @@ def test_final_error_passes_the_nodes_request_id_back() -> None:
     error = final_error(ROUTE, failure, REDACTOR)
     assert error.headers() == {"X-Upstream-Request-ID": "req-42"}
     assert final_error(ROUTE, None).headers() == {"Retry-After": "1"}
+
+
+@pytest.mark.parametrize(
+    ("last", "kind", "status", "retry_after"),
+    [
+        (None, NoAvailableNode, 503, 1),
+        (UpstreamFailure(FailureReason.TIMEOUT, "t"), UpstreamTimeout, 504, None),
+        (UpstreamFailure(FailureReason.STATUS_429, "r", retry_after="7"), TooManyRequests, 429, 7),
+        (
+            UpstreamFailure(FailureReason.STATUS_429, "r", retry_after="soon"),
+            TooManyRequests,
+            429,
+            1,
+        ),
+        (UpstreamFailure(FailureReason.CONNECT, "could not connect"), UpstreamError, 502, None),
+        (UpstreamFailure(FailureReason.RESET, "lost"), UpstreamError, 502, None),
+        (failure_for_status(503, "2"), ServiceUnavailable, 503, 2),
+        (failure_for_status(529, None), ServiceUnavailable, 503, None),  # Anthropic's overload
+        (failure_for_status(500, None), UpstreamError, 502, None),
+    ],
+)
+def test_final_error_class_status_and_retry_after(
+    last: UpstreamFailure | None, kind: type[RouterError], status: int, retry_after: float | None
+) -> None:
+    error = final_error(ROUTE, last)
+    assert type(error) is kind and error.status == status
+    assert error.retry_after == retry_after
+
+
+def test_final_error_names_the_last_failure() -> None:
+    error = final_error(ROUTE, UpstreamFailure(FailureReason.RESET, "connection lost x"))
+    assert error.message == f"{NO_ANSWER} (connection lost x)"
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        (FailureReason.TIMEOUT, UpstreamTimeout),
+        (FailureReason.RESET, UpstreamError),
+        (FailureReason.CONNECT, UpstreamError),
+    ],
+)
+def test_midstream_error_class(reason: FailureReason, kind: type[RouterError]) -> None:
+    assert type(midstream_error(UpstreamFailure(reason, "x"))) is kind
 
 
 MIDSTREAM_CASES = [

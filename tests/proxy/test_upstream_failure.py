@@ -1,25 +1,16 @@
-"""Pure pieces of the failure vocabulary: statuses, final errors, mid-stream errors (no loop)."""
+"""Pure pieces of the failure vocabulary: reasons and failover statuses (no loop); the
+errors a client hears of them are tested in test_attempt_errors.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from router.config.model import Backend, ModelRoute
 from router.errors import (
     FailureReason,
-    NoAvailableNode,
     RouterError,
-    ServiceUnavailable,
-    TooManyRequests,
-    UpstreamError,
     UpstreamFailure,
-    UpstreamTimeout,
 )
-from router.proxy.outcome import final_error
-from router.proxy.relay import midstream_error
 from router.upstream.request import failure_for_status, is_failover_status
-
-ROUTE = ModelRoute("m", (Backend("n"),))
 
 
 def test_reason_values_are_the_metric_labels() -> None:
@@ -61,47 +52,3 @@ def test_failover_statuses(status: int, failover: bool, reason: FailureReason | 
         failure = failure_for_status(status, "3")
         assert (failure.reason, failure.status, failure.retry_after) == (reason, status, "3")
         assert failure.detail == f"node answered {status}"
-
-
-@pytest.mark.parametrize(
-    ("last", "kind", "status", "retry_after"),
-    [
-        (None, NoAvailableNode, 503, 1),
-        (UpstreamFailure(FailureReason.TIMEOUT, "t"), UpstreamTimeout, 504, None),
-        (UpstreamFailure(FailureReason.STATUS_429, "r", retry_after="7"), TooManyRequests, 429, 7),
-        (
-            UpstreamFailure(FailureReason.STATUS_429, "r", retry_after="soon"),
-            TooManyRequests,
-            429,
-            1,
-        ),
-        (UpstreamFailure(FailureReason.CONNECT, "could not connect"), UpstreamError, 502, None),
-        (UpstreamFailure(FailureReason.RESET, "lost"), UpstreamError, 502, None),
-        (failure_for_status(503, "2"), ServiceUnavailable, 503, 2),
-        (failure_for_status(529, None), ServiceUnavailable, 503, None),  # Anthropic's overload
-        (failure_for_status(500, None), UpstreamError, 502, None),
-    ],
-)
-def test_final_error(
-    last: UpstreamFailure | None, kind: type[RouterError], status: int, retry_after: float | None
-) -> None:
-    error = final_error(ROUTE, last)
-    assert type(error) is kind and error.status == status
-    assert error.retry_after == retry_after
-
-
-def test_final_error_names_the_last_failure() -> None:
-    error = final_error(ROUTE, UpstreamFailure(FailureReason.RESET, "connection lost x"))
-    assert error.message == "no node produced an answer for model 'm' (connection lost x)"
-
-
-@pytest.mark.parametrize(
-    ("reason", "kind"),
-    [
-        (FailureReason.TIMEOUT, UpstreamTimeout),
-        (FailureReason.RESET, UpstreamError),
-        (FailureReason.CONNECT, UpstreamError),
-    ],
-)
-def test_midstream_error(reason: FailureReason, kind: type[RouterError]) -> None:
-    assert type(midstream_error(UpstreamFailure(reason, "x"))) is kind

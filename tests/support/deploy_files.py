@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from router.config.loader import parse_config
@@ -138,6 +139,14 @@ def compose_cli() -> list[str] | None:
     return None
 
 
+def compose_cli_or_skip(offline: str) -> list[str]:
+    """compose_cli(), or the test skipped, saying where the structure is checked offline."""
+    cli = compose_cli()
+    if cli is None:
+        pytest.skip(f"no compose CLI (apt-get install docker-compose); {offline}")
+    return cli
+
+
 def venv_tool(name: str) -> str | None:
     """A console script installed next to this Python (pip's `bin/`), or one on PATH."""
     beside = Path(sys.executable).parent / name
@@ -155,6 +164,13 @@ def router_check(path: Path) -> subprocess.CompletedProcess[str]:
     """`router check` on a shipped routes.yaml, with the secrets it reads set."""
     command = [sys.executable, "-m", "router", "check", str(path)]
     return tool(command, env={**os.environ, **SECRETS}, cwd=ROOT, timeout=60)
+
+
+def assert_router_check_passes(path: Path) -> None:
+    """`router check` on `path` exits 0 and says the file is valid."""
+    done = router_check(path)
+    assert done.returncode == 0, done.stderr
+    assert "valid" in done.stdout
 
 
 def compose_config(

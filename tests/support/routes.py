@@ -92,3 +92,12 @@ def sse_data(text: str, sep: str = "\n\n") -> list[str]:
     events = [e for e in text.split(sep) if e]
     assert all(e.startswith("data: ") for e in events), events
     return [e.removeprefix("data: ") for e in events]
+
+
+def one_node_routes(extra: str = "", url: str = "http://127.0.0.1:9001") -> str:
+    """The smallest routes.yaml text: node `a` at `url` (its flow mapping ends with
+    `extra`, e.g. `, dialect: openai`) serving model `m`; for config parsing tests."""
+    return (
+        f'version: 1\nnodes:\n  a: {{url: "{url}"{extra}}}\n'
+        "models:\n  m: {backends: [{node: a}]}\n"
+    )

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import strategies as st
 
 from router.dialects.chat import (
@@ -58,6 +60,7 @@ from router.dialects.chat import (
 from router.dialects.chat_wire import DEFAULT_MIME, parse_json_object
 from router.dialects.gemini.schema import to_gemini, to_json_schema
 from router.dialects.openai.translate_request import effort_of_budget
+from router.errors import UnsupportedField
 
 _BUCKET = {
     ReasoningEffort.MINIMAL: ReasoningEffort.LOW,
@@ -599,3 +602,11 @@ def anthropic_stream_client(data: bytes) -> Any:
 
     headers = {"content-type": "text/event-stream"}
     return anthropic_client(lambda request: httpx2.Response(200, headers=headers, content=data))
+
+
+def refused_field(translate: Callable[[], object]) -> str:
+    """The field named by the UnsupportedField that `translate` must raise, a 400."""
+    with pytest.raises(UnsupportedField) as caught:
+        translate()
+    assert caught.value.status == 400
+    return caught.value.field

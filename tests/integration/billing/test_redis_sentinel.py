@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,27 @@ class Traffic:
                 await asyncio.sleep(0.05)  # a refused request comes back fast: do not spin
 
 
+@contextlib.asynccontextmanager
+async def traffic_through(routers: list[Proc]) -> AsyncIterator[Traffic]:
+    """LOOPS_PER_ROUTER request loops on every router, running for 1.5 s before the body
+    and stopped (every loop awaited) after it, however the body ends."""
+    traffic = Traffic()
+    connector = aiohttp.TCPConnector(limit=50, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        loops = [
+            asyncio.create_task(traffic.loop(session, router))
+            for router in routers
+            for _ in range(LOOPS_PER_ROUTER)
+        ]
+        try:
+            await asyncio.sleep(1.5)
+            yield traffic
+        finally:
+            traffic.stop.set()
+            await asyncio.gather(*loops)
+
+
 def serving_again(sent: list[Sent], router: str, promoted: float) -> float | None:
     """Seconds from the promotion until `router` first answered 200 to a request sent
     after it (None if it never did)."""
@@ -146,25 +168,12 @@ async def test_two_routers_follow_a_sentinel_failover_and_the_books_balance(
     deployment: Deployment,
 ) -> None:
     sentinels, routers = deployment.sentinels, deployment.routers
-    traffic = Traffic()
-    connector = aiohttp.TCPConnector(limit=50, force_close=True)
-    timeout = aiohttp.ClientTimeout(total=20)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        loops = [
-            asyncio.create_task(traffic.loop(session, router))
-            for router in routers
-            for _ in range(LOOPS_PER_ROUTER)
-        ]
-        try:
-            await asyncio.sleep(1.5)
-            served = {s.router for s in traffic.sent if s.status == 200}
-            assert served == {r.base_url for r in routers}
-            died = await asyncio.to_thread(sentinels.kill_master)
-            promoted = await asyncio.to_thread(sentinels.wait_promoted)
-            await asyncio.sleep(AFTER_PROMOTION)
-        finally:
-            traffic.stop.set()
-            await asyncio.gather(*loops)
+    async with traffic_through(routers) as traffic:
+        served = {s.router for s in traffic.sent if s.status == 200}
+        assert served == {r.base_url for r in routers}
+        died = await asyncio.to_thread(sentinels.kill_master)
+        promoted = await asyncio.to_thread(sentinels.wait_promoted)
+        await asyncio.sleep(AFTER_PROMOTION)
     sent = traffic.sent
     statuses = collections.Counter((s.status, s.code) for s in sent)
     print(f"\npromoted {promoted - died:.2f}s after the kill; answers {dict(statuses)}")
@@ -231,25 +240,11 @@ async def test_a_failover_that_leaves_the_old_master_up_is_followed_too(
     routers follow the Sentinels' master within FOLLOWED_WITHIN of the promotion, and every
     request answered from then on is in the new master's ledger."""
     sentinels, routers = deployment.sentinels, deployment.routers
-    traffic = Traffic()
-    connector = aiohttp.TCPConnector(limit=50, force_close=True)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=20)
-    ) as session:
-        loops = [
-            asyncio.create_task(traffic.loop(session, router))
-            for router in routers
-            for _ in range(LOOPS_PER_ROUTER)
-        ]
-        try:
-            await asyncio.sleep(1.5)
-            with redis.Redis(port=sentinels.ports[0], socket_timeout=5) as sentinel:
-                sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
-            promoted = await asyncio.to_thread(sentinels.wait_promoted)
-            await asyncio.sleep(AFTER_PROMOTION)
-        finally:
-            traffic.stop.set()
-            await asyncio.gather(*loops)
+    async with traffic_through(routers) as traffic:
+        with redis.Redis(port=sentinels.ports[0], socket_timeout=5) as sentinel:
+            sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+        promoted = await asyncio.to_thread(sentinels.wait_promoted)
+        await asyncio.sleep(AFTER_PROMOTION)
     view = RedisView(f"redis://127.0.0.1:{sentinels.replica.port}/0", PREFIX)
     later = {s.request_id for s in traffic.sent if s.status == 200}
     later &= {s.request_id for s in traffic.sent if s.started >= promoted + FOLLOWED_WITHIN}

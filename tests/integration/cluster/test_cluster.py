@@ -142,6 +142,17 @@ class Run:
     def problem(self, text: str) -> None:
         self.problems.append(text)
 
+    def reached_in_time(
+        self, seconds_by_replica: dict[str, float | None], state: str, within: float, event: str
+    ) -> None:
+        """A problem for each replica that saw VICTIM reach `state` late, or never."""
+        for name, seconds in seconds_by_replica.items():
+            if seconds is None or seconds > within:
+                self.problem(
+                    f"{VICTIM} not {state} on {name} within {within:.2f}s of {event}: "
+                    f"{seconds} (all: {seconds_by_replica})"
+                )
+
     async def kill_node(self) -> None:
         """1. SIGKILL a node: retried around by every replica, ejected on all within 1 s."""
         traffic = self.traffic
@@ -158,12 +169,7 @@ class Run:
         await asyncio.sleep(1.0)  # traffic flows around the ejected node for a while
         end = time.monotonic()
         say("ejected after (s since SIGKILL)", ejected)
-        for name, seconds in ejected.items():
-            if seconds is None or seconds > EJECT_WITHIN:
-                self.problem(
-                    f"{VICTIM} not ejected on {name} within {EJECT_WITHIN}s of the kill: "
-                    f"{seconds} (all: {ejected})"
-                )
+        self.reached_in_time(ejected, "ejected", EJECT_WITHIN, "the kill")
         window = [
             o for o in traffic.outcomes if o.started < end and (not o.ended or o.ended >= killed_at)
         ]
@@ -195,12 +201,7 @@ class Run:
             self.cluster.replicas, VICTIM, "healthy", since=up_at, within=10.0
         )
         say("healthy after (s since the node answered)", healthy)
-        for name, seconds in healthy.items():
-            if seconds is None or seconds > RECOVER_WITHIN:
-                self.problem(
-                    f"{VICTIM} not healthy on {name} within {RECOVER_WITHIN:.2f}s of its "
-                    f"restart: {seconds} (all: {healthy})"
-                )
+        self.reached_in_time(healthy, "healthy", RECOVER_WITHIN, "its restart")
         await asyncio.sleep(1.0)
         url = self.cluster.nodes[VICTIM].base_url + "/_mock/stats"
         _, _, raw = await asyncio.to_thread(http_request, "GET", url)

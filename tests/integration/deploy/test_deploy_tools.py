@@ -21,12 +21,12 @@ from tests.support.deploy_files import (
     DOCKERFILE,
     NGINX,
     NGINX_CONF,
-    compose_cli,
+    assert_router_check_passes,
+    compose_cli_or_skip,
     compose_config,
     configmap_routes,
     manifests,
     render_nginx,
-    router_check,
     tool,
     venv_tool,
 )
@@ -41,15 +41,11 @@ def test_shipped_routes_pass_router_check(which: str, tmp_path: Path) -> None:
     else:
         path = tmp_path / "routes.yaml"
         path.write_text(configmap_routes(manifests()))
-    result = router_check(path)
-    assert result.returncode == 0, result.stderr
-    assert "valid" in result.stdout
+    assert_router_check_passes(path)
 
 
 def test_compose_file_passes_compose_config() -> None:
-    cli = compose_cli()
-    if cli is None:
-        pytest.skip("no compose CLI (apt-get install docker-compose); structure is checked below")
+    cli = compose_cli_or_skip("structure is checked below")
     ok = compose_config(cli, COMPOSE)
     assert ok.returncode == 0, ok.stderr
     # The admin token has no default: compose refuses to start without one.

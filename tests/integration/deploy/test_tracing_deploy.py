@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.deploy_files import COMPOSE, DEPLOY, compose_cli, compose_config, router_check
+from tests.support.deploy_files import (
+    COMPOSE,
+    DEPLOY,
+    assert_router_check_passes,
+    compose_cli_or_skip,
+    compose_config,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_tracing_routes_pass_router_check() -> None:
-    done = router_check(DEPLOY / "tracing" / "routes.yaml")
-    assert done.returncode == 0, done.stderr
-    assert "valid" in done.stdout
+    assert_router_check_passes(DEPLOY / "tracing" / "routes.yaml")
 
 
 def test_the_overlay_passes_compose_config() -> None:
-    cli = compose_cli()
-    if cli is None:
-        pytest.skip("no compose CLI (apt-get install docker-compose); structure checked offline")
+    cli = compose_cli_or_skip("structure checked offline")
     overlay = DEPLOY / "tracing" / "docker-compose.tempo.yml"
     done = compose_config(cli, COMPOSE, overlay)
     assert done.returncode == 0, done.stderr
