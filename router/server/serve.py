@@ -10,6 +10,7 @@ import sys
 
 from aiohttp import web
 
+from router import heap
 from router.config.loader import load_config
 from router.config.model import Config
 from router.config.ports import listen_problem
@@ -54,7 +55,10 @@ async def run_server(
     except OSError as exc:
         await runner.cleanup()
         raise StartupError(listen_problem(exc, host, port)) from None
-    log.info("started", host=host, port=port, config=config.source, pid=_pid())
+    frozen = heap.settle()  # before the first request: see router.server.heap
+    log.info(
+        "started", host=host, port=port, config=config.source, pid=_pid(), frozen_objects=frozen
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

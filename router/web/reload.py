@@ -14,6 +14,7 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from router import heap
 from router.config.loader import load_config
 from router.config.model import Config
 from router.errors import ConfigError
@@ -81,6 +82,7 @@ class ConfigReloader:
             self.table.install(config)
             self._digest = self._hash()
             await self.on_installed(config)
+            heap.settle()  # the new config frozen, the old one freed (router.heap)
             self.observer.config_reloaded(True, str(self.path))
             return []
 
