@@ -24,11 +24,13 @@ from router.billing.pricing import reservation
 from router.billing.settling import Settler
 from router.billing.state import (
     Admission,
+    Admit,
     StateStore,
     open_store,
     sweep_periodically,
 )
 from router.billing.state.memory import MemoryStateStore
+from router.billing.state.redis import RedisStateStore
 from router.billing.withdrawals import Withdrawal, Withdrawals
 from router.config.keys import KeyRecord, hash_key
 from router.config.model import ModelRoute, StateConfig
@@ -74,6 +76,7 @@ class Billing:
         # Billing ids need to be unique, not secret: no getrandom system call per request.
         self._ids = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start
+        self._admit: Admit | None = None  # set by start: Redis admits as a future, no task
 
     @property
     def store(self) -> StateStore:
@@ -104,7 +107,8 @@ class Billing:
         billing_id = f"{exchange.request_id}:{self._ids.getrandbits(48):012x}"
         pricing = route.pricing
         reserve = 0 if pricing is None else reservation(pricing, route.limits, estimate)
-        admitting = self.store.admit(
+        admit = self._admit or self.store.admit
+        admitting = admit(
             key,
             route.name,
             billing_id,
@@ -118,7 +122,7 @@ class Billing:
         exchange.admitting = loop.time()
         try:
             admission = await (
-                self._guarded(admitting, exchange, _withdrawal(billing_id, key, route))
+                self._guarded(admitting, exchange, billing_id, key, route)
                 if self._guard_admit
                 else admitting
             )
@@ -147,16 +151,25 @@ class Billing:
             self.recent_keys.accepted(key, now)
 
     async def _guarded(
-        self, admitting: Awaitable[Admission], exchange: Exchange, withdrawal: Withdrawal
+        self,
+        admitting: Awaitable[Admission],
+        exchange: Exchange,
+        billing_id: str,
+        key: str | None,
+        route: ModelRoute,
     ) -> Admission:
         """The admission, made to completion even if the caller is cancelled meanwhile;
         one that lands after that is refunded at once rather than charged by the sweep,
-        and one that fails is withdrawn (it may land later)."""
-        task = asyncio.ensure_future(admitting)
+        and one that fails is withdrawn (it may land later). Redis's admission is a
+        future already (`admit_soon`): shielding it makes no task."""
+        admission = asyncio.ensure_future(admitting)
         try:
-            return await asyncio.shield(task)
+            return await asyncio.shield(admission)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._refund_abandoned(done, exchange, withdrawal))
+            withdrawal = _withdrawal(billing_id, key, route)
+            admission.add_done_callback(
+                lambda done: self._refund_abandoned(done, exchange, withdrawal)
+            )
             raise
 
     def _refund_abandoned(
@@ -274,7 +287,16 @@ class Billing:
             settle_now=self._store.settle_now
             if isinstance(self._store, MemoryStateStore)
             else None,
+            # Redis settles through its script pipeline: no task, the request not waiting.
+            settle_soon=self._store.settle_soon
+            if isinstance(self._store, RedisStateStore)
+            else None,
             loop=self._loop,
+        )
+        self._admit = (
+            self._store.admit_soon
+            if isinstance(self._store, RedisStateStore)
+            else self._store.admit
         )
         self.withdrawals = Withdrawals(self._store, self.observer)
         if self.config.backend == "memory" and not self.static_keys:

@@ -2,9 +2,12 @@
 
 How this works: `settle` runs when a request ends (router.web.pipeline). On a store that
 settles without I/O (memory) it settles there and then: no task, no await, nothing to
-retry. Otherwise it settles in a task of its own, so a client that goes away cannot
-cancel it, retried with backoff while the backend is unreachable (settling is idempotent
-per request id) until the reservation would expire anyway (then the sweep charges it).
+retry. On Redis it is queued on the store's script pipeline, which sends it with the
+other calls of its loop turn, and a done-callback reports it: no task, and the request
+does not wait. Only a settlement that must wait (for usage read after the client left)
+or that failed (the backend unreachable) takes a task, so a client that goes away cannot
+cancel it, retried with backoff (settling is idempotent per request id) until the
+reservation would expire anyway (then the sweep charges it).
 An answer is charged from the usage the node reported, or, when none reached the
 client, from what the client received (router.billing.delivered); no successful answer
 is refunded in full.
@@ -13,14 +16,17 @@ is refunded in full.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from router.billing.delivered import billed_usage
 from router.billing.state import (
     Admission,
     InlineSettle,
     Outcome,
+    QueuedSettle,
     Settlement,
     SettleResult,
     StateStore,
@@ -49,35 +55,99 @@ class Settler:
         *,
         backend_down: Callable[[], None],
         settle_now: InlineSettle | None,
+        settle_soon: QueuedSettle | None = None,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        """`settle_now`: the store's settling without I/O, when it has one (memory)."""
+        """`settle_now`: the store's settling without I/O, when it has one (memory);
+        `settle_soon`: its settling as a future, with no task (Redis)."""
         self.store = store
         self.config = config
         self.observer = observer
         self.backend_down = backend_down
         self._settle_now = settle_now
+        self._settle_soon = settle_soon
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: set[asyncio.Future[Settlement]] = set()
 
     def settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
         """Settle now (no I/O needed) or in a task: a cancelled handler must not skip or
         split it."""
         if not admission.is_metered:
             return
-        if self._settle_now is not None and exchange.late_usage is None:
-            self._settle_inline(self._settle_now, admission, exchange, usage)
-            return
-        task = self._loop.create_task(self._settle(admission, exchange, usage))
+        if exchange.late_usage is None:
+            if self._settle_now is not None:
+                self._settle_inline(self._settle_now, admission, exchange, usage)
+                return
+            if self._settle_soon is not None:
+                self._settle_queued(self._settle_soon, admission, exchange, usage)
+                return
+        self._spawn(self._settle(admission, exchange, usage))
+
+    def _spawn(self, settling: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(settling)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
         """Let pending settlements finish (5 s at most), then stop the rest: their
         reservations expire and the sweep charges them."""
+        if self._queued:
+            await asyncio.wait(list(self._queued), timeout=5)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         await cancel_and_wait(list(self._tasks))
+
+    def _settle_queued(
+        self,
+        settle_soon: QueuedSettle,
+        admission: Admission,
+        exchange: Exchange,
+        usage: Usage | None,
+    ) -> None:
+        """Queue the settlement on the store's pipeline; a callback reports it."""
+        outcome = settle_outcome(exchange)
+        usage = billed_usage(
+            outcome,
+            usage,
+            late=None,
+            delivered=exchange.delivered,
+            prompt_estimate=exchange.prompt_estimate,
+        )
+        started = self._loop.time()
+        settling = settle_soon(
+            admission,
+            usage,
+            outcome,
+            node=exchange.node,
+            status=exchange.status or 499,
+            now=time.time(),
+        )
+        self._queued.add(settling)
+        settling.add_done_callback(
+            functools.partial(self._queued_done, admission, exchange, usage, outcome, started)
+        )
+
+    def _queued_done(
+        self,
+        admission: Admission,
+        exchange: Exchange,
+        usage: Usage | None,
+        outcome: Outcome,
+        started: float,
+        settling: asyncio.Future[Settlement],
+    ) -> None:
+        self._queued.discard(settling)
+        if settling.cancelled():  # the store closed: the reservation expires into the ledger
+            return
+        error = settling.exception()
+        if error is None:
+            self._settled(admission, exchange, settling.result(), started, self._loop.time())
+        elif isinstance(error, StateUnavailable):
+            self.backend_down()
+            self._spawn(self._retried(admission, exchange, usage, outcome, started, wait=True))
+        else:  # a bug: logged; the reservation expires into the ledger
+            self.observer.log.error("settle_failed", detail=type(error).__name__)
 
     def _settle_inline(
         self,
@@ -116,13 +186,33 @@ class Settler:
             delivered=exchange.delivered,
             prompt_estimate=exchange.prompt_estimate,
         )
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        # Settling is idempotent per request id, so it is retried until the backend answers
-        # or the reservation would expire anyway (then the sweep charges the reservation).
+        await self._retried(admission, exchange, usage, outcome, self._loop.time(), wait=False)
+
+    async def _retried(
+        self,
+        admission: Admission,
+        exchange: Exchange,
+        usage: Usage | None,
+        outcome: Outcome,
+        started: float,
+        *,
+        wait: bool,
+    ) -> None:
+        """Settle, retried while the backend is unreachable (`wait`: it just failed once).
+
+        Settling is idempotent per request id, so it is retried until the backend answers
+        or the reservation would expire anyway (then the sweep charges the reservation)."""
         deadline = admission.started + self.config.reservation_ttl - 5
         delay = SETTLE_RETRY_FIRST
         while True:
+            if wait:
+                if time.time() + delay >= deadline:
+                    self.observer.settle_failed(exchange.request_id)
+                    failed = Settled(started, self._loop.time(), "failed")
+                    self.observer.request_settled(exchange, failed)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SETTLE_RETRY_MAX)
             try:
                 settlement = await self.store.settle(
                     admission,
@@ -135,13 +225,8 @@ class Settler:
                 break
             except StateUnavailable:
                 self.backend_down()
-                if time.time() + delay >= deadline:
-                    self.observer.settle_failed(exchange.request_id)
-                    self.observer.request_settled(exchange, Settled(started, loop.time(), "failed"))
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, SETTLE_RETRY_MAX)
-        self._settled(admission, exchange, settlement, started, loop.time())
+                wait = True
+        self._settled(admission, exchange, settlement, started, self._loop.time())
 
     def _settled(
         self,

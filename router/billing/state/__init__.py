@@ -13,7 +13,14 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 
-from router.billing.state.base import Admission, InlineSettle, Settlement, StateStore
+from router.billing.state.base import (
+    Admission,
+    Admit,
+    InlineSettle,
+    QueuedSettle,
+    Settlement,
+    StateStore,
+)
 from router.billing.state.ledger import LedgerRecord
 from router.billing.state.outcomes import Outcome, SettledBy, SettleResult
 from router.billing.state.redis_io import redis_client
@@ -23,9 +30,11 @@ from router.errors import StateUnavailable
 
 __all__ = [
     "Admission",
+    "Admit",
     "InlineSettle",
     "LedgerRecord",
     "Outcome",
+    "QueuedSettle",
     "SettleResult",
     "SettledBy",
     "Settlement",

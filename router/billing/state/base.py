@@ -10,7 +10,8 @@ release the slot, append the ledger). Settling is idempotent per request id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -105,6 +106,39 @@ class InlineSettle(Protocol):
         status: int,
         now: float,
     ) -> Settlement: ...
+
+
+class Admit(Protocol):
+    """`StateStore.admit`, or the same as a future made with no task (Redis's `admit_soon`)."""
+
+    def __call__(
+        self,
+        key: str | None,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        *,
+        free: bool = False,
+        tokens: int = 0,
+        reserve: int | None = None,
+    ) -> Awaitable[Admission]: ...
+
+
+class QueuedSettle(Protocol):
+    """`settle` as a future, queued with no task of its own (Redis: its script pipeline).
+    The future fails with StateUnavailable as `settle` raises it."""
+
+    def __call__(
+        self,
+        admission: Admission,
+        usage: Usage | None,
+        outcome: Outcome,
+        *,
+        node: str | None,
+        status: int,
+        now: float,
+    ) -> asyncio.Future[Settlement]: ...
 
 
 class StateStore(Protocol):

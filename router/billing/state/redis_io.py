@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -38,10 +38,39 @@ def translated() -> Iterator[None]:
     """Every Redis failure, and running out of time, as StateUnavailable."""
     try:
         yield
-    except RedisError as exc:
-        raise StateUnavailable(f"state backend error: {type(exc).__name__}") from exc
-    except (TimeoutError, OSError) as exc:
-        raise StateUnavailable("state backend did not answer in time") from exc
+    except (RedisError, TimeoutError, OSError) as exc:
+        raise translate(exc) from exc
+
+
+def translate(exc: BaseException) -> BaseException:
+    """A Redis failure or an overrun as StateUnavailable (`__cause__` set); others as they are."""
+    if isinstance(exc, RedisError):
+        out = StateUnavailable(f"state backend error: {type(exc).__name__}")
+    elif isinstance(exc, TimeoutError | OSError):
+        out = StateUnavailable("state backend did not answer in time")
+    else:
+        return exc
+    out.__cause__ = exc
+    return out
+
+
+def resolve(result: asyncio.Future[T], raw: asyncio.Future[Any], read: Callable[[Any], T]) -> None:
+    """Settle `result` from the done future `raw`: its reply as `read` reads it, or its
+    error translated. A done-callback's work, where a coroutine would need a task of its
+    own to outlive its caller."""
+    if result.done():
+        return
+    if raw.cancelled():
+        result.cancel()
+        return
+    exc = raw.exception()
+    if exc is not None:
+        result.set_exception(translate(exc))
+        return
+    try:
+        result.set_result(read(raw.result()))
+    except Exception as error:  # what the reply means (AuthRejected), or a bug
+        result.set_exception(error)
 
 
 def redis_client(config: StateConfig) -> Redis:
