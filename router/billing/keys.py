@@ -90,6 +90,26 @@ def glob_to_lua(glob: str) -> str:
     return "".join(out)
 
 
+class KeyDigests:
+    """The SHA-256 digests of keys presented lately, so a request's key is hashed once, not
+    at its check and again at its admission. Bounded: a flood of made-up keys only clears
+    it (each key is hashed again once)."""
+
+    __slots__ = ("_digests", "limit")
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._digests: dict[str, str] = {}
+
+    def of(self, key: str) -> str:
+        digest = self._digests.get(key)
+        if digest is None:
+            if len(self._digests) >= self.limit:
+                self._digests.clear()
+            digest = self._digests[key] = hash_key(key)
+        return digest
+
+
 class RecentKeys:
     """Keys accepted lately (as digests, for `ttl` seconds): the check before a body is
     read asks the store only about keys it has not seen accepted, so the hot path of a
@@ -113,5 +133,9 @@ class RecentKeys:
         self._expiry[key_hash] = now + self.ttl
 
     def knows(self, key: str, now: float) -> bool:
-        expiry = self._expiry.get(hash_key(key))
+        return self.knows_digest(hash_key(key), now)
+
+    def knows_digest(self, key_hash: str, now: float) -> bool:
+        """`knows` for a key known by its digest."""
+        expiry = self._expiry.get(key_hash)
         return expiry is not None and expiry > now

@@ -19,12 +19,13 @@ import random
 import time
 from collections.abc import Awaitable, Sequence
 
-from router.billing.keys import RecentKeys
+from router.billing.keys import KeyDigests, RecentKeys
 from router.billing.pricing import reservation
 from router.billing.settling import Settler
 from router.billing.state import (
     Admission,
     Admit,
+    AdmitNow,
     StateStore,
     open_store,
     sweep_periodically,
@@ -70,6 +71,7 @@ class Billing:
         # store admits without yielding, so it needs no guard.
         self._guard_admit = config.backend == "redis"
         self.recent_keys = RecentKeys()
+        self.digests = KeyDigests()
         self._keys_pending = False  # a reload's keys not yet written to an unreachable Redis
         self.settler: Settler  # set by start
         self._background: list[asyncio.Task[None]] = []
@@ -77,6 +79,7 @@ class Billing:
         self._ids = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start
         self._admit: Admit | None = None  # set by start: Redis admits as a future, no task
+        self._admit_now: AdmitNow | None = None  # set by start: memory admits without I/O
 
     @property
     def store(self) -> StateStore:
@@ -107,25 +110,26 @@ class Billing:
         billing_id = f"{exchange.request_id}:{self._ids.getrandbits(48):012x}"
         pricing = route.pricing
         reserve = 0 if pricing is None else reservation(pricing, route.limits, estimate)
-        admit = self._admit or self.store.admit
-        admitting = admit(
-            key,
-            route.name,
-            billing_id,
-            pricing,
-            now,
-            free=free,
-            tokens=estimate.total,
-            reserve=reserve,
-        )
+        key_hash = None if key is None else self.digests.of(key)
         loop = self._loop or asyncio.get_running_loop()
         exchange.admitting = loop.time()
         try:
-            admission = await (
-                self._guarded(admitting, exchange, billing_id, key, route)
-                if self._guard_admit
-                else admitting
-            )
+            if self._admit_now is not None:  # memory: no I/O, so no await and no coroutine
+                admission = self._admit_now(
+                    key,
+                    route.name,
+                    billing_id,
+                    pricing,
+                    now,
+                    free=free,
+                    tokens=estimate.total,
+                    reserve=reserve,
+                    key_hash=key_hash,
+                )
+            else:
+                admission = await self._admitted(
+                    key, billing_id, exchange, route, now, free, estimate.total, reserve, key_hash
+                )
         except AuthRejected as exc:
             self.observer.admission_refused(route.name, exc.code)
             raise
@@ -140,15 +144,39 @@ class Billing:
             return Admission.unmetered(exchange.request_id, route.name, now)
         finally:
             exchange.admitted = loop.time()
-        self._accepted(key, admission, now)
+        if admission.key_hash:  # the store hashed the key already
+            self.recent_keys.accepted_digest(admission.key_hash, now)
         exchange.key_name, exchange.reserved = admission.key_name, admission.reserved
         return admission
 
-    def _accepted(self, key: str | None, admission: Admission, now: float) -> None:
-        if admission.key_hash:  # the store hashed the key already
-            self.recent_keys.accepted_digest(admission.key_hash, now)
-        elif key is not None:
-            self.recent_keys.accepted(key, now)
+    async def _admitted(
+        self,
+        key: str | None,
+        billing_id: str,
+        exchange: Exchange,
+        route: ModelRoute,
+        now: float,
+        free: bool,
+        tokens: int,
+        reserve: int,
+        key_hash: str | None,
+    ) -> Admission:
+        """An admission over the network (Redis), guarded against the caller's cancellation."""
+        admit = self._admit or self.store.admit
+        admitting = admit(
+            key,
+            route.name,
+            billing_id,
+            route.pricing,
+            now,
+            free=free,
+            tokens=tokens,
+            reserve=reserve,
+            key_hash=key_hash,
+        )
+        if not self._guard_admit:
+            return await admitting
+        return await self._guarded(admitting, exchange, billing_id, key, route)
 
     async def _guarded(
         self,
@@ -236,11 +264,11 @@ class Billing:
         if self.auth_off:
             return
         self.require_key(key)
-        if key is not None and self.recent_keys.knows(key, time.time()):
+        if key is not None and self.recent_keys.knows_digest(self.digests.of(key), time.time()):
             return
         await self.authenticate(key)
         if key is not None:
-            self.recent_keys.accepted(key, time.time())
+            self.recent_keys.accepted_digest(self.digests.of(key), time.time())
 
     async def authenticate(self, key: str | None) -> None:
         """Authentication without a model (model lists, unknown models): 401 unless the

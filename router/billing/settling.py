@@ -248,6 +248,8 @@ class Settler:
             )
         else:
             refunded = 0
+        if not self.observer.settle_listeners:
+            return
         self.observer.request_settled(
             exchange,
             Settled(
@@ -261,13 +263,16 @@ class Settler:
         )
 
 
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
+
+
 def settle_outcome(exchange: Exchange) -> Outcome:
     """How a request ended, for its charge. A request the router or a node failed (an
     error code: a 4xx/5xx, a node failing mid-answer) is FAILED, refunded, even when the
     client also left while the error event was being written; a client cut for not
     reading is CLIENT_SLOW and one that left an answer still going DISCONNECTED (both
     charged what they received: router.billing.delivered); else SUCCESS."""
-    return Outcome(exchange.outcome)
+    return _OUTCOMES[exchange.outcome]
 
 
 async def _late_usage(exchange: Exchange) -> Usage | None:

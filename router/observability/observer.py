@@ -38,6 +38,10 @@ class Observer:
         self.access_log = access_log
         # Told of every finished request and settlement (router.observability.listeners).
         self.request_listeners: list[RequestListener] = []
+        # Those told of settlements: the metrics and access log listeners count credits
+        # elsewhere (`credits_settled`, the ledger), so a request without tracing makes no
+        # `Settled` record at all.
+        self.settle_listeners: list[RequestListener] = []
         if metrics is not None:
             self.request_listeners.append(MetricsListener(metrics))
         if access_log:
@@ -61,6 +65,7 @@ class Observer:
     def add_request_listener(self, listener: RequestListener) -> None:
         """One more exporter of finished requests (e.g. router.observability.tracing)."""
         self.request_listeners.append(listener)
+        self.settle_listeners.append(listener)
 
     # -- per request ---------------------------------------------------------------------
 
@@ -109,7 +114,7 @@ class Observer:
 
     def request_settled(self, exchange: Exchange, settled: Settled) -> None:
         """A request's credits were settled (or could not be: `settled.result`)."""
-        for listener in self.request_listeners:
+        for listener in self.settle_listeners:
             try:
                 listener.request_settled(exchange, settled)
             except Exception:

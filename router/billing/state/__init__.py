@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from router.billing.state.base import (
     Admission,
     Admit,
+    AdmitNow,
     InlineSettle,
     QueuedSettle,
     Settlement,
@@ -31,6 +32,7 @@ from router.errors import StateUnavailable
 __all__ = [
     "Admission",
     "Admit",
+    "AdmitNow",
     "InlineSettle",
     "LedgerRecord",
     "Outcome",

@@ -122,7 +122,26 @@ class Admit(Protocol):
         free: bool = False,
         tokens: int = 0,
         reserve: int | None = None,
+        key_hash: str | None = None,
     ) -> Awaitable[Admission]: ...
+
+
+class AdmitNow(Protocol):
+    """`StateStore.admit` done without I/O, for a store that needs none (memory)."""
+
+    def __call__(
+        self,
+        key: str | None,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        *,
+        free: bool = False,
+        tokens: int = 0,
+        reserve: int | None = None,
+        key_hash: str | None = None,
+    ) -> Admission: ...
 
 
 class QueuedSettle(Protocol):
@@ -160,6 +179,7 @@ class StateStore(Protocol):
         free: bool = False,
         tokens: int = 0,
         reserve: int | None = None,
+        key_hash: str | None = None,
     ) -> Admission:
         """Authorise and reserve in one step, or raise AuthRejected. Repeats reuse a live one.
 
@@ -172,6 +192,8 @@ class StateStore(Protocol):
 
         `free` (countTokens): check the key, disabled and its models only; nothing is
         counted, reserved or written, and the answer is unmetered (never settled).
+
+        `key_hash`: the key's digest (router.config.keys.hash_key), when the caller has it.
         """
         ...
 

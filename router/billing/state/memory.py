@@ -78,7 +78,10 @@ class MemoryStateStore:
         self._keys: dict[str, _Key] = {}  # by hash
         self._names: dict[str, str] = {}  # name -> hash
         self._reservations: dict[str, _Reservation] = {}
-        self._done: dict[str, tuple[SettledBy, float]] = {}  # insertion order = time order
+        # Settled ids, remembered a day: until when (insertion order = time order), and how.
+        # Two dicts of shared values, not a tuple each: nothing per request for the GC.
+        self._done_until: dict[str, float] = {}
+        self._done_by: dict[str, SettledBy] = {}
         self.ledger = JsonlLedger(config.ledger_path, loop)
         self._charged: Counter[str] = self.ledger.charged_by_key()  # key name -> all time
         for record in static_keys:
@@ -129,13 +132,41 @@ class MemoryStateStore:
         free: bool = False,
         tokens: int = 0,
         reserve: int | None = None,
+        key_hash: str | None = None,
     ) -> Admission:
+        return self.admit_now(
+            key,
+            model,
+            request_id,
+            pricing,
+            now,
+            free=free,
+            tokens=tokens,
+            reserve=reserve,
+            key_hash=key_hash,
+        )
+
+    def admit_now(
+        self,
+        key: str | None,
+        model: str,
+        request_id: str,
+        pricing: Pricing | None,
+        now: float,
+        *,
+        free: bool = False,
+        tokens: int = 0,
+        reserve: int | None = None,
+        key_hash: str | None = None,
+    ) -> Admission:
+        """`admit` without an await (the router calls it so: router.billing.service);
+        `key_hash`: the key's digest, when the caller has it already."""
         live = self._reservations.get(request_id)
         if live is not None:
             return live.admission
         if not self._keys:
             return Admission.unmetered(request_id, model, now)
-        entry = self._keys.get(hash_key(key)) if key else None
+        entry = self._keys.get(key_hash or hash_key(key)) if key else None
         if entry is None:
             raise AuthRejected("invalid_token")
         if entry.is_disabled:
@@ -204,9 +235,9 @@ class MemoryStateStore:
         if not admission.is_metered:
             return Settlement(rid, SettleResult.UNMETERED)
         if rid not in self._reservations:
-            done = self._done.get(rid)
+            done = self._done_by.get(rid)
             if done is not None:
-                return Settlement(rid, SettleResult.ALREADY_SETTLED, done[0])
+                return Settlement(rid, SettleResult.ALREADY_SETTLED, done)
             return Settlement(rid, SettleResult.UNKNOWN)
         charge = decide_charge(admission, usage, outcome)
         return self._finish(
@@ -239,9 +270,14 @@ class MemoryStateStore:
             if entry.balance is not None:
                 entry.balance += res.admission.reserved - amount
                 balance = entry.balance
-        while self._done and next(iter(self._done.values()))[1] <= now:
-            del self._done[next(iter(self._done))]
-        self._done[rid] = (settled_by, now + DONE_TTL)
+        done_until = self._done_until
+        while done_until:
+            oldest = next(iter(done_until))
+            if done_until[oldest] > now:
+                break
+            del done_until[oldest], self._done_by[oldest]
+        done_until[rid] = now + DONE_TTL
+        self._done_by[rid] = settled_by
         usage = usage or Usage()
         a = res.admission
         self.ledger.append(

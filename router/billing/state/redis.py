@@ -90,9 +90,18 @@ class RedisStateStore:
         free: bool = False,
         tokens: int = 0,
         reserve: int | None = None,
+        key_hash: str | None = None,
     ) -> Admission:
         return await self.admit_soon(
-            key, model, request_id, pricing, now, free=free, tokens=tokens, reserve=reserve
+            key,
+            model,
+            request_id,
+            pricing,
+            now,
+            free=free,
+            tokens=tokens,
+            reserve=reserve,
+            key_hash=key_hash,
         )
 
     async def settle(

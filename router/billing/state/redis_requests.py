@@ -80,11 +80,12 @@ class RedisRequests:
         free: bool = False,
         tokens: int = 0,
         reserve: int | None = None,
+        key_hash: str | None = None,
     ) -> asyncio.Future[Admission]:
         """StateStore.admit as a future: queued on the pipeline with this loop turn's other calls,
         and read by a callback, with no task of its own (the router shields it:
         router.billing.service)."""
-        key_hash = hash_key(key) if key else ""
+        key_hash = (key_hash or hash_key(key)) if key else ""
         if pricing is None:
             reserve = 0
         elif reserve is None:
