@@ -28,6 +28,7 @@ CODECS: Mapping[DialectName, Codec] = MappingProxyType(
 )
 DEFAULT: Codec = next(iter(CODECS.values()))
 ALL: tuple[Codec, ...] = tuple(CODECS.values())
+_CREDENTIALS = tuple(codec.ingress.credentials for codec in ALL)
 
 # `server.prefixes`' default: every dialect's mount points, in registry order.
 DEFAULT_PREFIXES: tuple[str, ...] = tuple(
@@ -88,8 +89,8 @@ def can_reach(client: Codec, speaks: frozenset[DialectName]) -> bool:
 def presented_keys(headers: MultiMapping[str], raw_query: str, path: str) -> set[str]:
     """Every key the request presents, in any dialect's forms."""
     found: set[str] = set()
-    for each in ALL:
-        found.update(each.ingress.credentials(headers, raw_query, path))
+    for each in _CREDENTIALS:
+        found.update(each(headers, raw_query, path))
     return found
 
 
@@ -100,10 +101,15 @@ def extract_key(headers: MultiMapping[str], raw_query: str, path: str) -> str | 
     `headers` must be case-insensitive (aiohttp's `request.headers`); `raw_query` is the
     query string as received (`request.rel_url.raw_query_string`).
     """
-    found = presented_keys(headers, raw_query, path)
-    if len(found) > 1:
-        raise AuthRejected("invalid_token", CONFLICTING)
-    return next(iter(found), None)
+    # Per request: no set; the first key found and any other compared with it.
+    found: str | None = None
+    for each in _CREDENTIALS:
+        for key in each(headers, raw_query, path):
+            if found is None:
+                found = key
+            elif key != found:
+                raise AuthRejected("invalid_token", CONFLICTING)
+    return found
 
 
 def codec_for_path(path: str) -> Codec:
