@@ -54,6 +54,39 @@ class LedgerRecord:
             del out["parts"]
         return out
 
+    def stream_entry(self) -> bytes:
+        """`to_fields` less `charged` and `settled_by` (SETTLE decides those), as the JSON
+        array of field/value strings the script appends (router.billing.state.lua).
+        Spelt out rather than looped over: one per settlement (a test holds it to
+        `to_fields`)."""
+        entry = [
+            "request_id",
+            self.request_id,
+            "key",
+            self.key,
+            "model",
+            self.model,
+            "node",
+            self.node,
+            "prompt_tokens",
+            str(self.prompt_tokens),
+            "completion_tokens",
+            str(self.completion_tokens),
+            "reasoning_tokens",
+            str(self.reasoning_tokens),
+            "status",
+            str(self.status),
+            "outcome",
+            str(self.outcome),
+            "started",
+            repr(self.started),
+            "ended",
+            repr(self.ended),
+        ]
+        if self.parts:
+            entry += ("parts", self.parts)
+        return orjson.dumps(entry)
+
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> LedgerRecord:
         """From a stream entry (bytes or str) or a JSON object; numbers are re-typed."""

@@ -17,7 +17,6 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 
 from router.billing.pricing import reservation
@@ -42,6 +41,7 @@ from router.errors import KeyNotFound, UnlimitedCredits
 from router.tasks import cancel_and_wait
 
 DONE_TTL = 86400  # seconds "already settled" is remembered per request id
+PER_KEY_LIMIT = 10_000  # keys whose entry names are kept
 
 
 class RedisRequests:
@@ -64,6 +64,26 @@ class RedisRequests:
         self._admit = client.register_script(lua.ADMIT)
         self._settle = client.register_script(lua.SETTLE)
         self._side_tasks: set[asyncio.Task[None]] = set()  # seeding a key, moving an orphan
+        p = config.prefix
+        self._all_keys, self._reservations, self._usage = (
+            f"{p}keys",
+            f"{p}reservations",
+            f"{p}usage",
+        )
+        self._per_key: dict[str, tuple[str, str, str, str]] = {}
+
+    def _names_of(self, key_hash: str) -> tuple[str, str, str, str]:
+        """The names of a key's record, rpm, inflight and tpm entries, made once per key
+        (bounded: a flood of made-up keys only clears them)."""
+        names = self._per_key.get(key_hash)
+        if names is None:
+            if len(self._per_key) >= PER_KEY_LIMIT:
+                self._per_key.clear()
+            p = self._p
+            record, rpm = f"{p}key:{key_hash}", f"{p}rpm:{key_hash}"
+            names = (record, rpm, f"{p}inflight:{key_hash}", f"{p}tpm:{key_hash}")
+            self._per_key[key_hash] = names
+        return names
 
     async def close(self) -> None:
         await cancel_and_wait(list(self._side_tasks))
@@ -154,14 +174,15 @@ class RedisRequests:
         tokens: int,
     ) -> asyncio.Future[Any]:
         p = self._p
+        record, rpm, inflight, tpm = self._names_of(key_hash)
         keys = [
-            f"{p}keys",
-            f"{p}key:{key_hash}",
-            f"{p}rpm:{key_hash}",
-            f"{p}inflight:{key_hash}",
+            self._all_keys,
+            record,
+            rpm,
+            inflight,
             f"{p}res:{request_id}",
-            f"{p}reservations",
-            f"{p}tpm:{key_hash}",
+            self._reservations,
+            tpm,
             f"{p}done:{request_id}",
         ]
         args: list[str | int] = [
@@ -222,17 +243,16 @@ class RedisRequests:
         `held`: what the admission reserved, when the caller had the admission itself;
         `withdraw`: the router gave up on this admission (router.billing.withdrawals)."""
         p = self._p
-        fields = record.to_fields()
-        del fields["charged"], fields["settled_by"]  # the script decides these
-        entry = orjson.dumps([text for pair in fields.items() for text in pair])
+        entry = record.stream_entry()
+        key_record, _, inflight, tpm = self._names_of(key_hash)
         keys = [
             f"{p}res:{rid}",
-            f"{p}reservations",
+            self._reservations,
             f"{p}done:{rid}",
-            f"{p}usage",
-            f"{p}key:{key_hash}",
-            f"{p}inflight:{key_hash}",
-            f"{p}tpm:{key_hash}",
+            self._usage,
+            key_record,
+            inflight,
+            tpm,
         ]
         args: list[str | int | bytes] = [
             rid,

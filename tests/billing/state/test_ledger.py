@@ -61,3 +61,13 @@ def test_the_line_is_to_json_as_one_line(changes: dict[str, object]) -> None:
 def test_any_record_gives_the_same_line_both_ways(key: str, charged: int, started: float) -> None:
     made = record(key=key, charged=charged, started=started)
     assert made.json_line() == orjson.dumps(made.to_json()) + b"\n"
+
+
+@pytest.mark.parametrize("changes", [{}, {"parts": PARTS}], ids=["usual", "parts"])
+def test_the_stream_entry_is_to_fields_less_what_the_script_decides(
+    changes: dict[str, object],
+) -> None:
+    made = record(**changes)
+    fields = made.to_fields()
+    del fields["charged"], fields["settled_by"]
+    assert orjson.loads(made.stream_entry()) == [t for pair in fields.items() for t in pair]
