@@ -79,3 +79,27 @@ def test_without_a_loop_the_ledger_writes_each_line_at_once(tmp_path: Path) -> N
     ledger.append(ledger_record())
     assert len(JsonlLedger(path).read()) == 1
     ledger.close()
+
+
+def test_settled_requests_leave_no_object_for_the_garbage_collector(tmp_path: Path) -> None:
+    """Each settled id is remembered a day (settling is idempotent): as dict entries of
+    shared values, not a tuple per request that every full collection would walk."""
+    import gc
+
+    memory = store(tmp_path)
+    try:
+        settle = memory.settle_now
+        for n in range(50):  # warm: every lazily made structure exists
+            admission = memory.admit_now(KEY, "m", f"warm{n}", PRICE, T0)
+            settle(admission, Usage(1, 1), Outcome.SUCCESS, node="n1", status=200, now=T0)
+        gc.collect()
+        before = len(gc.get_objects())
+        for n in range(500):
+            admission = memory.admit_now(KEY, "m", f"r{n}", PRICE, T0 + n)
+            settle(admission, Usage(1, 1), Outcome.SUCCESS, node="n1", status=200, now=T0 + n)
+        gc.collect()
+        assert len(gc.get_objects()) - before < 50
+        again = settle(admission, None, Outcome.SUCCESS, node="n1", status=200, now=T0 + 500)
+        assert again.result is SettleResult.ALREADY_SETTLED
+    finally:
+        memory.ledger.close()
