@@ -33,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from router.tasks import cancel_and_wait
 
 Arg = str | int | bytes
+HOLD_SECONDS = 0.1  # how long a connection stays out of the pool between batches
 
 
 def pack(parts: Sequence[Arg]) -> bytes:
@@ -64,6 +65,11 @@ class ScriptPipeline:
         self._deadline = deadline
         self._queued: list[_Call] = []
         self._batches: set[asyncio.Task[None]] = set()
+        # Connections kept between batches: taking one from redis-py's pool costs a lock,
+        # a timeout and a probing read each time. Each goes back to the pool within
+        # HOLD_SECONDS (whose Sentinel flavour closes one left on a demoted master).
+        self._held: list[AbstractConnection] = []
+        self._hand_back: asyncio.TimerHandle | None = None
 
     def call(
         self, script: AsyncScript, keys: Sequence[Arg], args: Sequence[Arg]
@@ -85,6 +91,15 @@ class ScriptPipeline:
     async def close(self) -> None:
         """Stop batches still in flight (their callers get CancelledError)."""
         await cancel_and_wait(list(self._batches))
+        await self._release_all()
+
+    async def _release_all(self) -> None:
+        if self._hand_back is not None:
+            self._hand_back.cancel()
+            self._hand_back = None
+        held, self._held = self._held, []
+        for connection in held:
+            await self._pool.release(connection)
 
     async def _run_batch(self, calls: list[_Call]) -> None:
         try:
@@ -111,9 +126,11 @@ class ScriptPipeline:
         try:
             replies = await self._exchange(calls)
         except RedisConnectionError:
+            await self._release_all()  # kept ones may be as dead: the pool probes its own
             replies = await self._exchange(calls)  # one retry, on a fresh connection
         missing = [c for c, r in zip(calls, replies, strict=True) if _is_noscript(r)]
         if missing:
+            await self._release_all()  # loading goes through the pool: no second connection
             for script in {id(c.script): c.script for c in missing}.values():
                 await self._client.script_load(script.script)
             for call, reply in zip(missing, await self._exchange(missing), strict=True):
@@ -122,14 +139,35 @@ class ScriptPipeline:
 
     async def _exchange(self, calls: Sequence[_Call]) -> list[Any]:
         """Write every call on one connection; its replies in order (error replies as values)."""
-        connection: AbstractConnection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        if self._held:
+            connection = self._held.pop()
+        else:
+            connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_packed_command(
                 b"".join(c.packed() for c in calls), check_health=False
             )
-            return await self._read_replies(connection, len(calls))
-        finally:
-            await self._pool.release(connection)
+            replies = await self._read_replies(connection, len(calls))
+        except BaseException:
+            await self._pool.release(connection)  # disconnected by the failed step
+            raise
+        self._hold(connection)
+        return replies
+
+    def _hold(self, connection: AbstractConnection) -> None:
+        """Keep an answered connection for the next batch, for HOLD_SECONDS at most."""
+        self._held.append(connection)
+        if self._hand_back is None:
+            loop = asyncio.get_running_loop()
+            self._hand_back = loop.call_later(HOLD_SECONDS, self._release_held)
+
+    def _release_held(self) -> None:
+        self._hand_back = None
+        held, self._held = self._held, []
+        for connection in held:
+            task = asyncio.ensure_future(self._pool.release(connection))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
 
     async def _read_replies(self, connection: AbstractConnection, count: int) -> list[Any]:
         replies: list[Any] = []
