@@ -11,7 +11,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from router.billing.state import Outcome, SettleResult, open_store
-from router.billing.state.pipeline import ScriptPipeline
+from router.billing.state.pipeline import HOLD_SECONDS, ScriptPipeline
 from router.billing.state.redis_io import redis_client
 from router.config.keys import KeyRecord, KeySpec, hash_key
 from router.config.model import StateConfig
@@ -106,6 +106,22 @@ async def test_a_dropped_connection_is_retried_once(
     finally:
         await probe.aclose()
     assert await pipeline.call(script, ["drop:b"], ["2"]) == ["drop:b", "2"]
+
+
+async def test_a_connection_kept_between_batches_goes_back_to_the_pool(
+    client: Redis,
+    echo: tuple[ScriptPipeline, AsyncScript],
+    redis_server: RedisServer,
+) -> None:
+    """Batches reuse their connection without asking the pool, but only for HOLD_SECONDS:
+    then it is the pool's again (whose Sentinel flavour drops one on a demoted master)."""
+    pipeline, script = echo
+    for n in range(3):  # one batch after another: one connection
+        assert await pipeline.call(script, [f"keep:{n}"], ["x"]) == [f"keep:{n}", "x"]
+    assert await connections(redis_server) == 1
+    await asyncio.sleep(HOLD_SECONDS * 3)
+    assert await client.get("keep:0") == "1"  # through the pool: the same connection
+    assert await connections(redis_server) == 1
 
 
 async def test_the_stores_concurrent_admissions_and_settlements_are_pipelined(
