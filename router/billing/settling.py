@@ -69,6 +69,7 @@ class Settler:
         self._loop = loop
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued: set[asyncio.Future[Settlement]] = set()
+        self._credits: dict[str, list[int]] = {}  # model -> [charged, refunded] this turn
 
     def settle(self, admission: Admission, exchange: Exchange, usage: Usage | None) -> None:
         """Settle now (no I/O needed) or in a task: a cancelled handler must not skip or
@@ -97,6 +98,7 @@ class Settler:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         await cancel_and_wait(list(self._tasks))
+        self._flush_credits()
 
     def _settle_queued(
         self,
@@ -228,6 +230,24 @@ class Settler:
                 wait = True
         self._settled(admission, exchange, settlement, started, self._loop.time())
 
+    def _count_credits(self, model: str, charged: int, refunded: int) -> None:
+        """Add to the credits metrics at the end of this loop turn, once per model (two
+        counter increments under a lock each, per settlement, cost more than the rest)."""
+        pending = self._credits.get(model)
+        if pending is None:
+            if not self._credits:
+                self._loop.call_soon(self._flush_credits)
+            pending = self._credits[model] = [0, 0]
+        pending[0] += charged
+        pending[1] += refunded
+
+    def _flush_credits(self) -> None:
+        credits, self._credits = self._credits, {}
+        for model, (charged, refunded) in credits.items():
+            self.observer.credits_settled(
+                model, micro_to_credits(charged), micro_to_credits(refunded)
+            )
+
     def _settled(
         self,
         admission: Admission,
@@ -241,11 +261,7 @@ class Settler:
             self.observer.reservation_recovered(exchange.request_id)
         refunded = max(0, admission.reserved - settlement.charged)
         if settlement.result is SettleResult.SETTLED:
-            self.observer.credits_settled(
-                admission.model,
-                micro_to_credits(settlement.charged),
-                micro_to_credits(refunded),
-            )
+            self._count_credits(admission.model, settlement.charged, refunded)
         else:
             refunded = 0
         if not self.observer.settle_listeners:
