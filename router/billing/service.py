@@ -104,9 +104,8 @@ class Billing:
         reservation of a model without a flat `pre_deduct`.
         """
         now = time.time()
-        # Billing uses an id of the router's own: the client chooses X-Request-ID, and a
-        # reused one must never ride on another request's live admission. The trace id
-        # stays in front so the ledger still joins the access log.
+        # Billing uses an id of its own: a client's X-Request-ID may be reused, and must never
+        # ride on another request's admission. The trace id in front joins the access log.
         billing_id = f"{exchange.request_id}:{self._ids.getrandbits(48):012x}"
         pricing = route.pricing
         reserve = 0 if pricing is None else reservation(pricing, route.limits, estimate)

@@ -159,8 +159,7 @@ class MemoryStateStore:
         reserve: int | None = None,
         key_hash: str | None = None,
     ) -> Admission:
-        """`admit` without an await (the router calls it so: router.billing.service);
-        `key_hash`: the key's digest, when the caller has it already."""
+        """`admit` without an await (the router calls it so: router.billing.service)."""
         live = self._reservations.get(request_id)
         if live is not None:
             return live.admission
