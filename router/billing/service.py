@@ -143,8 +143,8 @@ class Billing:
             return Admission.unmetered(exchange.request_id, route.name, now)
         finally:
             exchange.admitted = loop.time()
-        if admission.key_hash:  # the store hashed the key already
-            self.recent_keys.accepted_digest(admission.key_hash, now)
+        if key_hash is not None:  # accepted: not asked about before its next body
+            self.recent_keys.accepted_digest(key_hash, now)
         exchange.key_name, exchange.reserved = admission.key_name, admission.reserved
         return admission
 
@@ -325,6 +325,8 @@ class Billing:
             if isinstance(self._store, RedisStateStore)
             else self._store.admit
         )
+        if isinstance(self._store, MemoryStateStore):
+            self._admit_now = self._store.admit_now
         self.withdrawals = Withdrawals(self._store, self.observer)
         if self.config.backend == "memory" and not self.static_keys:
             self.observer.auth_off()
