@@ -19,9 +19,16 @@ from router.dialects.usage import Usage
 from router.errors import AuthRejected, StateUnavailable
 
 
-def needs_seed(reply: list[Any]) -> bool:
+def needs_seed(reply: Any) -> bool:
     """Redis does not know the key (its static record was flushed, or never written)."""
-    return bool(reply[0] == "err" and reply[1] == "invalid_token")
+    # Read in a done-callback: a reply of another shape must not raise here (admission_of
+    # then fails the admission with it).
+    return (
+        isinstance(reply, list)
+        and len(reply) > 1
+        and reply[0] == "err"
+        and reply[1] == "invalid_token"
+    )
 
 
 def admission_of(

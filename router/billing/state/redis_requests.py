@@ -279,12 +279,18 @@ class RedisRequests:
         name: str,
         raw: asyncio.Future[Any],
     ) -> None:
-        if _replied(raw):
+        if not _replied(raw) or settled.done():
+            resolve(settled, raw, lambda reply: settlement_of(reply, rid, charge)[0])
+            return
+        try:
             settlement, orphan = settlement_of(raw.result(), rid, charge)
-            if orphan:  # rare (a rotated key): its credits move before the caller hears
-                self._spawn(self._give_orphan(settled, settlement, name, orphan))
-                return
-        resolve(settled, raw, lambda reply: settlement_of(reply, rid, charge)[0])
+        except Exception as exc:  # a reply this router cannot read: a bug, told the caller
+            settled.set_exception(exc)
+            return
+        if orphan:  # rare (a rotated key): its credits move before the caller hears
+            self._spawn(self._give_orphan(settled, settlement, name, orphan))
+        else:
+            settled.set_result(settlement)
 
     async def _give_orphan(
         self, settled: asyncio.Future[Settlement], settlement: Settlement, name: str, orphan: int
