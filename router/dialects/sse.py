@@ -107,6 +107,16 @@ class EventCutter:
             self._overflow = True
         return out
 
+    def takes_whole(self, chunk: bytes) -> bool:
+        """Whether `chunk` is whole events with nothing held before it (`cuts_whole`): then
+        it counts as cut, and the caller reads it as it is (`whole_events` splits it), with
+        no pieces built. The usual chunk of a stream, so a reader's cost per chunk is a few
+        scans at memchr speed."""
+        if self._pending or self._overflow or not cuts_whole(chunk):
+            return False
+        self._carry = b""
+        return True
+
     def rest(self) -> bytes:
         """The unfinished event held (the stream ended, or was cut, inside it); forgotten."""
         held, self._pending, self._held = self._pending, [], 0
@@ -140,6 +150,27 @@ def _is_one_event(chunk: bytes) -> bool:
         and b"\n\n" not in chunk
         and b"\r\r" not in chunk
     )
+
+
+def cuts_whole(chunk: bytes) -> bool:
+    """Whether `chunk`, nothing held before it, cuts into whole events with nothing left:
+    LF-framed events (one, or several a read coalesced: each LF pair then ends one, as no
+    three LFs run together), or one CRLF-framed event (`_is_one_event`)."""
+    if b"\r" not in chunk:
+        return chunk.endswith(b"\n\n") and b"\n\n\n" not in chunk
+    return _is_one_event(chunk)
+
+
+def whole_events(chunk: bytes) -> list[bytes]:
+    """The events of a chunk `cuts_whole` accepted, each with its blank line."""
+    if b"\r" in chunk:
+        return [chunk]  # one CRLF-framed event: cuts_whole takes no more
+    events: list[bytes] = []
+    start = 0
+    for end in _event_ends(chunk):
+        events.append(chunk[start:end])
+        start = end
+    return events
 
 
 def _event_ends(data: bytes) -> Iterator[int]:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.dialects.openai import CODEC as OPENAI_CODEC
-from router.dialects.sse import EVENT_END, EventCutter, Piece
+from router.dialects.sse import EVENT_END, EventCutter, Piece, cuts_whole, whole_events
 from router.dialects.usage_tap import MAX_TAIL, UsageFilter, UsageTap
 
 
@@ -146,3 +146,46 @@ def test_the_usage_filter_passes_an_overlong_event_and_still_drops_the_usage_chu
 def test_the_end_pattern_is_the_sse_rule() -> None:
     assert re.fullmatch(EVENT_END, b"\r\n\n") and re.fullmatch(EVENT_END, b"\n\r")
     assert not re.fullmatch(EVENT_END, b"\n")
+
+
+@given(
+    st.lists(st.sampled_from([b"data: x", b"\n", b"\r", b"\r\n", b"yz", b"{}", b" "]), max_size=40),
+    st.lists(st.integers(min_value=0, max_value=12), max_size=12),
+)
+def test_a_chunk_taken_whole_is_cut_as_feeding_it_would(
+    parts: list[bytes], sizes: list[int]
+) -> None:
+    """The readers' fast path (issue 32): a chunk `takes_whole` accepts is exactly the
+    whole events feeding it would give, and leaves the cutter as feeding it would."""
+    stream = b"".join(parts)
+    fed, taken = EventCutter(), EventCutter()
+    pos = 0
+    for size in [*sizes, len(stream)]:
+        chunk = stream[pos : pos + size]
+        pos += size
+        pieces = fed.feed(chunk)
+        if taken.takes_whole(chunk):
+            assert pieces == [Piece(event, True) for event in whole_events(chunk)]
+        else:
+            assert taken.feed(chunk) == pieces
+    assert taken.rest() == fed.rest()
+
+
+def test_whole_events_are_taken_whole_and_anything_else_is_cut() -> None:
+    one, two = b"data: a\n\n", b"data: a\n\ndata: b\n\n"
+    google = b"data: a\r\n\r\n"
+    for chunk in (one, two, google):
+        assert cuts_whole(chunk), chunk
+    assert whole_events(two) == [one, b"data: b\n\n"]
+    for chunk in (b"data: a\n", b"data: a\n\n\n", b"data: a\n\ndata: b", google * 2, b""):
+        assert not cuts_whole(chunk), chunk
+    cutter = EventCutter()
+    cutter.feed(b"data: a")  # an event under way: the next chunk ends it, not whole
+    assert not cutter.takes_whole(one)
+
+
+def test_the_usage_filter_passes_whole_events_without_the_mark_as_they_are() -> None:
+    """A relayed stream's usual chunk is not cut up and joined again to drop nothing."""
+    usage_filter = UsageFilter(OPENAI_CODEC.answers)
+    chunk = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n' * 3
+    assert usage_filter.pass_through(chunk) is chunk
