@@ -149,7 +149,10 @@ def test_the_end_pattern_is_the_sse_rule() -> None:
 
 
 @given(
-    st.lists(st.sampled_from([b"data: x", b"\n", b"\r", b"\r\n", b"yz", b"{}", b" "]), max_size=40),
+    st.lists(
+        st.sampled_from([b"data: x", b"\n", b"\r", b"\r\n", b"\r\n\r\n", b"\n\n", b"yz"]),
+        max_size=40,
+    ),
     st.lists(st.integers(min_value=0, max_value=12), max_size=12),
 )
 def test_a_chunk_taken_whole_is_cut_as_feeding_it_would(
@@ -158,11 +161,34 @@ def test_a_chunk_taken_whole_is_cut_as_feeding_it_would(
     """The readers' fast path (issue 32): a chunk `takes_whole` accepts is exactly the
     whole events feeding it would give, and leaves the cutter as feeding it would."""
     stream = b"".join(parts)
-    fed, taken = EventCutter(), EventCutter()
-    pos = 0
+    chunks, pos = [], 0
     for size in [*sizes, len(stream)]:
-        chunk = stream[pos : pos + size]
+        chunks.append(stream[pos : pos + size])
         pos += size
+    _takes_whole_as_fed(chunks)
+
+
+EVENTS_AND_LINE_ENDS = [
+    b"data: x\n\n",
+    b"data: y\r\n\r\n",
+    b"data: a\ndata: b\n\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"data: z",
+]
+
+
+@given(st.lists(st.lists(st.sampled_from(EVENTS_AND_LINE_ENDS), max_size=5), max_size=12))
+def test_reads_of_whole_events_are_taken_whole_as_feeding_them_would(
+    reads: list[list[bytes]],
+) -> None:
+    _takes_whole_as_fed([b"".join(read) for read in reads])
+
+
+def _takes_whole_as_fed(chunks: list[bytes]) -> None:
+    fed, taken = EventCutter(), EventCutter()
+    for chunk in chunks:
         pieces = fed.feed(chunk)
         if taken.takes_whole(chunk):
             assert pieces == [Piece(event, True) for event in whole_events(chunk)]
@@ -174,10 +200,12 @@ def test_a_chunk_taken_whole_is_cut_as_feeding_it_would(
 def test_whole_events_are_taken_whole_and_anything_else_is_cut() -> None:
     one, two = b"data: a\n\n", b"data: a\n\ndata: b\n\n"
     google = b"data: a\r\n\r\n"
-    for chunk in (one, two, google):
+    for chunk in (one, two, google, google * 2):
         assert cuts_whole(chunk), chunk
     assert whole_events(two) == [one, b"data: b\n\n"]
-    for chunk in (b"data: a\n", b"data: a\n\n\n", b"data: a\n\ndata: b", google * 2, b""):
+    assert whole_events(google * 2) == [google, google]
+    cut = (b"data: a\n", b"data: a\n\n\n", b"data: a\n\ndata: b", b"a\r\nb\r\n\r\n", b"")
+    for chunk in (*cut, google + b"\r\n", b"\n" + google, one + google):
         assert not cuts_whole(chunk), chunk
     cutter = EventCutter()
     cutter.feed(b"data: a")  # an event under way: the next chunk ends it, not whole
