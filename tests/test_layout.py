@@ -18,10 +18,10 @@ from router.dialects.names import DialectName
 ROOT = Path(__file__).resolve().parent.parent / "router"
 
 # Bottom to top. A package may import from its own package and from lower layers; never
-# from a package of the same layer or above. The leaf modules (errors, tasks) import
+# from a package of the same layer or above. The leaf modules (errors, heap, tasks) import
 # nothing of the router.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "tasks"}),
+    frozenset({"errors", "heap", "tasks"}),
     frozenset({"dialects"}),
     frozenset({"config"}),
     frozenset({"routing", "mock"}),

@@ -50,9 +50,8 @@ MAX_COUNT = 2**53  # no real answer reaches it; orjson cannot write integers pas
 def token_count(mapping: Mapping[str, Any], name: str) -> int:
     """A count a node reports; 0 for anything that is not a non-negative integer."""
     value = mapping.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return 0
-    return value
+    # type() is: a bool is an int subclass, and no count is a bool.
+    return value if type(value) is int and value >= 0 else 0
 
 
 def reported_count(value: object) -> int:

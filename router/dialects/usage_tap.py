@@ -124,6 +124,21 @@ class UsageTap:
         return self.usage
 
 
+def usage_of_whole(answers: Answers, body: bytes, coding: str | None) -> Usage | None:
+    """The usage of a whole plain JSON answer (`coding`: its Content-Encoding when not
+    plain): what a tap fed the one chunk would find, without making the tap."""
+    if coding is not None or len(body) > MAX_COLLECTED:
+        tap = UsageTap(answers, is_stream=False, coding=coding)
+        tap.feed(body)
+        return tap.finish()
+    if not body:
+        return None
+    try:
+        return _usage_of(orjson.loads(body), answers)
+    except orjson.JSONDecodeError:
+        return None
+
+
 class Inflater:
     """Decompresses a gzip or deflate answer piece by piece; gives up (yields nothing
     more) on an unknown coding or corrupt data, so a bad node costs its usage, no error."""

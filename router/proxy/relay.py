@@ -19,7 +19,7 @@ from router.dialects.codec import Answers, Codec
 from router.dialects.delivered import DeliveredMeter
 from router.dialects.first_token import FirstTokenScanner
 from router.dialects.target import Target
-from router.dialects.usage_tap import UsageFilter, UsageTap
+from router.dialects.usage_tap import UsageFilter, UsageTap, usage_of_whole
 from router.errors import (
     FailureReason,
     RouterError,
@@ -284,9 +284,7 @@ def _whole(
     exchange.status = upstream.status
     exchange.bytes_out = len(body)
     coding = content_coding(upstream.headers)
-    tap = UsageTap(target.answers, is_stream=False, coding=coding)
-    tap.feed(body)
-    exchange.usage = tap.finish()
+    exchange.usage = usage_of_whole(target.answers, body, coding)
     if exchange.usage is None:
         meter = DeliveredMeter(target.answers, is_stream=False, coding=coding)
         meter.feed(body)

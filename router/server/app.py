@@ -66,9 +66,13 @@ def error_response(
     return response
 
 
-async def dialect_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """The trace id in the header a dialect's clients read it from as well (Anthropic's
-    `request-id`), on every answer to a request a dialect's route claimed."""
+async def before_answer(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer's last touches, in the one `on_response_prepare` listener (each
+    listener is one more coroutine per answer): aiohttp's 417 as JSON, and the trace id
+    in the header a dialect's clients read it from as well (Anthropic's `request-id`) on
+    every answer to a request a dialect's route claimed."""
+    if response.status == 417:
+        await expectation_failed_as_json(request, response)
     codec = claimed_codec(request)
     if codec is not None and (name := codec.replies.request_id_header) is not None:
         response.headers.setdefault(name, request_id_of(request))
@@ -128,8 +132,7 @@ def create_app(
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    app.on_response_prepare.append(expectation_failed_as_json)
-    app.on_response_prepare.append(dialect_request_id)
+    app.on_response_prepare.append(before_answer)
     return app
 
 

@@ -123,19 +123,51 @@ def to_client(
     MAX_NODE_HEADERS bytes of them at most: the named ones (the content headers) first,
     then the families, each in the node's order."""
     named, families = [], []
+    kinds = _kinds_for(extra)
     for name, value in upstream.items():
-        lower = name.lower()
-        if lower in TO_CLIENT:
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _remember_kind(kinds, name, extra)
+        if kind is _NAMED:
             named.append((name, value))
-        elif lower.startswith(TO_CLIENT_PREFIXES) or lower in extra:
+        elif kind is _FAMILY:
             families.append((name, value))
     passed, budget = [], MAX_NODE_HEADERS
-    for name, value in (*named, *families):
+    for name, value in (*named, *families) if families else named:
         size = len(name) + len(value)
         if size <= budget and _is_plain(name, value):
             passed.append((name, value))
             budget -= size
     return passed
+
+
+# Whether a node header name passes, remembered per spelling: a node sends the same few
+# names on every answer, so each is lowered and matched once, not once per answer.
+_NAMED, _FAMILY, _DROPPED = "named", "family", "dropped"
+_KIND_CACHE_SIZE = 512  # names remembered per `extra`; a node inventing names is not
+_KINDS: dict[tuple[str, ...], dict[str, str]] = {}
+
+
+def _kinds_for(extra: tuple[str, ...]) -> dict[str, str]:
+    kinds = _KINDS.get(extra)
+    if kinds is None:
+        if len(_KINDS) >= 16:  # configs come and go with reloads: keep the latest few
+            _KINDS.clear()
+        kinds = _KINDS[extra] = {}
+    return kinds
+
+
+def _remember_kind(kinds: dict[str, str], name: str, extra: tuple[str, ...]) -> str:
+    lower = name.lower()
+    if lower in TO_CLIENT:
+        kind = _NAMED
+    elif lower.startswith(TO_CLIENT_PREFIXES) or lower in extra:
+        kind = _FAMILY
+    else:
+        kind = _DROPPED
+    if len(kinds) < _KIND_CACHE_SIZE:
+        kinds[name] = kind
+    return kind
 
 
 def _is_plain(name: str, value: str) -> bool:

@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -141,16 +142,21 @@ class Pipeline:
     async def _serve(
         self, request: web.Request, exchange: MeteredExchange, codec: Codec, entry: Entry
     ) -> web.StreamResponse:
-        key = None if self.billing.auth_off else presented_key(request)
-        await self.billing.check_key(key)  # before the body: see Billing.check_key
+        auth_off = self.billing.auth_off
+        key = None if auth_off else presented_key(request)
+        if not auth_off:
+            await self.billing.check_key(key)  # before the body: see Billing.check_key
         if entry.call is None:
             raise RuntimeError(f"{entry.path} is no proxied route")
         call = entry.call(request.match_info)
-        route = None if call.model is None else await self._route(key, call.model)
+        resolve = self.table.config.resolve
+        route = None
+        if call.model is not None and (route := resolve(call.model)) is None:
+            await self._not_served(key, call.model)
         raw = await self._body(request)
         parsed = call.read(raw, request.rel_url.raw_query_string)
-        if route is None:
-            route = await self._route(key, parsed.model)
+        if route is None and (route := resolve(parsed.model)) is None:
+            await self._not_served(key, parsed.model)
         exchange.model = route.name
         proxied = ClientRequest(
             codec=codec,
@@ -187,15 +193,12 @@ class Pipeline:
             raise RuntimeError("the proxy ended without an answer")
         return client.response
 
-    async def _route(self, key: str | None, model: str) -> ModelRoute:
-        """The model's route; for a model not served here, 401 unless the key is valid,
-        then 404, so model names cannot be probed without a key. A served model's key is
-        checked by its admission (one state-store call), so the hot path pays nothing extra."""
-        route = self.table.config.resolve(model)
-        if route is None:
-            await self.billing.authenticate(key)
-            raise ModelNotFound(f"model {echo(model)} is not served here")
-        return route
+    async def _not_served(self, key: str | None, model: str) -> NoReturn:
+        """A model not served here: 401 unless the key is valid, then 404, so model names
+        cannot be probed without a key. (A served model's key is checked by its admission,
+        one state-store call, so the hot path pays nothing extra.)"""
+        await self.billing.authenticate(key)
+        raise ModelNotFound(f"model {echo(model)} is not served here")
 
     def _check_served(self, route: ModelRoute, request: ClientRequest) -> bytes | None:
         """400 before admission when no node of the model's chain can take the request,

@@ -7,11 +7,13 @@ import zlib
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router.dialects.gemini import CODEC as GEMINI_CODEC
 from router.dialects.openai import CODEC as OPENAI_CODEC
 from router.dialects.usage import Usage
-from router.dialects.usage_tap import UsageFilter, UsageTap
+from router.dialects.usage_tap import UsageFilter, UsageTap, usage_of_whole
 
 OPENAI_ANSWERS, GEMINI_ANSWERS = OPENAI_CODEC.answers, GEMINI_CODEC.answers
 
@@ -146,3 +148,25 @@ def test_an_unknown_coding_or_corrupt_data_leaves_the_usage_unread(coding: str) 
     tap.feed(b"\x1f\x8b\x08 not really gzip" if coding == "gzip" else STREAM)
     tap.feed(STREAM)  # after corrupt data nothing more is believed
     assert tap.finish() is None
+
+
+@given(
+    st.binary(max_size=300)
+    | st.sampled_from([STREAM, GEMINI_STREAM, orjson.dumps({"usage": USAGE})])
+)
+def test_usage_of_whole_is_what_a_tap_finds(body: bytes) -> None:
+    """The whole-answer shortcut reads what a tap fed the one chunk reads, on any bytes."""
+    for answers in (OPENAI_ANSWERS, GEMINI_ANSWERS):
+        tap = UsageTap(answers, is_stream=False)
+        tap.feed(body)
+        assert usage_of_whole(answers, body, None) == tap.finish()
+
+
+def test_usage_of_whole_reads_a_plain_answer() -> None:
+    body = orjson.dumps({"choices": [], "usage": USAGE})
+    assert usage_of_whole(OPENAI_ANSWERS, body, None) == Usage(
+        prompt=8, completion=8, reasoning=519
+    )
+    assert usage_of_whole(OPENAI_ANSWERS, gzip.compress(body), "gzip") == Usage(
+        prompt=8, completion=8, reasoning=519
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from router.upstream import headers as headers_module
 from router.upstream.headers import IDENTITY, MAX_NODE_HEADER, REQUEST_ID, to_client, to_node
 
 
@@ -191,3 +192,25 @@ TO_CLIENT_CASES = [
 @pytest.mark.parametrize(("upstream", "expected"), TO_CLIENT_CASES)
 def test_to_client(upstream: list[tuple[str, str]], expected: list[tuple[str, str]]) -> None:
     assert list(to_client(_headers(*upstream))) == expected
+
+
+def test_to_client_decides_each_name_per_operator_allowlist() -> None:
+    """Names are remembered per `server.node_headers`: one allowed by one config is not
+    passed under another (a reload that removes it takes effect)."""
+    node = _headers(("X-Node-Extra", "1"), ("content-type", "application/json"))
+    assert list(to_client(node, ("x-node-extra",))) == [
+        ("content-type", "application/json"),
+        ("X-Node-Extra", "1"),
+    ]
+    assert list(to_client(node)) == [("content-type", "application/json")]
+    assert list(to_client(node, ("x-node-extra",))) == [
+        ("content-type", "application/json"),
+        ("X-Node-Extra", "1"),
+    ]
+
+
+def test_to_client_remembers_a_bounded_number_of_names() -> None:
+    """A node inventing a new header name per answer cannot grow the router's memory."""
+    for i in range(3 * headers_module._KIND_CACHE_SIZE):
+        to_client(_headers((f"x-invented-{i}", "1")), ("x-bounded-test",))
+    assert len(headers_module._KINDS[("x-bounded-test",)]) <= headers_module._KIND_CACHE_SIZE

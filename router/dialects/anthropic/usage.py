@@ -26,13 +26,13 @@ _INPUT = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_token
 def usage_object(document: Any) -> Mapping[str, Any] | None:
     """The `usage` object one answer or event carries (message_start's is inside its
     `message`), or None."""
-    if not isinstance(document, Mapping):
+    if not isinstance(document, dict):
         return None
     usage = document.get("usage")
     if usage is None and document.get("type") == "message_start":
         message = document.get("message")
-        usage = message.get("usage") if isinstance(message, Mapping) else None
-    return usage if isinstance(usage, Mapping) else None
+        usage = message.get("usage") if isinstance(message, dict) else None
+    return usage if isinstance(usage, dict) else None
 
 
 def usage_from_anthropic(document: Any) -> Usage | None:
@@ -42,7 +42,7 @@ def usage_from_anthropic(document: Any) -> Usage | None:
         return None
     output = token_count(usage, "output_tokens")
     details = usage.get("output_tokens_details")
-    thinking = token_count(details, "thinking_tokens") if isinstance(details, Mapping) else 0
+    thinking = token_count(details, "thinking_tokens") if isinstance(details, dict) else 0
     thinking = min(thinking, output)
     return Usage(
         prompt=sum(token_count(usage, name) for name in _INPUT),

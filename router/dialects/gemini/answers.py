@@ -11,7 +11,6 @@ text and thought parts (a thoughtSignature beside them is still text); any other
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -26,8 +25,8 @@ _PART_NOTES = frozenset({"thought", "thoughtSignature"})  # beside a part's text
 
 def usage_from_gemini(obj: Any) -> Usage | None:
     """Usage from a Gemini response or stream chunk (its `usageMetadata`), or None."""
-    meta = obj.get("usageMetadata") if isinstance(obj, Mapping) else None
-    if not isinstance(meta, Mapping):
+    meta = obj.get("usageMetadata") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict):
         return None
     return Usage(
         prompt=token_count(meta, "promptTokenCount") + token_count(meta, "toolUsePromptTokenCount"),

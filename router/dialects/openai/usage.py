@@ -9,7 +9,6 @@ carries its usage inside `response`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -22,11 +21,11 @@ USAGE_MARK = re.compile(rb'"usage"\s*:\s*\{')  # in every event that reports usa
 
 def usage_from_openai(obj: Any) -> Usage | None:
     """Usage from an OpenAI response or stream chunk (its `usage`), or None when absent."""
-    usage = obj.get("usage") if isinstance(obj, Mapping) else None
-    if usage is None and isinstance(obj, Mapping):
+    usage = obj.get("usage") if isinstance(obj, dict) else None
+    if usage is None and isinstance(obj, dict):
         response = obj.get("response")
-        usage = response.get("usage") if isinstance(response, Mapping) else None
-    if not isinstance(usage, Mapping):
+        usage = response.get("usage") if isinstance(response, dict) else None
+    if not isinstance(usage, dict):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:
         prompt = token_count(usage, "prompt_tokens")
@@ -37,7 +36,7 @@ def usage_from_openai(obj: Any) -> Usage | None:
         details = usage.get("output_tokens_details")
     else:
         return None
-    reasoning = token_count(details, "reasoning_tokens") if isinstance(details, Mapping) else 0
+    reasoning = token_count(details, "reasoning_tokens") if isinstance(details, dict) else 0
     reasoning = min(reasoning, completion)  # never charge a token twice or negatively
     return Usage(prompt=prompt, completion=completion - reasoning, reasoning=reasoning)
 
