@@ -175,6 +175,9 @@ def _ratios(ratios: list[float]) -> str:
 # Router variants compared in paired runs at 32 connections:
 # (figure, numerator, denominator, target ratio or None for "report only").
 VARIANT_ROWS = (
+    # The first target again, taking turns on the core: unlike the interleaved
+    # rounds above, it holds on a machine whose neighbours come and go.
+    ("router / bare, paired (taking turns)", ROUTER, BARE, TARGET_RATIO),
     (
         "the same build twice: the method's own noise (router / router-again)",
         ROUTER,

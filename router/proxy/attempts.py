@@ -28,7 +28,7 @@ transport seam), so nothing here catches a client library's or the OS's errors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from router.config.model import ModelRoute
@@ -106,18 +106,17 @@ class Proxy:
             target = request.target_for(candidate.node.speaks)
             return self._attempt(request, exchange, route, candidate, target, plan, attempt)
 
-        may_retry = self._retry_gate(route, plan, budget)
         balancer = self.table.balancers.get(route.name)
         delay = balancer.hedging if balancer is not None else None
         if delay is None:
-            answer, last = await self._in_turn(plan, plan.begin, start, may_retry, budget)
+            answer, last = await self._in_turn(route, plan, plan.begin, start, budget)
         else:
             race = Race(
                 model=route.name,
                 candidates=iter(plan),
                 begin=plan.begin,
                 start=start,
-                may_retry=may_retry,
+                may_retry=self._retry_gate(route, plan, budget),
                 delay=delay,
                 budget=budget,
                 observer=self.observer,
@@ -175,7 +174,6 @@ class Proxy:
                 target = replace(target, request=continued)
             return self._attempt(request, exchange, route, candidate, target, plan, attempt)
 
-        may_retry = self._retry_gate(route, plan, budget)
         answered = exchange.answered
         failed = plan.node(answered.node) if answered is not None else None
         retries = failed.config.retries if failed is not None else 0
@@ -183,9 +181,7 @@ class Proxy:
         while True:
             made = len(exchange.attempts)
             begin = plan.begin_continuation
-            answer, _ = await self._in_turn(
-                plan, begin, start, may_retry, budget, made, retries, last
-            )
+            answer, _ = await self._in_turn(route, plan, begin, start, budget, made, retries, last)
             if answer is None:
                 return None
             response = answer.opened.response
@@ -208,10 +204,10 @@ class Proxy:
 
     async def _in_turn(
         self,
-        candidates: Iterable[Candidate],
+        route: ModelRoute,
+        plan: Plan,
         begin: Begin,
         start: Start,
-        may_retry: Callable[[int, int, UpstreamFailure | None], bool],
         budget: RetryBudgetTracker,
         made: int = 0,
         retries: int = 0,
@@ -221,9 +217,10 @@ class Proxy:
 
         `made`: attempts this request made already; `retries`: the `retries` setting of
         the node that failed last; `last`: how it failed."""
-        for tried, candidate in enumerate(candidates, start=made):
+        for tried, candidate in enumerate(plan, start=made):
             is_retry = tried > 0
-            if is_retry and not may_retry(tried, retries, last):
+            # Its attempts not counted against `retries` (plan.free) left out.
+            if is_retry and not self._may_retry(route, tried - plan.free, retries, budget, last):
                 break
             try:
                 return await start(candidate, begin(candidate, first=tried == 0)), last

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 from multidict import CIMultiDictProxy
 
@@ -100,15 +101,16 @@ class NodeClient:
         self._closed = False
         self._loop = LoopRef()
 
-    async def post(
+    def post(
         self, path: str, headers: Iterable[tuple[str, str]], body: bytes
-    ) -> NodeResponse:
+    ) -> Coroutine[Any, Any, NodeResponse]:
         """Send `body` to `path` (already a request target); the answer once its headers
         came. Raises TimeoutError when they and the first body bytes do not come within
-        `first_byte_timeout` seconds of this call (a connect included)."""
+        `first_byte_timeout` seconds of this call (a connect included). (Not a coroutine
+        itself: the one it returns is the only one per request.)"""
         end = b"\r\nContent-Length: %d\r\n\r\n" % len(body)
         head = self._head(b"POST", path, headers, end)
-        return await self._send(head, body, self.first_byte_timeout)
+        return self._send(head, body, self.first_byte_timeout)
 
     async def get(self, path: str, headers: Iterable[tuple[str, str]]) -> NodeResponse:
         """GET `path` (already a request target); the answer once its headers came."""

@@ -3,7 +3,8 @@
 When every node failed with 429 or 5xx, the client hears the last node's own message
 (from an OpenAI-, Gemini- or seed-shaped error body) rather than the router's generic
 text. A node may name itself in that message (its URL, host or the key the router sent
-it, in any spelling: a loopback host as localhost, 127.0.0.1 or [::1], a key
+it, in any spelling: a loopback host as localhost, 127.0.0.1 or [::1] (with its port also
+0.0.0.0, 127.1 and the IPv4-mapped and expanded IPv6 forms), a key
 percent-encoded or in base64, alone or inside a longer base64 text), so `Redactor`
 removes every configured node's URL, host and key first, in each spelling; it is built
 once per loaded config, and only an error path ever runs it (and a node's own 4xx
@@ -84,6 +85,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]+")
 # Every spelling of the loopback address: a node on any one of them may name itself by
 # another (the router connects to 127.0.0.1, the node says localhost).
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]", "::1")
+# More spellings of it, redacted only with the node's port (alone they are too short or
+# too common to blank in a message): the address a node bound to every interface names,
+# the short and the IPv4-mapped and expanded IPv6 forms.
+LOOPBACK_WITH_PORT = ("0.0.0.0", "127.1", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]")
 
 
 def _secrets(node: NodeConfig) -> Iterable[str]:
@@ -94,8 +99,13 @@ def _secrets(node: NodeConfig) -> Iterable[str]:
     yield url
     parts = urlsplit(url)
     hosts = [parts.hostname] if parts.hostname else []
-    if parts.hostname in LOOPBACK or f"[{parts.hostname}]" in LOOPBACK:
+    loopback = parts.hostname in LOOPBACK or f"[{parts.hostname}]" in LOOPBACK
+    if loopback:
         hosts = list(LOOPBACK)
+        if parts.port is not None:
+            for host in LOOPBACK_WITH_PORT:
+                yield f"{host}:{parts.port}"
+                yield f"{parts.scheme}://{host}:{parts.port}{parts.path}"
     for host in hosts:
         shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
         yield host

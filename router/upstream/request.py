@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from router.config.model import NodeConfig
 from router.dialects.codec import Answers
@@ -96,7 +97,7 @@ class CodedFailure(UpstreamFailure):
         self.opened = opened
 
 
-async def open_response(
+def open_response(
     transport: NodeTransport,
     node: NodeConfig,
     path: str,
@@ -108,7 +109,7 @@ async def open_response(
     fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...] = (),
     loop: asyncio.AbstractEventLoop | None = None,
     translation: AnswerTranslation | None = None,
-) -> Opened:
+) -> Coroutine[Any, Any, Opened]:
     """Send the request; its headers and first chunk, which the transport bounds by the
     node's `first_byte` timeout.
 
@@ -127,10 +128,38 @@ async def open_response(
     """
     loop = loop or asyncio.get_running_loop()
     first_token = node.timeouts.first_token
+    if first_token is None and not until_content:  # the usual case: one coroutine
+        return _open(transport, path, headers, body, fallbacks_on, translation, loop)
+    return _open_within(
+        transport,
+        path,
+        headers,
+        body,
+        answers,
+        first_token,
+        until_content,
+        fallbacks_on,
+        loop,
+        translation,
+    )
+
+
+async def _open_within(
+    transport: NodeTransport,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    answers: Answers,
+    first_token: float | None,
+    until_content: bool,
+    fallbacks_on: tuple[tuple[str, tuple[str, ...]], ...],
+    loop: asyncio.AbstractEventLoop,
+    translation: AnswerTranslation | None,
+) -> Opened:
+    """open_response with a first-token deadline or reading on to the first token."""
     if first_token is None:  # no deadline but the transport's own (first_byte)
         opened = await _open(transport, path, headers, body, fallbacks_on, translation, loop)
-        if until_content:
-            await _read_on(opened, answers, loop)
+        await _read_on(opened, answers, loop)
         return opened
     try:
         async with asyncio.timeout_at(loop.time() + first_token):
@@ -172,7 +201,9 @@ async def _open(
     response: UpstreamResponse | None = None
     try:
         response = await transport.post(path, headers, body)
-        await _check_status(response)
+        status = response.status
+        if is_no_answer(status) or is_failover_status(status):
+            raise await _status_error(response)
         if response.status >= 400:  # read whole (bounded): for its code, and
             # for router.proxy.relay to clean the node's name out of it
             return await _coded_answer(response, fallbacks_on, translation, loop.time())
@@ -186,17 +217,16 @@ async def _open(
         raise
 
 
-async def _check_status(response: UpstreamResponse) -> None:
-    """UpstreamFailure for a status that carries no answer or calls for another node."""
+async def _status_error(response: UpstreamResponse) -> UpstreamFailure:
+    """The UpstreamFailure for a status that carries no answer or calls for another node."""
     status = response.status
     if is_no_answer(status):
-        raise UpstreamFailure(
+        return UpstreamFailure(
             FailureReason.NOT_AN_ANSWER,
             f"node answered {status} where an answer was due",
             status=status,
         )
-    if is_failover_status(status):
-        raise await _status_failure(response)
+    return await _status_failure(response)
 
 
 async def _first_body(response: UpstreamResponse) -> bytes:

@@ -26,6 +26,11 @@ LOOPBACK_NODE = NodeConfig("a", "http://127.0.0.1:9001", api_key=KEY)
         "localhost:9001",
         "[::1]:9001",
         "127.0.0.1",
+        "0.0.0.0:9001",  # a node bound to every interface names its listening address
+        "http://0.0.0.0:9001/v1",
+        "127.1:9001",
+        "[::ffff:127.0.0.1]:9001",
+        "[0:0:0:0:0:0:0:1]:9001",
         KEY,
         quote(KEY, safe=""),
         quote(KEY, safe="").replace("%20", "+"),
