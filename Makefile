@@ -10,7 +10,7 @@ SYSTEM_PROGRAMS := redis-server redis-sentinel faketime nginx prometheus promtoo
 NODE_SDKS := tests/node/node_modules/.installed
 CLAUDE_CODE := tests/claude_code/node_modules/.installed
 
-.PHONY: run test test-unit lint docs bench install sysdeps node-sdks clean
+.PHONY: run test test-unit lint docs bench bench-compare install sysdeps node-sdks clean
 
 # `make run` needs only the router's own packages; `make test` adds the test extra (the
 # SDKs, Playwright, linters, MkDocs...), which takes minutes to install the first time.
@@ -89,6 +89,12 @@ docs: $(STAMP)
 
 bench: $(STAMP) sysdeps
 	$(PY) -m bench
+
+# Two builds of the router in paired rounds: `make bench-compare BASE=<rev> [HEAD=<rev>]`.
+HEAD ?= HEAD
+bench-compare: $(STAMP) sysdeps
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<rev> [HEAD=<rev>]"; exit 2; }
+	$(PY) -m bench.compare $(BASE) $(HEAD)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

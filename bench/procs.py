@@ -77,12 +77,15 @@ def running(
     ready_path: str | None = None,
     timeout: float = 20.0,
     cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Run `cmd` until the block ends; ready once the port accepts (and `ready_path` is 200)."""
+    """Run `cmd` until the block ends; ready once the port accepts (and `ready_path` is 200).
+    `extra_env` is added to this process's environment for `cmd`."""
     log = workdir / f"{name}-{port}.log"
+    env = {**os.environ, **extra_env} if extra_env else None
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd, env=env
         )
     try:
         deadline = time.monotonic() + timeout

@@ -182,6 +182,9 @@ def _serve(
         ready_path="/readyz",
         timeout=30.0,
         cwd=env.repo,
+        # The router of env.repo, not whichever tree the venv's editable install names
+        # (bench/compare.py runs two checkouts side by side).
+        extra_env={"PYTHONPATH": str(env.repo)},
     )
 
 
