@@ -17,7 +17,7 @@ from bench.stats import peak_overlap
 from bench.system import tree_hwm_kib, tree_rss_kib
 from bench.targets import BARE, ROUTER, main_targets
 
-TARGET_VS_BARE = 1.25
+TARGET_VS_BARE = 1.1  # issue 32: RSS per open stream within 1.1x bare
 
 
 def fds_needed(streams: int) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from router.dialects.codec import Answers
-from router.dialects.sse import MAX_EVENT, EventCutter
+from router.dialects.sse import MAX_EVENT, EventCutter, whole_events
 from router.dialects.usage_tap import MAX_COLLECTED, Inflater
 
 MAX_UNREAD = 64 * 1024  # bytes of whole events kept unread before a batch is read
@@ -91,6 +91,12 @@ class DeliveredMeter:
             if self._size <= MAX_COLLECTED:
                 self._body.append(chunk)
             return
+        if self._cutter.takes_whole(chunk):  # the usual chunk: kept whole, cut when read
+            self._unread.append(chunk)
+            self._unread_bytes += len(chunk)
+            if self._unread_bytes > MAX_UNREAD:
+                self._read_unread()
+            return
         for data, whole in self._cutter.feed(chunk):
             if whole:
                 self._unread.append(data)
@@ -101,9 +107,10 @@ class DeliveredMeter:
                 self.content += len(data)  # too long to read: its bytes, at most its text
 
     def _read_unread(self) -> None:
-        events, self._unread, self._unread_bytes = self._unread, [], 0
-        for event in events:
-            self._read_event(event)
+        kept, self._unread, self._unread_bytes = self._unread, [], 0
+        for events in kept:  # whole events: one, or several a read brought at once
+            for event in whole_events(events):
+                self._read_event(event)
 
     @property
     def finished(self) -> bool:

@@ -41,6 +41,7 @@ _PAIRS = (b"\n\n", b"\r\r", b"\n\r")
 MAX_EVENT = 4 * 1024 * 1024  # the longest event read; longer ones pass through unread
 _LOOKBACK = 3  # an event end is at most 4 bytes: 3 before a chunk, 1 in it
 _LINE_STARTS = (b"\r", b"\n")
+_CRLF_END = b"\r\n\r\n"
 
 
 class Piece(NamedTuple):
@@ -107,6 +108,16 @@ class EventCutter:
             self._overflow = True
         return out
 
+    def takes_whole(self, chunk: bytes) -> bool:
+        """Whether `chunk` is whole events with nothing held before it (`cuts_whole`): then
+        it counts as cut, and the caller reads it as it is (`whole_events` splits it), with
+        no pieces built. The usual chunk of a stream, so a reader's cost per chunk is a few
+        scans at memchr speed."""
+        if self._pending or self._overflow or not cuts_whole(chunk):
+            return False
+        self._carry = b""
+        return True
+
     def rest(self) -> bytes:
         """The unfinished event held (the stream ended, or was cut, inside it); forgotten."""
         held, self._pending, self._held = self._pending, [], 0
@@ -140,6 +151,31 @@ def _is_one_event(chunk: bytes) -> bool:
         and b"\n\n" not in chunk
         and b"\r\r" not in chunk
     )
+
+
+def cuts_whole(chunk: bytes) -> bool:
+    """Whether `chunk`, nothing held before it, cuts into whole events with nothing left:
+    one or several (a read may bring more than one) LF-framed events (OpenAI's: each LF
+    pair then ends one, as no three LFs run together) or CRLF-framed ones (Google's:
+    every CR and LF in it belongs to a CRLF CRLF pair, each pair one event's end)."""
+    if b"\r" not in chunk:
+        return chunk.endswith(b"\n\n") and b"\n\n\n" not in chunk
+    ends = chunk.count(_CRLF_END)
+    return chunk.endswith(_CRLF_END) and chunk.count(b"\r") == 2 * ends == chunk.count(b"\n")
+
+
+def whole_events(chunk: bytes) -> list[bytes]:
+    """The events of a chunk `cuts_whole` accepted, each with its blank line."""
+    end = _CRLF_END if b"\r" in chunk else b"\n\n"
+    events: list[bytes] = []
+    start = 0
+    at = chunk.find(end)
+    while at >= 0:
+        stop = at + len(end)
+        events.append(chunk[start:stop])  # the whole chunk itself, when it is one event
+        start = stop
+        at = chunk.find(end, stop)
+    return events
 
 
 def _event_ends(data: bytes) -> Iterator[int]:

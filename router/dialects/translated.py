@@ -34,7 +34,7 @@ from router.dialects.chat import ChatRequest
 from router.dialects.chat_answer import AnswerContext, EmbeddingRequest, TokenUsage
 from router.dialects.chat_wire import compact_json
 from router.dialects.codec import Codec, NodeSide, Operation, Parsed
-from router.dialects.sse import DONE, EventCutter, event_document
+from router.dialects.sse import DONE, EventCutter, event_document, whole_events
 from router.dialects.target import Target, encode_target
 from router.dialects.translation import ChatMapping, StreamTranslation, encode_for
 from router.errors import DialectNotServed, UntranslatableAnswer
@@ -155,6 +155,11 @@ class TranslatedAnswer:
             if self._size <= MAX_WHOLE_ANSWER:
                 self._body.append(chunk)
             return b""
+        if self._cutter.takes_whole(chunk):  # the usual read: one event, or a few, whole
+            events = whole_events(chunk)
+            if len(events) == 1:
+                return self._event(chunk)
+            return b"".join([self._event(event) for event in events])
         out = bytearray()
         for data, whole in self._cutter.feed(chunk):
             if not whole:

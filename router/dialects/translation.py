@@ -120,6 +120,8 @@ class StreamTranslation:
     `errors_inline` False that error is not written (the caller ends the stream its own
     way) and nothing after it is."""
 
+    __slots__ = ("_decoder", "_encoder", "_errors_inline", "error", "usage")
+
     def __init__(
         self, decoder: StreamDecoder, encoder: StreamEncoder, *, errors_inline: bool = True
     ) -> None:

@@ -91,6 +91,8 @@ class UsageTap:
                 self._body.append(chunk)
             return
         has_mark = self._has_mark
+        if not has_mark(chunk) and _ERROR_MARK not in chunk and self._cutter.takes_whole(chunk):
+            return  # whole events, none with usage or an error: nothing to cut or read
         for data, whole in self._cutter.feed(chunk):
             if not whole:
                 continue  # an event over the cap: passed to the client unread
@@ -183,8 +185,10 @@ class UsageFilter:
 
     def pass_through(self, chunk: bytes) -> bytes:
         """The bytes of `chunk` the client may see now (complete events, minus usage)."""
-        pieces = self._cutter.feed(chunk)
         has_mark = self._has_mark
+        if not has_mark(chunk) and self._cutter.takes_whole(chunk):
+            return chunk  # whole events without the usage mark: none can be usage only
+        pieces = self._cutter.feed(chunk)
         if len(pieces) == 1:
             data, whole = pieces[0]
             return b"" if whole and has_mark(data) and self._is_usage_only(data) else data

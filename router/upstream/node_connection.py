@@ -60,6 +60,36 @@ class Pool(Protocol):
 class Connection(asyncio.Protocol):
     """One kept-alive connection to a node and the exchange on it."""
 
+    # One per open stream: slots, not a dict per connection (issue 32: RSS per stream).
+    __slots__ = (
+        "_active",
+        "_buffered",
+        "_chunks",
+        "_client",
+        "_data_waiter",
+        "_done",
+        "_error",
+        "_first_byte_by",
+        "_head_bytes",
+        "_head_done",
+        "_headers_waiter",
+        "_idle_by",
+        "_interim",
+        "_keep_alive",
+        "_parser",
+        "_paused",
+        "_timer",
+        "_timer_at",
+        "_total_by",
+        "_transport",
+        "closed",
+        "headers",
+        "idle_since",
+        "loop",
+        "reason",
+        "status",
+    )
+
     def __init__(self, client: Pool) -> None:
         self._client = client
         self.loop = asyncio.get_running_loop()

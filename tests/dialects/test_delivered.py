@@ -87,6 +87,14 @@ def test_a_stream_counts_every_whole_event_it_received() -> None:
     assert meter.output() == DeliveredOutput(5, 1)
 
 
+def test_a_chunk_of_several_whole_events_counts_each() -> None:
+    """Kept unread as it came (the fast path), it is cut into its events when read."""
+    meter = DeliveredMeter(OPENAI, is_stream=True)
+    meter.feed(_sse(_chat("Hel"), _chat("lo"), _chat(reasoning="r")))
+    meter.feed(_sse(_chat("!")))
+    assert meter.output() == DeliveredOutput(6, 1)
+
+
 def test_an_ended_stream_counts_its_last_event_without_a_blank_line() -> None:
     meter = DeliveredMeter(OPENAI, is_stream=True)
     meter.feed(_sse(_chat("ab")) + b'data: {"choices":[{"delta":{"content":"cd"}}]}')

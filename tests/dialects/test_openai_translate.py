@@ -429,3 +429,24 @@ def test_embeddings_both_ways_with_base64() -> None:
 def test_a_node_embedding_that_is_no_vector_is_a_502(embedding: Any) -> None:
     with pytest.raises(UntranslatableAnswer):
         OPENAI_MAPPING.decode_embedding_response({"data": [{"embedding": embedding}]}, "e")
+
+
+def test_stream_encoder_chunks_are_compact_json_in_field_order() -> None:
+    """Each chunk is written from a per-stream byte prefix (issue 32): byte for byte what
+    writing the whole chunk at once gives, the head's fields first."""
+    encoder = OPENAI_MAPPING.stream_encoder(include_usage=False)
+    events = (
+        chat_answer.StreamStart("id1", "m", 9),
+        chat_answer.TextDelta('He said "hi"\n'),
+        chat_answer.ToolCallStart(0, "call_1", "f", 0, None),
+        chat_answer.ToolCallDelta(0, '{"a": 1}', 0),
+        chat_answer.Finish(chat_answer.FinishReason.TOOL_CALLS),
+    )
+    for event in events:
+        out = encoder.encode(event)
+        assert out.startswith(b"data: ") and out.endswith(b"\n\n")
+        document = orjson.loads(out[6:])
+        assert out[6:-2] == orjson.dumps(document)
+        head = {"id": "id1", "object": "chat.completion.chunk", "created": 9, "model": "m"}
+        assert list(document)[:5] == [*head, "choices"]
+        assert {key: document[key] for key in head} == head

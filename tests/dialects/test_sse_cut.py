@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.dialects.openai import CODEC as OPENAI_CODEC
-from router.dialects.sse import EVENT_END, EventCutter, Piece
+from router.dialects.sse import EVENT_END, EventCutter, Piece, cuts_whole, whole_events
 from router.dialects.usage_tap import MAX_TAIL, UsageFilter, UsageTap
 
 
@@ -146,3 +146,74 @@ def test_the_usage_filter_passes_an_overlong_event_and_still_drops_the_usage_chu
 def test_the_end_pattern_is_the_sse_rule() -> None:
     assert re.fullmatch(EVENT_END, b"\r\n\n") and re.fullmatch(EVENT_END, b"\n\r")
     assert not re.fullmatch(EVENT_END, b"\n")
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"data: x", b"\n", b"\r", b"\r\n", b"\r\n\r\n", b"\n\n", b"yz"]),
+        max_size=40,
+    ),
+    st.lists(st.integers(min_value=0, max_value=12), max_size=12),
+)
+def test_a_chunk_taken_whole_is_cut_as_feeding_it_would(
+    parts: list[bytes], sizes: list[int]
+) -> None:
+    """The readers' fast path (issue 32): a chunk `takes_whole` accepts is exactly the
+    whole events feeding it would give, and leaves the cutter as feeding it would."""
+    stream = b"".join(parts)
+    chunks, pos = [], 0
+    for size in [*sizes, len(stream)]:
+        chunks.append(stream[pos : pos + size])
+        pos += size
+    _takes_whole_as_fed(chunks)
+
+
+EVENTS_AND_LINE_ENDS = [
+    b"data: x\n\n",
+    b"data: y\r\n\r\n",
+    b"data: a\ndata: b\n\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"data: z",
+]
+
+
+@given(st.lists(st.lists(st.sampled_from(EVENTS_AND_LINE_ENDS), max_size=5), max_size=12))
+def test_reads_of_whole_events_are_taken_whole_as_feeding_them_would(
+    reads: list[list[bytes]],
+) -> None:
+    _takes_whole_as_fed([b"".join(read) for read in reads])
+
+
+def _takes_whole_as_fed(chunks: list[bytes]) -> None:
+    fed, taken = EventCutter(), EventCutter()
+    for chunk in chunks:
+        pieces = fed.feed(chunk)
+        if taken.takes_whole(chunk):
+            assert pieces == [Piece(event, True) for event in whole_events(chunk)]
+        else:
+            assert taken.feed(chunk) == pieces
+    assert taken.rest() == fed.rest()
+
+
+def test_whole_events_are_taken_whole_and_anything_else_is_cut() -> None:
+    one, two = b"data: a\n\n", b"data: a\n\ndata: b\n\n"
+    google = b"data: a\r\n\r\n"
+    for chunk in (one, two, google, google * 2):
+        assert cuts_whole(chunk), chunk
+    assert whole_events(two) == [one, b"data: b\n\n"]
+    assert whole_events(google * 2) == [google, google]
+    cut = (b"data: a\n", b"data: a\n\n\n", b"data: a\n\ndata: b", b"a\r\nb\r\n\r\n", b"")
+    for chunk in (*cut, google + b"\r\n", b"\n" + google, one + google):
+        assert not cuts_whole(chunk), chunk
+    cutter = EventCutter()
+    cutter.feed(b"data: a")  # an event under way: the next chunk ends it, not whole
+    assert not cutter.takes_whole(one)
+
+
+def test_the_usage_filter_passes_whole_events_without_the_mark_as_they_are() -> None:
+    """A relayed stream's usual chunk is not cut up and joined again to drop nothing."""
+    usage_filter = UsageFilter(OPENAI_CODEC.answers)
+    chunk = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n' * 3
+    assert usage_filter.pass_through(chunk) is chunk

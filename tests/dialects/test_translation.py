@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.dialects import chat_answer
+from router.dialects.anthropic.translate import ANTHROPIC_MAPPING
 from router.dialects.chat import WireRequest
 from router.dialects.gemini.translate import GEMINI_MAPPING
 from router.dialects.openai.translate import OPENAI_MAPPING
@@ -401,3 +402,16 @@ def test_the_sdks_read_every_chunk_we_write() -> None:
 
 
 ANSWER = {"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP"}]}
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [OPENAI_MAPPING, GEMINI_MAPPING, ANTHROPIC_MAPPING],
+    ids=["openai", "gemini", "anthropic"],
+)
+def test_a_stream_translation_holds_no_dict_of_attributes(mapping: Any) -> None:
+    """One per translated stream, its decoder and encoder too: slotted (issue 32)."""
+    context = chat_answer.AnswerContext("r", "m", 1)
+    translation = StreamTranslation.between(mapping, mapping, context, include_usage=True)
+    for part in (translation, translation._decoder, translation._encoder):
+        assert type(part).__dictoffset__ == 0, type(part)

@@ -71,3 +71,10 @@ async def test_a_kept_alive_connection_keeps_one_watch_across_requests(node_fact
         assert conn._timer is not None  # armed for the first request, still waiting
         watches.add(id(conn._timer))
     assert len(watches) == 1
+
+
+def test_a_connection_holds_no_dict_of_attributes() -> None:
+    """One connection per open stream: slotted, so each costs no per-instance dict (issue 32)."""
+    from router.upstream.node_connection import Connection
+
+    assert Connection.__dictoffset__ == 0

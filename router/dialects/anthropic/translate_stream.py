@@ -60,6 +60,8 @@ _USAGE_FIELDS = (
 class AnthropicStreamDecoder:
     """Events of an Anthropic stream -> IR events."""
 
+    __slots__ = ("_calls", "_context", "_ended", "_made", "_open", "_started", "_usage")
+
     def __init__(self, context: AnswerContext) -> None:
         self._context = context
         self._started = False
@@ -204,6 +206,18 @@ def _text(value: Any) -> list[ChatEvent]:
 
 class AnthropicStreamEncoder:
     """IR events -> Anthropic SSE bytes for a client."""
+
+    __slots__ = (
+        "_blocks",
+        "_done",
+        "_finish",
+        "_has_calls",
+        "_held",
+        "_open",
+        "_open_call",
+        "_trace_id",
+        "_usage",
+    )
 
     def __init__(self, *, trace_id: str = "") -> None:
         self._trace_id = trace_id

@@ -52,6 +52,8 @@ from router.dialects.gemini.translate_content import PLACEHOLDER_SIGNATURE, call
 class GeminiStreamDecoder:
     """Chunks of a Gemini stream -> IR events."""
 
+    __slots__ = ("_calls", "_context", "_ended", "_id", "_per_choice", "_started")
+
     def __init__(self, context: AnswerContext) -> None:
         self._context = context
         self._id = context.id
@@ -158,6 +160,8 @@ def _media(media: Mapping[str, Any], is_inline: bool) -> MediaPart | None:
 
 class GeminiStreamEncoder:
     """IR events -> Gemini stream bytes for a client (SSE, or a JSON array)."""
+
+    __slots__ = ("_calls", "_done", "_finish", "_head", "_json_array", "_trace_id", "_written")
 
     def __init__(self, *, json_array: bool = False, trace_id: str = "") -> None:
         self._json_array = json_array

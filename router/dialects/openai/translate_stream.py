@@ -47,6 +47,8 @@ from router.dialects.sse import DONE_EVENT
 class OpenAIStreamDecoder:
     """Chunks of an OpenAI stream -> IR events."""
 
+    __slots__ = ("_context", "_ended", "_open", "_seen", "_started")
+
     def __init__(self, context: AnswerContext) -> None:
         self._context = context
         self._started = False
@@ -152,10 +154,13 @@ class OpenAIStreamDecoder:
 class OpenAIStreamEncoder:
     """IR events -> OpenAI SSE bytes for a client."""
 
+    __slots__ = ("_done", "_head", "_include_usage", "_prefix", "_trace_id", "_usage")
+
     def __init__(self, *, include_usage: bool, trace_id: str = "") -> None:
         self._include_usage = include_usage
         self._trace_id = trace_id
         self._head: dict[str, Any] = {"id": "", "object": "chat.completion.chunk"}
+        self._prefix = _chunk_prefix(self._head)
         self._usage: TokenUsage | None = None
         self._done = False
 
@@ -170,6 +175,7 @@ class OpenAIStreamEncoder:
                 "created": event.created,
                 "model": event.model,
             }
+            self._prefix = _chunk_prefix(self._head)
             return self._chunk(0, {"role": "assistant", "content": ""})
         if isinstance(event, TextDelta):
             return self._chunk(event.choice, {"content": event.text}) if event.text else b""
@@ -206,7 +212,7 @@ class OpenAIStreamEncoder:
 
     def _chunk(self, choice: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
         entry = {"index": choice, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return b"data: " + orjson.dumps({**self._head, "choices": [entry]}) + b"\n\n"
+        return self._prefix + orjson.dumps(entry) + b"]}\n\n"
 
     def _error(self, error: ChatError) -> bytes:
         self._done = True
@@ -219,3 +225,10 @@ class OpenAIStreamEncoder:
             body = {**self._head, "choices": [], "usage": encode_usage(self._usage)}
             out = b"data: " + orjson.dumps(body) + b"\n\n"
         return out + DONE_EVENT
+
+
+def _chunk_prefix(head: dict[str, Any]) -> bytes:
+    """A chunk event's bytes up to its one choice: `head` written once per stream, not
+    again per chunk (orjson keeps the key order, so the bytes are those of the whole
+    chunk written at once)."""
+    return b"data: " + orjson.dumps(head)[:-1] + b',"choices":['
