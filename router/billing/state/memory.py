@@ -38,6 +38,11 @@ from router.errors import AuthRejected, KeyExists, KeyNotFound, UnlimitedCredits
 
 WINDOW = 60.0
 DONE_TTL = 86400.0  # how long "already settled" is remembered per request id
+# ... and how many ids at most (the oldest forgotten first): a day at 1,000 requests/s
+# would be 86 million entries, tens of GB. A million is some 250 MB and still 15
+# minutes (a node's default total timeout) at 1,000 requests/s; in one process a second
+# settlement of a request comes within its own lifetime, never hours later.
+MAX_DONE = 1_000_000
 
 
 @dataclass(slots=True)
@@ -272,7 +277,7 @@ class MemoryStateStore:
         done_until = self._done_until
         while done_until:
             oldest = next(iter(done_until))
-            if done_until[oldest] > now:
+            if done_until[oldest] > now and len(done_until) < MAX_DONE:
                 break
             del done_until[oldest], self._done_by[oldest]
         done_until[rid] = now + DONE_TTL

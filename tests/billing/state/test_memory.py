@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from router.billing.state import Outcome, SettleResult
+from router.billing.state import memory as memory_module
 from router.billing.state.ledger import JsonlLedger
 from router.billing.state.memory import MemoryStateStore
 from router.config.keys import KeyRecord, KeySpec, hash_key
@@ -101,5 +102,28 @@ def test_settled_requests_leave_no_object_for_the_garbage_collector(tmp_path: Pa
         assert len(gc.get_objects()) - before < 50
         again = settle(admission, None, Outcome.SUCCESS, node="n1", status=200, now=T0 + 500)
         assert again.result is SettleResult.ALREADY_SETTLED
+    finally:
+        memory.ledger.close()
+
+
+def test_settled_ids_are_remembered_within_a_bound(tmp_path: Path, monkeypatch) -> None:
+    """At 1,000 requests/s a day of settled ids is 86 million dict entries (tens of GB):
+    the memory store remembers at most MAX_DONE of them, the oldest forgotten first, and
+    a recent one is still known as settled."""
+    monkeypatch.setattr(memory_module, "MAX_DONE", 100)
+    memory = store(tmp_path)
+    try:
+        admissions = []
+        for n in range(250):
+            admission = memory.admit_now(KEY, "m", f"r{n}", PRICE, T0)
+            memory.settle_now(
+                admission, Usage(1, 1), Outcome.SUCCESS, node="n1", status=200, now=T0
+            )
+            admissions.append(admission)
+        assert len(memory._done_by) <= 100 and len(memory._done_until) <= 100
+        latest = memory.settle_now(
+            admissions[-1], None, Outcome.SUCCESS, node="n1", status=200, now=T0
+        )
+        assert latest.result is SettleResult.ALREADY_SETTLED
     finally:
         memory.ledger.close()
