@@ -8,6 +8,7 @@ report errors, peak RSS and (peak - idle) / streams.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bench.clients import Load, StreamResult, run_streams
 from bench.procs import Server
@@ -49,7 +50,7 @@ def run_section(run: Run) -> None:
     _rows(run, stats, why)
 
 
-def _hold(run: Run, server: Server) -> dict[str, float]:
+def _hold(run: Run, server: Server) -> dict[str, Any]:
     s = run.settings
     warm = Load(streams=2, chunks=1, deadline=20)
     run_streams(server.url, warm, workdir=run.env.workdir, core=run.load_core, repo=run.env.repo)
@@ -88,7 +89,7 @@ def _hold(run: Run, server: Server) -> dict[str, float]:
     }
 
 
-def _rows(run: Run, stats: dict[str, dict], why: dict[str, str]) -> None:
+def _rows(run: Run, stats: dict[str, dict[str, Any]], why: dict[str, str]) -> None:
     n = run.settings.hold_streams
     rows = {
         "errors": run.report.add(Row("concurrency", f"{n} streams: failed / open at once")),
