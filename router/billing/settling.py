@@ -108,14 +108,7 @@ class Settler:
         usage: Usage | None,
     ) -> None:
         """Queue the settlement on the store's pipeline; a callback reports it."""
-        outcome = settle_outcome(exchange)
-        usage = billed_usage(
-            outcome,
-            usage,
-            late=None,
-            delivered=exchange.delivered,
-            prompt_estimate=exchange.prompt_estimate,
-        )
+        outcome, usage = _billed_now(exchange, usage)
         started = self._loop.time()
         settling = settle_soon(
             admission,
@@ -159,14 +152,7 @@ class Settler:
         usage: Usage | None,
     ) -> None:
         """Settle on a store without I/O (memory): no task, no await, nothing to retry."""
-        outcome = settle_outcome(exchange)
-        usage = billed_usage(
-            outcome,
-            usage,
-            late=None,
-            delivered=exchange.delivered,
-            prompt_estimate=exchange.prompt_estimate,
-        )
+        outcome, usage = _billed_now(exchange, usage)
         loop = self._loop
         started = loop.time()
         settlement = settle_now(
@@ -300,3 +286,12 @@ async def _late_usage(exchange: Exchange) -> Usage | None:
         return await pending  # bounded by the grace itself
     except Exception:  # the read failed: nothing learnt
         return None
+
+
+def _billed_now(exchange: Exchange, usage: Usage | None) -> tuple[Outcome, Usage | None]:
+    """How the request ended, and the usage billed for it when no late usage is awaited."""
+    outcome = settle_outcome(exchange)
+    delivered, estimate = exchange.delivered, exchange.prompt_estimate
+    return outcome, billed_usage(
+        outcome, usage, late=None, delivered=delivered, prompt_estimate=estimate
+    )
