@@ -28,16 +28,8 @@ from router.dialects.chat_answer import (
     UsageReport,
 )
 from router.dialects.chat_wire import Feature, FieldRule, Unexpressible
+from router.dialects.mapping import StreamDecoder, StreamEncoder
 from router.errors import UnsupportedField
-
-
-class StreamDecoder(Protocol):
-    def feed(self, document: Any) -> list[ChatEvent]: ...
-    def end(self) -> list[ChatEvent]: ...
-
-
-class StreamEncoder(Protocol):
-    def encode(self, event: ChatEvent) -> bytes: ...
 
 
 class ChatMapping(Protocol):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from router.dialects.anthropic.models import model_info, model_page
 from router.dialects.anthropic.translate_answer import (
     decode_response,
@@ -44,20 +42,12 @@ from router.dialects.anthropic.translate_stream import (
     AnthropicStreamDecoder,
     AnthropicStreamEncoder,
 )
-from router.dialects.chat import ChatRequest, WireRequest
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ChatError,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-)
+from router.dialects.mapping import WireMapping
 from router.errors import UnsupportedField, UntranslatableAnswer
 
 __all__ = [
     "ANTHROPIC_MAPPING",
     "PING_EVENT",
-    "AnthropicMapping",
     "client_status",
     "decode_count_tokens_request",
     "decode_token_count",
@@ -70,55 +60,32 @@ __all__ = [
 _NO_EMBEDDINGS = "Anthropic's API has no embeddings"
 
 
-class AnthropicMapping:
-    """Anthropic Messages <-> IR."""
-
-    name = "anthropic"
-    request_fields = REQUEST_FIELDS
-    field_of_feature = FIELD_OF_FEATURE
-
-    def decode_request(self, wire: WireRequest) -> ChatRequest:
-        return decode_request(wire)
-
-    def encode_request(self, request: ChatRequest) -> WireRequest:
-        return encode_request(request)
-
-    def decode_response(self, document: Any, context: AnswerContext) -> ChatResponse:
-        return decode_response(document, context)
-
-    def encode_response(self, response: ChatResponse) -> bytes:
-        return orjson.dumps(encode_response(response))
-
-    def stream_decoder(self, context: AnswerContext) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder(context)
-
-    def stream_encoder(
-        self, *, include_usage: bool, json_array: bool = False, trace_id: str = ""
-    ) -> AnthropicStreamEncoder:
-        return AnthropicStreamEncoder(trace_id=trace_id)  # Anthropic always reports usage
-
-    def decode_error(self, status: int, document: Any) -> ChatError:
-        return decode_error(status, document)
-
-    def encode_error(self, error: ChatError, trace_id: str) -> bytes:
-        return orjson.dumps(encode_error(error, trace_id))
-
-    def decode_embedding_request(self, wire: WireRequest) -> EmbeddingRequest:
-        raise UnsupportedField("input", _NO_EMBEDDINGS)
-
-    def encode_embedding_request(self, request: EmbeddingRequest) -> WireRequest:
-        raise UnsupportedField("input", _NO_EMBEDDINGS)
-
-    def decode_embedding_response(self, document: Any, model: str) -> EmbeddingResponse:
-        raise UntranslatableAnswer(_NO_EMBEDDINGS)
-
-    def encode_embedding_response(
-        self, response: EmbeddingResponse, request: EmbeddingRequest
-    ) -> bytes:
-        raise UntranslatableAnswer(_NO_EMBEDDINGS)
-
-    def encode_token_count(self, tokens: int) -> bytes | None:
-        return orjson.dumps(encode_token_count(tokens))  # count_tokens' answer
+def _no_embedding_request(_given: object) -> Any:
+    raise UnsupportedField("input", _NO_EMBEDDINGS)
 
 
-ANTHROPIC_MAPPING = AnthropicMapping()
+def _no_embedding_response(*_given: object) -> Any:
+    raise UntranslatableAnswer(_NO_EMBEDDINGS)
+
+
+ANTHROPIC_MAPPING = WireMapping(
+    name="anthropic",
+    request_fields=REQUEST_FIELDS,
+    field_of_feature=FIELD_OF_FEATURE,
+    decode_request=decode_request,
+    encode_request=encode_request,
+    decode_response=decode_response,
+    response_document=encode_response,
+    stream_decoder=AnthropicStreamDecoder,
+    # Anthropic always reports usage, and has one stream framing.
+    new_stream_encoder=lambda _usage, _json_array, trace_id: AnthropicStreamEncoder(
+        trace_id=trace_id
+    ),
+    decode_error=decode_error,
+    error_document=encode_error,
+    decode_embedding_request=_no_embedding_request,
+    encode_embedding_request=_no_embedding_request,
+    decode_embedding_response=_no_embedding_response,
+    embedding_response_document=_no_embedding_response,
+    token_count_document=encode_token_count,  # count_tokens' answer
+)

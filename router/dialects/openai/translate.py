@@ -9,18 +9,7 @@ the driver (`router.dialects.translation`) takes.
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-
-from router.dialects.chat import ChatRequest, WireRequest
-from router.dialects.chat_answer import (
-    AnswerContext,
-    ChatError,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-)
+from router.dialects.mapping import WireMapping
 from router.dialects.openai.translate_answer import (
     decode_embedding_request,
     decode_embedding_response,
@@ -39,57 +28,25 @@ from router.dialects.openai.translate_request import (
 )
 from router.dialects.openai.translate_stream import OpenAIStreamDecoder, OpenAIStreamEncoder
 
-
-class OpenAIMapping:
-    """OpenAI Chat Completions <-> IR."""
-
-    name = "openai"
-    request_fields = REQUEST_FIELDS
-    field_of_feature = FIELD_OF_FEATURE
-
-    def decode_request(self, wire: WireRequest) -> ChatRequest:
-        return decode_request(wire)
-
-    def encode_request(self, request: ChatRequest) -> WireRequest:
-        return encode_request(request)
-
-    def decode_response(self, document: Any, context: AnswerContext) -> ChatResponse:
-        return decode_response(document, context)
-
-    def encode_response(self, response: ChatResponse) -> bytes:
-        return orjson.dumps(encode_response(response))
-
-    def stream_decoder(self, context: AnswerContext) -> OpenAIStreamDecoder:
-        return OpenAIStreamDecoder(context)
-
-    def stream_encoder(
-        self, *, include_usage: bool, json_array: bool = False, trace_id: str = ""
-    ) -> OpenAIStreamEncoder:
-        return OpenAIStreamEncoder(include_usage=include_usage, trace_id=trace_id)
-
-    def decode_error(self, status: int, document: Any) -> ChatError:
-        return decode_error(status, document)
-
-    def encode_error(self, error: ChatError, trace_id: str) -> bytes:
-        return orjson.dumps(encode_error(error, trace_id))
-
-    def decode_embedding_request(self, wire: WireRequest) -> EmbeddingRequest:
-        return decode_embedding_request(wire)
-
-    def encode_embedding_request(self, request: EmbeddingRequest) -> WireRequest:
-        return encode_embedding_request(request)
-
-    def decode_embedding_response(self, document: Any, model: str) -> EmbeddingResponse:
-        return decode_embedding_response(document, model)
-
-    def encode_embedding_response(
-        self, response: EmbeddingResponse, request: EmbeddingRequest
-    ) -> bytes:
-        body = encode_embedding_response(response, base64_vectors=request.base64)
-        return orjson.dumps(body)
-
-    def encode_token_count(self, tokens: int) -> bytes | None:
-        return None  # OpenAI's API counts no tokens
-
-
-OPENAI_MAPPING = OpenAIMapping()
+OPENAI_MAPPING = WireMapping(
+    name="openai",
+    request_fields=REQUEST_FIELDS,
+    field_of_feature=FIELD_OF_FEATURE,
+    decode_request=decode_request,
+    encode_request=encode_request,
+    decode_response=decode_response,
+    response_document=encode_response,
+    stream_decoder=OpenAIStreamDecoder,
+    new_stream_encoder=lambda include_usage, _json_array, trace_id: OpenAIStreamEncoder(
+        include_usage=include_usage, trace_id=trace_id
+    ),
+    decode_error=decode_error,
+    error_document=encode_error,
+    decode_embedding_request=decode_embedding_request,
+    encode_embedding_request=encode_embedding_request,
+    decode_embedding_response=decode_embedding_response,
+    embedding_response_document=lambda response, request: encode_embedding_response(
+        response, base64_vectors=request.base64
+    ),
+    token_count_document=None,  # OpenAI's API counts no tokens
+)
